@@ -1,0 +1,64 @@
+"""The one place for how greenkfp components run: image, kfp install settings, version.
+
+Every component's ``base_image`` is the library's own image, built from the repo's
+``Dockerfile`` and tagged with the library version, so a cluster run installs nothing at start-up
+(``install_kfp_package=False``).
+
+A cluster without that image can run *portable* YAML instead: compile with
+``greenkfp compile --portable`` and each component embeds this package's source (kfp's
+``embedded_artifact_path``, put on ``sys.path`` at run time) and lists its dependencies in
+``packages_to_install`` on a stock ``python:3.11-slim`` image. That start-up then needs PyPI.
+
+Standard library only at import: this module is imported by every component definition.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+#: Registry of the component image; override at compile time with ``GREENKFP_IMAGE``.
+IMAGE_REPOSITORY = "ghcr.io/greenkfp/greenkfp"
+PORTABLE_BASE_IMAGE = "python:3.11-slim"
+#: What a portable component pip-installs at start-up (the core's runtime needs).
+PORTABLE_PACKAGES = ["kfp~=2.17.0", "numpy>=1.26,<3", "httpx>=0.27,<1", "tenacity>=8.2,<10"]
+ENV_IMAGE = "GREENKFP_IMAGE"
+ENV_PORTABLE = "GREENKFP_PORTABLE"
+
+
+def component_image() -> str:
+    return os.environ.get(ENV_IMAGE) or f"{IMAGE_REPOSITORY}:{__version__}"
+
+
+def portable_enabled() -> bool:
+    return os.environ.get(ENV_PORTABLE, "").lower() in {"1", "true", "yes"}
+
+
+_portable_tree: Path | None = None
+
+
+def _portable_source_tree() -> Path:
+    """A directory holding ``greenkfp/components`` (source and data) to embed in components."""
+    global _portable_tree
+    if _portable_tree is None:
+        root = Path(tempfile.mkdtemp(prefix="greenkfp-embed-"))
+        here = Path(__file__).resolve().parent
+        shutil.copytree(here, root / "greenkfp" / "components", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        _portable_tree = root
+    return _portable_tree
+
+
+def component_options() -> dict:
+    """Keyword arguments for ``kfp.dsl.component`` under the current runtime settings."""
+    if portable_enabled():
+        return {
+            "base_image": PORTABLE_BASE_IMAGE,
+            "packages_to_install": list(PORTABLE_PACKAGES),
+            "install_kfp_package": False,
+            "embedded_artifact_path": str(_portable_source_tree()),
+        }
+    return {"base_image": component_image(), "install_kfp_package": False}

@@ -1,0 +1,60 @@
+"""Grid carbon intensity: series, forecast providers, greenest-window search, the gate policy.
+
+Plain Python (no kfp import): the KFP adapter lives in ``component.py``.
+"""
+
+from .errors import (
+    CarbonError,
+    GateError,
+    InvalidSeriesError,
+    ProviderAuthError,
+    ProviderConfigError,
+    ProviderError,
+    ProviderRateLimitedError,
+    ProviderResponseError,
+    ProviderUnavailableError,
+    UnknownRegionError,
+    WindowSearchError,
+)
+from .gate import GateDecision, GatePolicy, decide
+from .params import policy_from_params, write_decision_outputs
+from .providers import PROVIDER_NAMES, CarbonProvider, ProviderForecast, RetryPolicy, get_provider
+from .providers.embedded import ATTRIBUTION, EmbeddedProvider, embedded_zones
+from .report import decision_markdown, decision_rows
+from .series import CarbonSeries
+from .windows import Window, WindowChoice, WindowScores, best_window, rolling_average
+
+__all__ = [
+    "ATTRIBUTION",
+    "CarbonError",
+    "CarbonProvider",
+    "CarbonSeries",
+    "EmbeddedProvider",
+    "GateDecision",
+    "GateError",
+    "GatePolicy",
+    "InvalidSeriesError",
+    "PROVIDER_NAMES",
+    "ProviderAuthError",
+    "ProviderConfigError",
+    "ProviderError",
+    "ProviderForecast",
+    "ProviderRateLimitedError",
+    "ProviderResponseError",
+    "ProviderUnavailableError",
+    "RetryPolicy",
+    "UnknownRegionError",
+    "Window",
+    "WindowChoice",
+    "WindowScores",
+    "WindowSearchError",
+    "best_window",
+    "decide",
+    "decision_markdown",
+    "decision_rows",
+    "embedded_zones",
+    "get_provider",
+    "policy_from_params",
+    "rolling_average",
+    "write_decision_outputs",
+]

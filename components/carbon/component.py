@@ -1,0 +1,113 @@
+"""KFP adapter for the carbon-forecast gate. Standard-library imports only at module top level
+besides kfp; everything the body needs is imported inside it (only the body is serialized)."""
+
+# No `from __future__ import annotations`: kfp reads the real annotation objects.
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Artifact, Input, Markdown, Metrics, Output
+
+from .._runtime import component_options
+
+
+@dsl.component(**component_options())
+def carbon_forecast_gate(
+    decision: Output[Artifact],
+    metrics: Output[Metrics],
+    summary: Output[Markdown],
+    regions: list = ["GB"],
+    duration_hours: float = 2.0,
+    provider: str = "embedded",
+    fallback_providers: list = [],
+    earliest_start: str = "",
+    deadline: str = "",
+    max_delay_hours: float = 12.0,
+    threshold: str = "",
+    min_savings_percent: float = 0.0,
+    on_provider_failure: str = "fail_open",
+    mode: str = "plan",
+    energy_kwh: float = 0.0,
+    provider_options: dict = {},
+) -> NamedTuple("GateOutputs", [("should_run", bool), ("start_at", str), ("delay_seconds", float), ("action", str), ("region", str)]):
+    """Decide from a grid carbon-intensity forecast whether and when to run the next step.
+
+    Asks the provider (then each fallback) for every candidate region's forecast, finds the
+    greenest window of the job's duration before the deadline (Carbon Aware SDK semantics), and
+    runs now, waits for that window, or refuses. API keys come from environment variables
+    (ELECTRICITYMAPS_API_KEY, WATTTIME_USERNAME, WATTTIME_PASSWORD), on Kubeflow from a
+    Kubernetes secret; never pass them as parameters.
+
+    Args:
+        regions: Candidate regions; the first is home, where "run now" is priced.
+        duration_hours: Expected duration of the gated job, hours.
+        provider: embedded (offline default), uk, electricitymaps, watttime or carbon_aware_sdk.
+        fallback_providers: Providers tried in order when the primary fails.
+        earliest_start: ISO 8601 UTC earliest start; empty means now.
+        deadline: ISO 8601 UTC time by which the job must end; empty means none.
+        max_delay_hours: Longest wait before starting, hours (0: run now or refuse).
+        threshold: Refuse when the best window averages above it: "" (none), a number in
+            gCO2eq/kWh such as "250", or a percentile of the forecast such as "p25".
+        min_savings_percent: Wait only if that saves at least this percentage.
+        on_provider_failure: fail_open (run now, recorded) or fail_closed (fail the task).
+        mode: plan (return the start time) or wait (sleep until it, within max_delay_hours).
+        energy_kwh: Estimated energy of the job, kWh, to express savings in grams (0: none).
+        provider_options: Per-provider settings such as base_url or replay_year; no secrets.
+
+    Returns:
+        should_run: True when the gated step should run (use with dsl.If).
+        start_at: ISO 8601 UTC start of the chosen window.
+        delay_seconds: Delay from the earliest start to start_at, seconds.
+        action: run_now, wait or refuse.
+        region: The region chosen.
+    """
+    import json
+    from collections import namedtuple
+
+    from greenkfp.components.carbon import GateError, decide, policy_from_params, write_decision_outputs
+    from greenkfp.components.carbon.params import decision_metrics
+
+    policy = policy_from_params(
+        regions, duration_hours, provider, fallback_providers, earliest_start, deadline, max_delay_hours,
+        threshold, min_savings_percent, on_provider_failure, mode, energy_kwh or None, provider_options,
+    )
+    try:
+        result = decide(policy)
+    except GateError as exc:
+        print(json.dumps(exc.record, indent=2))
+        raise
+    record = write_decision_outputs(result, decision.path, summary.path)
+    decision.metadata.update({"schema": record["schema"], "action": record["action"], "region": record["region"],
+                              "units": "gCO2eq/kWh, s, g"})
+    for name, value in decision_metrics(record).items():
+        metrics.log_metric(name, value)
+    print(open(summary.path, encoding="utf-8").read())
+    outputs = namedtuple("GateOutputs", ["should_run", "start_at", "delay_seconds", "action", "region"])
+    return outputs(record["should_run"], record["start_at"], record["delay_seconds"], record["action"], record["region"])
+
+
+@dsl.component(**component_options())
+def gate_outcome(decision: Input[Artifact], branch: str, note: Output[Markdown]) -> str:
+    """Acknowledge the gate's verdict in the branch it selected.
+
+    Stands where a gated job (or its refusal handling) goes: it reads the decision record and
+    writes which branch ran, when, where and why, so the run's UI shows it.
+
+    Args:
+        decision: The gate's decision record (JSON).
+        branch: Name of the dsl.If / dsl.Else branch this task runs in.
+
+    Returns:
+        The name of the branch that ran (the pipeline's proof of which way the gate went).
+    """
+    import json
+
+    from greenkfp.components.carbon.report import decision_rows
+
+    with open(decision.path, encoding="utf-8") as handle:
+        record = json.load(handle)
+    rows = "\n".join(f"| {k} | {v} |" for k, v in decision_rows(record))
+    with open(note.path, "w", encoding="utf-8") as handle:
+        handle.write(f"# Branch `{branch}` ran\n\n| | |\n|---|---|\n{rows}\n")
+    print(f"branch {branch} ran: gate action {record['action']}")
+    return branch

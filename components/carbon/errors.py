@@ -1,0 +1,77 @@
+"""Typed errors of the carbon module.
+
+Provider errors say which provider, which region and what went wrong, and never carry a key:
+messages are built from our own words and the provider's status code, not from request headers.
+"""
+
+from __future__ import annotations
+
+
+class CarbonError(Exception):
+    """Base class of every error raised by ``greenkfp.components.carbon``."""
+
+
+class InvalidSeriesError(CarbonError, ValueError):
+    """A carbon-intensity series is unsorted, has a gap or an overlap, or holds a bad value."""
+
+
+class WindowSearchError(CarbonError, ValueError):
+    """No candidate window fits the requested period (for example a deadline too early)."""
+
+
+class UnknownRegionError(CarbonError, ValueError):
+    """A region is not served by a provider; the message lists the supported ones."""
+
+
+class ProviderError(CarbonError):
+    """A forecast provider failed. ``provider`` and ``region`` say which call failed."""
+
+    kind = "provider_error"
+
+    def __init__(self, provider: str, region: str | None, detail: str):
+        self.provider = provider
+        self.region = region
+        self.detail = detail
+        where = f"region {region!r}" if region else "no region"
+        super().__init__(f"{provider} ({where}): {detail}")
+
+
+class ProviderConfigError(ProviderError):
+    """The provider is not configured: a missing credential or base URL."""
+
+    kind = "config"
+
+
+class ProviderAuthError(ProviderError):
+    """The provider rejected the credentials (HTTP 401 or 403)."""
+
+    kind = "auth"
+
+
+class ProviderRateLimitedError(ProviderError):
+    """The provider kept answering HTTP 429 after the bounded retries."""
+
+    kind = "rate_limited"
+
+
+class ProviderUnavailableError(ProviderError):
+    """Server errors, timeouts or connection failures after the bounded retries."""
+
+    kind = "unavailable"
+
+
+class ProviderResponseError(ProviderError):
+    """The provider answered, but with something unusable: bad JSON, no points, a gap."""
+
+    kind = "bad_response"
+
+
+class GateError(CarbonError):
+    """The gate cannot decide and its policy is ``fail_closed``.
+
+    ``record`` is the decision record built so far, so a caller can still log it.
+    """
+
+    def __init__(self, message: str, record: dict | None = None):
+        super().__init__(message)
+        self.record = record

@@ -1,0 +1,349 @@
+"""The provider interface and the HTTP plumbing every online provider shares.
+
+A provider answers two questions for a region: the intensity forecast over a period
+(:meth:`CarbonProvider.forecast`) and the current value (:meth:`CarbonProvider.current`).
+HTTP providers go through :class:`HttpProvider`: an httpx client with timeouts always set,
+bounded retries with exponential backoff on 5xx, 429 (honouring ``Retry-After``), timeouts and
+connection errors, and typed errors that never carry a credential.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import httpx
+import tenacity
+
+from ..errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimitedError,
+    ProviderResponseError,
+    ProviderUnavailableError,
+)
+from ..series import CarbonSeries
+
+logger = logging.getLogger("greenkfp.carbon")
+
+DataKind = Literal["forecast", "historical", "replayed_historical"]
+
+
+@dataclass(frozen=True, eq=False)
+class ProviderForecast:
+    """A provider's answer: the series plus where it came from and what kind of data it is.
+
+    ``data_kind`` is ``forecast`` for a live forecast, ``historical`` for recorded data of the
+    requested period, and ``replayed_historical`` for recorded data of another period mapped
+    onto the requested one (never to be presented as a forecast).
+    """
+
+    series: CarbonSeries
+    region: str
+    provider: str
+    data_kind: DataKind
+    signal: str
+    retrieved_at: datetime
+    note: str = ""
+
+    def describe(self) -> dict:
+        return {
+            "provider": self.provider,
+            "region": self.region,
+            "data_kind": self.data_kind,
+            "signal": self.signal,
+            "retrieved_at": self.retrieved_at.isoformat(),
+            "granularity_seconds": self.series.granularity_s,
+            "points": len(self.series),
+            "first_point": self.series.start.isoformat(),
+            "data_end": self.series.end.isoformat(),
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class IntensityReading:
+    """One intensity value in gCO2eq/kWh for the slot starting at ``at``."""
+
+    region: str
+    at: datetime
+    gco2_per_kwh: float
+    provider: str
+    data_kind: DataKind
+    signal: str
+    note: str = ""
+
+
+class CarbonProvider(abc.ABC):
+    """A source of grid carbon intensity for named regions."""
+
+    #: The name used in configuration and records (``embedded``, ``uk``, ...).
+    name: str = ""
+
+    @abc.abstractmethod
+    def forecast(self, region: str, start: datetime, end: datetime) -> ProviderForecast:
+        """Intensity for ``region`` covering as much of ``[start, end)`` as the source has."""
+
+    @abc.abstractmethod
+    def current(self, region: str) -> IntensityReading:
+        """The intensity of the slot that contains now."""
+
+    def close(self) -> None:
+        """Release network resources (no-op for offline providers)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries: ``attempts`` tries in all, exponential backoff between them.
+
+    A ``Retry-After`` header (seconds or an HTTP date) replaces the backoff, capped at
+    ``max_retry_after_s`` so a provider cannot stall a pipeline for an unbounded time.
+    """
+
+    attempts: int = 4
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 8.0
+    max_retry_after_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {self.attempts}")
+        for name in ("backoff_initial_s", "backoff_max_s", "max_retry_after_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+class _Retryable(Exception):
+    """Internal: a failure worth another try, with the typed error to raise if tries run out."""
+
+    def __init__(self, error: ProviderError, retry_after_s: float | None = None):
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after_s = retry_after_s
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+class HttpProvider(CarbonProvider):
+    """Base of the online providers: one httpx client, retries, typed errors, no leaked keys.
+
+    Args:
+        base_url: The API root (overridable so tests and proxies can point elsewhere).
+        timeout: httpx timeout; always set, never ``None``.
+        retry: The retry policy.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | dict | None = None,
+    ):
+        if timeout is None:
+            raise ValueError("timeout must be set for an HTTP provider, got None")
+        if isinstance(timeout, (int, float)) and timeout <= 0:
+            raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+        self.base_url = base_url.rstrip("/")
+        # A dict is accepted so the policy can travel as JSON (component provider_options).
+        self.retry = RetryPolicy(**retry) if isinstance(retry, dict) else (retry or RetryPolicy())
+        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, follow_redirects=False)
+        self._secrets: list[str] = []
+
+    def close(self) -> None:
+        self._client.close()
+
+    # Secret values registered here are scrubbed from every message we build.
+    def _register_secret(self, value: str | None, replaces: str | None = None) -> None:
+        if replaces in self._secrets:
+            self._secrets.remove(replaces)
+        if value and value not in self._secrets:
+            self._secrets.append(value)
+            self._secrets.sort(key=len, reverse=True)  # scrub longer secrets before their substrings
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _error(self, cls: type[ProviderError], region: str | None, detail: str) -> ProviderError:
+        return cls(self.name, region, self._scrub(detail))
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after_s is not None:
+            return min(exc.retry_after_s, self.retry.max_retry_after_s)
+        backoff = self.retry.backoff_initial_s * 2 ** (state.attempt_number - 1)
+        return min(backoff, self.retry.backoff_max_s)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        region: str | None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        on_auth_failure=None,
+    ) -> httpx.Response:
+        """Send one request with the retry policy; return the 2xx response or raise typed.
+
+        ``on_auth_failure``, when given, is called once after a 401 (for example to fetch a new
+        token) and must return the headers for the retry; a second 401 is an auth error.
+        """
+        state = {"headers": dict(headers or {}), "reauthenticated": False}
+
+        def attempt() -> httpx.Response:
+            try:
+                response = self._client.request(method, path, params=params, headers=state["headers"], auth=auth)
+            except httpx.TimeoutException:
+                raise _Retryable(self._error(ProviderUnavailableError, region, f"timed out calling {path}")) from None
+            except httpx.TransportError as exc:
+                raise _Retryable(
+                    self._error(ProviderUnavailableError, region, f"cannot reach {self.base_url}: {type(exc).__name__}")
+                ) from None
+            status = response.status_code
+            if status == 401 and on_auth_failure is not None and not state["reauthenticated"]:
+                state["reauthenticated"] = True
+                state["headers"] = {**state["headers"], **on_auth_failure()}
+                return attempt()
+            if status in (401, 403):
+                raise self._error(ProviderAuthError, region, f"HTTP {status} from {path}: credentials rejected")
+            if status == 429:
+                raise _Retryable(
+                    self._error(ProviderRateLimitedError, region, f"HTTP 429 from {path}: rate limited"),
+                    parse_retry_after(response.headers.get("Retry-After")),
+                )
+            if status >= 500:
+                raise _Retryable(
+                    self._error(ProviderUnavailableError, region, f"HTTP {status} from {path}"),
+                    parse_retry_after(response.headers.get("Retry-After")),  # 503 may say when
+                )
+            if status == 404 or status == 400:
+                raise self._error(
+                    ProviderResponseError, region, f"HTTP {status} from {path}: {self._short_body(response)}"
+                )
+            if not 200 <= status < 300:
+                raise self._error(ProviderResponseError, region, f"unexpected HTTP {status} from {path}")
+            return response
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.retry.attempts),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            before_sleep=lambda s: logger.warning(
+                "%s: %s; retry %d of %d", self.name, s.outcome.exception(), s.attempt_number, self.retry.attempts - 1
+            ),
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except _Retryable as exc:
+            error = exc.error
+        except ProviderError as exc:
+            error = exc
+        # Drop the chain: the httpx exception behind it holds the request and its auth headers.
+        error.__context__ = error.__cause__ = None
+        raise error
+
+    def _short_body(self, response: httpx.Response, limit: int = 200) -> str:
+        text = self._scrub(response.text.strip().replace("\n", " "))  # scrub before cutting
+        return text[:limit] or "(empty body)"
+
+    def get_json(self, path: str, *, region: str | None, **kwargs) -> Any:
+        """GET ``path`` and parse JSON; garbage is a :class:`ProviderResponseError`."""
+        response = self.request("GET", path, region=region, **kwargs)
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise self._error(
+                ProviderResponseError, region, f"malformed JSON from {path}: {self._short_body(response, 80)!r}"
+            ) from None
+
+
+def parse_timestamp(value: Any, *, provider: str, region: str | None, field: str) -> datetime:
+    """An ISO 8601 timestamp from a payload as an aware UTC datetime, or a response error."""
+    if not isinstance(value, str):
+        raise ProviderResponseError(provider, region, f"{field} is not a timestamp string: {value!r}")
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ProviderResponseError(provider, region, f"{field} is not ISO 8601: {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)  # documented as UTC by every provider we read
+    return moment.astimezone(timezone.utc)
+
+
+def series_from_payload_points(
+    points: list[tuple[datetime, Any]],
+    *,
+    provider: str,
+    region: str | None,
+    granularity: timedelta | None = None,
+) -> CarbonSeries:
+    """Build a validated series from parsed payload points; every failure is a response error."""
+    from ..errors import InvalidSeriesError
+
+    if not points:
+        raise ProviderResponseError(provider, region, "the forecast holds no data points")
+    try:
+        values = [float(v) for _, v in points]
+    except (TypeError, ValueError):
+        raise ProviderResponseError(provider, region, "a forecast value is missing or not a number") from None
+    try:
+        return CarbonSeries.from_points(list(zip((p[0] for p in points), values)), granularity)
+    except InvalidSeriesError as exc:
+        raise ProviderResponseError(provider, region, f"unusable forecast: {exc}") from None
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+__all__ = [
+    "CarbonProvider",
+    "DataKind",
+    "HttpProvider",
+    "IntensityReading",
+    "ProviderForecast",
+    "RetryPolicy",
+    "DEFAULT_TIMEOUT",
+    "parse_retry_after",
+    "parse_timestamp",
+    "series_from_payload_points",
+    "utc_now",
+]

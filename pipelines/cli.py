@@ -1,0 +1,213 @@
+"""The ``greenkfp`` command: compile pipelines, run them locally, read a carbon forecast.
+
+Only wiring: the logic lives in ``greenkfp.components`` and ``greenkfp.pipelines``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    from greenkfp.components.carbon.providers import PROVIDER_NAMES
+
+    parser.add_argument("--regions", nargs="+", default=["GB"], metavar="REGION",
+                        help="candidate regions, home first (default: GB)")
+    parser.add_argument("--provider", default="embedded", choices=PROVIDER_NAMES, help="forecast provider (default: embedded)")
+    parser.add_argument("--fallback", nargs="*", default=[], choices=PROVIDER_NAMES, metavar="PROVIDER",
+                        help="fallback providers, tried in order")
+    parser.add_argument("--duration", default="2h", help="expected job duration, e.g. 2h, 90m (default: 2h)")
+    parser.add_argument("--max-delay", default="12h", help="longest wait before starting (default: 12h)")
+    parser.add_argument("--deadline", default="", help="ISO 8601 time by which the job must end (default: none)")
+    parser.add_argument("--earliest-start", default="", help="ISO 8601 earliest start (default: now)")
+    parser.add_argument("--threshold", default="", help="refuse above this: gCO2eq/kWh (250) or a percentile (p25)")
+    parser.add_argument("--min-savings", type=float, default=0.0, help="wait only for at least this %% saving")
+    parser.add_argument("--on-provider-failure", default="fail_open", choices=("fail_open", "fail_closed"))
+    parser.add_argument("--energy-kwh", type=float, default=0.0, help="estimated job energy, kWh, for savings in grams")
+    parser.add_argument("--replay-year", type=int, default=None, help="embedded provider: replay this data year")
+
+
+def _print_decision(record: dict, title: str) -> None:
+    from greenkfp.components.carbon.report import decision_rows
+
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for label, value in decision_rows(record):
+        table.add_row(label, value)
+    console.print(table)
+
+
+def _print_regions(record: dict) -> None:
+    if len(record.get("regions", [])) < 2:
+        return
+    table = Table(title="candidate regions", title_justify="left")
+    for column in ("region", "source", "run now", "best window (UTC)", "best average"):
+        table.add_column(column)
+    for r in record["regions"]:
+        table.add_row(
+            r["region"], f"{r['provider']}, {r['data_kind'].replace('_', ' ')}",
+            f"{r['run_now_window']['average_gco2_per_kwh']:.1f}",
+            datetime.fromisoformat(r["best_window"]["start"]).strftime("%a %d %b %H:%M"),
+            f"{r['best_window']['average_gco2_per_kwh']:.1f}",
+        )
+    console.print(table)
+    console.print("[dim]intensities in gCO2eq/kWh, averaged over the job's duration[/dim]")
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    if args.portable:
+        os.environ["GREENKFP_PORTABLE"] = "1"  # read when the components are first imported
+    from greenkfp.pipelines.compile import compile_all, drift
+
+    if args.check:
+        problems = drift(args.output_dir)
+        for problem in problems:
+            console.print(f"[red]drift[/red] {problem}")
+        if not problems:
+            console.print(f"{args.output_dir} matches a fresh compile")
+        return 1 if problems else 0
+    for path in compile_all(args.output_dir):
+        console.print(f"wrote {path}")
+    return 0
+
+
+def cmd_run_local(args: argparse.Namespace) -> int:
+    from greenkfp.components.carbon.params import parse_duration
+    from greenkfp.pipelines.local import run_carbon_gate_locally
+
+    provider_options = {}
+    if args.replay_year is not None:
+        provider_options["embedded"] = {"replay_year": args.replay_year}
+    arguments = {
+        "regions": args.regions,
+        "duration_hours": parse_duration(args.duration, "--duration") / timedelta(hours=1),
+        "provider": args.provider,
+        "fallback_providers": args.fallback,
+        "earliest_start": args.earliest_start,
+        "deadline": args.deadline,
+        "max_delay_hours": parse_duration(args.max_delay, "--max-delay") / timedelta(hours=1),
+        "threshold": args.threshold,
+        "min_savings_percent": args.min_savings,
+        "on_provider_failure": args.on_provider_failure,
+        "mode": args.mode,
+        "energy_kwh": args.energy_kwh,
+        "provider_options": provider_options,
+    }
+    root = Path(args.pipeline_root)
+    root.mkdir(parents=True, exist_ok=True)
+    log_path = root / "last-run.log"
+    console.print(f"running the carbon-gate pipeline with kfp's local runner (task output: {log_path})")
+    with open(log_path, "w", encoding="utf-8") as log, (
+        contextlib.nullcontext() if args.verbose else contextlib.redirect_stdout(log)
+    ):
+        result = run_carbon_gate_locally(arguments, root)
+    _print_decision(result["record"], f"carbon-forecast gate: branch '{result['branch']}' ran")
+    _print_regions(result["record"])
+    console.print(f"decision record: {result['decision_path']}")
+    return 0
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from greenkfp.components.carbon import best_window, get_provider
+    from greenkfp.components.carbon.params import parse_datetime, parse_duration
+
+    start = parse_datetime(args.start, "--start") or datetime.now(timezone.utc)
+    duration = parse_duration(args.duration, "--duration")
+    deadline = parse_datetime(args.deadline, "--deadline") if "T" in args.deadline else start + parse_duration(
+        args.deadline, "--deadline"
+    )
+    options = {"replay_year": args.replay_year} if args.provider == "embedded" and args.replay_year else {}
+    with get_provider(args.provider, **options) as provider:
+        answer = provider.forecast(args.region, start, deadline)
+    choice = best_window(answer.series, duration, max(start, answer.series.start), deadline)
+    if args.json:
+        print(json.dumps({"source": answer.describe(), "points": answer.series.to_records(), **choice.to_dict()}, indent=2))
+        return 0
+    table = Table(title=f"{answer.region}: {answer.provider}, {answer.data_kind.replace('_', ' ')} ({answer.signal})",
+                  title_justify="left")
+    table.add_column("slot start (UTC)")
+    table.add_column("gCO2eq/kWh", justify="right")
+    table.add_column("")
+    top = max(answer.series.values.max(), 1.0)
+    for (moment, value) in answer.series:
+        in_best = choice.best.start < moment + answer.series.granularity and moment < choice.best.end
+        bar = "#" * max(1, round(30 * value / top))
+        table.add_row(moment.strftime("%a %d %b %H:%M"), f"{value:.1f}", f"[green]{bar}[/green]" if in_best else bar)
+    console.print(table)
+    if answer.note:
+        console.print(f"[dim]{answer.note}[/dim]")
+    console.print(
+        f"best {duration} window: {choice.best.start:%Y-%m-%d %H:%M} to {choice.best.end:%H:%M} UTC at "
+        f"{choice.best.average:.1f} gCO2eq/kWh; running now: {choice.run_now.average:.1f}; "
+        f"delay {choice.delay}, savings {choice.savings_percent:.1f}% ({choice.candidates} candidate windows)"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from greenkfp.components import __version__
+    from greenkfp.components.carbon.providers import PROVIDER_NAMES
+
+    parser = argparse.ArgumentParser(prog="greenkfp", description="Carbon-aware Kubeflow Pipelines components.")
+    parser.add_argument("--version", action="version", version=f"greenkfp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="compile pipelines and components to YAML",
+                       description="Compile every pipeline (Kubeflow and Vertex flavours) and component to YAML.")
+    p.add_argument("--output-dir", default="compiled", help="where to write (default: compiled)")
+    p.add_argument("--portable", action="store_true",
+                   help="embed the package in each component and pip-install dependencies at start-up, "
+                        "for clusters without the greenkfp image (default output: build/portable)")
+    p.add_argument("--check", action="store_true", help="compare OUTPUT_DIR with a fresh compile; exit 1 on drift")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("run-local", help="run the carbon-gate pipeline with kfp's local runner",
+                       description="Run the carbon-gate pipeline locally (kfp SubprocessRunner) and print the decision.")
+    _add_gate_arguments(p)
+    p.add_argument("--mode", default="plan", choices=("plan", "wait"),
+                   help="plan: decide without sleeping (default); wait: sleep until the window")
+    p.add_argument("--pipeline-root", default="local_outputs", help="where task outputs go (default: local_outputs)")
+    p.add_argument("--verbose", action="store_true", help="show the tasks' full output")
+    p.set_defaults(func=cmd_run_local)
+
+    p = sub.add_parser("forecast", help="print a region's forecast and its greenest window",
+                       description="Print a carbon-intensity forecast and the best window for a job.")
+    p.add_argument("--region", default="GB")
+    p.add_argument("--provider", default="embedded", choices=PROVIDER_NAMES)
+    p.add_argument("--duration", default="2h", help="job duration (default: 2h)")
+    p.add_argument("--deadline", default="12h", help="a duration from the start (12h) or an ISO 8601 time")
+    p.add_argument("--start", default="", help="ISO 8601 start (default: now)")
+    p.add_argument("--replay-year", type=int, default=None, help="embedded provider: replay this data year")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_forecast)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from greenkfp.components.carbon.errors import CarbonError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "compile" and args.portable and args.output_dir == "compiled":
+        args.output_dir = "build/portable"
+    try:
+        return args.func(args)
+    except (CarbonError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
