@@ -201,6 +201,7 @@ class GateDecision:
     policy: GatePolicy
     chosen: Window | None = None
     run_now: Window | None = None
+    home_region: str | None = None
     outcomes: tuple[RegionOutcome, ...] = ()
     attempts: tuple[dict, ...] = ()
     failure_policy_applied: FailurePolicy | None = None
@@ -243,6 +244,7 @@ class GateDecision:
             "waited_seconds": self.waited_seconds,
             "chosen_window": None if self.chosen is None else self.chosen.to_dict(),
             "run_now_window": None if self.run_now is None else self.run_now.to_dict(),
+            "home_region": self.home_region,
             "intensity_now_gco2_per_kwh": None if self.run_now is None else self.run_now.average,
             "intensity_window_gco2_per_kwh": None if self.chosen is None else self.chosen.average,
             "savings_percent": self.savings_percent,
@@ -372,7 +374,10 @@ def decide(
             series.starts < to_epoch_seconds(search_end)
         )
         threshold = float(np.percentile(series.values[mask], policy.threshold_percentile))
-    base = dict(region=chosen.region, chosen=window, run_now=home.run_now, threshold_gco2_per_kwh=threshold, **common)
+    base = dict(
+        region=chosen.region, chosen=window, run_now=home.run_now, home_region=home.region,
+        threshold_gco2_per_kwh=threshold, **common,
+    )
     delay = window.start - home.run_now.start
     if threshold is not None and window.average > threshold:
         return GateDecision(

@@ -30,7 +30,8 @@ def decision_rows(record: dict) -> list[tuple[str, str]]:
         ("decision", f"{record['action'].replace('_', ' ')} (should_run={record['should_run']})"),
         ("region", record["region"]),
         ("data source", source),
-        ("intensity if run now", _num(record.get("intensity_now_gco2_per_kwh"), " gCO2eq/kWh")),
+        ("intensity if run now", _num(record.get("intensity_now_gco2_per_kwh"), " gCO2eq/kWh")
+         + (f" in {record['home_region']}" if record.get("home_region") else "")),
         ("best window", f"{_when(chosen.get('start'))} to {_when(chosen.get('end'))}" if chosen else "-"),
         ("intensity in window", _num(record.get("intensity_window_gco2_per_kwh"), " gCO2eq/kWh")),
         ("delay", _hours(record.get("delay_seconds"))),

@@ -1,0 +1,80 @@
+"""The `greenkfp` console script."""
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from greenkfp.components.carbon import EmbeddedProvider, best_window
+from greenkfp.pipelines.cli import main
+
+UTC = timezone.utc
+
+
+@pytest.mark.parametrize(
+    "command, expected",
+    [
+        ([], ["compile", "run-local", "forecast"]),
+        (["compile"], ["--output-dir", "--portable", "--check"]),
+        (["run-local"], ["--regions", "--provider", "--fallback", "--threshold", "--on-provider-failure", "--mode"]),
+        (["forecast"], ["--region", "--provider", "--duration", "--deadline"]),
+    ],
+)
+def test_help_for_every_command(command, expected):
+    result = subprocess.run([sys.executable, "-m", "greenkfp.pipelines.cli", *command, "--help"],
+                            capture_output=True, text=True, check=True)
+    for option in expected:
+        assert option in result.stdout
+
+
+def test_forecast_json_reports_the_library_best_window(capsys):
+    code = main(["forecast", "--region", "GB", "--provider", "embedded", "--duration", "2h", "--deadline", "12h",
+                 "--start", "2023-06-14T09:00:00Z", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    start = datetime(2023, 6, 14, 9, tzinfo=UTC)
+    series = EmbeddedProvider().forecast("GB", start, start + timedelta(hours=12)).series
+    expected = best_window(series, timedelta(hours=2), start, start + timedelta(hours=12))
+    assert out["best"]["start"] == expected.best.start.isoformat()
+    assert out["best"]["average_gco2_per_kwh"] == pytest.approx(expected.best.average)
+    assert out["source"]["data_kind"] == "historical" and len(out["points"]) == 12
+
+
+def test_forecast_table_marks_replayed_data(capsys):
+    assert main(["forecast", "--region", "DE-LU", "--duration", "90m", "--deadline", "6h"]) == 0
+    out = capsys.readouterr().out
+    assert "replayed historical" in out and "not a forecast" in out and "best 1:30:00 window" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["forecast", "--region", "Narnia"], "supported zones: AU-NSW"),
+        (["forecast", "--duration", "soon"], "--duration must be a duration such as 2h"),
+        (["forecast", "--start", "2023-01-01T00:00:00"], "--start must be timezone-aware"),
+    ],
+)
+def test_bad_input_is_a_clear_error_with_exit_code_2(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in " ".join(capsys.readouterr().out.split())
+
+
+def test_run_local_prints_the_decision(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = main(["run-local", "--regions", "GB", "DE-LU", "--earliest-start", "2023-06-14T09:00:00Z",
+                 "--duration", "2h", "--max-delay", "12h", "--energy-kwh", "1.5"])
+    assert code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "branch 'run' ran" in out and "savings (modeled)" in out and "candidate regions" in out
+    assert (tmp_path / "local_outputs" / "last-run.log").stat().st_size > 0
+
+
+def test_compile_check_detects_drift(tmp_path, capsys):
+    assert main(["compile", "--output-dir", str(tmp_path)]) == 0
+    assert main(["compile", "--check", "--output-dir", str(tmp_path)]) == 0
+    target = tmp_path / "vertex" / "carbon_gate.yaml"
+    target.write_text(target.read_text().replace("greenkfp-carbon-gate", "edited-by-hand", 1))
+    assert main(["compile", "--check", "--output-dir", str(tmp_path)]) == 1
+    assert "vertex/carbon_gate.yaml: differs" in capsys.readouterr().out
