@@ -18,7 +18,7 @@ from .errors import WindowSearchError
 from .series import CarbonSeries, from_epoch_seconds, to_epoch_seconds
 
 # Relative tolerance under which two window averages count as a tie (float round-off only).
-_TIE_RTOL = 1e-9
+TIE_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class WindowScores:
     def best_index(self) -> int:
         """Index of the lowest average; the earliest among ties."""
         lowest = float(self.averages.min())
-        tolerance = _TIE_RTOL * max(1.0, abs(lowest))
+        tolerance = TIE_RTOL * max(1.0, abs(lowest))
         return int(np.flatnonzero(self.averages <= lowest + tolerance)[0])
 
 

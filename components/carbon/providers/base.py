@@ -12,6 +12,8 @@ from __future__ import annotations
 import abc
 import json
 import logging
+import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -21,13 +23,15 @@ import httpx
 import tenacity
 
 from ..errors import (
+    InvalidSeriesError,
     ProviderAuthError,
     ProviderError,
     ProviderRateLimitedError,
     ProviderResponseError,
     ProviderUnavailableError,
+    UnknownRegionError,
 )
-from ..series import CarbonSeries
+from ..series import CarbonSeries, to_epoch_seconds
 
 logger = logging.getLogger("greenkfp.carbon")
 
@@ -277,6 +281,20 @@ class HttpProvider(CarbonProvider):
         error.__context__ = error.__cause__ = None
         raise error
 
+    # --- helpers shared by the provider modules ----------------------------------------------
+    def intensity(self, value: Any, field: str, region: str | None) -> float:
+        """A payload's intensity as a float; anything but a finite number >= 0 is a response error."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise self._error(ProviderResponseError, region, f"{field} is not a valid intensity: {value!r}")
+        return float(value)
+
+    def trimmed(self, series: CarbonSeries, start: datetime, end: datetime, region: str | None) -> CarbonSeries:
+        """The slots of ``series`` that overlap ``[start, end)``; none is a response error."""
+        try:
+            return series.between(start, end)
+        except InvalidSeriesError as exc:
+            raise self._error(ProviderResponseError, region, str(exc)) from None
+
     def _short_body(self, response: httpx.Response, limit: int = 200) -> str:
         text = self._scrub(response.text.strip().replace("\n", " "))  # scrub before cutting
         return text[:limit] or "(empty body)"
@@ -308,6 +326,21 @@ def parse_timestamp(value: Any, *, provider: str, region: str | None, field: str
     return moment.astimezone(timezone.utc)
 
 
+def check_period(start: datetime, end: datetime) -> None:
+    """``start`` and ``end`` are aware datetimes with ``end`` after ``start``."""
+    if to_epoch_seconds(end, field="end") <= to_epoch_seconds(start, field="start"):
+        raise ValueError(f"end must be after start, got start={start.isoformat()} end={end.isoformat()}")
+
+
+def region_matching(region: Any, pattern: re.Pattern, *, provider: str, expected: str) -> str:
+    """``region`` stripped and upper-cased when it fully matches ``pattern``, else an
+    :class:`UnknownRegionError` that says what ``provider`` expects."""
+    text = region.strip().upper() if isinstance(region, str) else ""
+    if not pattern.fullmatch(text):
+        raise UnknownRegionError(f"{provider}: unknown region {region!r}; expected {expected}")
+    return text
+
+
 def series_from_payload_points(
     points: list[tuple[datetime, Any]],
     *,
@@ -316,8 +349,6 @@ def series_from_payload_points(
     granularity: timedelta | None = None,
 ) -> CarbonSeries:
     """Build a validated series from parsed payload points; every failure is a response error."""
-    from ..errors import InvalidSeriesError
-
     if not points:
         raise ProviderResponseError(provider, region, "the forecast holds no data points")
     try:
@@ -342,6 +373,8 @@ __all__ = [
     "ProviderForecast",
     "RetryPolicy",
     "DEFAULT_TIMEOUT",
+    "check_period",
+    "region_matching",
     "parse_retry_after",
     "parse_timestamp",
     "series_from_payload_points",

@@ -8,7 +8,6 @@ carry their own ``duration`` in minutes.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from datetime import datetime, timedelta, timezone
@@ -16,14 +15,14 @@ from typing import Any
 
 import httpx
 
-from ..errors import InvalidSeriesError, ProviderConfigError, ProviderResponseError, UnknownRegionError
-from ..series import to_epoch_seconds
+from ..errors import ProviderConfigError, ProviderResponseError, UnknownRegionError
 from .base import (
     DEFAULT_TIMEOUT,
     HttpProvider,
     IntensityReading,
     ProviderForecast,
     RetryPolicy,
+    check_period,
     parse_timestamp,
     series_from_payload_points,
     utc_now,
@@ -79,8 +78,7 @@ class CarbonAwareSdkProvider(HttpProvider):
     def forecast(self, region: str, start: datetime, end: datetime) -> ProviderForecast:
         """The SDK's current forecast for ``[start, end)``."""
         location = parse_location(region)
-        if to_epoch_seconds(end, field="end") <= to_epoch_seconds(start, field="start"):
-            raise ValueError(f"end must be after start, got start={start.isoformat()} end={end.isoformat()}")
+        check_period(start, end)
         self._check_configured(location)
         params = {"location": location, "dataStartAt": _iso(start), "dataEndAt": _iso(end)}
         payload = self.get_json("/emissions/forecasts/current", region=location, params=params)
@@ -94,7 +92,7 @@ class CarbonAwareSdkProvider(HttpProvider):
                 raise self._error(ProviderResponseError, location, f"forecastData[{i}] is not an object")
             field = f"forecastData[{i}]"
             at = parse_timestamp(row.get("timestamp"), provider=self.name, region=location, field=f"{field}.timestamp")
-            points.append((at, self._intensity(row.get("value"), f"{field}.value", location)))
+            points.append((at, self.intensity(row.get("value"), f"{field}.value", location)))
             duration = row.get("duration")
             if isinstance(duration, bool) or not isinstance(duration, int) or duration <= 0:
                 raise self._error(ProviderResponseError, location, f"{field}.duration is invalid: {duration!r}")
@@ -104,10 +102,7 @@ class CarbonAwareSdkProvider(HttpProvider):
             raise self._error(ProviderResponseError, location, detail)
         granularity = timedelta(minutes=durations.pop()) if durations else None
         series = series_from_payload_points(points, provider=self.name, region=location, granularity=granularity)
-        try:
-            series = series.between(start, end)
-        except InvalidSeriesError as exc:
-            raise self._error(ProviderResponseError, location, str(exc)) from None
+        series = self.trimmed(series, start, end, location)
         return ProviderForecast(series, location, self.name, "forecast", SIGNAL, utc_now())
 
     def current(self, region: str) -> IntensityReading:
@@ -122,7 +117,7 @@ class CarbonAwareSdkProvider(HttpProvider):
             if not isinstance(row, dict):
                 raise self._error(ProviderResponseError, location, f"emissions data [{i}] is not an object")
             at = parse_timestamp(row.get("time"), provider=self.name, region=location, field=f"[{i}].time")
-            readings.append((at, self._intensity(row.get("rating"), f"[{i}].rating", location)))
+            readings.append((at, self.intensity(row.get("rating"), f"[{i}].rating", location)))
         at, value = max(readings, key=lambda reading: reading[0])
         return IntensityReading(location, at, value, self.name, "historical", SIGNAL, "latest emissions data point")
 
@@ -140,8 +135,3 @@ class CarbonAwareSdkProvider(HttpProvider):
         if len(payload) == 1 and isinstance(payload[0], dict):
             return payload[0]
         raise self._error(ProviderResponseError, location, "no forecast for this location in the answer")
-
-    def _intensity(self, value: Any, field: str, location: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise self._error(ProviderResponseError, location, f"{field} is not a valid intensity: {value!r}")
-        return float(value)

@@ -7,22 +7,21 @@ built, so a fallback chain can skip an unconfigured provider.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 
-from ..errors import InvalidSeriesError, ProviderConfigError, ProviderResponseError, UnknownRegionError
-from ..series import to_epoch_seconds
+from ..errors import ProviderConfigError, ProviderResponseError
 from .base import (
     DEFAULT_TIMEOUT,
     HttpProvider,
     IntensityReading,
     ProviderForecast,
     RetryPolicy,
+    check_period,
+    region_matching,
     parse_timestamp,
     series_from_payload_points,
     utc_now,
@@ -41,12 +40,7 @@ def parse_zone(region: str) -> str:
     Raises:
         UnknownRegionError: not shaped like an Electricity Maps zone key.
     """
-    zone = region.strip().upper() if isinstance(region, str) else ""
-    if not _ZONE.fullmatch(zone):
-        raise UnknownRegionError(
-            f"electricitymaps: unknown region {region!r}; expected a zone key such as 'DE', 'FR' or 'US-CAL-CISO'"
-        )
-    return zone
+    return region_matching(region, _ZONE, provider="electricitymaps", expected="a zone key such as 'DE', 'FR' or 'US-CAL-CISO'")
 
 
 class ElectricityMapsProvider(HttpProvider):
@@ -76,8 +70,7 @@ class ElectricityMapsProvider(HttpProvider):
     def forecast(self, region: str, start: datetime, end: datetime) -> ProviderForecast:
         """The zone's forecast, trimmed to the slots that overlap ``[start, end)``."""
         zone = parse_zone(region)
-        if to_epoch_seconds(end, field="end") <= to_epoch_seconds(start, field="start"):
-            raise ValueError(f"end must be after start, got start={start.isoformat()} end={end.isoformat()}")
+        check_period(start, end)
         payload = self._get("/v3/carbon-intensity/forecast", zone)
         rows = payload.get("forecast")
         if not isinstance(rows, list):
@@ -87,13 +80,10 @@ class ElectricityMapsProvider(HttpProvider):
             if not isinstance(row, dict):
                 raise self._error(ProviderResponseError, zone, f"forecast[{i}] is not an object")
             at = parse_timestamp(row.get("datetime"), provider=self.name, region=zone, field=f"forecast[{i}].datetime")
-            points.append((at, self._intensity(row.get("carbonIntensity"), f"forecast[{i}].carbonIntensity", zone)))
+            points.append((at, self.intensity(row.get("carbonIntensity"), f"forecast[{i}].carbonIntensity", zone)))
         granularity = DEFAULT_GRANULARITY if len(points) == 1 else None
         series = series_from_payload_points(points, provider=self.name, region=zone, granularity=granularity)
-        try:
-            series = series.between(start, end)
-        except InvalidSeriesError as exc:
-            raise self._error(ProviderResponseError, zone, str(exc)) from None
+        series = self.trimmed(series, start, end, zone)
         note = f"updatedAt {payload['updatedAt']}" if isinstance(payload.get("updatedAt"), str) else ""
         return ProviderForecast(series, zone, self.name, "forecast", SIGNAL, utc_now(), note)
 
@@ -102,7 +92,7 @@ class ElectricityMapsProvider(HttpProvider):
         zone = parse_zone(region)
         payload = self._get("/v3/carbon-intensity/latest", zone)
         at = parse_timestamp(payload.get("datetime"), provider=self.name, region=zone, field="datetime")
-        value = self._intensity(payload.get("carbonIntensity"), "carbonIntensity", zone)
+        value = self.intensity(payload.get("carbonIntensity"), "carbonIntensity", zone)
         note = "latest value" + (" (estimated)" if payload.get("isEstimated") else "")
         return IntensityReading(zone, at, value, self.name, "historical", SIGNAL, note)
 
@@ -113,8 +103,3 @@ class ElectricityMapsProvider(HttpProvider):
         if not isinstance(payload, dict):
             raise self._error(ProviderResponseError, zone, f"expected a JSON object from {path}")
         return payload
-
-    def _intensity(self, value: Any, field: str, zone: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise self._error(ProviderResponseError, zone, f"{field} is not a valid intensity: {value!r}")
-        return float(value)

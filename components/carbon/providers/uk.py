@@ -11,14 +11,13 @@ Slots are 30 minutes long; the forecast comes from ``intensity.forecast`` (gCO2e
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
-from ..errors import InvalidSeriesError, ProviderResponseError, UnknownRegionError
+from ..errors import ProviderResponseError, UnknownRegionError
 from ..series import from_epoch_seconds, to_epoch_seconds
 from .base import (
     DEFAULT_TIMEOUT,
@@ -26,6 +25,7 @@ from .base import (
     IntensityReading,
     ProviderForecast,
     RetryPolicy,
+    check_period,
     parse_timestamp,
     series_from_payload_points,
     utc_now,
@@ -89,8 +89,7 @@ class UKCarbonIntensityProvider(HttpProvider):
         """The 48-hour forecast from the slot containing ``start``, trimmed to ``[start, end)``."""
         kind, value = parse_region(region)
         label = _label(kind, value)
-        if to_epoch_seconds(end, field="end") <= to_epoch_seconds(start, field="start"):
-            raise ValueError(f"end must be after start, got start={start.isoformat()} end={end.isoformat()}")
+        check_period(start, end)
         slot_s = int(SLOT.total_seconds())
         stamp = from_epoch_seconds(to_epoch_seconds(start) // slot_s * slot_s).strftime("%Y-%m-%dT%H:%MZ")
         if kind == "national":
@@ -100,10 +99,7 @@ class UKCarbonIntensityProvider(HttpProvider):
         slots = self._slots(self.get_json(path, region=label), kind, label)
         points = [(at, self._number(slot, "forecast", label)) for at, slot in slots]
         series = series_from_payload_points(points, provider=self.name, region=label, granularity=SLOT)
-        try:
-            series = series.between(start, end)
-        except InvalidSeriesError as exc:
-            raise self._error(ProviderResponseError, label, str(exc)) from None
+        series = self.trimmed(series, start, end, label)
         return ProviderForecast(series, label, self.name, "forecast", SIGNAL, utc_now())
 
     def current(self, region: str) -> IntensityReading:
@@ -146,7 +142,4 @@ class UKCarbonIntensityProvider(HttpProvider):
         return slots
 
     def _number(self, slot: dict, field: str, label: str) -> float:
-        value = slot["intensity"].get(field)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise self._error(ProviderResponseError, label, f"intensity.{field} is not a valid intensity: {value!r}")
-        return float(value)
+        return self.intensity(slot["intensity"].get(field), f"intensity.{field}", label)

@@ -8,7 +8,6 @@ Values arrive in lbs CO2/MWh and are converted to gCO2/kWh.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from datetime import datetime, timedelta
@@ -16,14 +15,16 @@ from typing import Any, Callable
 
 import httpx
 
-from ..errors import InvalidSeriesError, ProviderConfigError, ProviderResponseError, UnknownRegionError
-from ..series import CarbonSeries, to_epoch_seconds
+from ..errors import ProviderConfigError, ProviderResponseError
+from ..series import CarbonSeries
 from .base import (
     DEFAULT_TIMEOUT,
     HttpProvider,
     IntensityReading,
     ProviderForecast,
     RetryPolicy,
+    check_period,
+    region_matching,
     parse_timestamp,
     series_from_payload_points,
     utc_now,
@@ -46,12 +47,7 @@ def parse_region(region: str) -> str:
     Raises:
         UnknownRegionError: not shaped like a WattTime region code.
     """
-    code = region.strip().upper() if isinstance(region, str) else ""
-    if not _REGION.fullmatch(code):
-        raise UnknownRegionError(
-            f"watttime: unknown region {region!r}; expected a region code such as 'CAISO_NORTH' or 'PJM_DC'"
-        )
-    return code
+    return region_matching(region, _REGION, provider="watttime", expected="a region code such as 'CAISO_NORTH' or 'PJM_DC'")
 
 
 class WattTimeProvider(HttpProvider):
@@ -90,13 +86,9 @@ class WattTimeProvider(HttpProvider):
     def forecast(self, region: str, start: datetime, end: datetime) -> ProviderForecast:
         """The current MOER forecast, trimmed to the slots that overlap ``[start, end)``."""
         code = parse_region(region)
-        if to_epoch_seconds(end, field="end") <= to_epoch_seconds(start, field="start"):
-            raise ValueError(f"end must be after start, got start={start.isoformat()} end={end.isoformat()}")
+        check_period(start, end)
         series, generated_at = self._fetch(code)
-        try:
-            series = series.between(start, end)
-        except InvalidSeriesError as exc:
-            raise self._error(ProviderResponseError, code, str(exc)) from None
+        series = self.trimmed(series, start, end, code)
         note = f"generated_at {generated_at}" if generated_at else ""
         return ProviderForecast(series, code, self.name, "forecast", SIGNAL, self._clock(), note)
 
@@ -161,6 +153,4 @@ class WattTimeProvider(HttpProvider):
         return token
 
     def _lbs_to_grams(self, value: Any, index: int, code: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise self._error(ProviderResponseError, code, f"data[{index}].value is not a valid MOER: {value!r}")
-        return float(value) * LBS_PER_MWH_TO_G_PER_KWH
+        return self.intensity(value, f"data[{index}].value (MOER)", code) * LBS_PER_MWH_TO_G_PER_KWH
