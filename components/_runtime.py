@@ -4,10 +4,18 @@ Every component's ``base_image`` is the library's own image, built from the repo
 ``Dockerfile`` and tagged with the library version, so a cluster run installs nothing at start-up
 (``install_kfp_package=False``).
 
-A cluster without that image can run *portable* YAML instead: compile with
-``greenkfp compile --portable`` and each component embeds this package's source (kfp's
-``embedded_artifact_path``, put on ``sys.path`` at run time) and lists its dependencies in
-``packages_to_install`` on a stock ``python:3.11-slim`` image. That start-up then needs PyPI.
+A cluster without that image can run *portable* YAML instead (``greenkfp compile --portable``),
+on a stock ``python:3.11-slim`` image whose start-up pip-installs what it needs (so it needs
+PyPI, or your index):
+
+* by default each component embeds this package's code (kfp's ``embedded_artifact_path``, put
+  on ``sys.path`` at run time) and installs the few runtime dependencies. The embedded carbon
+  data (2.6 MB) is left out: kfp passes the embedded archive as one container argument, and
+  Linux caps one argument at 128 KiB. The ``embedded`` provider then reports itself
+  unconfigured, and the gate's fallback chain and failure policy take over;
+* with ``GREENKFP_PACKAGE_SPEC`` set (``--package-spec``: a pip requirement such as a wheel URL
+  or ``greenkfp==0.1.0`` on your index), each component pip-installs greenkfp itself, data
+  included, and embeds nothing.
 
 Standard library only at import: this module is imported by every component definition.
 """
@@ -28,6 +36,7 @@ PORTABLE_BASE_IMAGE = "python:3.11-slim"
 PORTABLE_PACKAGES = ["kfp~=2.17.0", "numpy>=1.26,<3", "httpx>=0.27,<1", "tenacity>=8.2,<10"]
 ENV_IMAGE = "GREENKFP_IMAGE"
 ENV_PORTABLE = "GREENKFP_PORTABLE"
+ENV_PACKAGE_SPEC = "GREENKFP_PACKAGE_SPEC"
 
 
 def component_image() -> str:
@@ -47,13 +56,23 @@ def _portable_source_tree() -> Path:
     if _portable_tree is None:
         root = Path(tempfile.mkdtemp(prefix="greenkfp-embed-"))
         here = Path(__file__).resolve().parent
-        shutil.copytree(here, root / "greenkfp" / "components", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            here,
+            root / "greenkfp" / "components",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.npz"),  # see the module docstring
+        )
         _portable_tree = root
     return _portable_tree
 
 
 def component_options() -> dict:
     """Keyword arguments for ``kfp.dsl.component`` under the current runtime settings."""
+    if portable_enabled() and os.environ.get(ENV_PACKAGE_SPEC):
+        return {
+            "base_image": PORTABLE_BASE_IMAGE,
+            "packages_to_install": [os.environ[ENV_PACKAGE_SPEC]],
+            "install_kfp_package": False,  # greenkfp depends on kfp
+        }
     if portable_enabled():
         return {
             "base_image": PORTABLE_BASE_IMAGE,

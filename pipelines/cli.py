@@ -67,8 +67,12 @@ def _print_regions(record: dict) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    if args.package_spec and not args.portable:
+        raise ValueError("--package-spec goes with --portable")
     if args.portable:
         os.environ["GREENKFP_PORTABLE"] = "1"  # read when the components are first imported
+        if args.package_spec:
+            os.environ["GREENKFP_PACKAGE_SPEC"] = args.package_spec
     from greenkfp.pipelines.compile import compile_all, drift
 
     if args.check:
@@ -170,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--portable", action="store_true",
                    help="embed the package in each component and pip-install dependencies at start-up, "
                         "for clusters without the greenkfp image (default output: build/portable)")
+    p.add_argument("--package-spec", default="",
+                   help="with --portable: pip-install greenkfp from this requirement (a wheel URL, or "
+                        "greenkfp==VERSION on your index) instead of embedding its code")
     p.add_argument("--check", action="store_true", help="compare OUTPUT_DIR with a fresh compile; exit 1 on drift")
     p.set_defaults(func=cmd_compile)
 

@@ -84,15 +84,51 @@ def test_no_secret_reaches_compiled_yaml(tmp_path):
     assert not [p for p in written if canary in p.read_text()]
 
 
-def test_portable_compile_embeds_the_package_and_installs_dependencies(tmp_path):
+def _portable(tmp_path, *extra):
     out = tmp_path / "portable"
     subprocess.run(
-        [sys.executable, "-m", "greenkfp.pipelines.cli", "compile", "--portable", "--output-dir", str(out)],
+        [sys.executable, "-m", "greenkfp.pipelines.cli", "compile", "--portable", "--output-dir", str(out), *extra],
         check=True, capture_output=True, cwd=tmp_path,
     )
-    gate = yaml.safe_load((out / "components" / "carbon_forecast_gate.yaml").read_text())
-    container = next(iter(gate["deploymentSpec"]["executors"].values()))["container"]
+    return out
+
+
+def _container(path):
+    spec = yaml.safe_load(path.read_text())
+    return next(iter(spec["deploymentSpec"]["executors"].values()))["container"]
+
+
+def test_portable_compile_embeds_the_code_within_the_kernel_argument_limit(tmp_path):
+    out = _portable(tmp_path)
+    container = _container(out / "components" / "carbon_forecast_gate.yaml")
     assert container["image"] == "python:3.11-slim"
-    script = " ".join(container["command"])
-    assert "pip install" in script and "httpx" in script
-    assert "__KFP_EMBEDDED_ARCHIVE_B64" in script or "base64" in script
+    assert "pip install" in " ".join(container["command"]) and "httpx" in " ".join(container["command"])
+    # kfp passes the program (with the embedded archive) as one argument; Linux caps one at 128 KiB
+    assert "__KFP_EMBEDDED_ARCHIVE_B64" in " ".join(container["command"])
+    assert max(len(arg.encode()) for arg in container["command"] + container["args"]) < 128 * 1024
+
+
+def test_portable_compile_with_a_package_spec_installs_greenkfp_instead(tmp_path):
+    spec = "greenkfp @ https://example.invalid/greenkfp-0.1.0-py3-none-any.whl"
+    out = _portable(tmp_path, "--package-spec", spec)
+    script = " ".join(_container(out / "components" / "carbon_forecast_gate.yaml")["command"])
+    assert spec in script and "__KFP_EMBEDDED_ARCHIVE_B64" not in script
+
+
+@pytest.mark.slow
+def test_portable_component_runs_its_embedded_code(tmp_path, monkeypatch):
+    """Through the local runner: the embedded copy (which leaves the data out) is what runs,
+    so the embedded provider reports itself unconfigured and the gate fails open, recorded."""
+    import json
+
+    from kfp import local
+
+    out = _portable(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
+    gate = components.load_component_from_file(str(out / "components" / "carbon_forecast_gate.yaml"))
+    task = gate(regions=["GB"], duration_hours=1.0, earliest_start="2023-06-14T09:00:00Z")
+    with open(task.outputs["decision"].path, encoding="utf-8") as handle:
+        record = json.load(handle)
+    assert record["failure_policy_applied"] == "fail_open"
+    assert "the embedded data is not in this build" in record["attempts"][0]["error"]

@@ -16,7 +16,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from ..errors import ProviderResponseError, UnknownRegionError
+from ..errors import ProviderConfigError, ProviderResponseError, UnknownRegionError
 from ..series import CarbonSeries, from_epoch_seconds, to_epoch_seconds
 from .base import CarbonProvider, IntensityReading, ProviderForecast, utc_now
 
@@ -52,6 +52,12 @@ class EmbeddedData:
 def load_embedded_data() -> EmbeddedData:
     """Load the packaged data once per process (about 2.6 MB, compressed numpy, no pickle)."""
     ref = resources.files("greenkfp.components.carbon") / "data" / "intensity_hourly.npz"
+    if not ref.is_file():
+        raise ProviderConfigError(
+            "embedded", None,
+            "the embedded data is not in this build (portable components leave it out); "
+            "use the greenkfp image, compile with --package-spec, or choose a live provider",
+        )
     with resources.as_file(ref) as path, np.load(path, allow_pickle=False) as npz:
         zones = tuple(str(z) for z in npz["zones"])
         intensities = {name: npz[name].astype(np.float64) / 100.0 for name in ("lifecycle", "direct")}
