@@ -66,6 +66,7 @@ def carbon_forecast_gate(
 
     from greenkfp.components.carbon import GateError, decide, policy_from_params, write_decision_outputs
     from greenkfp.components.carbon.params import decision_metrics
+    from greenkfp.components.carbon.report import decision_markdown
 
     policy = policy_from_params(
         regions, duration_hours, provider, fallback_providers, earliest_start, deadline, max_delay_hours,
@@ -81,7 +82,7 @@ def carbon_forecast_gate(
                               "units": "gCO2eq/kWh, s, g"})
     for name, value in decision_metrics(record).items():
         metrics.log_metric(name, value)
-    print(open(summary.path, encoding="utf-8").read())
+    print(decision_markdown(record))
     outputs = namedtuple("GateOutputs", ["should_run", "start_at", "delay_seconds", "action", "region"])
     return outputs(record["should_run"], record["start_at"], record["delay_seconds"], record["action"], record["region"])
 
