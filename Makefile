@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/greenkfp run-local --regions GB DE-LU US-CAL-CISO --duration 2h --max-delay 12h --energy-kwh 1.5
+	$(BIN)/greenkfp run-local --pipeline training --regions GB DE-LU US-CAL-CISO --duration 1h --max-delay 12h
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

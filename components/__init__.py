@@ -13,6 +13,9 @@ from ._runtime import __version__
 _COMPONENTS = {
     "carbon_forecast_gate": ".carbon.component",
     "gate_outcome": ".carbon.component",
+    "load_dataset": ".data.component",
+    "train_with_emissions": ".training.component",
+    "resolve_candidates": ".training.component",
 }
 
 __all__ = ["__version__", *_COMPONENTS]

@@ -32,8 +32,20 @@ __version__ = "0.1.0"
 #: Registry of the component image; override at compile time with ``GREENKFP_IMAGE``.
 IMAGE_REPOSITORY = "ghcr.io/greenkfp/greenkfp"
 PORTABLE_BASE_IMAGE = "python:3.11-slim"
-#: What a portable component pip-installs at start-up (the core's runtime needs).
-PORTABLE_PACKAGES = ["kfp~=2.17.0", "numpy>=1.26,<3", "httpx>=0.27,<1", "tenacity>=8.2,<10"]
+#: What portable components pip-install at start-up: every component needs BASE_PACKAGES,
+#: and each names the extras its core imports (keep the ranges in step with pyproject.toml).
+PORTABLE_REQUIREMENTS = {
+    "kfp": "kfp~=2.17.0",
+    "numpy": "numpy>=1.26,<3",
+    "httpx": "httpx>=0.27,<1",
+    "tenacity": "tenacity>=8.2,<10",
+    "pandas": "pandas>=2.1,<4",
+    "pyarrow": "pyarrow>=15,<30",
+    "scikit-learn": "scikit-learn>=1.5,<2",
+    "skops": "skops>=0.10,<1",
+    "codecarbon": "codecarbon~=3.3.0",
+}
+BASE_PACKAGES = ("kfp", "numpy", "httpx", "tenacity")
 ENV_IMAGE = "GREENKFP_IMAGE"
 ENV_PORTABLE = "GREENKFP_PORTABLE"
 ENV_PACKAGE_SPEC = "GREENKFP_PACKAGE_SPEC"
@@ -65,8 +77,15 @@ def _portable_source_tree() -> Path:
     return _portable_tree
 
 
-def component_options() -> dict:
-    """Keyword arguments for ``kfp.dsl.component`` under the current runtime settings."""
+def component_options(*needs: str) -> dict:
+    """Keyword arguments for ``kfp.dsl.component`` under the current runtime settings.
+
+    ``needs`` names the packages (keys of :data:`PORTABLE_REQUIREMENTS`) the component's core
+    imports beyond :data:`BASE_PACKAGES`; only portable builds install them at start-up.
+    """
+    unknown = sorted(set(needs) - set(PORTABLE_REQUIREMENTS))
+    if unknown:
+        raise ValueError(f"unknown component needs {unknown}; known: {', '.join(PORTABLE_REQUIREMENTS)}")
     if portable_enabled() and os.environ.get(ENV_PACKAGE_SPEC):
         return {
             "base_image": PORTABLE_BASE_IMAGE,
@@ -76,7 +95,7 @@ def component_options() -> dict:
     if portable_enabled():
         return {
             "base_image": PORTABLE_BASE_IMAGE,
-            "packages_to_install": list(PORTABLE_PACKAGES),
+            "packages_to_install": [PORTABLE_REQUIREMENTS[n] for n in dict.fromkeys((*BASE_PACKAGES, *needs))],
             "install_kfp_package": False,
             "embedded_artifact_path": str(_portable_source_tree()),
         }

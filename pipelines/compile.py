@@ -20,9 +20,11 @@ def _targets():
     from greenkfp import components
     from greenkfp.pipelines.carbon_gate import build_carbon_gate_pipeline
     from greenkfp.pipelines.platform import PLATFORMS
+    from greenkfp.pipelines.training import build_training_pipeline
 
     for platform in PLATFORMS:
         yield f"{platform}/carbon_gate.yaml", build_carbon_gate_pipeline(platform)
+        yield f"{platform}/carbon_aware_training.yaml", build_training_pipeline(platform)
     for name in components.__all__:
         if name != "__version__":
             yield f"components/{name}.yaml", getattr(components, name)

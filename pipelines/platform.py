@@ -24,3 +24,8 @@ def configure_carbon_task(task, platform: str, role: str):
         kubernetes.add_pod_label(task, f"{POD_LABEL_PREFIX}/component", role)
         kubernetes.add_pod_label(task, f"{POD_LABEL_PREFIX}/carbon-aware", "true")
     return task
+
+
+def configure_training_task(task, platform: str):
+    """Training pods: provider keys (the hourly pricing may use a live provider) and labels."""
+    return configure_carbon_task(task, platform, role="train-with-emissions")

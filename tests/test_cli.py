@@ -18,7 +18,8 @@ UTC = timezone.utc
     [
         ([], ["compile", "run-local", "forecast"]),
         (["compile"], ["--output-dir", "--portable", "--check"]),
-        (["run-local"], ["--regions", "--provider", "--fallback", "--threshold", "--on-provider-failure", "--mode"]),
+        (["run-local"], ["--pipeline", "--dataset", "--candidates", "--regions", "--provider", "--fallback", "--threshold",
+                         "--on-provider-failure", "--mode"]),
         (["forecast"], ["--region", "--provider", "--duration", "--deadline"]),
     ],
 )
@@ -63,7 +64,7 @@ def test_bad_input_is_a_clear_error_with_exit_code_2(argv, message, capsys):
 
 def test_run_local_prints_the_decision(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    code = main(["run-local", "--regions", "GB", "DE-LU", "--earliest-start", "2023-06-14T09:00:00Z",
+    code = main(["run-local", "--pipeline", "gate", "--regions", "GB", "DE-LU", "--earliest-start", "2023-06-14T09:00:00Z",
                  "--duration", "2h", "--max-delay", "12h", "--energy-kwh", "1.5"])
     assert code == 0
     out = " ".join(capsys.readouterr().out.split())
@@ -78,3 +79,17 @@ def test_compile_check_detects_drift(tmp_path, capsys):
     target.write_text(target.read_text().replace("greenkfp-carbon-gate", "edited-by-hand", 1))
     assert main(["compile", "--check", "--output-dir", str(tmp_path)]) == 1
     assert "vertex/carbon_gate.yaml: differs" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_run_local_training_prints_both_pricings(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    candidates = tmp_path / "candidates.json"
+    candidates.write_text(json.dumps([{"name": "logreg", "estimator": "sklearn.linear_model.LogisticRegression",
+                                       "params": {"max_iter": 500}}]))
+    code = main(["run-local", "--dataset", "iris", "--candidates", str(candidates), "--regions", "GB",
+                 "--earliest-start", "2023-06-14T09:00:00Z", "--duration", "1h"])
+    assert code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "trained candidates" in out and "logreg" in out and "modeled" in out
+    assert "mg CO2eq, CodeCarbon" in out and "historical intensity of GB" in out

@@ -1,0 +1,95 @@
+"""KFP adapter for instrumented training. Everything the body needs is imported inside it."""
+
+# No `from __future__ import annotations`: kfp reads the real annotation objects.
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
+
+from .._runtime import component_options
+
+
+@dsl.component(**component_options("pandas", "pyarrow", "scikit-learn", "skops", "codecarbon"))
+def train_with_emissions(
+    train: Input[Dataset],
+    test: Input[Dataset],
+    model: Output[Model],
+    metrics: Output[Metrics],
+    emissions_csv: Output[Artifact],
+    training_record: Output[Artifact],
+    summary: Output[Markdown],
+    candidate: dict,
+    region: str = "GB",
+    country_iso_code: str = "",
+    provider: str = "embedded",
+    provider_options: dict = {},
+    tracker: str = "offline",
+    hardware_profile: dict = {},
+    allow_non_sklearn: bool = False,
+) -> NamedTuple("TrainingOutputs", [("candidate", str), ("accuracy", float), ("energy_kwh", float),
+                                     ("emissions_g", float)]):
+    """Train a scikit-learn classifier while CodeCarbon measures its energy and emissions.
+
+    The energy is then priced twice, each figure labelled: by CodeCarbon (offline: a yearly
+    country average) and at the hourly grid intensity of the region and the hours the fit ran.
+    If CodeCarbon fails, the model is still trained and saved, and energy is marked unavailable.
+
+    Args:
+        train: Training split (greenkfp Parquet dataset).
+        test: Test split, for accuracy and macro F1.
+        candidate: {"name", "estimator" (import path, sklearn.* only by default), "params"}.
+        region: Grid region of the run (an embedded zone such as GB), for both pricings.
+        country_iso_code: CodeCarbon's country (ISO alpha-3) when region is not an embedded zone.
+        provider: Carbon provider for the hourly pricing (default: the embedded data).
+        provider_options: Provider settings (no secrets; keys come from the environment).
+        tracker: offline (default) or online CodeCarbon tracker.
+        hardware_profile: {"cpu_tdp_w", "cpu_cores", "ram_gb"} replacing CodeCarbon's guesses.
+        allow_non_sklearn: Allow estimator classes outside sklearn.
+
+    Returns:
+        candidate: The candidate's name.
+        accuracy: Test accuracy.
+        energy_kwh: Energy of the fit, kWh (-1 when unavailable).
+        emissions_g: Emissions at the hourly intensity, g CO2eq (-1 when unavailable).
+    """
+    import tempfile
+    from collections import namedtuple
+
+    from greenkfp.components.training.train import train_candidate, training_markdown, write_training_outputs
+
+    result = train_candidate(
+        train.path, test.path, candidate, model.path, region=region, country_iso_code=country_iso_code or None,
+        provider=provider, provider_options=provider_options, tracker=tracker, hardware=hardware_profile or None,
+        output_dir=tempfile.mkdtemp(prefix="codecarbon-"), allow_non_sklearn=allow_non_sklearn,
+    )
+    model.metadata.update(result.model_metadata())
+    for name, value in result.metrics().items():
+        metrics.log_metric(name, value)
+    emissions_csv.metadata.update(write_training_outputs(
+        result, record_path=training_record.path, summary_path=summary.path, csv_path=emissions_csv.path))
+    print(training_markdown(result.to_record()))
+    outputs = namedtuple("TrainingOutputs", ["candidate", "accuracy", "energy_kwh", "emissions_g"])
+    hourly = result.pricing.emissions_g if result.pricing else -1.0
+    return outputs(result.spec.name, result.accuracy, result.energy.energy_kwh or -1.0, hourly)
+
+
+@dsl.component(**component_options("scikit-learn"))
+def resolve_candidates(candidates: str = "") -> list:
+    """Validate candidate specs before any waiting or training, and list them for a ParallelFor.
+
+    Each spec is built (import path, hyperparameters checked against the estimator) so a typo
+    fails the run at once, not hours later after the carbon gate's wait.
+
+    Args:
+        candidates: JSON list of {"name", "estimator", "params"}; empty means the defaults
+            (logistic regression, random forest, a small MLP, a wide MLP).
+
+    Returns:
+        The validated specs, one dict per candidate.
+    """
+    from greenkfp.components.training.estimators import build_estimator, parse_candidates
+
+    specs = parse_candidates(candidates or None)
+    for spec in specs:
+        build_estimator(spec)
+    return [spec.to_dict() for spec in specs]

@@ -1,0 +1,225 @@
+"""Train one candidate under CodeCarbon and report its energy and emissions honestly.
+
+Order of work: validate everything (spec, region, data), then fit under the tracker, then score,
+save (skops) and price. A CodeCarbon failure never loses the model: the energy fields are then
+marked unavailable with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import sklearn
+from sklearn.metrics import accuracy_score, f1_score
+
+from greenkfp.components.carbon.errors import CarbonError
+from greenkfp.components.data.datasets import read_dataset
+
+from .energy import EnergyMeasurement, EnergyTracker, HardwareProfile, codecarbon_location
+from .estimators import EstimatorSpec, build_estimator
+from .persistence import save_model
+from .pricing import HourlyPricing, price_energy
+
+RECORD_SCHEMA = "greenkfp.training/v1"
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    spec: EstimatorSpec
+    accuracy: float
+    macro_f1: float
+    fit_seconds: float
+    energy: EnergyMeasurement
+    pricing: HourlyPricing | None
+    pricing_error: str | None
+    model_path: str
+    feature_names: list[str]
+    label: str
+    classes: list
+    train_rows: int
+    test_rows: int
+
+    def metrics(self) -> dict[str, float]:
+        """Numbers for the KFP UI; names carry units. Unavailable figures are left out."""
+        figures = {
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "fit_seconds": self.fit_seconds,
+            "energy_available": 1.0 if self.energy.available else 0.0,
+        }
+        if self.energy.available:
+            figures["energy_kwh"] = self.energy.energy_kwh
+            figures["emissions_codecarbon_g"] = self.energy.codecarbon_emissions_g
+        if self.pricing is not None:
+            figures["emissions_hourly_g"] = self.pricing.emissions_g
+            figures["intensity_hourly_g_per_kwh"] = self.pricing.intensity_g_per_kwh
+        return {k: float(v) for k, v in figures.items() if v is not None}
+
+    def model_metadata(self) -> dict:
+        return {
+            "framework": "scikit-learn",
+            "format": "skops",
+            "sklearn_version": sklearn.__version__,
+            "estimator": self.spec.estimator,
+            "candidate": self.spec.name,
+            "parameters": dict(self.spec.params),
+            "feature_names": list(self.feature_names),
+            "label": self.label,
+            "classes": list(self.classes),
+        }
+
+    def to_record(self) -> dict:
+        return {
+            "schema": RECORD_SCHEMA,
+            "candidate": self.spec.to_dict(),
+            "model": self.model_metadata(),
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "fit_seconds": self.fit_seconds,
+            "train_rows": self.train_rows,
+            "test_rows": self.test_rows,
+            "energy": self.energy.to_dict(),
+            "emissions": {
+                "codecarbon_g": self.energy.codecarbon_emissions_g,
+                "codecarbon_basis": "CodeCarbon's own intensity for the country/region "
+                f"({self.energy.tracker} tracker; offline: a yearly average)",
+                "hourly_g": None if self.pricing is None else self.pricing.emissions_g,
+                "hourly_basis": None if self.pricing is None else
+                f"{self.pricing.provider} {self.pricing.data_kind.replace('_', ' ')} intensity of "
+                f"{self.pricing.region} over the fit's hours",
+                "hourly_pricing": None if self.pricing is None else self.pricing.to_dict(),
+                "hourly_unavailable_reason": self.pricing_error,
+            },
+            "units": {"energy": "kWh", "emissions": "g CO2eq", "intensity": "gCO2eq/kWh", "time": "s"},
+        }
+
+
+def train_candidate(
+    train_path: str,
+    test_path: str,
+    spec: EstimatorSpec | dict,
+    model_path: str,
+    *,
+    region: str = "GB",
+    country_iso_code: str | None = None,
+    provider: str = "embedded",
+    provider_options: Mapping[str, Any] | None = None,
+    tracker: str = "offline",
+    hardware: HardwareProfile | dict | None = None,
+    output_dir: str | None = None,
+    allow_non_sklearn: bool = False,
+) -> TrainingResult:
+    """Fit ``spec`` on the train split under CodeCarbon, score it on the test split, save it.
+
+    Args:
+        train_path, test_path: greenkfp Parquet datasets (from ``load_dataset``).
+        spec: The candidate (name, estimator import path, hyperparameters).
+        model_path: Where the skops model goes.
+        region: Grid region the fit runs in: prices the energy hourly, and (when
+            ``country_iso_code`` is not given) locates CodeCarbon's offline intensity.
+        country_iso_code: CodeCarbon's country (ISO 3166 alpha-3) when ``region`` is not one
+            of the embedded zones.
+        provider, provider_options: Carbon provider for the hourly pricing.
+        tracker: ``offline`` (default) or ``online`` CodeCarbon tracker.
+        hardware: A hardware profile replacing CodeCarbon's guesses (modeled energy only).
+        output_dir: Where CodeCarbon writes its emissions CSV.
+        allow_non_sklearn: Permit estimator classes outside ``sklearn.``.
+    """
+    spec = spec if isinstance(spec, EstimatorSpec) else EstimatorSpec.from_dict(spec)
+    estimator = build_estimator(spec, allow_non_sklearn=allow_non_sklearn)
+    if country_iso_code:
+        country, codecarbon_region = country_iso_code, None
+    else:
+        country, codecarbon_region = codecarbon_location(region)
+    profile = hardware if isinstance(hardware, HardwareProfile) or hardware is None else HardwareProfile.from_dict(hardware)
+    train, test = read_dataset(train_path), read_dataset(test_path)
+    if list(train.feature_names) != list(test.feature_names) or train.label != test.label:
+        raise ValueError(
+            f"train and test splits differ: features {len(train.feature_names)} vs {len(test.feature_names)}, "
+            f"label {train.label!r} vs {test.label!r}"
+        )
+
+    with EnergyTracker(country_iso_code=country, region=codecarbon_region, mode=tracker,
+                       output_dir=output_dir, hardware=profile, project_name=f"greenkfp-{spec.name}") as tracked:
+        started = time.perf_counter()
+        estimator.fit(train.X, train.y)
+        fit_seconds = time.perf_counter() - started
+    energy = tracked.result
+
+    predicted = estimator.predict(test.X)
+    save_model(estimator, model_path)
+    pricing, pricing_error = None, None
+    if energy.available:
+        try:
+            pricing = price_energy(energy.energy_kwh, energy.started_at, energy.ended_at, region, provider, provider_options)
+        except (CarbonError, ValueError) as exc:
+            pricing_error = f"hourly pricing unavailable: {exc}"
+    else:
+        pricing_error = f"hourly pricing unavailable: energy unavailable ({energy.reason})"
+    classes = [c.item() if isinstance(c, np.generic) else c for c in estimator.classes_]
+    return TrainingResult(
+        spec=spec,
+        accuracy=float(accuracy_score(test.y, predicted)),
+        macro_f1=float(f1_score(test.y, predicted, average="macro", zero_division=0)),
+        fit_seconds=fit_seconds,
+        energy=energy,
+        pricing=pricing,
+        pricing_error=pricing_error,
+        model_path=str(Path(model_path)),
+        feature_names=list(train.feature_names),
+        label=train.label,
+        classes=classes,
+        train_rows=int(train.X.shape[0]),
+        test_rows=int(test.X.shape[0]),
+    )
+
+
+def training_markdown(record: dict) -> str:
+    """A Markdown summary of one training record for the KFP UI."""
+    energy, emissions = record["energy"], record["emissions"]
+
+    def fmt(value, unit, digits=4):
+        return "unavailable" if value is None else f"{value:.{digits}g} {unit}"
+
+    lines = [
+        f"# Training: {record['candidate']['name']}",
+        "",
+        f"`{record['candidate']['estimator']}` with `{record['candidate']['params']}`",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| accuracy | {record['accuracy']:.4f} |",
+        f"| macro F1 | {record['macro_f1']:.4f} |",
+        f"| fit time | {record['fit_seconds']:.2f} s |",
+        f"| energy | {fmt(energy['energy_kwh'], 'kWh')} ({energy['method']}) |",
+        f"| emissions, CodeCarbon | {fmt(emissions['codecarbon_g'], 'g CO2eq')} ({emissions['codecarbon_basis']}) |",
+        f"| emissions, hourly grid | {fmt(emissions['hourly_g'], 'g CO2eq')} ({emissions['hourly_basis'] or emissions['hourly_unavailable_reason']}) |",
+        "",
+        f"Energy method: {energy['method_detail']}",
+    ]
+    if not energy["available"]:
+        lines += ["", f"> Energy unavailable: {energy['reason']}"]
+    if energy["method"] == "modeled":
+        lines += ["", "> Modeled energy: CodeCarbon's TDP model; its documentation puts the error at -60% to +190%."]
+    return "\n".join(lines) + "\n"
+
+
+def write_training_outputs(result: TrainingResult, *, record_path: str, summary_path: str, csv_path: str) -> dict:
+    """Write the training record (JSON), the Markdown summary and CodeCarbon's CSV (empty when
+    CodeCarbon wrote none); return the CSV artifact's metadata."""
+    import json
+    import shutil
+
+    record = result.to_record()
+    Path(record_path).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    Path(summary_path).write_text(training_markdown(record), encoding="utf-8")
+    source = result.energy.csv_path
+    if source and Path(source).is_file():
+        shutil.copyfile(source, csv_path)
+    else:
+        Path(csv_path).write_text("", encoding="utf-8")
+    return {"format": "csv", "source": "codecarbon", "available": bool(source), "reason": result.energy.reason}

@@ -1,0 +1,97 @@
+"""The carbon-aware training pipeline: load a dataset, ask the gate when to train, then train
+every candidate under CodeCarbon (``ParallelFor``) in the window the gate chose.
+
+Two flavours come from one definition, as for the gate pipeline: ``kubeflow`` (with
+kfp-kubernetes platform config) and ``vertex`` (without). Local runs use ``vertex``.
+"""
+
+from kfp import dsl
+
+from greenkfp.components import (
+    carbon_forecast_gate,
+    gate_outcome,
+    load_dataset,
+    resolve_candidates,
+    train_with_emissions,
+)
+
+from .platform import PLATFORMS, configure_carbon_task, configure_training_task
+
+PIPELINE_NAME = "greenkfp-carbon-aware-training"
+
+
+def build_training_pipeline(platform: str = "vertex"):
+    """The carbon-aware training pipeline function for ``platform`` (``kubeflow`` or ``vertex``)."""
+    if platform not in PLATFORMS:
+        raise ValueError(f"platform must be one of {', '.join(PLATFORMS)}, got {platform!r}")
+
+    @dsl.pipeline(
+        name=PIPELINE_NAME,
+        description="Load a dataset, wait for the greenest window the carbon forecast allows, then "
+        "train every candidate model while CodeCarbon measures its energy, priced at the hour's grid intensity.",
+    )
+    def carbon_aware_training(
+        dataset: str = "digits",
+        label_column: str = "",
+        test_size: float = 0.25,
+        seed: int = 0,
+        candidates: str = "",
+        regions: list = ["GB"],
+        duration_hours: float = 1.0,
+        provider: str = "embedded",
+        fallback_providers: list = [],
+        earliest_start: str = "",
+        deadline: str = "",
+        max_delay_hours: float = 12.0,
+        threshold: str = "",
+        min_savings_percent: float = 0.0,
+        on_provider_failure: str = "fail_open",
+        mode: str = "wait",
+        energy_kwh: float = 0.0,
+        provider_options: dict = {},
+        tracker: str = "offline",
+        hardware_profile: dict = {},
+    ):
+        data = load_dataset(source=dataset, label_column=label_column, test_size=test_size, seed=seed)
+        data.set_display_name("load-dataset")
+        specs = resolve_candidates(candidates=candidates)
+        specs.set_display_name("resolve-candidates")
+        gate = carbon_forecast_gate(
+            regions=regions,
+            duration_hours=duration_hours,
+            provider=provider,
+            fallback_providers=fallback_providers,
+            earliest_start=earliest_start,
+            deadline=deadline,
+            max_delay_hours=max_delay_hours,
+            threshold=threshold,
+            min_savings_percent=min_savings_percent,
+            on_provider_failure=on_provider_failure,
+            mode=mode,
+            energy_kwh=energy_kwh,
+            provider_options=provider_options,
+        )
+        gate.set_caching_options(False)  # a decision depends on the clock and a live forecast
+        gate.set_display_name("carbon-forecast-gate")
+        gate.after(data, specs)  # validate data and candidates before waiting for a window, not after
+        configure_carbon_task(gate, platform, role="carbon-forecast-gate")
+        with dsl.If(gate.outputs["should_run"] == True, name="green-window"):  # noqa: E712 (kfp condition)
+            with dsl.ParallelFor(specs.output, name="candidates") as candidate:
+                fit = train_with_emissions(
+                    train=data.outputs["train"],
+                    test=data.outputs["test"],
+                    candidate=candidate,
+                    region=gate.outputs["region"],
+                    provider=provider,
+                    provider_options=provider_options,
+                    tracker=tracker,
+                    hardware_profile=hardware_profile,
+                )
+                fit.set_caching_options(False)  # each fit is a new measurement
+                fit.set_display_name("train-with-emissions")
+                configure_training_task(fit, platform)
+        with dsl.Else(name="refused"):
+            refused = gate_outcome(decision=gate.outputs["decision"], branch="refused")
+            refused.set_display_name("refusal")
+
+    return carbon_aware_training

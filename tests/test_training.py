@@ -1,0 +1,203 @@
+"""Instrumented training: spec validation, a real fit under a real CodeCarbon tracker, hourly
+pricing checked against the embedded data, CodeCarbon failures, and the pipeline locally."""
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+
+from greenkfp.components.carbon import EmbeddedProvider
+from greenkfp.components.data.datasets import prepare_dataset, read_dataset
+from greenkfp.components.training.estimators import (
+    DEFAULT_CANDIDATES,
+    EstimatorSpec,
+    EstimatorSpecError,
+    build_estimator,
+    parse_candidates,
+)
+from greenkfp.components.training.persistence import UntrustedModelError, load_model, save_model
+from greenkfp.components.training.train import train_candidate, write_training_outputs
+
+LOGREG = {"name": "logreg", "estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 500}}
+
+
+@pytest.fixture(scope="module")
+def iris(tmp_path_factory):
+    root = tmp_path_factory.mktemp("iris")
+    prepare_dataset("iris", None, root / "train.parquet", root / "test.parquet", seed=1)
+    return root / "train.parquet", root / "test.parquet"
+
+
+# ------------------------------------------------------------------ spec validation
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({**LOGREG, "params": {"max_iter": 10, "colour": "red"}},
+         "unknown hyperparameter\\(s\\) colour for sklearn.linear_model.LogisticRegression; valid: C, class_weight"),
+        ({**LOGREG, "estimator": "os.system"}, "'os.system' is not a scikit-learn class; only sklearn.\\* is allowed"),
+        ({**LOGREG, "estimator": "sklearn.linear_model.Nope"}, "module 'sklearn.linear_model' has no class 'Nope'"),
+        ({**LOGREG, "estimator": "sklearn.nope.Thing"}, "cannot import module 'sklearn.nope'"),
+        ({**LOGREG, "estimator": "sklearn.linear_model.LinearRegression", "params": {}}, "is not a classifier"),
+        ({**LOGREG, "params": {"C": -1}}, "The 'C' parameter of LogisticRegression must be a float in the range"),
+        ({**LOGREG, "name": "Has Spaces"}, "name must be 1-63 lower-case letters"),
+        ({**LOGREG, "extra": 1}, "unknown candidate spec keys \\['extra'\\]"),
+    ],
+)
+def test_bad_specs_are_refused_before_fitting(spec, message):
+    with pytest.raises(EstimatorSpecError, match=message):
+        build_estimator(EstimatorSpec.from_dict(spec))
+
+
+def test_non_sklearn_classes_need_an_explicit_opt_in():
+    spec = EstimatorSpec("dummy", "tests_helpers_that_do_not_exist.Model", {})
+    with pytest.raises(EstimatorSpecError, match="cannot import module"):
+        build_estimator(spec, allow_non_sklearn=True)  # opted in: now it is only a missing module
+
+
+def test_numbers_widened_by_kfp_come_back_as_ints():
+    # KFP passes dicts as protobuf Structs: 200 arrives as 200.0
+    spec = EstimatorSpec("rf", "sklearn.ensemble.RandomForestClassifier",
+                         {"n_estimators": 20.0, "max_depth": 3.0, "max_features": 1.0})
+    forest = build_estimator(spec)
+    assert forest.n_estimators == 20 and isinstance(forest.n_estimators, int)
+    assert forest.max_depth == 3 and isinstance(forest.max_depth, int)
+    assert forest.max_features == 1.0 and isinstance(forest.max_features, float)  # a fraction: stays a float
+    mlp = build_estimator(EstimatorSpec("m", "sklearn.neural_network.MLPClassifier", {"hidden_layer_sizes": [8.0, 4.0]}))
+    assert mlp.hidden_layer_sizes == [8, 4]
+
+
+def test_default_candidates_build_and_names_are_unique():
+    specs = parse_candidates(None)
+    assert [s.name for s in specs] == [c["name"] for c in DEFAULT_CANDIDATES]
+    assert all(build_estimator(s) is not None for s in specs)
+    with pytest.raises(EstimatorSpecError, match="repeated: logreg"):
+        parse_candidates([LOGREG, LOGREG])
+
+
+# ------------------------------------------------------------------ a real fit
+def hourly_emissions_by_hand(energy_kwh, start, end, region):
+    """Energy x the embedded intensity of the hours [start, end), weighted by overlap."""
+    answer = EmbeddedProvider().forecast(region, start, end + timedelta(seconds=1))
+    total, weight = 0.0, 0.0
+    for slot_start, value in answer.series:
+        slot_end = slot_start + answer.series.granularity
+        overlap = (min(end, slot_end) - max(start, slot_start)).total_seconds()
+        if overlap > 0:
+            total += value * overlap
+            weight += overlap
+    return energy_kwh * total / weight
+
+
+def test_real_fit_under_a_real_tracker(iris, tmp_path):
+    train, test = iris
+    result = train_candidate(str(train), str(test), LOGREG, str(tmp_path / "model.skops"), region="DE-LU",
+                             output_dir=str(tmp_path / "cc"))
+    energy = result.energy
+    assert energy.available and energy.energy_kwh > 0 and energy.method == "modeled"
+    assert "CodeCarbon" in energy.method_detail
+    assert energy.country_iso_code == "DEU"
+    assert result.accuracy > 0.8 and 0 < result.macro_f1 <= 1
+    # hourly pricing = energy x the embedded intensity of the hours the fit ran
+    expected = hourly_emissions_by_hand(energy.energy_kwh, energy.started_at, energy.ended_at, "DE-LU")
+    assert result.pricing.emissions_g == pytest.approx(expected, rel=1e-9)
+    assert result.pricing.region == "DE-LU" and result.pricing.data_kind in ("historical", "replayed_historical")
+    # skops round trip: identical predictions
+    loaded = load_model(result.model_path)
+    data = read_dataset(test)
+    np.testing.assert_array_equal(loaded.predict(data.X), build_and_fit_predictions(train, data.X))
+    # the artifacts are readable
+    paths = {k: tmp_path / k for k in ("record.json", "summary.md", "emissions.csv")}
+    meta = write_training_outputs(result, record_path=str(paths["record.json"]), summary_path=str(paths["summary.md"]),
+                                  csv_path=str(paths["emissions.csv"]))
+    record = json.loads(paths["record.json"].read_text())
+    assert record["emissions"]["hourly_g"] == result.pricing.emissions_g
+    assert record["emissions"]["codecarbon_g"] == pytest.approx(energy.codecarbon_emissions_g)
+    assert "yearly average" in record["emissions"]["codecarbon_basis"]
+    csv = pd.read_csv(paths["emissions.csv"])
+    assert meta["available"] and len(csv) >= 1 and "energy_consumed" in csv.columns
+    summary = paths["summary.md"].read_text()
+    assert "(modeled)" in summary and "-60% to +190%" in summary
+
+
+def build_and_fit_predictions(train_path, X):
+    data = read_dataset(train_path)
+    model = build_estimator(EstimatorSpec.from_dict(LOGREG)).fit(data.X, data.y)
+    return model.predict(X)
+
+
+def test_codecarbon_failure_still_trains_and_saves(iris, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    train, test = iris
+    result = train_candidate(str(train), str(test), LOGREG, str(tmp_path / "model.skops"),
+                             output_dir=str(blocker / "codecarbon"))
+    assert not result.energy.available and result.energy.method == "unavailable"
+    assert "NotADirectoryError" in result.energy.reason
+    assert result.pricing is None and "energy unavailable" in result.pricing_error
+    assert Path(result.model_path).is_file() and result.accuracy > 0.8
+    assert "energy_kwh" not in result.metrics() and result.metrics()["energy_available"] == 0.0
+    paths = [tmp_path / n for n in ("r.json", "s.md", "e.csv")]
+    meta = write_training_outputs(result, record_path=str(paths[0]), summary_path=str(paths[1]), csv_path=str(paths[2]))
+    assert meta["available"] is False and "NotADirectoryError" in meta["reason"]
+    assert "Energy unavailable" in paths[1].read_text()
+
+
+def test_bad_region_is_refused_before_any_fit(iris, tmp_path):
+    train, test = iris
+    with pytest.raises(ValueError, match="Atlantis"):
+        train_candidate(str(train), str(test), LOGREG, str(tmp_path / "m.skops"), region="Atlantis")
+    assert not (tmp_path / "m.skops").exists()
+
+
+class NotSklearn:
+    def __init__(self):
+        self.value = 1
+
+
+def test_skops_refuses_types_outside_sklearn(tmp_path):
+    path = tmp_path / "evil.skops"
+    skops.io.dump({"payload": NotSklearn()}, path)
+    with pytest.raises(UntrustedModelError, match="NotSklearn"):
+        load_model(path)
+    save_model(build_estimator(EstimatorSpec.from_dict(LOGREG)), tmp_path / "ok.skops")
+    assert load_model(tmp_path / "ok.skops").max_iter == 500
+
+
+# ------------------------------------------------------------------ the pipeline locally
+@pytest.mark.slow
+def test_pipeline_trains_one_model_per_candidate(tmp_path, monkeypatch):
+    from greenkfp.pipelines.local import run_training_locally
+
+    monkeypatch.chdir(tmp_path)
+    candidates = [LOGREG, {"name": "tree", "estimator": "sklearn.tree.DecisionTreeClassifier",
+                           "params": {"max_depth": 4, "random_state": 0}}]
+    result = run_training_locally(
+        {"dataset": "iris", "candidates": candidates, "mode": "plan", "earliest_start": "2023-06-14T09:00:00Z",
+         "regions": ["GB"]},
+        tmp_path / "root",
+    )
+    assert result["record"]["should_run"] is True
+    trainings = {t["candidate"]["name"]: t for t in result["trainings"]}
+    assert sorted(trainings) == ["logreg", "tree"]
+    for record in trainings.values():
+        assert record["energy"]["available"] and record["emissions"]["hourly_pricing"]["region"] == "GB"
+        model_files = list(Path(record["artifact_dir"]).glob("model"))
+        assert len(model_files) == 1 and load_model(model_files[0]).predict(np.zeros((1, 4))).shape == (1,)
+    assert trainings["tree"]["model"]["parameters"]["max_depth"] == 4
+
+
+@pytest.mark.slow
+def test_pipeline_refusal_trains_nothing(tmp_path, monkeypatch):
+    from greenkfp.pipelines.local import run_training_locally
+
+    monkeypatch.chdir(tmp_path)
+    result = run_training_locally(
+        {"dataset": "iris", "candidates": [LOGREG], "mode": "plan", "threshold": "1", "regions": ["DE-LU"],
+         "earliest_start": "2023-06-14T09:00:00Z"},
+        tmp_path / "root",
+    )
+    assert result["record"]["action"] == "refuse" and result["trainings"] == []
