@@ -14,9 +14,10 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import Artifact
 
-from greenkfp.components import carbon_forecast_gate, gate_outcome
+from greenkfp.components import gate_outcome
 
-from .platform import PLATFORMS, configure_carbon_task
+from .platform import PLATFORMS
+from .steps import add_carbon_gate
 
 PIPELINE_NAME = "greenkfp-carbon-gate"
 
@@ -46,24 +47,7 @@ def build_carbon_gate_pipeline(platform: str = "vertex"):
         energy_kwh: float = 0.0,
         provider_options: dict = {},
     ) -> NamedTuple("Outputs", [("decision", Artifact), ("branch", str)]):
-        gate = carbon_forecast_gate(
-            regions=regions,
-            duration_hours=duration_hours,
-            provider=provider,
-            fallback_providers=fallback_providers,
-            earliest_start=earliest_start,
-            deadline=deadline,
-            max_delay_hours=max_delay_hours,
-            threshold=threshold,
-            min_savings_percent=min_savings_percent,
-            on_provider_failure=on_provider_failure,
-            mode=mode,
-            energy_kwh=energy_kwh,
-            provider_options=provider_options,
-        )
-        gate.set_caching_options(False)  # a decision depends on the clock and a live forecast
-        gate.set_display_name("carbon-forecast-gate")
-        configure_carbon_task(gate, platform, role="carbon-forecast-gate")
+        gate = add_carbon_gate(platform, locals())
         with dsl.If(gate.outputs["should_run"] == True, name="green-window"):  # noqa: E712 (kfp condition)
             ran = gate_outcome(decision=gate.outputs["decision"], branch="run")
             ran.set_display_name("gated-job")

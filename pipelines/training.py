@@ -8,14 +8,14 @@ kfp-kubernetes platform config) and ``vertex`` (without). Local runs use ``verte
 from kfp import dsl
 
 from greenkfp.components import (
-    carbon_forecast_gate,
     gate_outcome,
     load_dataset,
     resolve_candidates,
     train_with_emissions,
 )
 
-from .platform import PLATFORMS, configure_carbon_task, configure_training_task
+from .platform import PLATFORMS, configure_training_task
+from .steps import add_carbon_gate
 
 PIPELINE_NAME = "greenkfp-carbon-aware-training"
 
@@ -56,25 +56,8 @@ def build_training_pipeline(platform: str = "vertex"):
         data.set_display_name("load-dataset")
         specs = resolve_candidates(candidates=candidates)
         specs.set_display_name("resolve-candidates")
-        gate = carbon_forecast_gate(
-            regions=regions,
-            duration_hours=duration_hours,
-            provider=provider,
-            fallback_providers=fallback_providers,
-            earliest_start=earliest_start,
-            deadline=deadline,
-            max_delay_hours=max_delay_hours,
-            threshold=threshold,
-            min_savings_percent=min_savings_percent,
-            on_provider_failure=on_provider_failure,
-            mode=mode,
-            energy_kwh=energy_kwh,
-            provider_options=provider_options,
-        )
-        gate.set_caching_options(False)  # a decision depends on the clock and a live forecast
-        gate.set_display_name("carbon-forecast-gate")
+        gate = add_carbon_gate(platform, locals())
         gate.after(data, specs)  # validate data and candidates before waiting for a window, not after
-        configure_carbon_task(gate, platform, role="carbon-forecast-gate")
         with dsl.If(gate.outputs["should_run"] == True, name="green-window"):  # noqa: E712 (kfp condition)
             with dsl.ParallelFor(specs.output, name="candidates") as candidate:
                 fit = train_with_emissions(
