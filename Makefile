@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.greenkfp-installed
 
-.PHONY: demo test compile check-compiled bench clean
+.PHONY: demo test compile check-compiled bench bench-gate bench-training clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "greenkfp needs Python >= 3.11, found " + sys.version.split()[0]'
@@ -25,8 +25,13 @@ compile: $(STAMP)
 check-compiled: $(STAMP)
 	$(BIN)/greenkfp compile --check --output-dir compiled
 
-bench: $(STAMP)
+bench: bench-gate bench-training
+
+bench-gate: $(STAMP)
 	$(BIN)/python scripts/bench_gate.py
+
+bench-training: $(STAMP)
+	$(BIN)/python scripts/bench_training.py
 
 clean:
 	rm -rf $(VENV) build dist local_outputs *.egg-info .pytest_cache
