@@ -16,6 +16,8 @@ _COMPONENTS = {
     "load_dataset": ".data.component",
     "train_with_emissions": ".training.component",
     "resolve_candidates": ".training.component",
+    "convert_and_quantize": ".quantization.component",
+    "evaluate_sci": ".sci.component",
 }
 
 __all__ = ["__version__", *_COMPONENTS]

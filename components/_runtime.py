@@ -44,6 +44,12 @@ PORTABLE_REQUIREMENTS = {
     "scikit-learn": "scikit-learn>=1.5,<2",
     "skops": "skops>=0.10,<1",
     "codecarbon": "codecarbon~=3.3.0",
+    "onnx": "onnx>=1.16,<2",
+    "onnxruntime": "onnxruntime>=1.19,<2",
+    "skl2onnx": "skl2onnx>=1.17,<2",
+    "onnxconverter-common": "onnxconverter-common>=1.14,<2",
+    "psutil": "psutil>=5.9",
+    "matplotlib": "matplotlib>=3.8,<4",
 }
 BASE_PACKAGES = ("kfp", "numpy", "httpx", "tenacity")
 ENV_IMAGE = "GREENKFP_IMAGE"
@@ -59,29 +65,36 @@ def portable_enabled() -> bool:
     return os.environ.get(ENV_PORTABLE, "").lower() in {"1", "true", "yes"}
 
 
-_portable_tree: Path | None = None
+_portable_trees: dict[tuple[str, ...], Path] = {}
 
 
-def _portable_source_tree() -> Path:
-    """A directory holding ``greenkfp/components`` (source and data) to embed in components."""
-    global _portable_tree
-    if _portable_tree is None:
+def _portable_source_tree(subpackages: tuple[str, ...]) -> Path:
+    """A directory holding ``greenkfp/components`` with only ``subpackages`` (and the package's
+    own ``__init__`` and this module), to embed in a component: the whole package would pass
+    the 128 KiB limit on one container argument."""
+    key = tuple(sorted(set(subpackages)))
+    if key not in _portable_trees:
         root = Path(tempfile.mkdtemp(prefix="greenkfp-embed-"))
         here = Path(__file__).resolve().parent
-        shutil.copytree(
-            here,
-            root / "greenkfp" / "components",
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.npz"),  # see the module docstring
-        )
-        _portable_tree = root
-    return _portable_tree
+        target = root / "greenkfp" / "components"
+        target.mkdir(parents=True)
+        for name in ("__init__.py", "_runtime.py"):
+            shutil.copy2(here / name, target / name)
+        for name in key:
+            shutil.copytree(
+                here / name, target / name,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.npz", "component.py"),  # see the docstring
+            )
+        _portable_trees[key] = root
+    return _portable_trees[key]
 
 
-def component_options(*needs: str) -> dict:
+def component_options(*needs: str, subpackages: tuple[str, ...] = ()) -> dict:
     """Keyword arguments for ``kfp.dsl.component`` under the current runtime settings.
 
     ``needs`` names the packages (keys of :data:`PORTABLE_REQUIREMENTS`) the component's core
-    imports beyond :data:`BASE_PACKAGES`; only portable builds install them at start-up.
+    imports beyond :data:`BASE_PACKAGES`; ``subpackages`` the greenkfp subpackages it imports.
+    Only portable builds use them: they install the one and embed the other.
     """
     unknown = sorted(set(needs) - set(PORTABLE_REQUIREMENTS))
     if unknown:
@@ -97,6 +110,6 @@ def component_options(*needs: str) -> dict:
             "base_image": PORTABLE_BASE_IMAGE,
             "packages_to_install": [PORTABLE_REQUIREMENTS[n] for n in dict.fromkeys((*BASE_PACKAGES, *needs))],
             "install_kfp_package": False,
-            "embedded_artifact_path": str(_portable_source_tree()),
+            "embedded_artifact_path": str(_portable_source_tree(subpackages)),
         }
     return {"base_image": component_image(), "install_kfp_package": False}

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 # Tables need room: when output is piped (CI logs, `make demo | tee`), rich would assume 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 120)
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 def _add_gate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +136,40 @@ def _print_trainings(trainings: list[dict]) -> None:
                           "the error at -60% to +190%.[/dim]")
 
 
+def _print_variants(trainings: list[dict]) -> None:
+    table = Table(title="ONNX variants: parity on the test split and SCI of their inference", title_justify="left")
+    columns = ("candidate", "variant", "accuracy", "change pts", "KiB", "p95 ms",
+               "Wh / 1k inf.", "SCI g / 1k inf.", "eligible / why not")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("candidate", "variant", "eligible / why not") else "right")
+    skipped, notes = [], set()
+    for t in sorted(trainings, key=lambda r: r["candidate"]["name"]):
+        sci = {r["variant"]: r for r in t.get("sci", [])}
+        for v in t.get("variants", []):
+            if not v["produced"]:
+                skipped.append(f"{t['candidate']['name']} {v['name']}: {v['reason'].split(':')[0]}")
+                continue
+            scored = sci.get(v["name"], {})
+            figures = ("", "", "")
+            if scored.get("status") == "scored":
+                figures = (f"{scored['latency_p95_ms']:.4f}", f"{scored['energy_per_inference_kwh'] * 1e6:.3g}",
+                           f"{scored['sci']:.3g}")
+                notes.add(f"SCI: E {scored['energy_method']}, I = {scored['intensity_g_per_kwh']:.1f} gCO2eq/kWh "
+                          f"({scored['intensity_basis']}), M from the hardware profile "
+                          f"'{scored['report']['hardware_profile']['name']}'")
+            table.add_row(
+                t["candidate"]["name"], v["name"], f"{v['accuracy']:.4f}", f"{v['accuracy_change_points']:+.2f}",
+                f"{v['size_bytes'] / 1024:.1f}", *figures,
+                "yes" if v["eligible"] else f"no: {v['eligibility_reason']}",
+            )
+    console.print(table)
+    for note in sorted(notes):
+        console.print(f"[dim]{note}; modeled energy (no RAPL here) from CPU utilisation on the Teads power curve.[/dim]")
+    if skipped:
+        console.print("[dim]not produced (expected for tree and linear models, whose ai.onnx.ml operators the "
+                      "quantizers leave alone; details in each variant_list):\n  " + "\n  ".join(skipped) + "[/dim]")
+
+
 def cmd_run_local(args: argparse.Namespace) -> int:
     from greenkfp.pipelines.local import run_carbon_gate_locally, run_training_locally
 
@@ -166,6 +200,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
             console.print("[dim]mode plan: the gate decided without sleeping and the candidates trained at once; "
                           "with --mode wait (the pipeline's default on a cluster) they start in the window.[/dim]")
         _print_trainings(result["trainings"])
+        _print_variants(result["trainings"])
         console.print(f"run outputs: {result['run_dir']}")
     else:
         console.print(f"decision record: {result['decision_path']}")

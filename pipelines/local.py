@@ -66,7 +66,12 @@ def run_training_locally(arguments: dict[str, Any], pipeline_root: str | Path) -
         arguments = {**arguments, "candidates": json.dumps(arguments["candidates"])}
     run_dir = _run_and_find(build_training_pipeline, PIPELINE_NAME, arguments, pipeline_root)
     (decision,) = run_dir.glob("*/decision")
-    trainings = [_read_json(p) for p in sorted(run_dir.glob("**/training_record"))]
-    for record, path in zip(trainings, sorted(run_dir.glob("**/training_record"))):
+    trainings = []
+    for path in sorted(run_dir.glob("**/training_record")):
+        record = _read_json(path)
         record["artifact_dir"] = str(path.parent)
+        # the candidate's later steps ran in the same ParallelFor iteration
+        record["variants"] = [v for p in sorted(path.parent.parent.glob("*/variant_list")) for v in _read_json(p)]
+        record["sci"] = [r for p in sorted(path.parent.parent.glob("*/sci_reports")) for r in _read_json(p)]
+        trainings.append(record)
     return {"record": _read_json(decision), "trainings": trainings, "run_dir": str(run_dir)}

@@ -1,5 +1,6 @@
 """The carbon-aware training pipeline: load a dataset, ask the gate when to train, then train
-every candidate under CodeCarbon (``ParallelFor``) in the window the gate chose.
+every candidate under CodeCarbon (``ParallelFor``) in the window the gate chose, and turn each
+into parity-checked ONNX variants (fp32, int8, fp16).
 
 Two flavours come from one definition, as for the gate pipeline: ``kubeflow`` (with
 kfp-kubernetes platform config) and ``vertex`` (without). Local runs use ``vertex``.
@@ -8,6 +9,8 @@ kfp-kubernetes platform config) and ``vertex`` (without). Local runs use ``verte
 from kfp import dsl
 
 from greenkfp.components import (
+    convert_and_quantize,
+    evaluate_sci,
     gate_outcome,
     load_dataset,
     resolve_candidates,
@@ -51,6 +54,12 @@ def build_training_pipeline(platform: str = "vertex"):
         provider_options: dict = {},
         tracker: str = "offline",
         hardware_profile: dict = {},
+        variant_names: list = ["fp32", "int8_dynamic", "int8_static", "fp16"],
+        tolerance_points: float = 1.0,
+        hardware_preset: str = "n2-standard-4",
+        functional_unit_size: int = 1000,
+        expected_lifetime_inferences: float = 100000000.0,
+        sci_seconds_per_variant: float = 3.0,
     ):
         data = load_dataset(source=dataset, label_column=label_column, test_size=test_size, seed=seed)
         data.set_display_name("load-dataset")
@@ -73,6 +82,27 @@ def build_training_pipeline(platform: str = "vertex"):
                 fit.set_caching_options(False)  # each fit is a new measurement
                 fit.set_display_name("train-with-emissions")
                 configure_training_task(fit, platform)
+                onnx = convert_and_quantize(
+                    model=fit.outputs["model"],
+                    test=data.outputs["test"],
+                    calibration=data.outputs["train"],
+                    variant_names=variant_names,
+                    tolerance_points=tolerance_points,
+                )
+                onnx.set_display_name("convert-and-quantize")
+                sci = evaluate_sci(
+                    variants=onnx.outputs["variants"],
+                    variant_list=onnx.outputs["variant_list"],
+                    test=data.outputs["test"],
+                    training_record=fit.outputs["training_record"],
+                    decision=gate.outputs["decision"],
+                    hardware_profile=hardware_preset,
+                    functional_unit_size=functional_unit_size,
+                    expected_lifetime_inferences=expected_lifetime_inferences,
+                    max_seconds_per_variant=sci_seconds_per_variant,
+                )
+                sci.set_caching_options(False)  # a benchmark is a new measurement
+                sci.set_display_name("evaluate-sci")
         with dsl.Else(name="refused"):
             refused = gate_outcome(decision=gate.outputs["decision"], branch="refused")
             refused.set_display_name("refusal")

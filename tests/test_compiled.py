@@ -107,7 +107,9 @@ def test_portable_compile_embeds_the_code_within_the_kernel_argument_limit(tmp_p
     assert "pip install" in " ".join(container["command"]) and "httpx" in " ".join(container["command"])
     # kfp passes the program (with the embedded archive) as one argument; Linux caps one at 128 KiB
     assert "__KFP_EMBEDDED_ARCHIVE_B64" in " ".join(container["command"])
-    assert max(len(arg.encode()) for arg in container["command"] + container["args"]) < 128 * 1024
+    for path in (out / "components").glob("*.yaml"):
+        spec = _container(path)
+        assert max(len(arg.encode()) for arg in spec["command"] + spec["args"]) < 128 * 1024, path.name
 
 
 def test_portable_compile_with_a_package_spec_installs_greenkfp_instead(tmp_path):

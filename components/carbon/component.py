@@ -11,7 +11,7 @@ from kfp.dsl import Artifact, Input, Markdown, Metrics, Output
 from .._runtime import component_options
 
 
-@dsl.component(**component_options())
+@dsl.component(**component_options(subpackages=("carbon",)))
 def carbon_forecast_gate(
     decision: Output[Artifact],
     metrics: Output[Metrics],
@@ -87,7 +87,7 @@ def carbon_forecast_gate(
     return outputs(record["should_run"], record["start_at"], record["delay_seconds"], record["action"], record["region"])
 
 
-@dsl.component(**component_options())
+@dsl.component(**component_options(subpackages=("carbon",)))
 def gate_outcome(decision: Input[Artifact], branch: str, note: Output[Markdown]) -> str:
     """Acknowledge the gate's verdict in the branch it selected.
 

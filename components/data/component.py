@@ -11,7 +11,7 @@ from kfp.dsl import Dataset, Output
 from .._runtime import component_options
 
 
-@dsl.component(**component_options("pandas", "pyarrow", "scikit-learn"))
+@dsl.component(**component_options("pandas", "pyarrow", "scikit-learn", subpackages=("data",)))
 def load_dataset(
     train: Output[Dataset],
     test: Output[Dataset],

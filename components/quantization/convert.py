@@ -16,8 +16,11 @@ released together in ONNX 1.12. Why 17:
 * it is the default opset of ``torch.onnx.export`` in PyTorch 2.0 to 2.5, so models exported
   from PyTorch (the other source this step takes) usually share it.
 
-skl2onnx takes the two numbers as ceilings: it writes the lowest version each converter needs
-(a linear model gets ``ai.onnx.ml`` 1), so the written ``opset_import`` is what a report shows.
+skl2onnx takes the two numbers as ceilings and writes the highest version the graph's
+operators need (16 for an MLP, ``ai.onnx.ml`` 1 for a linear model). The default-domain import
+is then raised to :data:`OPSET` when no operator in the graph has a newer schema in between
+(so the meaning of the graph is unchanged); ``ai.onnx.ml`` stays as written. Reports show the
+``opset_import`` actually in each file.
 
 Model contract for ONNX sources
 -------------------------------
@@ -255,6 +258,23 @@ def _dedupe_opset_imports(model: onnx.ModelProto) -> None:
         model.opset_import.append(onnx.helper.make_opsetid(domain, version))
 
 
+def _pin_default_opset(model: onnx.ModelProto, version: int) -> None:
+    """Declare the default-domain opset as ``version`` when that changes no node's meaning.
+
+    skl2onnx writes the highest version its operators need (16 for an MLP), not the target.
+    Raising the import is exact when no operator in the graph got a newer schema between the
+    written version and ``version``; otherwise the written version is kept (and reported)."""
+    entry = next((o for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if entry is None or entry.version >= version:
+        return
+    for node in model.graph.node:
+        if node.domain in ("", "ai.onnx"):
+            schema = onnx.defs.get_schema(node.op_type, max_inclusive_version=version, domain="")
+            if schema.since_version > entry.version:
+                return
+    entry.version = version
+
+
 def convert_to_onnx(estimator, n_features: int) -> onnx.ModelProto:
     """Convert a fitted scikit-learn classifier with skl2onnx at the pinned opsets.
 
@@ -284,6 +304,7 @@ def convert_to_onnx(estimator, n_features: int) -> onnx.ModelProto:
     except Exception as exc:  # skl2onnx raises RuntimeError, NotImplementedError, its own types ...
         raise QuantizationError(f"skl2onnx cannot convert {kind}: {type(exc).__name__}: {exc}") from exc
     _dedupe_opset_imports(model)
+    _pin_default_opset(model, OPSET)
     model.doc_string = f"{kind} converted by skl2onnx (opset {OPSET}, ai.onnx.ml <= {ML_OPSET}, no ZipMap)"
     onnx.checker.check_model(model)
     model_signature(model, where=f"the converted {kind}")  # plain-tensor outputs, as promised

@@ -9,7 +9,8 @@ from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 from .._runtime import component_options
 
 
-@dsl.component(**component_options("pandas", "pyarrow", "scikit-learn", "skops", "codecarbon"))
+@dsl.component(**component_options(
+    "pandas", "pyarrow", "scikit-learn", "skops", "codecarbon", subpackages=("training", "data", "carbon")))
 def train_with_emissions(
     train: Input[Dataset],
     test: Input[Dataset],
@@ -73,7 +74,7 @@ def train_with_emissions(
     return outputs(result.spec.name, result.accuracy, result.energy.energy_kwh or -1.0, hourly)
 
 
-@dsl.component(**component_options("scikit-learn"))
+@dsl.component(**component_options("scikit-learn", subpackages=("training", "data", "carbon")))
 def resolve_candidates(candidates: str = "") -> list:
     """Validate candidate specs before any waiting or training, and list them for a ParallelFor.
 

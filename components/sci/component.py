@@ -1,0 +1,78 @@
+"""KFP adapter for SCI evaluation. Everything the body needs is imported inside it."""
+
+# No `from __future__ import annotations`: kfp reads the real annotation objects.
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
+
+from .._runtime import component_options
+
+
+@dsl.component(**component_options("pandas", "pyarrow", "scikit-learn", "onnx", "onnxruntime", "psutil",
+                                   subpackages=("sci", "data", "carbon")))
+def evaluate_sci(
+    variants: Input[Model],
+    variant_list: Input[Artifact],
+    test: Input[Dataset],
+    training_record: Input[Artifact],
+    decision: Input[Artifact],
+    sci_reports: Output[Artifact],
+    metrics: Output[Metrics],
+    summary: Output[Markdown],
+    hardware_profile: str = "n2-standard-4",
+    custom_profile: dict = {},
+    functional_unit_size: int = 1000,
+    expected_lifetime_inferences: float = 100000000.0,
+    intensity_basis: str = "annual_average",
+    max_seconds_per_variant: float = 5.0,
+    threads: int = 1,
+) -> NamedTuple("SciOutputs", [("scored", int), ("best_sci", float)]):
+    """Score the Software Carbon Intensity (GSF SCI, ISO/IEC 21031:2024) of each eligible variant.
+
+    Runs an ONNX Runtime inference benchmark per variant (fixed threads, warm-up, single-row and
+    batched requests, repeated until p95 is stable or the time budget is spent), meters its
+    energy (RAPL where readable, else modeled from CPU utilisation with the Teads power curve;
+    the method is recorded), and computes SCI = (E x I + M) per R. Training emissions are carried
+    alongside, never folded into the score; a lifecycle total is reported apart.
+
+    Args:
+        variants: Directory of ONNX variants (from convert_and_quantize).
+        variant_list: The variants' JSON list (eligibility, accuracy, files).
+        test: Test split: the benchmark's requests.
+        training_record: The training step's record (training emissions, candidate name).
+        decision: The carbon gate's record (region; intensity for the gate_window basis).
+        hardware_profile: A preset (n2-standard-4, e2-standard-4, m5.xlarge, c5.2xlarge,
+            Standard_D4s_v5) used when custom_profile is empty.
+        custom_profile: A user profile: name, cpu_tdp_w, vcpus, ram_gb, embodied_kgco2eq,
+            lifespan_years (see greenkfp.components.sci.HardwareProfile).
+        functional_unit_size: Inferences per functional unit R (default: per 1,000).
+        expected_lifetime_inferences: Inferences over the model's service life (lifecycle total).
+        intensity_basis: annual_average (the region's embedded yearly mean) or gate_window.
+        max_seconds_per_variant: Time budget of each variant's benchmark, seconds.
+        threads: ONNX Runtime intra-op threads (stated in the report).
+
+    Returns:
+        scored: Number of variants scored.
+        best_sci: Lowest SCI among them, gCO2eq per functional unit (-1 when none).
+    """
+    import json
+    from collections import namedtuple
+
+    from greenkfp.components.sci.evaluate import evaluate_variants, sci_markdown, sci_metrics
+
+    results = evaluate_variants(
+        variants.path, variant_list.path, test.path, training_record_path=training_record.path,
+        decision_path=decision.path, profile=custom_profile or hardware_profile, intensity_basis=intensity_basis,
+        functional_unit_size=functional_unit_size, expected_lifetime_inferences=expected_lifetime_inferences,
+        max_seconds=max_seconds_per_variant, threads=threads,
+    )
+    with open(sci_reports.path, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=2, sort_keys=True)
+    with open(summary.path, "w", encoding="utf-8") as handle:
+        handle.write(sci_markdown(results))
+    for name, value in sci_metrics(results).items():
+        metrics.log_metric(name, value)
+    scores = [r["sci"] for r in results if r["status"] == "scored"]
+    outputs = namedtuple("SciOutputs", ["scored", "best_sci"])
+    return outputs(len(scores), min(scores) if scores else -1.0)
