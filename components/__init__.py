@@ -18,6 +18,8 @@ _COMPONENTS = {
     "resolve_candidates": ".training.component",
     "convert_and_quantize": ".quantization.component",
     "evaluate_sci": ".sci.component",
+    "select_pareto_model": ".selection.component",
+    "sustainability_report": ".reporting.component",
 }
 
 __all__ = ["__version__", *_COMPONENTS]

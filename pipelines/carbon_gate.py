@@ -16,13 +16,13 @@ from kfp.dsl import Artifact
 
 from greenkfp.components import gate_outcome
 
-from .platform import PLATFORMS
+from .platform import PLATFORMS, KubeflowSettings, configure_task
 from .steps import add_carbon_gate
 
 PIPELINE_NAME = "greenkfp-carbon-gate"
 
 
-def build_carbon_gate_pipeline(platform: str = "vertex"):
+def build_carbon_gate_pipeline(platform: str = "vertex", settings: KubeflowSettings | None = None):
     """The carbon-gate pipeline function for ``platform`` (``kubeflow`` or ``vertex``)."""
     if platform not in PLATFORMS:
         raise ValueError(f"platform must be one of {', '.join(PLATFORMS)}, got {platform!r}")
@@ -47,13 +47,15 @@ def build_carbon_gate_pipeline(platform: str = "vertex"):
         energy_kwh: float = 0.0,
         provider_options: dict = {},
     ) -> NamedTuple("Outputs", [("decision", Artifact), ("branch", str)]):
-        gate = add_carbon_gate(platform, locals())
+        gate = add_carbon_gate(platform, locals(), pipeline=PIPELINE_NAME, settings=settings)
         with dsl.If(gate.outputs["should_run"] == True, name="green-window"):  # noqa: E712 (kfp condition)
             ran = gate_outcome(decision=gate.outputs["decision"], branch="run")
             ran.set_display_name("gated-job")
+            configure_task(ran, platform, pipeline=PIPELINE_NAME, role="gated-job", settings=settings)
         with dsl.Else(name="refused"):
             refused = gate_outcome(decision=gate.outputs["decision"], branch="refused")
             refused.set_display_name("refusal")
+            configure_task(refused, platform, pipeline=PIPELINE_NAME, role="refusal", settings=settings)
         outputs = NamedTuple("Outputs", [("decision", Artifact), ("branch", str)])
         return outputs(gate.outputs["decision"], dsl.OneOf(ran.outputs["Output"], refused.outputs["Output"]))
 

@@ -67,6 +67,33 @@ def _print_regions(record: dict) -> None:
     console.print("[dim]intensities in gCO2eq/kWh, averaged over the job's duration[/dim]")
 
 
+def _pair(text: str, option: str, separator: str = "=") -> tuple[str, str]:
+    key, sep, value = text.partition(separator)
+    if not sep or not key:
+        raise ValueError(f"{option} must look like KEY{separator}VALUE, got {text!r}")
+    return key, value
+
+
+def _kubeflow_settings(args: argparse.Namespace):
+    from greenkfp.pipelines.platform import KubeflowSettings
+
+    options = {}
+    for name in ("team", "cost_center", "carbon_tier", "credentials_secret"):
+        if getattr(args, name, None):
+            options[name] = getattr(args, name)
+    if args.no_spot:
+        options["spot"] = False
+    if args.spot_node_selector:
+        options["spot_node_selector"] = _pair(args.spot_node_selector, "--spot-node-selector")
+    if args.spot_toleration:
+        key, rest = _pair(args.spot_toleration, "--spot-toleration")
+        value, _, effect = rest.rpartition(":")
+        options["spot_toleration"] = (key, value, effect)
+    if options and args.check:
+        raise ValueError("--check compares with the default settings; drop the Kubeflow options")
+    return KubeflowSettings(**options) if options else None
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     if args.package_spec and not args.portable:
         raise ValueError("--package-spec goes with --portable")
@@ -76,6 +103,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
             os.environ["GREENKFP_PACKAGE_SPEC"] = args.package_spec
     from greenkfp.pipelines.compile import compile_all, drift
 
+    settings = _kubeflow_settings(args)
     if args.check:
         problems = drift(args.output_dir)
         for problem in problems:
@@ -83,7 +111,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         if not problems:
             console.print(f"{args.output_dir} matches a fresh compile")
         return 1 if problems else 0
-    for path in compile_all(args.output_dir):
+    for path in compile_all(args.output_dir, settings):
         console.print(f"wrote {path}")
     return 0
 
@@ -170,6 +198,36 @@ def _print_variants(trainings: list[dict]) -> None:
                       "quantizers leave alone; details in each variant_list):\n  " + "\n  ".join(skipped) + "[/dim]")
 
 
+def _print_report(result: dict) -> None:
+    report, selection = result.get("report"), result.get("selection")
+    if selection:
+        verdict = f"selected {selection['chosen']}" if selection.get("promote") else "promotion blocked"
+        console.print(f"[bold]{verdict}[/bold]: {selection['reason']}")
+    if not report:
+        return
+    table = Table(title="sustainability report: as scheduled vs as optimized (g CO2eq, estimated)", title_justify="left")
+    for column in ("", "scheduled", "optimized", "saved"):
+        table.add_column(column, justify="left" if not column else "right")
+
+    def g(value):
+        return "n/a" if value is None else f"{value:.4g}"
+
+    t, i, total = report["training"], report["inference"], report["total"]
+    for label, part in (("training (fit energy x gate intensities)", t),
+                        (f"inference ({i['expected_inferences']:,.0f} inferences)", i)):
+        saved = None if part["scheduled_g"] is None or part["optimized_g"] is None else part["scheduled_g"] - part["optimized_g"]
+        table.add_row(label, g(part["scheduled_g"]), g(part["optimized_g"]), g(saved))
+    percent = "" if total["saved_percent"] is None else f" ({total['saved_percent']:.1f} %)"
+    table.add_row("total", g(total["scheduled_g"]), g(total["optimized_g"]), g(total["saved_g"]) + percent)
+    console.print(table)
+    if i.get("baseline") and i.get("selected"):
+        console.print(f"baseline {i['baseline']['name']} (accuracy {i['baseline']['accuracy']:.4f}) -> selected "
+                      f"{i['selected']['name']} (accuracy {i['selected']['accuracy']:.4f}); accuracy given up: "
+                      f"{total['accuracy_given_up_points']:+.2f} points")
+    console.print("[dim]" + " ".join(report["caveats"]) + "[/dim]")
+    console.print(f"HTML report: {result['report_html']}\nselection report: {result['selection_html']}")
+
+
 def cmd_run_local(args: argparse.Namespace) -> int:
     from greenkfp.pipelines.local import run_carbon_gate_locally, run_training_locally
 
@@ -201,6 +259,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
                           "with --mode wait (the pipeline's default on a cluster) they start in the window.[/dim]")
         _print_trainings(result["trainings"])
         _print_variants(result["trainings"])
+        _print_report(result)
         console.print(f"run outputs: {result['run_dir']}")
     else:
         console.print(f"decision record: {result['decision_path']}")
@@ -262,6 +321,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --portable: pip-install greenkfp from this requirement (a wheel URL, or "
                         "greenkfp==VERSION on your index) instead of embedding its code")
     p.add_argument("--check", action="store_true", help="compare OUTPUT_DIR with a fresh compile; exit 1 on drift")
+    kubeflow = p.add_argument_group("Kubeflow flavour", "pod labels, spot nodes and the credentials secret")
+    kubeflow.add_argument("--team", help="pod label team (default: ml-platform)")
+    kubeflow.add_argument("--cost-center", dest="cost_center", help="pod label cost-center (default: unassigned)")
+    kubeflow.add_argument("--carbon-tier", dest="carbon_tier", help="pod label carbon-tier (default: flexible)")
+    kubeflow.add_argument("--no-spot", action="store_true", help="keep training and benchmark pods off spot nodes")
+    kubeflow.add_argument("--spot-node-selector", help="LABEL=VALUE of spot nodes (default: cloud.google.com/gke-spot=true)")
+    kubeflow.add_argument("--spot-toleration", help="KEY=VALUE:EFFECT of the spot taint "
+                                                    "(default: cloud.google.com/gke-spot=true:NoSchedule)")
+    kubeflow.add_argument("--credentials-secret", dest="credentials_secret",
+                          help="Kubernetes secret with the provider keys (default: greenkfp-carbon-credentials)")
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("run-local", help="run a pipeline with kfp's local runner",

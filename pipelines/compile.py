@@ -16,28 +16,31 @@ from pathlib import Path
 from kfp import compiler
 
 
-def _targets():
+def _targets(settings=None):
     from greenkfp import components
     from greenkfp.pipelines.carbon_gate import build_carbon_gate_pipeline
     from greenkfp.pipelines.platform import PLATFORMS
     from greenkfp.pipelines.training import build_training_pipeline
 
     for platform in PLATFORMS:
-        yield f"{platform}/carbon_gate.yaml", build_carbon_gate_pipeline(platform)
-        yield f"{platform}/carbon_aware_training.yaml", build_training_pipeline(platform)
+        yield f"{platform}/carbon_gate.yaml", build_carbon_gate_pipeline(platform, settings)
+        yield f"{platform}/carbon_aware_training.yaml", build_training_pipeline(platform, settings)
     for name in components.__all__:
         if name != "__version__":
             yield f"components/{name}.yaml", getattr(components, name)
 
 
-def compile_all(out_dir: str | Path) -> list[Path]:
-    """Compile everything into ``out_dir``; return the files written, in a stable order."""
+def compile_all(out_dir: str | Path, settings=None) -> list[Path]:
+    """Compile everything into ``out_dir``; return the files written, in a stable order.
+
+    ``settings`` (a :class:`~.platform.KubeflowSettings`) tailors the ``kubeflow`` flavour's
+    labels, spot nodes and secret; the defaults are what ``compiled/`` holds."""
     out = Path(out_dir)
     written = []
     with warnings.catch_warnings():
         # Portable builds embed the package source; kfp warns about the archive's size.
         warnings.filterwarnings("ignore", message="Embedded artifact archive is large")
-        for relative, item in _targets():
+        for relative, item in _targets(settings):
             path = out / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             compiler.Compiler().compile(item, str(path))

@@ -74,4 +74,14 @@ def run_training_locally(arguments: dict[str, Any], pipeline_root: str | Path) -
         record["variants"] = [v for p in sorted(path.parent.parent.glob("*/variant_list")) for v in _read_json(p)]
         record["sci"] = [r for p in sorted(path.parent.parent.glob("*/sci_reports")) for r in _read_json(p)]
         trainings.append(record)
-    return {"record": _read_json(decision), "trainings": trainings, "run_dir": str(run_dir)}
+    selection = next(iter(run_dir.glob("**/selection_record")), None)
+    report = next(iter(run_dir.glob("**/report_json")), None)
+    return {
+        "record": _read_json(decision),
+        "trainings": trainings,
+        "selection": _read_json(selection) if selection else None,
+        "report": _read_json(report) if report else None,
+        "report_html": str(report.parent / "report") if report else None,
+        "selection_html": str(selection.parent / "report") if selection else None,
+        "run_dir": str(run_dir),
+    }

@@ -1,31 +1,98 @@
 """Platform config per compile target. Only the ``kubeflow`` flavour carries kfp-kubernetes
-settings; ``vertex`` must stay free of them (kubeflow/pipelines#11241)."""
+settings; ``vertex`` must stay free of them (kubeflow/pipelines#11241): on Vertex AI, labels
+are set when the job is submitted (``greenkfp submit vertex --labels``)."""
+
+import re
+from dataclasses import dataclass, field
 
 from kfp import kubernetes
 
 PLATFORMS = ("kubeflow", "vertex")
 
-#: Kubernetes secret holding the carbon API credentials, keyed by environment variable name.
-#: Optional: a cluster using only the embedded or UK provider needs no secret.
-CARBON_CREDENTIALS_SECRET = "greenkfp-carbon-credentials"
+#: Environment variables read from the credentials secret (each key optional in the secret).
 CARBON_CREDENTIAL_ENV = ("ELECTRICITYMAPS_API_KEY", "WATTTIME_USERNAME", "WATTTIME_PASSWORD")
-POD_LABEL_PREFIX = "greenkfp.io"
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
-def configure_carbon_task(task, platform: str, role: str):
-    """Secrets as env and attribution labels on Kubeflow; nothing on Vertex."""
-    if platform == "kubeflow":
+def _check_label_value(name: str, value: str) -> None:
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise ValueError(
+            f"{name} must be a Kubernetes label value (at most 63 letters, digits, '-', '_' or '.', "
+            f"starting and ending with a letter or digit), got {value!r}"
+        )
+
+
+@dataclass(frozen=True)
+class KubeflowSettings:
+    """What the ``kubeflow`` flavour adds to pods. Defaults suit GKE spot nodes; change them
+    with ``greenkfp compile --team ... --spot-node-selector ...`` for your cluster.
+
+    Attributes:
+        team, cost_center, carbon_tier: Pod labels ``team``, ``cost-center``, ``carbon-tier``
+            (with ``pipeline``, the pipeline's name) for cost and carbon attribution.
+        spot: Send training and benchmark pods to spot/preemptible nodes.
+        spot_node_selector: ``(label, value)`` of spot nodes.
+        spot_toleration: ``(taint key, value, effect)`` of spot nodes.
+        credentials_secret: Kubernetes secret whose keys become the provider credentials' env.
+    """
+
+    team: str = "ml-platform"
+    cost_center: str = "unassigned"
+    carbon_tier: str = "flexible"
+    spot: bool = True
+    spot_node_selector: tuple[str, str] = ("cloud.google.com/gke-spot", "true")
+    spot_toleration: tuple[str, str, str] = ("cloud.google.com/gke-spot", "true", "NoSchedule")
+    credentials_secret: str = "greenkfp-carbon-credentials"
+    extra_labels: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("team", "cost_center", "carbon_tier"):
+            _check_label_value(name, getattr(self, name))
+        for key, value in self.extra_labels.items():
+            _check_label_value(f"extra_labels[{key!r}]", value)
+        if len(self.spot_node_selector) != 2 or not all(self.spot_node_selector):
+            raise ValueError(f"spot_node_selector must be (label, value), got {self.spot_node_selector!r}")
+        if len(self.spot_toleration) != 3 or self.spot_toleration[2] not in _TAINT_EFFECTS:
+            raise ValueError(
+                f"spot_toleration must be (key, value, effect) with effect one of {', '.join(_TAINT_EFFECTS)}, "
+                f"got {self.spot_toleration!r}"
+            )
+
+    def labels(self, pipeline: str, role: str) -> dict[str, str]:
+        return {
+            "team": self.team,
+            "cost-center": self.cost_center,
+            "pipeline": pipeline,
+            "carbon-tier": self.carbon_tier,
+            "greenkfp.io/component": role,
+            **self.extra_labels,
+        }
+
+
+DEFAULT_KUBEFLOW = KubeflowSettings()
+
+
+def configure_task(task, platform: str, *, pipeline: str, role: str, settings: KubeflowSettings | None = None,
+                   spot: bool = False, credentials: bool = False):
+    """On Kubeflow: attribution labels on every pod, provider credentials from the secret where
+    the step reads a carbon provider, spot nodes for training and benchmark steps. On Vertex:
+    nothing (labels go on the job at submission)."""
+    if platform != "kubeflow":
+        return task
+    settings = settings or DEFAULT_KUBEFLOW
+    for key, value in settings.labels(pipeline, role).items():
+        kubernetes.add_pod_label(task, key, value)
+    if credentials:
         kubernetes.use_secret_as_env(
             task,
-            secret_name=CARBON_CREDENTIALS_SECRET,
+            secret_name=settings.credentials_secret,
             secret_key_to_env={name: name for name in CARBON_CREDENTIAL_ENV},
             optional=True,
         )
-        kubernetes.add_pod_label(task, f"{POD_LABEL_PREFIX}/component", role)
-        kubernetes.add_pod_label(task, f"{POD_LABEL_PREFIX}/carbon-aware", "true")
+    if spot and settings.spot:
+        label, value = settings.spot_node_selector
+        kubernetes.add_node_selector(task, label_key=label, label_value=value)
+        key, value, effect = settings.spot_toleration
+        kubernetes.add_toleration(task, key=key, operator="Equal", value=value, effect=effect)
     return task
-
-
-def configure_training_task(task, platform: str):
-    """Training pods: provider keys (the hourly pricing may use a live provider) and labels."""
-    return configure_carbon_task(task, platform, role="train-with-emissions")

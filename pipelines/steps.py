@@ -2,7 +2,7 @@
 
 from greenkfp.components import carbon_forecast_gate
 
-from .platform import configure_carbon_task
+from .platform import KubeflowSettings, configure_task
 
 #: The carbon gate's parameters, which every carbon-aware pipeline exposes under the same names.
 GATE_PARAMETERS = (
@@ -12,11 +12,11 @@ GATE_PARAMETERS = (
 )
 
 
-def add_carbon_gate(platform: str, pipeline_parameters: dict):
+def add_carbon_gate(platform: str, pipeline_parameters: dict, *, pipeline: str, settings: KubeflowSettings | None = None):
     """Add the carbon-forecast gate to the pipeline being defined, fed by the pipeline's own
     parameters of the same names (pass ``locals()`` from the pipeline function)."""
     gate = carbon_forecast_gate(**{name: pipeline_parameters[name] for name in GATE_PARAMETERS})
     gate.set_caching_options(False)  # a decision depends on the clock and a live forecast
     gate.set_display_name("carbon-forecast-gate")
-    configure_carbon_task(gate, platform, role="carbon-forecast-gate")
+    configure_task(gate, platform, pipeline=pipeline, role="carbon-forecast-gate", settings=settings, credentials=True)
     return gate

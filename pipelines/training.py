@@ -1,6 +1,8 @@
-"""The carbon-aware training pipeline: load a dataset, ask the gate when to train, then train
-every candidate under CodeCarbon (``ParallelFor``) in the window the gate chose, and turn each
-into parity-checked ONNX variants (fp32, int8, fp16).
+"""The flagship carbon-aware training pipeline: load a dataset, ask the gate when to train, then
+in the window it chose train every candidate under CodeCarbon (``ParallelFor``), turn each into
+parity-checked ONNX variants (fp32, int8, fp16), score each variant's SCI, select the
+Pareto-optimal variant under the user's constraints, and report what the run saved against
+doing none of that.
 
 Two flavours come from one definition, as for the gate pipeline: ``kubeflow`` (with
 kfp-kubernetes platform config) and ``vertex`` (without). Local runs use ``vertex``.
@@ -11,19 +13,21 @@ from kfp import dsl
 from greenkfp.components import (
     convert_and_quantize,
     evaluate_sci,
+    select_pareto_model,
+    sustainability_report,
     gate_outcome,
     load_dataset,
     resolve_candidates,
     train_with_emissions,
 )
 
-from .platform import PLATFORMS, configure_training_task
+from .platform import PLATFORMS, KubeflowSettings, configure_task
 from .steps import add_carbon_gate
 
 PIPELINE_NAME = "greenkfp-carbon-aware-training"
 
 
-def build_training_pipeline(platform: str = "vertex"):
+def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings | None = None):
     """The carbon-aware training pipeline function for ``platform`` (``kubeflow`` or ``vertex``)."""
     if platform not in PLATFORMS:
         raise ValueError(f"platform must be one of {', '.join(PLATFORMS)}, got {platform!r}")
@@ -33,7 +37,7 @@ def build_training_pipeline(platform: str = "vertex"):
         description="Load a dataset, wait for the greenest window the carbon forecast allows, then "
         "train every candidate model while CodeCarbon measures its energy, priced at the hour's grid intensity.",
     )
-    def carbon_aware_training(
+    def carbon_aware_training_pipeline(
         dataset: str = "digits",
         label_column: str = "",
         test_size: float = 0.25,
@@ -60,12 +64,18 @@ def build_training_pipeline(platform: str = "vertex"):
         functional_unit_size: int = 1000,
         expected_lifetime_inferences: float = 100000000.0,
         sci_seconds_per_variant: float = 3.0,
+        selection_rule: str = "knee",
+        selection_weights: dict = {},
+        selection_constraints: dict = {"max_accuracy_drop_points": 1.0},
+        on_no_candidate: str = "fail",
     ):
         data = load_dataset(source=dataset, label_column=label_column, test_size=test_size, seed=seed)
         data.set_display_name("load-dataset")
+        configure_task(data, platform, pipeline=PIPELINE_NAME, role="load-dataset", settings=settings)
         specs = resolve_candidates(candidates=candidates)
         specs.set_display_name("resolve-candidates")
-        gate = add_carbon_gate(platform, locals())
+        configure_task(specs, platform, pipeline=PIPELINE_NAME, role="resolve-candidates", settings=settings)
+        gate = add_carbon_gate(platform, locals(), pipeline=PIPELINE_NAME, settings=settings)
         gate.after(data, specs)  # validate data and candidates before waiting for a window, not after
         with dsl.If(gate.outputs["should_run"] == True, name="green-window"):  # noqa: E712 (kfp condition)
             with dsl.ParallelFor(specs.output, name="candidates") as candidate:
@@ -81,7 +91,8 @@ def build_training_pipeline(platform: str = "vertex"):
                 )
                 fit.set_caching_options(False)  # each fit is a new measurement
                 fit.set_display_name("train-with-emissions")
-                configure_training_task(fit, platform)
+                configure_task(fit, platform, pipeline=PIPELINE_NAME, role="train-with-emissions", settings=settings,
+                               spot=True, credentials=True)
                 onnx = convert_and_quantize(
                     model=fit.outputs["model"],
                     test=data.outputs["test"],
@@ -90,6 +101,7 @@ def build_training_pipeline(platform: str = "vertex"):
                     tolerance_points=tolerance_points,
                 )
                 onnx.set_display_name("convert-and-quantize")
+                configure_task(onnx, platform, pipeline=PIPELINE_NAME, role="convert-and-quantize", settings=settings)
                 sci = evaluate_sci(
                     variants=onnx.outputs["variants"],
                     variant_list=onnx.outputs["variant_list"],
@@ -103,8 +115,30 @@ def build_training_pipeline(platform: str = "vertex"):
                 )
                 sci.set_caching_options(False)  # a benchmark is a new measurement
                 sci.set_display_name("evaluate-sci")
+                configure_task(sci, platform, pipeline=PIPELINE_NAME, role="evaluate-sci", settings=settings, spot=True)
+            selection = select_pareto_model(
+                sci_reports=dsl.Collected(sci.outputs["sci_reports"]),
+                variant_lists=dsl.Collected(onnx.outputs["variant_list"]),
+                variants=dsl.Collected(onnx.outputs["variants"]),
+                rule=selection_rule,
+                weights=selection_weights,
+                constraints=selection_constraints,
+                on_none=on_no_candidate,
+            )
+            selection.set_display_name("select-pareto-model")
+            configure_task(selection, platform, pipeline=PIPELINE_NAME, role="select-pareto-model", settings=settings)
+            report = sustainability_report(
+                decision=gate.outputs["decision"],
+                training_records=dsl.Collected(fit.outputs["training_record"]),
+                sci_reports=dsl.Collected(sci.outputs["sci_reports"]),
+                selection_record=selection.outputs["selection_record"],
+                expected_lifetime_inferences=expected_lifetime_inferences,
+            )
+            report.set_display_name("sustainability-report")
+            configure_task(report, platform, pipeline=PIPELINE_NAME, role="sustainability-report", settings=settings)
         with dsl.Else(name="refused"):
             refused = gate_outcome(decision=gate.outputs["decision"], branch="refused")
             refused.set_display_name("refusal")
+            configure_task(refused, platform, pipeline=PIPELINE_NAME, role="refusal", settings=settings)
 
-    return carbon_aware_training
+    return carbon_aware_training_pipeline

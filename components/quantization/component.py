@@ -62,6 +62,7 @@ def convert_and_quantize(
                     seed=seed, classes=model.metadata.get("classes"))
     variants.metadata.update(write_component_outputs(
         reports, variants_dir=variants.path, json_path=variant_list.path, summary_path=summary.path))
+    variants.metadata["candidate"] = model.metadata.get("candidate")
     for name, value in variant_metrics(reports).items():
         metrics.log_metric(name, value)
     outputs = namedtuple("QuantizationOutputs", ["produced", "eligible"])

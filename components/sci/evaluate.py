@@ -58,8 +58,10 @@ def inference_intensity(basis: str, decision: Mapping[str, Any] | None, region: 
     from datetime import datetime, timezone
 
     start = datetime(year, 1, 1, tzinfo=timezone.utc).timestamp()
+    end = datetime(year + 1, 1, 1, tzinfo=timezone.utc).timestamp()
     first = int((start - provider.data.start_epoch_s) // 3600)
-    values = provider.data.intensities[provider.signal][row, first:]
+    last = int((end - provider.data.start_epoch_s) // 3600)
+    values = provider.data.intensities[provider.signal][row, first:last]
     return float(np.mean(values)), {
         "provider": "embedded", "region": provider.data.zones[row], "data_kind": "historical",
         "signal": f"{provider.signal} average (Electricity Maps, embedded)",
@@ -92,18 +94,21 @@ def evaluate_variants(
     expected_lifetime_inferences: float | None = None,
     max_seconds: float = 5.0,
     threads: int = 1,
+    region: str | None = None,
 ) -> list[dict]:
     """One entry per variant in the list: its SCI report, or why it was not scored."""
     from greenkfp.components.data.datasets import read_dataset
 
-    if expected_lifetime_inferences is not None and not (
-        math.isfinite(expected_lifetime_inferences) and expected_lifetime_inferences >= 0
+    if expected_lifetime_inferences is not None and (
+        isinstance(expected_lifetime_inferences, bool)
+        or not isinstance(expected_lifetime_inferences, (int, float))
+        or not (math.isfinite(expected_lifetime_inferences) and expected_lifetime_inferences >= 0)
     ):
-        raise ValueError(f"expected_lifetime_inferences must be >= 0, got {expected_lifetime_inferences!r}")
+        raise ValueError(f"expected_lifetime_inferences must be a number >= 0, got {expected_lifetime_inferences!r}")
     variants = _read_json(variant_list_path) or []
     training = _read_json(training_record_path)
     decision = _read_json(decision_path)
-    intensity, source = inference_intensity(intensity_basis, decision)
+    intensity, source = inference_intensity(intensity_basis, decision, region)
     training_g, training_basis = _training_emissions(training)
     candidate = (training or {}).get("candidate", {}).get("name")
     if candidate is None and variants:
@@ -125,6 +130,8 @@ def evaluate_variants(
             intensity_source=source, functional_unit_size=functional_unit_size,
             expected_lifetime_inferences=expected_lifetime_inferences, training_emissions_g=training_g,
             intra_op_threads=threads, max_seconds=max_seconds, subject=f"{candidate}/{variant['name']}",
+            # at least half the budget is left for session start-up and warm-up
+            min_seconds=min(1.0, max_seconds / 2),
         ).to_dict()
         bench = report["benchmark"]
         entry.update(
@@ -162,7 +169,8 @@ def sci_markdown(results: list[dict]) -> str:
              "|---|---|---|---|---|---|"]
     for r in results:
         if r["status"] != "scored":
-            lines.append(f"| {r['variant']} | | | | | skipped: {r['reason']} |")
+            reason = str(r["reason"]).replace("|", "/")
+            lines.append(f"| {r['variant']} | | | | | skipped: {reason} |")
             continue
         lines.append(f"| {r['variant']} | {r['accuracy']:.4f} | {r['latency_p95_ms']:.4f} | "
                      f"{r['energy_per_inference_kwh']:.3g} ({r['energy_method']}) | {r['sci']:.3g} {r['sci_unit']} | scored |")

@@ -1,0 +1,701 @@
+"""Choose the model to promote: constraints, then the Pareto front, then a selection rule.
+
+:func:`select_model` takes candidate models with their figures and returns a
+:class:`SelectionDecision`, whose :meth:`~SelectionDecision.to_record` is the full, JSON-ready
+account of the choice (schema ``greenkfp.selection/v1``): every candidate with its status and
+why, the front, the normalised objectives and the rule's scores.
+
+The steps, in order; a candidate leaves at the first step it fails, with its reason:
+
+1. ``ineligible``: quantization marked the variant ineligible (``Candidate.eligible``).
+2. ``missing_objective``: an objective is missing, None, NaN or infinite.
+3. ``violates_constraints``: a :class:`Constraints` limit is broken (all broken limits are
+   listed, with the values). The accuracy drop is measured against the most accurate
+   candidate left after steps 1 and 2.
+4. ``dominated``: another candidate left is at least as good in every objective and better in
+   one (the record names the front members that dominate it).
+5. The rule picks one member of the front (``chosen``; the others are ``front``).
+
+Normalisation (over the front, per objective): ``(x - worst) / (best - worst)``, so 1 is the
+front's best value and 0 its worst; an objective on which every front member is equal scores
+1 for all. Rules, on those normalised values ``n_i`` with weights ``w_i`` (summing to 1):
+
+* ``knee`` (default): the front member closest to the ideal point (1, ..., 1), by Euclidean
+  distance ``sqrt(sum (1 - n_i)^2)``. This is the "closest to ideal" definition of a knee
+  (compromise programming, L2, equal weights). It is chosen over the "farthest from the
+  hyperplane through the extreme points" definition because that hyperplane is undefined for
+  fronts of fewer members than objectives, and both single out the same bend of a convex
+  front. With one front member that member is chosen; with two, the one best on more
+  objectives (a tie goes by the tie rule below).
+* ``chebyshev``: smallest ``max_i w_i (1 - n_i)`` (the weighted worst shortfall from ideal).
+* ``weighted_sum``: largest ``sum_i w_i n_i``.
+* ``epsilon_constraint``: the best value of the ``primary`` objective (accuracy by default),
+  the other objectives being held by the constraints' limits: "the most accurate candidate
+  within the limits".
+
+Ties (scores within ``1e-9`` relative) go to the better ``primary`` objective value, then to
+the name in ascending order, so the choice never depends on the input order.
+
+When no candidate is left after step 3, nothing may be promoted: ``on_none="fail"`` raises
+:class:`NoEligibleCandidateError` (which carries the record), ``on_none="block"`` returns a
+decision with ``chosen=None`` and ``promote=False``.
+
+Accuracy is a fraction between 0 and 1; accuracy drops are in percentage points
+(``(best - accuracy) x 100``), as in the quantization report.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal, Mapping, Sequence
+
+import numpy as np
+
+from .pareto import DIRECTIONS, dominators, pareto_front
+
+RECORD_SCHEMA = "greenkfp.selection/v1"
+
+#: Metric names the defaults and the constraints use.
+ACCURACY = "accuracy"  # fraction, 0 to 1
+LATENCY_P95 = "latency_p95_ms"  # milliseconds
+SCI = "sci"  # g CO2eq per functional unit
+TRAINING_EMISSIONS = "training_emissions_g"  # g CO2eq
+
+RULES = ("knee", "chebyshev", "weighted_sum", "epsilon_constraint")
+Rule = Literal["knee", "chebyshev", "weighted_sum", "epsilon_constraint"]
+OnNone = Literal["fail", "block"]
+#: Scores this close (relative) are ties.
+TIE_RTOL = 1e-9
+# Accuracy drops within this many points of the limit count as within it (float round-off).
+_POINTS_EPS = 1e-9
+_STATUS_ORDER = ("chosen", "front", "dominated", "violates_constraints", "missing_objective", "ineligible")
+
+
+class SelectionError(ValueError):
+    """Bad input to the selection (kept a ValueError for scikit-learn-style callers)."""
+
+
+class NoEligibleCandidateError(RuntimeError):
+    """No candidate satisfies the eligibility rule, the objectives' presence and the constraints.
+
+    ``record`` is the decision record (``promote`` false), so a caller can still write it.
+    """
+
+    def __init__(self, message: str, record: dict | None = None):
+        super().__init__(message)
+        self.record = record
+
+
+# --- inputs ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Objective:
+    """One objective: a metric name and whether larger (``max``) or smaller (``min``) is better."""
+
+    name: str
+    direction: Literal["max", "min"]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise SelectionError(f"Objective name must be a non-empty string; got {self.name!r}")
+        if self.direction not in DIRECTIONS:
+            raise SelectionError(f"Objective {self.name!r}: direction must be 'max' or 'min'; got {self.direction!r}")
+
+    @classmethod
+    def parse(cls, value: Objective | str | Mapping | Sequence) -> Objective:
+        """From an Objective, ``"name:max"``, ``{"name": ..., "direction": ...}`` or ``(name, direction)``."""
+        if isinstance(value, Objective):
+            return value
+        if isinstance(value, str):
+            name, sep, direction = value.rpartition(":")
+            if not sep:
+                raise SelectionError(f"objective must look like 'name:max' or 'name:min'; got {value!r}")
+            return cls(name.strip(), direction.strip())
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"name", "direction"}
+            if unknown or "name" not in value or "direction" not in value:
+                raise SelectionError(f"objective must have exactly the keys 'name' and 'direction'; got {dict(value)!r}")
+            return cls(value["name"], value["direction"])
+        if isinstance(value, Sequence) and len(value) == 2:
+            return cls(value[0], value[1])
+        raise SelectionError(f"objective must be an Objective, 'name:direction', a mapping or a pair; got {value!r}")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "direction": self.direction}
+
+
+DEFAULT_OBJECTIVES = (Objective(ACCURACY, "max"), Objective(LATENCY_P95, "min"), Objective(SCI, "min"))
+
+
+def as_objectives(objectives: Iterable) -> tuple[Objective, ...]:
+    """Parse a list of objectives (see :meth:`Objective.parse`); names must be distinct."""
+    if isinstance(objectives, (str, Objective, Mapping)):
+        objectives = [objectives]
+    parsed = tuple(Objective.parse(o) for o in objectives)
+    if not parsed:
+        raise SelectionError("objectives must name at least one objective; got none")
+    names = [o.name for o in parsed]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SelectionError(f"objectives must have distinct names; {', '.join(map(repr, duplicates))} repeated")
+    return parsed
+
+
+def _optional_limit(value, name: str, lower: float = 0.0, upper: float = math.inf) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise SelectionError(f"{name} must be a finite number or None; got {value!r}")
+    if not lower <= value <= upper:
+        bound = f">= {lower:g}" if upper == math.inf else f"between {lower:g} and {upper:g}"
+        raise SelectionError(f"{name} must be {bound}; got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Limits a candidate must meet before the front is computed. None means no limit.
+
+    Args:
+        min_accuracy: Lowest acceptable ``accuracy`` (fraction, 0 to 1).
+        max_accuracy_drop_points: Largest acceptable drop in ``accuracy`` against the most
+            accurate eligible candidate, in percentage points (1.0 = one point).
+        max_latency_ms: Largest acceptable ``latency_p95_ms``.
+        max_sci: Largest acceptable ``sci`` (g CO2eq per functional unit).
+    """
+
+    min_accuracy: float | None = None
+    max_accuracy_drop_points: float | None = None
+    max_latency_ms: float | None = None
+    max_sci: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "min_accuracy", _optional_limit(self.min_accuracy, "min_accuracy", 0.0, 1.0))
+        object.__setattr__(self, "max_accuracy_drop_points",
+                           _optional_limit(self.max_accuracy_drop_points, "max_accuracy_drop_points", 0.0, 100.0))
+        object.__setattr__(self, "max_latency_ms", _optional_limit(self.max_latency_ms, "max_latency_ms"))
+        object.__setattr__(self, "max_sci", _optional_limit(self.max_sci, "max_sci"))
+
+    @property
+    def uses_accuracy(self) -> bool:
+        return self.min_accuracy is not None or self.max_accuracy_drop_points is not None
+
+    def to_dict(self) -> dict:
+        return {
+            "min_accuracy": self.min_accuracy,
+            "max_accuracy_drop_points": self.max_accuracy_drop_points,
+            "max_latency_ms": self.max_latency_ms,
+            "max_sci": self.max_sci,
+        }
+
+
+def _metric_value(value, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise SelectionError(f"{where} must be a number or None; got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model that may be promoted.
+
+    Args:
+        name: Unique name (a variant name such as ``int8_dynamic``, or ``model-a/fp32``).
+        model_uri: Where the model is (path or URI); the promoted Model artifact points there.
+        metrics: Metric name -> number (None or NaN for missing), e.g. ``accuracy``,
+            ``latency_p95_ms``, ``sci``, ``training_emissions_g``.
+        eligible: False when quantization ruled the variant out.
+        eligibility_reason: Why (shown in the record).
+        metadata: Anything else to carry into the record (JSON-ready values).
+    """
+
+    name: str
+    model_uri: str | None = None
+    metrics: Mapping[str, float | None] = field(default_factory=dict)
+    eligible: bool = True
+    eligibility_reason: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise SelectionError(f"candidate name must be a non-empty string; got {self.name!r}")
+        if self.model_uri is not None and not isinstance(self.model_uri, str):
+            raise SelectionError(f"candidate {self.name!r}: model_uri must be a string or None; got {self.model_uri!r}")
+        if not isinstance(self.eligible, (bool, np.bool_)):
+            raise SelectionError(f"candidate {self.name!r}: eligible must be True or False; got {self.eligible!r}")
+        if not isinstance(self.metrics, Mapping):
+            raise SelectionError(f"candidate {self.name!r}: metrics must be a mapping; got {type(self.metrics).__name__}")
+        metrics = {}
+        for key, value in self.metrics.items():
+            if not isinstance(key, str):
+                raise SelectionError(f"candidate {self.name!r}: metric names must be strings; got {key!r}")
+            metrics[key] = _metric_value(value, f"candidate {self.name!r}: metrics[{key!r}]")
+        object.__setattr__(self, "metrics", metrics)
+        object.__setattr__(self, "eligible", bool(self.eligible))
+        object.__setattr__(self, "metadata", dict(self.metadata))
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Candidate:
+        """From a plain record such as a JSON object.
+
+        ``name`` (or ``variant``), ``model_uri`` (or ``uri`` / ``path``), ``eligible``,
+        ``eligibility_reason``, an optional ``metrics`` mapping; every other numeric top-level
+        field is a metric too, and the remaining fields go to ``metadata``.
+        """
+        if not isinstance(record, Mapping):
+            raise SelectionError(f"a candidate record must be a mapping; got {type(record).__name__}: {record!r}")
+        data = dict(record)
+        name = data.pop("name", None)
+        if name is None:
+            name = data.pop("variant", None)
+        uri = next((data.pop(k) for k in ("model_uri", "uri", "path") if data.get(k) is not None), None)
+        for k in ("model_uri", "uri", "path"):
+            data.pop(k, None)
+        eligible = data.pop("eligible", True)
+        reason = data.pop("eligibility_reason", None)
+        metrics = dict(data.pop("metrics", None) or {})
+        data.pop("schema", None)
+        metadata = {}
+        for key, value in data.items():
+            if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                metrics.setdefault(key, value)
+            else:
+                metadata[key] = value
+        return cls(name=name, model_uri=uri, metrics=metrics, eligible=eligible, eligibility_reason=reason,
+                   metadata=metadata)
+
+    def value(self, metric: str) -> float | None:
+        value = self.metrics.get(metric)
+        return None if value is None or math.isnan(value) else value
+
+
+def as_candidates(candidates: Iterable[Candidate | Mapping]) -> tuple[Candidate, ...]:
+    """Candidates from :class:`Candidate` objects or records; names must be distinct."""
+    if isinstance(candidates, (Mapping, Candidate, str)):
+        raise SelectionError(f"candidates must be a list of candidates; got a single {type(candidates).__name__}")
+    parsed = tuple(c if isinstance(c, Candidate) else Candidate.from_record(c) for c in candidates)
+    names = [c.name for c in parsed]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SelectionError(f"candidate names must be distinct; {', '.join(map(repr, duplicates))} repeated")
+    return parsed
+
+
+def normalise_weights(weights, objectives: Sequence[Objective], rule: str) -> dict[str, float] | None:
+    """Weights per objective name, summing to 1 (None: equal weights for the weighted rules).
+
+    ``weights`` is a mapping name -> weight (absent objectives weigh 0) or a sequence in the
+    objectives' order. Weights apply to ``chebyshev`` and ``weighted_sum`` only.
+    """
+    names = [o.name for o in objectives]
+    if rule not in ("chebyshev", "weighted_sum"):
+        if weights is not None:
+            raise SelectionError(f"weights apply to the 'chebyshev' and 'weighted_sum' rules only; got weights with rule {rule!r}")
+        return None
+    if weights is None:
+        return {n: 1.0 / len(names) for n in names}
+    if isinstance(weights, Mapping):
+        unknown = [k for k in weights if k not in names]
+        if unknown:
+            raise SelectionError(f"weights name unknown objective(s) {unknown!r}; objectives are {names!r}")
+        raw = {n: weights.get(n, 0.0) for n in names}
+    elif isinstance(weights, Sequence) and not isinstance(weights, str):
+        if len(weights) != len(names):
+            raise SelectionError(f"weights must have one entry per objective ({len(names)}: {names!r}); got {list(weights)!r}")
+        raw = dict(zip(names, weights))
+    else:
+        raise SelectionError(f"weights must be a mapping of objective name to weight, or a list; got {weights!r}")
+    for n, w in raw.items():
+        if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w) or w < 0:
+            raise SelectionError(f"weights[{n!r}] must be a finite number >= 0; got {w!r}")
+    total = float(sum(raw.values()))
+    if total <= 0:
+        raise SelectionError(f"weights must not all be zero; got {raw!r}")
+    return {n: float(w) / total for n, w in raw.items()}
+
+
+# --- the decision ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Assessment:
+    """What happened to one candidate.
+
+    ``status`` is one of ``chosen``, ``front``, ``dominated``, ``violates_constraints``,
+    ``missing_objective``, ``ineligible``. ``normalized`` and ``score`` exist for front members.
+    """
+
+    candidate: Candidate
+    status: str
+    reasons: tuple[str, ...] = ()
+    violations: tuple[dict, ...] = ()
+    dominated_by: tuple[str, ...] = ()
+    normalized: Mapping[str, float] | None = None
+    score: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.candidate.name
+
+    def to_dict(self) -> dict:
+        c = self.candidate
+        return {
+            "name": c.name,
+            "model_uri": c.model_uri,
+            "status": self.status,
+            "on_front": self.status in ("chosen", "front"),
+            "eligible": c.eligible,
+            "eligibility_reason": c.eligibility_reason,
+            "reasons": list(self.reasons),
+            "violations": [dict(v) for v in self.violations],
+            "dominated_by": list(self.dominated_by),
+            "metrics": {k: _finite(v) for k, v in c.metrics.items()},
+            "normalized": None if self.normalized is None else {k: _finite(v) for k, v in self.normalized.items()},
+            "score": _finite(self.score),
+            "metadata": dict(c.metadata),
+        }
+
+
+def _finite(value):
+    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+
+
+@dataclass(frozen=True)
+class SelectionDecision:
+    """The outcome of :func:`select_model`. ``chosen`` is None when nothing may be promoted."""
+
+    chosen: Candidate | None
+    promote: bool
+    reason: str
+    rule: str
+    objectives: tuple[Objective, ...]
+    constraints: Constraints
+    weights: Mapping[str, float] | None
+    primary: str
+    assessments: tuple[Assessment, ...]
+    normalization: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    reference: Mapping[str, Any] | None = None
+
+    @property
+    def front(self) -> tuple[str, ...]:
+        """Names of the front members, in input order."""
+        return tuple(a.name for a in self.assessments if a.status in ("chosen", "front"))
+
+    @property
+    def excluded(self) -> tuple[Assessment, ...]:
+        return tuple(a for a in self.assessments if a.status not in ("chosen", "front"))
+
+    def assessment(self, name: str) -> Assessment:
+        for a in self.assessments:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def to_record(self) -> dict:
+        """The decision record: JSON-ready (non-finite numbers become None)."""
+        counts = {status: 0 for status in _STATUS_ORDER}
+        for a in self.assessments:
+            counts[a.status] += 1
+        chosen = self.chosen
+        return {
+            "schema": RECORD_SCHEMA,
+            "promote": self.promote,
+            "chosen": None if chosen is None else chosen.name,
+            "chosen_model_uri": None if chosen is None else chosen.model_uri,
+            "chosen_metrics": None if chosen is None else {k: _finite(v) for k, v in chosen.metrics.items()},
+            "reason": self.reason,
+            "rule": self.rule,
+            "rule_definition": _RULE_DEFINITIONS[self.rule],
+            "score_direction": self._score_direction(),
+            "tie_break": f"scores within {TIE_RTOL:g} relative are ties: better {self.primary}, then name ascending",
+            "weights": None if self.weights is None else dict(self.weights),
+            "primary": self.primary,
+            "objectives": [o.to_dict() for o in self.objectives],
+            "constraints": self.constraints.to_dict(),
+            "accuracy_reference": None if self.reference is None else dict(self.reference),
+            "normalization": {k: {kk: _finite(vv) for kk, vv in v.items()} for k, v in self.normalization.items()},
+            "front": list(self.front),
+            "scores": {a.name: _finite(a.score) for a in self.assessments if a.score is not None},
+            "excluded": [
+                {"name": a.name, "status": a.status, "reasons": list(a.reasons)} for a in self.excluded
+            ],
+            "counts": {"candidates": len(self.assessments), **counts},
+            "candidates": [a.to_dict() for a in self.assessments],
+            "units": {ACCURACY: "fraction (0-1)", "accuracy_drop": "percentage points", LATENCY_P95: "ms",
+                      SCI: "g CO2eq per functional unit", TRAINING_EMISSIONS: "g CO2eq"},
+        }
+
+    def _score_direction(self) -> str:
+        if self.rule == "weighted_sum":
+            return "higher is better"
+        if self.rule in ("knee", "chebyshev"):
+            return "lower is better"
+        direction = next(o.direction for o in self.objectives if o.name == self.primary)
+        return f"the {self.primary} value, {'higher' if direction == 'max' else 'lower'} is better"
+
+    def metrics(self) -> dict[str, float]:
+        """Numbers for a KFP ``Metrics`` artifact (the chosen model's objectives prefixed ``chosen_``)."""
+        counts = self.to_record()["counts"]
+        out = {
+            "promote": 1.0 if self.promote else 0.0,
+            "candidates": float(counts["candidates"]),
+            "front_size": float(len(self.front)),
+            "excluded": float(len(self.excluded)),
+        }
+        if self.chosen is not None:
+            for o in self.objectives:
+                value = self.chosen.value(o.name)
+                if value is not None and math.isfinite(value):
+                    out[f"chosen_{o.name}"] = value
+            score = self.assessment(self.chosen.name).score
+            if score is not None and math.isfinite(score):
+                out["chosen_score"] = score
+        return out
+
+    def artifact_metadata(self) -> dict:
+        """Metadata for the KFP ``Model`` artifact of the promoted model."""
+        if self.chosen is None:
+            return {"promote": False, "rule": self.rule}
+        return {
+            **{k: v for k, v in self.chosen.metadata.items() if isinstance(v, (str, int, float, bool)) or v is None},
+            "promote": self.promote,
+            "selected": self.chosen.name,
+            "source_uri": self.chosen.model_uri,
+            "rule": self.rule,
+            **{o.name: _finite(self.chosen.value(o.name)) for o in self.objectives},
+        }
+
+
+_RULE_DEFINITIONS = {
+    "knee": "front member closest to the ideal point: min sqrt(sum_i (1 - n_i)^2), n_i normalised so 1 = front's best",
+    "chebyshev": "min max_i w_i (1 - n_i), n_i normalised so 1 = front's best",
+    "weighted_sum": "max sum_i w_i n_i, n_i normalised so 1 = front's best",
+    "epsilon_constraint": "best primary objective among the front members within the constraints' limits",
+}
+
+
+# --- the steps -------------------------------------------------------------------------------
+def _fmt(value: float | None) -> str:
+    return "missing" if value is None else f"{value:.6g}"
+
+
+def _check_constraints(c: Candidate, constraints: Constraints, best_accuracy: float | None) -> list[dict]:
+    """Every broken limit: ``{constraint, metric, limit, value, message}``."""
+    broken = []
+
+    def broke(constraint: str, metric: str, limit: float, value: float | None, message: str):
+        broken.append({"constraint": constraint, "metric": metric, "limit": limit, "value": value, "message": message})
+
+    accuracy = c.value(ACCURACY)
+    if constraints.min_accuracy is not None and (accuracy is None or accuracy < constraints.min_accuracy):
+        broke("min_accuracy", ACCURACY, constraints.min_accuracy, accuracy,
+              f"{ACCURACY} {_fmt(accuracy)} < min_accuracy {constraints.min_accuracy:g}")
+    if constraints.max_accuracy_drop_points is not None and best_accuracy is not None:
+        drop = None if accuracy is None else 100.0 * (best_accuracy - accuracy)
+        if drop is None or drop > constraints.max_accuracy_drop_points + _POINTS_EPS:
+            broke("max_accuracy_drop_points", ACCURACY, constraints.max_accuracy_drop_points, drop,
+                  f"accuracy drop {'missing' if drop is None else f'{drop:.4g}'} points against the most accurate "
+                  f"candidate ({best_accuracy:.6g}) > max_accuracy_drop_points {constraints.max_accuracy_drop_points:g}")
+    for limit_name, metric in (("max_latency_ms", LATENCY_P95), ("max_sci", SCI)):
+        limit = getattr(constraints, limit_name)
+        value = c.value(metric)
+        if limit is not None and (value is None or not value <= limit):
+            broke(limit_name, metric, limit, value, f"{metric} {_fmt(value)} > {limit_name} {limit:g}")
+    return broken
+
+
+def _objective_problems(c: Candidate, objectives: Sequence[Objective]) -> list[str]:
+    problems = []
+    for o in objectives:
+        value = c.metrics.get(o.name)
+        if value is None:
+            problems.append(f"objective {o.name!r} is missing")
+        elif math.isnan(value):
+            problems.append(f"objective {o.name!r} is NaN")
+        elif math.isinf(value):
+            problems.append(f"objective {o.name!r} is infinite ({value})")
+    return problems
+
+
+def _normalise(front: list[Candidate], objectives: Sequence[Objective]):
+    """Per objective: best and worst on the front, and each member's normalised value (1 = best)."""
+    table = np.array([[c.metrics[o.name] for o in objectives] for c in front], dtype=float)
+    scales, normed = {}, np.ones_like(table)
+    for j, o in enumerate(objectives):
+        column = table[:, j]
+        best, worst = (column.max(), column.min()) if o.direction == "max" else (column.min(), column.max())
+        scales[o.name] = {"best": float(best), "worst": float(worst)}
+        if best != worst:
+            normed[:, j] = (column - worst) / (best - worst) + 0.0  # + 0.0: no -0.0
+    return scales, normed
+
+
+def _scores(rule: str, normed: np.ndarray, weights: Mapping[str, float] | None, objectives, front, primary):
+    """Each front member's score and whether lower is better."""
+    if rule == "knee":
+        return np.sqrt(((1.0 - normed) ** 2).sum(axis=1)), True
+    w = None if weights is None else np.array([weights[o.name] for o in objectives])
+    if rule == "chebyshev":
+        return (w * (1.0 - normed)).max(axis=1), True
+    if rule == "weighted_sum":
+        return (w * normed).sum(axis=1), False
+    direction = next(o.direction for o in objectives if o.name == primary)
+    return np.array([c.metrics[primary] for c in front]), direction == "min"
+
+
+def _pick(front: list[Candidate], scores: np.ndarray, lower_better: bool, primary: str, primary_dir: str) -> int:
+    """Index of the best score; ties (TIE_RTOL) go to the better primary value, then the name."""
+    target = scores.min() if lower_better else scores.max()
+    tol = TIE_RTOL * max(1.0, abs(float(target)))
+    tied = [i for i in range(len(front)) if abs(float(scores[i]) - float(target)) <= tol]
+    sign = -1.0 if primary_dir == "max" else 1.0
+    return min(tied, key=lambda i: (sign * front[i].metrics[primary], front[i].name))
+
+
+def _reason(rule: str, chosen: Candidate, score: float, weights, n_front: int, n_total: int, primary: str) -> str:
+    excluded = n_total - n_front
+    where = f"among {n_front} front member(s) of {n_total} candidate(s) ({excluded} excluded or dominated)"
+    if rule == "knee":
+        what = f"is the knee: closest to the ideal point (distance {score:.4g} in normalised objectives)"
+    elif rule == "chebyshev":
+        what = f"has the smallest weighted worst shortfall ({score:.4g}; weights {_weights_text(weights)})"
+    elif rule == "weighted_sum":
+        what = f"has the largest weighted sum of normalised objectives ({score:.4g}; weights {_weights_text(weights)})"
+    else:
+        what = f"has the best {primary} ({score:.6g}) within the constraints"
+    return f"{rule}: {chosen.name!r} {what} {where}"
+
+
+def _weights_text(weights) -> str:
+    return ", ".join(f"{k} {v:.3g}" for k, v in weights.items())
+
+
+def _none_message(assessments: Sequence[Assessment]) -> str:
+    if not assessments:
+        return "No candidate can be promoted: no candidates were given."
+    lines = [f"{a.name}: {'; '.join(a.reasons)}" for a in assessments]
+    return (f"No candidate can be promoted: none of the {len(assessments)} candidate(s) is eligible, has every "
+            f"objective and meets the constraints. " + " | ".join(lines))
+
+
+def select_model(
+    candidates: Iterable[Candidate | Mapping],
+    objectives: Iterable = DEFAULT_OBJECTIVES,
+    constraints: Constraints | Mapping | None = None,
+    rule: Rule = "knee",
+    weights: Mapping[str, float] | Sequence[float] | None = None,
+    *,
+    primary: str = ACCURACY,
+    on_none: OnNone = "fail",
+) -> SelectionDecision:
+    """Choose the candidate to promote.
+
+    Args:
+        candidates: :class:`Candidate` objects or records (see :meth:`Candidate.from_record`).
+        objectives: :class:`Objective` list (or ``"name:max"`` strings); default: maximise
+            accuracy, minimise latency p95, minimise SCI.
+        constraints: :class:`Constraints` (or a mapping of its fields); None for no limits.
+        rule: ``knee``, ``chebyshev``, ``weighted_sum`` or ``epsilon_constraint``.
+        weights: Per-objective weights for ``chebyshev`` and ``weighted_sum`` (default equal).
+        primary: The objective ``epsilon_constraint`` optimises and ties are broken by; it
+            must be one of ``objectives`` (default ``accuracy``; when accuracy is not an
+            objective, give another).
+        on_none: When no candidate is left: ``fail`` raises :class:`NoEligibleCandidateError`;
+            ``block`` returns a decision with ``chosen=None`` and ``promote=False``.
+
+    Returns:
+        A :class:`SelectionDecision`.
+
+    Raises:
+        SelectionError: invalid arguments (the message names the argument and the value).
+        NoEligibleCandidateError: nothing may be promoted and ``on_none="fail"``.
+    """
+    if rule not in RULES:
+        raise SelectionError(f"rule must be one of {', '.join(RULES)}; got {rule!r}")
+    if on_none not in ("fail", "block"):
+        raise SelectionError(f"on_none must be 'fail' or 'block'; got {on_none!r}")
+    objectives = as_objectives(objectives)
+    names = [o.name for o in objectives]
+    if primary not in names:
+        raise SelectionError(f"primary must be one of the objectives {names!r}; got {primary!r}")
+    if constraints is None:
+        constraints = Constraints()
+    elif isinstance(constraints, Mapping):
+        unknown = set(constraints) - set(Constraints.__dataclass_fields__)
+        if unknown:
+            raise SelectionError(f"constraints has unknown field(s) {sorted(unknown)!r}; "
+                                 f"known: {sorted(Constraints.__dataclass_fields__)!r}")
+        constraints = Constraints(**constraints)
+    elif not isinstance(constraints, Constraints):
+        raise SelectionError(f"constraints must be a Constraints, a mapping or None; got {constraints!r}")
+    weights = normalise_weights(weights, objectives, rule)
+    candidates = as_candidates(candidates)
+    if constraints.uses_accuracy:
+        for c in candidates:
+            a = c.value(ACCURACY)
+            if a is not None and math.isfinite(a) and not 0.0 <= a <= 1.0:
+                raise SelectionError(f"candidate {c.name!r}: {ACCURACY} must be a fraction between 0 and 1 for the "
+                                     f"accuracy constraints; got {a!r}")
+
+    status: dict[str, Assessment] = {}
+    # 1 and 2: eligibility, then every objective present
+    complete = []
+    for c in candidates:
+        if not c.eligible:
+            status[c.name] = Assessment(c, "ineligible", (f"not eligible: {c.eligibility_reason or 'marked ineligible'}",))
+            continue
+        problems = _objective_problems(c, objectives)
+        if problems:
+            status[c.name] = Assessment(c, "missing_objective", tuple(problems))
+            continue
+        complete.append(c)
+
+    # 3: constraints; the accuracy drop counts from the most accurate complete candidate
+    reference = None
+    accurate = [c for c in complete if c.value(ACCURACY) is not None and math.isfinite(c.value(ACCURACY))]
+    if accurate:
+        top = min(accurate, key=lambda c: (-c.value(ACCURACY), c.name))
+        reference = {"name": top.name, ACCURACY: top.value(ACCURACY)}
+    best_accuracy = None if reference is None else reference[ACCURACY]
+    allowed = []
+    for c in complete:
+        broken = _check_constraints(c, constraints, best_accuracy)
+        if broken:
+            status[c.name] = Assessment(c, "violates_constraints", tuple(b["message"] for b in broken), tuple(broken))
+        else:
+            allowed.append(c)
+
+    common = {"rule": rule, "objectives": objectives, "constraints": constraints, "weights": weights,
+              "primary": primary, "reference": reference}
+    if not allowed:
+        ordered = tuple(status[c.name] for c in candidates)
+        message = _none_message(ordered)
+        decision = SelectionDecision(None, False, message, assessments=ordered, **common)
+        if on_none == "fail":
+            raise NoEligibleCandidateError(message, decision.to_record())
+        return decision
+
+    # 4: the front of the allowed candidates
+    table = [[c.metrics[n] for n in names] for c in allowed]
+    directions = [o.direction for o in objectives]
+    on_front = set(pareto_front(table, directions).tolist())
+    beaten = dominators(table, directions, among=sorted(on_front))
+    front = [c for i, c in enumerate(allowed) if i in on_front]
+    for i, c in enumerate(allowed):
+        if i not in on_front:
+            by = tuple(allowed[j].name for j in beaten[i])
+            status[c.name] = Assessment(c, "dominated", (f"dominated by {', '.join(by)}",), dominated_by=by)
+
+    # 5: normalise over the front, score, pick
+    scales, normed = _normalise(front, objectives)
+    scores, lower_better = _scores(rule, normed, weights, objectives, front, primary)
+    primary_dir = next(o.direction for o in objectives if o.name == primary)
+    best = _pick(front, scores, lower_better, primary, primary_dir)
+    for i, c in enumerate(front):
+        status[c.name] = Assessment(c, "chosen" if i == best else "front",
+                                    normalized=dict(zip(names, map(float, normed[i]))), score=float(scores[i]))
+    chosen = front[best]
+    reason = _reason(rule, chosen, float(scores[best]), weights, len(front), len(candidates), primary)
+    return SelectionDecision(chosen, True, reason, assessments=tuple(status[c.name] for c in candidates),
+                             normalization=scales, **common)

@@ -1,0 +1,287 @@
+"""``evaluate_variants`` end to end, on a small real setup.
+
+iris is split, two candidates are trained by the training core (under CodeCarbon, priced
+hourly for GB), turned into ONNX variants by the quantization core and listed by its
+``write_component_outputs``; the SCI step then benchmarks the variants for real. On this setup
+the small MLP's int8 variants are produced but lose more than the 1-point tolerance (not
+eligible) and the logistic regression has nothing to quantize or convert to float16 (not
+produced), so both kinds of skipped variant occur.
+
+Every expected figure is recomputed here from the report's own terms or from the embedded data
+read through the public provider, not copied from the code under test. No mocks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from greenkfp.components.carbon import EmbeddedProvider, GatePolicy, decide
+from greenkfp.components.data.datasets import prepare_dataset
+from greenkfp.components.quantization.variants import convert_and_quantize, write_component_outputs
+from greenkfp.components.sci.evaluate import SCHEMA, evaluate_variants, sci_markdown, sci_metrics
+from greenkfp.components.training.train import train_candidate
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+# the benchmark's floor is min_seconds = 1.0, which evaluate_variants does not lower: a smaller
+# budget is refused (see test_time_budget_under_one_second)
+MAX_SECONDS = 1.0
+EXPECTED_INFERENCES = 5e7
+CANDIDATES = [
+    {"name": "mlp-tiny", "estimator": "sklearn.neural_network.MLPClassifier",
+     "params": {"hidden_layer_sizes": [16], "max_iter": 50, "random_state": 0}},
+    {"name": "logreg-short", "estimator": "sklearn.linear_model.LogisticRegression",
+     "params": {"max_iter": 20}},
+]
+
+
+def _write_json(path: Path, data) -> Path:
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sci-evaluate")
+    train, test = root / "train.parquet", root / "test.parquet"
+    prepare_dataset("iris", None, train, test)
+    decision = _write_json(root / "decision.json", {"region": "GB"})
+    candidates = {}
+    for spec in CANDIDATES:
+        name = spec["name"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # few iterations on purpose
+            result = train_candidate(str(train), str(test), spec, str(root / f"{name}.skops"), region="GB",
+                                     output_dir=str(root))
+        record = result.to_record()
+        record_path = _write_json(root / f"{name}.training.json", record)
+        variants_dir = root / name
+        reports = convert_and_quantize(root / f"{name}.skops", test, train, variants_dir)
+        list_path = root / f"{name}.variants.json"
+        write_component_outputs(reports, variants_dir=variants_dir, json_path=list_path,
+                                summary_path=root / f"{name}.variants.md")
+        results = evaluate_variants(
+            variants_dir, list_path, test, training_record_path=record_path, decision_path=decision,
+            profile="n2-standard-4", intensity_basis="annual_average", functional_unit_size=1000,
+            expected_lifetime_inferences=EXPECTED_INFERENCES, max_seconds=MAX_SECONDS, threads=1,
+        )
+        candidates[name] = {"record": record, "record_path": record_path, "variants_dir": variants_dir,
+                            "list_path": list_path, "variants": json.loads(list_path.read_text()),
+                            "results": results}
+    return {"root": root, "train": train, "test": test, "decision": decision, "candidates": candidates}
+
+
+def _scored(setup):
+    return [r for c in setup["candidates"].values() for r in c["results"] if r["status"] == "scored"]
+
+
+def _single_variant_list(setup, candidate: str, variant: str) -> Path:
+    """A variant list holding one entry of a candidate's list (a short evaluation)."""
+    c = setup["candidates"][candidate]
+    entry = next(v for v in c["variants"] if v["name"] == variant)
+    return _write_json(setup["root"] / f"{candidate}.{variant}.only.json", [entry])
+
+
+# --------------------------------------------------------------------------- which variants
+
+
+def test_eligible_variants_are_scored_and_the_rest_skipped_with_reasons(setup):
+    kinds = set()
+    for name, c in setup["candidates"].items():
+        results = c["results"]
+        assert [r["variant"] for r in results] == [v["name"] for v in c["variants"]]  # one entry each, in order
+        for variant, entry in zip(c["variants"], results):
+            assert entry["schema"] == SCHEMA
+            assert entry["candidate"] == name  # from the training record
+            assert entry["accuracy"] == variant["accuracy"]
+            if variant["eligible"] and variant["file"]:
+                assert entry["status"] == "scored", entry
+                assert entry["sci"] > 0 and entry["energy_per_inference_kwh"] > 0
+                assert 0 < entry["latency_p50_ms"] <= entry["latency_p95_ms"] <= entry["latency_p99_ms"]
+                assert entry["report"]["subject"] == f"{name}/{variant['name']}"
+                kinds.add("scored")
+            else:
+                assert entry["status"] == "skipped", entry
+                assert "sci" not in entry and "report" not in entry
+                assert isinstance(entry["reason"], str) and entry["reason"].strip()
+                if variant["produced"]:  # produced but lost too much accuracy
+                    assert entry["reason"] == variant["eligibility_reason"]
+                    assert "tolerance" in entry["reason"]
+                    kinds.add("ineligible")
+                else:
+                    assert entry["reason"] == variant["reason"]
+                    assert variant["file"] is None
+                    kinds.add("not produced")
+    # the setup must exercise every path (see the module docstring)
+    assert kinds == {"scored", "ineligible", "not produced"}, kinds
+
+
+def test_markdown_and_metrics_cover_scored_variants_only(setup):
+    results = setup["candidates"]["logreg-short"]["results"]
+    metrics = sci_metrics(results)
+    assert metrics["fp32_sci"] == results[0]["sci"]
+    assert not any(k.startswith(("int8", "fp16")) for k in metrics)  # not produced: no figures
+    text = sci_markdown(results)
+    assert "| int8_dynamic | | | | | skipped: nothing to quantize" in text and "Training emissions, reported apart from the SCI" in text
+
+
+# --------------------------------------------------------------------------- the score
+
+
+def test_training_emissions_are_carried_but_not_in_the_score(setup):
+    for c in setup["candidates"].values():
+        emissions = c["record"]["emissions"]
+        expected = emissions["hourly_g"] if emissions["hourly_g"] is not None else emissions["codecarbon_g"]
+        assert expected is not None and expected > 0
+        for entry in c["results"]:
+            assert entry["training_emissions_g"] == pytest.approx(expected, rel=1e-12)
+            assert entry["training_emissions_basis"]
+            if entry["status"] != "scored":
+                continue
+            report = entry["report"]
+            E, I, M, R = report["E"]["kwh"], report["I"]["g_per_kwh"], report["M"]["g"], report["R"]["count"]
+            recomputed = (E * I + M) / R
+            assert entry["sci"] == report["sci"]["value"]
+            assert entry["sci"] == pytest.approx(recomputed, rel=1e-12)
+            # folding the training emissions in would give a very different figure
+            assert not math.isclose(entry["sci"], (E * I + M + expected) / R, rel_tol=1e-6)
+            assert report["lifecycle"]["training_emissions_g"] == pytest.approx(expected, rel=1e-12)
+            # R: inferences counted per 1,000
+            assert R == pytest.approx(report["benchmark"]["n_inferences"] / 1000)
+            assert entry["energy_per_inference_kwh"] == pytest.approx(E / report["benchmark"]["n_inferences"])
+
+
+def test_lifecycle_total_is_training_plus_expected_inferences_times_per_inference_carbon(setup):
+    for entry in _scored(setup):
+        report = entry["report"]
+        items = report["R"]["items"]
+        per_item = (report["E"]["kwh"] * report["I"]["g_per_kwh"] + report["M"]["g"]) / items
+        assert report["sci"]["per_item_g"] == pytest.approx(per_item, rel=1e-12)
+        lifecycle = entry["lifecycle"]
+        assert lifecycle == report["lifecycle"]
+        assert lifecycle["expected_lifetime_items"] == EXPECTED_INFERENCES
+        assert lifecycle["inference_emissions_g"] == pytest.approx(EXPECTED_INFERENCES * per_item, rel=1e-12)
+        assert lifecycle["total_g"] == pytest.approx(entry["training_emissions_g"] + EXPECTED_INFERENCES * per_item,
+                                                     rel=1e-12)
+
+
+# --------------------------------------------------------------------------- the intensity I
+
+
+def test_annual_average_is_the_mean_of_the_embedded_gb_2024_hours(setup):
+    start, end = datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2025, 1, 1, tzinfo=timezone.utc)
+    answer = EmbeddedProvider().forecast("GB", start, end)
+    assert answer.data_kind == "historical" and len(answer.series) == 366 * 24  # 2024 is a leap year
+    expected = float(np.mean(answer.series.values))
+    scored = _scored(setup)
+    assert scored
+    for entry in scored:
+        assert entry["intensity_g_per_kwh"] == pytest.approx(expected, rel=1e-12)
+        assert entry["report"]["I"]["g_per_kwh"] == pytest.approx(expected, rel=1e-12)
+        source = entry["report"]["I"]["source"]
+        assert source["region"] == "GB" and source["provider"] == "embedded"
+        assert "8784" in entry["intensity_basis"] and "2024" in entry["intensity_basis"]
+
+
+def test_gate_window_takes_the_gate_decisions_window_intensity(setup):
+    provider = EmbeddedProvider()
+    earliest = datetime(2024, 3, 5, 6, 0, tzinfo=timezone.utc)
+    policy = GatePolicy(regions=("GB",), duration=timedelta(hours=2), provider="embedded",
+                        earliest_start=earliest, deadline=earliest + timedelta(hours=24))
+    record = decide(policy, providers={"embedded": provider}, clock=lambda: earliest).to_record()
+    window = record["intensity_window_gco2_per_kwh"]
+    assert window is not None
+    # independently: the chosen 2-hour window's mean of the embedded hourly values
+    start_at = datetime.fromisoformat(record["start_at"])
+    hours = provider.forecast("GB", start_at, start_at + timedelta(hours=2)).series.values
+    assert window == pytest.approx(float(np.mean(hours)), rel=1e-9)
+    decision = _write_json(setup["root"] / "gate-decision.json", record)
+    c = setup["candidates"]["logreg-short"]
+    results = evaluate_variants(
+        c["variants_dir"], _single_variant_list(setup, "logreg-short", "fp32"), setup["test"],
+        training_record_path=c["record_path"], decision_path=decision, intensity_basis="gate_window",
+        max_seconds=MAX_SECONDS,
+    )
+    (entry,) = results
+    assert entry["status"] == "scored"
+    assert entry["intensity_g_per_kwh"] == window
+    report = entry["report"]
+    assert report["I"]["g_per_kwh"] == window
+    assert report["I"]["source"]["region"] == "GB"
+    assert datetime.fromisoformat(report["I"]["source"]["time"].replace("Z", "+00:00")) == start_at
+    assert entry["sci"] == pytest.approx((report["E"]["kwh"] * window + report["M"]["g"]) / report["R"]["count"],
+                                         rel=1e-12)
+    annual = setup["candidates"]["logreg-short"]["results"][0]["intensity_g_per_kwh"]
+    assert window != pytest.approx(annual)  # a different basis, a different I
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _evaluate_one(setup, **options):
+    c = setup["candidates"]["logreg-short"]
+    kwargs = {"training_record_path": c["record_path"], "decision_path": setup["decision"],
+              "max_seconds": MAX_SECONDS, **options}
+    return evaluate_variants(c["variants_dir"], _single_variant_list(setup, "logreg-short", "fp32"), setup["test"],
+                             **kwargs)
+
+
+def test_bad_intensity_basis_is_refused_by_name(setup):
+    with pytest.raises(ValueError, match=r"intensity_basis must be one of annual_average, gate_window, got 'hourly'"):
+        _evaluate_one(setup, intensity_basis="hourly")
+
+
+@pytest.mark.parametrize("bad", [-1, -0.5, float("nan"), float("inf"), "many", True])
+def test_bad_expected_lifetime_inferences_is_refused_by_name(setup, bad):
+    with pytest.raises(ValueError, match=r"expected_lifetime_inferences must be a number >= 0, got"):
+        _evaluate_one(setup, expected_lifetime_inferences=bad)
+
+
+def test_gate_window_without_a_chosen_window_is_refused(setup):
+    with pytest.raises(ValueError, match=r"intensity_basis 'gate_window' needs a gate decision with a chosen window"):
+        _evaluate_one(setup, intensity_basis="gate_window")  # the decision file holds only a region
+
+
+def test_annual_average_without_a_region_is_refused(setup):
+    with pytest.raises(ValueError, match=r"a region is needed for intensity_basis 'annual_average'"):
+        _evaluate_one(setup, decision_path=None)
+
+
+def test_time_budget_under_one_second(setup):
+    (entry,) = _evaluate_one(setup, max_seconds=0.5)
+    assert entry["status"] == "scored"
+    assert entry["report"]["benchmark"]["max_seconds"] == 0.5
+
+
+# --------------------------------------------------------------------------- the benchmark script
+
+
+def test_bench_sci_quick_runs_and_its_figures_add_up(tmp_path):
+    """scripts/bench_sci.py builds on the same cores; its quick mode must keep running."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, str(root / "scripts" / "bench_sci.py"), "--quick", "--json", str(out)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr + result.stdout
+    figures = json.loads(out.read_text())
+    scored = [r for r in figures["evaluation"]["rows"] if r["status"] == "scored"]
+    assert scored and any(r["status"] == "skipped" and r["reason"] for r in figures["evaluation"]["rows"])
+    for row in scored:
+        assert row["energy_method"] in ("modeled", "measured", "mixed")
+        assert row["energy_wh_per_1000"] > 0 and row["sci_g_per_1000"] > 0
+    repeat = figures["repeat"]
+    a, b = (run["sci_g_per_1000"] for run in repeat["runs"])
+    assert repeat["sci_difference_percent"] == pytest.approx(100 * abs(a - b) / ((a + b) / 2))
+    assert repeat["met"] == (repeat["sci_difference_percent"] <= 10)
+    assert "same variant twice" in result.stdout
