@@ -303,6 +303,69 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _countdown(until: datetime, sleep=None) -> None:
+    """Wait in the terminal until ``until``, showing the time left (Ctrl-C aborts)."""
+    import time
+
+    sleep = sleep or time.sleep
+    with console.status("") as status:
+        while True:
+            left = (until - datetime.now(timezone.utc)).total_seconds()
+            if left <= 0:
+                return
+            status.update(f"waiting for the green window: {timedelta(seconds=int(left))} left (until {until:%H:%M} UTC)")
+            sleep(min(left, 1.0))
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from greenkfp.components.carbon.params import parse_datetime, parse_duration
+    from greenkfp.pipelines import submit
+
+    params = submit.parse_params(args.param)
+    labels = submit.parse_labels(getattr(args, "label", []))
+    package = args.package or f"compiled/{'kubeflow' if args.backend == 'kfp' else 'vertex'}/carbon_aware_training.yaml"
+    job = None
+    if args.backend == "vertex":  # build (and check) before any waiting
+        job = submit.build_vertex_job(package, project=args.project, location=args.location,
+                                      pipeline_root=args.pipeline_root, params=params, labels=labels,
+                                      display_name=args.run_name)
+    else:
+        submit.check_parameters(submit.read_package(package), params)
+    start_at = None
+    if args.carbon_aware:
+        green = submit.greenest_start(
+            regions=args.regions, duration=parse_duration(args.duration, "--duration"), provider=args.provider,
+            max_delay=parse_duration(args.max_delay, "--max-delay"), deadline=parse_datetime(args.deadline, "--deadline"))
+        _print_decision(green.record, "carbon-aware submission")
+        if not green.should_run:
+            console.print("[red]the gate refuses: not submitting[/red]")
+            return 3
+        if green.start_at > datetime.now(timezone.utc) + timedelta(minutes=1):
+            start_at = green.start_at
+    if start_at is not None and args.schedule:
+        if args.backend == "kfp":
+            schedule_id = submit.kfp_one_off_schedule(package, host=args.host, params=params, start_at=start_at,
+                                                      experiment=args.experiment or "Default", namespace=args.namespace)
+        else:
+            start = start_at.astimezone(timezone.utc)
+            schedule = job.create_schedule(cron=f"{start.minute} {start.hour} {start.day} {start.month} *",
+                                           display_name=f"{job.display_name}-green-window"[:128],
+                                           start_time=start.isoformat(), max_run_count=1, max_concurrent_run_count=1)
+            schedule_id = schedule.resource_name
+        console.print(f"scheduled once at {start_at:%Y-%m-%d %H:%M} UTC: {schedule_id}")
+        return 0
+    if start_at is not None:
+        _countdown(start_at)
+    if args.backend == "kfp":
+        run_id = submit.submit_kfp(package, host=args.host, params=params, experiment=args.experiment,
+                                   namespace=args.namespace, run_name=args.run_name)
+        console.print(f"submitted run {run_id}")
+    else:
+        job.submit(service_account=args.service_account or None)
+        console.print(f"submitted {job.resource_name}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from greenkfp.components import __version__
     from greenkfp.components.carbon.providers import PROVIDER_NAMES
@@ -358,6 +421,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay-year", type=int, default=None, help="embedded provider: replay this data year")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_forecast)
+
+    p = sub.add_parser("submit", help="submit a compiled pipeline to Kubeflow Pipelines or Vertex AI",
+                       description="Submit a compiled pipeline, optionally at the greenest time before a deadline.")
+    backends = p.add_subparsers(dest="backend", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--package", default="", help="compiled pipeline YAML (default: the flagship for the backend)")
+    common.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="pipeline parameter (JSON values allowed), repeatable")
+    common.add_argument("--run-name", default=None, help="run / job display name")
+    green = common.add_argument_group("carbon-aware submission")
+    green.add_argument("--carbon-aware", action="store_true",
+                       help="ask the gate's core for the greenest start and submit then, not now")
+    green.add_argument("--schedule", action="store_true",
+                       help="with --carbon-aware: create a one-off schedule on the backend instead of waiting here")
+    green.add_argument("--regions", nargs="+", default=["GB"], metavar="REGION")
+    green.add_argument("--provider", default="embedded", choices=PROVIDER_NAMES)
+    green.add_argument("--duration", default="1h", help="expected run duration (default: 1h)")
+    green.add_argument("--max-delay", default="12h", help="longest wait (default: 12h)")
+    green.add_argument("--deadline", default="", help="ISO 8601 time by which the run must end")
+    kfp_parser = backends.add_parser("kfp", parents=[common], help="Kubeflow Pipelines (kfp.Client)",
+                                     description="Submit with kfp.Client.create_run_from_pipeline_package. "
+                                                 "A bearer token, if needed, comes from KF_PIPELINES_TOKEN.")
+    kfp_parser.add_argument("--host", required=True, help="KFP API endpoint URL")
+    kfp_parser.add_argument("--experiment", default=None)
+    kfp_parser.add_argument("--namespace", default=None)
+    kfp_parser.set_defaults(func=cmd_submit)
+    vertex = backends.add_parser("vertex", parents=[common], help="Vertex AI Pipelines (aiplatform.PipelineJob)",
+                                 description="Submit with aiplatform.PipelineJob (application-default credentials).")
+    vertex.add_argument("--project", required=True)
+    vertex.add_argument("--location", required=True, help="e.g. europe-west2")
+    vertex.add_argument("--pipeline-root", required=True, help="gs:// URI for the run's artifacts")
+    vertex.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="job label, repeatable")
+    vertex.add_argument("--service-account", default="", help="service account the job runs as")
+    vertex.set_defaults(func=cmd_submit)
     return parser
 
 

@@ -1,0 +1,91 @@
+"""The flagship pipeline end to end through the local runner (kept small), and the
+sustainability report's arithmetic."""
+
+from pathlib import Path
+
+import pytest
+
+from greenkfp.components.reporting import build_sustainability_report, sustainability_html, sustainability_metrics
+
+CANDIDATES = [
+    {"name": "logreg", "estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 300}},
+    {"name": "mlp", "estimator": "sklearn.neural_network.MLPClassifier",
+     "params": {"hidden_layer_sizes": [32], "max_iter": 300, "random_state": 0}},
+]
+
+
+@pytest.mark.slow
+def test_flagship_pipeline_end_to_end_and_the_report_adds_up(tmp_path, monkeypatch):
+    from greenkfp.pipelines.local import run_training_locally
+
+    monkeypatch.chdir(tmp_path)
+    result = run_training_locally(
+        {"dataset": "breast_cancer", "candidates": CANDIDATES, "mode": "plan", "regions": ["GB", "DE-LU"],
+         "earliest_start": "2023-06-14T09:00:00Z", "sci_seconds_per_variant": 1.0,
+         "expected_lifetime_inferences": 1e6, "selection_constraints": {"max_accuracy_drop_points": 5.0}},
+        tmp_path / "root",
+    )
+    decision, report, selection = result["record"], result["report"], result["selection"]
+    assert selection["promote"] is True and selection["chosen"] in selection["front"]
+    # every variant of every candidate is accounted for in the selection record
+    variants = [f"{t['candidate']['name']}/{v['name']}" for t in result["trainings"] for v in t["variants"]]
+    assert sorted(c["name"] for c in selection["candidates"]) == sorted(variants)
+    # training: all fits' energy at the gate's run-now and chosen-window intensities
+    energy = sum(t["energy"]["energy_kwh"] for t in result["trainings"])
+    assert report["training"]["energy_kwh"] == pytest.approx(energy)
+    assert report["training"]["scheduled_g"] == pytest.approx(energy * decision["intensity_now_gco2_per_kwh"])
+    assert report["training"]["optimized_g"] == pytest.approx(energy * decision["intensity_window_gco2_per_kwh"])
+    # inference: the most accurate candidate's fp32 against the selected variant
+    entries = {f"{e['candidate']}/{e['variant']}": e for t in result["trainings"] for e in t["sci"]}
+    fp32 = [e for e in entries.values() if e["variant"] == "fp32"]
+    baseline = max(fp32, key=lambda e: (e["accuracy"], [-ord(c) for c in e["candidate"]]))
+    assert report["inference"]["baseline"]["name"] == f"{baseline['candidate']}/fp32"
+    chosen = entries[selection["chosen"]]
+    assert report["inference"]["optimized_g"] == pytest.approx(chosen["report"]["sci"]["per_item_g"] * 1e6)
+    assert report["inference"]["scheduled_g"] == pytest.approx(baseline["report"]["sci"]["per_item_g"] * 1e6)
+    total = report["total"]
+    assert total["scheduled_g"] == pytest.approx(report["training"]["scheduled_g"] + report["inference"]["scheduled_g"])
+    assert total["optimized_g"] == pytest.approx(report["training"]["optimized_g"] + report["inference"]["optimized_g"])
+    assert total["saved_g"] == pytest.approx(total["scheduled_g"] - total["optimized_g"])
+    assert total["saved_percent"] == pytest.approx(100 * total["saved_g"] / total["scheduled_g"])
+    assert total["accuracy_given_up_points"] == pytest.approx(100 * (baseline["accuracy"] - chosen["accuracy"]))
+    html = Path(result["report_html"]).read_text()
+    assert "<svg" in html and "Sustainability report" in html
+    assert "<svg" in Path(result["selection_html"]).read_text()
+
+
+def _entry(candidate, variant, accuracy, per_item_g):
+    return {"candidate": candidate, "variant": variant, "status": "scored", "accuracy": accuracy,
+            "sci": per_item_g * 1000, "sci_unit": "gCO2eq per 1,000 inferences", "energy_method": "modeled",
+            "report": {"sci": {"per_item_g": per_item_g}}}
+
+
+def test_report_by_hand():
+    decision = {"intensity_now_gco2_per_kwh": 300.0, "intensity_window_gco2_per_kwh": 100.0, "region": "GB",
+                "home_region": "GB", "regions": [{"data_kind": "forecast"}], "action": "wait"}
+    trainings = [{"candidate": {"name": "a"}, "energy": {"available": True, "energy_kwh": 0.5, "method": "modeled"}},
+                 {"candidate": {"name": "b"}, "energy": {"available": True, "energy_kwh": 1.5, "method": "modeled"}}]
+    entries = [_entry("a", "fp32", 0.95, 2e-6), _entry("b", "fp32", 0.97, 4e-6), _entry("b", "int8_dynamic", 0.965, 1e-6)]
+    report = build_sustainability_report(decision, trainings, entries, {"chosen": "b/int8_dynamic", "promote": True},
+                                         expected_lifetime_inferences=1e6)
+    # training: 2 kWh x 300 = 600 g scheduled, x 100 = 200 g optimized
+    assert report["training"]["scheduled_g"] == 600 and report["training"]["optimized_g"] == 200
+    # inference: baseline b/fp32 4 g per 1e6, selected b/int8 1 g
+    assert report["inference"]["scheduled_g"] == pytest.approx(4.0) and report["inference"]["optimized_g"] == pytest.approx(1.0)
+    assert report["total"]["saved_g"] == pytest.approx(403.0)
+    assert report["total"]["saved_percent"] == pytest.approx(100 * 403 / 604)
+    assert report["total"]["accuracy_given_up_points"] == pytest.approx(0.5)
+    assert sustainability_metrics(report)["total_saved_g"] == pytest.approx(403.0)
+    assert "403 g" in sustainability_html(report)
+
+
+def test_report_without_a_forecast_says_so():
+    decision = {"intensity_now_gco2_per_kwh": None, "intensity_window_gco2_per_kwh": None, "regions": [],
+                "failure_policy_applied": "fail_open"}
+    trainings = [{"candidate": {"name": "a"}, "energy": {"available": True, "energy_kwh": 1.0, "method": "modeled"}}]
+    report = build_sustainability_report(decision, trainings, [_entry("a", "fp32", 0.9, 1e-6)],
+                                         {"chosen": "a/fp32", "promote": True}, expected_lifetime_inferences=10)
+    assert report["training"]["scheduled_g"] is None and "no gate forecast" in report["training"]["unavailable_reason"]
+    assert report["total"]["saved_g"] is None and report["total"]["unavailable_reason"]
+    with pytest.raises(ValueError, match="expected_lifetime_inferences must be >= 0, got -1"):
+        build_sustainability_report(decision, trainings, [], {}, expected_lifetime_inferences=-1)
