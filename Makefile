@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.greenkfp-installed
 
-.PHONY: demo test compile check-compiled bench bench-gate bench-training clean
+BENCHES := gate training inference sci selection pipeline
+
+.PHONY: demo test compile check-compiled bench $(addprefix bench-,$(BENCHES)) clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "greenkfp needs Python >= 3.11, found " + sys.version.split()[0]'
@@ -25,13 +27,10 @@ compile: $(STAMP)
 check-compiled: $(STAMP)
 	$(BIN)/greenkfp compile --check --output-dir compiled
 
-bench: bench-gate bench-training
+bench: $(addprefix bench-,$(BENCHES))
 
-bench-gate: $(STAMP)
-	$(BIN)/python scripts/bench_gate.py
-
-bench-training: $(STAMP)
-	$(BIN)/python scripts/bench_training.py
+$(addprefix bench-,$(BENCHES)): bench-%: $(STAMP)
+	$(BIN)/python scripts/bench_$*.py
 
 clean:
 	rm -rf $(VENV) build dist local_outputs *.egg-info .pytest_cache
