@@ -44,12 +44,10 @@ Exit code 0 on success, 1 when a cross-check fails.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -59,6 +57,8 @@ from rich.table import Table
 from greenkfp.components.carbon.providers.embedded import ATTRIBUTION, HOUR, EmbeddedData, load_embedded_data
 from greenkfp.components.carbon.series import CarbonSeries, from_epoch_seconds
 from greenkfp.components.carbon.windows import TIE_RTOL, best_window, rolling_average
+
+from _bench import add_json_option, print_error, wide_console, write_figures
 
 YEAR = 2023
 JOB_HOURS = (1, 2, 4)
@@ -432,7 +432,7 @@ def render(console: Console, report: dict, estimated: dict[str, bool]) -> None:
 def parse_args(argv: list[str] | None, zones: tuple[str, ...]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--zones", nargs="+", metavar="ZONE", help=f"zones to sweep (default all: {' '.join(zones)})")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure as JSON to PATH")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     if args.zones:
         args.zones = [z.strip().upper() for z in args.zones]
@@ -447,9 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_embedded_data()
     args = parse_args(argv, data.zones)
     zones = tuple(dict.fromkeys(args.zones)) if args.zones else data.zones
-    console = Console()
-    if not console.is_terminal:  # piped or in CI: rich would assume 80 columns and squeeze the tables
-        console = Console(width=max(console.width, 112))
+    console = wide_console(112)
     rng = np.random.default_rng(SEED)
 
     period = sweep_period(data)
@@ -463,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         cross_check_s = time.perf_counter() - t0
     except CrossCheckError as exc:
-        Console(stderr=True).print(f"[bold red]CROSS-CHECK FAILED[/]: {exc}")
+        print_error("CROSS-CHECK FAILED", exc)
         return 1
 
     t0 = time.perf_counter()
@@ -496,10 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     render(console, report, data.fully_estimated)
     report["timing"]["total_s"] = time.perf_counter() - began
     console.print(f"Total wall time: {report['timing']['total_s']:.2f} s.")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        console.print(f"Figures written to {args.json}")
+    write_figures(args.json, report, console)
     return 0
 
 

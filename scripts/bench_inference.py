@@ -55,7 +55,6 @@ import time
 _BEGAN = time.perf_counter()
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
@@ -63,8 +62,22 @@ import tempfile  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+from _bench import (  # noqa: E402
+    THREAD_ENV,
+    BenchError,
+    add_json_option,
+    cpu_flags,
+    cpu_model,
+    fmt,
+    load_average,
+    pin_threads,
+    print_error,
+    thread_env,
+    threadpools,
+    wide_console,
+    write_figures,
+)
+
 SEED = 0
 BATCH = 1000
 CALIBRATION_ROWS = 200
@@ -83,10 +96,6 @@ ONNX_VARIANTS = ("fp32", "int8_dynamic", "int8_static", "fp16")
 INT8 = ("int8_dynamic", "int8_static")
 
 
-class BenchError(RuntimeError):
-    """The benchmark could not produce valid figures."""
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--threads", type=int, default=1, metavar="N",
@@ -95,7 +104,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"measurement rounds (default {ROUNDS}, --quick {QUICK_ROUNDS})")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_MAX_ITER}-epoch models and {QUICK_ROUNDS} rounds, a smoke test: figures are rough")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure as JSON to PATH")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     if args.rounds is None:
         args.rounds = QUICK_ROUNDS if args.quick else ROUNDS
@@ -104,36 +113,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
     return args
-
-
-def pin_threads(threads: int) -> None:
-    """Set the thread-count variables; must run before numpy (and its BLAS) is imported."""
-    if "numpy" in sys.modules:
-        raise BenchError("numpy was imported before the thread counts were pinned")
-    for name in THREAD_ENV:
-        os.environ[name] = str(threads)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_flags() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return sorted(f for f in flags if f in {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
-                                                        "amx_int8", "f16c", "fma"})
-    except OSError:
-        pass
-    return []
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -419,10 +398,6 @@ def evaluate_goals(results: list[dict]) -> list[dict]:
     return goals
 
 
-def fmt(value, spec: str) -> str:
-    return "-" if value is None else f"{value:{spec}}"
-
-
 # --- output ------------------------------------------------------------------------------------
 def render(console, report: dict) -> None:
     from rich.table import Table
@@ -486,14 +461,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     pin_threads(args.threads)
 
-    from rich.console import Console
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
-    console = Console()
-    if not console.is_terminal:  # piped or in CI: rich would assume 80 columns and squeeze the tables
-        console = Console(width=max(console.width, 172))
-    err = Console(stderr=True)
-    load_before = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    console = wide_console(172)
+    load_before = load_average()
     try:
         with threadpool_limits(limits=args.threads), tempfile.TemporaryDirectory(prefix="bench-inference-") as tmp:
             import numpy
@@ -504,13 +475,13 @@ def main(argv: list[str] | None = None) -> int:
 
             console.print("Training the two MLPs ...")
             models = make_models(args.quick)
-            pools = [{"api": p.get("internal_api"), "num_threads": p.get("num_threads")} for p in threadpool_info()]
+            pools = threadpools()
             results = []
             for model in models:
                 console.print(f"Building variants and timing {model['key']} ...")
                 results.append(bench_model(model, Path(tmp), args.threads, args.rounds))
     except BenchError as exc:
-        err.print(f"[bold red]BENCHMARK ERROR[/]: {exc}")
+        print_error("BENCHMARK ERROR", exc)
         return 1
 
     report = {
@@ -519,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
             "threads": args.threads,
             "ort_session": {"intra_op_num_threads": args.threads, "inter_op_num_threads": 1,
                             "execution_mode": "sequential", "provider": "CPUExecutionProvider"},
-            "thread_env": {name: os.environ.get(name) for name in THREAD_ENV},
+            "thread_env": thread_env(),
             "threadpools": pools,
             "rounds": args.rounds,
             "row_calls_per_round": ROW_CALLS,
@@ -540,17 +511,14 @@ def main(argv: list[str] | None = None) -> int:
         "units": {"latency": "microseconds per call (wall-clock, measured)", "throughput": "rows per second",
                   "size": "bytes", "accuracy_change": "percentage points vs scikit-learn"},
         "models": results,
-        "load_average": {"before": load_before, "after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
+        "load_average": {"before": load_before, "after": load_average()},
     }
     report["goals"] = evaluate_goals(results)
     render(console, report)
     report["total_wall_s"] = time.perf_counter() - _BEGAN
     console.print(f"Load average before / after: {report['load_average']['before']} / {report['load_average']['after']}. "
                   f"Total wall time: {report['total_wall_s']:.1f} s.")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        console.print(f"Figures written to {args.json}")
+    write_figures(args.json, report, console)
     return 0
 
 

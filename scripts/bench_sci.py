@@ -65,8 +65,19 @@ import tempfile  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+from _bench import (  # noqa: E402
+    BenchError,
+    add_json_option,
+    cpu_model,
+    fmt,
+    load_average,
+    pin_threads,
+    print_error,
+    thread_env,
+    wide_console,
+    write_figures,
+)
+
 THREADS = 1
 DATASET = "digits"
 REGION = "GB"
@@ -82,10 +93,6 @@ REPEAT_GOAL_PERCENT = 10.0
 IDENTITY_RTOL = 1e-9  # the split of the SCI ratio must hold to round-off
 
 
-class BenchError(RuntimeError):
-    """The benchmark could not produce valid figures."""
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--max-seconds", type=float, metavar="S",
@@ -94,7 +101,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help=f"only {', '.join(QUICK_CANDIDATES)} and the {', '.join(QUICK_VARIANTS)} variants: "
                              "a smoke test")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure as JSON to PATH")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     if args.max_seconds is None:
         args.max_seconds = QUICK_MAX_SECONDS if args.quick else MAX_SECONDS
@@ -102,28 +109,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not (math.isfinite(args.max_seconds) and args.max_seconds >= 1.0):
         parser.error(f"--max-seconds must be a number >= 1, got {args.max_seconds}")
     return args
-
-
-def pin_threads(threads: int) -> None:
-    """Set the thread-count variables; must run before numpy (and its BLAS) is imported."""
-    if "numpy" in sys.modules:
-        raise BenchError("numpy was imported before the thread counts were pinned")
-    for name in THREAD_ENV:
-        os.environ[name] = str(threads)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> list[float] | None:
-    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
 
 def write_json(path: Path, data) -> Path:
@@ -320,10 +305,6 @@ def run_figures_keys() -> tuple[str, ...]:
 
 
 # --- output ------------------------------------------------------------------------------------
-def fmt(value, spec: str) -> str:
-    return "-" if value is None else f"{value:{spec}}"
-
-
 def render(console, report: dict) -> None:
     from rich.table import Table
 
@@ -449,13 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     pin_threads(THREADS)
 
-    from rich.console import Console
     from threadpoolctl import threadpool_limits
 
-    console = Console()
-    if not console.is_terminal:  # piped or in CI: rich would assume 80 columns and squeeze the tables
-        console = Console(width=max(console.width, 180))
-    err = Console(stderr=True)
+    console = wide_console(180)
     load_before = load_average()
     try:
         with threadpool_limits(limits=THREADS), tempfile.TemporaryDirectory(prefix="bench-sci-") as tmp_name:
@@ -470,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
             evaluated = evaluate_all(built, decision, args.max_seconds, console)
             repeated = repeat(built, evaluated, decision, args.max_seconds, tmp, console)
     except BenchError as exc:
-        err.print(f"[bold red]BENCHMARK ERROR[/]: {exc}")
+        print_error("BENCHMARK ERROR", exc)
         return 1
 
     first = next(r for r in evaluated["rows"] if r["status"] == "scored")["report"]
@@ -479,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick, "max_seconds": args.max_seconds, "threads": THREADS, "dataset": DATASET,
             "region": REGION, "profile": PROFILE, "intensity_basis": INTENSITY_BASIS, "functional_unit": UNIT,
             "variants": built["variants"], "train_rows": built["train_rows"], "test_rows": built["test_rows"],
-            "thread_env": {name: os.environ.get(name) for name in THREAD_ENV},
+            "thread_env": thread_env(),
             "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
             "sklearn": sklearn.__version__, "onnxruntime": onnxruntime.__version__,
         },
@@ -499,10 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"Build (split, training, variants) {build_s:.1f} s; evaluation {evaluated['wall_s']:.1f} s; "
                   f"load average before / after: {report['load_average']['before']} / {report['load_average']['after']}. "
                   f"Total wall time: {report['total_wall_s']:.1f} s.")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-        console.print(f"Figures written to {args.json}")
+    write_figures(args.json, report, console, default=str)
     return 0
 
 

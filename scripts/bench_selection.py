@@ -27,18 +27,18 @@ Exit code 0 on success, 1 when an answer differs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from greenkfp.components.selection import pareto_front
+
+from _bench import add_json_option, print_error, wide_console, write_figures
 
 SEED = 2024
 OBJECTIVES = 3
@@ -156,25 +156,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="numbers of points (default 10000 100000)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement, best kept (default 5)")
     parser.add_argument("--no-numba", action="store_true", help="skip paretoset's numba algorithm (no compile)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
+    add_json_option(parser, "also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
     if any(n < 1 for n in args.sizes):
         parser.error(f"--sizes must be positive; got {args.sizes}")
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1; got {args.repeats}")
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 120))
+    console = wide_console(120)
     try:
         report = run(args.sizes, args.repeats, use_numba=not args.no_numba)
     except CrossCheckError as exc:
-        Console(stderr=True).print(f"[bold red]CROSS-CHECK FAILED[/]: {exc}")
+        print_error("CROSS-CHECK FAILED", exc)
         return 1
     render(console, report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        console.print(f"Figures written to {args.json}")
+    write_figures(args.json, report, console)
     return 0
 
 

@@ -77,7 +77,20 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from pathlib import Path
+
+from _bench import (
+    THREAD_ENV,
+    BenchError,
+    add_json_option,
+    cpu_model,
+    load_average,
+    pin_threads,
+    print_error,
+    thread_env,
+    threadpools,
+    wide_console,
+    write_figures,
+)
 
 EPOCHS = 90
 QUICK_EPOCHS = 8
@@ -91,12 +104,7 @@ MIN_FIT_S = 30.0
 RATIO_GOAL = 1.02
 FIRST_START_STOP_GOAL_S = 2.0
 COUNTRY = "GBR"
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not produce valid figures."""
+LOAD_DIGITS = 2  # load averages are reported rounded to this many decimals
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -107,7 +115,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"BLAS/OpenMP threads, pinned before numpy loads (default {DEFAULT_THREADS})")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_EPOCHS}-epoch fit (~3 s) for smoke tests; does NOT meet the {MIN_FIT_S:.0f} s requirement")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure as JSON to PATH")
+    add_json_option(parser)
     args = parser.parse_args(argv)
     if args.runs is None:
         args.runs = QUICK_PAIRS if args.quick else DEFAULT_PAIRS
@@ -116,31 +124,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
     return args
-
-
-def pin_threads(threads: int) -> None:
-    """Set the thread-count variables; must run before numpy (and its BLAS) is imported."""
-    if "numpy" in sys.modules:
-        raise BenchError("numpy was imported before the thread counts were pinned")
-    for name in THREAD_ENV:
-        os.environ[name] = str(threads)
-
-
-def load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # --- the fit -----------------------------------------------------------------------------------
@@ -305,7 +288,7 @@ def run_pairs(EnergyTracker, fit, pairs: int, output_dir: str, console) -> list[
     for pair in range(pairs):
         order = ("tracked", "untracked") if pair % 2 == 0 else ("untracked", "tracked")
         for position, kind in enumerate(order):
-            load_before = load_average()
+            load_before = load_average(LOAD_DIGITS)
             if kind == "tracked":
                 timing = timed_tracker(EnergyTracker, output_dir, fit)
                 outcome, energy = timing.pop("outcome"), timing.pop("energy")
@@ -517,16 +500,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     pin_threads(args.threads)
 
-    from rich.console import Console
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
-    console = Console()
-    if not console.is_terminal:  # piped or in CI: rich would assume 80 columns and squeeze the tables
-        console = Console(width=max(console.width, 140))
-    err = Console(stderr=True)
+    console = wide_console(140)
 
     epochs = QUICK_EPOCHS if args.quick else EPOCHS
-    load_before = load_average()
+    load_before = load_average(LOAD_DIGITS)
     try:
         with threadpool_limits(limits=args.threads), tempfile.TemporaryDirectory(prefix="bench-training-") as out:
             import numpy
@@ -534,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             from greenkfp.components.training.energy import EnergyTracker
 
             fit, data = make_fit(epochs)
-            pools = [{"api": p.get("internal_api"), "num_threads": p.get("num_threads")} for p in threadpool_info()]
+            pools = threadpools()
 
             console.print("Timing the first tracker of the process ...")
             first = first_start_stop(EnergyTracker, out)
@@ -556,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
             codecarbon_version = next(r["energy_measurement"]["codecarbon_version"] for r in runs
                                       if r["kind"] == "tracked")
     except BenchError as exc:
-        err.print(f"[bold red]BENCHMARK ERROR[/]: {exc}")
+        print_error("BENCHMARK ERROR", exc)
         return 1
 
     report = {
@@ -575,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
                        "n_iter_no_change": epochs + 1, "random_state": RANDOM_STATE},
             "data": {"name": "sklearn digits, X / 16", **data},
             "threads": args.threads,
-            "thread_env": {name: os.environ.get(name) for name in THREAD_ENV},
+            "thread_env": thread_env(),
             "threadpools": pools,
             "cpu_count": os.cpu_count(),
             "cpu_model": cpu_model(),
@@ -591,17 +570,14 @@ def main(argv: list[str] | None = None) -> int:
         "warmup_s": warmup_s,
         "runs": runs,
         "summary": summary,
-        "load_average": {"before": load_before, "after": load_average()},
+        "load_average": {"before": load_before, "after": load_average(LOAD_DIGITS)},
         "note": "energy is modeled, not measured, when method is 'modeled' (no RAPL); CodeCarbon's documentation "
                 "puts its TDP model's error at -60% to +190%. CodeCarbon's CSV was in a temporary directory, removed.",
     }
     render(console, report)
     report["total_wall_s"] = time.perf_counter() - _BEGAN
     console.print(f"Total wall time: {report['total_wall_s']:.1f} s.")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-        console.print(f"Figures written to {args.json}")
+    write_figures(args.json, report, console, default=str)
     return 0
 
 

@@ -1,0 +1,120 @@
+"""Helpers shared by the benchmark scripts in this folder (``bench_*.py``).
+
+Thread pinning, machine description (CPU model and flags, load average, thread pools), the rich
+console they print to and the ``--json`` figures file. Imported as ``from _bench import ...``,
+which works because a script's own folder is on ``sys.path`` when it runs as
+``python scripts/bench_x.py``.
+
+Only the standard library is imported at module level: numpy must not be loaded before
+``pin_threads`` has set the thread counts, and rich and threadpoolctl are imported where used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+# BLAS / OpenMP thread-count variables, pinned by ``pin_threads``.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+# CPU flags that matter for the int8 / fp16 kernels, as reported by ``cpu_flags``.
+_FLAGS = {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "f16c", "fma"}
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not produce valid figures."""
+
+
+# --- threads -----------------------------------------------------------------------------------
+def pin_threads(threads: int) -> None:
+    """Set the thread-count variables; must run before numpy (and its BLAS) is imported."""
+    if "numpy" in sys.modules:
+        raise BenchError("numpy was imported before the thread counts were pinned")
+    for name in THREAD_ENV:
+        os.environ[name] = str(threads)
+
+
+def thread_env() -> dict[str, str | None]:
+    """The thread-count variables as they are set now."""
+    return {name: os.environ.get(name) for name in THREAD_ENV}
+
+
+def threadpools() -> list[dict]:
+    """The loaded BLAS / OpenMP pools (threadpoolctl) with their thread counts."""
+    from threadpoolctl import threadpool_info
+
+    return [{"api": p.get("internal_api"), "num_threads": p.get("num_threads")} for p in threadpool_info()]
+
+
+# --- machine -----------------------------------------------------------------------------------
+def _cpuinfo_field(prefix: str) -> str | None:
+    """The value of the first ``/proc/cpuinfo`` line starting with ``prefix`` (None: no such line)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(prefix):
+                return line.split(":", 1)[1]
+    except OSError:
+        pass
+    return None
+
+
+def cpu_model() -> str:
+    model = _cpuinfo_field("model name")
+    return model.strip() if model is not None else platform.processor() or "unknown"
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's SIMD flags relevant to the inference kernels, sorted (empty when unknown)."""
+    flags = _cpuinfo_field("flags")
+    return [] if flags is None else sorted(set(flags.split()) & _FLAGS)
+
+
+def load_average(ndigits: int | None = None) -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (rounded to ``ndigits`` if given), None when unavailable."""
+    try:
+        loads = os.getloadavg()
+    except (AttributeError, OSError):  # no getloadavg on this platform, or it failed
+        return None
+    return list(loads) if ndigits is None else [round(x, ndigits) for x in loads]
+
+
+# --- output ------------------------------------------------------------------------------------
+def wide_console(min_width: int):
+    """A rich console for stdout; when piped or in CI, at least ``min_width`` columns (rich would
+    assume 80 and squeeze the tables)."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, min_width))
+    return console
+
+
+def print_error(label: str, exc: BaseException) -> None:
+    """``label: exc`` in bold red on stderr."""
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]{label}[/]: {exc}")
+
+
+def add_json_option(parser, text: str = "also write every figure as JSON to PATH") -> None:
+    """The ``--json PATH`` option whose file ``write_figures`` writes; ``text`` is its help."""
+    parser.add_argument("--json", type=Path, metavar="PATH", help=text)
+
+
+def write_figures(path: Path | None, report: dict, console, default=None) -> None:
+    """Write ``report`` as indented JSON to ``path`` (the ``--json`` option) and say so; nothing
+    when ``path`` is None. ``default`` as for ``json.dumps``."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, default=default) + "\n", encoding="utf-8")
+        console.print(f"Figures written to {path}")
+
+
+def fmt(value, spec: str) -> str:
+    """``value`` formatted with ``spec``, or "-" when it is None."""
+    return "-" if value is None else f"{value:{spec}}"
