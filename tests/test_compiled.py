@@ -50,12 +50,14 @@ def _documents(path):
         return [d for d in yaml.safe_load_all(handle) if d]
 
 
+@pytest.mark.parametrize("pipeline, name", [("carbon_gate", "greenkfp-carbon-gate"),
+                                            ("carbon_aware_training", "greenkfp-carbon-aware-training")])
 @pytest.mark.parametrize("platform, documents", [("kubeflow", 2), ("vertex", 1)])
-def test_pipeline_yaml_parses_as_pipeline_spec(platform, documents):
-    docs = _documents(COMPILED / platform / "carbon_gate.yaml")
+def test_pipeline_yaml_parses_as_pipeline_spec(platform, documents, pipeline, name):
+    docs = _documents(COMPILED / platform / f"{pipeline}.yaml")
     assert len(docs) == documents  # Vertex rejects the second (kfp-kubernetes) document
     spec = json_format.ParseDict(docs[0], pipeline_spec_pb2.PipelineSpec())
-    assert spec.pipeline_info.name == "greenkfp-carbon-gate"
+    assert spec.pipeline_info.name == name
     executors = spec.deployment_spec.fields["executors"].struct_value.fields
     images = {e.struct_value.fields["container"].struct_value.fields["image"].string_value for e in executors.values()}
     assert images == {f"ghcr.io/greenkfp/greenkfp:{__version__}"}
@@ -71,6 +73,25 @@ def test_pipeline_yaml_parses_as_pipeline_spec(platform, documents):
         assert gate["secretAsEnv"][0]["secretName"] == "greenkfp-carbon-credentials"
         assert gate["secretAsEnv"][0]["optional"] is True
         assert gate["podMetadata"]["labels"]["greenkfp.io/component"] == "carbon-forecast-gate"
+        for executor in config.values():  # every pod carries the attribution labels
+            assert {"team", "cost-center", "pipeline", "carbon-tier"} <= set(executor["podMetadata"]["labels"])
+            assert executor["podMetadata"]["labels"]["pipeline"] == name
+        spot = {k for k, v in config.items() if "nodeSelector" in v}
+        assert spot == ({"exec-train-with-emissions", "exec-evaluate-sci"} if pipeline == "carbon_aware_training" else set())
+        assert all(config[k]["tolerations"][0]["key"] == "cloud.google.com/gke-spot" for k in spot)
+
+
+def test_kubeflow_settings_tailor_the_compile(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "greenkfp.pipelines.cli", "compile", "--output-dir", str(tmp_path), "--team", "vision",
+         "--cost-center", "cc-42", "--spot-node-selector", "eks.amazonaws.com/capacityType=SPOT",
+         "--spot-toleration", "spot=true:NoExecute"], check=True, capture_output=True, cwd=tmp_path)
+    docs = _documents(tmp_path / "kubeflow" / "carbon_aware_training.yaml")
+    train = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train-with-emissions"]
+    assert train["podMetadata"]["labels"]["team"] == "vision" and train["podMetadata"]["labels"]["cost-center"] == "cc-42"
+    assert train["nodeSelector"]["labels"] == {"eks.amazonaws.com/capacityType": "SPOT"}
+    assert train["tolerations"][0] == {"key": "spot", "operator": "Equal", "value": "true", "effect": "NoExecute"}
+    assert len(_documents(tmp_path / "vertex" / "carbon_aware_training.yaml")) == 1
 
 
 def test_no_secret_reaches_compiled_yaml(tmp_path):
