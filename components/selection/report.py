@@ -38,12 +38,12 @@ _LABELS = {
 _SHORT = {ACCURACY: "accuracy", LATENCY_P95: "latency p95", SCI: "SCI", TRAINING_EMISSIONS: "training emissions"}
 # constraint -> the metric it limits (drawn as a dashed line)
 _LIMITS = {"min_accuracy": ACCURACY, "max_latency_ms": LATENCY_P95, "max_sci": SCI}
-_ANNOTATE_MAX = 20  # label every point with its name up to this many candidates
+_ANNOTATE_MAX = 20  # label front members with their names up to this many candidates
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#222;max-width:1200px}
 h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em}
-.verdict{padding:12px 16px;border-radius:6px;margin:12px 0}
+.verdict{padding:12px 16px;border-radius:6px;margin:12px 0;overflow-wrap:anywhere}
 .ok{background:#e8f5e9;border:1px solid #66bb6a} .blocked{background:#ffebee;border:1px solid #e57373}
 table{border-collapse:collapse;font-size:.9em} th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -128,7 +128,8 @@ def _svg_plot(record: dict, x: str, y: str) -> str:
             ax.scatter(xs, ys, s=size, c=colour, marker=marker, label=label, zorder=3 if status == "chosen" else 2,
                        **kwargs)
             drawn.add(status)
-            if len(candidates) <= _ANNOTATE_MAX or status == "chosen":
+            # name the front and the choice; the rest crowd the plot and are in the table below
+            if status == "chosen" or (status == "front" and len(candidates) <= _ANNOTATE_MAX):
                 for (px, py), names in _group_names(pts).items():
                     ax.annotate(_mpl_text(", ".join(names)), (px, py), textcoords="offset points",
                                 xytext=(6, 4 - 9 * labelled.get((px, py), 0)),
