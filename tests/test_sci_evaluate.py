@@ -285,3 +285,14 @@ def test_bench_sci_quick_runs_and_its_figures_add_up(tmp_path):
     assert repeat["sci_difference_percent"] == pytest.approx(100 * abs(a - b) / ((a + b) / 2))
     assert repeat["met"] == (repeat["sci_difference_percent"] <= 10)
     assert "same variant twice" in result.stdout
+
+
+def test_annual_average_falls_back_to_the_gate_window_for_a_live_region():
+    from greenkfp.components.sci.evaluate import inference_intensity
+
+    decision = {"region": "region:13", "intensity_window_gco2_per_kwh": 123.0, "start_at": "2026-01-01T00:00:00+00:00",
+                "regions": [{"region": "region:13", "provider": "uk", "data_kind": "forecast", "signal": "average"}]}
+    value, source = inference_intensity("annual_average", decision)
+    assert value == 123.0 and source["provider"] == "uk" and "annual_average unavailable" in source["basis"]
+    with pytest.raises(Exception, match="not in the embedded data"):
+        inference_intensity("annual_average", {"region": "region:13"})

@@ -201,3 +201,15 @@ def test_pipeline_refusal_trains_nothing(tmp_path, monkeypatch):
         tmp_path / "root",
     )
     assert result["record"]["action"] == "refuse" and result["trainings"] == []
+
+
+def test_a_region_outside_the_embedded_zones_needs_a_country(iris, tmp_path):
+    train, test = iris
+    with pytest.raises(ValueError, match="pass country_iso_code"):
+        train_candidate(str(train), str(test), LOGREG, str(tmp_path / "m.skops"), region="DE")
+    # with the country given, CodeCarbon runs; the embedded data has no 'DE', so the hourly
+    # pricing says why it is unavailable instead of failing the fit
+    result = train_candidate(str(train), str(test), LOGREG, str(tmp_path / "m.skops"), region="DE",
+                             country_iso_code="DEU", output_dir=str(tmp_path / "cc"))
+    assert result.energy.available and result.energy.country_iso_code == "DEU"
+    assert result.pricing is None and "not in the embedded data" in result.pricing_error

@@ -48,12 +48,21 @@ def inference_intensity(basis: str, decision: Mapping[str, Any] | None, region: 
             "data_kind": chosen.get("data_kind"), "signal": chosen.get("signal"),
             "time": decision.get("start_at"), "basis": "average over the carbon gate's chosen window",
         }
+    from greenkfp.components.carbon.errors import UnknownRegionError
     from greenkfp.components.carbon.providers.embedded import EmbeddedProvider
 
     provider = EmbeddedProvider()
     if not region:
         raise ValueError("a region is needed for intensity_basis 'annual_average' (none given, no gate decision)")
-    row = provider.zone_index(region)
+    try:
+        row = provider.zone_index(region)
+    except UnknownRegionError as exc:
+        if (decision or {}).get("intensity_window_gco2_per_kwh") is None:
+            raise
+        # a live provider's region (a UK region id, say) has no embedded year: use the gate's window
+        value, source = inference_intensity("gate_window", decision)
+        source["basis"] += f" (annual_average unavailable: {exc})"
+        return value, source
     year = provider.data.years[-1]
     from datetime import datetime, timezone
 

@@ -134,7 +134,10 @@ def train_candidate(
     if country_iso_code:
         country, codecarbon_region = country_iso_code, None
     else:
-        country, codecarbon_region = codecarbon_location(region)
+        try:
+            country, codecarbon_region = codecarbon_location(region)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; for another region, pass country_iso_code (ISO 3166 alpha-3, e.g. DEU)") from None
     profile = hardware if isinstance(hardware, HardwareProfile) or hardware is None else HardwareProfile.from_dict(hardware)
     train, test = read_dataset(train_path), read_dataset(test_path)
     if list(train.feature_names) != list(test.feature_names) or train.label != test.label:
