@@ -10,10 +10,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /opt/greenkfp
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml README.md LICENSE NOTICE ./
 COPY components ./components
 COPY pipelines ./pipelines
-RUN pip install . && rm -rf /opt/greenkfp/build \
+# gcs: datasets given as gs:// URIs (GKE and Vertex AI); add s3 or azure for those stores.
+RUN pip install ".[gcs]" && rm -rf /opt/greenkfp/build \
     && python -c "import greenkfp.components.carbon as c; c.embedded_zones()"
 
 # KFP runs components as `sh -ec ...`: no entrypoint of our own.
