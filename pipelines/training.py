@@ -65,6 +65,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
         functional_unit_size: int = 1000,
         expected_lifetime_inferences: float = 100000000.0,
         sci_seconds_per_variant: float = 3.0,
+        sci_intensity_basis: str = "annual_average",
         selection_rule: str = "knee",
         selection_weights: dict = {},
         selection_constraints: dict = {"max_accuracy_drop_points": 1.0},
@@ -114,6 +115,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                     functional_unit_size=functional_unit_size,
                     expected_lifetime_inferences=expected_lifetime_inferences,
                     max_seconds_per_variant=sci_seconds_per_variant,
+                    intensity_basis=sci_intensity_basis,
                 )
                 sci.set_caching_options(False)  # a benchmark is a new measurement
                 sci.set_display_name("evaluate-sci")

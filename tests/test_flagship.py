@@ -89,3 +89,32 @@ def test_report_without_a_forecast_says_so():
     assert report["total"]["saved_g"] is None and report["total"]["unavailable_reason"]
     with pytest.raises(ValueError, match="expected_lifetime_inferences must be >= 0, got -1"):
         build_sustainability_report(decision, trainings, [], {}, expected_lifetime_inferences=-1)
+
+
+@pytest.mark.slow
+def test_portable_flagship_runs_from_its_compiled_yaml(tmp_path, monkeypatch):
+    """The portable build (greenkfp's code embedded, no carbon data) end to end through the
+    local runner: the gate fails open without the embedded data, and is recorded so; the SCI
+    uses an intensity the user gives. Its packages_to_install are already satisfied here."""
+    import json
+    import subprocess
+    import sys
+
+    from kfp import components, local
+
+    out = tmp_path / "portable"
+    subprocess.run([sys.executable, "-m", "greenkfp.pipelines.cli", "compile", "--portable", "--output-dir", str(out)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
+    pipeline = components.load_component_from_file(str(out / "vertex" / "carbon_aware_training.yaml"))
+    pipeline(dataset="iris", candidates=json.dumps(CANDIDATES), mode="plan", sci_seconds_per_variant=1.0,
+             sci_intensity_basis="250", selection_constraints={"max_accuracy_drop_points": 50.0})
+    (decision,) = (tmp_path / "root").glob("*/carbon-forecast-gate/decision")
+    record = json.loads(decision.read_text())
+    assert record["failure_policy_applied"] == "fail_open"
+    assert "the embedded data is not in this build" in record["attempts"][0]["error"]
+    (selection,) = (tmp_path / "root").glob("*/select-pareto-model/selection_record")
+    assert json.loads(selection.read_text())["promote"] is True
+    (report,) = (tmp_path / "root").glob("*/sustainability-report/report_json")
+    assert "no gate forecast" in json.loads(report.read_text())["training"]["unavailable_reason"]

@@ -235,7 +235,7 @@ def _evaluate_one(setup, **options):
 
 
 def test_bad_intensity_basis_is_refused_by_name(setup):
-    with pytest.raises(ValueError, match=r"intensity_basis must be one of annual_average, gate_window, got 'hourly'"):
+    with pytest.raises(ValueError, match=r"intensity_basis must be one of annual_average, gate_window or a number of gCO2eq/kWh, got 'hourly'"):
         _evaluate_one(setup, intensity_basis="hourly")
 
 
@@ -296,3 +296,12 @@ def test_annual_average_falls_back_to_the_gate_window_for_a_live_region():
     assert value == 123.0 and source["provider"] == "uk" and "annual_average unavailable" in source["basis"]
     with pytest.raises(Exception, match="not in the embedded data"):
         inference_intensity("annual_average", {"region": "region:13"})
+
+
+def test_a_given_intensity_is_used_and_labelled():
+    from greenkfp.components.sci.evaluate import inference_intensity
+
+    value, source = inference_intensity("250", {"region": "GB"})
+    assert value == 250.0 and source["provider"] == "user" and source["basis"] == "given: 250 gCO2eq/kWh"
+    with pytest.raises(ValueError, match="must be a finite gCO2eq/kWh >= 0, got '-3'"):
+        inference_intensity("-3", None)

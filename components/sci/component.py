@@ -48,7 +48,8 @@ def evaluate_sci(
             lifespan_years (see greenkfp.components.sci.HardwareProfile).
         functional_unit_size: Inferences per functional unit R (default: per 1,000).
         expected_lifetime_inferences: Inferences over the model's service life (lifecycle total).
-        intensity_basis: annual_average (the region's embedded yearly mean) or gate_window.
+        intensity_basis: annual_average (the region's embedded yearly mean), gate_window, or a
+            number of gCO2eq/kWh you give.
         max_seconds_per_variant: Time budget of each variant's benchmark, seconds.
         threads: ONNX Runtime intra-op threads (stated in the report).
 

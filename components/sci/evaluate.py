@@ -28,15 +28,32 @@ def _read_json(path: str | Path | None) -> Any:
     return json.loads(text) if text else None
 
 
+def _fixed_intensity(basis: str) -> float | None:
+    try:
+        value = float(basis)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"intensity_basis as a number must be a finite gCO2eq/kWh >= 0, got {basis!r}")
+    return value
+
+
 def inference_intensity(basis: str, decision: Mapping[str, Any] | None, region: str | None = None) -> tuple[float, dict]:
     """``I`` for inference and where it came from.
 
     ``annual_average``: the mean hourly intensity of the region over the latest full year of
     the embedded data (inference runs around the clock, so no single hour stands for it);
-    ``gate_window``: the average over the window the carbon gate chose.
+    ``gate_window``: the average over the window the carbon gate chose; a number: that
+    intensity in gCO2eq/kWh, given by the user (a contract's or a region's published figure).
     """
+    fixed = _fixed_intensity(basis)
+    if fixed is not None:
+        return fixed, {"provider": "user", "region": region or (decision or {}).get("region"), "data_kind": "given",
+                       "signal": "given by the user", "time": None, "basis": f"given: {fixed:g} gCO2eq/kWh"}
     if basis not in INTENSITY_BASES:
-        raise ValueError(f"intensity_basis must be one of {', '.join(INTENSITY_BASES)}, got {basis!r}")
+        raise ValueError(
+            f"intensity_basis must be one of {', '.join(INTENSITY_BASES)} or a number of gCO2eq/kWh, got {basis!r}"
+        )
     region = region or (decision or {}).get("region")
     if basis == "gate_window":
         value = (decision or {}).get("intensity_window_gco2_per_kwh")
@@ -48,18 +65,19 @@ def inference_intensity(basis: str, decision: Mapping[str, Any] | None, region: 
             "data_kind": chosen.get("data_kind"), "signal": chosen.get("signal"),
             "time": decision.get("start_at"), "basis": "average over the carbon gate's chosen window",
         }
-    from greenkfp.components.carbon.errors import UnknownRegionError
+    from greenkfp.components.carbon.errors import ProviderConfigError, UnknownRegionError
     from greenkfp.components.carbon.providers.embedded import EmbeddedProvider
 
-    provider = EmbeddedProvider()
     if not region:
         raise ValueError("a region is needed for intensity_basis 'annual_average' (none given, no gate decision)")
     try:
+        provider = EmbeddedProvider()
         row = provider.zone_index(region)
-    except UnknownRegionError as exc:
+    except (UnknownRegionError, ProviderConfigError) as exc:
         if (decision or {}).get("intensity_window_gco2_per_kwh") is None:
             raise
-        # a live provider's region (a UK region id, say) has no embedded year: use the gate's window
+        # a live provider's region (a UK region id, say), or a portable build without the embedded
+        # data, has no embedded year: use the gate's window
         value, source = inference_intensity("gate_window", decision)
         source["basis"] += f" (annual_average unavailable: {exc})"
         return value, source
