@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import io
 import math
-from typing import Any, Sequence
+from typing import Sequence
 
 SCHEMA = "greenkfp.sustainability_report/v1"
 
