@@ -69,17 +69,17 @@ _portable_trees: dict[tuple[str, ...], Path] = {}
 
 
 def _portable_source_tree(subpackages: tuple[str, ...]) -> Path:
-    """A directory holding ``greenkfp/components`` with only ``subpackages`` (and the package's
-    own ``__init__`` and this module), to embed in a component: the whole package would pass
-    the 128 KiB limit on one container argument."""
+    """A directory holding ``greenkfp/components`` with only ``subpackages`` and the package's
+    top-level modules (``__init__``, this one, ``_files``), to embed in a component: the whole
+    package would pass the 128 KiB limit on one container argument."""
     key = tuple(sorted(set(subpackages)))
     if key not in _portable_trees:
         root = Path(tempfile.mkdtemp(prefix="greenkfp-embed-"))
         here = Path(__file__).resolve().parent
         target = root / "greenkfp" / "components"
         target.mkdir(parents=True)
-        for name in ("__init__.py", "_runtime.py"):
-            shutil.copy2(here / name, target / name)
+        for module in here.glob("*.py"):  # __init__, _runtime, _files: shared by every component
+            shutil.copy2(module, target / module.name)
         for name in key:
             shutil.copytree(
                 here / name, target / name,

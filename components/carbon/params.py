@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Iterable
 
 from .gate import GateDecision, GatePolicy
+from .._files import write_atomic
 
 _DURATION = re.compile(r"^\s*(?:(?P<d>\d+(?:\.\d+)?)d)?\s*(?:(?P<h>\d+(?:\.\d+)?)h)?\s*(?:(?P<m>\d+(?:\.\d+)?)m(?:in)?)?\s*$")
 
@@ -110,20 +108,6 @@ def policy_from_params(
     )
 
 
-def _write_atomically(path: str | os.PathLike, text: str) -> None:
-    # Write beside the target, then rename: a crash never leaves a half-written artifact.
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def decision_metrics(record: dict) -> dict[str, float]:
     """The numbers the KFP UI charts (units in the names)."""
     metrics = {
@@ -146,7 +130,7 @@ def write_decision_outputs(decision: GateDecision | dict, record_path: str, summ
     from .report import decision_markdown
 
     record = decision.to_record() if isinstance(decision, GateDecision) else decision
-    _write_atomically(record_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_atomic(record_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     if summary_path:
-        _write_atomically(summary_path, decision_markdown(record))
+        write_atomic(summary_path, decision_markdown(record))
     return record

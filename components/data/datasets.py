@@ -19,12 +19,12 @@ Sources:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
 import numbers
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pandas as pd
+
+from .._files import atomic_path
 
 BUILTIN_DATASETS: tuple[str, ...] = ("digits", "breast_cancer", "wine", "iris")
 #: Label column of the builtin datasets.
@@ -433,19 +435,10 @@ def _write_tables(targets: list[tuple[Any, Path]]) -> None:
     """Write every table to a temp file beside its target, then rename them all into place."""
     import pyarrow.parquet as pq
 
-    temps: list[tuple[Path, Path]] = []
-    try:
+    # All temp files are written before any is renamed: a failure leaves neither split behind.
+    with contextlib.ExitStack() as stack:
         for table, target in targets:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            os.close(fd)
-            temps.append((Path(tmp), target))
-            pq.write_table(table, tmp)
-        for tmp, target in temps:
-            os.replace(tmp, target)
-    finally:
-        for tmp, _ in temps:
-            tmp.unlink(missing_ok=True)
+            pq.write_table(table, stack.enter_context(atomic_path(target)))
 
 
 def prepare_dataset(

@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 import onnx
 
+from .._files import write_atomic
 from .convert import (
     ML_OPSET,
     OPSET,
@@ -38,7 +39,6 @@ from .convert import (
     make_session,
     opset_imports,
     predict_session,
-    write_atomic,
 )
 from .parity import accuracy, accuracy_change_points, check_conversion, compare, eligibility
 from .quantize import (

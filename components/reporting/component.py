@@ -39,6 +39,7 @@ def sustainability_report(
     import json
     from collections import namedtuple
 
+    from greenkfp.components._files import write_atomic
     from greenkfp.components.reporting import build_sustainability_report, sustainability_html, sustainability_metrics
 
     def load(path):
@@ -50,10 +51,8 @@ def sustainability_report(
         [entry for a in sci_reports for entry in load(a.path)], load(selection_record.path),
         expected_lifetime_inferences=expected_lifetime_inferences,
     )
-    with open(report_json.path, "w", encoding="utf-8") as handle:
-        json.dump(built, handle, indent=2, sort_keys=True)
-    with open(report.path, "w", encoding="utf-8") as handle:
-        handle.write(sustainability_html(built))
+    write_atomic(report_json.path, json.dumps(built, indent=2, sort_keys=True))
+    write_atomic(report.path, sustainability_html(built))
     for name, value in sustainability_metrics(built).items():
         metrics.log_metric(name, value)
     total = built["total"]

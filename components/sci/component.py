@@ -60,6 +60,7 @@ def evaluate_sci(
     import json
     from collections import namedtuple
 
+    from greenkfp.components._files import write_atomic
     from greenkfp.components.sci.evaluate import evaluate_variants, sci_markdown, sci_metrics
 
     results = evaluate_variants(
@@ -68,10 +69,8 @@ def evaluate_sci(
         functional_unit_size=functional_unit_size, expected_lifetime_inferences=expected_lifetime_inferences,
         max_seconds=max_seconds_per_variant, threads=threads,
     )
-    with open(sci_reports.path, "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2, sort_keys=True)
-    with open(summary.path, "w", encoding="utf-8") as handle:
-        handle.write(sci_markdown(results))
+    write_atomic(sci_reports.path, json.dumps(results, indent=2, sort_keys=True))
+    write_atomic(summary.path, sci_markdown(results))
     for name, value in sci_metrics(results).items():
         metrics.log_metric(name, value)
     scores = [r["sci"] for r in results if r["status"] == "scored"]

@@ -4,10 +4,10 @@ selection step's outputs. Kept apart from the selection core, which knows no fil
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
+from .._files import write_atomic
 from .report import selection_html
 from .select import Candidate, SelectionDecision
 
@@ -44,12 +44,12 @@ def write_selection_outputs(decision: SelectionDecision, *, record_path: str, ht
     """Write the record (JSON) and the HTML report; copy the chosen model (when promoted) to
     ``model_path``. Return the model artifact's metadata."""
     record = decision.to_record()
-    Path(record_path).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    Path(html_path).write_text(selection_html(record), encoding="utf-8")
+    write_atomic(record_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_atomic(html_path, selection_html(record))
     if decision.promote and decision.chosen is not None and decision.chosen.model_uri:
-        shutil.copyfile(decision.chosen.model_uri, model_path)
+        write_atomic(model_path, Path(decision.chosen.model_uri).read_bytes())
         return {**decision.artifact_metadata(), "framework": "onnx", "format": "onnx", "promoted": True}
-    Path(model_path).write_bytes(b"")  # nothing promoted: an empty artifact, marked so
+    write_atomic(model_path, b"")  # nothing promoted: an empty artifact, marked so
     return {"promoted": False, "reason": record.get("reason")}
 
 

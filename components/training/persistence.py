@@ -7,10 +7,11 @@ skops lists); anything else in the file is refused with its type names.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import skops.io
+
+from .._files import atomic_path
 
 _TRUSTED_ROOTS = ("sklearn.", "numpy.", "scipy.", "builtins.")
 
@@ -21,17 +22,9 @@ class UntrustedModelError(ValueError):
 
 def save_model(estimator, path: str | os.PathLike) -> Path:
     """Write ``estimator`` to ``path`` atomically (temp file, then rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         skops.io.dump(estimator, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return Path(path)
 
 
 def load_model(path: str | os.PathLike):

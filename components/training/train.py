@@ -7,6 +7,7 @@ marked unavailable with the reason.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 import sklearn
 from sklearn.metrics import accuracy_score, f1_score
 
+from greenkfp.components._files import write_atomic
 from greenkfp.components.carbon.errors import CarbonError
 from greenkfp.components.data.datasets import read_dataset
 
@@ -214,15 +216,9 @@ def training_markdown(record: dict) -> str:
 def write_training_outputs(result: TrainingResult, *, record_path: str, summary_path: str, csv_path: str) -> dict:
     """Write the training record (JSON), the Markdown summary and CodeCarbon's CSV (empty when
     CodeCarbon wrote none); return the CSV artifact's metadata."""
-    import json
-    import shutil
-
     record = result.to_record()
-    Path(record_path).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    Path(summary_path).write_text(training_markdown(record), encoding="utf-8")
+    write_atomic(record_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_atomic(summary_path, training_markdown(record))
     source = result.energy.csv_path
-    if source and Path(source).is_file():
-        shutil.copyfile(source, csv_path)
-    else:
-        Path(csv_path).write_text("", encoding="utf-8")
+    write_atomic(csv_path, Path(source).read_bytes() if source and Path(source).is_file() else b"")
     return {"format": "csv", "source": "codecarbon", "available": bool(source), "reason": result.energy.reason}
