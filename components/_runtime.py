@@ -22,6 +22,7 @@ Standard library only at import: this module is imported by every component defi
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import tempfile
@@ -87,6 +88,68 @@ def _portable_source_tree(subpackages: tuple[str, ...]) -> Path:
             )
         _portable_trees[key] = root
     return _portable_trees[key]
+
+
+def _imported_subpackages(tree: ast.AST, package: tuple[str, ...]) -> set[str]:
+    """The greenkfp.components subpackages that the imports in ``tree`` name, anywhere in it
+    (function-level imports included). ``package``: the module's own package below
+    ``greenkfp.components`` (for relative imports)."""
+    here = Path(__file__).resolve().parent
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name.split(".") for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - (node.level - 1)]) if node.level - 1 <= len(package) else []
+                base = ["greenkfp", "components", *base]
+            else:
+                base = []
+            module = base + (node.module.split(".") if node.module else [])
+            targets = [module + [alias.name] for alias in node.names]
+        else:
+            continue
+        for parts in targets:
+            if parts[:2] == ["greenkfp", "components"] and len(parts) > 2 and (here / parts[2]).is_dir():
+                found.add(parts[2])
+    return found
+
+
+def required_subpackages(func) -> tuple[str, ...]:
+    """Every greenkfp subpackage a component body needs: those its imports name, and those
+    their modules import in turn. Derived from the code, so a new import (even inside a
+    function) can never be left out of a portable build."""
+    import inspect
+    import textwrap
+
+    here = Path(__file__).resolve().parent
+    pending = _imported_subpackages(ast.parse(textwrap.dedent(inspect.getsource(func))), ())
+    # the top-level modules (this one, _files, records ...) are always embedded; what they import counts too
+    for module in here.glob("*.py"):
+        pending |= _imported_subpackages(ast.parse(module.read_text(encoding="utf-8")), ())
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        seen.add(name)
+        for path in (here / name).rglob("*.py"):
+            if path.name == "component.py":  # KFP adapters are not embedded (see _portable_source_tree)
+                continue
+            package = path.relative_to(here).parent.parts
+            pending |= _imported_subpackages(ast.parse(path.read_text(encoding="utf-8")), package) - seen
+    return tuple(sorted(seen))
+
+
+def component(*needs: str):
+    """``kfp.dsl.component`` with greenkfp's runtime settings: ``needs`` names the packages
+    (keys of :data:`PORTABLE_REQUIREMENTS`) the component's core imports beyond
+    :data:`BASE_PACKAGES`; the greenkfp subpackages to embed are derived from its imports."""
+
+    def decorate(func):
+        from kfp import dsl
+
+        return dsl.component(func, **component_options(*needs, subpackages=required_subpackages(func)))
+
+    return decorate
 
 
 def component_options(*needs: str, subpackages: tuple[str, ...] = ()) -> dict:

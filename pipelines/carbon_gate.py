@@ -16,7 +16,7 @@ from kfp.dsl import Artifact
 
 from greenkfp.components import gate_outcome
 
-from .platform import PLATFORMS, KubeflowSettings, configure_task
+from .platform import PLATFORMS, KubeflowSettings, Steps
 from .steps import add_carbon_gate
 
 PIPELINE_NAME = "greenkfp-carbon-gate"
@@ -34,7 +34,7 @@ def build_carbon_gate_pipeline(platform: str = "vertex", settings: KubeflowSetti
     )
     def carbon_gate_pipeline(
         regions: list = ["GB"],
-        duration_hours: float = 2.0,
+        duration_hours: float = 1.0,
         provider: str = "embedded",
         fallback_providers: list = [],
         earliest_start: str = "",
@@ -47,15 +47,14 @@ def build_carbon_gate_pipeline(platform: str = "vertex", settings: KubeflowSetti
         energy_kwh: float = 0.0,
         provider_options: dict = {},
     ) -> NamedTuple("Outputs", [("decision", Artifact), ("branch", str)]):
-        gate = add_carbon_gate(platform, locals(), pipeline=PIPELINE_NAME, settings=settings)
+        step = Steps(platform, PIPELINE_NAME, settings)
+        gate = add_carbon_gate(step, locals())
         with dsl.If(gate.outputs["should_run"] == True, name="green-window"):  # noqa: E712 (kfp condition)
             ran = gate_outcome(decision=gate.outputs["decision"], branch="run")
-            ran.set_display_name("gated-job")
-            configure_task(ran, platform, pipeline=PIPELINE_NAME, role="gated-job", settings=settings)
+            step(ran, "gated-job")
         with dsl.Else(name="refused"):
             refused = gate_outcome(decision=gate.outputs["decision"], branch="refused")
-            refused.set_display_name("refusal")
-            configure_task(refused, platform, pipeline=PIPELINE_NAME, role="refusal", settings=settings)
+            step(refused, "refusal")
         outputs = NamedTuple("Outputs", [("decision", Artifact), ("branch", str)])
         return outputs(gate.outputs["decision"], dsl.OneOf(ran.outputs["Output"], refused.outputs["Output"]))
 

@@ -20,23 +20,14 @@ from rich.table import Table
 console = Console(width=None if sys.stdout.isatty() else 140)
 
 
-def _add_gate_arguments(parser: argparse.ArgumentParser) -> None:
-    from greenkfp.components.carbon.providers import PROVIDER_NAMES
+def _add_gate_arguments(parser: argparse.ArgumentParser, *, local: bool = False) -> None:
+    from greenkfp.components.parameters import GATE
+    from greenkfp.pipelines.options import add_spec_options
 
-    parser.add_argument("--regions", nargs="+", default=["GB"], metavar="REGION",
-                        help="candidate regions, home first (default: GB)")
-    parser.add_argument("--provider", default="embedded", choices=PROVIDER_NAMES, help="forecast provider (default: embedded)")
-    parser.add_argument("--fallback", nargs="*", default=[], choices=PROVIDER_NAMES, metavar="PROVIDER",
-                        help="fallback providers, tried in order")
-    parser.add_argument("--duration", default="2h", help="expected job duration, e.g. 2h, 90m (default: 2h)")
-    parser.add_argument("--max-delay", default="12h", help="longest wait before starting (default: 12h)")
-    parser.add_argument("--deadline", default="", help="ISO 8601 time by which the job must end (default: none)")
-    parser.add_argument("--earliest-start", default="", help="ISO 8601 earliest start (default: now)")
-    parser.add_argument("--threshold", default="", help="refuse above this: gCO2eq/kWh (250) or a percentile (p25)")
-    parser.add_argument("--min-savings", type=float, default=0.0, help="wait only for at least this %% saving")
-    parser.add_argument("--on-provider-failure", default="fail_open", choices=("fail_open", "fail_closed"))
-    parser.add_argument("--energy-kwh", type=float, default=0.0, help="estimated job energy, kWh, for savings in grams")
-    parser.add_argument("--replay-year", type=int, default=None, help="embedded provider: replay this data year")
+    add_spec_options(parser, GATE, local=local)
+    parser.add_argument("--replay-year", type=int, default=None,
+                        help="embedded provider: replay this data year (same as --provider-options "
+                             "'{\"embedded\": {\"replay_year\": YEAR}}')")
 
 
 def _print_decision(record: dict, title: str) -> None:
@@ -117,26 +108,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _gate_arguments(args: argparse.Namespace) -> dict:
-    from greenkfp.components.carbon.params import parse_duration
+    from greenkfp.components.parameters import GATE
+    from greenkfp.pipelines.options import spec_values
 
-    provider_options = {}
+    values = spec_values(args, GATE)
     if args.replay_year is not None:
-        provider_options["embedded"] = {"replay_year": args.replay_year}
-    return {
-        "regions": args.regions,
-        "duration_hours": parse_duration(args.duration, "--duration") / timedelta(hours=1),
-        "provider": args.provider,
-        "fallback_providers": args.fallback,
-        "earliest_start": args.earliest_start,
-        "deadline": args.deadline,
-        "max_delay_hours": parse_duration(args.max_delay, "--max-delay") / timedelta(hours=1),
-        "threshold": args.threshold,
-        "min_savings_percent": args.min_savings,
-        "on_provider_failure": args.on_provider_failure,
-        "mode": args.mode,
-        "energy_kwh": args.energy_kwh,
-        "provider_options": provider_options,
-    }
+        embedded = dict(values["provider_options"].get("embedded", {}), replay_year=args.replay_year)
+        values["provider_options"] = {**values["provider_options"], "embedded": embedded}
+    return values
 
 
 def _print_trainings(trainings: list[dict]) -> None:
@@ -233,7 +212,10 @@ def cmd_run_local(args: argparse.Namespace) -> int:
 
     arguments = _gate_arguments(args)
     if args.pipeline == "training":
-        arguments.update(dataset=args.dataset, label_column=args.label_column)
+        from greenkfp.components.parameters import TRAINING
+        from greenkfp.pipelines.options import spec_values
+
+        arguments.update(spec_values(args, TRAINING))
         if args.candidates:
             arguments["candidates"] = json.loads(Path(args.candidates).read_text(encoding="utf-8"))
     root = Path(args.pipeline_root)
@@ -271,7 +253,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     from greenkfp.components.carbon.params import parse_datetime, parse_duration
 
     start = parse_datetime(args.start, "--start") or datetime.now(timezone.utc)
-    duration = parse_duration(args.duration, "--duration")
+    duration = timedelta(hours=args.duration_hours)
     deadline = parse_datetime(args.deadline, "--deadline") if "T" in args.deadline else start + parse_duration(
         args.deadline, "--deadline"
     )
@@ -318,7 +300,7 @@ def _countdown(until: datetime, sleep=None) -> None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from greenkfp.components.carbon.params import parse_datetime, parse_duration
+    from greenkfp.components.carbon.params import parse_datetime
     from greenkfp.pipelines import submit
 
     params = submit.parse_params(args.param)
@@ -334,8 +316,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     start_at = None
     if args.carbon_aware:
         green = submit.greenest_start(
-            regions=args.regions, duration=parse_duration(args.duration, "--duration"), provider=args.provider,
-            max_delay=parse_duration(args.max_delay, "--max-delay"), deadline=parse_datetime(args.deadline, "--deadline"))
+            regions=args.regions, duration=timedelta(hours=args.duration_hours), provider=args.provider,
+            max_delay=timedelta(hours=args.max_delay_hours), deadline=parse_datetime(args.deadline, "--deadline"))
         _print_decision(green.record, "carbon-aware submission")
         if not green.should_run:
             console.print("[red]the gate refuses: not submitting[/red]")
@@ -369,6 +351,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from greenkfp.components import __version__
     from greenkfp.components.carbon.providers import PROVIDER_NAMES
+    from greenkfp.components.parameters import TRAINING
+    from greenkfp.pipelines.options import add_spec_options
 
     parser = argparse.ArgumentParser(prog="greenkfp", description="Carbon-aware Kubeflow Pipelines components.")
     parser.add_argument("--version", action="version", version=f"greenkfp {__version__}")
@@ -401,12 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and measured.")
     p.add_argument("--pipeline", default="training", choices=("training", "gate"),
                    help="training: load, gate, train every candidate (default); gate: the gate alone")
-    p.add_argument("--dataset", default="digits", help="training: builtin name or CSV/Parquet path (default: digits)")
-    p.add_argument("--label-column", default="", help="training: label column of a CSV/Parquet dataset")
-    p.add_argument("--candidates", default="", help="training: JSON file with a list of candidate specs")
-    _add_gate_arguments(p)
-    p.add_argument("--mode", default="plan", choices=("plan", "wait"),
-                   help="plan: decide without sleeping (default); wait: sleep until the window")
+    _add_gate_arguments(p.add_argument_group("carbon-forecast gate"), local=True)
+    add_spec_options(p.add_argument_group("training pipeline (--pipeline training)"), TRAINING)
     p.add_argument("--pipeline-root", default="local_outputs", help="where task outputs go (default: local_outputs)")
     p.add_argument("--verbose", action="store_true", help="show the tasks' full output")
     p.set_defaults(func=cmd_run_local)
@@ -414,8 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("forecast", help="print a region's forecast and its greenest window",
                        description="Print a carbon-intensity forecast and the best window for a job.")
     p.add_argument("--region", default="GB")
-    p.add_argument("--provider", default="embedded", choices=PROVIDER_NAMES)
-    p.add_argument("--duration", default="2h", help="job duration (default: 2h)")
+    add_spec_options(p, ("provider", "duration_hours"))
     p.add_argument("--deadline", default="12h", help="a duration from the start (12h) or an ISO 8601 time")
     p.add_argument("--start", default="", help="ISO 8601 start (default: now)")
     p.add_argument("--replay-year", type=int, default=None, help="embedded provider: replay this data year")
@@ -435,11 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ask the gate's core for the greenest start and submit then, not now")
     green.add_argument("--schedule", action="store_true",
                        help="with --carbon-aware: create a one-off schedule on the backend instead of waiting here")
-    green.add_argument("--regions", nargs="+", default=["GB"], metavar="REGION")
-    green.add_argument("--provider", default="embedded", choices=PROVIDER_NAMES)
-    green.add_argument("--duration", default="1h", help="expected run duration (default: 1h)")
-    green.add_argument("--max-delay", default="12h", help="longest wait (default: 12h)")
-    green.add_argument("--deadline", default="", help="ISO 8601 time by which the run must end")
+    add_spec_options(green, ("regions", "provider", "duration_hours", "max_delay_hours", "deadline"))
     kfp_parser = backends.add_parser("kfp", parents=[common], help="Kubeflow Pipelines (kfp.Client)",
                                      description="Submit with kfp.Client.create_run_from_pipeline_package. "
                                                  "A bearer token, if needed, comes from KF_PIPELINES_TOKEN.")
@@ -462,7 +437,10 @@ def main(argv: list[str] | None = None) -> int:
     from greenkfp.components.carbon.errors import CarbonError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse's own usage errors and --help: a code, not an exception
+        return exit_.code
     if args.command == "compile" and args.portable and args.output_dir == "compiled":
         args.output_dir = "build/portable"
     try:

@@ -96,3 +96,20 @@ def configure_task(task, platform: str, *, pipeline: str, role: str, settings: K
         key, value, effect = settings.spot_toleration
         kubernetes.add_toleration(task, key=key, operator="Equal", value=value, effect=effect)
     return task
+
+
+@dataclass(frozen=True)
+class Steps:
+    """Names and configures a pipeline's tasks the same way: display name, caching, and the
+    platform config of :func:`configure_task`. One per pipeline definition."""
+
+    platform: str
+    pipeline: str
+    settings: KubeflowSettings | None = None
+
+    def __call__(self, task, name: str, *, cache: bool = True, spot: bool = False, credentials: bool = False):
+        task.set_display_name(name)
+        if not cache:  # a measurement or a decision that depends on the clock: never reuse an old one
+            task.set_caching_options(False)
+        return configure_task(task, self.platform, pipeline=self.pipeline, role=name, settings=self.settings,
+                              spot=spot, credentials=credentials)

@@ -21,7 +21,7 @@ from greenkfp.components import (
     train_with_emissions,
 )
 
-from .platform import PLATFORMS, KubeflowSettings, configure_task
+from .platform import PLATFORMS, KubeflowSettings, Steps
 from .steps import add_carbon_gate
 
 PIPELINE_NAME = "greenkfp-carbon-aware-training"
@@ -64,20 +64,19 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
         hardware_preset: str = "n2-standard-4",
         functional_unit_size: int = 1000,
         expected_lifetime_inferences: float = 100000000.0,
-        sci_seconds_per_variant: float = 3.0,
-        sci_intensity_basis: str = "annual_average",
+        max_seconds_per_variant: float = 3.0,
+        intensity_basis: str = "annual_average",
         selection_rule: str = "knee",
         selection_weights: dict = {},
         selection_constraints: dict = {"max_accuracy_drop_points": 1.0},
         on_no_candidate: str = "fail",
     ):
-        data = load_dataset(source=dataset, label_column=label_column, test_size=test_size, seed=seed)
-        data.set_display_name("load-dataset")
-        configure_task(data, platform, pipeline=PIPELINE_NAME, role="load-dataset", settings=settings)
+        step = Steps(platform, PIPELINE_NAME, settings)
+        data = load_dataset(dataset=dataset, label_column=label_column, test_size=test_size, seed=seed)
+        step(data, "load-dataset")
         specs = resolve_candidates(candidates=candidates)
-        specs.set_display_name("resolve-candidates")
-        configure_task(specs, platform, pipeline=PIPELINE_NAME, role="resolve-candidates", settings=settings)
-        gate = add_carbon_gate(platform, locals(), pipeline=PIPELINE_NAME, settings=settings)
+        step(specs, "resolve-candidates")
+        gate = add_carbon_gate(step, locals())
         gate.after(data, specs)  # validate data and candidates before waiting for a window, not after
         with dsl.If(gate.outputs["should_run"] == True, name="green-window"):  # noqa: E712 (kfp condition)
             with dsl.ParallelFor(specs.output, name="candidates") as candidate:
@@ -92,10 +91,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                     tracker=tracker,
                     hardware_profile=hardware_profile,
                 )
-                fit.set_caching_options(False)  # each fit is a new measurement
-                fit.set_display_name("train-with-emissions")
-                configure_task(fit, platform, pipeline=PIPELINE_NAME, role="train-with-emissions", settings=settings,
-                               spot=True, credentials=True)
+                step(fit, "train-with-emissions", cache=False, spot=True, credentials=True)
                 onnx = convert_and_quantize(
                     model=fit.outputs["model"],
                     test=data.outputs["test"],
@@ -103,8 +99,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                     variant_names=variant_names,
                     tolerance_points=tolerance_points,
                 )
-                onnx.set_display_name("convert-and-quantize")
-                configure_task(onnx, platform, pipeline=PIPELINE_NAME, role="convert-and-quantize", settings=settings)
+                step(onnx, "convert-and-quantize")
                 sci = evaluate_sci(
                     variants=onnx.outputs["variants"],
                     variant_list=onnx.outputs["variant_list"],
@@ -114,23 +109,20 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                     hardware_profile=hardware_preset,
                     functional_unit_size=functional_unit_size,
                     expected_lifetime_inferences=expected_lifetime_inferences,
-                    max_seconds_per_variant=sci_seconds_per_variant,
-                    intensity_basis=sci_intensity_basis,
+                    max_seconds_per_variant=max_seconds_per_variant,
+                    intensity_basis=intensity_basis,
                 )
-                sci.set_caching_options(False)  # a benchmark is a new measurement
-                sci.set_display_name("evaluate-sci")
-                configure_task(sci, platform, pipeline=PIPELINE_NAME, role="evaluate-sci", settings=settings, spot=True)
+                step(sci, "evaluate-sci", cache=False, spot=True)
             selection = select_pareto_model(
                 sci_reports=dsl.Collected(sci.outputs["sci_reports"]),
                 variant_lists=dsl.Collected(onnx.outputs["variant_list"]),
                 variants=dsl.Collected(onnx.outputs["variants"]),
-                rule=selection_rule,
-                weights=selection_weights,
-                constraints=selection_constraints,
-                on_none=on_no_candidate,
+                selection_rule=selection_rule,
+                selection_weights=selection_weights,
+                selection_constraints=selection_constraints,
+                on_no_candidate=on_no_candidate,
             )
-            selection.set_display_name("select-pareto-model")
-            configure_task(selection, platform, pipeline=PIPELINE_NAME, role="select-pareto-model", settings=settings)
+            step(selection, "select-pareto-model")
             report = sustainability_report(
                 decision=gate.outputs["decision"],
                 training_records=dsl.Collected(fit.outputs["training_record"]),
@@ -138,11 +130,9 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                 selection_record=selection.outputs["selection_record"],
                 expected_lifetime_inferences=expected_lifetime_inferences,
             )
-            report.set_display_name("sustainability-report")
-            configure_task(report, platform, pipeline=PIPELINE_NAME, role="sustainability-report", settings=settings)
+            step(report, "sustainability-report")
         with dsl.Else(name="refused"):
             refused = gate_outcome(decision=gate.outputs["decision"], branch="refused")
-            refused.set_display_name("refusal")
-            configure_task(refused, platform, pipeline=PIPELINE_NAME, role="refusal", settings=settings)
+            step(refused, "refusal")
 
     return carbon_aware_training_pipeline

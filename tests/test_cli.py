@@ -59,7 +59,8 @@ def test_forecast_table_marks_replayed_data(capsys):
 )
 def test_bad_input_is_a_clear_error_with_exit_code_2(argv, message, capsys):
     assert main(argv) == 2
-    assert message in " ".join(capsys.readouterr().out.split())
+    captured = capsys.readouterr()
+    assert message in " ".join((captured.out + captured.err).split())
 
 
 def test_run_local_prints_the_decision(tmp_path, monkeypatch, capsys):

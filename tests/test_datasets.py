@@ -350,7 +350,7 @@ def test_component_writes_both_splits_with_metadata(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a component can import from the current directory
     csv = write_csv(tmp_path, make_frame(rows=60, classes=("cat", "dog", "eel")))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
-    task = load_dataset(source=csv.as_uri(), label_column="y", test_size=0.2, seed=5)
+    task = load_dataset(dataset=csv.as_uri(), label_column="y", test_size=0.2, seed=5)
     assert (task.outputs["rows"], task.outputs["features"], task.outputs["classes"]) == (60, 3, 3)
     expected = split_frame(make_frame(rows=60, classes=("cat", "dog", "eel")), "y", test_size=0.2, seed=5)
     for name, part in (("train", expected[0]), ("test", expected[1])):
@@ -375,5 +375,5 @@ def test_component_fails_the_task_on_invalid_data(tmp_path, monkeypatch):
     csv = write_csv(tmp_path, make_frame().assign(city="Paris"))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
     with pytest.raises(RuntimeError, match="load-dataset"):
-        load_dataset(source=str(csv), label_column="y")
+        load_dataset(dataset=str(csv), label_column="y")
     assert not list((tmp_path / "root").rglob("train")) and not list((tmp_path / "root").rglob("test"))

@@ -21,7 +21,7 @@ def test_flagship_pipeline_end_to_end_and_the_report_adds_up(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     result = run_training_locally(
         {"dataset": "breast_cancer", "candidates": CANDIDATES, "mode": "plan", "regions": ["GB", "DE-LU"],
-         "earliest_start": "2023-06-14T09:00:00Z", "sci_seconds_per_variant": 1.0,
+         "earliest_start": "2023-06-14T09:00:00Z", "max_seconds_per_variant": 1.0,
          "expected_lifetime_inferences": 1e6, "selection_constraints": {"max_accuracy_drop_points": 5.0}},
         tmp_path / "root",
     )
@@ -108,8 +108,8 @@ def test_portable_flagship_runs_from_its_compiled_yaml(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
     pipeline = components.load_component_from_file(str(out / "vertex" / "carbon_aware_training.yaml"))
-    pipeline(dataset="iris", candidates=json.dumps(CANDIDATES), mode="plan", sci_seconds_per_variant=1.0,
-             sci_intensity_basis="250", selection_constraints={"max_accuracy_drop_points": 50.0})
+    pipeline(dataset="iris", candidates=json.dumps(CANDIDATES), mode="plan", max_seconds_per_variant=1.0,
+             intensity_basis="250", selection_constraints={"max_accuracy_drop_points": 50.0})
     (decision,) = (tmp_path / "root").glob("*/carbon-forecast-gate/decision")
     record = json.loads(decision.read_text())
     assert record["failure_policy_applied"] == "fail_open"

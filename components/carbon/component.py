@@ -5,19 +5,18 @@ besides kfp; everything the body needs is imported inside it (only the body is s
 
 from typing import NamedTuple
 
-from kfp import dsl
 from kfp.dsl import Artifact, Input, Markdown, Metrics, Output
 
-from .._runtime import component_options
+from .._runtime import component
 
 
-@dsl.component(**component_options(subpackages=("carbon",)))
+@component()
 def carbon_forecast_gate(
     decision: Output[Artifact],
     metrics: Output[Metrics],
     summary: Output[Markdown],
     regions: list = ["GB"],
-    duration_hours: float = 2.0,
+    duration_hours: float = 1.0,
     provider: str = "embedded",
     fallback_providers: list = [],
     earliest_start: str = "",
@@ -26,7 +25,7 @@ def carbon_forecast_gate(
     threshold: str = "",
     min_savings_percent: float = 0.0,
     on_provider_failure: str = "fail_open",
-    mode: str = "plan",
+    mode: str = "wait",
     energy_kwh: float = 0.0,
     provider_options: dict = {},
 ) -> NamedTuple("GateOutputs", [("should_run", bool), ("start_at", str), ("delay_seconds", float), ("action", str), ("region", str)]):
@@ -87,7 +86,7 @@ def carbon_forecast_gate(
     return outputs(record["should_run"], record["start_at"], record["delay_seconds"], record["action"], record["region"])
 
 
-@dsl.component(**component_options(subpackages=("carbon",)))
+@component()
 def gate_outcome(decision: Input[Artifact], branch: str, note: Output[Markdown]) -> str:
     """Acknowledge the gate's verdict in the branch it selected.
 

@@ -5,17 +5,16 @@ kfp; everything the body needs is imported inside it (only the body is serialize
 
 from typing import NamedTuple
 
-from kfp import dsl
 from kfp.dsl import Dataset, Output
 
-from .._runtime import component_options
+from .._runtime import component
 
 
-@dsl.component(**component_options("pandas", "pyarrow", "scikit-learn", subpackages=("data",)))
+@component("pandas", "pyarrow", "scikit-learn")
 def load_dataset(
     train: Output[Dataset],
     test: Output[Dataset],
-    source: str = "digits",
+    dataset: str = "digits",
     label_column: str = "",
     test_size: float = 0.25,
     seed: int = 0,
@@ -28,7 +27,7 @@ def load_dataset(
     and the artifact metadata describes it (rows, columns, feature_names, label, classes, source).
 
     Args:
-        source: A builtin scikit-learn dataset (digits, breast_cancer, wine, iris), or the path or
+        dataset: A builtin scikit-learn dataset (digits, breast_cancer, wine, iris), or the path or
             URI of a .csv, .parquet or .pq file. gs://, s3:// and az:// URIs need the gcs, s3 or
             azure extra of greenkfp in the image.
         label_column: The label column of a file; empty for a builtin dataset (target).
@@ -45,11 +44,11 @@ def load_dataset(
     from greenkfp.components.data import prepare_dataset
 
     train_info, test_info = prepare_dataset(
-        source, label_column or None, train.path, test.path, test_size=test_size, seed=seed
+        dataset, label_column or None, train.path, test.path, test_size=test_size, seed=seed
     )
     train.metadata.update(train_info.to_metadata())
     test.metadata.update(test_info.to_metadata())
-    print(f"{source}: {train_info.rows} train and {test_info.rows} test rows, {train_info.columns} features, "
+    print(f"{dataset}: {train_info.rows} train and {test_info.rows} test rows, {train_info.columns} features, "
           f"label {train_info.label!r}, classes {train_info.classes}")
     outputs = namedtuple("DatasetOutputs", ["rows", "features", "classes"])
     return outputs(train_info.rows + test_info.rows, train_info.columns, len(train_info.classes))

@@ -3,14 +3,13 @@
 # No `from __future__ import annotations`: kfp reads the real annotation objects.
 from typing import NamedTuple
 
-from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
-from .._runtime import component_options
+from .._runtime import component
 
 
-@dsl.component(**component_options("pandas", "pyarrow", "scikit-learn", "skops", "onnx", "onnxruntime", "skl2onnx",
-                                   "onnxconverter-common", subpackages=("quantization", "training", "data")))
+@component("pandas", "pyarrow", "scikit-learn", "skops",
+           "onnx", "onnxruntime", "skl2onnx", "onnxconverter-common")
 def convert_and_quantize(
     model: Input[Model],
     test: Input[Dataset],

@@ -3,13 +3,12 @@
 # No `from __future__ import annotations`: kfp reads the real annotation objects.
 from typing import List, NamedTuple
 
-from kfp import dsl
 from kfp.dsl import HTML, Artifact, Input, Metrics, Output
 
-from .._runtime import component_options
+from .._runtime import component
 
 
-@dsl.component(**component_options("matplotlib", subpackages=("reporting",)))
+@component("matplotlib")
 def sustainability_report(
     decision: Input[Artifact],
     training_records: Input[List[Artifact]],

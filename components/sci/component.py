@@ -3,14 +3,12 @@
 # No `from __future__ import annotations`: kfp reads the real annotation objects.
 from typing import NamedTuple
 
-from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
-from .._runtime import component_options
+from .._runtime import component
 
 
-@dsl.component(**component_options("pandas", "pyarrow", "scikit-learn", "onnx", "onnxruntime", "psutil",
-                                   subpackages=("sci", "data", "carbon")))
+@component("pandas", "pyarrow", "scikit-learn", "onnx", "onnxruntime", "psutil")
 def evaluate_sci(
     variants: Input[Model],
     variant_list: Input[Artifact],
@@ -25,7 +23,7 @@ def evaluate_sci(
     functional_unit_size: int = 1000,
     expected_lifetime_inferences: float = 100000000.0,
     intensity_basis: str = "annual_average",
-    max_seconds_per_variant: float = 5.0,
+    max_seconds_per_variant: float = 3.0,
     threads: int = 1,
 ) -> NamedTuple("SciOutputs", [("scored", int), ("best_sci", float)]):
     """Score the Software Carbon Intensity (GSF SCI, ISO/IEC 21031:2024) of each eligible variant.

@@ -3,13 +3,12 @@
 # No `from __future__ import annotations`: kfp reads the real annotation objects.
 from typing import List, NamedTuple
 
-from kfp import dsl
 from kfp.dsl import HTML, Artifact, Input, Metrics, Model, Output
 
-from .._runtime import component_options
+from .._runtime import component
 
 
-@dsl.component(**component_options("matplotlib", subpackages=("selection",)))
+@component("matplotlib")
 def select_pareto_model(
     sci_reports: Input[List[Artifact]],
     variant_lists: Input[List[Artifact]],
@@ -18,28 +17,28 @@ def select_pareto_model(
     selection_record: Output[Artifact],
     metrics: Output[Metrics],
     report: Output[HTML],
-    rule: str = "knee",
-    weights: dict = {},
-    objectives: list = [],
-    constraints: dict = {},
-    on_none: str = "fail",
+    selection_rule: str = "knee",
+    selection_weights: dict = {},
+    selection_objectives: list = [],
+    selection_constraints: dict = {"max_accuracy_drop_points": 1.0},
+    on_no_candidate: str = "fail",
 ) -> NamedTuple("SelectionOutputs", [("promote", bool), ("chosen", str)]):
     """Pick the model variant that balances accuracy, latency and SCI on the Pareto front.
 
     Every scored variant of every candidate is a point; ineligible variants and those breaking a
     constraint are excluded with the reason, the non-dominated rest form the front, and the rule
     picks one. If nothing qualifies, promotion is blocked: the task fails with the reason
-    (on_none="fail"), or returns promote=False (on_none="block").
+    (on_no_candidate="fail"), or returns promote=False (on_no_candidate="block").
 
     Args:
         sci_reports: Each candidate's SCI entries (from evaluate_sci), collected over the loop.
         variant_lists: Each candidate's variant list (from convert_and_quantize), same order.
         variants: Each candidate's variants directory, same order.
-        rule: knee (default), chebyshev, weighted_sum or epsilon_constraint.
-        weights: Objective weights for chebyshev and weighted_sum, e.g. {"sci": 2, "accuracy": 1}.
-        objectives: "name:max|min" strings; empty means accuracy:max, latency_p95_ms:min, sci:min.
-        constraints: Any of min_accuracy (0-1), max_accuracy_drop_points, max_latency_ms, max_sci.
-        on_none: fail or block, when no candidate qualifies.
+        selection_rule: knee (default), chebyshev, weighted_sum or epsilon_constraint.
+        selection_weights: Objective weights for chebyshev and weighted_sum, e.g. {"sci": 2, "accuracy": 1}.
+        selection_objectives: "name:max|min" strings; empty means accuracy:max, latency_p95_ms:min, sci:min.
+        selection_constraints: Any of min_accuracy (0-1), max_accuracy_drop_points, max_latency_ms, max_sci.
+        on_no_candidate: fail or block, when no candidate qualifies.
 
     Returns:
         promote: Whether a model was selected for promotion.
@@ -52,8 +51,9 @@ def select_pareto_model(
 
     evaluations = [(read_json(r.path), v.path, read_json(vl.path))
                    for r, vl, v in zip(sci_reports, variant_lists, variants, strict=True)]
-    decision = select_model(candidates_from_evaluations(evaluations), objectives=objectives or DEFAULT_OBJECTIVES,
-                            constraints=Constraints(**constraints), rule=rule, weights=weights or None, on_none=on_none)
+    decision = select_model(candidates_from_evaluations(evaluations), objectives=selection_objectives or DEFAULT_OBJECTIVES,
+                            constraints=Constraints(**selection_constraints), rule=selection_rule,
+                            weights=selection_weights or None, on_none=on_no_candidate)
     selected.metadata.update(write_selection_outputs(decision, record_path=selection_record.path,
                                                      html_path=report.path, model_path=selected.path))
     for name, value in decision.metrics().items():

@@ -3,14 +3,12 @@
 # No `from __future__ import annotations`: kfp reads the real annotation objects.
 from typing import NamedTuple
 
-from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
-from .._runtime import component_options
+from .._runtime import component
 
 
-@dsl.component(**component_options(
-    "pandas", "pyarrow", "scikit-learn", "skops", "codecarbon", subpackages=("training", "data", "carbon")))
+@component("pandas", "pyarrow", "scikit-learn", "skops", "codecarbon")
 def train_with_emissions(
     train: Input[Dataset],
     test: Input[Dataset],
@@ -74,7 +72,7 @@ def train_with_emissions(
     return outputs(result.spec.name, result.accuracy, result.energy.energy_kwh or -1.0, hourly)
 
 
-@dsl.component(**component_options("scikit-learn", subpackages=("training", "data", "carbon")))
+@component("scikit-learn")
 def resolve_candidates(candidates: str = "") -> list:
     """Validate candidate specs before any waiting or training, and list them for a ParallelFor.
 
