@@ -1,5 +1,6 @@
 """Compiled YAML: in sync with the code, loadable, valid PipelineSpec protos, no secrets."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ from greenkfp.pipelines.compile import compile_all, drift
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPILED = ROOT / "compiled"
+components_module = greenkfp.components
+COMPONENTS = [n for n in components_module.__all__ if n != "__version__"]
 
 
 def test_compiled_directory_matches_a_fresh_compile():
@@ -157,3 +160,21 @@ def test_portable_component_runs_its_embedded_code(tmp_path, monkeypatch):
         record = json.load(handle)
     assert record["failure_policy_applied"] == "fail_open"
     assert "the embedded data is not in this build" in record["attempts"][0]["error"]
+
+
+def test_portable_builds_embed_every_subpackage_the_code_imports_even_inside_functions():
+    from greenkfp.components._runtime import _imported_subpackages, _portable_source_tree, required_subpackages
+
+    def body():  # a component body whose only import reaches carbon through a function-level import in sci
+        from greenkfp.components.sci.evaluate import evaluate_variants  # noqa: F401
+
+    assert {"sci", "carbon"} <= set(required_subpackages(body))
+    for name in COMPONENTS:
+        needed = required_subpackages(getattr(components_module, name).python_func)
+        tree = _portable_source_tree(needed) / "greenkfp" / "components"
+        embedded = {p.name for p in tree.iterdir() if p.is_dir()}
+        assert embedded == set(needed), name
+        for path in tree.rglob("*.py"):  # closed under imports: nothing embedded names a missing subpackage
+            package = path.relative_to(tree).parent.parts
+            imported = _imported_subpackages(ast.parse(path.read_text(encoding="utf-8")), package)
+            assert imported <= embedded, f"{name}: {path.relative_to(tree)} imports {sorted(imported - embedded)}"
