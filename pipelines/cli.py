@@ -303,16 +303,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from greenkfp.components.carbon.params import parse_datetime
     from greenkfp.pipelines import submit
 
-    params = submit.parse_params(args.param)
     labels = submit.parse_labels(getattr(args, "label", []))
     package = args.package or f"compiled/{'kubeflow' if args.backend == 'kfp' else 'vertex'}/carbon_aware_training.yaml"
+    # everything that can be checked is checked before any waiting: package, parameters, host, credentials
+    params = submit.typed_params(submit.read_package(package), submit.parse_params(args.param))
     job = None
-    if args.backend == "vertex":  # build (and check) before any waiting
+    if args.backend == "vertex":
         job = submit.build_vertex_job(package, project=args.project, location=args.location,
                                       pipeline_root=args.pipeline_root, params=params, labels=labels,
                                       display_name=args.run_name)
+        submit.check_vertex_credentials()
     else:
-        submit.check_parameters(submit.read_package(package), params)
+        submit.preflight_kfp(args.host)
     start_at = None
     if args.carbon_aware:
         green = submit.greenest_start(
@@ -329,11 +331,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             schedule_id = submit.kfp_one_off_schedule(package, host=args.host, params=params, start_at=start_at,
                                                       experiment=args.experiment or "Default", namespace=args.namespace)
         else:
-            start = start_at.astimezone(timezone.utc)
-            schedule = job.create_schedule(cron=f"{start.minute} {start.hour} {start.day} {start.month} *",
-                                           display_name=f"{job.display_name}-green-window"[:128],
-                                           start_time=start.isoformat(), max_run_count=1, max_concurrent_run_count=1)
-            schedule_id = schedule.resource_name
+            schedule_id = submit.vertex_one_off_schedule(job, start_at).resource_name
         console.print(f"scheduled once at {start_at:%Y-%m-%d %H:%M} UTC: {schedule_id}")
         return 0
     if start_at is not None:

@@ -9,8 +9,12 @@ application-default credentials for Vertex AI), never from arguments.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import socket
+import contextlib
+from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,18 +33,58 @@ class SubmitError(ValueError):
     """Bad submission input: a parameter, a label, a name or the package."""
 
 
-def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """``k=v`` pairs; a value that parses as JSON (numbers, lists, objects, true) is taken as JSON."""
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` pairs, values kept as text: :func:`typed_params` converts them by the
+    pipeline's declared types."""
     params = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise SubmitError(f"--param must look like NAME=VALUE, got {pair!r}")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
+        params[key] = value
     return params
+
+
+def _typed(name: str, text: Any, kind: str) -> Any:
+    """One parameter's value as its declared KFP type (text from the command line, or already
+    a value when called from Python)."""
+    def bad(expected: str) -> SubmitError:
+        return SubmitError(f"--param {name}={text!r}: {name} takes {expected}")
+
+    if kind == "STRING":
+        return text if isinstance(text, str) else json.dumps(text)
+    if not isinstance(text, str):
+        value = text
+    else:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise bad({"NUMBER_INTEGER": "a whole number", "NUMBER_DOUBLE": "a number", "BOOLEAN": "true or false",
+                       "LIST": "a JSON list", "STRUCT": "a JSON object"}.get(kind, kind)) from None
+    if kind == "NUMBER_INTEGER":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise bad("a whole number")
+        return int(value)
+    if kind == "NUMBER_DOUBLE":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad("a finite number")
+        return float(value)
+    if kind == "BOOLEAN" and not isinstance(value, bool):
+        raise bad("true or false")
+    if kind == "LIST" and not isinstance(value, list):
+        raise bad("a JSON list")
+    if kind == "STRUCT" and not isinstance(value, dict):
+        raise bad("a JSON object")
+    return value
+
+
+def typed_params(spec: dict, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` checked against the pipeline's declared parameters and converted to their
+    types, before anything is sent: an unknown name or a value of the wrong type is an error
+    that names it."""
+    check_parameters(spec, params)
+    declared = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+    return {name: _typed(name, value, declared[name].get("parameterType", "STRING")) for name, value in params.items()}
 
 
 def parse_labels(pairs: list[str]) -> dict[str, str]:
@@ -99,44 +143,165 @@ def check_vertex_package(path: str | Path, labels: dict[str, str]) -> dict:
     return spec
 
 
+#: Longest any one call to a pipelines endpoint may take, seconds (connect, and each read).
+REQUEST_TIMEOUT_S = 30.0
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its userinfo (``user:secret@``), for messages."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def check_host(host: str) -> str:
+    """A KFP API endpoint URL (http or https, with a host); returned without a trailing slash."""
+    try:
+        parts = urlsplit(host)
+        parts.port  # noqa: B018 (parses the port; a bad one raises)
+    except ValueError:
+        raise SubmitError(f"--host must be an http(s):// URL, got {safe_url(host)!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SubmitError(f"--host must be an http(s):// URL such as https://kfp.example.com, got {safe_url(host)!r}")
+    return host.rstrip("/")
+
+
+def _token() -> str | None:
+    return os.environ.get(KFP_TOKEN_ENV) or None
+
+
+def preflight_kfp(host: str, *, timeout: float | None = None) -> None:
+    """Check that ``host`` is a KFP v2 API that accepts our credentials, in one bounded call,
+    before any waiting or submitting: a wrong host fails now, with one line, not hours later."""
+    import httpx
+
+    host = check_host(host)
+    timeout = REQUEST_TIMEOUT_S if timeout is None else timeout
+    headers = {"Authorization": f"Bearer {_token()}"} if _token() else {}
+    where = f"{safe_url(host)}/apis/v2beta1/healthz"
+    try:
+        response = httpx.get(f"{host}/apis/v2beta1/healthz", headers=headers, timeout=timeout)
+    except httpx.TimeoutException:
+        raise SubmitError(f"--host {safe_url(host)} did not answer within {timeout:g} s") from None
+    except httpx.HTTPError as exc:
+        raise SubmitError(f"cannot reach --host {safe_url(host)}: {type(exc).__name__}") from None
+    if response.status_code in (401, 403):
+        raise SubmitError(f"{where} refused the credentials (HTTP {response.status_code}); "
+                          f"set {KFP_TOKEN_ENV} to a valid bearer token")
+    if response.status_code >= 300:
+        raise SubmitError(f"{where} answered HTTP {response.status_code}; is --host the KFP API endpoint?")
+    try:
+        response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "no content type")
+        raise SubmitError(f"{where} answered {kind}, not JSON: --host is not a KFP API endpoint") from None
+
+
+@contextlib.contextmanager
+def _bounded_kfp_call(what: str, host: str):
+    """Every request kfp.Client makes is bounded in time (its generated client sets no timeout,
+    so the socket default applies), and its failures become one line naming the call."""
+    import kfp_server_api
+    import urllib3
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(REQUEST_TIMEOUT_S)
+    try:
+        yield
+    except kfp_server_api.ApiException as exc:
+        raise SubmitError(f"{safe_url(host)} refused {what}: HTTP {exc.status} {exc.reason or ''}".rstrip()) from None
+    except (urllib3.exceptions.HTTPError, OSError, TimeoutError) as exc:
+        raise SubmitError(f"{what} at {safe_url(host)} failed: {type(exc).__name__}") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _client(host: str, namespace: str | None):
+    import kfp
+
+    return kfp.Client(host=host, namespace=namespace, existing_token=_token())
+
+
 def submit_kfp(package: str | Path, *, host: str, params: dict[str, Any], experiment: str | None = None,
                namespace: str | None = None, run_name: str | None = None) -> str:
     """Create a run on a KFP v2 endpoint; return its id."""
-    import kfp
-
     spec = read_package(package)
-    check_parameters(spec, params)
-    client = kfp.Client(host=host, namespace=namespace, existing_token=os.environ.get(KFP_TOKEN_ENV) or None)
-    result = client.create_run_from_pipeline_package(
-        str(package), arguments=params, run_name=run_name or spec["pipelineInfo"]["name"],
-        experiment_name=experiment, namespace=namespace,
-    )
-    return result.run_id
+    params = typed_params(spec, params)
+    preflight_kfp(host)
+    with _bounded_kfp_call("create_run", host):
+        result = _client(host, namespace).create_run_from_pipeline_package(
+            str(package), arguments=params, run_name=run_name or spec["pipelineInfo"]["name"],
+            experiment_name=experiment, namespace=namespace,
+        )
+    run_id = getattr(result, "run_id", None)
+    if not run_id:
+        raise SubmitError(f"{safe_url(host)} answered create_run without a run id: the run was not created")
+    return run_id
+
+
+def one_off_schedule_window(start_at: datetime) -> tuple[datetime, datetime]:
+    """``(start_time, end_time)`` of a schedule that fires once, at ``start_at``'s minute.
+
+    KFP's controller (robfig/cron ``Next``) and Vertex AI fire at the first cron match strictly
+    after ``start_time``: starting the schedule a minute early makes that match ``start_at``
+    itself, not the same minute a year later."""
+    start = start_at.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    return start - timedelta(minutes=1), start + timedelta(minutes=30)
 
 
 def kfp_one_off_schedule(package: str | Path, *, host: str, params: dict[str, Any], start_at: datetime,
                          experiment: str = "Default", namespace: str | None = None, name: str | None = None) -> str:
-    """A recurring run that fires once, at ``start_at`` (its cron matches that minute and its
-    window closes an hour later); return its id. The endpoint runs it: nothing waits here."""
-    import kfp
-
+    """A recurring run that fires once, at ``start_at``'s minute (its cron matches that minute,
+    its window opens a minute before and closes 30 minutes after); return its id. The endpoint
+    runs it: nothing waits here."""
     spec = read_package(package)
-    check_parameters(spec, params)
-    client = kfp.Client(host=host, namespace=namespace, existing_token=os.environ.get(KFP_TOKEN_ENV) or None)
-    experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
+    params = typed_params(spec, params)
+    preflight_kfp(host)
     start = start_at.astimezone(timezone.utc)
-    recurring = client.create_recurring_run(
-        experiment_id=experiment_id,
-        job_name=name or f"{spec['pipelineInfo']['name']}-green-window",
-        cron_expression=f"0 {start.minute} {start.hour} {start.day} {start.month} *",  # KFP cron has seconds
-        start_time=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        end_time=(start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        max_concurrency=1,
-        pipeline_package_path=str(package),
-        params=params,
-        enable_caching=False,
-    )
-    return recurring.recurring_run_id
+    opens, closes = one_off_schedule_window(start)
+    with _bounded_kfp_call("create_recurring_run", host):
+        client = _client(host, namespace)
+        experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
+        recurring = client.create_recurring_run(
+            experiment_id=experiment_id,
+            job_name=name or f"{spec['pipelineInfo']['name']}-green-window",
+            cron_expression=f"0 {start.minute} {start.hour} {start.day} {start.month} *",  # KFP cron has seconds
+            start_time=opens.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            end_time=closes.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            max_concurrency=1,
+            pipeline_package_path=str(package),
+            params=params,
+            enable_caching=False,
+        )
+    recurring_id = getattr(recurring, "recurring_run_id", None)
+    if not recurring_id:
+        raise SubmitError(f"{safe_url(host)} answered create_recurring_run without an id: nothing was scheduled")
+    return recurring_id
+
+
+def vertex_one_off_schedule(job, start_at: datetime):
+    """A Vertex AI schedule of ``job`` that fires once, at ``start_at``'s minute."""
+    start = start_at.astimezone(timezone.utc)
+    opens, closes = one_off_schedule_window(start)
+    return job.create_schedule(cron=f"TZ=UTC {start.minute} {start.hour} {start.day} {start.month} *",
+                               display_name=f"{job.display_name}-green-window"[:128],
+                               start_time=opens.isoformat(), end_time=closes.isoformat(),
+                               max_run_count=1, max_concurrent_run_count=1)
+
+
+def check_vertex_credentials() -> None:
+    """Google application-default credentials exist (checked before any waiting)."""
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        google.auth.default()
+    except DefaultCredentialsError:
+        raise SubmitError("no Google application-default credentials: run `gcloud auth application-default login` "
+                          "or set GOOGLE_APPLICATION_CREDENTIALS") from None
 
 
 def build_vertex_job(template: str | Path, *, project: str, location: str, pipeline_root: str,
@@ -148,7 +313,7 @@ def build_vertex_job(template: str | Path, *, project: str, location: str, pipel
     if not pipeline_root.startswith("gs://"):
         raise SubmitError(f"pipeline_root must be a gs:// URI, got {pipeline_root!r}")
     spec = check_vertex_package(template, labels)
-    check_parameters(spec, params)
+    params = typed_params(spec, params)
     return aiplatform.PipelineJob(
         display_name=display_name or spec["pipelineInfo"]["name"],
         template_path=str(template),

@@ -11,7 +11,15 @@ from werkzeug import Response
 
 from greenkfp.components.carbon import GatePolicy, decide
 from greenkfp.pipelines.cli import main
-from greenkfp.pipelines.submit import SubmitError, build_vertex_job, greenest_start, kfp_one_off_schedule, submit_kfp
+from greenkfp.pipelines import submit
+from greenkfp.pipelines.submit import (
+    SubmitError,
+    build_vertex_job,
+    greenest_start,
+    kfp_one_off_schedule,
+    submit_kfp,
+    vertex_one_off_schedule,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 KUBEFLOW = ROOT / "compiled" / "kubeflow" / "carbon_aware_training.yaml"
@@ -66,15 +74,57 @@ def test_kfp_unknown_parameter_is_refused_before_any_request(kfp_api):
     assert seen == {}
 
 
-def test_kfp_one_off_schedule_fires_once_in_the_window(kfp_api):
+def _cron_matches(fields: list[str], moment: datetime) -> bool:
+    values = [moment.minute, moment.hour, moment.day, moment.month, (moment.weekday() + 1) % 7]
+    return all(f == "*" or int(f) == v for f, v in zip(fields, values))
+
+
+def first_fire(cron: str, start_time: datetime, seconds_field: bool) -> datetime | None:
+    """The first time a schedule fires: the first cron match strictly after start_time, as
+    robfig/cron's Next (KFP's controller, six fields, seconds first) and Vertex AI compute it."""
+    fields = cron.split()
+    if fields[0].startswith(("TZ=", "CRON_TZ=")):
+        assert fields.pop(0) in ("TZ=UTC", "CRON_TZ=UTC")
+    if seconds_field:
+        assert fields.pop(0) == "0"  # fires at second 0 of a matching minute
+    moment = start_time.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    for _ in range(400 * 24 * 60):
+        if _cron_matches(fields, moment):
+            return moment
+        moment += timedelta(minutes=1)
+    return None
+
+
+@pytest.mark.parametrize("start", [datetime(2026, 11, 27, 3, 15, tzinfo=timezone.utc),
+                                   datetime(2026, 12, 31, 23, 59, 30, tzinfo=timezone.utc)])
+def test_kfp_one_off_schedule_fires_once_in_the_window(kfp_api, start):
     host, seen = kfp_api
-    start = datetime(2026, 11, 27, 3, 15, tzinfo=timezone.utc)
     assert kfp_one_off_schedule(KUBEFLOW, host=host, params={}, start_at=start, experiment="green") == "rr-9"
     body = seen["create_recurring_run"][0]["json"]
     trigger = body["trigger"]["cron_schedule"]
-    assert trigger["cron"] == "0 15 3 27 11 *"
-    assert trigger["start_time"].startswith("2026-11-27T03:15:00") and trigger["end_time"].startswith("2026-11-27T04:15:00")
-    assert body["max_concurrency"] == "1" or body["max_concurrency"] == 1
+    opens = datetime.fromisoformat(trigger["start_time"].replace("Z", "+00:00"))
+    closes = datetime.fromisoformat(trigger["end_time"].replace("Z", "+00:00"))
+    fire = first_fire(trigger["cron"], opens, seconds_field=True)
+    assert fire is not None and start - timedelta(minutes=1) < fire <= start and fire < closes
+    assert first_fire(trigger["cron"], fire, seconds_field=True) > closes  # and never again
+    assert str(body["max_concurrency"]) == "1"
+
+
+def test_vertex_one_off_schedule_fires_once_in_the_window():
+    class RecordingJob:  # stands in for aiplatform.PipelineJob, whose create_schedule needs the network
+        display_name = "greenkfp-carbon-aware-training"
+
+        def create_schedule(self, **kwargs):
+            self.kwargs = kwargs
+            return kwargs
+
+    start = datetime(2026, 11, 27, 3, 15, tzinfo=timezone.utc)
+    job = RecordingJob()
+    vertex_one_off_schedule(job, start)
+    opens = datetime.fromisoformat(job.kwargs["start_time"])
+    fire = first_fire(job.kwargs["cron"], opens, seconds_field=False)
+    assert fire == start and job.kwargs["max_run_count"] == 1
+    assert datetime.fromisoformat(job.kwargs["end_time"]) > fire
 
 
 def test_cli_submit_kfp_carbon_aware_now(kfp_api, capsys):
@@ -125,3 +175,94 @@ def test_greenest_start_is_the_gates_plan():
     plan = decide(GatePolicy(regions=("GB",), duration=timedelta(hours=2), max_delay=timedelta(hours=12)), clock=lambda: now)
     assert green.start_at == plan.start_at and green.should_run
     assert green.record["inputs"]["mode"] == "plan"
+
+
+@pytest.mark.parametrize("respond, message", [
+    (lambda server: server.expect_request("/apis/v2beta1/healthz").respond_with_data(
+        "<html>login</html>", content_type="text/html"), "answered text/html, not JSON: --host is not a KFP API"),
+    (lambda server: server.expect_request("/apis/v2beta1/healthz").respond_with_data("no", status=401),
+     "refused the credentials (HTTP 401); set KF_PIPELINES_TOKEN"),
+    (lambda server: server.expect_request("/apis/v2beta1/healthz").respond_with_data("boom", status=500),
+     "answered HTTP 500"),
+])
+def test_a_host_that_is_not_a_healthy_kfp_api_is_one_line_before_submitting(httpserver, respond, message, capsys):
+    respond(httpserver)
+    code = main(["submit", "kfp", "--host", httpserver.url_for("/"), "--param", "dataset=iris"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 2 and message in out and "Traceback" not in out
+    assert [r.path for r, _ in httpserver.log] == ["/apis/v2beta1/healthz"]  # nothing was created
+
+
+def test_a_hanging_host_is_bounded_in_time(httpserver, monkeypatch):
+    import time
+
+    def hang(request):
+        time.sleep(2)
+        return Response("{}", content_type="application/json")
+
+    httpserver.expect_request("/apis/v2beta1/healthz").respond_with_handler(hang)
+    monkeypatch.setattr(submit, "REQUEST_TIMEOUT_S", 0.3)
+    started = time.monotonic()
+    with pytest.raises(SubmitError, match="did not answer within 0.3 s"):
+        submit_kfp(KUBEFLOW, host=httpserver.url_for("/"), params={})
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_run_without_an_id_is_an_error_not_a_success(httpserver):
+    httpserver.expect_request("/apis/v2beta1/healthz").respond_with_json({})
+    httpserver.expect_request("/apis/v2beta1/experiments", method="GET").respond_with_json({"experiments": []})
+    httpserver.expect_request("/apis/v2beta1/experiments", method="POST").respond_with_json({"experiment_id": "e"})
+    httpserver.expect_request("/apis/v2beta1/runs", method="POST").respond_with_json({})
+    with pytest.raises(SubmitError, match="answered create_run without a run id"):
+        submit_kfp(KUBEFLOW, host=httpserver.url_for("/"), params={})
+
+
+def test_a_refused_create_run_names_the_status(httpserver):
+    httpserver.expect_request("/apis/v2beta1/healthz").respond_with_json({})
+    httpserver.expect_request("/apis/v2beta1/experiments", method="GET").respond_with_json({"experiments": []})
+    httpserver.expect_request("/apis/v2beta1/experiments", method="POST").respond_with_json({"experiment_id": "e"})
+    httpserver.expect_request("/apis/v2beta1/runs", method="POST").respond_with_data("denied", status=403)
+    with pytest.raises(SubmitError, match="refused create_run: HTTP 403"):
+        submit_kfp(KUBEFLOW, host="http://user:s3cret@" + httpserver.url_for("/").split("://")[1], params={})
+
+
+@pytest.mark.parametrize("host", ["kfp.example.com", "ftp://kfp.example.com", "http://", "http://h:99999"])
+def test_a_host_that_is_not_an_http_url_is_one_line(host, capsys):
+    assert main(["submit", "kfp", "--host", host]) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--host must be an http(s):// URL" in out
+
+
+def test_credentials_in_the_host_never_reach_a_message(capsys):
+    assert main(["submit", "kfp", "--host", "http://alice:s3cret@127.0.0.1:9"]) == 2
+    out = capsys.readouterr().out
+    assert "s3cret" not in out and "alice" not in out and "cannot reach --host http://127.0.0.1:9" in out
+
+
+@pytest.mark.parametrize("param, message", [
+    ('regions=["GB"', "--param regions='[\"GB\"': regions takes a JSON list"),
+    ("duration_hours=abc", "--param duration_hours='abc': duration_hours takes a number"),
+    ("seed=1.5", "--param seed='1.5': seed takes a whole number"),
+    ("selection_weights=[1]", "selection_weights takes a JSON object"),
+    ("max_delay_hours=NaN", "max_delay_hours takes a finite number"),
+])
+def test_parameters_are_checked_against_the_declared_types_before_anything_is_sent(param, message, capsys):
+    assert main(["submit", "kfp", "--host", "http://127.0.0.1:9", "--param", param]) == 2
+    assert message in " ".join(capsys.readouterr().out.split())
+
+
+def test_typed_parameters_keep_strings_as_text():
+    spec = submit.read_package(KUBEFLOW)
+    typed = submit.typed_params(spec, submit.parse_params(["threshold=250", "seed=3", "regions=[\"GB\"]",
+                                                           "duration_hours=2"]))
+    assert typed == {"threshold": "250", "seed": 3, "regions": ["GB"], "duration_hours": 2.0}
+
+
+def test_carbon_aware_submission_checks_the_host_before_waiting(capsys):
+    import time
+
+    started = time.monotonic()
+    code = main(["submit", "kfp", "--host", "http://127.0.0.1:9", "--carbon-aware", "--max-delay", "12h"])
+    assert code == 2 and time.monotonic() - started < 10
+    out = capsys.readouterr().out
+    assert "cannot reach --host" in out and "carbon-aware submission" not in out
