@@ -377,3 +377,29 @@ def test_component_fails_the_task_on_invalid_data(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="load-dataset"):
         load_dataset(dataset=str(csv), label_column="y")
     assert not list((tmp_path / "root").rglob("train")) and not list((tmp_path / "root").rglob("test"))
+
+
+def test_a_repeated_header_is_refused_not_renamed(tmp_path):
+    """pandas would rename the second `y` to `y.1`, leaking the label into the features."""
+    from greenkfp.components.data.datasets import DatasetError, load_source
+
+    rng = np.random.default_rng(0)
+    csv = tmp_path / "leak.csv"
+    rows = "\n".join(f"{rng.normal():.3f},{label},{label}" for label in rng.integers(0, 2, 40))
+    csv.write_text("f0,y,y\n" + rows + "\n")
+    with pytest.raises(DatasetError, match="column names must be unique; repeated in the header: y"):
+        load_source(str(csv), "y")
+    (tmp_path / "f.csv").write_text("f0,f0,y\n1,2,0\n")
+    with pytest.raises(DatasetError, match="repeated in the header: f0"):
+        load_source(str(tmp_path / "f.csv"), "y")
+
+
+def test_an_error_about_ten_thousand_classes_stays_one_short_line(tmp_path):
+    from greenkfp.components.data.datasets import DatasetError, validate_classification_frame
+
+    frame = pd.DataFrame({"x": np.arange(20_000, dtype=float), "y": np.repeat(np.arange(10_000), 2)})
+    frame.loc[0, "y"] = 10_001  # one class with a single row, and 9,999 with two
+    with pytest.raises(DatasetError) as info:
+        validate_classification_frame(frame, "y", min_rows_per_class=3)
+    message = str(info.value)
+    assert len(message) < 400 and "more (10,001 in all)" in message

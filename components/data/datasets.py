@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .._files import atomic_path
+from .._messages import listing
 
 BUILTIN_DATASETS: tuple[str, ...] = ("digits", "breast_cancer", "wine", "iris")
 #: Label column of the builtin datasets.
@@ -188,13 +189,23 @@ def _read_file(source: str) -> pd.DataFrame:
         if path.is_dir() and kind == "CSV":
             raise DatasetError(f"cannot read dataset file {local!r}: it is a directory")
     try:
-        return pd.read_csv(location) if kind == "CSV" else pd.read_parquet(location, engine="pyarrow")
-    except (OSError, ValueError, pa.ArrowException) as exc:
+        if kind == "Parquet":
+            return pd.read_parquet(location, engine="pyarrow")
+        # pandas renames a repeated header silently (f0, f0 -> f0, f0.1): a label given twice would
+        # leak into the features, so read the header as written and refuse repeats
+        header = [str(c) for c in pd.read_csv(location, header=None, nrows=1, dtype=str).iloc[0]]
+        repeated = sorted({c for c in header if header.count(c) > 1})
+        if repeated:
+            raise DatasetError(f"{location!r}: column names must be unique; repeated in the header: {listing(repeated)}")
+        return pd.read_csv(location)
+    except (OSError, ValueError, pa.ArrowException, pd.errors.ParserError) as exc:
+        if isinstance(exc, DatasetError):
+            raise
         raise DatasetError(f"cannot read {location!r} as {kind}: {type(exc).__name__}: {exc}") from exc
 
 
 def _columns_text(frame: pd.DataFrame) -> str:
-    return ", ".join(str(c) for c in frame.columns) or "(none)"
+    return listing(frame.columns)
 
 
 def _check_label_present(frame: pd.DataFrame, label_column: str) -> None:
@@ -324,10 +335,10 @@ def validate_classification_frame(frame: pd.DataFrame, label_column: str, *, min
         raise DatasetError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
     not_str = [c for c in frame.columns if not isinstance(c, str)]
     if not_str:
-        raise DatasetError(f"column names must be strings; these are not: {', '.join(repr(c) for c in not_str)}")
+        raise DatasetError(f"column names must be strings; these are not: {listing(repr(c) for c in not_str)}")
     duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
     if duplicated:
-        raise DatasetError(f"column names must be unique; duplicated: {', '.join(duplicated)}")
+        raise DatasetError(f"column names must be unique; duplicated: {listing(duplicated)}")
     _check_label_present(frame, label_column)
     features = [c for c in frame.columns if c != label_column]
     if not features:
@@ -335,13 +346,13 @@ def validate_classification_frame(frame: pd.DataFrame, label_column: str, *, min
     non_numeric = [f"{c} ({frame[c].dtype})" for c in features if not _is_numeric_feature(frame[c])]
     if non_numeric:
         raise DatasetError(
-            f"feature columns must be numeric; non-numeric: {', '.join(non_numeric)} "
+            f"feature columns must be numeric; non-numeric: {listing(non_numeric)} "
             "(encode or drop them before loading)"
         )
     values = frame[features].to_numpy(dtype=np.float64, na_value=np.nan)
     bad_counts = (~np.isfinite(values)).sum(axis=0)
     if bad_counts.any():
-        listed = ", ".join(f"{c} ({int(n)})" for c, n in zip(features, bad_counts) if n)
+        listed = listing(f"{c} ({int(n)})" for c, n in zip(features, bad_counts) if n)
         raise DatasetError(f"feature columns contain NaN or infinite values: {listed}")
     labels = _clean_labels(frame[label_column], label_column)
     if len(frame) < MIN_ROWS:
@@ -354,7 +365,7 @@ def validate_classification_frame(frame: pd.DataFrame, label_column: str, *, min
         )
     too_few = counts[counts < min_rows_per_class].sort_index()
     if len(too_few):
-        listed = ", ".join(f"{_json_class(c)!r} ({int(n)} row{'s' if n != 1 else ''})" for c, n in too_few.items())
+        listed = listing(f"{_json_class(c)!r} ({int(n)} row{'s' if n != 1 else ''})" for c, n in too_few.items())
         raise DatasetError(f"every class needs at least {min_rows_per_class} rows; too few: {listed}")
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import skops.io
 
 from .._files import atomic_path
+from .._messages import listing
 
 #: Exact type names, beyond skops' own defaults and scikit-learn's estimator classes, that the
 #: allowed estimators put in a file (collected by saving every estimator family the training step
@@ -62,6 +63,5 @@ def load_model(path: str | os.PathLike):
         raise UntrustedModelError(f"{path}: not a readable skops model file ({type(exc).__name__}: {exc})") from None
     refused = sorted(t for t in untrusted if t not in TRUSTED_TYPES and not _is_estimator_class(t))
     if refused:
-        shown = ", ".join(refused[:10]) + (f" and {len(refused) - 10} more" if len(refused) > 10 else "")
-        raise UntrustedModelError(f"{path}: refusing to load untrusted types: {shown}")
+        raise UntrustedModelError(f"{path}: refusing to load untrusted types: {listing(refused)}")
     return skops.io.load(path, trusted=untrusted)
