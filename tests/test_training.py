@@ -213,3 +213,35 @@ def test_a_region_outside_the_embedded_zones_needs_a_country(iris, tmp_path):
                              country_iso_code="DEU", output_dir=str(tmp_path / "cc"))
     assert result.energy.available and result.energy.country_iso_code == "DEU"
     assert result.pricing is None and "not in the embedded data" in result.pricing_error
+
+
+@pytest.mark.parametrize("candidate, message", [
+    ({"name": "ovr", "estimator": "sklearn.multiclass.OneVsRestClassifier"}, "meta-estimators that take other"),
+    ({"name": "stack", "estimator": "sklearn.ensemble.StackingClassifier"}, "meta-estimators that take other"),
+    ({"name": "pipe", "estimator": "sklearn.pipeline.Pipeline"}, "meta-estimators that take other"),
+    ({"name": "p", "estimator": "sklearn.linear_model.LogisticRegression", "params": [1]},
+     "params must be a JSON object of hyperparameters, got \\[1\\]"),
+    ({"name": "neg", "estimator": "sklearn.neural_network.MLPClassifier", "params": {"hidden_layer_sizes": [-3]}},
+     "candidate 'neg' .* cannot be fitted with params"),
+    ({"name": "nl\n", "estimator": "sklearn.linear_model.LogisticRegression"}, "name must be 1-63"),
+])
+def test_candidates_are_refused_before_the_gate_with_a_clear_error(candidate, message):
+    from greenkfp.components.training.estimators import validate_candidates
+
+    with pytest.raises(EstimatorSpecError, match=message):
+        validate_candidates([candidate])
+
+
+def test_a_huge_candidates_file_is_refused_fast():
+    import time
+
+    from greenkfp.components.training.estimators import parse_candidates
+
+    many = json.dumps([{"name": f"c{i}", "estimator": "sklearn.linear_model.LogisticRegression"}
+                       for i in range(300_000)])
+    started = time.monotonic()
+    with pytest.raises(EstimatorSpecError, match="characters of JSON; at most 1,000,000"):
+        parse_candidates(many)
+    with pytest.raises(EstimatorSpecError, match="at most 200 candidates in one run, got 5,000"):
+        parse_candidates(json.loads(many)[:5000])
+    assert time.monotonic() - started < 5

@@ -76,8 +76,9 @@ def train_with_emissions(
 def resolve_candidates(candidates: str = "") -> list:
     """Validate candidate specs before any waiting or training, and list them for a ParallelFor.
 
-    Each spec is built (import path, hyperparameters checked against the estimator) so a typo
-    fails the run at once, not hours later after the carbon gate's wait.
+    Each spec is built (import path, hyperparameters checked against the estimator) and fitted
+    once on a tiny synthetic problem, so a typo or a value only the fit refuses fails the run at
+    once, not hours later after the carbon gate's wait.
 
     Args:
         candidates: JSON list of {"name", "estimator", "params"}; empty means the defaults
@@ -86,9 +87,6 @@ def resolve_candidates(candidates: str = "") -> list:
     Returns:
         The validated specs, one dict per candidate.
     """
-    from greenkfp.components.training.estimators import build_estimator, parse_candidates
+    from greenkfp.components.training.estimators import validate_candidates
 
-    specs = parse_candidates(candidates or None)
-    for spec in specs:
-        build_estimator(spec)
-    return [spec.to_dict() for spec in specs]
+    return [spec.to_dict() for spec in validate_candidates(candidates or None)]

@@ -6,12 +6,15 @@ from __future__ import annotations
 import importlib
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from sklearn.base import is_classifier
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
+from .._messages import listing
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_\-]{0,62}")  # used with fullmatch: "$" would accept a trailing newline
 _SPEC_KEYS = ("name", "estimator", "params")
 
 #: The default candidates: a linear model, a tree ensemble, a small and a wide MLP.
@@ -40,7 +43,7 @@ class EstimatorSpec:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise EstimatorSpecError(
                 f"name must be 1-63 lower-case letters, digits, '-' or '_' (it names artifacts), got {self.name!r}"
             )
@@ -65,7 +68,11 @@ class EstimatorSpec:
         missing = [k for k in ("name", "estimator") if k not in data]
         if missing:
             raise EstimatorSpecError(f"candidate spec {data!r} is missing {', '.join(missing)}")
-        return cls(data["name"], data["estimator"], dict(data.get("params") or {}))
+        params = data.get("params") or {}
+        if not isinstance(params, dict):
+            raise EstimatorSpecError(f"candidate {data.get('name')!r}: params must be a JSON object of "
+                                     f"hyperparameters, got {params!r}")
+        return cls(data["name"], data["estimator"], dict(params))
 
     def to_dict(self) -> dict:
         return {"name": self.name, "estimator": self.estimator, "params": dict(self.params)}
@@ -131,17 +138,29 @@ def restore_integers(cls: type, params: dict[str, Any]) -> dict[str, Any]:
     return restored
 
 
+def _instantiate(cls: type, path: str):
+    try:
+        return cls()
+    except TypeError as exc:
+        # meta-estimators (Pipeline, OneVsRestClassifier, StackingClassifier) need other estimators
+        # as constructor arguments, which a JSON spec cannot hold
+        raise EstimatorSpecError(
+            f"estimator {path!r} cannot be built from JSON hyperparameters alone ({exc}); meta-estimators that "
+            "take other estimators are not supported as candidates"
+        ) from None
+
+
 def build_estimator(spec: EstimatorSpec, *, allow_non_sklearn: bool = False):
     """An unfitted classifier from ``spec``; unknown parameters are an error listing valid ones."""
     cls = resolve_estimator_class(spec.estimator, allow_non_sklearn=allow_non_sklearn)
-    estimator = cls()
+    estimator = _instantiate(cls, spec.estimator)
     if not is_classifier(estimator):
         raise EstimatorSpecError(f"estimator {spec.estimator!r} is not a classifier")
     valid = sorted(estimator.get_params(deep=False))
     unknown = sorted(set(spec.params) - set(valid))
     if unknown:
         raise EstimatorSpecError(
-            f"unknown hyperparameter(s) {', '.join(unknown)} for {spec.estimator}; valid: {', '.join(valid)}"
+            f"unknown hyperparameter(s) {listing(unknown)} for {spec.estimator}; valid: {listing(valid, 40)}"
         )
     try:
         estimator.set_params(**restore_integers(cls, spec.params))
@@ -154,16 +173,62 @@ def build_estimator(spec: EstimatorSpec, *, allow_non_sklearn: bool = False):
     return estimator
 
 
+#: Largest candidates document accepted, characters, and most candidates in one run.
+MAX_CANDIDATES_CHARS = 1_000_000
+MAX_CANDIDATES = 200
+
+
 def parse_candidates(candidates: list | str | None) -> list[EstimatorSpec]:
     """Specs from a list of dicts (or its JSON text); None or empty means the defaults."""
     if isinstance(candidates, str):
+        if len(candidates) > MAX_CANDIDATES_CHARS:
+            raise EstimatorSpecError(f"candidates is {len(candidates):,} characters of JSON; at most "
+                                     f"{MAX_CANDIDATES_CHARS:,} are accepted")
         try:
             candidates = json.loads(candidates)
         except json.JSONDecodeError as exc:
             raise EstimatorSpecError(f"candidates is not valid JSON: {exc}") from None
+    if candidates is not None and not isinstance(candidates, list):
+        raise EstimatorSpecError(f"candidates must be a JSON list of specs, got a {type(candidates).__name__}")
+    if candidates and len(candidates) > MAX_CANDIDATES:
+        raise EstimatorSpecError(f"at most {MAX_CANDIDATES} candidates in one run, got {len(candidates):,}")
     specs = [EstimatorSpec.from_dict(c) for c in (candidates or DEFAULT_CANDIDATES)]
-    names = [s.name for s in specs]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    counts = Counter(s.name for s in specs)  # linear: a large file must not take minutes
+    duplicates = sorted(n for n, c in counts.items() if c > 1)
     if duplicates:
-        raise EstimatorSpecError(f"candidate names must be unique; repeated: {', '.join(duplicates)}")
+        raise EstimatorSpecError(f"candidate names must be unique; repeated: {listing(duplicates)}")
+    return specs
+
+
+def trial_fit(spec: EstimatorSpec, *, allow_non_sklearn: bool = False) -> None:
+    """Fit the candidate once on a tiny synthetic problem (40 rows, 4 non-negative features, two
+    classes), so that a value its constructor accepts but its fit refuses
+    (``hidden_layer_sizes=[-3]``) fails now, before the gate waits, not after."""
+    import warnings
+
+    import numpy as np
+
+    estimator = build_estimator(spec, allow_non_sklearn=allow_non_sklearn)
+    # the size knobs were validated above; the trial needs only a few iterations or trees
+    params = estimator.get_params(deep=False)
+    estimator.set_params(**{key: min(params[key], cap) for key, cap in (("max_iter", 5), ("n_estimators", 2))
+                            if isinstance(params.get(key), int) and not isinstance(params.get(key), bool)})
+    rng = np.random.default_rng(0)
+    X = np.abs(rng.normal(size=(40, 4)))
+    y = np.repeat([0, 1], 20)
+    X[y == 1] += 1.0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence on 40 rows is not the point
+            estimator.fit(X, y)
+    except (TypeError, ValueError) as exc:
+        raise EstimatorSpecError(f"candidate {spec.name!r} ({spec.estimator}) cannot be fitted with "
+                                 f"params {json.dumps(spec.params)}: {exc}") from None
+
+
+def validate_candidates(candidates: list | str | None, *, allow_non_sklearn: bool = False) -> list[EstimatorSpec]:
+    """Parse, build and trial-fit every candidate: what ``resolve_candidates`` runs before the gate."""
+    specs = parse_candidates(candidates)
+    for spec in specs:
+        trial_fit(spec, allow_non_sklearn=allow_non_sklearn)
     return specs
