@@ -208,6 +208,8 @@ def _print_report(result: dict) -> None:
 
 
 def cmd_run_local(args: argparse.Namespace) -> int:
+    from greenkfp.components.parameters import GATE
+    from greenkfp.pipelines.options import check_gate_values, prepare_pipeline_root, read_candidates
     from greenkfp.pipelines.local import run_carbon_gate_locally, run_training_locally
 
     arguments = _gate_arguments(args)
@@ -217,9 +219,9 @@ def cmd_run_local(args: argparse.Namespace) -> int:
 
         arguments.update(spec_values(args, TRAINING))
         if args.candidates:
-            arguments["candidates"] = json.loads(Path(args.candidates).read_text(encoding="utf-8"))
-    root = Path(args.pipeline_root)
-    root.mkdir(parents=True, exist_ok=True)
+            arguments["candidates"] = read_candidates(args.candidates)
+    check_gate_values({name: arguments[name] for name in GATE})
+    root = prepare_pipeline_root(args.pipeline_root)
     log_path = root / "last-run.log"
     console.print(f"running the {args.pipeline} pipeline with kfp's local runner (task output: {log_path})")
     with open(log_path, "w", encoding="utf-8") as log, (
@@ -250,13 +252,15 @@ def cmd_run_local(args: argparse.Namespace) -> int:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     from greenkfp.components.carbon import best_window, get_provider
-    from greenkfp.components.carbon.params import parse_datetime, parse_duration
+    from greenkfp.components.carbon.params import parse_datetime
+    from greenkfp.pipelines.options import duration_hours
 
     start = parse_datetime(args.start, "--start") or datetime.now(timezone.utc)
+    if not 1970 <= start.year <= 2100:
+        raise ValueError(f"--start must be between 1970 and 2100, got {args.start!r}")
     duration = timedelta(hours=args.duration_hours)
-    deadline = parse_datetime(args.deadline, "--deadline") if "T" in args.deadline else start + parse_duration(
-        args.deadline, "--deadline"
-    )
+    deadline = parse_datetime(args.deadline, "--deadline") if "T" in args.deadline else start + timedelta(
+        hours=duration_hours(args.deadline, "--deadline"))
     options = {"replay_year": args.replay_year} if args.provider == "embedded" and args.replay_year else {}
     with get_provider(args.provider, **options) as provider:
         answer = provider.forecast(args.region, start, deadline)
@@ -269,11 +273,14 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     table.add_column("slot start (UTC)")
     table.add_column("gCO2eq/kWh", justify="right")
     table.add_column("")
+    table.add_column("best window")
     top = max(answer.series.values.max(), 1.0)
     for (moment, value) in answer.series:
         in_best = choice.best.start < moment + answer.series.granularity and moment < choice.best.end
         bar = "#" * max(1, round(30 * value / top))
-        table.add_row(moment.strftime("%a %d %b %H:%M"), f"{value:.1f}", f"[green]{bar}[/green]" if in_best else bar)
+        # marked in words as well as colour: a pipe or a screen reader loses the colour
+        table.add_row(moment.strftime("%a %d %b %H:%M"), f"{value:.1f}", f"[green]{bar}[/green]" if in_best else bar,
+                      "<- best" if in_best else "")
     console.print(table)
     if answer.note:
         console.print(f"[dim]{answer.note}[/dim]")
@@ -446,6 +453,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CarbonError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
+    except BrokenPipeError:  # `greenkfp forecast | head`: the reader left; no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -32,12 +32,27 @@ def _number(parameter: Parameter):
     return convert
 
 
-def _duration_hours(parameter: Parameter):
+#: Longest duration any option takes (a job, a delay, a deadline): one year, hours.
+MAX_HOURS = 366 * 24.0
+
+
+def duration_hours(text: str, flag: str) -> float:
+    """``2h``, ``90m``, ``1d`` or a number of hours, as hours; bounded by :data:`MAX_HOURS`."""
     from greenkfp.components.carbon.params import parse_duration
 
+    try:
+        hours = parse_duration(text, flag) / timedelta(hours=1)
+    except OverflowError:
+        hours = math.inf
+    if hours < 0 or hours > MAX_HOURS:
+        raise ValueError(f"{flag} must be between 0 and {MAX_HOURS / 24:g} days, got {text!r}")
+    return hours
+
+
+def _duration_hours(parameter: Parameter):
     def convert(text: str) -> float:
         try:
-            return parse_duration(text, parameter.flag) / timedelta(hours=1)
+            return duration_hours(text, parameter.flag)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return convert
@@ -88,3 +103,46 @@ def add_spec_options(parser, names: Iterable[str], *, local: bool = False) -> No
 def spec_values(args: argparse.Namespace, names: Iterable[str]) -> dict:
     """The parsed values of ``names``, keyed by parameter name."""
     return {name: getattr(args, name) for name in names}
+
+
+def read_candidates(path: str) -> list:
+    """The candidates file of ``--candidates``: a JSON list of specs, each built and trial-fitted
+    (:func:`~greenkfp.components.training.estimators.validate_candidates`) before anything runs."""
+    from pathlib import Path
+
+    from greenkfp.components.training.estimators import validate_candidates
+
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"--candidates must be a JSON file, {path!r} {'is a directory' if file.is_dir() else 'does not exist'}")
+    try:
+        candidates = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"--candidates {path!r} is not readable JSON: {exc}") from None
+    try:
+        validate_candidates(candidates)
+    except ValueError as exc:
+        raise ValueError(f"--candidates {path!r}: {exc}") from None
+    return candidates
+
+
+def prepare_pipeline_root(path: str):
+    """``--pipeline-root`` as a directory (created when missing), or an error naming it."""
+    from pathlib import Path
+
+    root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--pipeline-root must be a directory, {path!r} is not")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--pipeline-root {path!r} cannot be created: {exc.strerror}") from None
+    return root
+
+
+def check_gate_values(values: dict) -> None:
+    """Build the gate's policy from the values once, before the pipeline starts, so a bad
+    threshold or deadline is one line now, not a failed task later."""
+    from greenkfp.components.carbon.params import policy_from_params
+
+    policy_from_params(**{**values, "energy_kwh": values.get("energy_kwh") or None})

@@ -94,3 +94,34 @@ def test_run_local_training_prints_both_pricings(tmp_path, monkeypatch, capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "trained candidates" in out and "logreg" in out and "modeled" in out
     assert "mg CO2eq, CodeCarbon" in out and "historical intensity of GB" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["forecast", "--duration", "1e12"], "--duration must be between 0 and 366 days"),
+    (["forecast", "--deadline", "100000000"], "--deadline must be between 0 and 366 days"),
+    (["forecast", "--start", "9999-12-31T22:00Z"], "--start must be between 1970 and 2100"),
+    (["run-local", "--pipeline", "gate", "--threshold", "p150"], "threshold"),
+    (["run-local", "--pipeline", "gate", "--threshold", "abc"], "threshold must be empty, a number"),
+    (["run-local", "--pipeline", "gate", "--threshold", "-5"], "threshold"),
+    (["run-local", "--pipeline", "gate", "--energy-kwh", "inf"], "--energy-kwh must be a finite number"),
+    (["run-local", "--pipeline", "gate", "--min-savings", "nan"], "--min-savings must be a finite number"),
+    (["run-local", "--candidates", "no-such-file.json"], "--candidates must be a JSON file, 'no-such-file.json' does not exist"),
+    (["run-local", "--candidates", "."], "--candidates must be a JSON file, '.' is a directory"),
+    (["run-local", "--pipeline", "gate", "--pipeline-root", "/dev/null"], "--pipeline-root must be a directory"),
+])
+def test_bad_options_are_one_line_naming_the_option(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    text = " ".join((captured.out + captured.err).split())
+    assert message in text and "Traceback" not in text
+    assert not (tmp_path / "local_outputs").exists()  # nothing started, nothing written
+
+
+def test_forecast_piped_into_head_ends_quietly_and_marks_the_best_window_in_words():
+    result = subprocess.run(f"{sys.executable} -m greenkfp.pipelines.cli forecast --region GB --deadline 48h | head -3",
+                            shell=True, capture_output=True, text=True)
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+    full = subprocess.run([sys.executable, "-m", "greenkfp.pipelines.cli", "forecast", "--region", "GB"],
+                          capture_output=True, text=True, check=True)
+    assert "<- best" in full.stdout
