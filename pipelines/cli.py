@@ -36,7 +36,35 @@ def _add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-savings", type=float, default=0.0, help="wait only for at least this %% saving")
     parser.add_argument("--on-provider-failure", default="fail_open", choices=("fail_open", "fail_closed"))
     parser.add_argument("--energy-kwh", type=float, default=0.0, help="estimated job energy, kWh, for savings in grams")
-    parser.add_argument("--replay-year", type=int, default=None, help="embedded provider: replay this data year")
+    _add_provider_option_arguments(parser)
+
+
+def _add_provider_option_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--replay-year", type=int, default=None,
+                        help="embedded provider: replay this data year (in every step that prices carbon)")
+    parser.add_argument("--provider-option", action="append", default=[], metavar="PROVIDER.OPTION=VALUE",
+                        help="a provider option (JSON value or text), e.g. uk.base_url=http://127.0.0.1:8080; "
+                             "repeatable; reaches every step that prices carbon")
+
+
+def _provider_options(args: argparse.Namespace) -> dict:
+    """The one shape, {provider: {option: value}}, from --provider-option and --replay-year, checked."""
+    from greenkfp.components.carbon import parse_provider_options
+
+    options: dict = {}
+    for text in args.provider_option:
+        key, value = _pair(text, "--provider-option")
+        provider, dot, option = key.partition(".")
+        if not dot or not option:
+            raise ValueError(f"--provider-option must look like PROVIDER.OPTION=VALUE, got {text!r}")
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass  # plain text, such as a URL
+        options.setdefault(provider, {})[option] = value
+    if args.replay_year is not None:
+        options.setdefault("embedded", {})["replay_year"] = args.replay_year
+    return parse_provider_options(options)
 
 
 def _print_decision(record: dict, title: str) -> None:
@@ -119,9 +147,6 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def _gate_arguments(args: argparse.Namespace) -> dict:
     from greenkfp.components.carbon.params import parse_duration
 
-    provider_options = {}
-    if args.replay_year is not None:
-        provider_options["embedded"] = {"replay_year": args.replay_year}
     return {
         "regions": args.regions,
         "duration_hours": parse_duration(args.duration, "--duration") / timedelta(hours=1),
@@ -135,7 +160,7 @@ def _gate_arguments(args: argparse.Namespace) -> dict:
         "on_provider_failure": args.on_provider_failure,
         "mode": args.mode,
         "energy_kwh": args.energy_kwh,
-        "provider_options": provider_options,
+        "provider_options": _provider_options(args),
     }
 
 
@@ -267,7 +292,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
-    from greenkfp.components.carbon import best_window, get_provider
+    from greenkfp.components.carbon import best_window, intensity_series
     from greenkfp.components.carbon.params import parse_datetime, parse_duration
 
     start = parse_datetime(args.start, "--start") or datetime.now(timezone.utc)
@@ -275,9 +300,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     deadline = parse_datetime(args.deadline, "--deadline") if "T" in args.deadline else start + parse_duration(
         args.deadline, "--deadline"
     )
-    options = {"replay_year": args.replay_year} if args.provider == "embedded" and args.replay_year else {}
-    with get_provider(args.provider, **options) as provider:
-        answer = provider.forecast(args.region, start, deadline)
+    answer = intensity_series(args.region, start, deadline, provider=args.provider,
+                              provider_options=_provider_options(args))
     choice = best_window(answer.series, duration, max(start, answer.series.start), deadline)
     if args.json:
         print(json.dumps({"source": answer.describe(), "points": answer.series.to_records(), **choice.to_dict()}, indent=2))
@@ -418,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", default="2h", help="job duration (default: 2h)")
     p.add_argument("--deadline", default="12h", help="a duration from the start (12h) or an ISO 8601 time")
     p.add_argument("--start", default="", help="ISO 8601 start (default: now)")
-    p.add_argument("--replay-year", type=int, default=None, help="embedded provider: replay this data year")
+    _add_provider_option_arguments(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_forecast)
 

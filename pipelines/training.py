@@ -116,6 +116,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                     expected_lifetime_inferences=expected_lifetime_inferences,
                     max_seconds_per_variant=sci_seconds_per_variant,
                     intensity_basis=sci_intensity_basis,
+                    provider_options=provider_options,
                 )
                 sci.set_caching_options(False)  # a benchmark is a new measurement
                 sci.set_display_name("evaluate-sci")
