@@ -25,9 +25,37 @@ def _add_gate_arguments(parser: argparse.ArgumentParser, *, local: bool = False)
     from greenkfp.pipelines.options import add_spec_options
 
     add_spec_options(parser, GATE, local=local)
+    _add_provider_option_arguments(parser)
+
+
+def _add_provider_option_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay-year", type=int, default=None,
-                        help="embedded provider: replay this data year (same as --provider-options "
-                             "'{\"embedded\": {\"replay_year\": YEAR}}')")
+                        help="embedded provider: replay this data year (in every step that prices carbon)")
+    parser.add_argument("--provider-option", action="append", default=[], metavar="PROVIDER.OPTION=VALUE",
+                        help="a provider option (JSON value or text), e.g. uk.base_url=http://127.0.0.1:8080; "
+                             "repeatable; added to --provider-options; reaches every step that prices carbon")
+
+
+def _provider_options(args: argparse.Namespace) -> dict:
+    """The one shape, {provider: {option: value}}, from --provider-options, --provider-option and
+    --replay-year (later ones win), checked."""
+    from greenkfp.components.carbon import parse_provider_options
+
+    options: dict = {name: dict(values) if isinstance(values, dict) else values
+                     for name, values in (getattr(args, "provider_options", None) or {}).items()}
+    for text in args.provider_option:
+        key, value = _pair(text, "--provider-option")
+        provider, dot, option = key.partition(".")
+        if not dot or not option:
+            raise ValueError(f"--provider-option must look like PROVIDER.OPTION=VALUE, got {text!r}")
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass  # plain text, such as a URL
+        options.setdefault(provider, {})[option] = value
+    if args.replay_year is not None:
+        options.setdefault("embedded", {})["replay_year"] = args.replay_year
+    return parse_provider_options(options)
 
 
 def _print_decision(record: dict, title: str) -> None:
@@ -112,9 +140,7 @@ def _gate_arguments(args: argparse.Namespace) -> dict:
     from greenkfp.pipelines.options import spec_values
 
     values = spec_values(args, GATE)
-    if args.replay_year is not None:
-        embedded = dict(values["provider_options"].get("embedded", {}), replay_year=args.replay_year)
-        values["provider_options"] = {**values["provider_options"], "embedded": embedded}
+    values["provider_options"] = _provider_options(args)
     return values
 
 
@@ -251,7 +277,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
-    from greenkfp.components.carbon import best_window, get_provider
+    from greenkfp.components.carbon import best_window, intensity_series
     from greenkfp.components.carbon.params import parse_datetime
     from greenkfp.pipelines.options import duration_hours
 
@@ -261,9 +287,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     duration = timedelta(hours=args.duration_hours)
     deadline = parse_datetime(args.deadline, "--deadline") if "T" in args.deadline else start + timedelta(
         hours=duration_hours(args.deadline, "--deadline"))
-    options = {"replay_year": args.replay_year} if args.provider == "embedded" and args.replay_year else {}
-    with get_provider(args.provider, **options) as provider:
-        answer = provider.forecast(args.region, start, deadline)
+    answer = intensity_series(args.region, start, deadline, provider=args.provider,
+                              provider_options=_provider_options(args))
     choice = best_window(answer.series, duration, max(start, answer.series.start), deadline)
     if args.json:
         print(json.dumps({"source": answer.describe(), "points": answer.series.to_records(), **choice.to_dict()}, indent=2))
@@ -402,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_spec_options(p, ("provider", "duration_hours"))
     p.add_argument("--deadline", default="12h", help="a duration from the start (12h) or an ISO 8601 time")
     p.add_argument("--start", default="", help="ISO 8601 start (default: now)")
-    p.add_argument("--replay-year", type=int, default=None, help="embedded provider: replay this data year")
+    _add_provider_option_arguments(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_forecast)
 

@@ -111,6 +111,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                     expected_lifetime_inferences=expected_lifetime_inferences,
                     max_seconds_per_variant=max_seconds_per_variant,
                     intensity_basis=intensity_basis,
+                    provider_options=provider_options,
                 )
                 step(sci, "evaluate-sci", cache=False, spot=True)
             selection = select_pareto_model(

@@ -1,4 +1,5 @@
-"""Grid carbon intensity: series, forecast providers, greenest-window search, the gate policy.
+"""Grid carbon intensity: series, forecast providers, greenest-window search, the gate policy,
+and the intensity service everyone else prices carbon with (:mod:`.intensity`).
 
 Plain Python (no kfp import): the KFP adapter lives in ``component.py``.
 """
@@ -10,6 +11,7 @@ from .errors import (
     ProviderAuthError,
     ProviderConfigError,
     ProviderError,
+    ProviderOptionError,
     ProviderRateLimitedError,
     ProviderResponseError,
     ProviderUnavailableError,
@@ -17,6 +19,13 @@ from .errors import (
     WindowSearchError,
 )
 from .gate import GateDecision, GatePolicy, decide
+from .intensity import (
+    IntensityEstimate,
+    annual_average,
+    intensity_over,
+    intensity_series,
+    parse_provider_options,
+)
 from .params import policy_from_params, write_decision_outputs
 from .providers import PROVIDER_NAMES, CarbonProvider, ProviderForecast, RetryPolicy, get_provider
 from .providers.embedded import ATTRIBUTION, EmbeddedProvider, embedded_zones
@@ -33,11 +42,13 @@ __all__ = [
     "GateDecision",
     "GateError",
     "GatePolicy",
+    "IntensityEstimate",
     "InvalidSeriesError",
     "PROVIDER_NAMES",
     "ProviderAuthError",
     "ProviderConfigError",
     "ProviderError",
+    "ProviderOptionError",
     "ProviderForecast",
     "ProviderRateLimitedError",
     "ProviderResponseError",
@@ -48,12 +59,16 @@ __all__ = [
     "WindowChoice",
     "WindowScores",
     "WindowSearchError",
+    "annual_average",
     "best_window",
     "decide",
     "decision_markdown",
     "decision_rows",
     "embedded_zones",
     "get_provider",
+    "intensity_over",
+    "intensity_series",
+    "parse_provider_options",
     "policy_from_params",
     "rolling_average",
     "write_decision_outputs",

@@ -51,7 +51,8 @@ def carbon_forecast_gate(
         on_provider_failure: fail_open (run now, recorded) or fail_closed (fail the task).
         mode: plan (return the start time) or wait (sleep until it, within max_delay_hours).
         energy_kwh: Estimated energy of the job, kWh, to express savings in grams (0: none).
-        provider_options: Per-provider settings such as base_url or replay_year; no secrets.
+        provider_options: Settings per provider name, e.g. {"embedded": {"replay_year": 2023}} or
+            {"uk": {"base_url": "..."}}; no secrets. Pass the same to training and SCI.
 
     Returns:
         should_run: True when the gated step should run (use with dsl.If).

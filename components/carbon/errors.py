@@ -23,6 +23,20 @@ class UnknownRegionError(CarbonError, ValueError):
     """A region is not served by a provider; the message lists the supported ones."""
 
 
+class ProviderOptionError(CarbonError, ValueError):
+    """``provider_options`` names an unknown provider or option, or gives an option a bad value.
+
+    ``provider``, ``option`` and ``value`` say which (``option`` is None for a bad provider name
+    or a provider's options that are not a mapping).
+    """
+
+    def __init__(self, message: str, provider: str | None = None, option: str | None = None, value=None):
+        super().__init__(message)
+        self.provider = provider
+        self.option = option
+        self.value = value
+
+
 class ProviderError(CarbonError):
     """A forecast provider failed. ``provider`` and ``region`` say which call failed."""
 

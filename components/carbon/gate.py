@@ -21,7 +21,8 @@ from typing import Any, Callable, Literal, Mapping
 import numpy as np
 
 from .errors import GateError, ProviderError, UnknownRegionError, WindowSearchError
-from .providers import PROVIDER_NAMES, CarbonProvider, ProviderForecast, get_provider
+from .intensity import open_provider, parse_provider_options
+from .providers import PROVIDER_NAMES, CarbonProvider, ProviderForecast
 from .providers.base import utc_now
 from .series import to_epoch_seconds
 from .windows import Window, best_window
@@ -31,9 +32,6 @@ GateMode = Literal["plan", "wait"]
 RECORD_SCHEMA = "greenkfp.gate_decision/v1"
 #: Fetch horizon when neither ``deadline`` nor ``max_delay`` bounds the search.
 DEFAULT_HORIZON = timedelta(hours=48)
-# Credentials travel only through the environment (or Kubernetes secrets), never as options:
-# options end up in compiled pipeline YAML and in decision records.
-_CREDENTIAL_OPTIONS = {"api_key", "password", "username", "token", "auth_token"}
 
 
 def _require_aware(value: datetime | None, name: str) -> None:
@@ -64,8 +62,9 @@ class GatePolicy:
         on_provider_failure: ``fail_open`` (run now, recorded) or ``fail_closed`` (error).
         mode: ``plan`` returns the start time; ``wait`` also sleeps until it.
         energy_kwh: Optional energy estimate of the job, to express savings in grams.
-        provider_options: Per-provider constructor options, e.g. ``{"uk": {"base_url": ...}}``.
-            Credentials are refused here: they come from environment variables.
+        provider_options: Per-provider constructor options, e.g. ``{"uk": {"base_url": ...}}``,
+            read by :func:`~.intensity.parse_provider_options`. Credentials are refused here:
+            they come from environment variables.
     """
 
     regions: tuple[str, ...]
@@ -114,15 +113,8 @@ class GatePolicy:
             raise ValueError(f"mode must be 'plan' or 'wait', got {self.mode!r}")
         if self.energy_kwh is not None and not (math.isfinite(self.energy_kwh) and self.energy_kwh >= 0):
             raise ValueError(f"energy_kwh must be a finite number >= 0, got {self.energy_kwh!r}")
-        for name, options in dict(self.provider_options).items():
-            if name not in PROVIDER_NAMES:
-                raise ValueError(f"provider_options has an unknown provider {name!r}; known: {', '.join(PROVIDER_NAMES)}")
-            secret = _CREDENTIAL_OPTIONS.intersection(options)
-            if secret:
-                raise ValueError(
-                    f"provider_options[{name!r}] must not carry credentials ({', '.join(sorted(secret))}); "
-                    "set them as environment variables (on Kubeflow, from a Kubernetes secret)"
-                )
+        # one shape, validated, kfp's widened integers restored (credentials refused)
+        object.__setattr__(self, "provider_options", parse_provider_options(self.provider_options))
         if self.earliest_start is not None:
             self.latest_end(self.earliest_start)  # an impossible deadline fails now, not at decide()
 
@@ -276,7 +268,7 @@ def _fetch(
         attempts.append(attempt)
         try:
             if name not in providers:
-                providers[name] = get_provider(name, **dict(policy.provider_options.get(name, {})))
+                providers[name] = open_provider(name, policy.provider_options)
             answer = providers[name].forecast(region, earliest, fetch_end)
             series = answer.series
             start = earliest

@@ -2,9 +2,11 @@
 
 Two parts, each compared the way the run could have gone without greenkfp:
 
-* training: the energy the candidates' fits used (CodeCarbon; modeled on machines without
-  RAPL), priced at the intensity of running at submission time (the gate's run-now
-  counterfactual) and at the intensity of the window the gate chose;
+* training: as scheduled, the energy the candidates' fits used (CodeCarbon; modeled on
+  machines without RAPL) priced at the intensity of running at submission time (the gate's
+  run-now counterfactual); as optimized, the training step's own hourly figure, each fit's
+  energy at the intensity of the hours it actually ran (when a fit has none, the gate's chosen
+  window stands in, and the basis says so);
 * inference over the expected volume: the baseline (the most accurate candidate, fp32,
   unquantized) against the selected variant, each at its SCI per inference.
 
@@ -34,6 +36,20 @@ def _training_energy(training_records: Sequence[dict]) -> tuple[float | None, li
     return (None if missing or not training_records else total), sorted(methods), missing
 
 
+def _hourly_emissions(training_records: Sequence[dict]) -> tuple[float | None, list[str], list[str]]:
+    """The training step's own hourly figures: their sum, their sources, and the fits without one."""
+    total, sources, missing = 0.0, set(), []
+    for record in training_records:
+        emissions = record.get("emissions", {})
+        if emissions.get("hourly_g") is None:
+            missing.append(record["candidate"]["name"])
+            continue
+        total += float(emissions["hourly_g"])
+        pricing = emissions.get("hourly_pricing") or {}
+        sources.add(f"{pricing.get('provider', 'unknown')} {str(pricing.get('data_kind', 'unknown')).replace('_', ' ')}")
+    return (None if missing or not training_records else total), sorted(sources), missing
+
+
 def _baseline(entries: Sequence[dict]) -> dict | None:
     """The most accurate candidate's fp32 variant (ties: by candidate name)."""
     fp32 = [e for e in entries if e["variant"] == "fp32" and e["status"] == "scored" and e.get("accuracy") is not None]
@@ -59,15 +75,28 @@ def build_sustainability_report(
         raise ValueError(f"expected_lifetime_inferences must be >= 0, got {expected_lifetime_inferences!r}")
     energy_kwh, methods, missing = _training_energy(training_records)
     now_i, window_i = decision.get("intensity_now_gco2_per_kwh"), decision.get("intensity_window_gco2_per_kwh")
+    hourly_g, hourly_sources, unpriced = _hourly_emissions(training_records)
     training = {"energy_kwh": energy_kwh, "energy_methods": methods, "energy_missing": missing,
-                "intensity_scheduled_gco2_per_kwh": now_i, "intensity_optimized_gco2_per_kwh": window_i,
+                "intensity_scheduled_gco2_per_kwh": now_i, "intensity_optimized_gco2_per_kwh": None,
                 "scheduled_g": None, "optimized_g": None,
-                "basis": "all candidates' fit energy x the gate's run-now (scheduled) and chosen-window (optimized) "
-                         "average intensity", "home_region": decision.get("home_region"),
+                "scheduled_basis": "all candidates' fit energy x the gate's run-now average intensity in the home "
+                                   "region (the run as scheduled, at submission time)",
+                "optimized_basis": None, "home_region": decision.get("home_region"),
                 "chosen_region": decision.get("region"), "delay_seconds": decision.get("delay_seconds")}
-    if energy_kwh is not None and now_i is not None and window_i is not None:
-        training.update(scheduled_g=energy_kwh * now_i, optimized_g=energy_kwh * window_i)
-    else:
+    if energy_kwh is not None and now_i is not None:
+        training["scheduled_g"] = energy_kwh * now_i
+    if hourly_g is not None:
+        training.update(optimized_g=hourly_g, optimized_basis=(
+            "the training step's hourly pricing: each fit's energy x the time-weighted intensity of the hours it "
+            f"ran ({', '.join(hourly_sources)})"))
+        if energy_kwh:
+            training["intensity_optimized_gco2_per_kwh"] = hourly_g / energy_kwh
+    elif energy_kwh is not None and window_i is not None:
+        training.update(optimized_g=energy_kwh * window_i, intensity_optimized_gco2_per_kwh=window_i, optimized_basis=(
+            "all candidates' fit energy x the gate's chosen-window average intensity (no hourly pricing for "
+            f"{', '.join(unpriced)})"))
+    training["basis"] = f"scheduled: {training['scheduled_basis']}; optimized: {training['optimized_basis']}"
+    if training["scheduled_g"] is None or training["optimized_g"] is None:
         training["unavailable_reason"] = (
             "no gate forecast (failure policy applied)" if now_i is None else "training energy unavailable")
 
@@ -113,7 +142,8 @@ def build_sustainability_report(
         "caveats": [
             "Training energy is CodeCarbon's (modeled on machines without RAPL: -60% to +190% per its documentation).",
             "Inference energy comes from the SCI benchmark (modeled from CPU utilisation unless RAPL was readable).",
-            "Intensities are the gate's forecast or recorded data; replayed historical data is labelled as such.",
+            "Intensities are the gate's forecast or recorded data, and the training step's hourly figures; "
+            "replayed historical data is labelled as such.",
         ],
     }
 

@@ -23,6 +23,7 @@ def evaluate_sci(
     functional_unit_size: int = 1000,
     expected_lifetime_inferences: float = 100000000.0,
     intensity_basis: str = "annual_average",
+    provider_options: dict = {},
     max_seconds_per_variant: float = 3.0,
     threads: int = 1,
 ) -> NamedTuple("SciOutputs", [("scored", int), ("best_sci", float)]):
@@ -48,6 +49,8 @@ def evaluate_sci(
         expected_lifetime_inferences: Inferences over the model's service life (lifecycle total).
         intensity_basis: annual_average (the region's embedded yearly mean), gate_window, or a
             number of gCO2eq/kWh you give.
+        provider_options: The run's provider options, e.g. {"embedded": {"replay_year": 2023}}:
+            annual_average uses the embedded replay year (and signal) when set.
         max_seconds_per_variant: Time budget of each variant's benchmark, seconds.
         threads: ONNX Runtime intra-op threads (stated in the report).
 
@@ -65,7 +68,7 @@ def evaluate_sci(
         variants.path, variant_list.path, test.path, training_record_path=training_record.path,
         decision_path=decision.path, profile=custom_profile or hardware_profile, intensity_basis=intensity_basis,
         functional_unit_size=functional_unit_size, expected_lifetime_inferences=expected_lifetime_inferences,
-        max_seconds=max_seconds_per_variant, threads=threads,
+        max_seconds=max_seconds_per_variant, threads=threads, provider_options=provider_options,
     )
     write_atomic(sci_reports.path, json.dumps(results, indent=2, sort_keys=True))
     write_atomic(summary.path, sci_markdown(results))

@@ -13,8 +13,6 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
-
 from .benchmark import evaluate_variant_sci
 
 SCHEMA = "greenkfp.sci_evaluation/v1"
@@ -38,18 +36,28 @@ def _fixed_intensity(basis: str) -> float | None:
     return value
 
 
-def inference_intensity(basis: str, decision: Mapping[str, Any] | None, region: str | None = None) -> tuple[float, dict]:
+def inference_intensity(
+    basis: str,
+    decision: Mapping[str, Any] | None,
+    region: str | None = None,
+    provider_options: Mapping[str, Any] | None = None,
+) -> tuple[float, dict]:
     """``I`` for inference and where it came from.
 
-    ``annual_average``: the mean hourly intensity of the region over the latest full year of
-    the embedded data (inference runs around the clock, so no single hour stands for it);
-    ``gate_window``: the average over the window the carbon gate chose; a number: that
-    intensity in gCO2eq/kWh, given by the user (a contract's or a region's published figure).
+    ``annual_average``: the region's annual average from the carbon package's intensity
+    service (the mean hourly intensity over a full year of the embedded data: the replay year
+    of ``provider_options["embedded"]`` when set, so a replayed run prices everything with one
+    year's data, else the latest full year; inference runs around the clock, so no single hour
+    stands for it); when the region has no embedded data (a live provider's region, or a
+    portable build), the gate's window, and the source says so. ``gate_window``: the average
+    over the window the carbon gate chose. A number: that intensity in gCO2eq/kWh, given by the
+    user (a contract's or a region's published figure).
     """
     fixed = _fixed_intensity(basis)
     if fixed is not None:
         return fixed, {"provider": "user", "region": region or (decision or {}).get("region"), "data_kind": "given",
-                       "signal": "given by the user", "time": None, "basis": f"given: {fixed:g} gCO2eq/kWh"}
+                       "signal": "given by the user", "time": None, "basis": f"given: {fixed:g} gCO2eq/kWh",
+                       "method": "given"}
     if basis not in INTENSITY_BASES:
         raise ValueError(
             f"intensity_basis must be one of {', '.join(INTENSITY_BASES)} or a number of gCO2eq/kWh, got {basis!r}"
@@ -64,36 +72,27 @@ def inference_intensity(basis: str, decision: Mapping[str, Any] | None, region: 
             "provider": chosen.get("provider", "unknown"), "region": decision["region"],
             "data_kind": chosen.get("data_kind"), "signal": chosen.get("signal"),
             "time": decision.get("start_at"), "basis": "average over the carbon gate's chosen window",
+            "method": "gate_window",
         }
+    from greenkfp.components.carbon import annual_average
     from greenkfp.components.carbon.errors import ProviderConfigError, UnknownRegionError
-    from greenkfp.components.carbon.providers.embedded import EmbeddedProvider
 
     if not region:
         raise ValueError("a region is needed for intensity_basis 'annual_average' (none given, no gate decision)")
     try:
-        provider = EmbeddedProvider()
-        row = provider.zone_index(region)
+        estimate = annual_average(region, provider_options=provider_options)
     except (UnknownRegionError, ProviderConfigError) as exc:
         if (decision or {}).get("intensity_window_gco2_per_kwh") is None:
             raise
-        # a live provider's region (a UK region id, say), or a portable build without the embedded
-        # data, has no embedded year: use the gate's window
+        # no embedded year for this region (or no embedded data in this build): the gate's window
         value, source = inference_intensity("gate_window", decision)
         source["basis"] += f" (annual_average unavailable: {exc})"
+        source["fallback_from"] = "annual_average"
         return value, source
-    year = provider.data.years[-1]
-    from datetime import datetime, timezone
-
-    start = datetime(year, 1, 1, tzinfo=timezone.utc).timestamp()
-    end = datetime(year + 1, 1, 1, tzinfo=timezone.utc).timestamp()
-    first = int((start - provider.data.start_epoch_s) // 3600)
-    last = int((end - provider.data.start_epoch_s) // 3600)
-    values = provider.data.intensities[provider.signal][row, first:last]
-    return float(np.mean(values)), {
-        "provider": "embedded", "region": provider.data.zones[row], "data_kind": "historical",
-        "signal": f"{provider.signal} average (Electricity Maps, embedded)",
-        "time": datetime(year, 1, 1, tzinfo=timezone.utc).isoformat(),
-        "basis": f"mean of the {values.size} hourly values of {year}",
+    return estimate.gco2_per_kwh, {
+        "provider": estimate.provider, "region": estimate.region, "data_kind": estimate.data_kind,
+        "signal": estimate.signal, "time": estimate.start.isoformat(), "end": estimate.end.isoformat(),
+        "basis": estimate.basis, "method": "annual_average",
     }
 
 
@@ -122,6 +121,7 @@ def evaluate_variants(
     max_seconds: float = 5.0,
     threads: int = 1,
     region: str | None = None,
+    provider_options: Mapping[str, Any] | None = None,
 ) -> list[dict]:
     """One entry per variant in the list: its SCI report, or why it was not scored."""
     from greenkfp.components.data.datasets import read_dataset
@@ -135,7 +135,7 @@ def evaluate_variants(
     variants = _read_json(variant_list_path) or []
     training = _read_json(training_record_path)
     decision = _read_json(decision_path)
-    intensity, source = inference_intensity(intensity_basis, decision, region)
+    intensity, source = inference_intensity(intensity_basis, decision, region, provider_options)
     training_g, training_basis = _training_emissions(training)
     candidate = (training or {}).get("candidate", {}).get("name")
     if candidate is None and variants:

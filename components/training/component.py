@@ -40,7 +40,8 @@ def train_with_emissions(
         region: Grid region of the run (an embedded zone such as GB), for both pricings.
         country_iso_code: CodeCarbon's country (ISO alpha-3) when region is not an embedded zone.
         provider: Carbon provider for the hourly pricing (default: the embedded data).
-        provider_options: Provider settings (no secrets; keys come from the environment).
+        provider_options: Settings per provider name, as the gate's, e.g.
+            {"embedded": {"replay_year": 2023}} (no secrets; keys come from the environment).
         tracker: offline (default) or online CodeCarbon tracker.
         hardware_profile: {"cpu_tdp_w", "cpu_cores", "ram_gb"} replacing CodeCarbon's guesses.
         allow_non_sklearn: Allow estimator classes outside sklearn.

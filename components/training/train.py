@@ -19,6 +19,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from greenkfp.components._files import write_atomic
 from greenkfp.components.carbon.errors import CarbonError
+from greenkfp.components.carbon.intensity import parse_provider_options
 from greenkfp.components.data.datasets import read_dataset
 
 from .energy import EnergyMeasurement, EnergyTracker, HardwareProfile, codecarbon_location
@@ -125,13 +126,15 @@ def train_candidate(
             ``country_iso_code`` is not given) locates CodeCarbon's offline intensity.
         country_iso_code: CodeCarbon's country (ISO 3166 alpha-3) when ``region`` is not one
             of the embedded zones.
-        provider, provider_options: Carbon provider for the hourly pricing.
+        provider, provider_options: Carbon provider for the hourly pricing, and options per
+            provider name (``{"embedded": {"replay_year": 2023}}``), checked before the fit.
         tracker: ``offline`` (default) or ``online`` CodeCarbon tracker.
         hardware: A hardware profile replacing CodeCarbon's guesses (modeled energy only).
         output_dir: Where CodeCarbon writes its emissions CSV.
         allow_non_sklearn: Permit estimator classes outside ``sklearn.``.
     """
     spec = spec if isinstance(spec, EstimatorSpec) else EstimatorSpec.from_dict(spec)
+    provider_options = parse_provider_options(provider_options)  # a typo fails now, not after the fit
     estimator = build_estimator(spec, allow_non_sklearn=allow_non_sklearn)
     if country_iso_code:
         country, codecarbon_region = country_iso_code, None
