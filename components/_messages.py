@@ -1,12 +1,14 @@
-"""Error messages a person can read: lists in them are capped, so a 10,000-class label or a
-100,000-column file gives one line, not a page.
+"""Error messages a person can read, and that never carry a secret: lists in them are capped, so
+a 10,000-class label or a 100,000-column file gives one line, not a page; the userinfo of any URL
+(``http://user:secret@host``) is redacted from messages and records.
 
 Standard library only: embedded as-is in portable component builds.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+import re
+from typing import Any, Iterable
 
 #: How many items a message lists before it says how many more there are.
 LIST_LIMIT = 8
@@ -24,3 +26,23 @@ def listing(items: Iterable[object], limit: int = LIST_LIMIT) -> str:
     if total <= limit:
         return ", ".join(shown)
     return f"{', '.join(shown)}, ... and {total - limit:,} more ({total:,} in all)"
+
+
+#: ``scheme://userinfo@``: what a URL carries credentials in.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/@]+@")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the userinfo of every URL in it replaced by ``***``."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def redact(value: Any) -> Any:
+    """``value`` (a record: dicts, lists, strings) with :func:`redact_urls` applied to every string."""
+    if isinstance(value, str):
+        return redact_urls(value)
+    if isinstance(value, dict):
+        return {key: redact(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact(item) for item in value)
+    return value

@@ -6,6 +6,8 @@ messages are built from our own words and the provider's status code, not from r
 
 from __future__ import annotations
 
+from .._messages import redact_urls
+
 
 class CarbonError(Exception):
     """Base class of every error raised by ``greenkfp.components.carbon``."""
@@ -45,9 +47,9 @@ class ProviderError(CarbonError):
     def __init__(self, provider: str, region: str | None, detail: str):
         self.provider = provider
         self.region = region
-        self.detail = detail
+        self.detail = redact_urls(detail)  # a base URL may carry user:secret@
         where = f"region {region!r}" if region else "no region"
-        super().__init__(f"{provider} ({where}): {detail}")
+        super().__init__(f"{provider} ({where}): {self.detail}")
 
 
 class ProviderConfigError(ProviderError):

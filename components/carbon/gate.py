@@ -20,6 +20,7 @@ from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 
+from .._messages import redact
 from .errors import GateError, ProviderError, UnknownRegionError, WindowSearchError
 from .intensity import open_provider, parse_provider_options
 from .providers import PROVIDER_NAMES, CarbonProvider, ProviderForecast
@@ -224,7 +225,7 @@ class GateDecision:
         def grams(window: Window | None):
             return None if energy is None or window is None else energy * window.average
 
-        return {
+        return redact({  # a provider's base URL may carry user:secret@
             "schema": RECORD_SCHEMA,
             "decided_at": self.decided_at.isoformat(),
             "should_run": self.should_run,
@@ -250,7 +251,7 @@ class GateDecision:
             "attempts": list(self.attempts),
             "inputs": self.policy.to_dict(),
             "units": {"intensity": "gCO2eq/kWh", "energy": "kWh", "emissions": "g CO2eq", "delay": "s"},
-        }
+        })
 
 
 def _fetch(
@@ -291,6 +292,9 @@ def _fetch(
             continue
         except WindowSearchError as exc:
             attempt.update(error_kind="insufficient_data", error=f"{name} ({region}): {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - whatever a provider's answer breaks, the failure policy decides
+            attempt.update(error_kind="unexpected", error=f"{name} ({region}): {type(exc).__name__}: {exc}")
             continue
         attempt["ok"] = True
         return RegionOutcome(answer.region, answer, choice.best, choice.run_now, choice.candidates, position > 0)

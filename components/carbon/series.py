@@ -17,6 +17,10 @@ import numpy as np
 from .errors import InvalidSeriesError
 
 
+#: Larger values are a broken payload, not a grid: coal plants emit about 1,000 gCO2eq/kWh.
+MAX_PLAUSIBLE_G_PER_KWH = 5000.0
+
+
 def to_epoch_seconds(moment: datetime, *, field: str = "datetime") -> int:
     """Seconds since the epoch of a timezone-aware datetime; a naive one is an error."""
     if not isinstance(moment, datetime):
@@ -102,6 +106,13 @@ class CarbonSeries:
         if bad.size:
             i = int(bad[0])
             raise InvalidSeriesError(f"intensity at {_iso(starts[i])} is negative: {values[i]} gCO2eq/kWh")
+        bad = np.flatnonzero(values > MAX_PLAUSIBLE_G_PER_KWH)
+        if bad.size:  # also keeps the window integrals far from float overflow
+            i = int(bad[0])
+            raise InvalidSeriesError(
+                f"intensity at {_iso(starts[i])} is {values[i]:g} gCO2eq/kWh, above any real grid "
+                f"(at most {MAX_PLAUSIBLE_G_PER_KWH:g}; the dirtiest grids are about 1,200)"
+            )
         steps = np.diff(starts)
         if granularity_s is None:
             if steps.size == 0:

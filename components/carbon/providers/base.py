@@ -14,13 +14,17 @@ import json
 import logging
 import math
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import tenacity
+
+from ..._messages import redact_urls
 
 from ..errors import (
     InvalidSeriesError,
@@ -119,6 +123,9 @@ class RetryPolicy:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
     max_retry_after_s: float = 60.0
+    #: Longest one request may take in all, seconds: a server dripping a byte at a time within
+    #: the read timeout must not hold a request for minutes.
+    request_deadline_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -126,9 +133,13 @@ class RetryPolicy:
         for name in ("backoff_initial_s", "backoff_max_s", "max_retry_after_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.request_deadline_s > 0:
+            raise ValueError(f"request_deadline_s must be > 0, got {self.request_deadline_s}")
 
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: A forecast is kilobytes; a larger answer is a broken or hostile server.
+MAX_RESPONSE_BYTES = 20_000_000
 
 
 class _Retryable(Exception):
@@ -179,10 +190,17 @@ class HttpProvider(CarbonProvider):
         if isinstance(timeout, (int, float)) and timeout <= 0:
             raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
         self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        if parts.username or parts.password:  # http://user:secret@host: scrubbed from every message
+            self._secrets_from_url = [unquote(v) for v in (parts.password, parts.username) if v]
+        else:
+            self._secrets_from_url = []
         # A dict is accepted so the policy can travel as JSON (component provider_options).
         self.retry = RetryPolicy(**retry) if isinstance(retry, dict) else (retry or RetryPolicy())
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout, follow_redirects=False)
         self._secrets: list[str] = []
+        for secret in self._secrets_from_url:
+            self._register_secret(secret)
 
     def close(self) -> None:
         self._client.close()
@@ -198,7 +216,7 @@ class HttpProvider(CarbonProvider):
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return redact_urls(text)
 
     def _error(self, cls: type[ProviderError], region: str | None, detail: str) -> ProviderError:
         return cls(self.name, region, self._scrub(detail))
@@ -230,10 +248,12 @@ class HttpProvider(CarbonProvider):
 
         def attempt() -> httpx.Response:
             try:
-                response = self._client.request(method, path, params=params, headers=state["headers"], auth=auth)
+                response = self._send(method, path, params=params, headers=state["headers"], auth=auth)
             except httpx.TimeoutException:
                 raise _Retryable(self._error(ProviderUnavailableError, region, f"timed out calling {path}")) from None
-            except httpx.TransportError as exc:
+            except httpx.DecodingError as exc:
+                raise self._error(ProviderResponseError, region, f"unusable answer from {path}: {exc}") from None
+            except httpx.RequestError as exc:
                 raise _Retryable(
                     self._error(ProviderUnavailableError, region, f"cannot reach {self.base_url}: {type(exc).__name__}")
                 ) from None
@@ -281,6 +301,21 @@ class HttpProvider(CarbonProvider):
         error.__context__ = error.__cause__ = None
         raise error
 
+    def _send(self, method: str, path: str, **kwargs) -> httpx.Response:
+        """One request, read in chunks under a total deadline and a size cap."""
+        deadline = time.monotonic() + self.retry.request_deadline_s
+        with self._client.stream(method, path, **kwargs) as streamed:
+            body, size = [], 0
+            for chunk in streamed.iter_bytes():
+                body.append(chunk)
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise httpx.DecodingError(f"response larger than {MAX_RESPONSE_BYTES:,} bytes")
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"no complete answer within {self.retry.request_deadline_s:g} s")
+            return httpx.Response(streamed.status_code, headers=streamed.headers, content=b"".join(body),
+                                  request=streamed.request)
+
     # --- helpers shared by the provider modules ----------------------------------------------
     def intensity(self, value: Any, field: str, region: str | None) -> float:
         """A payload's intensity as a float; anything but a finite number >= 0 is a response error."""
@@ -322,7 +357,9 @@ def parse_timestamp(value: Any, *, provider: str, region: str | None, field: str
     except ValueError:
         raise ProviderResponseError(provider, region, f"{field} is not ISO 8601: {value!r}") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)  # documented as UTC by every provider we read
+        # every provider we read documents zoned timestamps; guessing UTC would shift a local-time
+        # payload by hours and put the "green" window at the wrong time
+        raise ProviderResponseError(provider, region, f"{field} has no time zone: {value!r}")
     return moment.astimezone(timezone.utc)
 
 

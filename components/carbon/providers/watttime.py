@@ -8,6 +8,7 @@ Values arrive in lbs CO2/MWh and are converted to gCO2/kWh.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from datetime import datetime, timedelta
@@ -79,6 +80,8 @@ class WattTimeProvider(HttpProvider):
         self._password = password if password is not None else os.environ.get(PASSWORD_ENV)
         self._register_secret(self._username)
         self._register_secret(self._password)
+        if self._username and self._password:  # what basic auth sends: a server echoing headers must not leak it
+            self._register_secret(base64.b64encode(f"{self._username}:{self._password}".encode()).decode())
         self._clock = clock
         self._token: str | None = None
         self._token_fetched_at: datetime | None = None
