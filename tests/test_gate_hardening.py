@@ -102,3 +102,52 @@ def test_a_dripping_server_is_cut_off_at_the_request_deadline(httpserver):
     with provider, pytest.raises(ProviderUnavailableError, match="timed out"):
         provider.forecast("GB", START, START + timedelta(hours=1))
     assert time.monotonic() - started < 1.5  # one read every 0.1 s never trips the 2 s read timeout
+
+
+def test_wait_mode_never_reports_should_run_before_start_at(clock):
+    """earliest_start two days ahead: the window is within max_delay of it, so the gate sleeps
+    until the window, not max_delay from now."""
+    clock.now = START
+    policy = GatePolicy(regions=("GB",), duration=timedelta(hours=2), earliest_start=START + timedelta(days=2),
+                        max_delay=timedelta(hours=12), mode="wait")
+    decision = decide(policy, clock=clock, sleep=clock.sleep)
+    assert decision.should_run and clock.now >= decision.start_at >= START + timedelta(days=2)
+    assert decision.waited_seconds == pytest.approx((decision.start_at - START).total_seconds())
+
+
+def test_wait_mode_sleeps_again_when_a_sleep_returns_early(clock):
+    clock.now = START
+    early = []
+
+    def short_sleep(seconds):  # a signal wakes the process half way
+        early.append(seconds)
+        clock.sleep(seconds / 2)
+
+    decision = decide(GatePolicy(regions=("GB",), duration=timedelta(hours=3), max_delay=timedelta(hours=12),
+                                 mode="wait"), clock=clock, sleep=short_sleep)
+    assert decision.delay > timedelta(0) and len(early) > 1 and clock.now >= decision.start_at
+
+
+def test_a_past_earliest_start_means_now_when_waiting(clock):
+    clock.now = START
+    decision = decide(GatePolicy(regions=("GB",), duration=timedelta(hours=1), earliest_start=START - timedelta(days=3),
+                                 max_delay=timedelta(hours=6), mode="wait"), clock=clock, sleep=clock.sleep)
+    assert decision.start_at >= START
+
+
+def test_the_baseline_stays_the_home_region_when_its_provider_fails(httpserver):
+    """GB (home) fails, region 13 answers: the decision may run in region 13, but claims no
+    saving against region 13's own run-now, and says there is no baseline."""
+    httpserver.expect_request("/intensity/2023-06-14T09:00Z/fw48h").respond_with_data("down", status=503)
+    regional = _uk([300, 250, 100, 90, 280, 300])
+    regional = {"data": {"regionid": 13, "shortname": "London", "data": regional["data"]}}
+    httpserver.expect_request("/regional/intensity/2023-06-14T09:00Z/fw48h/regionid/13").respond_with_json(regional)
+    policy = GatePolicy(regions=("GB", "13"), duration=timedelta(hours=1), provider="uk", earliest_start=START,
+                        max_delay=timedelta(hours=2), energy_kwh=1.0,
+                        provider_options={"uk": {"base_url": httpserver.url_for(""), "retry": {"attempts": 1}}})
+    decision = decide(policy, clock=lambda: START)
+    record = decision.to_record()
+    assert record["home_region"] == "GB" and record["should_run"]
+    assert record["savings_percent"] is None and record["savings_g"] is None
+    assert record["intensity_now_gco2_per_kwh"] is None
+    assert "no baseline: the home region GB did not answer" in record["reason"]

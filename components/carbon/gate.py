@@ -323,15 +323,17 @@ def decide(
     """
     decided_at = clock()
     # "Now" counts from the whole minute, so windows read 03:13, not 03:13:12.734.
-    earliest = policy.earliest_start or decided_at.replace(second=0, microsecond=0)
+    now = decided_at.replace(second=0, microsecond=0)
+    earliest = policy.earliest_start or now
+    if policy.mode == "wait" and earliest < now:  # a job cannot start in the past: a past earliest_start means now
+        earliest = now
     latest_end = policy.latest_end(earliest)
     pool: dict[str, CarbonProvider] = dict(providers or {})
     owned = set(PROVIDER_NAMES) - set(pool)
     attempts: list[dict] = []
     try:
-        outcomes = tuple(
-            o for o in (_fetch(policy, r, earliest, latest_end, pool, attempts) for r in policy.regions) if o
-        )
+        fetched = [_fetch(policy, r, earliest, latest_end, pool, attempts) for r in policy.regions]
+        outcomes = tuple(o for o in fetched if o)
     finally:
         for name in owned & set(pool):
             pool[name].close()
@@ -350,17 +352,31 @@ def decide(
             policy.regions[0], earliest, timedelta(0), failure_policy_applied="fail_open", **common,
         )
 
-    home = outcomes[0]  # the first region that answered stands for "run now where we are"
+    # The baseline is running now in the home region (the first one), never another region: when
+    # the home region's providers all failed there is no baseline, and no saving is claimed.
+    home = fetched[0]
     chosen = min(outcomes, key=lambda o: o.best.average)  # min() keeps the first among ties
     window = chosen.best
-    savings = 0.0 if home.run_now.average == 0 else 100.0 * (home.run_now.average - window.average) / home.run_now.average
-    reason = (
-        f"greenest window in {chosen.region} starts {window.start.isoformat()} at "
-        f"{window.average:.1f} gCO2eq/kWh, {savings:.1f}% below running now in {home.region}"
-    )
-    if window.start > home.run_now.start and savings < policy.min_savings_percent:
-        reason = f"best window saves {savings:.1f}%, under min_savings_percent {policy.min_savings_percent}: running now"
-        chosen, window = home, home.run_now
+    if home is None:
+        savings = None
+        reason = (
+            f"greenest window in {chosen.region} starts {window.start.isoformat()} at {window.average:.1f} gCO2eq/kWh; "
+            f"no baseline: the home region {policy.regions[0]} did not answer, so no saving is claimed"
+        )
+    else:
+        savings = 0.0 if home.run_now.average == 0 else \
+            100.0 * (home.run_now.average - window.average) / home.run_now.average
+        reason = (
+            f"greenest window in {chosen.region} starts {window.start.isoformat()} at "
+            f"{window.average:.1f} gCO2eq/kWh, {savings:.1f}% below running now in {home.region}"
+        )
+    anchor = (home or chosen).run_now
+    if window.start > anchor.start and policy.min_savings_percent > 0 and (savings is None or
+                                                                           savings < policy.min_savings_percent):
+        shown = "unknown (no baseline)" if savings is None else f"{savings:.1f}%"
+        reason = f"best window saves {shown}, under min_savings_percent {policy.min_savings_percent}: running now"
+        chosen = home or chosen
+        window = chosen.run_now
 
     threshold = policy.threshold_gco2_per_kwh
     if policy.threshold_percentile is not None:
@@ -371,10 +387,10 @@ def decide(
         )
         threshold = float(np.percentile(series.values[mask], policy.threshold_percentile))
     base = dict(
-        region=chosen.region, chosen=window, run_now=home.run_now, home_region=home.region,
-        threshold_gco2_per_kwh=threshold, **common,
+        region=chosen.region, chosen=window, run_now=None if home is None else home.run_now,
+        home_region=policy.regions[0] if home is None else home.region, threshold_gco2_per_kwh=threshold, **common,
     )
-    delay = window.start - home.run_now.start
+    delay = window.start - anchor.start
     if threshold is not None and window.average > threshold:
         return GateDecision(
             False, "refuse",
@@ -383,10 +399,17 @@ def decide(
             start_at=window.start, delay=delay, **base,
         )
     waited = 0.0
-    if policy.mode == "wait" and delay > timedelta(0):
-        waited = max(0.0, (window.start - clock()).total_seconds())
-        if policy.max_delay is not None:
-            waited = min(waited, policy.max_delay.total_seconds())
-        sleep(waited)
+    if policy.mode == "wait":
+        # Never report should_run before start_at. max_delay counts from the earliest start, and
+        # the window search already kept start_at within it, so the wait needs no other cap.
+        began = clock()
+        for _ in range(10_000):  # a sleep may return early (a signal, a coarse clock): sleep again
+            remaining = (window.start - clock()).total_seconds()
+            if remaining <= 0:
+                break
+            sleep(max(remaining, 1.0))  # at least a second: a short wake-up must still make progress
+        else:
+            raise GateError(f"the process never reached start_at {window.start.isoformat()} while waiting")
+        waited = (clock() - began).total_seconds()
     action = "wait" if delay > timedelta(0) else "run_now"
     return GateDecision(True, action, reason, start_at=window.start, delay=delay, waited_seconds=waited, **base)
