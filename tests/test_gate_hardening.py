@@ -151,3 +151,17 @@ def test_the_baseline_stays_the_home_region_when_its_provider_fails(httpserver):
     assert record["savings_percent"] is None and record["savings_g"] is None
     assert record["intensity_now_gco2_per_kwh"] is None
     assert "no baseline: the home region GB did not answer" in record["reason"]
+
+
+def test_sci_intensity_follows_the_gates_fail_open_for_a_region_without_embedded_data():
+    """The gate failed open for a live provider's region: the SCI step still scores, on the
+    stated default, and records which."""
+    from greenkfp.components.carbon.intensity import WORLD_AVERAGE_G_PER_KWH
+    from greenkfp.components.sci.evaluate import inference_intensity
+
+    failed_open = {"region": "eastus", "intensity_window_gco2_per_kwh": None, "failure_policy_applied": "fail_open",
+                   "regions": []}
+    value, source = inference_intensity("annual_average", failed_open)
+    assert value == WORLD_AVERAGE_G_PER_KWH
+    assert source["method"] == "default" and source["fallback_from"] == "annual_average"
+    assert "Ember" in source["basis"] and "eastus" in source["basis"]

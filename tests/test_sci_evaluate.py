@@ -294,8 +294,8 @@ def test_annual_average_falls_back_to_the_gate_window_for_a_live_region():
                 "regions": [{"region": "region:13", "provider": "uk", "data_kind": "forecast", "signal": "average"}]}
     value, source = inference_intensity("annual_average", decision)
     assert value == 123.0 and source["provider"] == "uk" and "annual_average unavailable" in source["basis"]
-    with pytest.raises(Exception, match="not in the embedded data"):
-        inference_intensity("annual_average", {"region": "region:13"})
+    value, source = inference_intensity("annual_average", {"region": "region:13"})  # no window: the stated default
+    assert source["method"] == "default" and "not in the embedded data" in source["basis"]
 
 
 def test_a_given_intensity_is_used_and_labelled():

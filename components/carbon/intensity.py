@@ -42,6 +42,10 @@ from .windows import cumulative_intensity
 #: records, so credentials travel only through environment variables (or Kubernetes secrets).
 CREDENTIAL_OPTIONS = frozenset({"api_key", "password", "username", "token", "auth_token"})
 UNITS = "gCO2eq/kWh"
+#: The world's average grid intensity in 2023, 480 gCO2/kWh (Ember, Global Electricity Review
+#: 2024): the stated default when a region has no data and the gate chose no window.
+WORLD_AVERAGE_G_PER_KWH = 480.0
+WORLD_AVERAGE_SOURCE = "world average 2023, Ember Global Electricity Review 2024"
 
 
 @dataclass(frozen=True)
@@ -356,6 +360,8 @@ def annual_average(
 __all__ = [
     "CREDENTIAL_OPTIONS",
     "IntensityEstimate",
+    "WORLD_AVERAGE_G_PER_KWH",
+    "WORLD_AVERAGE_SOURCE",
     "annual_average",
     "intensity_over",
     "intensity_series",

@@ -49,7 +49,9 @@ def inference_intensity(
     of ``provider_options["embedded"]`` when set, so a replayed run prices everything with one
     year's data, else the latest full year; inference runs around the clock, so no single hour
     stands for it); when the region has no embedded data (a live provider's region, or a
-    portable build), the gate's window, and the source says so. ``gate_window``: the average
+    portable build), the gate's window, or, when the gate chose none (it failed open), the world
+    average (:data:`~greenkfp.components.carbon.intensity.WORLD_AVERAGE_G_PER_KWH`), and the
+    source says which. ``gate_window``: the average
     over the window the carbon gate chose. A number: that intensity in gCO2eq/kWh, given by the
     user (a contract's or a region's published figure).
     """
@@ -83,7 +85,16 @@ def inference_intensity(
         estimate = annual_average(region, provider_options=provider_options)
     except (UnknownRegionError, ProviderConfigError) as exc:
         if (decision or {}).get("intensity_window_gco2_per_kwh") is None:
-            raise
+            # nothing better is known (the gate failed open, or there is no gate): the stated
+            # default, so a run that trained is still scored, and the record says so
+            from greenkfp.components.carbon.intensity import WORLD_AVERAGE_G_PER_KWH, WORLD_AVERAGE_SOURCE
+
+            return WORLD_AVERAGE_G_PER_KWH, {
+                "provider": "default", "region": region, "data_kind": "default", "signal": WORLD_AVERAGE_SOURCE,
+                "time": None, "method": "default", "fallback_from": "annual_average",
+                "basis": f"{WORLD_AVERAGE_SOURCE}: {WORLD_AVERAGE_G_PER_KWH:g} gCO2eq/kWh, because annual_average "
+                         f"is unavailable ({exc}) and the gate chose no window",
+            }
         # no embedded year for this region (or no embedded data in this build): the gate's window
         value, source = inference_intensity("gate_window", decision)
         source["basis"] += f" (annual_average unavailable: {exc})"
