@@ -52,7 +52,7 @@ def convert_and_quantize(
 
     from greenkfp.components.quantization.variants import (
         convert_and_quantize as build,
-        variant_metrics,
+        variant_list as variant_record,
         write_component_outputs,
     )
 
@@ -63,7 +63,9 @@ def convert_and_quantize(
     variants.metadata.update(write_component_outputs(
         reports, variants_dir=variants.path, json_path=variant_list.path, summary_path=summary.path))
     variants.metadata["candidate"] = model.metadata.get("candidate")
-    for name, value in variant_metrics(reports).items():
+    record = variant_record(reports)
+    variant_list.metadata["schema"] = record.SCHEMA
+    for name, value in record.metrics().items():
         metrics.log_metric(name, value)
     outputs = namedtuple("QuantizationOutputs", ["produced", "eligible"])
     return outputs(sum(r.produced for r in reports), sum(r.eligible for r in reports))

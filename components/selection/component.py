@@ -47,15 +47,17 @@ def select_pareto_model(
     """
     from collections import namedtuple
 
+    from greenkfp.components.records import SciReport, VariantList, read_record
     from greenkfp.components.selection import DEFAULT_OBJECTIVES, Constraints, select_model
-    from greenkfp.components.selection.collect import candidates_from_evaluations, read_json, write_selection_outputs
+    from greenkfp.components.selection.collect import candidates_from_evaluations, write_selection_outputs
 
-    evaluations = [(read_json(r.path), v.path, read_json(vl.path))
+    evaluations = [(read_record(SciReport, r.path), v.path, read_record(VariantList, vl.path))
                    for r, vl, v in zip(sci_reports, variant_lists, variants, strict=True)]
     decision = select_model(candidates_from_evaluations(evaluations), objectives=objectives or DEFAULT_OBJECTIVES,
                             constraints=Constraints(**constraints), rule=rule, weights=weights or None, on_none=on_none)
     selected.metadata.update(write_selection_outputs(decision, record_path=selection_record.path,
                                                      html_path=report.path, model_path=selected.path))
+    selection_record.metadata["schema"] = "greenkfp.selection/v1"
     for name, value in decision.metrics().items():
         metrics.log_metric(name, value)
     outputs = namedtuple("SelectionOutputs", ["promote", "chosen"])

@@ -18,6 +18,7 @@ import io
 import math
 from typing import Any
 
+from ..records import SelectionRecord
 from .select import ACCURACY, LATENCY_P95, SCI, TRAINING_EMISSIONS
 
 # status -> (label, colour, marker, size)
@@ -214,8 +215,10 @@ def _candidates_html(record: dict) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def selection_html(record: dict) -> str:
+def selection_html(record: SelectionRecord | dict) -> str:
     """The HTML report of one selection record (see the module docstring)."""
+    if isinstance(record, SelectionRecord):
+        record = record.to_dict()  # the plots and tables below walk its JSON shape
     if not isinstance(record, dict) or "candidates" not in record:
         raise ValueError(f"record must be a selection record (a dict with 'candidates'); got {type(record).__name__}")
     chosen = record.get("chosen")

@@ -56,7 +56,7 @@ def train_with_emissions(
     import tempfile
     from collections import namedtuple
 
-    from greenkfp.components.training.train import train_candidate, training_markdown, write_training_outputs
+    from greenkfp.components.training.train import train_candidate, write_training_outputs
 
     result = train_candidate(
         train.path, test.path, candidate, model.path, region=region, country_iso_code=country_iso_code or None,
@@ -68,7 +68,8 @@ def train_with_emissions(
         metrics.log_metric(name, value)
     emissions_csv.metadata.update(write_training_outputs(
         result, record_path=training_record.path, summary_path=summary.path, csv_path=emissions_csv.path))
-    print(training_markdown(result.to_record()))
+    training_record.metadata["schema"] = "greenkfp.training/v1"
+    print(result.to_record().markdown())
     outputs = namedtuple("TrainingOutputs", ["candidate", "accuracy", "energy_kwh", "emissions_g"])
     hourly = result.pricing.emissions_g if result.pricing else -1.0
     return outputs(result.spec.name, result.accuracy, result.energy.energy_kwh or -1.0, hourly)
