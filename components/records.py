@@ -171,7 +171,8 @@ class _Part:
 
     extra: dict = field(default_factory=dict, kw_only=True, compare=False, repr=False)
 
-    _KNOWN: ClassVar[frozenset] = frozenset()
+    #: Fields left out of the JSON while None (they exist only in some states of the record).
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset()
 
     @classmethod
     def from_dict(cls, data: Any):
@@ -198,7 +199,8 @@ class _Part:
 
     def to_dict(self) -> dict:
         """The JSON-ready dict (the record's JSON shape): fields, then any kept unknown keys."""
-        data = {f.name: _dump(getattr(self, f.name)) for f in fields(self) if f.name != "extra"}
+        data = {f.name: _dump(getattr(self, f.name)) for f in fields(self)
+                if f.name != "extra" and not (f.name in self._OMIT_IF_NONE and getattr(self, f.name) is None)}
         data.update({k: v for k, v in self.extra.items() if k not in data})
         return data
 
@@ -796,6 +798,10 @@ class SciEntry(_Part):
     lifecycle: dict | None = None
     report: SciDetail | None = None
 
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({
+        "reason", "sci", "sci_unit", "energy_per_inference_kwh", "energy_method", "latency_p50_ms", "latency_p95_ms",
+        "latency_p99_ms", "throughput_rows_per_s", "intensity_g_per_kwh", "intensity_basis", "lifecycle", "report"})
+
     @property
     def name(self) -> str:
         """``<candidate>/<variant>``, the selection's name for it."""
@@ -968,6 +974,8 @@ class TrainingPart(_Part):
     chosen_region: str | None = None
     delay_seconds: float | None = None
     unavailable_reason: str | None = None
+
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"unavailable_reason"})
 
 
 @dataclass(frozen=True)
