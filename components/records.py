@@ -122,7 +122,12 @@ def _load(tp: Any, value: Any, path: str, title: str) -> Any:
                 return None
             raise RecordError(title, path, f"must be {_type_name(tp)}", value)
         (inner,) = [a for a in args if a is not type(None)]
-        return _load(inner, value, path, title)
+        try:
+            return _load(inner, value, path, title)
+        except RecordError as exc:
+            if exc.field != path:
+                raise
+            raise RecordError(title, path, f"must be {_type_name(tp)}", value) from None
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -798,9 +803,15 @@ class SciEntry(_Part):
     lifecycle: dict | None = None
     report: SciDetail | None = None
 
-    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({
-        "reason", "sci", "sci_unit", "energy_per_inference_kwh", "energy_method", "latency_p50_ms", "latency_p95_ms",
+    _SCORED_ONLY: ClassVar[frozenset] = frozenset({
+        "sci", "sci_unit", "energy_per_inference_kwh", "energy_method", "latency_p50_ms", "latency_p95_ms",
         "latency_p99_ms", "throughput_rows_per_s", "intensity_g_per_kwh", "intensity_basis", "lifecycle", "report"})
+
+    def to_dict(self) -> dict:
+        """A scored entry has no ``reason``; a skipped one none of the scored figures."""
+        data = super().to_dict()
+        drop = {"reason"} if self.scored else self._SCORED_ONLY
+        return {k: v for k, v in data.items() if not (k in drop and v is None)}
 
     @property
     def name(self) -> str:
