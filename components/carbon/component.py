@@ -39,9 +39,6 @@ def carbon_forecast_gate(
     Kubernetes secret; never pass them as parameters.
 
     Args:
-        decision: The decision record (JSON, schema greenkfp.gate_decision/v1): verdict, windows, sources, savings.
-        metrics: Should-run, delay, intensities and savings, for the UI's charts.
-        summary: The decision as a Markdown table, with every region and provider failure.
         regions: Candidate regions; the first is home, where "run now" is priced.
         duration_hours: Expected duration of the gated job, hours.
         provider: embedded (offline default), uk, electricitymaps, watttime or carbon_aware_sdk.
@@ -58,6 +55,10 @@ def carbon_forecast_gate(
         provider_options: Per-provider settings such as base_url or replay_year; no secrets.
 
     Returns:
+        decision: The decision record (JSON, schema greenkfp.gate_decision/v1): verdict, inputs,
+            data sources, the chosen and run-now windows, delay and savings.
+        metrics: should_run, delay_hours, intensities (gCO2eq/kWh) and savings, for the UI's charts.
+        summary: The decision as a Markdown table, with every region and provider failure.
         should_run: True when the gated step should run (use with dsl.If).
         start_at: ISO 8601 UTC start of the chosen window.
         delay_seconds: Delay from the earliest start to start_at, seconds.
@@ -96,10 +97,10 @@ def gate_outcome(decision: Input[Artifact], branch: str, note: Output[Markdown])
     Args:
         decision: The gate's decision record (JSON, schema greenkfp.gate_decision/v1).
         branch: Name of the dsl.If / dsl.Else branch this task runs in.
-        note: Which branch ran, with the decision's summary table (Markdown).
 
     Returns:
-        The name of the branch that ran (the pipeline's proof of which way the gate went).
+        note: Which branch ran, with the decision's summary table (Markdown).
+        Output: The name of the branch that ran (the pipeline's proof of which way the gate went).
     """
     from greenkfp.components._files import write_atomic
     from greenkfp.components.records import GateDecisionRecord, read_record

@@ -44,6 +44,12 @@ def convert_and_quantize(
         seed: Seed of that sample.
 
     Returns:
+        variants: Directory of the ONNX variant files (metadata: each variant's precision, opset, size,
+            parity and eligibility).
+        variant_list: The variant list (JSON, schema greenkfp.quantization/v1): every requested
+            variant, produced or not, with its parity figures and eligibility.
+        metrics: Per-variant accuracy, change (points), agreement, size and eligibility.
+        summary: The variants as a Markdown table, with methods and remarks.
         produced: Number of variant files written.
         eligible: Number of variants eligible for selection.
     """

@@ -33,6 +33,9 @@ def sustainability_report(
         expected_lifetime_inferences: Inferences over the model's service life.
 
     Returns:
+        report_json: The report record (JSON, schema greenkfp.sustainability_report/v1).
+        metrics: Training, inference and total grams CO2eq, scheduled and optimized; saved; accuracy given up.
+        report: The report as a self-contained HTML page with a stacked bar chart and the caveats.
         saved_g: Estimated grams CO2eq saved (-1 when a part is unavailable).
         saved_percent: The same as a percentage of the scheduled total (-1 when unavailable).
     """

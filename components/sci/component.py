@@ -54,6 +54,10 @@ def evaluate_sci(
         threads: ONNX Runtime intra-op threads (stated in the report).
 
     Returns:
+        sci_reports: The SCI entries (JSON list, schema greenkfp.sci_evaluation/v1), one per
+            variant: its SCI report, or why it was not scored.
+        metrics: Per-variant SCI, energy per inference, latency percentiles, throughput and accuracy.
+        summary: The SCI per variant as a Markdown table, with the method disclosure.
         scored: Number of variants scored.
         best_sci: Lowest SCI among them, gCO2eq per functional unit (-1 when none).
     """

@@ -42,6 +42,11 @@ def select_pareto_model(
         on_none: fail or block, when no candidate qualifies.
 
     Returns:
+        selected: The promoted ONNX model (empty, with promoted=False in its metadata, when none).
+        selection_record: The selection record (JSON, schema greenkfp.selection/v1): the choice,
+            the front, every exclusion and why.
+        metrics: promote, candidate and front counts, and the chosen model's objectives.
+        report: The selection as an HTML page with the trade-off plots and the candidates' table.
         promote: Whether a model was selected for promotion.
         chosen: "<candidate>/<variant>" of the selected model ("" when none).
     """

@@ -48,6 +48,12 @@ def train_with_emissions(
         allow_non_sklearn: Allow estimator classes outside sklearn.
 
     Returns:
+        model: The fitted model (skops; metadata: framework, estimator, parameters, features, classes).
+        metrics: Accuracy, macro F1, fit time, energy (kWh) and emissions (g CO2eq) when available.
+        emissions_csv: CodeCarbon's emissions CSV (empty when CodeCarbon wrote none).
+        training_record: The training record (JSON, schema greenkfp.training/v1): accuracy, energy
+            and its method, emissions priced two ways.
+        summary: The training record as a Markdown table.
         candidate: The candidate's name.
         accuracy: Test accuracy.
         energy_kwh: Energy of the fit, kWh (-1 when unavailable).
@@ -87,7 +93,7 @@ def resolve_candidates(candidates: str = "") -> list:
             (logistic regression, random forest, a small MLP, a wide MLP).
 
     Returns:
-        The validated specs, one dict per candidate.
+        Output: The validated specs, one dict per candidate.
     """
     from greenkfp.components.training.estimators import build_estimator, parse_candidates
 
