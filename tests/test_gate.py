@@ -1,6 +1,5 @@
 """The gate policy on the embedded data: validation, decisions, thresholds, waiting."""
 
-import json
 from datetime import datetime, timedelta, timezone
 
 import numpy as np

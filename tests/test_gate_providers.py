@@ -1,7 +1,6 @@
 """The gate over real HTTP providers (a local pytest-httpserver): success, fail-open,
 fail-closed and fallback for each provider, and no credential in any record, error or log."""
 
-import json
 import logging
 import re
 from datetime import datetime, timedelta, timezone
