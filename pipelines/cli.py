@@ -12,9 +12,14 @@ import os
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from greenkfp.components.records import GateDecisionRecord
+    from greenkfp.pipelines.local import CandidateRun, TrainingRun
 
 # Tables need room: when output is piped (CI logs, `make demo | tee`), rich would assume 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -58,30 +63,23 @@ def _provider_options(args: argparse.Namespace) -> dict:
     return parse_provider_options(options)
 
 
-def _print_decision(record: dict, title: str) -> None:
-    from greenkfp.components.carbon.report import decision_rows
-
+def _print_decision(record: GateDecisionRecord, title: str) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    for label, value in decision_rows(record):
+    for label, value in record.rows():
         table.add_row(label, value)
     console.print(table)
 
 
-def _print_regions(record: dict) -> None:
-    if len(record.get("regions", [])) < 2:
+def _print_regions(record: GateDecisionRecord) -> None:
+    if len(record.regions) < 2:
         return
     table = Table(title="candidate regions", title_justify="left")
     for column in ("region", "source", "run now", "best window (UTC)", "best average"):
         table.add_column(column)
-    for r in record["regions"]:
-        table.add_row(
-            r["region"], f"{r['provider']}, {r['data_kind'].replace('_', ' ')}",
-            f"{r['run_now_window']['average_gco2_per_kwh']:.1f}",
-            datetime.fromisoformat(r["best_window"]["start"]).strftime("%a %d %b %H:%M"),
-            f"{r['best_window']['average_gco2_per_kwh']:.1f}",
-        )
+    for row in record.region_rows():
+        table.add_row(*row)
     console.print(table)
     console.print("[dim]intensities in gCO2eq/kWh, averaged over the job's duration[/dim]")
 
@@ -144,56 +142,44 @@ def _gate_arguments(args: argparse.Namespace) -> dict:
     return values
 
 
-def _print_trainings(trainings: list[dict]) -> None:
+def _print_trainings(runs: Sequence[CandidateRun]) -> None:
     table = Table(title="trained candidates (energy: CodeCarbon; emissions priced two ways)", title_justify="left")
     for column in ("candidate", "accuracy", "macro F1", "fit s", "energy Wh", "method",
                    "mg CO2eq, CodeCarbon", "mg CO2eq, hourly grid"):
         table.add_column(column, justify="left" if column in ("candidate", "method") else "right")
-
-    def fmt(value, scale):
-        return "n/a" if value is None else f"{value * scale:.3g}"
-
-    for t in sorted(trainings, key=lambda r: r["candidate"]["name"]):
-        table.add_row(
-            t["candidate"]["name"], f"{t['accuracy']:.4f}", f"{t['macro_f1']:.4f}", f"{t['fit_seconds']:.2f}",
-            fmt(t["energy"]["energy_kwh"], 1e3), t["energy"]["method"],
-            fmt(t["emissions"]["codecarbon_g"], 1e3), fmt(t["emissions"]["hourly_g"], 1e3),
-        )
+    trainings = sorted((run.training for run in runs), key=lambda t: t.name)
+    for t in trainings:
+        table.add_row(*t.row())
     console.print(table)
     if trainings:
-        basis = trainings[0]["emissions"]
-        console.print(f"[dim]CodeCarbon: {basis['codecarbon_basis']}. Hourly grid: "
-                      f"{basis['hourly_basis'] or basis['hourly_unavailable_reason']}.[/dim]")
-        if any(t["energy"]["method"] == "modeled" for t in trainings):
+        emissions = trainings[0].emissions
+        console.print(f"[dim]CodeCarbon: {emissions.codecarbon_basis}. Hourly grid: {emissions.hourly_or_reason}.[/dim]")
+        if any(t.energy.method == "modeled" for t in trainings):
             console.print("[dim]modeled energy: CodeCarbon's TDP model (no RAPL here); its documentation puts "
                           "the error at -60% to +190%.[/dim]")
 
 
-def _print_variants(trainings: list[dict]) -> None:
+def _print_variants(runs: Sequence[CandidateRun]) -> None:
     table = Table(title="ONNX variants: parity on the test split and SCI of their inference", title_justify="left")
     columns = ("candidate", "variant", "accuracy", "change pts", "KiB", "p95 ms",
                "Wh / 1k inf.", "SCI g / 1k inf.", "eligible / why not")
     for column in columns:
         table.add_column(column, justify="left" if column in ("candidate", "variant", "eligible / why not") else "right")
     skipped, notes = [], set()
-    for t in sorted(trainings, key=lambda r: r["candidate"]["name"]):
-        sci = {r["variant"]: r for r in t.get("sci", [])}
-        for v in t.get("variants", []):
-            if not v["produced"]:
-                skipped.append(f"{t['candidate']['name']} {v['name']}: {v['reason'].split(':')[0]}")
+    for run in sorted(runs, key=lambda r: r.name):
+        notes.update(run.sci.notes())
+        for v in run.variants:
+            if not v.produced:
+                skipped.append(f"{run.name} {v.name}: {str(v.reason).split(':')[0]}")
                 continue
-            scored = sci.get(v["name"], {})
+            scored = run.sci.get(v.name)
             figures = ("", "", "")
-            if scored.get("status") == "scored":
-                figures = (f"{scored['latency_p95_ms']:.4f}", f"{scored['energy_per_inference_kwh'] * 1e6:.3g}",
-                           f"{scored['sci']:.3g}")
-                notes.add(f"SCI: E {scored['energy_method']}, I = {scored['intensity_g_per_kwh']:.1f} gCO2eq/kWh "
-                          f"({scored['intensity_basis']}), M from the hardware profile "
-                          f"'{scored['report']['hardware_profile']['name']}'")
+            if scored is not None and scored.scored:
+                figures = (f"{scored.latency_p95_ms:.4f}", f"{scored.energy_per_inference_kwh * 1e6:.3g}",
+                           f"{scored.sci:.3g}")
             table.add_row(
-                t["candidate"]["name"], v["name"], f"{v['accuracy']:.4f}", f"{v['accuracy_change_points']:+.2f}",
-                f"{v['size_bytes'] / 1024:.1f}", *figures,
-                "yes" if v["eligible"] else f"no: {v['eligibility_reason']}",
+                run.name, v.name, f"{v.accuracy:.4f}", f"{v.accuracy_change_points:+.2f}",
+                f"{v.size_bytes / 1024:.1f}", *figures, "yes" if v.eligible else f"no: {v.eligibility_reason}",
             )
     console.print(table)
     for note in sorted(notes):
@@ -203,11 +189,10 @@ def _print_variants(trainings: list[dict]) -> None:
                       "quantizers leave alone; details in each variant_list):\n  " + "\n  ".join(skipped) + "[/dim]")
 
 
-def _print_report(result: dict) -> None:
-    report, selection = result.get("report"), result.get("selection")
+def _print_report(result: TrainingRun) -> None:
+    report, selection = result.report, result.selection
     if selection:
-        verdict = f"selected {selection['chosen']}" if selection.get("promote") else "promotion blocked"
-        console.print(f"[bold]{verdict}[/bold]: {selection['reason']}")
+        console.print(f"[bold]{selection.verdict}[/bold]: {selection.reason}")
     if not report:
         return
     table = Table(title="sustainability report: as scheduled vs as optimized (g CO2eq, estimated)", title_justify="left")
@@ -217,20 +202,16 @@ def _print_report(result: dict) -> None:
     def g(value):
         return "n/a" if value is None else f"{value:.4g}"
 
-    t, i, total = report["training"], report["inference"], report["total"]
-    for label, part in (("training (fit energy x gate intensities)", t),
-                        (f"inference ({i['expected_inferences']:,.0f} inferences)", i)):
-        saved = None if part["scheduled_g"] is None or part["optimized_g"] is None else part["scheduled_g"] - part["optimized_g"]
-        table.add_row(label, g(part["scheduled_g"]), g(part["optimized_g"]), g(saved))
-    percent = "" if total["saved_percent"] is None else f" ({total['saved_percent']:.1f} %)"
-    table.add_row("total", g(total["scheduled_g"]), g(total["optimized_g"]), g(total["saved_g"]) + percent)
+    labels = {"training": "training (fit energy x gate intensities)",
+              "inference": f"inference ({report.inference.expected_inferences:,.0f} inferences)", "total": "total"}
+    percent = "" if report.total.saved_percent is None else f" ({report.total.saved_percent:.1f} %)"
+    for part, scheduled, optimized, saved, _ in report.rows():
+        table.add_row(labels[part], g(scheduled), g(optimized), g(saved) + (percent if part == "total" else ""))
     console.print(table)
-    if i.get("baseline") and i.get("selected"):
-        console.print(f"baseline {i['baseline']['name']} (accuracy {i['baseline']['accuracy']:.4f}) -> selected "
-                      f"{i['selected']['name']} (accuracy {i['selected']['accuracy']:.4f}); accuracy given up: "
-                      f"{total['accuracy_given_up_points']:+.2f} points")
-    console.print("[dim]" + " ".join(report["caveats"]) + "[/dim]")
-    console.print(f"HTML report: {result['report_html']}\nselection report: {result['selection_html']}")
+    if report.comparison_text:
+        console.print(report.comparison_text)
+    console.print("[dim]" + " ".join(report.caveats) + "[/dim]")
+    console.print(f"HTML report: {result.report_html}\nselection report: {result.selection_html}")
 
 
 def cmd_run_local(args: argparse.Namespace) -> int:
@@ -258,21 +239,21 @@ def cmd_run_local(args: argparse.Namespace) -> int:
         else:
             result = run_training_locally(arguments, root)
     if args.pipeline == "gate":
-        title = f"carbon-forecast gate: branch '{result['branch']}' ran"
+        title = f"carbon-forecast gate: branch '{result.branch}' ran"
     else:
         title = "carbon-forecast gate"
-    _print_decision(result["record"], title)
-    _print_regions(result["record"])
+    _print_decision(result.decision, title)
+    _print_regions(result.decision)
     if args.pipeline == "training":
-        if args.mode == "plan" and result["record"]["action"] == "wait":
+        if args.mode == "plan" and result.decision.action == "wait":
             console.print("[dim]mode plan: the gate decided without sleeping and the candidates trained at once; "
                           "with --mode wait (the pipeline's default on a cluster) they start in the window.[/dim]")
-        _print_trainings(result["trainings"])
-        _print_variants(result["trainings"])
+        _print_trainings(result.candidates)
+        _print_variants(result.candidates)
         _print_report(result)
-        console.print(f"run outputs: {result['run_dir']}")
+        console.print(f"run outputs: {result.run_dir}")
     else:
-        console.print(f"decision record: {result['decision_path']}")
+        console.print(f"decision record: {result.decision_path}")
     return 0
 
 

@@ -9,8 +9,55 @@ from __future__ import annotations
 import contextlib
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+from greenkfp.components.records import (
+    GateDecisionRecord,
+    SciReport,
+    SelectionRecord,
+    SustainabilityReport,
+    TrainingRecord,
+    VariantList,
+    read_record,
+)
+
+
+@dataclass(frozen=True)
+class GateRun:
+    """What a local run of the carbon-gate pipeline decided, and which branch ran."""
+
+    branch: str
+    decision: GateDecisionRecord
+    decision_path: str
+
+
+@dataclass(frozen=True)
+class CandidateRun:
+    """One candidate's records from a local training run (one ParallelFor iteration)."""
+
+    training: TrainingRecord
+    variants: VariantList
+    sci: SciReport
+    artifact_dir: str
+
+    @property
+    def name(self) -> str:
+        return self.training.name
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """The records of a local run of the carbon-aware training pipeline."""
+
+    decision: GateDecisionRecord
+    candidates: tuple[CandidateRun, ...]
+    selection: SelectionRecord | None
+    report: SustainabilityReport | None
+    report_html: str | None
+    selection_html: str | None
+    run_dir: str
 
 
 @contextlib.contextmanager
@@ -26,19 +73,14 @@ def _local_session(pipeline_root: str | Path):
         yield
 
 
-def _read_json(path: Path) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def run_carbon_gate_locally(arguments: dict[str, Any], pipeline_root: str | Path) -> dict:
-    """Run the carbon-gate pipeline; return ``{"branch", "record", "decision_path"}``."""
+def run_carbon_gate_locally(arguments: dict[str, Any], pipeline_root: str | Path) -> GateRun:
+    """Run the carbon-gate pipeline; return which branch ran and the gate's decision."""
     from .carbon_gate import build_carbon_gate_pipeline
 
     with _local_session(pipeline_root):
         task = build_carbon_gate_pipeline("vertex")(**arguments)
     decision = task.outputs["decision"]
-    return {"branch": task.outputs["branch"], "record": _read_json(decision.path), "decision_path": decision.path}
+    return GateRun(task.outputs["branch"], read_record(GateDecisionRecord, decision.path), decision.path)
 
 
 def _new_run_dir(pipeline_root: Path, before: set[Path], name: str) -> Path:
@@ -57,31 +99,36 @@ def _run_and_find(build: Callable, name: str, arguments: dict, pipeline_root: st
     return _new_run_dir(root, before, name)
 
 
-def run_training_locally(arguments: dict[str, Any], pipeline_root: str | Path) -> dict:
-    """Run the carbon-aware training pipeline; return the gate's record and every training
-    record, read from the run's directory: ``{"record", "trainings", "run_dir"}``."""
+def _merged(cls, paths: list[Path]):
+    return cls(tuple(entry for path in paths for entry in read_record(cls, path)))
+
+
+def run_training_locally(arguments: dict[str, Any], pipeline_root: str | Path) -> TrainingRun:
+    """Run the carbon-aware training pipeline; return the gate's decision and every candidate's,
+    the selection's and the report's records, read from the run's directory."""
     from .training import PIPELINE_NAME, build_training_pipeline
 
     if isinstance(arguments.get("candidates"), list):  # the pipeline takes them as JSON text
         arguments = {**arguments, "candidates": json.dumps(arguments["candidates"])}
     run_dir = _run_and_find(build_training_pipeline, PIPELINE_NAME, arguments, pipeline_root)
     (decision,) = run_dir.glob("*/decision")
-    trainings = []
+    candidates = []
     for path in sorted(run_dir.glob("**/training_record")):
-        record = _read_json(path)
-        record["artifact_dir"] = str(path.parent)
-        # the candidate's later steps ran in the same ParallelFor iteration
-        record["variants"] = [v for p in sorted(path.parent.parent.glob("*/variant_list")) for v in _read_json(p)]
-        record["sci"] = [r for p in sorted(path.parent.parent.glob("*/sci_reports")) for r in _read_json(p)]
-        trainings.append(record)
+        iteration = path.parent.parent  # the candidate's later steps ran in the same ParallelFor iteration
+        candidates.append(CandidateRun(
+            training=read_record(TrainingRecord, path),
+            variants=_merged(VariantList, sorted(iteration.glob("*/variant_list"))),
+            sci=_merged(SciReport, sorted(iteration.glob("*/sci_reports"))),
+            artifact_dir=str(path.parent),
+        ))
     selection = next(iter(run_dir.glob("**/selection_record")), None)
     report = next(iter(run_dir.glob("**/report_json")), None)
-    return {
-        "record": _read_json(decision),
-        "trainings": trainings,
-        "selection": _read_json(selection) if selection else None,
-        "report": _read_json(report) if report else None,
-        "report_html": str(report.parent / "report") if report else None,
-        "selection_html": str(selection.parent / "report") if selection else None,
-        "run_dir": str(run_dir),
-    }
+    return TrainingRun(
+        decision=read_record(GateDecisionRecord, decision),
+        candidates=tuple(candidates),
+        selection=read_record(SelectionRecord, selection) if selection else None,
+        report=read_record(SustainabilityReport, report) if report else None,
+        report_html=str(report.parent / "report") if report else None,
+        selection_html=str(selection.parent / "report") if selection else None,
+        run_dir=str(run_dir),
+    )

@@ -18,9 +18,12 @@ from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import yaml
+
+if TYPE_CHECKING:
+    from greenkfp.components.records import GateDecisionRecord
 
 _VERTEX_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _VERTEX_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
@@ -333,7 +336,7 @@ class GreenStart:
 
     start_at: datetime
     should_run: bool
-    record: dict
+    record: GateDecisionRecord
 
 
 def greenest_start(*, regions: list[str], duration: timedelta, provider: str, max_delay: timedelta | None,

@@ -401,9 +401,9 @@ def run_instrumented(trace: RunnerTrace, workdir: Path, arguments: dict) -> dict
     finally:
         os.chdir(cwd)
     tasks = trace.take()
-    return {"wall_s": wall, "call_start": w0, "call_end": w1, "tasks": tasks, "run_dir": result["run_dir"],
-            "action": result["record"].get("action"), "trainings": len(result["trainings"]),
-            "selection": (result.get("selection") or {}).get("chosen")}
+    return {"wall_s": wall, "call_start": w0, "call_end": w1, "tasks": tasks, "run_dir": result.run_dir,
+            "action": result.decision.action, "trainings": len(result.candidates),
+            "selection": result.selection.chosen if result.selection else None}
 
 
 def noop_floor() -> int:

@@ -23,7 +23,7 @@ Settings of the SCI step
 ------------------------
 Hardware profile ``n2-standard-4`` (TDP and RAM for the energy model, embodied emissions for M);
 I = ``annual_average``: the mean of the embedded hourly GB intensities of 2024 (the region comes
-from a minimal gate decision, ``{"region": "GB"}``); R = per 1,000 inferences; one ONNX Runtime
+given to the SCI step directly, no gate decision); R = per 1,000 inferences; one ONNX Runtime
 intra-op thread (BLAS/OpenMP pools pinned to 1 as well, before numpy is imported); each variant's
 benchmark gets ``--max-seconds`` (session creation and warm-up included) under the library's
 stability rule (single-row p95 of the last two rounds within 5 %, at least 1 s measured).
@@ -142,7 +142,7 @@ def build(tmp: Path, quick: bool, console) -> dict:
                                      output_dir=str(tmp))
         train_s = time.perf_counter() - t0
         record = result.to_record()
-        record_path = write_json(tmp / f"{name}.training.json", record)
+        record_path = write_json(tmp / f"{name}.training.json", record.to_dict())
         variants_dir = tmp / name
         t0 = time.perf_counter()
         try:
@@ -154,14 +154,14 @@ def build(tmp: Path, quick: bool, console) -> dict:
         list_path = tmp / f"{name}.variants.json"
         write_component_outputs(reports, variants_dir=variants_dir, json_path=list_path,
                                 summary_path=tmp / f"{name}.variants.md")
-        emissions = record["emissions"]
+        emissions = record.emissions
         candidates.append({
             "name": name, "estimator": spec["estimator"], "params": spec["params"],
             "accuracy": result.accuracy, "fit_s": result.fit_seconds, "train_step_s": train_s,
             "quantize_step_s": quantize_s,
-            "training_energy_kwh": record["energy"].get("energy_kwh"),
-            "training_energy_method": record["energy"].get("method"),  # measured / modeled / unavailable
-            "training_emissions_hourly_g": emissions["hourly_g"], "training_emissions_codecarbon_g": emissions["codecarbon_g"],
+            "training_energy_kwh": record.energy.energy_kwh,
+            "training_energy_method": record.energy.method,  # measured / modeled / unavailable
+            "training_emissions_hourly_g": emissions.hourly_g, "training_emissions_codecarbon_g": emissions.codecarbon_g,
             "record_path": str(record_path), "variants_dir": str(variants_dir), "list_path": str(list_path),
         })
     return {"train": str(train), "test": str(test), "train_rows": train_info.rows, "test_rows": test_info.rows,
@@ -169,14 +169,14 @@ def build(tmp: Path, quick: bool, console) -> dict:
 
 
 # --- evaluation --------------------------------------------------------------------------------
-def evaluate(candidate: dict, list_path: str, test: str, decision: Path, max_seconds: float) -> list[dict]:
+def evaluate(candidate: dict, list_path: str, test: str, decision: Path | None, max_seconds: float) -> list[dict]:
     from greenkfp.components.sci.evaluate import evaluate_variants
 
     return evaluate_variants(
         candidate["variants_dir"], list_path, test, training_record_path=candidate["record_path"],
-        decision_path=decision, profile=PROFILE, intensity_basis=INTENSITY_BASIS, functional_unit_size=UNIT,
+        decision_path=decision, region=REGION, profile=PROFILE, intensity_basis=INTENSITY_BASIS, functional_unit_size=UNIT,
         expected_lifetime_inferences=None, max_seconds=max_seconds, threads=THREADS,
-    )
+    ).to_list()
 
 
 def check_terms(entry: dict) -> None:
@@ -219,7 +219,7 @@ def run_figures(entry: dict) -> dict:
     }
 
 
-def evaluate_all(built: dict, decision: Path, max_seconds: float, console) -> dict:
+def evaluate_all(built: dict, decision: Path | None, max_seconds: float, console) -> dict:
     rows, per_candidate = [], {}
     t_all = time.perf_counter()
     for candidate in built["candidates"]:
@@ -257,7 +257,7 @@ def spread(a: float, b: float) -> float | None:
     return None if mean == 0 else 100.0 * abs(a - b) / mean
 
 
-def repeat(built: dict, evaluated: dict, decision: Path, max_seconds: float, tmp: Path, console) -> dict:
+def repeat(built: dict, evaluated: dict, decision: Path | None, max_seconds: float, tmp: Path, console) -> dict:
     scored = [r for r in evaluated["rows"] if r["status"] == "scored"]
     chosen = next((r for r in scored if (r["candidate"], r["variant"]) == REPEAT_PREFERRED), scored[0])
     why = ("the wide MLP's int8_dynamic" if (chosen["candidate"], chosen["variant"]) == REPEAT_PREFERRED
@@ -443,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             built = build(tmp, args.quick, console)
             build_s = time.perf_counter() - t0
-            decision = write_json(tmp / "decision.json", {"region": REGION})
+            decision = None  # no gate ran: evaluate_variants takes the region itself
             evaluated = evaluate_all(built, decision, args.max_seconds, console)
             repeated = repeat(built, evaluated, decision, args.max_seconds, tmp, console)
     except BenchError as exc:

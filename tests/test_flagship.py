@@ -5,7 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from greenkfp.components.reporting import build_sustainability_report, sustainability_html, sustainability_metrics
+from greenkfp.components.records import (
+    GateDecisionRecord,
+    SciEntry,
+    SelectionRecord,
+    SustainabilityReport,
+    TrainingRecord,
+    read_record,
+)
+from greenkfp.components.reporting import build_sustainability_report, sustainability_html
 
 CANDIDATES = [
     {"name": "logreg", "estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 300}},
@@ -25,71 +33,92 @@ def test_flagship_pipeline_end_to_end_and_the_report_adds_up(tmp_path, monkeypat
          "expected_lifetime_inferences": 1e6, "selection_constraints": {"max_accuracy_drop_points": 5.0}},
         tmp_path / "root",
     )
-    decision, report, selection = result["record"], result["report"], result["selection"]
-    assert selection["promote"] is True and selection["chosen"] in selection["front"]
+    decision, report, selection = result.decision, result.report, result.selection
+    assert selection.promote is True and selection.chosen in selection.front
     # every variant of every candidate is accounted for in the selection record
-    variants = [f"{t['candidate']['name']}/{v['name']}" for t in result["trainings"] for v in t["variants"]]
-    assert sorted(c["name"] for c in selection["candidates"]) == sorted(variants)
+    variants = [f"{run.name}/{v.name}" for run in result.candidates for v in run.variants]
+    assert sorted(c.name for c in selection.candidates) == sorted(variants)
     # training: all fits' energy at the gate's run-now intensity, against the fits' own hourly figures
-    energy = sum(t["energy"]["energy_kwh"] for t in result["trainings"])
-    assert report["training"]["energy_kwh"] == pytest.approx(energy)
-    assert report["training"]["scheduled_g"] == pytest.approx(energy * decision["intensity_now_gco2_per_kwh"])
-    hourly = sum(t["emissions"]["hourly_g"] for t in result["trainings"])
-    assert report["training"]["optimized_g"] == pytest.approx(hourly)
+    energy = sum(run.training.energy.energy_kwh for run in result.candidates)
+    assert report.training.energy_kwh == pytest.approx(energy)
+    assert report.training.scheduled_g == pytest.approx(energy * decision.intensity_now_gco2_per_kwh)
+    hourly = sum(run.training.emissions.hourly_g for run in result.candidates)
+    assert report.training.optimized_g == pytest.approx(hourly)
     # inference: the most accurate candidate's fp32 against the selected variant
-    entries = {f"{e['candidate']}/{e['variant']}": e for t in result["trainings"] for e in t["sci"]}
-    fp32 = [e for e in entries.values() if e["variant"] == "fp32"]
-    baseline = max(fp32, key=lambda e: (e["accuracy"], [-ord(c) for c in e["candidate"]]))
-    assert report["inference"]["baseline"]["name"] == f"{baseline['candidate']}/fp32"
-    chosen = entries[selection["chosen"]]
-    assert report["inference"]["optimized_g"] == pytest.approx(chosen["report"]["sci"]["per_item_g"] * 1e6)
-    assert report["inference"]["scheduled_g"] == pytest.approx(baseline["report"]["sci"]["per_item_g"] * 1e6)
-    total = report["total"]
-    assert total["scheduled_g"] == pytest.approx(report["training"]["scheduled_g"] + report["inference"]["scheduled_g"])
-    assert total["optimized_g"] == pytest.approx(report["training"]["optimized_g"] + report["inference"]["optimized_g"])
-    assert total["saved_g"] == pytest.approx(total["scheduled_g"] - total["optimized_g"])
-    assert total["saved_percent"] == pytest.approx(100 * total["saved_g"] / total["scheduled_g"])
-    assert total["accuracy_given_up_points"] == pytest.approx(100 * (baseline["accuracy"] - chosen["accuracy"]))
-    html = Path(result["report_html"]).read_text()
+    entries = {e.name: e for run in result.candidates for e in run.sci}
+    fp32 = [e for e in entries.values() if e.variant == "fp32"]
+    baseline = max(fp32, key=lambda e: (e.accuracy, [-ord(c) for c in e.candidate]))
+    assert report.inference.baseline.name == f"{baseline.candidate}/fp32"
+    chosen = entries[selection.chosen]
+    assert report.inference.optimized_g == pytest.approx(chosen.per_inference_g * 1e6)
+    assert report.inference.scheduled_g == pytest.approx(baseline.per_inference_g * 1e6)
+    total = report.total
+    assert total.scheduled_g == pytest.approx(report.training.scheduled_g + report.inference.scheduled_g)
+    assert total.optimized_g == pytest.approx(report.training.optimized_g + report.inference.optimized_g)
+    assert total.saved_g == pytest.approx(total.scheduled_g - total.optimized_g)
+    assert total.saved_percent == pytest.approx(100 * total.saved_g / total.scheduled_g)
+    assert total.accuracy_given_up_points == pytest.approx(100 * (baseline.accuracy - chosen.accuracy))
+    html = Path(result.report_html).read_text()
     assert "<svg" in html and "Sustainability report" in html
-    assert "<svg" in Path(result["selection_html"]).read_text()
+    assert "<svg" in Path(result.selection_html).read_text()
 
 
 def _entry(candidate, variant, accuracy, per_item_g):
-    return {"candidate": candidate, "variant": variant, "status": "scored", "accuracy": accuracy,
-            "sci": per_item_g * 1000, "sci_unit": "gCO2eq per 1,000 inferences", "energy_method": "modeled",
-            "report": {"sci": {"per_item_g": per_item_g}}}
+    return SciEntry.from_dict({
+        "candidate": candidate, "variant": variant, "status": "scored", "accuracy": accuracy,
+        "sci": per_item_g * 1000, "sci_unit": "gCO2eq per 1,000 inferences", "energy_method": "modeled",
+        "report": {"sci": {"value": per_item_g * 1000, "unit": "gCO2eq per 1,000 inferences", "per_item_g": per_item_g},
+                   "E": {"kwh": 1.0, "method": "modeled", "per_item_kwh": 1e-6}, "methodology": "by hand"}})
+
+
+def _decision(**fields):
+    return GateDecisionRecord.from_dict({
+        "schema": GateDecisionRecord.SCHEMA, "decided_at": "2026-01-01T00:00:00+00:00", "should_run": True,
+        "action": "wait", "reason": "by hand", "region": "GB", "start_at": "2026-01-01T03:00:00+00:00",
+        "delay_seconds": 10800.0, "inputs": {"regions": ["GB"], "duration_seconds": 3600.0, "provider": "embedded"},
+        **fields})
+
+
+def _training(name, energy_kwh):
+    return TrainingRecord.from_dict({
+        "schema": TrainingRecord.SCHEMA, "candidate": {"name": name, "estimator": "sklearn.dummy.DummyClassifier"},
+        "accuracy": 0.9, "macro_f1": 0.9, "fit_seconds": 1.0,
+        "energy": {"available": True, "energy_kwh": energy_kwh, "method": "modeled", "method_detail": "by hand"},
+        "emissions": {"codecarbon_g": None, "codecarbon_basis": "by hand"}})
+
+
+def _selection(chosen):
+    return SelectionRecord(promote=True, chosen=chosen, reason="by hand", rule="knee")
 
 
 def test_report_by_hand():
-    decision = {"intensity_now_gco2_per_kwh": 300.0, "intensity_window_gco2_per_kwh": 100.0, "region": "GB",
-                "home_region": "GB", "regions": [{"data_kind": "forecast"}], "action": "wait"}
-    trainings = [{"candidate": {"name": "a"}, "energy": {"available": True, "energy_kwh": 0.5, "method": "modeled"}},
-                 {"candidate": {"name": "b"}, "energy": {"available": True, "energy_kwh": 1.5, "method": "modeled"}}]
+    decision = _decision(intensity_now_gco2_per_kwh=300.0, intensity_window_gco2_per_kwh=100.0, home_region="GB")
+    trainings = [_training("a", 0.5), _training("b", 1.5)]
     entries = [_entry("a", "fp32", 0.95, 2e-6), _entry("b", "fp32", 0.97, 4e-6), _entry("b", "int8_dynamic", 0.965, 1e-6)]
-    report = build_sustainability_report(decision, trainings, entries, {"chosen": "b/int8_dynamic", "promote": True},
+    report = build_sustainability_report(decision, trainings, entries, _selection("b/int8_dynamic"),
                                          expected_lifetime_inferences=1e6)
+    assert SustainabilityReport.from_json(report.to_json()) == report
     # training: 2 kWh x 300 = 600 g scheduled, x 100 = 200 g optimized
-    assert report["training"]["scheduled_g"] == 600 and report["training"]["optimized_g"] == 200
+    assert report.training.scheduled_g == 600 and report.training.optimized_g == 200
     # inference: baseline b/fp32 4 g per 1e6, selected b/int8 1 g
-    assert report["inference"]["scheduled_g"] == pytest.approx(4.0) and report["inference"]["optimized_g"] == pytest.approx(1.0)
-    assert report["total"]["saved_g"] == pytest.approx(403.0)
-    assert report["total"]["saved_percent"] == pytest.approx(100 * 403 / 604)
-    assert report["total"]["accuracy_given_up_points"] == pytest.approx(0.5)
-    assert sustainability_metrics(report)["total_saved_g"] == pytest.approx(403.0)
+    assert report.inference.scheduled_g == pytest.approx(4.0) and report.inference.optimized_g == pytest.approx(1.0)
+    assert report.total.saved_g == pytest.approx(403.0)
+    assert report.total.saved_percent == pytest.approx(100 * 403 / 604)
+    assert report.total.accuracy_given_up_points == pytest.approx(0.5)
+    assert report.metrics()["total_saved_g"] == pytest.approx(403.0)
     assert "403 g" in sustainability_html(report)
+    assert "403 g" in report.markdown()
 
 
 def test_report_without_a_forecast_says_so():
-    decision = {"intensity_now_gco2_per_kwh": None, "intensity_window_gco2_per_kwh": None, "regions": [],
-                "failure_policy_applied": "fail_open"}
-    trainings = [{"candidate": {"name": "a"}, "energy": {"available": True, "energy_kwh": 1.0, "method": "modeled"}}]
+    decision = _decision(failure_policy_applied="fail_open")
+    trainings = [_training("a", 1.0)]
     report = build_sustainability_report(decision, trainings, [_entry("a", "fp32", 0.9, 1e-6)],
-                                         {"chosen": "a/fp32", "promote": True}, expected_lifetime_inferences=10)
-    assert report["training"]["scheduled_g"] is None and "no gate forecast" in report["training"]["unavailable_reason"]
-    assert report["total"]["saved_g"] is None and report["total"]["unavailable_reason"]
+                                         _selection("a/fp32"), expected_lifetime_inferences=10)
+    assert report.training.scheduled_g is None and "no gate forecast" in report.training.unavailable_reason
+    assert report.total.saved_g is None and report.total.unavailable_reason
     with pytest.raises(ValueError, match="expected_lifetime_inferences must be >= 0, got -1"):
-        build_sustainability_report(decision, trainings, [], {}, expected_lifetime_inferences=-1)
+        build_sustainability_report(decision, trainings, [], None, expected_lifetime_inferences=-1)
 
 
 @pytest.mark.slow
@@ -112,10 +141,10 @@ def test_portable_flagship_runs_from_its_compiled_yaml(tmp_path, monkeypatch):
     pipeline(dataset="iris", candidates=json.dumps(CANDIDATES), mode="plan", max_seconds_per_variant=1.0,
              intensity_basis="250", selection_constraints={"max_accuracy_drop_points": 50.0})
     (decision,) = (tmp_path / "root").glob("*/carbon-forecast-gate/decision")
-    record = json.loads(decision.read_text())
-    assert record["failure_policy_applied"] == "fail_open"
-    assert "the embedded data is not in this build" in record["attempts"][0]["error"]
+    record = read_record(GateDecisionRecord, decision)
+    assert record.failure_policy_applied == "fail_open"
+    assert "the embedded data is not in this build" in record.attempts[0].error
     (selection,) = (tmp_path / "root").glob("*/select-pareto-model/selection_record")
-    assert json.loads(selection.read_text())["promote"] is True
+    assert read_record(SelectionRecord, selection).promote is True
     (report,) = (tmp_path / "root").glob("*/sustainability-report/report_json")
-    assert "no gate forecast" in json.loads(report.read_text())["training"]["unavailable_reason"]
+    assert "no gate forecast" in read_record(SustainabilityReport, report).training.unavailable_reason

@@ -1,6 +1,5 @@
 """The gate policy on the embedded data: validation, decisions, thresholds, waiting."""
 
-import json
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -42,9 +41,9 @@ def test_decision_matches_a_brute_force_search_on_real_data(clock):
     assert decision.should_run and decision.action == ("wait" if best else "run_now")
     assert decision.delay == best * H
     record = decision.to_record()
-    assert record["regions"][0]["data_kind"] == "historical"
-    assert record["savings_percent"] == pytest.approx(100 * (now_avg - best_avg) / now_avg)
-    json.dumps(record)  # JSON-ready
+    assert record.regions[0].data_kind == "historical"
+    assert record.savings_percent == pytest.approx(100 * (now_avg - best_avg) / now_avg)
+    assert type(record).from_json(record.to_json()) == record  # JSON-ready, round trip
 
 
 def test_several_regions_pick_the_greenest_and_price_run_now_at_home(clock):
@@ -56,7 +55,7 @@ def test_several_regions_pick_the_greenest_and_price_run_now_at_home(clock):
     assert decision.region == greenest
     assert decision.run_now.average == pytest.approx(bests["DE-LU"][2])  # home is the first region
     assert decision.savings_g == pytest.approx(2.0 * (bests["DE-LU"][2] - bests[greenest][1]))
-    assert [r["region"] for r in decision.to_record()["regions"]] == list(regions)
+    assert [r.region for r in decision.to_record().regions] == list(regions)
 
 
 def test_absolute_threshold_refuses_when_even_the_best_window_is_dirty(clock):

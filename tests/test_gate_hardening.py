@@ -38,8 +38,8 @@ def test_credentials_in_a_base_url_never_reach_errors_or_the_record(httpserver, 
     policy = GatePolicy(regions=("eastus",), duration=timedelta(hours=1), provider="carbon_aware_sdk",
                         on_provider_failure="fail_open", provider_options={"carbon_aware_sdk": {"retry": {"attempts": 1}}})
     record = decide(policy, clock=lambda: START).to_record()
-    text = json.dumps(record)
-    assert record["failure_policy_applied"] == "fail_open" and "unavailable" in text
+    text = record.to_json()
+    assert record.failure_policy_applied == "fail_open" and "unavailable" in text
     assert secret not in text and "alice" not in text
     unreachable = CarbonAwareSdkProvider(base_url=f"http://alice:{secret}@127.0.0.1:9", retry=RETRY)
     with unreachable, pytest.raises(ProviderUnavailableError) as info:  # "cannot reach <base URL>"
@@ -70,11 +70,11 @@ def test_an_absurd_value_is_a_bad_response_under_either_policy(httpserver, polic
     if policy == "fail_closed":
         with pytest.raises(Exception) as info:
             decide(gate, clock=lambda: START)
-        assert type(info.value).__name__ == "GateError" and "above any real grid" in str(info.value.record)
+        assert type(info.value).__name__ == "GateError" and "above any real grid" in info.value.record.to_json()
         return
     record = decide(gate, clock=lambda: START).to_record()
-    assert record["failure_policy_applied"] == "fail_open"
-    assert "above any real grid" in record["attempts"][0]["error"]
+    assert record.failure_policy_applied == "fail_open"
+    assert "above any real grid" in record.attempts[0].error
 
 
 def test_a_naive_timestamp_is_refused_not_read_as_utc(httpserver):
@@ -147,10 +147,10 @@ def test_the_baseline_stays_the_home_region_when_its_provider_fails(httpserver):
                         provider_options={"uk": {"base_url": httpserver.url_for(""), "retry": {"attempts": 1}}})
     decision = decide(policy, clock=lambda: START)
     record = decision.to_record()
-    assert record["home_region"] == "GB" and record["should_run"]
-    assert record["savings_percent"] is None and record["savings_g"] is None
-    assert record["intensity_now_gco2_per_kwh"] is None
-    assert "no baseline: the home region GB did not answer" in record["reason"]
+    assert record.home_region == "GB" and record.should_run
+    assert record.savings_percent is None and record.savings_g is None
+    assert record.intensity_now_gco2_per_kwh is None
+    assert "no baseline: the home region GB did not answer" in record.reason
 
 
 def test_sci_intensity_follows_the_gates_fail_open_for_a_region_without_embedded_data():
@@ -159,8 +159,10 @@ def test_sci_intensity_follows_the_gates_fail_open_for_a_region_without_embedded
     from greenkfp.components.carbon.intensity import WORLD_AVERAGE_G_PER_KWH
     from greenkfp.components.sci.evaluate import inference_intensity
 
-    failed_open = {"region": "eastus", "intensity_window_gco2_per_kwh": None, "failure_policy_applied": "fail_open",
-                   "regions": []}
+    policy = GatePolicy(regions=("eastus",), duration=timedelta(hours=1), provider="carbon_aware_sdk",
+                        on_provider_failure="fail_open")  # no CARBON_AWARE_SDK_URL: the provider is unconfigured
+    failed_open = decide(policy, clock=lambda: START).to_record()
+    assert failed_open.failure_policy_applied == "fail_open" and failed_open.intensity_window_gco2_per_kwh is None
     value, source = inference_intensity("annual_average", failed_open)
     assert value == WORLD_AVERAGE_G_PER_KWH
     assert source["method"] == "default" and source["fallback_from"] == "annual_average"

@@ -1,7 +1,6 @@
 """The gate over real HTTP providers (a local pytest-httpserver): success, fail-open,
 fail-closed and fallback for each provider, and no credential in any record, error or log."""
 
-import json
 import logging
 import re
 from datetime import datetime, timedelta, timezone
@@ -60,12 +59,12 @@ def test_fail_open_runs_now_and_records_the_outage(name, httpserver, make_provid
     decision = decide(policy, providers={name: make_provider(name)}, clock=clock)
     assert decision.should_run and decision.action == "run_now" and decision.start_at == NOW
     record = decision.to_record()
-    assert record["failure_policy_applied"] == "fail_open"
-    assert record["attempts"] == [
-        {"provider": name, "region": region, "ok": False, "error_kind": "unavailable", "error": record["attempts"][0]["error"]}
+    assert record.failure_policy_applied == "fail_open"
+    assert [a.to_dict() for a in record.attempts] == [
+        {"provider": name, "region": region, "ok": False, "error_kind": "unavailable", "error": record.attempts[0].error}
     ]
-    assert f"{name} (region" in record["attempts"][0]["error"] and "HTTP 500" in record["attempts"][0]["error"]
-    assert "fail_open policy: running now" in record["reason"]
+    assert f"{name} (region" in record.attempts[0].error and "HTTP 500" in record.attempts[0].error
+    assert "fail_open policy: running now" in record.reason
 
 
 @pytest.mark.parametrize("name", list(PROVIDERS))
@@ -75,8 +74,8 @@ def test_fail_closed_raises_with_the_record(name, httpserver, make_provider):
     policy = GatePolicy(regions=(region,), duration=timedelta(hours=1), provider=name, on_provider_failure="fail_closed")
     with pytest.raises(GateError, match=f"no provider answered .*{name}.*fail_closed policy: not running") as info:
         decide(policy, providers={name: make_provider(name)}, clock=clock)
-    assert info.value.record["failure_policy_applied"] == "fail_closed"
-    assert info.value.record["should_run"] is False
+    assert info.value.record.failure_policy_applied == "fail_closed"
+    assert info.value.record.should_run is False
 
 
 @pytest.mark.parametrize("name", list(PROVIDERS))
@@ -89,9 +88,9 @@ def test_fallback_to_the_embedded_data(name, httpserver, make_provider):
     )
     decision = decide(policy, providers={name: make_provider(name)}, clock=clock)
     record = decision.to_record()
-    assert record["fallback_used"] is True and record["failure_policy_applied"] is None
-    assert [(a["provider"], a["ok"]) for a in record["attempts"]] == [(name, False), ("embedded", True)]
-    assert record["regions"][0]["provider"] == "embedded" and record["regions"][0]["data_kind"] == "historical"
+    assert record.fallback_used is True and record.failure_policy_applied is None
+    assert [(a.provider, a.ok) for a in record.attempts] == [(name, False), ("embedded", True)]
+    assert record.regions[0].provider == "embedded" and record.regions[0].data_kind == "historical"
     embedded_only = decide(GatePolicy(regions=("GB",), duration=timedelta(hours=2), max_delay=timedelta(hours=10)), clock=clock)
     assert decision.start_at == embedded_only.start_at
 
@@ -111,7 +110,7 @@ def test_uk_forecast_drives_the_decision(httpserver, make_provider):
     assert decision.start_at == NOW + timedelta(hours=1, minutes=30)  # slots 3-4: (100 + 110) / 2
     assert decision.chosen.average == 105.0 and decision.run_now.average == 290.0
     assert decision.savings_g == pytest.approx(10.0 * (290 - 105))
-    assert decision.to_record()["regions"][0]["data_kind"] == "forecast"
+    assert decision.to_record().regions[0].data_kind == "forecast"
 
 
 def test_no_credential_in_records_errors_or_logs(httpserver, make_provider, caplog):
@@ -124,9 +123,9 @@ def test_no_credential_in_records_errors_or_logs(httpserver, make_provider, capl
     providers = {"electricitymaps": make_provider("electricitymaps"), "watttime": make_provider("watttime")}
     with pytest.raises(GateError) as info:
         decide(policy, providers=providers, clock=clock)
-    kinds = [a["error_kind"] for a in info.value.record["attempts"]]
+    kinds = [a.error_kind for a in info.value.record.attempts]
     assert kinds == ["auth", "bad_response"]
-    texts = [str(info.value), repr(info.value), json.dumps(info.value.record), caplog.text]
+    texts = [str(info.value), repr(info.value), info.value.record.to_json(), caplog.text]
     assert all(CANARY not in text for text in texts)
     # the secrets were really in play: the server saw them
     sent = [str(request.headers) for request, _ in httpserver.log]

@@ -82,8 +82,8 @@ def test_the_gate_reads_options_through_the_parser():
                         provider_options={"embedded": {"replay_year": 2023.0}})
     assert policy.provider_options == {"embedded": {"replay_year": 2023}}
     record = decide(policy).to_record()
-    assert record["regions"][0]["data_kind"] == "replayed_historical" and "in 2023" in record["regions"][0]["note"]
-    assert record["inputs"]["provider_options"] == {"embedded": {"replay_year": 2023}}
+    assert record.regions[0].data_kind == "replayed_historical" and "in 2023" in record.regions[0].note
+    assert record.inputs.provider_options == {"embedded": {"replay_year": 2023}}
     with pytest.raises(ProviderOptionError, match="nest it"):
         GatePolicy(regions=("GB",), duration=timedelta(hours=1), provider_options={"replay_year": 2023})
 
@@ -225,46 +225,68 @@ def test_training_refuses_bad_options_before_the_fit(tmp_path):
     assert not (tmp_path / "m.skops").exists()
 
 
+def _decision(region, window_g=None, data_kind="forecast", provider="uk", now_g=None):
+    from greenkfp.components.records import GateDecisionRecord, GateInputs, GateRegion, WindowRecord
+
+    start, end = "2026-01-01T00:00:00+00:00", "2026-01-01T01:00:00+00:00"
+    window = None if window_g is None else WindowRecord(start, end, window_g)
+    regions = () if window is None else (GateRegion(region=region, provider=provider, data_kind=data_kind,
+                                                    signal="average", best_window=window,
+                                                    run_now_window=WindowRecord(start, end, now_g or window_g),
+                                                    candidates=1),)
+    return GateDecisionRecord(
+        decided_at=start, should_run=True, action="wait", reason="test", region=region, start_at=start,
+        delay_seconds=0.0, home_region=region, chosen_window=window, intensity_window_gco2_per_kwh=window_g,
+        intensity_now_gco2_per_kwh=now_g, regions=regions,
+        inputs=GateInputs(regions=(region,), duration_seconds=3600.0, provider=provider))
+
+
 def test_sci_annual_average_uses_the_runs_replay_year_and_records_its_source():
     from greenkfp.components.sci.evaluate import inference_intensity
 
-    value, source = inference_intensity("annual_average", {"region": "DE-LU"}, None, {"embedded": {"replay_year": 2023.0}})
+    value, source = inference_intensity("annual_average", _decision("DE-LU"), None, {"embedded": {"replay_year": 2023.0}})
     assert value == pytest.approx(year_mean("DE-LU", 2023)[0], rel=1e-12)
     assert source["method"] == "annual_average" and "of 2023 (the replay year" in source["basis"]
     assert source["time"] == "2023-01-01T00:00:00+00:00" and source["end"] == "2024-01-01T00:00:00+00:00"
-    decision = {"region": "region:13", "intensity_window_gco2_per_kwh": 123.0, "start_at": "2026-01-01T00:00:00+00:00",
-                "regions": [{"region": "region:13", "provider": "uk", "data_kind": "forecast", "signal": "average"}]}
-    value, source = inference_intensity("annual_average", decision, None, {"embedded": {"replay_year": 2023}})
+    value, source = inference_intensity("annual_average", _decision("region:13", 123.0), None,
+                                        {"embedded": {"replay_year": 2023}})
     assert value == 123.0 and source["method"] == "gate_window" and source["fallback_from"] == "annual_average"
 
 
 def _training(name, energy_kwh, hourly_g):
+    from greenkfp.components.records import TrainingRecord
+
     pricing = None if hourly_g is None else {"provider": "embedded", "data_kind": "replayed_historical"}
-    return {"candidate": {"name": name}, "energy": {"available": True, "energy_kwh": energy_kwh, "method": "modeled"},
-            "emissions": {"hourly_g": hourly_g, "hourly_pricing": pricing}}
+    return TrainingRecord.from_dict({
+        "schema": TrainingRecord.SCHEMA, "accuracy": 0.9, "macro_f1": 0.9, "fit_seconds": 1.0,
+        "candidate": {"name": name, "estimator": "sklearn.linear_model.LogisticRegression"},
+        "energy": {"available": True, "energy_kwh": energy_kwh, "method": "modeled", "method_detail": "test"},
+        "emissions": {"codecarbon_g": None, "codecarbon_basis": "test", "hourly_g": hourly_g, "hourly_pricing": pricing}})
 
 
 def test_report_prices_optimized_training_with_the_training_steps_own_hourly_figure():
+    from greenkfp.components.records import SciEntry, SelectionRecord
     from greenkfp.components.reporting import build_sustainability_report
 
-    decision = {"intensity_now_gco2_per_kwh": 300.0, "intensity_window_gco2_per_kwh": 100.0, "region": "GB",
-                "home_region": "GB", "regions": [{"data_kind": "replayed_historical"}], "action": "wait"}
-    entries = [{"candidate": "a", "variant": "fp32", "status": "scored", "accuracy": 0.9, "sci": 1.0,
-                "report": {"sci": {"per_item_g": 1e-6}}}]
-    selection = {"chosen": "a/fp32", "promote": True}
+    decision = _decision("GB", 100.0, data_kind="replayed_historical", provider="embedded", now_g=300.0)
+    entries = [SciEntry.from_dict({"candidate": "a", "variant": "fp32", "status": "scored", "accuracy": 0.9, "sci": 1.0,
+                                   "report": {"sci": {"value": 1.0, "unit": "g per 1000", "per_item_g": 1e-6},
+                                              "E": {"kwh": 1e-9, "method": "modeled", "per_item_kwh": 1e-12},
+                                              "methodology": "test"}})]
+    selection = SelectionRecord(promote=True, chosen="a/fp32", reason="test", rule="knee")
     report = build_sustainability_report(decision, [_training("a", 0.5, 60.0), _training("b", 1.5, 120.0)], entries,
                                          selection, expected_lifetime_inferences=1e6)
-    training = report["training"]
-    assert training["scheduled_g"] == 2.0 * 300.0  # the gate's run-now counterfactual
-    assert training["optimized_g"] == 180.0  # the fits' own hourly figures, not 2 kWh x the window's 100
-    assert training["intensity_optimized_gco2_per_kwh"] == 90.0
-    assert "run-now" in training["scheduled_basis"]
-    assert "training step's hourly pricing" in training["optimized_basis"]
-    assert "embedded replayed historical" in training["optimized_basis"]
+    training = report.training
+    assert training.scheduled_g == 2.0 * 300.0  # the gate's run-now counterfactual
+    assert training.optimized_g == 180.0  # the fits' own hourly figures, not 2 kWh x the window's 100
+    assert training.intensity_optimized_gco2_per_kwh == 90.0
+    assert "run-now" in training.scheduled_basis
+    assert "training step's hourly pricing" in training.optimized_basis
+    assert "embedded replayed historical" in training.optimized_basis
     # a fit without an hourly figure: the gate's window stands in, and the basis says so
     report = build_sustainability_report(decision, [_training("a", 0.5, 60.0), _training("b", 1.5, None)], entries,
                                          selection, expected_lifetime_inferences=1e6)
-    assert report["training"]["optimized_g"] == 200.0 and "no hourly pricing for b" in report["training"]["optimized_basis"]
+    assert report.training.optimized_g == 200.0 and "no hourly pricing for b" in report.training.optimized_basis
 
 
 def test_cli_options_become_the_one_shape(capsys):

@@ -4,12 +4,12 @@ Each test runs from a temporary directory (a component can import from the curre
 asserts which dsl.If branch ran: a condition that fails to evaluate silently reads as False.
 """
 
-import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from greenkfp.components.carbon import GatePolicy, decide
+from greenkfp.components.records import GateDecisionRecord, read_record
 from greenkfp.pipelines.local import run_carbon_gate_locally
 
 pytestmark = pytest.mark.slow
@@ -28,15 +28,15 @@ def test_pipeline_runs_the_gated_branch_in_the_greenest_window(in_tmp):
          "energy_kwh": 2.0},
         in_tmp / "root",
     )
-    assert result["branch"] == "run"
-    record = result["record"]
+    assert result.branch == "run"
+    record = result.decision
     expected = decide(
         GatePolicy(regions=("GB",), duration=timedelta(hours=3), max_delay=timedelta(hours=12), energy_kwh=2.0,
                    earliest_start=datetime(2023, 6, 14, 9, tzinfo=timezone.utc))
     ).to_record()
     for key in ("should_run", "action", "start_at", "intensity_window_gco2_per_kwh", "savings_g", "region"):
-        assert record[key] == expected[key]
-    assert record["should_run"] is True and record["inputs"]["mode"] == "plan"
+        assert getattr(record, key) == getattr(expected, key)
+    assert record.should_run is True and record.inputs.mode == "plan"
 
 
 def test_pipeline_takes_the_else_branch_when_the_gate_refuses(in_tmp):
@@ -44,17 +44,17 @@ def test_pipeline_takes_the_else_branch_when_the_gate_refuses(in_tmp):
         {"regions": ["DE-LU"], "duration_hours": 1.0, "earliest_start": START, "threshold": "1", "mode": "plan"},
         in_tmp / "root",
     )
-    assert result["branch"] == "refused"
-    assert result["record"]["action"] == "refuse" and result["record"]["should_run"] is False
+    assert result.branch == "refused"
+    assert result.decision.action == "refuse" and result.decision.should_run is False
 
 
 def test_fail_open_is_recorded_and_fail_closed_fails_the_run(in_tmp, monkeypatch):
     monkeypatch.delenv("CARBON_AWARE_SDK_URL", raising=False)
     args = {"regions": ["eastus"], "duration_hours": 1.0, "provider": "carbon_aware_sdk", "mode": "plan"}
     opened = run_carbon_gate_locally({**args, "on_provider_failure": "fail_open"}, in_tmp / "open")
-    assert opened["branch"] == "run"
-    assert opened["record"]["failure_policy_applied"] == "fail_open"
-    assert opened["record"]["attempts"][0]["error_kind"] == "config"
+    assert opened.branch == "run"
+    assert opened.decision.failure_policy_applied == "fail_open"
+    assert opened.decision.attempts[0].error_kind == "config"
     with pytest.raises(RuntimeError, match="carbon-forecast-gate"):
         run_carbon_gate_locally({**args, "on_provider_failure": "fail_closed"}, in_tmp / "closed")
 
@@ -71,10 +71,10 @@ def test_the_component_alone_returns_typed_outputs(in_tmp):
     start_at = datetime.fromisoformat(task.outputs["start_at"])
     assert timedelta(0) <= start_at - datetime(2023, 6, 14, 9, tzinfo=timezone.utc) <= timedelta(hours=6)
     assert task.outputs["delay_seconds"] == (start_at - datetime(2023, 6, 14, 9, tzinfo=timezone.utc)).total_seconds()
-    with open(task.outputs["decision"].path, encoding="utf-8") as handle:
-        record = json.load(handle)
-    assert record["start_at"] == task.outputs["start_at"]
+    record = read_record(GateDecisionRecord, task.outputs["decision"].path)
+    assert record.start_at == task.outputs["start_at"]
+    assert task.outputs["decision"].metadata["schema"] == GateDecisionRecord.SCHEMA
     metrics = task.outputs["metrics"].metadata
-    assert metrics["should_run"] == 1.0 and metrics["savings_percent"] == pytest.approx(record["savings_percent"])
+    assert metrics["should_run"] == 1.0 and metrics["savings_percent"] == pytest.approx(record.savings_percent)
     with open(task.outputs["summary"].path, encoding="utf-8") as handle:
         assert "# Carbon-forecast gate" in handle.read()

@@ -28,13 +28,12 @@ from greenkfp.components.quantization import (
     convert_to_onnx,
     load_source_model,
     quantized_node_count,
-    read_variants_json,
     run_onnx,
     sample_calibration_rows,
-    variant_metrics,
-    variants_markdown,
+    variant_list,
     write_variants_json,
 )
+from greenkfp.components.records import VariantList, read_record
 from greenkfp.components.quantization.parity import check_conversion, compare, eligibility
 from greenkfp.components.training.estimators import DEFAULT_CANDIDATES, EstimatorSpec, build_estimator
 from greenkfp.components.training.persistence import save_model
@@ -345,7 +344,7 @@ def test_variant_beyond_the_tolerance_is_kept_but_not_eligible(digits, trained, 
     assert report.accuracy_change_points < -1.0
     assert report.produced and Path(report.path).is_file()  # kept
     assert not report.eligible and "more than the 1-point tolerance" in report.eligibility_reason
-    assert "**no**" in variants_markdown([report])
+    assert "**no**" in variant_list([report]).markdown()
 
 
 def test_calibration_sample_is_seeded_and_limited():
@@ -360,18 +359,19 @@ def test_calibration_sample_is_seeded_and_limited():
 def test_json_list_markdown_and_metrics(built, tmp_path):
     reports = list(built["mlp-small"][0].values()) + [built["random-forest"][0]["int8_dynamic"]]
     path = write_variants_json(reports, tmp_path / "variants.json")
-    data = read_variants_json(path)
-    assert [d["name"] for d in data] == ["fp32", "int8_dynamic", "int8_static", "fp16", "int8_dynamic"]
-    first = data[1]
+    record = read_record(VariantList, path)
+    assert [v.name for v in record] == ["fp32", "int8_dynamic", "int8_static", "fp16", "int8_dynamic"]
+    first = json.loads(path.read_text())[1]
     for key in ("source_path", "precision", "method", "opset", "size_bytes", "accuracy", "accuracy_change_points",
                 "agreement_rate", "max_probability_diff", "eligible", "eligibility_reason", "sha256"):
         assert key in first
-    assert data[-1]["produced"] is False and "nothing to quantize" in data[-1]["reason"]
-    json.dumps(data, allow_nan=False)  # strict JSON
+    assert record[-1].produced is False and "nothing to quantize" in record[-1].reason
+    json.dumps(record.to_list(), allow_nan=False)  # strict JSON
+    assert record == variant_list(reports)
 
-    text = variants_markdown(reports)
+    text = record.markdown()
     assert "| int8_static | int8 |" in text and "not produced" in text
-    metrics = variant_metrics(reports)
+    metrics = record.metrics()
     assert metrics["fp32_agreement_rate"] == 1.0 and "int8_dynamic_size_bytes" in metrics
 
 

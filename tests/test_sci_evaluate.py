@@ -26,7 +26,8 @@ from sklearn.exceptions import ConvergenceWarning
 from greenkfp.components.carbon import EmbeddedProvider, GatePolicy, decide
 from greenkfp.components.data.datasets import prepare_dataset
 from greenkfp.components.quantization.variants import convert_and_quantize, write_component_outputs
-from greenkfp.components.sci.evaluate import SCHEMA, evaluate_variants, sci_markdown, sci_metrics
+from greenkfp.components.records import GateDecisionRecord, GateInputs, GateRegion, SciReport, WindowRecord, write_record
+from greenkfp.components.sci.evaluate import SCHEMA, evaluate_variants
 from greenkfp.components.training.train import train_candidate
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -48,12 +49,20 @@ def _write_json(path: Path, data) -> Path:
     return path
 
 
+def _decision(region: str, **fields) -> GateDecisionRecord:
+    """A gate decision that ran with no forecast (fail open): a region, no chosen window."""
+    return GateDecisionRecord(
+        decided_at="2026-01-01T00:00:00+00:00", should_run=True, action="run_now", reason="no provider answered",
+        region=region, start_at="2026-01-01T00:00:00+00:00", delay_seconds=0.0, failure_policy_applied="fail_open",
+        inputs=GateInputs(regions=(region,), duration_seconds=3600.0, provider="embedded"), **fields)
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("sci-evaluate")
     train, test = root / "train.parquet", root / "test.parquet"
     prepare_dataset("iris", None, train, test)
-    decision = _write_json(root / "decision.json", {"region": "GB"})
+    decision = write_record(_decision("GB"), root / "decision.json")
     candidates = {}
     for spec in CANDIDATES:
         name = spec["name"]
@@ -62,20 +71,22 @@ def setup(tmp_path_factory):
             result = train_candidate(str(train), str(test), spec, str(root / f"{name}.skops"), region="GB",
                                      output_dir=str(root))
         record = result.to_record()
-        record_path = _write_json(root / f"{name}.training.json", record)
+        record_path = write_record(record, root / f"{name}.training.json")
         variants_dir = root / name
         reports = convert_and_quantize(root / f"{name}.skops", test, train, variants_dir)
         list_path = root / f"{name}.variants.json"
         write_component_outputs(reports, variants_dir=variants_dir, json_path=list_path,
                                 summary_path=root / f"{name}.variants.md")
-        results = evaluate_variants(
+        sci = evaluate_variants(
             variants_dir, list_path, test, training_record_path=record_path, decision_path=decision,
             profile="n2-standard-4", intensity_basis="annual_average", functional_unit_size=1000,
             expected_lifetime_inferences=EXPECTED_INFERENCES, max_seconds=MAX_SECONDS, threads=1,
         )
+        assert SciReport.from_json(sci.to_json()) == sci  # the record round-trips
+        # the SCI arithmetic below checks the JSON the step writes (the SCI report's E, I, M, R)
         candidates[name] = {"record": record, "record_path": record_path, "variants_dir": variants_dir,
                             "list_path": list_path, "variants": json.loads(list_path.read_text()),
-                            "results": results}
+                            "sci": sci, "results": json.loads(sci.to_json())}
     return {"root": root, "train": train, "test": test, "decision": decision, "candidates": candidates}
 
 
@@ -125,11 +136,11 @@ def test_eligible_variants_are_scored_and_the_rest_skipped_with_reasons(setup):
 
 
 def test_markdown_and_metrics_cover_scored_variants_only(setup):
-    results = setup["candidates"]["logreg-short"]["results"]
-    metrics = sci_metrics(results)
-    assert metrics["fp32_sci"] == results[0]["sci"]
+    sci = setup["candidates"]["logreg-short"]["sci"]
+    metrics = sci.metrics()
+    assert metrics["fp32_sci"] == sci[0].sci == sci.get("fp32").sci
     assert not any(k.startswith(("int8", "fp16")) for k in metrics)  # not produced: no figures
-    text = sci_markdown(results)
+    text = sci.markdown()
     assert "| int8_dynamic | | | | | skipped: nothing to quantize" in text and "Training emissions, reported apart from the SCI" in text
 
 
@@ -138,8 +149,8 @@ def test_markdown_and_metrics_cover_scored_variants_only(setup):
 
 def test_training_emissions_are_carried_but_not_in_the_score(setup):
     for c in setup["candidates"].values():
-        emissions = c["record"]["emissions"]
-        expected = emissions["hourly_g"] if emissions["hourly_g"] is not None else emissions["codecarbon_g"]
+        emissions = c["record"].emissions
+        expected = emissions.hourly_g if emissions.hourly_g is not None else emissions.codecarbon_g
         assert expected is not None and expected > 0
         for entry in c["results"]:
             assert entry["training_emissions_g"] == pytest.approx(expected, rel=1e-12)
@@ -197,20 +208,20 @@ def test_gate_window_takes_the_gate_decisions_window_intensity(setup):
     policy = GatePolicy(regions=("GB",), duration=timedelta(hours=2), provider="embedded",
                         earliest_start=earliest, deadline=earliest + timedelta(hours=24))
     record = decide(policy, providers={"embedded": provider}, clock=lambda: earliest).to_record()
-    window = record["intensity_window_gco2_per_kwh"]
+    window = record.intensity_window_gco2_per_kwh
     assert window is not None
     # independently: the chosen 2-hour window's mean of the embedded hourly values
-    start_at = datetime.fromisoformat(record["start_at"])
+    start_at = datetime.fromisoformat(record.start_at)
     hours = provider.forecast("GB", start_at, start_at + timedelta(hours=2)).series.values
     assert window == pytest.approx(float(np.mean(hours)), rel=1e-9)
-    decision = _write_json(setup["root"] / "gate-decision.json", record)
+    decision = write_record(record, setup["root"] / "gate-decision.json")
     c = setup["candidates"]["logreg-short"]
     results = evaluate_variants(
         c["variants_dir"], _single_variant_list(setup, "logreg-short", "fp32"), setup["test"],
         training_record_path=c["record_path"], decision_path=decision, intensity_basis="gate_window",
         max_seconds=MAX_SECONDS,
     )
-    (entry,) = results
+    (entry,) = results.to_list()
     assert entry["status"] == "scored"
     assert entry["intensity_g_per_kwh"] == window
     report = entry["report"]
@@ -256,7 +267,7 @@ def test_annual_average_without_a_region_is_refused(setup):
 
 
 def test_time_budget_under_one_second(setup):
-    (entry,) = _evaluate_one(setup, max_seconds=0.5)
+    (entry,) = _evaluate_one(setup, max_seconds=0.5).to_list()
     assert entry["status"] == "scored"
     assert entry["report"]["benchmark"]["max_seconds"] == 0.5
 
@@ -290,18 +301,20 @@ def test_bench_sci_quick_runs_and_its_figures_add_up(tmp_path):
 def test_annual_average_falls_back_to_the_gate_window_for_a_live_region():
     from greenkfp.components.sci.evaluate import inference_intensity
 
-    decision = {"region": "region:13", "intensity_window_gco2_per_kwh": 123.0, "start_at": "2026-01-01T00:00:00+00:00",
-                "regions": [{"region": "region:13", "provider": "uk", "data_kind": "forecast", "signal": "average"}]}
+    window = WindowRecord("2026-01-01T00:00:00+00:00", "2026-01-01T01:00:00+00:00", 123.0)
+    decision = _decision("region:13", intensity_window_gco2_per_kwh=123.0, chosen_window=window, regions=(
+        GateRegion(region="region:13", provider="uk", data_kind="forecast", signal="average", best_window=window,
+                   run_now_window=window, candidates=1),))
     value, source = inference_intensity("annual_average", decision)
     assert value == 123.0 and source["provider"] == "uk" and "annual_average unavailable" in source["basis"]
-    value, source = inference_intensity("annual_average", {"region": "region:13"})  # no window: the stated default
+    value, source = inference_intensity("annual_average", _decision("region:13"))  # no window: the stated default
     assert source["method"] == "default" and "not in the embedded data" in source["basis"]
 
 
 def test_a_given_intensity_is_used_and_labelled():
     from greenkfp.components.sci.evaluate import inference_intensity
 
-    value, source = inference_intensity("250", {"region": "GB"})
+    value, source = inference_intensity("250", _decision("GB"))
     assert value == 250.0 and source["provider"] == "user" and source["basis"] == "given: 250 gCO2eq/kWh"
     with pytest.raises(ValueError, match="must be a finite gCO2eq/kWh >= 0, got '-3'"):
         inference_intensity("-3", None)

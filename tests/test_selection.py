@@ -285,13 +285,13 @@ def test_each_constraint_excludes_with_its_reason(constraints, excluded, message
     (violation,) = [v for v in a.violations if v["message"] == message]
     assert violation["limit"] is not None and violation["value"] is not None
     record = decision.to_record()
-    assert {"name": excluded, "status": "violates_constraints", "reasons": list(a.reasons)} in record["excluded"]
+    assert (excluded, "violates_constraints", a.reasons) in [(e.name, e.status, e.reasons) for e in record.excluded]
 
 
 def test_accuracy_drop_counts_from_the_most_accurate_and_tolerates_round_off():
     # 100 * (0.95 - 0.94) = 1.0000000000000009 points: within a 1-point limit
     decision = select_model(variants(), constraints=Constraints(max_accuracy_drop_points=1))
-    assert decision.to_record()["accuracy_reference"] == {"name": "fp16", "accuracy": 0.95}  # tie: by name
+    assert decision.to_record().accuracy_reference == {"name": "fp16", "accuracy": 0.95}  # tie: by name
     assert decision.assessment("int8_dynamic").status in ("front", "chosen")
     assert decision.assessment("int8_static").status == "violates_constraints"
     assert decision.front == ("fp32", "int8_dynamic")
@@ -321,13 +321,13 @@ def test_nothing_eligible_fails_plainly_or_blocks_promotion():
     message = str(info.value)
     assert message.startswith("No candidate can be promoted")
     assert "fp32: accuracy 0.95 < min_accuracy 0.99" in message
-    assert info.value.record["promote"] is False and info.value.record["chosen"] is None
+    assert info.value.record.promote is False and info.value.record.chosen is None
 
     decision = select_model(variants(), constraints=too_strict, on_none="block")
     assert decision.chosen is None and decision.promote is False
     assert decision.reason == message
     record = decision.to_record()
-    assert record["promote"] is False and record["front"] == [] and record["counts"]["violates_constraints"] == 5
+    assert record.promote is False and record.front == () and record.counts["violates_constraints"] == 5
     assert decision.metrics()["promote"] == 0.0
 
     ineligible = [Candidate("x", None, metrics(0.9, 1, 1), eligible=False, eligibility_reason="not produced")]
@@ -339,7 +339,7 @@ def test_nothing_eligible_fails_plainly_or_blocks_promotion():
 def test_record_is_json_ready_and_explains_the_choice():
     decision = select_model(variants() + [Candidate("nan", None, metrics(0.9, float("nan"), 1.0))],
                             constraints=Constraints(max_latency_ms=11))
-    record = json.loads(json.dumps(decision.to_record(), allow_nan=False))
+    record = json.loads(json.dumps(decision.to_record().to_dict(), allow_nan=False))  # the JSON shape
     assert record["schema"] == "greenkfp.selection/v1"
     assert record["chosen"] == "int8_dynamic" and record["chosen_model_uri"] == "gs://models/int8_dynamic.onnx"
     assert record["rule"] == "knee" and record["weights"] is None

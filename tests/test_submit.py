@@ -174,7 +174,7 @@ def test_greenest_start_is_the_gates_plan():
                            max_delay=timedelta(hours=12), deadline=None, clock=lambda: now)
     plan = decide(GatePolicy(regions=("GB",), duration=timedelta(hours=2), max_delay=timedelta(hours=12)), clock=lambda: now)
     assert green.start_at == plan.start_at and green.should_run
-    assert green.record["inputs"]["mode"] == "plan"
+    assert green.record.inputs.mode == "plan"
 
 
 @pytest.mark.parametrize("respond, message", [

@@ -12,6 +12,7 @@ import skops.io
 
 from greenkfp.components.carbon import EmbeddedProvider
 from greenkfp.components.data.datasets import prepare_dataset, read_dataset
+from greenkfp.components.records import TrainingRecord, read_record
 from greenkfp.components.training.estimators import (
     DEFAULT_CANDIDATES,
     EstimatorSpec,
@@ -113,10 +114,11 @@ def test_real_fit_under_a_real_tracker(iris, tmp_path):
     paths = {k: tmp_path / k for k in ("record.json", "summary.md", "emissions.csv")}
     meta = write_training_outputs(result, record_path=str(paths["record.json"]), summary_path=str(paths["summary.md"]),
                                   csv_path=str(paths["emissions.csv"]))
-    record = json.loads(paths["record.json"].read_text())
-    assert record["emissions"]["hourly_g"] == result.pricing.emissions_g
-    assert record["emissions"]["codecarbon_g"] == pytest.approx(energy.codecarbon_emissions_g)
-    assert "yearly average" in record["emissions"]["codecarbon_basis"]
+    record = read_record(TrainingRecord, paths["record.json"])
+    assert record == result.to_record()
+    assert record.emissions.hourly_g == result.pricing.emissions_g
+    assert record.emissions.codecarbon_g == pytest.approx(energy.codecarbon_emissions_g)
+    assert "yearly average" in record.emissions.codecarbon_basis
     csv = pd.read_csv(paths["emissions.csv"])
     assert meta["available"] and len(csv) >= 1 and "energy_consumed" in csv.columns
     summary = paths["summary.md"].read_text()
@@ -180,14 +182,15 @@ def test_pipeline_trains_one_model_per_candidate(tmp_path, monkeypatch):
          "regions": ["GB"]},
         tmp_path / "root",
     )
-    assert result["record"]["should_run"] is True
-    trainings = {t["candidate"]["name"]: t for t in result["trainings"]}
+    assert result.decision.should_run is True
+    trainings = {run.name: run for run in result.candidates}
     assert sorted(trainings) == ["logreg", "tree"]
-    for record in trainings.values():
-        assert record["energy"]["available"] and record["emissions"]["hourly_pricing"]["region"] == "GB"
-        model_files = list(Path(record["artifact_dir"]).glob("model"))
+    for run in trainings.values():
+        record = run.training
+        assert record.energy.available and record.emissions.hourly_pricing["region"] == "GB"
+        model_files = list(Path(run.artifact_dir).glob("model"))
         assert len(model_files) == 1 and load_model(model_files[0]).predict(np.zeros((1, 4))).shape == (1,)
-    assert trainings["tree"]["model"]["parameters"]["max_depth"] == 4
+    assert trainings["tree"].training.model["parameters"]["max_depth"] == 4
 
 
 @pytest.mark.slow
@@ -200,7 +203,7 @@ def test_pipeline_refusal_trains_nothing(tmp_path, monkeypatch):
          "earliest_start": "2023-06-14T09:00:00Z"},
         tmp_path / "root",
     )
-    assert result["record"]["action"] == "refuse" and result["trainings"] == []
+    assert result.decision.action == "refuse" and result.candidates == ()
 
 
 def test_a_region_outside_the_embedded_zones_needs_a_country(iris, tmp_path):

@@ -29,7 +29,6 @@ from .intensity import (
 from .params import policy_from_params, write_decision_outputs
 from .providers import PROVIDER_NAMES, CarbonProvider, ProviderForecast, RetryPolicy, get_provider
 from .providers.embedded import ATTRIBUTION, EmbeddedProvider, embedded_zones
-from .report import decision_markdown, decision_rows
 from .series import CarbonSeries
 from .windows import Window, WindowChoice, WindowScores, best_window, rolling_average
 
@@ -62,8 +61,6 @@ __all__ = [
     "annual_average",
     "best_window",
     "decide",
-    "decision_markdown",
-    "decision_rows",
     "embedded_zones",
     "get_provider",
     "intensity_over",

@@ -55,18 +55,19 @@ def carbon_forecast_gate(
             {"uk": {"base_url": "..."}}; no secrets. Pass the same to training and SCI.
 
     Returns:
+        decision: The decision record (JSON, schema greenkfp.gate_decision/v1): verdict, inputs,
+            data sources, the chosen and run-now windows, delay and savings.
+        metrics: should_run, delay_hours, intensities (gCO2eq/kWh) and savings, for the UI's charts.
+        summary: The decision as a Markdown table, with every region and provider failure.
         should_run: True when the gated step should run (use with dsl.If).
         start_at: ISO 8601 UTC start of the chosen window.
         delay_seconds: Delay from the earliest start to start_at, seconds.
         action: run_now, wait or refuse.
         region: The region chosen.
     """
-    import json
     from collections import namedtuple
 
     from greenkfp.components.carbon import GateError, decide, policy_from_params, write_decision_outputs
-    from greenkfp.components.carbon.params import decision_metrics
-    from greenkfp.components.carbon.report import decision_markdown
 
     policy = policy_from_params(
         regions, duration_hours, provider, fallback_providers, earliest_start, deadline, max_delay_hours,
@@ -75,16 +76,15 @@ def carbon_forecast_gate(
     try:
         result = decide(policy)
     except GateError as exc:
-        print(json.dumps(exc.record, indent=2))
+        print(exc.record.to_json() if exc.record else exc)
         raise
     record = write_decision_outputs(result, decision.path, summary.path)
-    decision.metadata.update({"schema": record["schema"], "action": record["action"], "region": record["region"],
-                              "units": "gCO2eq/kWh, s, g"})
-    for name, value in decision_metrics(record).items():
+    decision.metadata.update(record.artifact_metadata())
+    for name, value in record.metrics().items():
         metrics.log_metric(name, value)
-    print(decision_markdown(record))
+    print(record.markdown())
     outputs = namedtuple("GateOutputs", ["should_run", "start_at", "delay_seconds", "action", "region"])
-    return outputs(record["should_run"], record["start_at"], record["delay_seconds"], record["action"], record["region"])
+    return outputs(record.should_run, record.start_at, record.delay_seconds, record.action, record.region)
 
 
 @component()
@@ -95,20 +95,18 @@ def gate_outcome(decision: Input[Artifact], branch: str, note: Output[Markdown])
     writes which branch ran, when, where and why, so the run's UI shows it.
 
     Args:
-        decision: The gate's decision record (JSON).
+        decision: The gate's decision record (JSON, schema greenkfp.gate_decision/v1).
         branch: Name of the dsl.If / dsl.Else branch this task runs in.
 
     Returns:
-        The name of the branch that ran (the pipeline's proof of which way the gate went).
+        note: Which branch ran, with the decision's summary table (Markdown).
+        Output: The name of the branch that ran (the pipeline's proof of which way the gate went).
     """
-    import json
+    from greenkfp.components._files import write_atomic
+    from greenkfp.components.records import GateDecisionRecord, read_record
 
-    from greenkfp.components.carbon.report import decision_rows
-
-    with open(decision.path, encoding="utf-8") as handle:
-        record = json.load(handle)
-    rows = "\n".join(f"| {k} | {v} |" for k, v in decision_rows(record))
-    with open(note.path, "w", encoding="utf-8") as handle:
-        handle.write(f"# Branch `{branch}` ran\n\n| | |\n|---|---|\n{rows}\n")
-    print(f"branch {branch} ran: gate action {record['action']}")
+    record = read_record(GateDecisionRecord, decision.path)
+    rows = "\n".join(f"| {k} | {v} |" for k, v in record.rows())
+    write_atomic(note.path, f"# Branch `{branch}` ran\n\n| | |\n|---|---|\n{rows}\n")
+    print(f"branch {branch} ran: gate action {record.action}")
     return branch

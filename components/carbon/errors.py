@@ -7,6 +7,10 @@ messages are built from our own words and the provider's status code, not from r
 from __future__ import annotations
 
 from .._messages import redact_urls
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the record module imports nothing from here
+    from ..records import GateDecisionRecord
 
 
 class CarbonError(Exception):
@@ -88,6 +92,6 @@ class GateError(CarbonError):
     ``record`` is the decision record built so far, so a caller can still log it.
     """
 
-    def __init__(self, message: str, record: dict | None = None):
+    def __init__(self, message: str, record: GateDecisionRecord | None = None):
         super().__init__(message)
         self.record = record

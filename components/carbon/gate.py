@@ -3,7 +3,8 @@
 :func:`decide` asks the providers (primary, then fallbacks) for each candidate region's forecast,
 searches each for its greenest window (Carbon Aware SDK semantics, see :mod:`.windows`), picks
 the greenest region and time, applies the threshold and minimum-savings rules, and returns a
-:class:`GateDecision` whose :meth:`~GateDecision.to_record` is the full, JSON-ready account:
+:class:`GateDecision` whose :meth:`~GateDecision.to_record` is the full account (a
+:class:`~greenkfp.components.records.GateDecisionRecord`):
 inputs, data sources, fallbacks, the chosen window, the run-now counterfactual, delay, savings.
 
 When no provider answers, the policy decides: ``fail_open`` runs now and records that it did;
@@ -21,6 +22,7 @@ from typing import Any, Callable, Literal, Mapping
 import numpy as np
 
 from .._messages import redact
+from ..records import GateDecisionRecord
 from .errors import GateError, ProviderError, UnknownRegionError, WindowSearchError
 from .intensity import open_provider, parse_provider_options
 from .providers import PROVIDER_NAMES, CarbonProvider, ProviderForecast
@@ -30,7 +32,6 @@ from .windows import Window, best_window
 
 FailurePolicy = Literal["fail_open", "fail_closed"]
 GateMode = Literal["plan", "wait"]
-RECORD_SCHEMA = "greenkfp.gate_decision/v1"
 #: Fetch horizon when neither ``deadline`` nor ``max_delay`` bounds the search.
 DEFAULT_HORIZON = timedelta(hours=48)
 
@@ -218,15 +219,15 @@ class GateDecision:
     def fallback_used(self) -> bool:
         return any(o.fallback_used for o in self.outcomes)
 
-    def to_record(self) -> dict:
-        """The decision record: JSON-ready, free of credentials."""
+    def to_record(self) -> GateDecisionRecord:
+        """The decision record (free of credentials)."""
         energy = self.policy.energy_kwh
 
         def grams(window: Window | None):
             return None if energy is None or window is None else energy * window.average
 
-        return redact({  # a provider's base URL may carry user:secret@
-            "schema": RECORD_SCHEMA,
+        return GateDecisionRecord.from_dict(redact({  # a provider's base URL may carry user:secret@
+            "schema": GateDecisionRecord.SCHEMA,
             "decided_at": self.decided_at.isoformat(),
             "should_run": self.should_run,
             "action": self.action,
@@ -251,7 +252,7 @@ class GateDecision:
             "attempts": list(self.attempts),
             "inputs": self.policy.to_dict(),
             "units": {"intensity": "gCO2eq/kWh", "energy": "kWh", "emissions": "g CO2eq", "delay": "s"},
-        })
+        }))
 
 
 def _fetch(

@@ -3,7 +3,6 @@ and write a decision's outputs. Keeps the component body a thin adapter."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from datetime import datetime, timedelta
@@ -11,6 +10,7 @@ from typing import Any, Iterable
 
 from .gate import GateDecision, GatePolicy
 from .._files import write_atomic
+from ..records import GateDecisionRecord, write_record
 
 _DURATION = re.compile(r"^\s*(?:(?P<d>\d+(?:\.\d+)?)d)?\s*(?:(?P<h>\d+(?:\.\d+)?)h)?\s*(?:(?P<m>\d+(?:\.\d+)?)m(?:in)?)?\s*$")
 
@@ -108,29 +108,12 @@ def policy_from_params(
     )
 
 
-def decision_metrics(record: dict) -> dict[str, float]:
-    """The numbers the KFP UI charts (units in the names)."""
-    metrics = {
-        "should_run": 1.0 if record["should_run"] else 0.0,
-        "delay_hours": record["delay_seconds"] / 3600,
-    }
-    for key, name in (
-        ("intensity_now_gco2_per_kwh", "intensity_now_gco2_per_kwh"),
-        ("intensity_window_gco2_per_kwh", "intensity_window_gco2_per_kwh"),
-        ("savings_percent", "savings_percent"),
-        ("savings_g", "savings_g"),
-    ):
-        if record.get(key) is not None:
-            metrics[name] = float(record[key])
-    return metrics
-
-
-def write_decision_outputs(decision: GateDecision | dict, record_path: str, summary_path: str | None = None) -> dict:
+def write_decision_outputs(
+    decision: GateDecision | GateDecisionRecord, record_path: str, summary_path: str | None = None
+) -> GateDecisionRecord:
     """Write the decision record (JSON) and its Markdown summary; return the record."""
-    from .report import decision_markdown
-
     record = decision.to_record() if isinstance(decision, GateDecision) else decision
-    write_atomic(record_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_record(record, record_path)
     if summary_path:
-        write_atomic(summary_path, decision_markdown(record))
+        write_atomic(summary_path, record.markdown())
     return record

@@ -35,6 +35,8 @@ def load_dataset(
         seed: Random seed of the stratified split; the same seed gives the same split.
 
     Returns:
+        train: Training split (greenkfp Parquet dataset; features, label and classes in its metadata).
+        test: Test split, same format.
         rows: Rows in the whole dataset (train plus test).
         features: Number of feature columns.
         classes: Number of classes.

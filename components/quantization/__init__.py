@@ -44,9 +44,7 @@ from .variants import (
     VariantReport,
     build_variants,
     convert_and_quantize,
-    read_variants_json,
-    variant_metrics,
-    variants_markdown,
+    variant_list,
     write_variants_json,
 )
 
@@ -79,10 +77,8 @@ __all__ = [
     "quantize_dynamic_variant",
     "quantize_static_variant",
     "quantized_node_count",
-    "read_variants_json",
     "run_onnx",
     "sample_calibration_rows",
-    "variant_metrics",
-    "variants_markdown",
+    "variant_list",
     "write_variants_json",
 ]

@@ -43,6 +43,12 @@ def convert_and_quantize(
         seed: Seed of that sample.
 
     Returns:
+        variants: Directory of the ONNX variant files (metadata: each variant's precision, opset, size,
+            parity and eligibility).
+        variant_list: The variant list (JSON, schema greenkfp.quantization/v1): every requested
+            variant, produced or not, with its parity figures and eligibility.
+        metrics: Per-variant accuracy, change (points), agreement, size and eligibility.
+        summary: The variants as a Markdown table, with methods and remarks.
         produced: Number of variant files written.
         eligible: Number of variants eligible for selection.
     """
@@ -51,7 +57,7 @@ def convert_and_quantize(
 
     from greenkfp.components.quantization.variants import (
         convert_and_quantize as build,
-        variant_metrics,
+        variant_list as variant_record,
         write_component_outputs,
     )
 
@@ -62,7 +68,9 @@ def convert_and_quantize(
     variants.metadata.update(write_component_outputs(
         reports, variants_dir=variants.path, json_path=variant_list.path, summary_path=summary.path))
     variants.metadata["candidate"] = model.metadata.get("candidate")
-    for name, value in variant_metrics(reports).items():
+    record = variant_record(reports)
+    variant_list.metadata["schema"] = record.SCHEMA
+    for name, value in record.metrics().items():
         metrics.log_metric(name, value)
     outputs = namedtuple("QuantizationOutputs", ["produced", "eligible"])
     return outputs(sum(r.produced for r in reports), sum(r.eligible for r in reports))

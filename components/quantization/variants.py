@@ -14,7 +14,6 @@ an earlier run is removed so the folder matches the reports.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import numbers
@@ -28,6 +27,7 @@ import numpy as np
 import onnx
 
 from .._files import write_atomic
+from ..records import VariantList, write_record
 from .convert import (
     ML_OPSET,
     OPSET,
@@ -55,7 +55,7 @@ from .quantize import (
 logger = logging.getLogger(__name__)
 
 #: Schema id of the JSON list :func:`write_variants_json` writes (one per entry).
-SCHEMA = "greenkfp.quantization/v1"
+SCHEMA = VariantList.SCHEMA
 _PRECISION = {"fp32": "float32", "int8_dynamic": "int8", "int8_static": "int8", "fp16": "float16"}
 
 
@@ -422,98 +422,32 @@ def convert_and_quantize(
     return build_variants(source, test.X, test.y, calibration_X, out_dir, variants=names, **options)
 
 
+def variant_list(reports: Sequence[VariantReport], variants_dir: str | os.PathLike | None = None) -> VariantList:
+    """The variant list record of ``reports``; with ``variants_dir``, each entry's ``file`` is its
+    path relative to that directory (so the list stays valid wherever the directory is mounted)."""
+    entries = []
+    for report in reports:
+        entry = report.to_dict()
+        if variants_dir is not None:
+            entry["file"] = None if report.path is None else os.path.relpath(report.path, variants_dir)
+        entries.append(entry)
+    return VariantList.from_list(entries)
+
+
 def write_variants_json(reports: Sequence[VariantReport], path: str | os.PathLike) -> Path:
-    """Write the reports as a JSON list (atomically) for the next pipeline steps."""
-    text = json.dumps([r.to_dict() for r in reports], indent=2, sort_keys=True) + "\n"
-    return write_atomic(path, text.encode("utf-8"))
-
-
-def read_variants_json(path: str | os.PathLike) -> list[dict]:
-    """The list :func:`write_variants_json` wrote; QuantizationError when it is not one."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise QuantizationError(f"cannot read variants JSON {os.fspath(path)!r}: {exc}") from exc
-    if not isinstance(data, list) or not all(isinstance(d, dict) and d.get("schema") == SCHEMA for d in data):
-        raise QuantizationError(f"{os.fspath(path)!r} is not a {SCHEMA} list")
-    return data
-
-
-def variant_metrics(reports: Sequence[VariantReport]) -> dict[str, float]:
-    """Numbers for a KFP Metrics artifact, named ``<variant>_<figure>`` with units in the name;
-    variants not produced are left out."""
-    figures: dict[str, float] = {}
-    for r in reports:
-        if not r.produced:
-            continue
-        for key in ("accuracy", "accuracy_change_points", "agreement_rate", "max_probability_diff",
-                    "size_bytes", "size_ratio_vs_fp32"):
-            value = getattr(r, key)
-            if value is not None and math.isfinite(float(value)):
-                figures[f"{r.name}_{key}"] = float(value)
-        figures[f"{r.name}_eligible"] = 1.0 if r.eligible else 0.0
-    return figures
-
-
-def _fmt(value, spec: str, unit: str = "") -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return f"{value:{spec}}{unit}"
-
-
-def variants_markdown(reports: Sequence[VariantReport]) -> str:
-    """A Markdown table of the variants (and why any was not produced or is not eligible)."""
-    if not reports:
-        return "# ONNX variants\n\nNo variants requested.\n"
-    first = reports[0]
-    lines = [
-        f"# ONNX variants of `{Path(first.source_path).name}`",
-        "",
-        f"Source: {first.source_format} ({first.source_estimator}); original test accuracy "
-        f"{first.original_accuracy:.4f} on {first.test_rows} rows; tolerance {first.tolerance_points:g} "
-        "accuracy points.",
-        "",
-        "| variant | precision | size | x smaller than fp32 | accuracy | change (points) | agreement "
-        "| max prob. diff | eligible |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for r in reports:
-        if not r.produced:
-            lines.append(f"| {r.name} | {r.precision} | not produced | | | | | | no |")
-            continue
-        lines.append(
-            f"| {r.name} | {r.precision} | {_fmt(r.size_bytes / 1024 if r.size_bytes else None, ',.1f', ' KiB')} "
-            f"| {_fmt(r.size_ratio_vs_fp32, '.2f', 'x')} | {_fmt(r.accuracy, '.4f')} "
-            f"| {_fmt(r.accuracy_change_points, '+.2f')} | {_fmt(r.agreement_rate, '.4f')} "
-            f"| {_fmt(r.max_probability_diff, '.2e')} | {'yes' if r.eligible else '**no**'} |"
-        )
-    lines += ["", "Methods:", ""]
-    lines += [f"- **{r.name}**: {r.method}" for r in reports]
-    remarks = [f"- **{r.name}** not produced: {r.reason}" for r in reports if not r.produced]
-    remarks += [f"- **{r.name}** not eligible: {r.eligibility_reason}" for r in reports if r.produced and not r.eligible]
-    remarks += [f"- **{r.name}**: {note}" for r in reports for note in r.notes]
-    if remarks:
-        lines += ["", "Remarks:", "", *remarks]
-    lines += ["", "Accuracy change = (variant accuracy - original accuracy) x 100; agreement = share of test rows "
-              "predicted the same as the original; max prob. diff = largest absolute class-probability difference "
-              "against the original."]
-    return "\n".join(lines) + "\n"
+    """Write the reports as a variant list (JSON, atomically) for the next pipeline steps."""
+    return write_record(variant_list(reports), path)
 
 
 def write_component_outputs(
     reports: Sequence[VariantReport], *, variants_dir: str | os.PathLike, json_path: str | os.PathLike,
     summary_path: str | os.PathLike,
 ) -> dict:
-    """Write the variant list (JSON, each entry's ``file`` relative to ``variants_dir``, so the
-    list stays valid wherever the directory is mounted) and the Markdown table; return the
-    directory artifact's metadata."""
-    entries = []
-    for report in reports:
-        entry = report.to_dict()
-        entry["file"] = None if report.path is None else os.path.relpath(report.path, variants_dir)
-        entries.append(entry)
-    write_atomic(json_path, (json.dumps(entries, indent=2, sort_keys=True) + "\n").encode("utf-8"))
-    write_atomic(summary_path, variants_markdown(reports).encode("utf-8"))
+    """Write the variant list (JSON, each entry's ``file`` relative to ``variants_dir``) and its
+    Markdown table; return the directory artifact's metadata."""
+    record = variant_list(reports, variants_dir)
+    write_record(record, json_path)
+    write_atomic(summary_path, record.markdown())
     return {
         "framework": "onnx",
         "format": "directory of .onnx files",

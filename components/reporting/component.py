@@ -32,29 +32,37 @@ def sustainability_report(
         expected_lifetime_inferences: Inferences over the model's service life.
 
     Returns:
+        report_json: The report record (JSON, schema greenkfp.sustainability_report/v1).
+        metrics: Training, inference and total grams CO2eq, scheduled and optimized; saved; accuracy given up.
+        report: The report as a self-contained HTML page with a stacked bar chart and the caveats.
         saved_g: Estimated grams CO2eq saved (-1 when a part is unavailable).
         saved_percent: The same as a percentage of the scheduled total (-1 when unavailable).
     """
-    import json
     from collections import namedtuple
 
     from greenkfp.components._files import write_atomic
-    from greenkfp.components.reporting import build_sustainability_report, sustainability_html, sustainability_metrics
-
-    def load(path):
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+    from greenkfp.components.records import (
+        GateDecisionRecord,
+        SciReport,
+        SelectionRecord,
+        TrainingRecord,
+        read_record,
+        write_record,
+    )
+    from greenkfp.components.reporting import build_sustainability_report, sustainability_html
 
     built = build_sustainability_report(
-        load(decision.path), [load(a.path) for a in training_records],
-        [entry for a in sci_reports for entry in load(a.path)], load(selection_record.path),
+        read_record(GateDecisionRecord, decision.path), [read_record(TrainingRecord, a.path) for a in training_records],
+        [entry for a in sci_reports for entry in read_record(SciReport, a.path)],
+        read_record(SelectionRecord, selection_record.path),
         expected_lifetime_inferences=expected_lifetime_inferences,
     )
-    write_atomic(report_json.path, json.dumps(built, indent=2, sort_keys=True))
+    write_record(built, report_json.path)
+    report_json.metadata["schema"] = built.SCHEMA
     write_atomic(report.path, sustainability_html(built))
-    for name, value in sustainability_metrics(built).items():
+    for name, value in built.metrics().items():
         metrics.log_metric(name, value)
-    total = built["total"]
+    total = built.total
     outputs = namedtuple("ReportOutputs", ["saved_g", "saved_percent"])
-    return outputs(total["saved_g"] if total["saved_g"] is not None else -1.0,
-                   total["saved_percent"] if total["saved_percent"] is not None else -1.0)
+    return outputs(total.saved_g if total.saved_g is not None else -1.0,
+                   total.saved_percent if total.saved_percent is not None else -1.0)

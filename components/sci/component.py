@@ -55,14 +55,18 @@ def evaluate_sci(
         threads: ONNX Runtime intra-op threads (stated in the report).
 
     Returns:
+        sci_reports: The SCI entries (JSON list, schema greenkfp.sci_evaluation/v1), one per
+            variant: its SCI report, or why it was not scored.
+        metrics: Per-variant SCI, energy per inference, latency percentiles, throughput and accuracy.
+        summary: The SCI per variant as a Markdown table, with the method disclosure.
         scored: Number of variants scored.
         best_sci: Lowest SCI among them, gCO2eq per functional unit (-1 when none).
     """
-    import json
     from collections import namedtuple
 
     from greenkfp.components._files import write_atomic
-    from greenkfp.components.sci.evaluate import evaluate_variants, sci_markdown, sci_metrics
+    from greenkfp.components.records import write_record
+    from greenkfp.components.sci.evaluate import evaluate_variants
 
     results = evaluate_variants(
         variants.path, variant_list.path, test.path, training_record_path=training_record.path,
@@ -70,10 +74,11 @@ def evaluate_sci(
         functional_unit_size=functional_unit_size, expected_lifetime_inferences=expected_lifetime_inferences,
         max_seconds=max_seconds_per_variant, threads=threads, provider_options=provider_options,
     )
-    write_atomic(sci_reports.path, json.dumps(results, indent=2, sort_keys=True))
-    write_atomic(summary.path, sci_markdown(results))
-    for name, value in sci_metrics(results).items():
+    write_record(results, sci_reports.path)
+    sci_reports.metadata["schema"] = results.SCHEMA
+    write_atomic(summary.path, results.markdown())
+    for name, value in results.metrics().items():
         metrics.log_metric(name, value)
-    scores = [r["sci"] for r in results if r["status"] == "scored"]
+    best = results.best_sci()
     outputs = namedtuple("SciOutputs", ["scored", "best_sci"])
-    return outputs(len(scores), min(scores) if scores else -1.0)
+    return outputs(len(results.scored), best if best is not None else -1.0)

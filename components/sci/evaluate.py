@@ -8,22 +8,23 @@ variants to score (the quantization step's list), the grid intensity ``I`` for t
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from greenkfp.components.records import (
+    GateDecisionRecord,
+    SciDetail,
+    SciReport,
+    TrainingRecord,
+    VariantList,
+    read_record,
+)
+
 from .benchmark import evaluate_variant_sci
 
-SCHEMA = "greenkfp.sci_evaluation/v1"
+SCHEMA = SciReport.SCHEMA
 INTENSITY_BASES = ("annual_average", "gate_window")
-
-
-def _read_json(path: str | Path | None) -> Any:
-    if not path:
-        return None
-    text = Path(path).read_text(encoding="utf-8").strip()
-    return json.loads(text) if text else None
 
 
 def _fixed_intensity(basis: str) -> float | None:
@@ -38,7 +39,7 @@ def _fixed_intensity(basis: str) -> float | None:
 
 def inference_intensity(
     basis: str,
-    decision: Mapping[str, Any] | None,
+    decision: GateDecisionRecord | None,
     region: str | None = None,
     provider_options: Mapping[str, Any] | None = None,
 ) -> tuple[float, dict]:
@@ -57,23 +58,23 @@ def inference_intensity(
     """
     fixed = _fixed_intensity(basis)
     if fixed is not None:
-        return fixed, {"provider": "user", "region": region or (decision or {}).get("region"), "data_kind": "given",
-                       "signal": "given by the user", "time": None, "basis": f"given: {fixed:g} gCO2eq/kWh",
-                       "method": "given"}
+        return fixed, {"provider": "user", "region": region or (decision.region if decision else None),
+                       "data_kind": "given", "signal": "given by the user", "time": None,
+                       "basis": f"given: {fixed:g} gCO2eq/kWh", "method": "given"}
     if basis not in INTENSITY_BASES:
         raise ValueError(
             f"intensity_basis must be one of {', '.join(INTENSITY_BASES)} or a number of gCO2eq/kWh, got {basis!r}"
         )
-    region = region or (decision or {}).get("region")
+    region = region or (decision.region if decision else None)
     if basis == "gate_window":
-        value = (decision or {}).get("intensity_window_gco2_per_kwh")
+        value = decision.intensity_window_gco2_per_kwh if decision else None
         if value is None:
             raise ValueError("intensity_basis 'gate_window' needs a gate decision with a chosen window")
-        chosen = next((r for r in decision.get("regions", []) if r["region"] == decision["region"]), {})
+        chosen = decision.chosen_region
         return float(value), {
-            "provider": chosen.get("provider", "unknown"), "region": decision["region"],
-            "data_kind": chosen.get("data_kind"), "signal": chosen.get("signal"),
-            "time": decision.get("start_at"), "basis": "average over the carbon gate's chosen window",
+            "provider": chosen.provider if chosen else "unknown", "region": decision.region,
+            "data_kind": chosen.data_kind if chosen else None, "signal": chosen.signal if chosen else None,
+            "time": decision.start_at, "basis": "average over the carbon gate's chosen window",
             "method": "gate_window",
         }
     from greenkfp.components.carbon import annual_average
@@ -84,7 +85,7 @@ def inference_intensity(
     try:
         estimate = annual_average(region, provider_options=provider_options)
     except (UnknownRegionError, ProviderConfigError) as exc:
-        if (decision or {}).get("intensity_window_gco2_per_kwh") is None:
+        if decision is None or decision.intensity_window_gco2_per_kwh is None:
             # nothing better is known (the gate failed open, or there is no gate): the stated
             # default, so a run that trained is still scored, and the record says so
             from greenkfp.components.carbon.intensity import WORLD_AVERAGE_G_PER_KWH, WORLD_AVERAGE_SOURCE
@@ -107,17 +108,6 @@ def inference_intensity(
     }
 
 
-def _training_emissions(record: Mapping[str, Any] | None) -> tuple[float | None, str | None]:
-    if not record:
-        return None, None
-    emissions = record.get("emissions", {})
-    if emissions.get("hourly_g") is not None:
-        return float(emissions["hourly_g"]), "hourly grid intensity over the fit (training step)"
-    if emissions.get("codecarbon_g") is not None:
-        return float(emissions["codecarbon_g"]), "CodeCarbon's figure (training step)"
-    return None, None
-
-
 def evaluate_variants(
     variants_dir: str | Path,
     variant_list_path: str | Path,
@@ -133,7 +123,7 @@ def evaluate_variants(
     threads: int = 1,
     region: str | None = None,
     provider_options: Mapping[str, Any] | None = None,
-) -> list[dict]:
+) -> SciReport:
     """One entry per variant in the list: its SCI report, or why it was not scored."""
     from greenkfp.components.data.datasets import read_dataset
 
@@ -143,83 +133,46 @@ def evaluate_variants(
         or not (math.isfinite(expected_lifetime_inferences) and expected_lifetime_inferences >= 0)
     ):
         raise ValueError(f"expected_lifetime_inferences must be a number >= 0, got {expected_lifetime_inferences!r}")
-    variants = _read_json(variant_list_path) or []
-    training = _read_json(training_record_path)
-    decision = _read_json(decision_path)
+    variants = read_record(VariantList, variant_list_path)
+    training = read_record(TrainingRecord, training_record_path) if training_record_path else None
+    decision = read_record(GateDecisionRecord, decision_path) if decision_path else None
     intensity, source = inference_intensity(intensity_basis, decision, region, provider_options)
-    training_g, training_basis = _training_emissions(training)
-    candidate = (training or {}).get("candidate", {}).get("name")
+    training_g, training_basis = training.emissions_g if training else (None, None)
+    candidate = training.name if training else None
     if candidate is None and variants:
-        candidate = Path(variants[0]["source_path"]).stem
+        candidate = Path(variants[0].source_path).stem
     X = read_dataset(test_path).X
     results = []
     for variant in variants:
-        entry = {"schema": SCHEMA, "candidate": candidate, "variant": variant["name"],
-                 "precision": variant.get("precision"), "accuracy": variant.get("accuracy"),
-                 "accuracy_change_points": variant.get("accuracy_change_points"),
-                 "size_bytes": variant.get("size_bytes"), "training_emissions_g": training_g,
+        entry = {"schema": SCHEMA, "candidate": candidate, "variant": variant.name,
+                 "precision": variant.precision, "accuracy": variant.accuracy,
+                 "accuracy_change_points": variant.accuracy_change_points,
+                 "size_bytes": variant.size_bytes, "training_emissions_g": training_g,
                  "training_emissions_basis": training_basis}
-        if not variant.get("eligible") or not variant.get("file"):
-            entry.update(status="skipped", reason=variant.get("reason") or variant.get("eligibility_reason"))
+        if not variant.eligible or not variant.file:
+            entry.update(status="skipped", reason=variant.reason or variant.eligibility_reason)
             results.append(entry)
             continue
         report = evaluate_variant_sci(
-            str(Path(variants_dir) / variant["file"]), X, profile=profile, intensity_g_per_kwh=intensity,
+            str(Path(variants_dir) / variant.file), X, profile=profile, intensity_g_per_kwh=intensity,
             intensity_source=source, functional_unit_size=functional_unit_size,
             expected_lifetime_inferences=expected_lifetime_inferences, training_emissions_g=training_g,
-            intra_op_threads=threads, max_seconds=max_seconds, subject=f"{candidate}/{variant['name']}",
+            intra_op_threads=threads, max_seconds=max_seconds, subject=f"{candidate}/{variant.name}",
             # at least half the budget is left for session start-up and warm-up
             min_seconds=min(1.0, max_seconds / 2),
         ).to_dict()
-        bench = report["benchmark"]
+        detail = SciDetail.from_dict(report)
+        bench = detail.benchmark
         entry.update(
             status="scored",
-            sci=report["sci"]["value"], sci_unit=report["sci"]["unit"],
-            energy_per_inference_kwh=report["E"]["per_item_kwh"], energy_method=report["E"]["method"],
-            latency_p50_ms=bench["latency_ms"]["p50"], latency_p95_ms=bench["latency_ms"]["p95"],
-            latency_p99_ms=bench["latency_ms"]["p99"], throughput_rows_per_s=bench["batch_rows_per_s"],
-            intensity_g_per_kwh=intensity, intensity_basis=source["basis"], lifecycle=report.get("lifecycle"),
+            sci=detail.sci.value, sci_unit=detail.sci.unit,
+            energy_per_inference_kwh=detail.E.per_item_kwh, energy_method=detail.E.method,
+            latency_p50_ms=bench.latency("p50") if bench else None,
+            latency_p95_ms=bench.latency("p95") if bench else None,
+            latency_p99_ms=bench.latency("p99") if bench else None,
+            throughput_rows_per_s=bench.batch_rows_per_s if bench else None,
+            intensity_g_per_kwh=intensity, intensity_basis=source["basis"], lifecycle=detail.lifecycle,
             report=report,
         )
         results.append(entry)
-    return results
-
-
-def sci_metrics(results: list[dict]) -> dict[str, float]:
-    """``<variant>_<figure>`` numbers for a KFP Metrics artifact (scored variants only)."""
-    figures = {}
-    for r in results:
-        if r["status"] != "scored":
-            continue
-        for key in ("sci", "energy_per_inference_kwh", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-                    "throughput_rows_per_s", "accuracy"):
-            if r.get(key) is not None:
-                figures[f"{r['variant']}_{key}"] = float(r[key])
-    return figures
-
-
-def sci_markdown(results: list[dict]) -> str:
-    """A Markdown table of the SCI per variant, with the method disclosure."""
-    if not results:
-        return "# SCI\n\nNo variants.\n"
-    lines = [f"# Software Carbon Intensity: {results[0]['candidate']}", "",
-             "| variant | accuracy | p95 latency ms | energy per inference kWh | SCI | status |",
-             "|---|---|---|---|---|---|"]
-    for r in results:
-        if r["status"] != "scored":
-            reason = str(r["reason"]).replace("|", "/")
-            lines.append(f"| {r['variant']} | | | | | skipped: {reason} |")
-            continue
-        lines.append(f"| {r['variant']} | {r['accuracy']:.4f} | {r['latency_p95_ms']:.4f} | "
-                     f"{r['energy_per_inference_kwh']:.3g} ({r['energy_method']}) | {r['sci']:.3g} {r['sci_unit']} | scored |")
-    scored = [r for r in results if r["status"] == "scored"]
-    if scored:
-        report = scored[0]["report"]
-        lines += ["", f"I = {scored[0]['intensity_g_per_kwh']:.1f} gCO2eq/kWh ({scored[0]['intensity_basis']})",
-                  "", f"Boundary: {report['software_boundary']}", "", f"Methodology: {report['methodology']}"]
-        if report.get("uncertainty"):
-            lines += ["", f"> {report['uncertainty']}"]
-    if results[0].get("training_emissions_g") is not None:
-        lines += ["", f"Training emissions, reported apart from the SCI: {results[0]['training_emissions_g']:.3g} g CO2eq "
-                      f"({results[0]['training_emissions_basis']})."]
-    return "\n".join(lines) + "\n"
+    return SciReport.from_list(results)

@@ -8,7 +8,7 @@ Typical use::
 
     decision = select_model(candidates, constraints=Constraints(min_accuracy=0.9), rule="knee",
                             on_none="block")
-    record = decision.to_record()          # JSON-ready, schema greenkfp.selection/v1
+    record = decision.to_record()          # a SelectionRecord, schema greenkfp.selection/v1
     page = selection_html(record)          # self-contained HTML with the plots
     if decision.promote:
         ...  # copy decision.chosen.model_uri to the Model output

@@ -3,16 +3,16 @@ selection step's outputs. Kept apart from the selection core, which knows no fil
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from .._files import write_atomic
+from ..records import SciReport, VariantList, write_record
 from .report import selection_html
 from .select import Candidate, SelectionDecision
 
 
-def candidates_from_evaluations(evaluations: Sequence[tuple[list[dict], str, list[dict]]]) -> list[Candidate]:
+def candidates_from_evaluations(evaluations: Sequence[tuple[SciReport, str, VariantList]]) -> list[Candidate]:
     """Candidates from ``(sci entries, variants directory, variant list)`` per trained model.
 
     Each variant becomes ``<candidate>/<variant>``; a variant that was not scored (not
@@ -21,21 +21,19 @@ def candidates_from_evaluations(evaluations: Sequence[tuple[list[dict], str, lis
     """
     candidates = []
     for entries, variants_dir, variant_list in evaluations:
-        files = {v["name"]: v.get("file") for v in variant_list}
         for entry in entries:
-            name = f"{entry['candidate']}/{entry['variant']}"
-            scored = entry["status"] == "scored"
-            file = files.get(entry["variant"])
-            metrics = {key: entry.get(key) for key in ("accuracy", "latency_p95_ms", "sci", "energy_per_inference_kwh",
-                                                      "training_emissions_g", "accuracy_change_points", "size_bytes")}
+            variant = variant_list.get(entry.variant)
+            file = variant.file if variant else None
+            metrics = {key: getattr(entry, key) for key in ("accuracy", "latency_p95_ms", "sci", "energy_per_inference_kwh",
+                                                           "training_emissions_g", "accuracy_change_points", "size_bytes")}
             candidates.append(Candidate(
-                name=name,
+                name=entry.name,
                 model_uri=str(Path(variants_dir) / file) if file else None,
                 metrics={k: v for k, v in metrics.items() if v is not None},
-                eligible=scored,
-                eligibility_reason=None if scored else f"not scored: {entry.get('reason')}",
-                metadata={"candidate": entry["candidate"], "variant": entry["variant"],
-                          "precision": entry.get("precision"), "sci_unit": entry.get("sci_unit")},
+                eligible=entry.scored,
+                eligibility_reason=None if entry.scored else f"not scored: {entry.reason}",
+                metadata={"candidate": entry.candidate, "variant": entry.variant,
+                          "precision": entry.precision, "sci_unit": entry.sci_unit},
             ))
     return candidates
 
@@ -44,14 +42,10 @@ def write_selection_outputs(decision: SelectionDecision, *, record_path: str, ht
     """Write the record (JSON) and the HTML report; copy the chosen model (when promoted) to
     ``model_path``. Return the model artifact's metadata."""
     record = decision.to_record()
-    write_atomic(record_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_record(record, record_path)
     write_atomic(html_path, selection_html(record))
     if decision.promote and decision.chosen is not None and decision.chosen.model_uri:
         write_atomic(model_path, Path(decision.chosen.model_uri).read_bytes())
         return {**decision.artifact_metadata(), "framework": "onnx", "format": "onnx", "promoted": True}
     write_atomic(model_path, b"")  # nothing promoted: an empty artifact, marked so
-    return {"promoted": False, "reason": record.get("reason")}
-
-
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    return {"promoted": False, "reason": record.reason}

@@ -41,21 +41,28 @@ def select_pareto_model(
         on_no_candidate: fail or block, when no candidate qualifies.
 
     Returns:
+        selected: The promoted ONNX model (empty, with promoted=False in its metadata, when none).
+        selection_record: The selection record (JSON, schema greenkfp.selection/v1): the choice,
+            the front, every exclusion and why.
+        metrics: promote, candidate and front counts, and the chosen model's objectives.
+        report: The selection as an HTML page with the trade-off plots and the candidates' table.
         promote: Whether a model was selected for promotion.
         chosen: "<candidate>/<variant>" of the selected model ("" when none).
     """
     from collections import namedtuple
 
+    from greenkfp.components.records import SciReport, VariantList, read_record
     from greenkfp.components.selection import DEFAULT_OBJECTIVES, Constraints, select_model
-    from greenkfp.components.selection.collect import candidates_from_evaluations, read_json, write_selection_outputs
+    from greenkfp.components.selection.collect import candidates_from_evaluations, write_selection_outputs
 
-    evaluations = [(read_json(r.path), v.path, read_json(vl.path))
+    evaluations = [(read_record(SciReport, r.path), v.path, read_record(VariantList, vl.path))
                    for r, vl, v in zip(sci_reports, variant_lists, variants, strict=True)]
     decision = select_model(candidates_from_evaluations(evaluations), objectives=selection_objectives or DEFAULT_OBJECTIVES,
                             constraints=Constraints(**selection_constraints), rule=selection_rule,
                             weights=selection_weights or None, on_none=on_no_candidate)
     selected.metadata.update(write_selection_outputs(decision, record_path=selection_record.path,
                                                      html_path=report.path, model_path=selected.path))
+    selection_record.metadata["schema"] = "greenkfp.selection/v1"
     for name, value in decision.metrics().items():
         metrics.log_metric(name, value)
     outputs = namedtuple("SelectionOutputs", ["promote", "chosen"])

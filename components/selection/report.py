@@ -1,7 +1,7 @@
 """A self-contained HTML page for a selection record (the KFP ``HTML`` output).
 
 :func:`selection_html` takes the record of :meth:`~.select.SelectionDecision.to_record` (a
-plain dict, so a record read back from JSON works too) and returns one HTML page: the verdict
+:class:`~greenkfp.components.records.SelectionRecord`, also as read back from JSON) and returns one HTML page: the verdict
 and its reason, the settings, plots of the primary objective (accuracy) against SCI and against
 latency p95 (and any other objective) with the front highlighted, the chosen model marked and
 the constraint limits drawn, and a table of every candidate with its status and reasons.
@@ -18,6 +18,7 @@ import io
 import math
 from typing import Any
 
+from ..records import SelectionCandidate, SelectionRecord
 from .select import ACCURACY, LATENCY_P95, SCI, TRAINING_EMISSIONS
 
 # status -> (label, colour, marker, size)
@@ -77,23 +78,22 @@ def _mpl_text(text: str) -> str:
     return str(text).replace("\\", "\\\\").replace("$", r"\$")
 
 
-def plot_axes(record: dict) -> list[tuple[str, str]]:
+def plot_axes(record: SelectionRecord) -> list[tuple[str, str]]:
     """(x, y) metric pairs to plot: the primary objective against SCI, latency p95, then any
     other objective, each only when some candidate has both values."""
-    y = record.get("primary") or ACCURACY
-    xs = [SCI, LATENCY_P95] + [o["name"] for o in record.get("objectives", [])]
+    y = record.primary or ACCURACY
+    xs = [SCI, LATENCY_P95] + [o.name for o in record.objectives]
     pairs = []
     for x in dict.fromkeys(xs):
         if x == y:
             continue
-        if any(_point(c, x, y) for c in record.get("candidates", [])):
+        if any(_point(c, x, y) for c in record.candidates):
             pairs.append((x, y))
     return pairs
 
 
-def _point(candidate: dict, x: str, y: str) -> tuple[float, float] | None:
-    m = candidate.get("metrics") or {}
-    vx, vy = m.get(x), m.get(y)
+def _point(candidate: SelectionCandidate, x: str, y: str) -> tuple[float, float] | None:
+    vx, vy = candidate.metrics.get(x), candidate.metrics.get(y)
     if isinstance(vx, (int, float)) and isinstance(vy, (int, float)) and math.isfinite(vx) and math.isfinite(vy):
         return float(vx), float(vy)
     return None
@@ -107,19 +107,19 @@ def _group_names(pts) -> dict[tuple[float, float], list[str]]:
     return groups
 
 
-def _svg_plot(record: dict, x: str, y: str) -> str:
+def _svg_plot(record: SelectionRecord, x: str, y: str) -> str:
     from matplotlib import rc_context
     from matplotlib.figure import Figure
 
-    objectives = {o["name"]: o["direction"] for o in record.get("objectives", [])}
-    candidates = record.get("candidates", [])
+    objectives = {o.name: o.direction for o in record.objectives}
+    candidates = record.candidates
     with rc_context({"svg.fonttype": "none", "svg.hashsalt": "greenkfp-selection", "font.size": 9}):
         fig = Figure(figsize=(6.4, 4.4), layout="constrained")
         ax = fig.subplots()
         drawn = set()
         labelled: dict[tuple[float, float], int] = {}  # point -> labels already drawn there
         for status in ("ineligible", "missing_objective", "violates_constraints", "dominated", "front", "chosen"):
-            pts = [(p, c["name"]) for c in candidates if c["status"] == status and (p := _point(c, x, y))]
+            pts = [(p, c.name) for c in candidates if c.status == status and (p := _point(c, x, y))]
             if not pts:
                 continue
             label, colour, marker, size = _STYLE[status]
@@ -137,7 +137,7 @@ def _svg_plot(record: dict, x: str, y: str) -> str:
                                 fontweight="bold" if status == "chosen" else "normal",
                                 color="#b71c1c" if status == "chosen" else "#333")
                     labelled[(px, py)] = labelled.get((px, py), 0) + 1
-        constraints = record.get("constraints") or {}
+        constraints = record.constraints
         for constraint, metric in _LIMITS.items():
             limit = constraints.get(constraint)
             if limit is None or metric not in (x, y):
@@ -156,7 +156,7 @@ def _svg_plot(record: dict, x: str, y: str) -> str:
     return svg[svg.index("<svg"):]
 
 
-def _plots_html(record: dict) -> str:
+def _plots_html(record: SelectionRecord) -> str:
     pairs = plot_axes(record)
     if not pairs:
         return '<p class="muted">No plot: no candidate has the values to plot.</p>'
@@ -165,7 +165,7 @@ def _plots_html(record: dict) -> str:
     except ImportError:  # a dependency of greenkfp, but the report must not fail for a picture
         return '<p class="muted">Plots unavailable: matplotlib is not installed.</p>'
     note = ""
-    if len(record.get("objectives", [])) > 2:
+    if len(record.objectives) > 2:
         note = ('<p class="muted">The front is computed over all objectives; in a two-objective view a front '
                 "member may look dominated by another.</p>")
     figures = "".join(
@@ -176,59 +176,57 @@ def _plots_html(record: dict) -> str:
     return f'<div class="plots">{figures}</div>{note}'
 
 
-def _settings_html(record: dict) -> str:
-    objectives = ", ".join(f"{o['name']} ({'max' if o['direction'] == 'max' else 'min'})"
-                           for o in record.get("objectives", []))
-    constraints = ", ".join(f"{k} = {v:g}" for k, v in (record.get("constraints") or {}).items() if v is not None)
-    weights = record.get("weights")
-    ref = record.get("accuracy_reference")
+def _settings_html(record: SelectionRecord) -> str:
+    objectives = ", ".join(f"{o.name} ({'max' if o.direction == 'max' else 'min'})" for o in record.objectives)
+    constraints = ", ".join(f"{k} = {v:g}" for k, v in record.constraints.items() if v is not None)
+    weights = record.weights
+    ref = record.accuracy_reference
     rows = [
-        ("rule", f"{record.get('rule')}: {record.get('rule_definition', '')}"),
+        ("rule", f"{record.rule}: {record.rule_definition or ''}"),
         ("objectives", objectives or "-"),
         ("constraints", constraints or "none"),
         ("weights", ", ".join(f"{k} {v:.3g}" for k, v in weights.items()) if weights else "-"),
         ("accuracy reference", f"{ref['name']} ({ref.get(ACCURACY)})" if ref else "-"),
-        ("scores", record.get("score_direction", "-")),
-        ("ties", record.get("tie_break", "-")),
+        ("scores", record.score_direction or "-"),
+        ("ties", record.tie_break or "-"),
     ]
     return "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"
 
 
-def _candidates_html(record: dict) -> str:
-    candidates = record.get("candidates", [])
-    metrics = [o["name"] for o in record.get("objectives", [])]
-    extra = [TRAINING_EMISSIONS] if any(TRAINING_EMISSIONS in (c.get("metrics") or {}) for c in candidates) else []
+def _candidates_html(record: SelectionRecord) -> str:
+    candidates = record.candidates
+    metrics = [o.name for o in record.objectives]
+    extra = [TRAINING_EMISSIONS] if any(TRAINING_EMISSIONS in c.metrics for c in candidates) else []
     metrics += [m for m in extra if m not in metrics]
     head = "".join(f"<th>{_e(h)}</th>" for h in ["candidate", "status", *metrics, "score", "why"])
     rows = []
     for c in candidates:
-        values = "".join(f'<td class="num">{_num((c.get("metrics") or {}).get(m))}</td>' for m in metrics)
-        status = _STYLE.get(c["status"], (c["status"],))[0]
-        why = "; ".join(c.get("reasons") or [])
-        if c["status"] in ("chosen", "front") and c.get("normalized"):
-            why = "normalised: " + ", ".join(f"{k} {_num(v, 3)}" for k, v in c["normalized"].items())
+        values = "".join(f'<td class="num">{_num(c.metrics.get(m))}</td>' for m in metrics)
+        status = _STYLE.get(c.status, (c.status,))[0]
+        why = "; ".join(c.reasons)
+        if c.status in ("chosen", "front") and c.normalized:
+            why = "normalised: " + ", ".join(f"{k} {_num(v, 3)}" for k, v in c.normalized.items())
         rows.append(
-            f'<tr class="{_e(c["status"])}"><td>{_e(c["name"])}</td><td>{_e(status)}</td>{values}'
-            f'<td class="num">{_num(c.get("score"))}</td><td>{_e(why)}</td></tr>'
+            f'<tr class="{_e(c.status)}"><td>{_e(c.name)}</td><td>{_e(status)}</td>{values}'
+            f'<td class="num">{_num(c.score)}</td><td>{_e(why)}</td></tr>'
         )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def selection_html(record: dict) -> str:
+def selection_html(record: SelectionRecord) -> str:
     """The HTML report of one selection record (see the module docstring)."""
-    if not isinstance(record, dict) or "candidates" not in record:
-        raise ValueError(f"record must be a selection record (a dict with 'candidates'); got {type(record).__name__}")
-    chosen = record.get("chosen")
-    if record.get("promote") and chosen is not None:
+    if not isinstance(record, SelectionRecord):
+        raise ValueError(f"record must be a SelectionRecord; got {type(record).__name__}")
+    chosen = record.chosen
+    if record.promote and chosen is not None:
         verdict = (f'<div class="verdict ok"><strong>Promote {_e(chosen)}</strong>'
-                   f'{" (" + _e(record["chosen_model_uri"]) + ")" if record.get("chosen_model_uri") else ""}'
-                   f"<br>{_e(record.get('reason'))}</div>")
+                   f'{" (" + _e(record.chosen_model_uri) + ")" if record.chosen_model_uri else ""}'
+                   f"<br>{_e(record.reason)}</div>")
     else:
         verdict = (f'<div class="verdict blocked"><strong>Promotion blocked: no model selected.</strong>'
-                   f"<br>{_e(record.get('reason'))}</div>")
-    counts = record.get("counts") or {}
-    summary = (f'<p class="muted">{counts.get("candidates", len(record["candidates"]))} candidate(s); front: '
-               f'{_e(", ".join(record.get("front") or []) or "none")}.</p>')
+                   f"<br>{_e(record.reason)}</div>")
+    summary = (f'<p class="muted">{record.counts.get("candidates", len(record.candidates))} candidate(s); front: '
+               f'{_e(", ".join(record.front) or "none")}.</p>')
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>Model selection: {_e(chosen or 'blocked')}</title><style>{_CSS}</style></head><body>"
@@ -236,7 +234,7 @@ def selection_html(record: dict) -> str:
         f"<h2>Trade-offs</h2>{_plots_html(record)}"
         f"<h2>Candidates</h2>{_candidates_html(record)}"
         f"<h2>Settings</h2>{_settings_html(record)}"
-        f'<p class="muted">Record schema {_e(record.get("schema"))}. Accuracy is a fraction; accuracy drops are '
+        f'<p class="muted">Record schema {_e(record.schema)}. Accuracy is a fraction; accuracy drops are '
         "percentage points; SCI in g CO2eq per functional unit.</p>"
         "</body></html>\n"
     )

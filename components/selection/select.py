@@ -53,9 +53,10 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 
+from ..records import SelectionRecord
 from .pareto import DIRECTIONS, dominators, pareto_front
 
-RECORD_SCHEMA = "greenkfp.selection/v1"
+RECORD_SCHEMA = SelectionRecord.SCHEMA
 
 #: Metric names the defaults and the constraints use.
 ACCURACY = "accuracy"  # fraction, 0 to 1
@@ -83,7 +84,7 @@ class NoEligibleCandidateError(RuntimeError):
     ``record`` is the decision record (``promote`` false), so a caller can still write it.
     """
 
-    def __init__(self, message: str, record: dict | None = None):
+    def __init__(self, message: str, record: SelectionRecord | None = None):
         super().__init__(message)
         self.record = record
 
@@ -392,13 +393,13 @@ class SelectionDecision:
                 return a
         raise KeyError(name)
 
-    def to_record(self) -> dict:
-        """The decision record: JSON-ready (non-finite numbers become None)."""
+    def to_record(self) -> SelectionRecord:
+        """The decision record (non-finite numbers become None)."""
         counts = {status: 0 for status in _STATUS_ORDER}
         for a in self.assessments:
             counts[a.status] += 1
         chosen = self.chosen
-        return {
+        return SelectionRecord.from_dict({
             "schema": RECORD_SCHEMA,
             "promote": self.promote,
             "chosen": None if chosen is None else chosen.name,
@@ -424,7 +425,7 @@ class SelectionDecision:
             "candidates": [a.to_dict() for a in self.assessments],
             "units": {ACCURACY: "fraction (0-1)", "accuracy_drop": "percentage points", LATENCY_P95: "ms",
                       SCI: "g CO2eq per functional unit", TRAINING_EMISSIONS: "g CO2eq"},
-        }
+        })
 
     def _score_direction(self) -> str:
         if self.rule == "weighted_sum":
@@ -436,10 +437,9 @@ class SelectionDecision:
 
     def metrics(self) -> dict[str, float]:
         """Numbers for a KFP ``Metrics`` artifact (the chosen model's objectives prefixed ``chosen_``)."""
-        counts = self.to_record()["counts"]
         out = {
             "promote": 1.0 if self.promote else 0.0,
-            "candidates": float(counts["candidates"]),
+            "candidates": float(len(self.assessments)),
             "front_size": float(len(self.front)),
             "excluded": float(len(self.excluded)),
         }

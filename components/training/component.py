@@ -47,6 +47,12 @@ def train_with_emissions(
         allow_non_sklearn: Allow estimator classes outside sklearn.
 
     Returns:
+        model: The fitted model (skops; metadata: framework, estimator, parameters, features, classes).
+        metrics: Accuracy, macro F1, fit time, energy (kWh) and emissions (g CO2eq) when available.
+        emissions_csv: CodeCarbon's emissions CSV (empty when CodeCarbon wrote none).
+        training_record: The training record (JSON, schema greenkfp.training/v1): accuracy, energy
+            and its method, emissions priced two ways.
+        summary: The training record as a Markdown table.
         candidate: The candidate's name.
         accuracy: Test accuracy.
         energy_kwh: Energy of the fit, kWh (-1 when unavailable).
@@ -55,7 +61,7 @@ def train_with_emissions(
     import tempfile
     from collections import namedtuple
 
-    from greenkfp.components.training.train import train_candidate, training_markdown, write_training_outputs
+    from greenkfp.components.training.train import train_candidate, write_training_outputs
 
     result = train_candidate(
         train.path, test.path, candidate, model.path, region=region, country_iso_code=country_iso_code or None,
@@ -67,7 +73,8 @@ def train_with_emissions(
         metrics.log_metric(name, value)
     emissions_csv.metadata.update(write_training_outputs(
         result, record_path=training_record.path, summary_path=summary.path, csv_path=emissions_csv.path))
-    print(training_markdown(result.to_record()))
+    training_record.metadata["schema"] = "greenkfp.training/v1"
+    print(result.to_record().markdown())
     outputs = namedtuple("TrainingOutputs", ["candidate", "accuracy", "energy_kwh", "emissions_g"])
     hourly = result.pricing.emissions_g if result.pricing else -1.0
     return outputs(result.spec.name, result.accuracy, result.energy.energy_kwh or -1.0, hourly)
@@ -86,7 +93,7 @@ def resolve_candidates(candidates: str = "") -> list:
             (logistic regression, random forest, a small MLP, a wide MLP).
 
     Returns:
-        The validated specs, one dict per candidate.
+        Output: The validated specs, one dict per candidate.
     """
     from greenkfp.components.training.estimators import validate_candidates
 

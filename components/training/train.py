@@ -7,7 +7,6 @@ marked unavailable with the reason.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import sklearn
 from sklearn.metrics import accuracy_score, f1_score
 
 from greenkfp.components._files import write_atomic
+from greenkfp.components.records import TrainingRecord, write_record
 from greenkfp.components.carbon.errors import CarbonError
 from greenkfp.components.carbon.intensity import parse_provider_options
 from greenkfp.components.data.datasets import read_dataset
@@ -26,8 +26,6 @@ from .energy import EnergyMeasurement, EnergyTracker, HardwareProfile, codecarbo
 from .estimators import EstimatorSpec, build_estimator
 from .persistence import save_model
 from .pricing import HourlyPricing, price_energy
-
-RECORD_SCHEMA = "greenkfp.training/v1"
 
 
 @dataclass(frozen=True)
@@ -75,9 +73,9 @@ class TrainingResult:
             "classes": list(self.classes),
         }
 
-    def to_record(self) -> dict:
-        return {
-            "schema": RECORD_SCHEMA,
+    def to_record(self) -> TrainingRecord:
+        return TrainingRecord.from_dict({
+            "schema": TrainingRecord.SCHEMA,
             "candidate": self.spec.to_dict(),
             "model": self.model_metadata(),
             "accuracy": self.accuracy,
@@ -98,7 +96,7 @@ class TrainingResult:
                 "hourly_unavailable_reason": self.pricing_error,
             },
             "units": {"energy": "kWh", "emissions": "g CO2eq", "intensity": "gCO2eq/kWh", "time": "s"},
-        }
+        })
 
 
 def train_candidate(
@@ -186,42 +184,12 @@ def train_candidate(
     )
 
 
-def training_markdown(record: dict) -> str:
-    """A Markdown summary of one training record for the KFP UI."""
-    energy, emissions = record["energy"], record["emissions"]
-
-    def fmt(value, unit, digits=4):
-        return "unavailable" if value is None else f"{value:.{digits}g} {unit}"
-
-    lines = [
-        f"# Training: {record['candidate']['name']}",
-        "",
-        f"`{record['candidate']['estimator']}` with `{record['candidate']['params']}`",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| accuracy | {record['accuracy']:.4f} |",
-        f"| macro F1 | {record['macro_f1']:.4f} |",
-        f"| fit time | {record['fit_seconds']:.2f} s |",
-        f"| energy | {fmt(energy['energy_kwh'], 'kWh')} ({energy['method']}) |",
-        f"| emissions, CodeCarbon | {fmt(emissions['codecarbon_g'], 'g CO2eq')} ({emissions['codecarbon_basis']}) |",
-        f"| emissions, hourly grid | {fmt(emissions['hourly_g'], 'g CO2eq')} ({emissions['hourly_basis'] or emissions['hourly_unavailable_reason']}) |",
-        "",
-        f"Energy method: {energy['method_detail']}",
-    ]
-    if not energy["available"]:
-        lines += ["", f"> Energy unavailable: {energy['reason']}"]
-    if energy["method"] == "modeled":
-        lines += ["", "> Modeled energy: CodeCarbon's TDP model; its documentation puts the error at -60% to +190%."]
-    return "\n".join(lines) + "\n"
-
-
 def write_training_outputs(result: TrainingResult, *, record_path: str, summary_path: str, csv_path: str) -> dict:
     """Write the training record (JSON), the Markdown summary and CodeCarbon's CSV (empty when
     CodeCarbon wrote none); return the CSV artifact's metadata."""
     record = result.to_record()
-    write_atomic(record_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    write_atomic(summary_path, training_markdown(record))
+    write_record(record, record_path)
+    write_atomic(summary_path, record.markdown())
     source = result.energy.csv_path
     write_atomic(csv_path, Path(source).read_bytes() if source and Path(source).is_file() else b"")
     return {"format": "csv", "source": "codecarbon", "available": bool(source), "reason": result.energy.reason}

@@ -1,0 +1,1099 @@
+"""The records that cross a step boundary, one frozen dataclass each, and their renderings.
+
+Every record a step writes for another step (or for the CLI) is defined here once: the gate
+decision, the training record, the variant list, the SCI report, the selection record and the
+sustainability report. Each carries a schema id (``greenkfp.<record>/v<N>``, the ``schema`` key
+of its JSON), reads and writes itself with :meth:`to_json` / :meth:`from_json`, and renders
+itself (Markdown for the KFP UI, a metrics dict for ``Output[Metrics]``, rows for tables).
+Steps and the CLI read attributes, never nested keys.
+
+Reading is strict where it matters: a missing field, a value of the wrong type, or a record of
+another schema version raises :class:`RecordError` naming the field (``regions[0].best_window.
+start``) and the value. Keys this version does not know are kept in ``extra`` and written back,
+so additions made elsewhere survive a round trip.
+
+Standard library only: embedded as a top-level module in portable component builds. The KFP
+artifact types these records travel as live in :mod:`greenkfp.components.artifacts`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import types
+import typing
+from dataclasses import MISSING as _dataclass_missing
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar, Union
+
+from ._files import write_atomic
+
+__all__ = [
+    "GateAttempt",
+    "GateDecisionRecord",
+    "GateInputs",
+    "GateRegion",
+    "GateSummary",
+    "InferencePart",
+    "ModelFigures",
+    "RecordError",
+    "SciBenchmark",
+    "SciDetail",
+    "SciEnergy",
+    "SciEntry",
+    "SciReport",
+    "SciScore",
+    "SelectionCandidate",
+    "SelectionExcluded",
+    "SelectionObjective",
+    "SelectionRecord",
+    "SustainabilityReport",
+    "TotalPart",
+    "TrainingCandidate",
+    "TrainingEmissions",
+    "TrainingEnergy",
+    "TrainingPart",
+    "TrainingRecord",
+    "VariantEntry",
+    "VariantList",
+    "WindowRecord",
+    "read_record",
+    "write_record",
+]
+
+
+_NO_VALUE = object()
+
+
+class RecordError(ValueError):
+    """A record that cannot be read: names the record, the field and the value."""
+
+    def __init__(self, record: str, field_path: str, problem: str, value: Any = _NO_VALUE, source: str | None = None):
+        self.record, self.field, self.problem, self.value, self.source = record, field_path, problem, value, source
+        shown = repr(value)
+        shown = shown if len(shown) <= 200 else shown[:197] + "..."
+        where = f" (in {source})" if source else ""
+        super().__init__(f"{record}{where}: field {field_path!r} {problem}" + ("" if value is _NO_VALUE else f", got {shown}"))
+
+
+# --------------------------------------------------------------------------- machinery
+
+_MISSING = object()
+_hints: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    if cls not in _hints:
+        _hints[cls] = typing.get_type_hints(cls)
+    return _hints[cls]
+
+
+def _join(path: str, name: str) -> str:
+    return name if not path else f"{path}.{name}"
+
+
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict or tp is dict:
+        return "an object"
+    if isinstance(tp, type) and issubclass(tp, _Part):
+        return f"an object ({tp.__name__})"
+    return {float: "a number", int: "an integer", bool: "true or false", str: "a string"}.get(tp, str(tp))
+
+
+def _load(tp: Any, value: Any, path: str, title: str) -> Any:
+    """``value`` (parsed JSON) checked against and converted to the annotation ``tp``."""
+    if tp is Any:
+        return value
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise RecordError(title, path, f"must be {_type_name(tp)}", value)
+        (inner,) = [a for a in args if a is not type(None)]
+        try:
+            return _load(inner, value, path, title)
+        except RecordError as exc:
+            if exc.field != path:
+                raise
+            raise RecordError(title, path, f"must be {_type_name(tp)}", value) from None
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif origin is tuple:
+        if isinstance(value, (list, tuple)):
+            inner = typing.get_args(tp)[0]
+            return tuple(_load(inner, v, f"{path}[{i}]", title) for i, v in enumerate(value))
+    elif origin is dict or tp is dict:
+        if isinstance(value, dict):
+            args = typing.get_args(tp)
+            if not args or args[1] is Any:
+                return dict(value)
+            return {k: _load(args[1], v, f"{path}[{k!r}]", title) for k, v in value.items()}
+    elif isinstance(tp, type) and issubclass(tp, _Part):
+        if isinstance(value, dict):
+            return tp._load_fields(value, path, title)
+    else:  # pragma: no cover - a field annotation this machinery does not know
+        raise TypeError(f"records: unsupported annotation {tp!r} at {path}")
+    raise RecordError(title, path, f"must be {_type_name(tp)}", value)
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, _Part):
+        return value.to_dict()
+    if isinstance(value, (tuple, list)):
+        return [_dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A nested part of a record: fields from the JSON object's keys; unknown keys kept in ``extra``."""
+
+    extra: dict = field(default_factory=dict, kw_only=True, compare=False, repr=False)
+
+    #: Fields left out of the JSON while None (they exist only in some states of the record).
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset()
+
+    @classmethod
+    def from_dict(cls, data: Any):
+        """The part from its JSON object; :class:`RecordError` names a missing or wrong field."""
+        if not isinstance(data, dict):
+            raise RecordError(cls.__name__, "(record)", "must be a JSON object", data)
+        return cls._load_fields(data, "", cls.__name__)
+
+    @classmethod
+    def _load_fields(cls, data: dict, path: str, title: str, owns_schema: bool = False):
+        values, names = {}, set()
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            names.add(f.name)
+            raw = data.get(f.name, _MISSING)
+            if raw is _MISSING:
+                if f.default is not _dataclass_missing or f.default_factory is not _dataclass_missing:
+                    continue
+                raise RecordError(title, _join(path, f.name), "is missing")
+            values[f.name] = _load(_type_hints(cls)[f.name], raw, _join(path, f.name), title)
+        extra = {k: v for k, v in data.items() if k not in names and k != "extra" and not (owns_schema and k == "schema")}
+        return cls(**values, extra=extra)
+
+    def to_dict(self) -> dict:
+        """The JSON-ready dict (the record's JSON shape): fields, then any kept unknown keys."""
+        data = {f.name: _dump(getattr(self, f.name)) for f in fields(self)
+                if f.name != "extra" and not (f.name in self._OMIT_IF_NONE and getattr(self, f.name) is None)}
+        data.update({k: v for k, v in self.extra.items() if k not in data})
+        return data
+
+
+R = TypeVar("R", bound="_Record")
+
+
+@dataclass(frozen=True)
+class _Record(_Part):
+    """A top-level record: a JSON object with a ``schema`` key."""
+
+    SCHEMA: ClassVar[str] = ""
+
+    @property
+    def schema(self) -> str:
+        return self.SCHEMA
+
+    @classmethod
+    def from_dict(cls: type[R], data: Any) -> R:
+        title = cls.__name__
+        if not isinstance(data, dict):
+            raise RecordError(title, "(record)", "must be a JSON object", data)
+        _check_schema(cls.SCHEMA, data.get("schema", _MISSING), "schema", title)
+        return cls._load_fields(data, "", title, owns_schema=True)
+
+    @classmethod
+    def from_json(cls: type[R], text: str | bytes) -> R:
+        """Parse and validate; :class:`RecordError` names the field that is wrong."""
+        return cls.from_dict(_parse(text, cls.__name__))
+
+    def to_dict(self) -> dict:
+        return {"schema": self.SCHEMA, **super().to_dict()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+@dataclass(frozen=True)
+class _ListRecord:
+    """A record whose JSON is a list of entries, each with the ``schema`` key (today's shape)."""
+
+    entries: tuple
+
+    SCHEMA: ClassVar[str] = ""
+    ENTRY: ClassVar[type] = _Part
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index):
+        return self.entries[index]
+
+    @property
+    def schema(self) -> str:
+        return self.SCHEMA
+
+    @classmethod
+    def from_list(cls, data: Any):
+        title = cls.__name__
+        if not isinstance(data, list):
+            raise RecordError(title, "(record)", "must be a JSON list of entries", data)
+        entries = []
+        for i, item in enumerate(data):
+            if not isinstance(item, dict):
+                raise RecordError(title, f"[{i}]", "must be a JSON object", item)
+            _check_schema(cls.SCHEMA, item.get("schema", _MISSING), f"[{i}].schema", title)
+            entries.append(cls.ENTRY._load_fields(item, f"[{i}]", title, owns_schema=True))
+        return cls(tuple(entries))
+
+    @classmethod
+    def from_json(cls, text: str | bytes):
+        return cls.from_list(_parse(text, cls.__name__))
+
+    def to_list(self) -> list[dict]:
+        return [{"schema": self.SCHEMA, **e.to_dict()} for e in self.entries]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_list(), indent=2, sort_keys=True) + "\n"
+
+
+def _parse(text: str | bytes, title: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise RecordError(title, "(record)", f"is not JSON ({exc})", text[:80]) from None
+
+
+def _check_schema(expected: str, found: Any, path: str, title: str) -> None:
+    if found is _MISSING:
+        raise RecordError(title, path, f"is missing (expected {expected!r})")
+    if found != expected:
+        raise RecordError(title, path, f"must be {expected!r} (this version reads that schema only)", found)
+
+
+def read_record(cls, path: str | os.PathLike):
+    """The record of type ``cls`` in the file at ``path``; the error names the file too."""
+    source = os.fspath(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RecordError(cls.__name__, "(record)", f"cannot be read: {exc}", source=source) from None
+    try:
+        return cls.from_json(text)
+    except RecordError as exc:
+        raise RecordError(exc.record, exc.field, exc.problem, exc.value, source=source) from None
+
+
+def write_record(record: _Record | _ListRecord, path: str | os.PathLike) -> Path:
+    """Write ``record``'s JSON to ``path`` atomically."""
+    return write_atomic(path, record.to_json())
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "/")
+
+
+def _num(value: float | None, unit: str = "", digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _when(iso: str | None, pattern: str = "%Y-%m-%d %H:%M UTC") -> str:
+    return "-" if not iso else datetime.fromisoformat(iso).strftime(pattern)
+
+
+def _finite_metrics(figures: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in figures.items() if v is not None and math.isfinite(float(v))}
+
+
+# --------------------------------------------------------------------------- gate decision
+
+
+@dataclass(frozen=True)
+class WindowRecord(_Part):
+    start: str
+    end: str
+    average_gco2_per_kwh: float
+
+
+@dataclass(frozen=True)
+class GateRegion(_Part):
+    """One candidate region's answer: the data's source and its best and run-now windows."""
+
+    region: str
+    provider: str
+    data_kind: str
+    signal: str
+    best_window: WindowRecord
+    run_now_window: WindowRecord
+    candidates: int
+    fallback_used: bool = False
+    note: str | None = None
+    retrieved_at: str | None = None
+    granularity_seconds: int | None = None
+    points: int | None = None
+    first_point: str | None = None
+    data_end: str | None = None
+
+    @property
+    def source(self) -> str:
+        return f"{self.provider} ({self.data_kind.replace('_', ' ')}, {self.signal})"
+
+
+@dataclass(frozen=True)
+class GateAttempt(_Part):
+    provider: str
+    region: str
+    ok: bool
+    error_kind: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class GateInputs(_Part):
+    """The policy the gate applied (no credentials: they never enter a record)."""
+
+    regions: tuple[str, ...]
+    duration_seconds: float
+    provider: str
+    fallback_providers: tuple[str, ...] = ()
+    earliest_start: str | None = None
+    deadline: str | None = None
+    max_delay_seconds: float | None = None
+    threshold_gco2_per_kwh: float | None = None
+    threshold_percentile: float | None = None
+    min_savings_percent: float = 0.0
+    on_provider_failure: str = "fail_open"
+    mode: str = "plan"
+    energy_kwh: float | None = None
+    provider_options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GateDecisionRecord(_Record):
+    """The carbon gate's verdict and its full account: inputs, sources, windows, savings."""
+
+    SCHEMA: ClassVar[str] = "greenkfp.gate_decision/v1"
+
+    decided_at: str
+    should_run: bool
+    action: str
+    reason: str
+    region: str
+    start_at: str
+    delay_seconds: float
+    inputs: GateInputs
+    waited_seconds: float = 0.0
+    chosen_window: WindowRecord | None = None
+    run_now_window: WindowRecord | None = None
+    home_region: str | None = None
+    intensity_now_gco2_per_kwh: float | None = None
+    intensity_window_gco2_per_kwh: float | None = None
+    savings_percent: float | None = None
+    emissions_now_g: float | None = None
+    emissions_window_g: float | None = None
+    savings_g: float | None = None
+    threshold_gco2_per_kwh: float | None = None
+    fallback_used: bool = False
+    failure_policy_applied: str | None = None
+    regions: tuple[GateRegion, ...] = ()
+    attempts: tuple[GateAttempt, ...] = ()
+    units: dict = field(default_factory=lambda: {
+        "intensity": "gCO2eq/kWh", "energy": "kWh", "emissions": "g CO2eq", "delay": "s"})
+
+    @property
+    def chosen_region(self) -> GateRegion | None:
+        """The answer of the region the gate chose (None when no provider answered)."""
+        return next((r for r in self.regions if r.region == self.region), None)
+
+    @property
+    def data_kinds(self) -> list[str]:
+        return sorted({r.data_kind for r in self.regions})
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(label, value) pairs summarising the decision, in reading order."""
+        chosen, info = self.chosen_window, self.chosen_region
+        rows = [
+            ("decision", f"{self.action.replace('_', ' ')} (should_run={self.should_run})"),
+            ("region", self.region),
+            ("data source", info.source if info else "-"),
+            ("intensity if run now", _num(self.intensity_now_gco2_per_kwh, " gCO2eq/kWh")
+             + (f" in {self.home_region}" if self.home_region else "")),
+            ("best window", f"{_when(chosen.start)} to {_when(chosen.end)}" if chosen else "-"),
+            ("intensity in window", _num(self.intensity_window_gco2_per_kwh, " gCO2eq/kWh")),
+            ("delay", "-" if self.delay_seconds is None else f"{self.delay_seconds / 3600:.1f} h"),
+            ("savings", _num(self.savings_percent, " %")),
+        ]
+        if self.savings_g is not None:
+            rows.append(("savings (modeled)",
+                         f"{self.savings_g:.1f} g CO2eq for an estimated {self.inputs.energy_kwh} kWh"))
+        if self.failure_policy_applied:
+            rows.append(("provider failure", f"policy {self.failure_policy_applied} applied"))
+        if self.fallback_used:
+            rows.append(("fallback", "a fallback provider answered"))
+        rows.append(("reason", self.reason))
+        return rows
+
+    def region_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """Per candidate region: region, source, run-now average, best window start, best average."""
+        return [(r.region, f"{r.provider}, {r.data_kind.replace('_', ' ')}",
+                 f"{r.run_now_window.average_gco2_per_kwh:.1f}", _when(r.best_window.start, "%a %d %b %H:%M"),
+                 f"{r.best_window.average_gco2_per_kwh:.1f}") for r in self.regions]
+
+    def markdown(self) -> str:
+        """A Markdown summary for the KFP UI: the verdict, a table, and every region and attempt."""
+        lines = ["# Carbon-forecast gate", "", "| | |", "|---|---|"]
+        lines += [f"| {label} | {_cell(value)} |" for label, value in self.rows()]
+        if self.regions:
+            lines += ["", "## Regions", "", "| region | source | data | run now | best window | best average |",
+                      "|---|---|---|---|---|---|"]
+            for r in self.regions:
+                lines.append(
+                    f"| {r.region} | {r.provider} | {r.data_kind} | {r.run_now_window.average_gco2_per_kwh:.1f} | "
+                    f"{_when(r.best_window.start)} | {r.best_window.average_gco2_per_kwh:.1f} |"
+                )
+            notes = sorted({r.note for r in self.regions if r.note})
+            lines += [""] + [f"> {note}" for note in notes]
+        failed = [a for a in self.attempts if not a.ok]
+        if failed:
+            lines += ["", "## Provider failures", ""] + [f"- {a.error}" for a in failed]
+        lines += ["", "Intensities in gCO2eq/kWh; windows are time-weighted averages over the job's duration."]
+        return "\n".join(lines) + "\n"
+
+    def metrics(self) -> dict[str, float]:
+        """The numbers the KFP UI charts (units in the names)."""
+        return _finite_metrics({
+            "should_run": 1.0 if self.should_run else 0.0,
+            "delay_hours": self.delay_seconds / 3600,
+            "intensity_now_gco2_per_kwh": self.intensity_now_gco2_per_kwh,
+            "intensity_window_gco2_per_kwh": self.intensity_window_gco2_per_kwh,
+            "savings_percent": self.savings_percent,
+            "savings_g": self.savings_g,
+        })
+
+    def artifact_metadata(self) -> dict:
+        return {"schema": self.SCHEMA, "action": self.action, "region": self.region, "units": "gCO2eq/kWh, s, g"}
+
+
+# --------------------------------------------------------------------------- training record
+
+MODELED_ENERGY_CAVEAT = "Modeled energy: CodeCarbon's TDP model; its documentation puts the error at -60% to +190%."
+
+
+@dataclass(frozen=True)
+class TrainingCandidate(_Part):
+    name: str
+    estimator: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingEnergy(_Part):
+    """The fit's energy as measured (or modeled) by CodeCarbon; every other figure in ``extra``."""
+
+    available: bool
+    method: str
+    method_detail: str
+    energy_kwh: float | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainingEmissions(_Part):
+    codecarbon_g: float | None
+    codecarbon_basis: str
+    hourly_g: float | None = None
+    hourly_basis: str | None = None
+    hourly_pricing: dict | None = None
+    hourly_unavailable_reason: str | None = None
+
+    @property
+    def hourly_or_reason(self) -> str:
+        return self.hourly_basis or self.hourly_unavailable_reason or "-"
+
+
+@dataclass(frozen=True)
+class TrainingRecord(_Record):
+    """One candidate's fit: accuracy, energy, and its emissions priced two ways."""
+
+    SCHEMA: ClassVar[str] = "greenkfp.training/v1"
+
+    candidate: TrainingCandidate
+    accuracy: float
+    macro_f1: float
+    fit_seconds: float
+    energy: TrainingEnergy
+    emissions: TrainingEmissions
+    model: dict = field(default_factory=dict)
+    train_rows: int | None = None
+    test_rows: int | None = None
+    units: dict = field(default_factory=lambda: {
+        "energy": "kWh", "emissions": "g CO2eq", "intensity": "gCO2eq/kWh", "time": "s"})
+
+    @property
+    def name(self) -> str:
+        return self.candidate.name
+
+    @property
+    def emissions_g(self) -> tuple[float | None, str | None]:
+        """The best training-emissions figure and its basis: hourly grid, else CodeCarbon's."""
+        if self.emissions.hourly_g is not None:
+            return self.emissions.hourly_g, "hourly grid intensity over the fit (training step)"
+        if self.emissions.codecarbon_g is not None:
+            return self.emissions.codecarbon_g, "CodeCarbon's figure (training step)"
+        return None, None
+
+    def row(self) -> tuple[str, ...]:
+        """candidate, accuracy, macro F1, fit s, energy Wh, method, mg CO2eq CodeCarbon, mg CO2eq hourly."""
+
+        def fmt(value):
+            return "n/a" if value is None else f"{value * 1e3:.3g}"
+
+        return (self.name, f"{self.accuracy:.4f}", f"{self.macro_f1:.4f}", f"{self.fit_seconds:.2f}",
+                fmt(self.energy.energy_kwh), self.energy.method, fmt(self.emissions.codecarbon_g),
+                fmt(self.emissions.hourly_g))
+
+    def markdown(self) -> str:
+        """A Markdown summary of the fit for the KFP UI."""
+        energy, emissions = self.energy, self.emissions
+
+        def fmt(value, unit, digits=4):
+            return "unavailable" if value is None else f"{value:.{digits}g} {unit}"
+
+        lines = [
+            f"# Training: {self.name}",
+            "",
+            f"`{self.candidate.estimator}` with `{self.candidate.params}`",
+            "",
+            "| | |",
+            "|---|---|",
+            f"| accuracy | {self.accuracy:.4f} |",
+            f"| macro F1 | {self.macro_f1:.4f} |",
+            f"| fit time | {self.fit_seconds:.2f} s |",
+            f"| energy | {fmt(energy.energy_kwh, 'kWh')} ({energy.method}) |",
+            f"| emissions, CodeCarbon | {fmt(emissions.codecarbon_g, 'g CO2eq')} ({emissions.codecarbon_basis}) |",
+            f"| emissions, hourly grid | {fmt(emissions.hourly_g, 'g CO2eq')} ({emissions.hourly_or_reason}) |",
+            "",
+            f"Energy method: {energy.method_detail}",
+        ]
+        if not energy.available:
+            lines += ["", f"> Energy unavailable: {energy.reason}"]
+        if energy.method == "modeled":
+            lines += ["", f"> {MODELED_ENERGY_CAVEAT}"]
+        return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- variant list
+
+
+@dataclass(frozen=True)
+class VariantEntry(_Part):
+    """One ONNX variant of a trained model: how it was made, where it is, how it compares."""
+
+    name: str
+    produced: bool
+    precision: str
+    method: str
+    eligible: bool
+    eligibility_reason: str
+    tolerance_points: float
+    original_accuracy: float
+    source_path: str
+    source_format: str
+    source_estimator: str
+    test_rows: int
+    reason: str | None = None
+    path: str | None = None
+    file: str | None = None
+    opset: int | None = None
+    opset_imports: dict[str, int] | None = None
+    size_bytes: int | None = None
+    size_ratio_vs_fp32: float | None = None
+    accuracy: float | None = None
+    accuracy_change_points: float | None = None
+    agreement_rate: float | None = None
+    max_probability_diff: float | None = None
+    calibration_rows: int | None = None
+    per_channel: bool | None = None
+    sha256: str | None = None
+    build_seconds: float | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def why_not(self) -> str | None:
+        """Why the variant was not produced (the reason) or is not eligible; None when it is."""
+        if not self.produced:
+            return self.reason
+        return None if self.eligible else self.eligibility_reason
+
+
+def _fmt(value, spec: str, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:{spec}}{unit}"
+
+
+@dataclass(frozen=True)
+class VariantList(_ListRecord):
+    """Every requested variant of one trained model (the quantization step's list)."""
+
+    entries: tuple[VariantEntry, ...]
+
+    SCHEMA: ClassVar[str] = "greenkfp.quantization/v1"
+    ENTRY: ClassVar[type] = VariantEntry
+
+    def get(self, name: str) -> VariantEntry | None:
+        return next((v for v in self.entries if v.name == name), None)
+
+    def metrics(self) -> dict[str, float]:
+        """``<variant>_<figure>`` numbers with units in the name; variants not produced left out."""
+        figures: dict[str, Any] = {}
+        for v in self.entries:
+            if not v.produced:
+                continue
+            for key in ("accuracy", "accuracy_change_points", "agreement_rate", "max_probability_diff",
+                        "size_bytes", "size_ratio_vs_fp32"):
+                figures[f"{v.name}_{key}"] = getattr(v, key)
+            figures[f"{v.name}_eligible"] = 1.0 if v.eligible else 0.0
+        return _finite_metrics(figures)
+
+    def markdown(self) -> str:
+        """A Markdown table of the variants (and why any was not produced or is not eligible)."""
+        if not self.entries:
+            return "# ONNX variants\n\nNo variants requested.\n"
+        first = self.entries[0]
+        lines = [
+            f"# ONNX variants of `{Path(first.source_path).name}`",
+            "",
+            f"Source: {first.source_format} ({first.source_estimator}); original test accuracy "
+            f"{first.original_accuracy:.4f} on {first.test_rows} rows; tolerance {first.tolerance_points:g} "
+            "accuracy points.",
+            "",
+            "| variant | precision | size | x smaller than fp32 | accuracy | change (points) | agreement "
+            "| max prob. diff | eligible |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in self.entries:
+            if not r.produced:
+                lines.append(f"| {r.name} | {r.precision} | not produced | | | | | | no |")
+                continue
+            lines.append(
+                f"| {r.name} | {r.precision} | {_fmt(r.size_bytes / 1024 if r.size_bytes else None, ',.1f', ' KiB')} "
+                f"| {_fmt(r.size_ratio_vs_fp32, '.2f', 'x')} | {_fmt(r.accuracy, '.4f')} "
+                f"| {_fmt(r.accuracy_change_points, '+.2f')} | {_fmt(r.agreement_rate, '.4f')} "
+                f"| {_fmt(r.max_probability_diff, '.2e')} | {'yes' if r.eligible else '**no**'} |"
+            )
+        lines += ["", "Methods:", ""]
+        lines += [f"- **{r.name}**: {r.method}" for r in self.entries]
+        remarks = [f"- **{r.name}** not produced: {r.reason}" for r in self.entries if not r.produced]
+        remarks += [f"- **{r.name}** not eligible: {r.eligibility_reason}"
+                    for r in self.entries if r.produced and not r.eligible]
+        remarks += [f"- **{r.name}**: {note}" for r in self.entries for note in r.notes]
+        if remarks:
+            lines += ["", "Remarks:", "", *remarks]
+        lines += ["", "Accuracy change = (variant accuracy - original accuracy) x 100; agreement = share of test rows "
+                  "predicted the same as the original; max prob. diff = largest absolute class-probability "
+                  "difference against the original."]
+        return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- SCI report
+
+
+@dataclass(frozen=True)
+class SciScore(_Part):
+    value: float
+    unit: str
+    per_item_g: float
+
+
+@dataclass(frozen=True)
+class SciEnergy(_Part):
+    """E of the SCI: the energy figures (parts, PUE and the rest in ``extra``)."""
+
+    kwh: float
+    method: str
+    per_item_kwh: float
+
+
+@dataclass(frozen=True)
+class SciBenchmark(_Part):
+    """The inference benchmark behind E: latency percentiles (ms) and batch throughput."""
+
+    latency_ms: dict[str, float]
+    batch_rows_per_s: float
+
+    def latency(self, percentile: str) -> float | None:
+        return self.latency_ms.get(percentile)
+
+
+@dataclass(frozen=True)
+class SciDetail(_Part):
+    """The full SCI report of one variant (I, M, R, C, notes, ... kept in ``extra``)."""
+
+    sci: SciScore
+    E: SciEnergy
+    methodology: str
+    software_boundary: dict = field(default_factory=dict)
+    hardware_profile: dict | None = None
+    uncertainty: str | None = None
+    benchmark: SciBenchmark | None = None
+    lifecycle: dict | None = None
+
+    @property
+    def hardware_name(self) -> str | None:
+        return (self.hardware_profile or {}).get("name")
+
+
+@dataclass(frozen=True)
+class SciEntry(_Part):
+    """One variant of one candidate: its SCI figures, or why it was not scored."""
+
+    candidate: str | None
+    variant: str
+    status: str
+    precision: str | None = None
+    accuracy: float | None = None
+    accuracy_change_points: float | None = None
+    size_bytes: int | None = None
+    training_emissions_g: float | None = None
+    training_emissions_basis: str | None = None
+    reason: str | None = None
+    sci: float | None = None
+    sci_unit: str | None = None
+    energy_per_inference_kwh: float | None = None
+    energy_method: str | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    throughput_rows_per_s: float | None = None
+    intensity_g_per_kwh: float | None = None
+    intensity_basis: str | None = None
+    lifecycle: dict | None = None
+    report: SciDetail | None = None
+
+    _SCORED_ONLY: ClassVar[frozenset] = frozenset({
+        "sci", "sci_unit", "energy_per_inference_kwh", "energy_method", "latency_p50_ms", "latency_p95_ms",
+        "latency_p99_ms", "throughput_rows_per_s", "intensity_g_per_kwh", "intensity_basis", "lifecycle", "report"})
+
+    def to_dict(self) -> dict:
+        """A scored entry has no ``reason``; a skipped one none of the scored figures."""
+        data = super().to_dict()
+        drop = {"reason"} if self.scored else self._SCORED_ONLY
+        return {k: v for k, v in data.items() if not (k in drop and v is None)}
+
+    @property
+    def name(self) -> str:
+        """``<candidate>/<variant>``, the selection's name for it."""
+        return f"{self.candidate}/{self.variant}"
+
+    @property
+    def scored(self) -> bool:
+        return self.status == "scored"
+
+    @property
+    def per_inference_g(self) -> float | None:
+        return None if self.report is None else self.report.sci.per_item_g
+
+
+@dataclass(frozen=True)
+class SciReport(_ListRecord):
+    """The SCI evaluation of one candidate's variants (the SCI step's list)."""
+
+    entries: tuple[SciEntry, ...]
+
+    SCHEMA: ClassVar[str] = "greenkfp.sci_evaluation/v1"
+    ENTRY: ClassVar[type] = SciEntry
+
+    @property
+    def scored(self) -> list[SciEntry]:
+        return [e for e in self.entries if e.scored]
+
+    def get(self, variant: str) -> SciEntry | None:
+        return next((e for e in self.entries if e.variant == variant), None)
+
+    def best_sci(self) -> float | None:
+        scores = [e.sci for e in self.scored if e.sci is not None]
+        return min(scores) if scores else None
+
+    def metrics(self) -> dict[str, float]:
+        """``<variant>_<figure>`` numbers for a KFP Metrics artifact (scored variants only)."""
+        figures = {}
+        for e in self.scored:
+            for key in ("sci", "energy_per_inference_kwh", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+                        "throughput_rows_per_s", "accuracy"):
+                figures[f"{e.variant}_{key}"] = getattr(e, key)
+        return _finite_metrics(figures)
+
+    def notes(self) -> list[str]:
+        """One line per distinct method disclosure (energy method, intensity, hardware profile)."""
+        return sorted({
+            f"SCI: E {e.energy_method}, I = {e.intensity_g_per_kwh:.1f} gCO2eq/kWh ({e.intensity_basis}), "
+            f"M from the hardware profile '{e.report.hardware_name if e.report else None}'"
+            for e in self.scored
+        })
+
+    def markdown(self) -> str:
+        """A Markdown table of the SCI per variant, with the method disclosure."""
+        if not self.entries:
+            return "# SCI\n\nNo variants.\n"
+        first = self.entries[0]
+        lines = [f"# Software Carbon Intensity: {first.candidate}", "",
+                 "| variant | accuracy | p95 latency ms | energy per inference kWh | SCI | status |",
+                 "|---|---|---|---|---|---|"]
+        for e in self.entries:
+            if not e.scored:
+                lines.append(f"| {e.variant} | | | | | skipped: {_cell(e.reason)} |")
+                continue
+            lines.append(f"| {e.variant} | {e.accuracy:.4f} | {e.latency_p95_ms:.4f} | "
+                         f"{e.energy_per_inference_kwh:.3g} ({e.energy_method}) | {e.sci:.3g} {e.sci_unit} | scored |")
+        scored = self.scored
+        if scored:
+            top = scored[0]
+            lines += ["", f"I = {top.intensity_g_per_kwh:.1f} gCO2eq/kWh ({top.intensity_basis})"]
+            if top.report is not None:
+                lines += ["", f"Boundary: {top.report.software_boundary}", "", f"Methodology: {top.report.methodology}"]
+                if top.report.uncertainty:
+                    lines += ["", f"> {top.report.uncertainty}"]
+        if first.training_emissions_g is not None:
+            lines += ["", f"Training emissions, reported apart from the SCI: {first.training_emissions_g:.3g} g CO2eq "
+                          f"({first.training_emissions_basis})."]
+        return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- selection record
+
+
+@dataclass(frozen=True)
+class SelectionObjective(_Part):
+    name: str
+    direction: str
+
+
+@dataclass(frozen=True)
+class SelectionExcluded(_Part):
+    name: str
+    status: str
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SelectionCandidate(_Part):
+    """What happened to one candidate: chosen, front, dominated, or excluded and why."""
+
+    name: str
+    status: str
+    model_uri: str | None = None
+    on_front: bool = False
+    eligible: bool = True
+    eligibility_reason: str | None = None
+    reasons: tuple[str, ...] = ()
+    violations: tuple[dict, ...] = ()
+    dominated_by: tuple[str, ...] = ()
+    metrics: dict = field(default_factory=dict)
+    normalized: dict | None = None
+    score: float | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SelectionRecord(_Record):
+    """The selection step's decision: the chosen variant (if any), the front, and every exclusion."""
+
+    SCHEMA: ClassVar[str] = "greenkfp.selection/v1"
+
+    promote: bool
+    chosen: str | None
+    reason: str
+    rule: str
+    chosen_model_uri: str | None = None
+    chosen_metrics: dict | None = None
+    rule_definition: str | None = None
+    score_direction: str | None = None
+    tie_break: str | None = None
+    weights: dict | None = None
+    primary: str | None = None
+    objectives: tuple[SelectionObjective, ...] = ()
+    constraints: dict = field(default_factory=dict)
+    accuracy_reference: dict | None = None
+    normalization: dict = field(default_factory=dict)
+    front: tuple[str, ...] = ()
+    scores: dict = field(default_factory=dict)
+    excluded: tuple[SelectionExcluded, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    candidates: tuple[SelectionCandidate, ...] = ()
+    units: dict = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return f"selected {self.chosen}" if self.promote else "promotion blocked"
+
+    def markdown(self) -> str:
+        lines = [f"# Selection: {self.verdict}", "", self.reason, "", f"Rule: {self.rule}; front: "
+                 f"{', '.join(self.front) or 'empty'}"]
+        lines += [f"- {e.name} ({e.status}): {'; '.join(e.reasons)}" for e in self.excluded]
+        return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- sustainability report
+
+
+@dataclass(frozen=True)
+class TrainingPart(_Part):
+    """Training as scheduled (gate's run-now intensity) against as optimized (its window)."""
+
+    energy_kwh: float | None
+    scheduled_g: float | None
+    optimized_g: float | None
+    basis: str
+    energy_methods: tuple[str, ...] = ()
+    energy_missing: tuple[str, ...] = ()
+    intensity_scheduled_gco2_per_kwh: float | None = None
+    intensity_optimized_gco2_per_kwh: float | None = None
+    home_region: str | None = None
+    chosen_region: str | None = None
+    delay_seconds: float | None = None
+    unavailable_reason: str | None = None
+    scheduled_basis: str | None = None
+    optimized_basis: str | None = None
+
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"unavailable_reason"})
+
+
+@dataclass(frozen=True)
+class ModelFigures(_Part):
+    name: str
+    accuracy: float
+    per_inference_g: float
+    sci: float | None = None
+    sci_unit: str | None = None
+    energy_method: str | None = None
+
+
+@dataclass(frozen=True)
+class InferencePart(_Part):
+    """Inference over the expected volume: the baseline against the selected variant."""
+
+    expected_inferences: float
+    scheduled_g: float | None
+    optimized_g: float | None
+    basis: str
+    baseline: ModelFigures | None = None
+    selected: ModelFigures | None = None
+
+
+@dataclass(frozen=True)
+class TotalPart(_Part):
+    scheduled_g: float | None
+    optimized_g: float | None
+    saved_g: float | None
+    saved_percent: float | None = None
+    accuracy_given_up_points: float | None = None
+    unavailable_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class GateSummary(_Part):
+    action: str | None
+    data_kinds: tuple[str, ...] = ()
+    failure_policy_applied: str | None = None
+
+
+def _saved(scheduled: float | None, optimized: float | None) -> float | None:
+    return None if scheduled is None or optimized is None else scheduled - optimized
+
+
+@dataclass(frozen=True)
+class SustainabilityReport(_Record):
+    """The run as scheduled against as optimized: training, inference, the total saved."""
+
+    SCHEMA: ClassVar[str] = "greenkfp.sustainability_report/v1"
+
+    training: TrainingPart
+    inference: InferencePart
+    total: TotalPart
+    promoted: bool | None
+    gate: GateSummary
+    caveats: tuple[str, ...] = ()
+    units: dict = field(default_factory=lambda: {
+        "emissions": "g CO2eq", "energy": "kWh", "intensity": "gCO2eq/kWh", "accuracy": "percentage points"})
+
+    def metrics(self) -> dict[str, float]:
+        return _finite_metrics({
+            "training_scheduled_g": self.training.scheduled_g,
+            "training_optimized_g": self.training.optimized_g,
+            "inference_scheduled_g": self.inference.scheduled_g,
+            "inference_optimized_g": self.inference.optimized_g,
+            "total_saved_g": self.total.saved_g,
+            "total_saved_percent": self.total.saved_percent,
+            "accuracy_given_up_points": self.total.accuracy_given_up_points,
+        })
+
+    def rows(self) -> list[tuple[str, float | None, float | None, float | None, str]]:
+        """(part, scheduled g, optimized g, saved g, basis) for training, inference and the total."""
+        t, i, total = self.training, self.inference, self.total
+        return [
+            ("training", t.scheduled_g, t.optimized_g, _saved(t.scheduled_g, t.optimized_g), t.basis),
+            ("inference", i.scheduled_g, i.optimized_g, _saved(i.scheduled_g, i.optimized_g), i.basis),
+            ("total", total.scheduled_g, total.optimized_g, total.saved_g, ""),
+        ]
+
+    @property
+    def saved_text(self) -> str:
+        total = self.total
+        return "n/a" if total.saved_g is None else f"{total.saved_g:,.4g} g ({total.saved_percent:.1f} %)"
+
+    @property
+    def accuracy_given_up_text(self) -> str:
+        points = self.total.accuracy_given_up_points
+        return "n/a" if points is None else f"{points:+.2f} points"
+
+    @property
+    def comparison_text(self) -> str | None:
+        """``baseline X (accuracy a) -> selected Y (accuracy b); accuracy given up: ...``."""
+        b, s = self.inference.baseline, self.inference.selected
+        if b is None or s is None:
+            return None
+        return (f"baseline {b.name} (accuracy {b.accuracy:.4f}) -> selected {s.name} (accuracy {s.accuracy:.4f}); "
+                f"accuracy given up: {self.accuracy_given_up_text}")
+
+    def markdown(self) -> str:
+        def g(value):
+            return "n/a" if value is None else f"{value:,.4g} g"
+
+        lines = ["# Sustainability report", "", f"**Saved:** {self.saved_text}; **accuracy given up:** "
+                 f"{self.accuracy_given_up_text}", "", "| | scheduled | optimized | saved | basis |", "|---|---|---|---|---|"]
+        lines += [f"| {p} | {g(a)} | {g(b)} | {g(c)} | {_cell(d)} |" for p, a, b, c, d in self.rows()]
+        lines += [""] + [f"> {c}" for c in self.caveats]
+        return "\n".join(lines) + "\n"
