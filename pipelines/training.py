@@ -58,10 +58,10 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
         provider_options: dict = {},
         tracker: str = "offline",
         country_iso_code: str = "",
-        hardware_profile: dict = {},
+        hardware_profile: str = "n2-standard-4",
+        hardware_overrides: dict = {},
         variant_names: list = ["fp32", "int8_dynamic", "int8_static", "fp16"],
         tolerance_points: float = 1.0,
-        hardware_preset: str = "n2-standard-4",
         functional_unit_size: int = 1000,
         expected_lifetime_inferences: float = 100000000.0,
         sci_seconds_per_variant: float = 3.0,
@@ -91,6 +91,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                     provider_options=provider_options,
                     tracker=tracker,
                     hardware_profile=hardware_profile,
+                    hardware_overrides=hardware_overrides,
                 )
                 fit.set_caching_options(False)  # each fit is a new measurement
                 fit.set_display_name("train-with-emissions")
@@ -111,7 +112,8 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                     test=data.outputs["test"],
                     training_record=fit.outputs["training_record"],
                     decision=gate.outputs["decision"],
-                    hardware_profile=hardware_preset,
+                    hardware_profile=hardware_profile,  # the same machine as training's
+                    hardware_overrides=hardware_overrides,
                     functional_unit_size=functional_unit_size,
                     expected_lifetime_inferences=expected_lifetime_inferences,
                     max_seconds_per_variant=sci_seconds_per_variant,

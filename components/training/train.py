@@ -20,8 +20,15 @@ from sklearn.metrics import accuracy_score, f1_score
 from greenkfp.components._files import write_atomic
 from greenkfp.components.carbon.errors import CarbonError
 from greenkfp.components.data.datasets import read_dataset
-
-from .energy import EnergyMeasurement, EnergyTracker, HardwareProfile, codecarbon_location
+from greenkfp.components.energy import (
+    DEFAULT_PROFILE,
+    EnergyMeasurement,
+    EnergyTracker,
+    HardwareProfile,
+    codecarbon_location,
+    modeled_caveat,
+    resolve_profile,
+)
 from .estimators import EstimatorSpec, build_estimator
 from .persistence import save_model
 from .pricing import HourlyPricing, price_energy
@@ -111,7 +118,8 @@ def train_candidate(
     provider: str = "embedded",
     provider_options: Mapping[str, Any] | None = None,
     tracker: str = "offline",
-    hardware: HardwareProfile | dict | None = None,
+    hardware_profile: str | HardwareProfile = DEFAULT_PROFILE,
+    hardware_overrides: Mapping[str, Any] | None = None,
     output_dir: str | None = None,
     allow_non_sklearn: bool = False,
 ) -> TrainingResult:
@@ -127,7 +135,10 @@ def train_candidate(
             of the embedded zones.
         provider, provider_options: Carbon provider for the hourly pricing.
         tracker: ``offline`` (default) or ``online`` CodeCarbon tracker.
-        hardware: A hardware profile replacing CodeCarbon's guesses (modeled energy only).
+        hardware_profile, hardware_overrides: The machine (a preset name and field overrides,
+            see ``energy.resolve_profile``). When CodeCarbon models the energy, the profile's
+            TDP and RAM replace its guesses; where CodeCarbon reads RAPL, the measurement wins
+            and the profile's TDP is not applied (the RAM stays modeled: method "mixed").
         output_dir: Where CodeCarbon writes its emissions CSV.
         allow_non_sklearn: Permit estimator classes outside ``sklearn.``.
     """
@@ -140,7 +151,7 @@ def train_candidate(
             country, codecarbon_region = codecarbon_location(region)
         except ValueError as exc:
             raise ValueError(f"{exc}; for another region, pass country_iso_code (ISO 3166 alpha-3, e.g. DEU)") from None
-    profile = hardware if isinstance(hardware, HardwareProfile) or hardware is None else HardwareProfile.from_dict(hardware)
+    profile = resolve_profile(hardware_profile, hardware_overrides)
     train, test = read_dataset(train_path), read_dataset(test_path)
     if list(train.feature_names) != list(test.feature_names) or train.label != test.label:
         raise ValueError(
@@ -208,8 +219,9 @@ def training_markdown(record: dict) -> str:
     ]
     if not energy["available"]:
         lines += ["", f"> Energy unavailable: {energy['reason']}"]
-    if energy["method"] == "modeled":
-        lines += ["", "> Modeled energy: CodeCarbon's TDP model; its documentation puts the error at -60% to +190%."]
+    caveat = modeled_caveat(energy["method"], "codecarbon")
+    if caveat:
+        lines += ["", f"> {caveat}"]
     return "\n".join(lines) + "\n"
 
 
