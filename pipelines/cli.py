@@ -160,8 +160,10 @@ def _print_trainings(trainings: list[dict]) -> None:
         console.print(f"[dim]CodeCarbon: {basis['codecarbon_basis']}. Hourly grid: "
                       f"{basis['hourly_basis'] or basis['hourly_unavailable_reason']}.[/dim]")
         if any(t["energy"]["method"] == "modeled" for t in trainings):
+            from greenkfp.components.energy import MODELED_ERROR_RANGE
+
             console.print("[dim]modeled energy: CodeCarbon's TDP model (no RAPL here); its documentation puts "
-                          "the error at -60% to +190%.[/dim]")
+                          f"the error at {MODELED_ERROR_RANGE}.[/dim]")
 
 
 def _print_variants(trainings: list[dict]) -> None:

@@ -9,7 +9,7 @@ from kfp.dsl import HTML, Artifact, Input, Metrics, Output
 from .._runtime import component_options
 
 
-@dsl.component(**component_options("matplotlib", subpackages=("reporting",)))
+@dsl.component(**component_options("matplotlib", subpackages=("reporting", "energy")))
 def sustainability_report(
     decision: Input[Artifact],
     training_records: Input[List[Artifact]],

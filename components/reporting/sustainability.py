@@ -19,6 +19,8 @@ import io
 import math
 from typing import Sequence
 
+from greenkfp.components.energy import MODELED_ERROR_RANGE
+
 SCHEMA = "greenkfp.sustainability_report/v1"
 
 
@@ -111,7 +113,7 @@ def build_sustainability_report(
                  "failure_policy_applied": decision.get("failure_policy_applied")},
         "units": {"emissions": "g CO2eq", "energy": "kWh", "intensity": "gCO2eq/kWh", "accuracy": "percentage points"},
         "caveats": [
-            "Training energy is CodeCarbon's (modeled on machines without RAPL: -60% to +190% per its documentation).",
+            f"Training energy is CodeCarbon's (modeled on machines without RAPL: {MODELED_ERROR_RANGE} per its documentation).",
             "Inference energy comes from the SCI benchmark (modeled from CPU utilisation unless RAPL was readable).",
             "Intensities are the gate's forecast or recorded data; replayed historical data is labelled as such.",
         ],
