@@ -404,6 +404,21 @@ class EnergyTracker:
 
     def _start_codecarbon(self) -> None:
         self._csv_dir = self._prepare_output_dir()
+        settings, tracker_cls = self._codecarbon_settings()
+        mark = self._capture.mark()
+        self._cc = tracker_cls(**settings)
+        if getattr(self._cc, "run_id", None) is None:  # CodeCarbon's __init__ swallows its errors
+            raise _CodeCarbonFailure(
+                self._capture.swallowed_exception(mark) or f"{tracker_cls.__name__}() did not finish initialising"
+            )
+        mark = self._capture.mark()
+        self._cc.start()
+        swallowed = self._capture.swallowed_exception(mark)
+        if swallowed or getattr(self._cc, "_start_time", None) is None:
+            raise _CodeCarbonFailure(swallowed or "start() did not start the tracker")
+
+    def _codecarbon_settings(self) -> tuple[dict[str, Any], type]:
+        """The tracker's class and every setting it gets; records them in ``self._settings``."""
         from codecarbon import EmissionsTracker, OfflineEmissionsTracker
         from codecarbon.output_methods.base_output import OutputMethod
 
@@ -457,18 +472,7 @@ class EnergyTracker:
         }
         if self.mode == "offline":
             self._settings.pop("electricitymaps_api_token", None)
-
-        mark = self._capture.mark()
-        self._cc = tracker_cls(**settings)
-        if getattr(self._cc, "run_id", None) is None:  # CodeCarbon's __init__ swallows its errors
-            raise _CodeCarbonFailure(
-                self._capture.swallowed_exception(mark) or f"{tracker_cls.__name__}() did not finish initialising"
-            )
-        mark = self._capture.mark()
-        self._cc.start()
-        swallowed = self._capture.swallowed_exception(mark)
-        if swallowed or getattr(self._cc, "_start_time", None) is None:
-            raise _CodeCarbonFailure(swallowed or "start() did not start the tracker")
+        return settings, tracker_cls
 
     def _prepare_output_dir(self) -> Path:
         if self.output_dir is None:
@@ -545,64 +549,45 @@ class EnergyTracker:
 
         method, detail, has_gpu = _describe_hardware(tracker, self._settings or {})
         self._notes.extend(self._notes_from_logs())
-        energy_kwh = float(data.energy_consumed)
-        emissions_g = float(emissions_kg) * 1000.0
-        csv_file = self._csv_dir / _CSV_NAME if self._csv_dir is not None else None
-        csv_path = str(csv_file) if csv_file is not None and csv_file.is_file() else None
-        if csv_path is None:
+        energy_kwh, emissions_g = float(data.energy_consumed), float(emissions_kg) * 1000.0
+        if self._csv_path() is None:
             self._notes.append("CodeCarbon wrote no emissions CSV")
-        return EnergyMeasurement(
-            available=True,
-            reason=None,
-            method=method,
-            method_detail=detail,
-            energy_kwh=energy_kwh,
-            cpu_energy_kwh=float(data.cpu_energy),
-            ram_energy_kwh=float(data.ram_energy),
-            gpu_energy_kwh=float(data.gpu_energy) if has_gpu else None,
-            cpu_power_w=float(data.cpu_power),
-            ram_power_w=float(data.ram_power),
-            gpu_power_w=float(data.gpu_power) if has_gpu else None,
-            duration_s=duration,
-            started_at=self._started_at,
-            ended_at=ended_at,
+        return self._measurement(
+            duration, ended_at, available=True, reason=None, method=method, method_detail=detail,
+            energy_kwh=energy_kwh, cpu_energy_kwh=float(data.cpu_energy), ram_energy_kwh=float(data.ram_energy),
+            gpu_energy_kwh=float(data.gpu_energy) if has_gpu else None, cpu_power_w=float(data.cpu_power),
+            ram_power_w=float(data.ram_power), gpu_power_w=float(data.gpu_power) if has_gpu else None,
             codecarbon_emissions_g=emissions_g,
             codecarbon_intensity_g_per_kwh=emissions_g / energy_kwh if energy_kwh > 0 else None,
-            country_iso_code=data.country_iso_code or None,
-            codecarbon_region=data.region or None,
-            tracker=self.mode,
-            csv_path=csv_path,
+            country_iso_code=data.country_iso_code or None, codecarbon_region=data.region or None,
             codecarbon_version=str(data.codecarbon_version or _codecarbon_version()),
-            hardware_profile=None if self.hardware is None else self.hardware.to_dict(),
-            notes=tuple(self._notes),
             codecarbon_run_id=str(data.run_id) if data.run_id else None,
-            codecarbon_settings=self._settings,
         )
 
     def _unavailable(self, duration: float, ended_at: datetime) -> EnergyMeasurement:
-        csv_file = self._csv_dir / _CSV_NAME if self._csv_dir is not None else None
-        return EnergyMeasurement(
-            available=False,
-            reason=self._failure,
-            method="unavailable",
+        offline = self.mode == "offline"
+        return self._measurement(
+            duration, ended_at, available=False, reason=self._failure, method="unavailable",
             method_detail="no figure: CodeCarbon did not produce one (see reason)",
             energy_kwh=None, cpu_energy_kwh=None, ram_energy_kwh=None, gpu_energy_kwh=None,
             cpu_power_w=None, ram_power_w=None, gpu_power_w=None,
-            duration_s=duration,
-            started_at=self._started_at,
-            ended_at=ended_at,
-            codecarbon_emissions_g=None,
-            codecarbon_intensity_g_per_kwh=None,
-            country_iso_code=self.country_iso_code if self.mode == "offline" else None,
-            codecarbon_region=self.region if self.mode == "offline" else None,
-            tracker=self.mode,
-            csv_path=str(csv_file) if csv_file is not None and csv_file.is_file() else None,
-            codecarbon_version=_codecarbon_version(),
-            hardware_profile=None if self.hardware is None else self.hardware.to_dict(),
-            notes=tuple(self._notes),
-            codecarbon_run_id=None,
-            codecarbon_settings=self._settings,
+            codecarbon_emissions_g=None, codecarbon_intensity_g_per_kwh=None,
+            country_iso_code=self.country_iso_code if offline else None,
+            codecarbon_region=self.region if offline else None,
+            codecarbon_version=_codecarbon_version(), codecarbon_run_id=None,
         )
+
+    def _measurement(self, duration: float, ended_at: datetime, **figures: Any) -> EnergyMeasurement:
+        """An ``EnergyMeasurement`` with the fields every outcome shares filled in."""
+        return EnergyMeasurement(
+            **figures, duration_s=duration, started_at=self._started_at, ended_at=ended_at, tracker=self.mode,
+            csv_path=self._csv_path(), hardware_profile=None if self.hardware is None else self.hardware.to_dict(),
+            notes=tuple(self._notes), codecarbon_settings=self._settings,
+        )
+
+    def _csv_path(self) -> str | None:
+        csv_file = self._csv_dir / _CSV_NAME if self._csv_dir is not None else None
+        return str(csv_file) if csv_file is not None and csv_file.is_file() else None
 
     def _notes_from_logs(self) -> list[str]:
         notes = []
