@@ -425,3 +425,14 @@ def test_offline_tracker_in_a_fresh_process_opens_no_connection_and_writes_nothi
 
 # Online mode is not exercised here: CodeCarbon's online tracker looks the machine up on public
 # geolocation services and a cloud metadata address, and no test may reach beyond localhost.
+
+
+def test_one_caveat_for_modeled_energy():
+    from greenkfp.components.energy import MODELED_ERROR_RANGE, modeled_caveat
+
+    assert modeled_caveat("measured") is None and modeled_caveat("unavailable", "codecarbon") is None
+    for model in ("codecarbon", "teads"):
+        assert MODELED_ERROR_RANGE in modeled_caveat("modeled", model)
+        assert MODELED_ERROR_RANGE in modeled_caveat("mixed", model)
+    assert modeled_caveat("modeled", "codecarbon").startswith("modeled, not measured")
+    assert modeled_caveat("mixed", "codecarbon").startswith("partly modeled")

@@ -740,7 +740,8 @@ def _describe_hardware(tracker, settings: Mapping[str, Any]) -> tuple[str, str, 
     conf = getattr(tracker, "_conf", {}) or {}
     described = [_describe_part(hw, settings, conf) for hw in getattr(tracker, "_hardware", []) or []]
     texts = {part: [text for p, text in described if p == part] for part in ("cpu", "gpu", "ram")}
-    parts = (texts["cpu"] or ["CPU: not tracked"]) + (texts["gpu"] or ["no GPU"]) + (texts["ram"] or ["RAM: not tracked"])
+    parts = ((texts["cpu"] or ["CPU: not tracked"]) + (texts["gpu"] or ["no GPU"])
+             + (texts["ram"] or ["RAM: not tracked"]))
     parts.append(
         f"tracking_mode={settings.get('tracking_mode', 'machine')}, measure_power_secs="
         f"{settings.get('measure_power_secs', '?')}, PUE 1.0"

@@ -64,7 +64,8 @@ def modeled_caveat(method: str, model: Literal["codecarbon", "teads"] = "teads")
     if method not in ("modeled", "mixed"):
         return None
     if model == "codecarbon":
-        return f"modeled, not measured: CodeCarbon's documentation puts its TDP model's error at {MODELED_ERROR_RANGE}"
+        how = "modeled, not measured" if method == "modeled" else "partly modeled (see which part in the detail)"
+        return f"{how}: CodeCarbon's documentation puts its TDP model's error at {MODELED_ERROR_RANGE}"
     return (
         "Modeled, not measured: CPU power = profile TDP x Teads curve(CPU utilisation) x cores used / vCPUs, "
         "RAM power = W/GB x GB. The Teads curve was fitted to RAPL measurements on a few AWS bare-metal Intel "

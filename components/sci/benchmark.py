@@ -126,7 +126,8 @@ class BenchmarkSettings:
         if self.energy_mode not in ("auto", "measured", "modeled"):
             raise ValueError(f"energy_mode must be 'auto', 'measured' or 'modeled', got {self.energy_mode!r}")
         if isinstance(self.providers, str) or not self.providers:
-            raise ValueError(f"providers must be a non-empty sequence of ONNX Runtime providers, got {self.providers!r}")
+            raise ValueError(f"providers must be a non-empty sequence of ONNX Runtime providers, "
+                             f"got {self.providers!r}")
         checked["providers"] = tuple(self.providers)
         checked["include_gpu"] = bool(self.include_gpu)
         for name, value in checked.items():
@@ -320,7 +321,8 @@ def benchmark_inference(
         meter.start()
     c0, w0 = cpu_timer(), timer()
     try:
-        rounds = _run_rounds(call, session, singles, batches, settings, timer, w0, deadline=t_begin + settings.max_seconds)
+        rounds = _run_rounds(call, session, singles, batches, settings, timer, w0,
+                             deadline=t_begin + settings.max_seconds)
     finally:
         wall = max(0.0, timer() - w0)
         cpu = max(0.0, cpu_timer() - c0)

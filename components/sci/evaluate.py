@@ -143,7 +143,8 @@ def evaluate_variants(
         raise ValueError(f"expected_lifetime_inferences must be a number >= 0, got {expected_lifetime_inferences!r}")
     profile = resolve_profile(hardware_profile, hardware_overrides)
     # at least half the budget is left for session start-up and warm-up
-    settings = BenchmarkSettings(intra_op_threads=threads, max_seconds=max_seconds, min_seconds=min(1.0, max_seconds / 2))
+    settings = BenchmarkSettings(intra_op_threads=threads, max_seconds=max_seconds,
+                                 min_seconds=min(1.0, max_seconds / 2))
     unit = FunctionalUnit("inference", functional_unit_size)
     variants = _read_json(variant_list_path) or []
     training = _read_json(training_record_path)

@@ -29,6 +29,7 @@ from greenkfp.components.energy import (
     modeled_caveat,
     resolve_profile,
 )
+
 from .estimators import EstimatorSpec, build_estimator
 from .persistence import save_model
 from .pricing import HourlyPricing, price_energy
