@@ -69,23 +69,40 @@ def portable_enabled() -> bool:
 _portable_trees: dict[tuple[str, ...], Path] = {}
 
 
+def _compact_source(text: str) -> str:
+    """Python source without comments and docstrings (an exact AST round trip otherwise): the
+    embedded copy only runs, and every byte counts against the kernel's 128 KiB argument limit."""
+    tree = ast.parse(text)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body \
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree) + "\n"
+
+
 def _portable_source_tree(subpackages: tuple[str, ...]) -> Path:
     """A directory holding ``greenkfp/components`` with only ``subpackages`` and the package's
-    top-level modules (``__init__``, this one, ``_files``), to embed in a component: the whole
-    package would pass the 128 KiB limit on one container argument."""
+    top-level modules (``__init__``, this one, ``_files`` ...), compacted, to embed in a
+    component: the whole package would pass the 128 KiB limit on one container argument. The
+    KFP adapters (``component.py``) and the embedded carbon data are left out."""
     key = tuple(sorted(set(subpackages)))
     if key not in _portable_trees:
         root = Path(tempfile.mkdtemp(prefix="greenkfp-embed-"))
         here = Path(__file__).resolve().parent
         target = root / "greenkfp" / "components"
-        target.mkdir(parents=True)
-        for module in here.glob("*.py"):  # __init__, _runtime, _files: shared by every component
-            shutil.copy2(module, target / module.name)
-        for name in key:
-            shutil.copytree(
-                here / name, target / name,
-                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.npz", "component.py"),  # see the docstring
-            )
+        sources = list(here.glob("*.py")) + [p for name in key for p in (here / name).rglob("*")
+                                             if p.is_file() and "__pycache__" not in p.parts]
+        for source in sources:
+            if source.name == "component.py" or source.suffix in (".npz", ".pyc"):
+                continue
+            destination = target / source.relative_to(here)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if source.suffix == ".py":
+                destination.write_text(_compact_source(source.read_text(encoding="utf-8")), encoding="utf-8")
+            else:  # the data notice (attribution) and other small files travel as they are
+                shutil.copy2(source, destination)
         _portable_trees[key] = root
     return _portable_trees[key]
 

@@ -508,7 +508,6 @@ class GateDecisionRecord(_Record):
 
 # --------------------------------------------------------------------------- training record
 
-MODELED_ENERGY_CAVEAT = "Modeled energy: CodeCarbon's TDP model; its documentation puts the error at -60% to +190%."
 
 
 @dataclass(frozen=True)
@@ -527,6 +526,9 @@ class TrainingEnergy(_Part):
     method_detail: str
     energy_kwh: float | None = None
     reason: str | None = None
+    uncertainty: str | None = None
+
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"uncertainty"})
 
 
 @dataclass(frozen=True)
@@ -609,8 +611,8 @@ class TrainingRecord(_Record):
         ]
         if not energy.available:
             lines += ["", f"> Energy unavailable: {energy.reason}"]
-        if energy.method == "modeled":
-            lines += ["", f"> {MODELED_ENERGY_CAVEAT}"]
+        if energy.uncertainty:  # the energy model's own caveat (greenkfp.components.energy.modeled_caveat)
+            lines += ["", f"> {energy.uncertainty}"]
         return "\n".join(lines) + "\n"
 
 

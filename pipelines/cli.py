@@ -155,8 +155,10 @@ def _print_trainings(runs: Sequence[CandidateRun]) -> None:
         emissions = trainings[0].emissions
         console.print(f"[dim]CodeCarbon: {emissions.codecarbon_basis}. Hourly grid: {emissions.hourly_or_reason}.[/dim]")
         if any(t.energy.method == "modeled" for t in trainings):
+            from greenkfp.components.energy import MODELED_ERROR_RANGE
+
             console.print("[dim]modeled energy: CodeCarbon's TDP model (no RAPL here); its documentation puts "
-                          "the error at -60% to +190%.[/dim]")
+                          f"the error at {MODELED_ERROR_RANGE}.[/dim]")
 
 
 def _print_variants(runs: Sequence[CandidateRun]) -> None:

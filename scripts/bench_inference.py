@@ -250,7 +250,7 @@ def bench_model(model: dict, out_dir: Path, threads: int, rounds: int) -> dict:
         make_session,
         predict_session,
     )
-    from greenkfp.components.training.persistence import save_model
+    from greenkfp.components.models import save_model
 
     est = model["estimator"]
     skops_path = save_model(est, out_dir / f"{model['key']}.skops")

@@ -174,7 +174,7 @@ def evaluate(candidate: dict, list_path: str, test: str, decision: Path | None, 
 
     return evaluate_variants(
         candidate["variants_dir"], list_path, test, training_record_path=candidate["record_path"],
-        decision_path=decision, region=REGION, profile=PROFILE, intensity_basis=INTENSITY_BASIS, functional_unit_size=UNIT,
+        decision_path=decision, region=REGION, hardware_profile=PROFILE, intensity_basis=INTENSITY_BASIS, functional_unit_size=UNIT,
         expected_lifetime_inferences=None, max_seconds=max_seconds, threads=THREADS,
     ).to_list()
 
@@ -320,7 +320,7 @@ def render(console, report: dict) -> None:
         f"Each variant's benchmark: budget {cfg['max_seconds']:g} s; {first['benchmark']['stability_rule']}.\n"
         f"Hardware profile [bold]{profile['name']}[/] (TDP {profile['cpu_tdp_w']:g} W over {profile['vcpus']} vCPUs, "
         f"{profile['ram_gb']:g} GB RAM, embodied {profile['embodied_kgco2eq']:g} kgCO2eq over {profile['host_vcpus']} "
-        f"host vCPUs, {profile['lifespan_hours'] / 8760:g} years). "
+        f"host vCPUs, {profile['lifespan_years']:g} years). "
         f"I = {first['I']['g_per_kwh']:.2f} gCO2eq/kWh ({INTENSITY_BASIS}: {first['I']['source']['region']}, "
         f"{first['I']['source'].get('signal')}; "
         f"{report['intensity_basis_text']}). R: per {UNIT:,} inferences (counted)."

@@ -38,7 +38,7 @@ Method
   construction + start + stop is shown as well. By then numpy, scipy, scikit-learn and pandas
   (which ``load_digits`` imports) are loaded, as in a training step. So the figure does not
   hide imports that a bare process would pay, the same measurement is repeated in a fresh
-  subprocess that imports nothing but ``greenkfp.components.training.energy`` (the "bare
+  subprocess that imports nothing but ``greenkfp.components.energy`` (the "bare
   process"). Goal 2 is met only if both are within 2 s.
 * Overhead (goal 1): an untimed 2-epoch warm-up fit, then ``--runs`` pairs of one tracked and one
   untracked fit, the order inside a pair alternating (tracked first, untracked first, tracked
@@ -234,7 +234,7 @@ def first_start_stop(EnergyTracker, output_dir: str) -> dict:
 _BARE = r"""
 import json, sys, tempfile, time
 t0 = time.perf_counter()
-from greenkfp.components.training.energy import EnergyTracker
+from greenkfp.components.energy import EnergyTracker
 t1 = time.perf_counter()
 already = sorted(m for m in ("numpy", "scipy", "sklearn", "pandas", "codecarbon") if m in sys.modules)
 with tempfile.TemporaryDirectory(prefix="bench-training-bare-") as out:
@@ -401,7 +401,7 @@ def render(console, report: dict) -> None:
     tb.add_column("phase", no_wrap=True)
     tb.add_column("wall s", justify="right")
     tb.add_column("note")
-    tb.add_row("import greenkfp...training.energy", f"{bare['import_energy_module_s']:.3f}", "no CodeCarbon import")
+    tb.add_row("import greenkfp.components.energy", f"{bare['import_energy_module_s']:.3f}", "no CodeCarbon import")
     tb.add_row("construct", f"{bare['construct_s']:.3f}",
                f"imports the codecarbon package ({bare['modules_imported_by_construct']} modules"
                f"{', incl. pandas' if bare['pandas_imported_by_construct'] else ''})")
@@ -510,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         with threadpool_limits(limits=args.threads), tempfile.TemporaryDirectory(prefix="bench-training-") as out:
             import numpy
             import sklearn
-            from greenkfp.components.training.energy import EnergyTracker
+            from greenkfp.components.energy import MODELED_ERROR_RANGE, EnergyTracker
 
             fit, data = make_fit(epochs)
             pools = threadpools()
@@ -572,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summary,
         "load_average": {"before": load_before, "after": load_average(LOAD_DIGITS)},
         "note": "energy is modeled, not measured, when method is 'modeled' (no RAPL); CodeCarbon's documentation "
-                "puts its TDP model's error at -60% to +190%. CodeCarbon's CSV was in a temporary directory, removed.",
+                f"puts its TDP model's error at {MODELED_ERROR_RANGE}. CodeCarbon's CSV was in a temporary directory, removed.",
     }
     render(console, report)
     report["total_wall_s"] = time.perf_counter() - _BEGAN

@@ -22,12 +22,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greenkfp.components.training import (
+from greenkfp.components.energy import (
+    TEADS_RAM_W_PER_GB,
     ZONE_COUNTRY,
     EnergyMeasurement,
     EnergyTracker,
     HardwareProfile,
+    UnknownProfileError,
     codecarbon_location,
+    resolve_profile,
 )
 
 FAST = 0.25  # measure_power_secs: several CodeCarbon samples within a short block
@@ -133,10 +136,8 @@ def test_default_output_dir_is_a_temporary_directory(tmp_path, monkeypatch):
 
 
 def test_hardware_profile_reaches_codecarbon(tmp_path):
-    from codecarbon.external.ram import RAM
-
-    big = HardwareProfile(cpu_tdp_w=200, ram_gb=256)
-    small = HardwareProfile.from_dict({"cpu_tdp_w": 20, "ram_gb": 2})
+    big = resolve_profile("n2-standard-4", {"cpu_tdp_w": 200, "ram_gb": 256})
+    small = resolve_profile("n2-standard-4", {"cpu_tdp_w": 20, "ram_gb": 2})
     results = {}
     for name, profile in (("big", big), ("small", small)):
         with EnergyTracker(output_dir=tmp_path / name, hardware=profile, measure_power_secs=FAST) as tracker:
@@ -158,44 +159,41 @@ def test_hardware_profile_reaches_codecarbon(tmp_path):
     assert big_r.cpu_power_w > 3 * small_r.cpu_power_w
     assert big_r.cpu_energy_kwh > 3 * small_r.cpu_energy_kwh
 
-    # RAM: CodeCarbon's own RAM model at the profile's size, passed as force_ram_power
-    # (x86: 5 W per estimated DIMM, so 256 GB -> 8 DIMMs -> 38 W and 2 GB -> the 10 W floor).
-    model = RAM(tracking_mode="machine")._calculate_ram_power
-    assert big_r.ram_power_w == pytest.approx(model(256)) and small_r.ram_power_w == pytest.approx(model(2))
-    assert big_r.ram_power_w > small_r.ram_power_w
+    # RAM: the RAM model SCI uses (W per GB) at the profile's size, passed as force_ram_power.
+    assert big_r.ram_power_w == pytest.approx(256 * TEADS_RAM_W_PER_GB)
+    assert small_r.ram_power_w == pytest.approx(2 * TEADS_RAM_W_PER_GB)
     assert "ram_gb=256 GB" in big_r.method_detail
 
-    assert big_r.hardware_profile == {"cpu_tdp_w": 200.0, "cpu_cores": None, "ram_gb": 256.0}
+    assert big_r.hardware_profile == big.to_dict()
     assert json.loads(json.dumps(small_r.to_dict()))["hardware_profile"]["ram_gb"] == 2.0
 
 
-def test_cpu_cores_scale_the_tdp_given_to_codecarbon(tmp_path):
+def test_the_profiles_tdp_is_the_machines_and_a_cpu_count_mismatch_is_noted(tmp_path):
     threads = codecarbon_threads()
-    with EnergyTracker(output_dir=tmp_path, hardware={"cpu_tdp_w": 20, "cpu_cores": 1},
-                       measure_power_secs=FAST) as tracker:
+    notes = {}
+    for vcpus in (threads, threads + 1):
+        profile = resolve_profile("n2-standard-4", {"cpu_tdp_w": 20, "vcpus": vcpus})
+        with EnergyTracker(output_dir=tmp_path / str(vcpus), hardware=profile, measure_power_secs=FAST) as tracker:
+            busy(0.1)
+        result = tracker.result
+        assert result.available
+        # the profile is the machine the job runs on: its TDP is not scaled by cores
+        assert result.codecarbon_settings["force_cpu_power"] == 20
+        assert 0.1 * 20 - 1e-9 <= result.cpu_power_w <= 20 + 1e-9
+        notes[vcpus] = [n for n in result.notes if "CPU threads" in n]
+    assert notes[threads] == []
+    assert f"this machine's ({threads} CPU threads)" in notes[threads + 1][0]
+    assert f"for {threads + 1} vCPUs" in notes[threads + 1][0]
+
+
+def test_without_a_profile_codecarbon_keeps_its_own_tdp(tmp_path):
+    with EnergyTracker(output_dir=tmp_path, measure_power_secs=FAST) as tracker:
         busy(0.1)
     result = tracker.result
-    assert result.available
-    assert result.codecarbon_settings["force_cpu_power"] == pytest.approx(20 / threads)
-    assert f"TDP = {20 / threads:g} W" in result.method_detail
-    assert f"cpu_cores 1/{threads}" in result.method_detail
-    assert 0.1 * 20 / threads - 1e-9 <= result.cpu_power_w <= 20 / threads + 1e-9
-    assert result.hardware_profile == {"cpu_tdp_w": 20.0, "cpu_cores": 1, "ram_gb": None}
-
-
-def test_cpu_cores_alone_scales_codecarbons_own_tdp(tmp_path):
-    threads = codecarbon_threads()
-    with EnergyTracker(output_dir=tmp_path, hardware={"cpu_cores": 1}, measure_power_secs=FAST) as tracker:
-        busy(0.1)
-    result = tracker.result
-    assert result.available
-    from codecarbon.core import cpu
-    from codecarbon.core.hardware_cache import get_cached_tdp
-    from codecarbon.core.util import count_physical_cpus
-
-    machine_tdp = get_cached_tdp(cpu).tdp * count_physical_cpus()
-    assert result.codecarbon_settings["force_cpu_power"] == pytest.approx(machine_tdp / threads)
-    assert "CodeCarbon's estimate" in result.codecarbon_settings["cpu_power_basis"]
+    assert result.available and result.hardware_profile is None
+    assert result.codecarbon_settings["force_cpu_power"] is None
+    assert result.codecarbon_settings["force_ram_power"] is None
+    assert "CodeCarbon's" in result.method_detail and "force_cpu_power" not in result.method_detail
 
 
 # --------------------------------------------------------------------------- CodeCarbon failing
@@ -281,8 +279,7 @@ def test_result_before_the_block_ends_is_an_error():
         ({"country_iso_code": "CAN", "region": "texas"}, r"region 'texas' .*CAN.*ontario"),
         ({"project_name": ""}, r"project_name .*''"),
         ({"hardware": [65]}, r"hardware .*\[65\]"),
-        ({"hardware": {"cpu_tdp_w": -65}}, r"cpu_tdp_w .*-65"),
-        ({"hardware": {"tdp": 65}}, r"unknown hardware profile key\(s\) 'tdp'; valid keys: cpu_tdp_w, cpu_cores, ram_gb"),
+        ({"hardware": {"cpu_tdp_w": 65}}, r"hardware must be a HardwareProfile .*'cpu_tdp_w': 65"),
     ],
 )
 def test_caller_errors_name_the_field_and_the_value(kwargs, match):
@@ -291,34 +288,48 @@ def test_caller_errors_name_the_field_and_the_value(kwargs, match):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("overrides", "match"),
     [
         ({"cpu_tdp_w": 0}, r"cpu_tdp_w .*got 0"),
         ({"cpu_tdp_w": float("inf")}, r"cpu_tdp_w .*inf"),
         ({"cpu_tdp_w": "65"}, r"cpu_tdp_w .*'65'"),
-        ({"cpu_cores": 2.5}, r"cpu_cores .*2.5"),
-        ({"cpu_cores": 0}, r"cpu_cores .*got 0"),
-        ({"cpu_cores": True}, r"cpu_cores .*True"),
+        ({"vcpus": 2.5}, r"vcpus .*2.5"),
+        ({"vcpus": 0}, r"vcpus .*got 0"),
+        ({"vcpus": True}, r"vcpus .*True"),
+        ({"vcpus": 256}, r"host_vcpus must be >= vcpus \(256\), got 128"),
         ({"ram_gb": -8}, r"ram_gb .*-8"),
         ({"ram_gb": float("nan")}, r"ram_gb .*nan"),
+        ({"lifespan_years": 0}, r"lifespan_years must be > 0, got 0"),
+        ({"tdp": 65}, r"hardware_overrides: unknown field\(s\) 'tdp'; fields: name, cpu_tdp_w, vcpus, ram_gb"),
+        ({"cores": 2, "tdp": 1}, r"unknown field\(s\) 'cores', 'tdp'"),
+        ({"sources": {"watts": "x"}}, r"sources names unknown figure\(s\) 'watts'"),
+        ([("cpu_tdp_w", 65)], r"hardware_overrides must be a dict"),
     ],
 )
-def test_hardware_profile_values_are_validated(kwargs, match):
+def test_overrides_are_validated_naming_the_field_and_the_value(overrides, match):
     with pytest.raises(ValueError, match=match):
-        HardwareProfile(**kwargs)
+        resolve_profile("n2-standard-4", overrides)
 
 
-def test_hardware_profile_dict_round_trip():
-    profile = HardwareProfile.from_dict({"cpu_tdp_w": 65, "cpu_cores": 4.0, "ram_gb": 16})
-    assert profile == HardwareProfile(cpu_tdp_w=65.0, cpu_cores=4, ram_gb=16.0)
-    assert isinstance(profile.cpu_cores, int)
-    assert HardwareProfile.from_dict(profile.to_dict()) == profile
-    assert HardwareProfile.from_dict(None) == HardwareProfile.from_dict({}) == HardwareProfile()
-    assert HardwareProfile().is_empty and not profile.is_empty
-    with pytest.raises(ValueError, match=r"unknown hardware profile key\(s\) 'cores', 'tdp'"):
-        HardwareProfile.from_dict({"tdp": 1, "cores": 2})
-    with pytest.raises(ValueError, match=r"hardware profile must be a dict, got list"):
-        HardwareProfile.from_dict([1, 2])
+def test_unknown_preset_lists_the_presets():
+    with pytest.raises(UnknownProfileError, match=r"unknown hardware profile 'n9-mega-96'; presets: n2-standard-4, "
+                                                  r"e2-standard-4, m5.xlarge, c5.2xlarge, Standard_D4s_v5"):
+        resolve_profile("n9-mega-96")
+
+
+def test_overrides_replace_figures_and_record_their_source():
+    preset = resolve_profile("m5.xlarge")
+    assert resolve_profile("m5.xlarge", {}) is preset and resolve_profile("m5.xlarge", None) is preset
+    profile = resolve_profile("m5.xlarge", {"cpu_tdp_w": 65, "vcpus": 4.0, "ram_gb": 32,
+                                            "sources": {"cpu_tdp_w": "vendor TDP"}})
+    assert (profile.cpu_tdp_w, profile.vcpus, profile.ram_gb) == (65.0, 4, 32.0) and isinstance(profile.vcpus, int)
+    assert profile.embodied_kgco2eq == preset.embodied_kgco2eq and profile.host_vcpus == preset.host_vcpus
+    assert profile.name == "m5.xlarge (overrides: cpu_tdp_w, ram_gb, vcpus)"
+    assert profile.sources["cpu_tdp_w"] == "vendor TDP" and profile.sources["ram_gb"] == "hardware_overrides"
+    assert profile.sources["embodied_kgco2eq"] == preset.sources["embodied_kgco2eq"]
+    assert resolve_profile("m5.xlarge", {"name": "my box", "ram_gb": 8}).name == "my box"
+    assert HardwareProfile(**profile.to_dict()) == profile
+    assert json.loads(json.dumps(profile.to_dict()))["sources"]["vcpus"] == "hardware_overrides"
 
 
 def test_offline_regions_are_spelled_as_codecarbon_expects():
@@ -376,7 +387,7 @@ FRESH_PROCESS = textwrap.dedent(
             network.append([event, repr(args)[:200]])
 
     sys.addaudithook(audit)
-    from greenkfp.components.training import EnergyTracker
+    from greenkfp.components.energy import EnergyTracker
 
     timings = []
     for _ in range(2):
@@ -414,3 +425,14 @@ def test_offline_tracker_in_a_fresh_process_opens_no_connection_and_writes_nothi
 
 # Online mode is not exercised here: CodeCarbon's online tracker looks the machine up on public
 # geolocation services and a cloud metadata address, and no test may reach beyond localhost.
+
+
+def test_one_caveat_for_modeled_energy():
+    from greenkfp.components.energy import MODELED_ERROR_RANGE, modeled_caveat
+
+    assert modeled_caveat("measured") is None and modeled_caveat("unavailable", "codecarbon") is None
+    for model in ("codecarbon", "teads"):
+        assert MODELED_ERROR_RANGE in modeled_caveat("modeled", model)
+        assert MODELED_ERROR_RANGE in modeled_caveat("mixed", model)
+    assert modeled_caveat("modeled", "codecarbon").startswith("modeled, not measured")
+    assert modeled_caveat("mixed", "codecarbon").startswith("partly modeled")

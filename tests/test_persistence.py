@@ -13,7 +13,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
-from greenkfp.components.training.persistence import UntrustedModelError, load_model, save_model
+from greenkfp.components.models import UntrustedModelError, load_model, save_model
 
 
 def _rewrite_schema(path: Path, edit) -> None:

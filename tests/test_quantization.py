@@ -36,7 +36,7 @@ from greenkfp.components.quantization import (
 from greenkfp.components.records import VariantList, read_record
 from greenkfp.components.quantization.parity import check_conversion, compare, eligibility
 from greenkfp.components.training.estimators import DEFAULT_CANDIDATES, EstimatorSpec, build_estimator
-from greenkfp.components.training.persistence import save_model
+from greenkfp.components.models import save_model
 
 # the default candidates, made quick: fewer trees and epochs (same estimator types)
 QUICK = {

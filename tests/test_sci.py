@@ -15,28 +15,34 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from greenkfp.components.sci import (
-    MODELED_UNCERTAINTY,
+from greenkfp.components.energy import (
+    MODELED_ERROR_RANGE,
     PRESETS,
-    SCHEMA,
     TEADS_CURVE,
     EnergyMeter,
-    FunctionalUnit,
     HardwareProfile,
     NvmlReader,
     RaplError,
     RaplReader,
-    SciReport,
     UnknownProfileError,
+    model_energy,
+    modeled_caveat,
+    modeled_energy_kwh,
+    power_curve_factor,
+    resolve_profile,
+)
+from greenkfp.components.sci import (
+    SCHEMA,
+    BenchmarkSettings,
+    FunctionalUnit,
+    SciReport,
     benchmark_inference,
     embodied_share,
     evaluate_variant_sci,
-    get_profile,
-    model_energy,
-    modeled_energy_kwh,
-    power_curve_factor,
     sci_score,
 )
+
+MODELED_UNCERTAINTY = modeled_caveat("modeled")
 
 FOUR_YEARS = timedelta(days=4 * 365)  # the spec's 4*365*24 hours
 HOUR = timedelta(hours=1)
@@ -158,6 +164,7 @@ def test_energy_meter_models_from_cpu_time():
         pass
     reading = meter.result
     assert reading.method == "modeled" and reading.uncertainty == MODELED_UNCERTAINTY
+    assert MODELED_ERROR_RANGE in reading.uncertainty  # the one error band, quoted for scale
     assert reading.cpu_utilisation_percent == pytest.approx(50.0)
     # 0.75 x 100 W x 1/8 = 9.375 W; RAM 16 GB x 1/8 x 0.375 = 0.75 W; one hour
     assert reading.energy_kwh == pytest.approx((9.375 + 0.75) / 1000)
@@ -225,12 +232,12 @@ def test_rapl_unavailable_when_absent_or_unreadable(tmp_path):
     (root / "intel-rapl:0" / "energy_uj").write_text("n/a\n")
     assert not RaplReader(root).available()
     with pytest.raises(RaplError, match="mode='measured'"):
-        EnergyMeter(get_profile("n2-standard-4"), mode="measured", rapl=RaplReader(tmp_path / "none")).start()
+        EnergyMeter(resolve_profile("n2-standard-4"), mode="measured", rapl=RaplReader(tmp_path / "none")).start()
 
 
 def test_energy_meter_measures_through_a_fake_powercap_tree(tmp_path):
     root = fake_powercap(tmp_path, package_uj=900_000, dram_uj=50_000)
-    profile = get_profile("c5.2xlarge")
+    profile = resolve_profile("c5.2xlarge")
     meter = EnergyMeter(profile, cores_used=2, rapl=RaplReader(root), measured_share=0.25)
     with meter:
         set_energy(root, "intel-rapl:0", 100_000)  # wrapped: 200,000 uJ
@@ -265,7 +272,7 @@ def test_nvml_is_used_only_when_it_initialises():
     if reader.available():
         pytest.skip("an NVIDIA GPU with NVML is present")
     assert reader.reason and "NVML" in reader.reason
-    meter = EnergyMeter(get_profile("m5.xlarge"), mode="modeled", include_gpu=True, nvml=reader)
+    meter = EnergyMeter(resolve_profile("m5.xlarge"), mode="modeled", include_gpu=True, nvml=reader)
     with meter:
         pass
     assert [p["part"] for p in meter.result.parts] == ["cpu", "ram"]
@@ -307,8 +314,9 @@ def test_benchmark_percentiles_with_an_injected_delay():
     busy = threading.Thread(target=lambda: [sum(range(200)) for _ in iter(lambda: stop.is_set(), True)])
     busy.start()
     try:
-        result = benchmark_inference(tiny_model(), X, batch_size=8, warmup=2, min_repeats=2, max_repeats=3,
-                                     max_seconds=10, min_seconds=0.05, run=delayed)
+        settings = BenchmarkSettings(batch_size=8, warmup=2, min_repeats=2, max_repeats=3, max_seconds=10,
+                                     min_seconds=0.05)
+        result = benchmark_inference(tiny_model(), X, settings, run=delayed)
     finally:
         stop.set()
         busy.join()
@@ -349,9 +357,10 @@ def test_benchmark_exact_percentiles_and_the_stability_rule():
     X = np.zeros((100, 4), dtype=np.float32)
     X[:, 0] = np.arange(1, 101)  # single-row latencies 1, 2, ..., 100 ms
     clock = FakeClock()
-    result = benchmark_inference(tiny_model(), X, batch_size=50, warmup=0, min_repeats=2, max_repeats=10,
-                                 rel_tolerance=0.05, max_seconds=1000, min_seconds=0, run=clock.run,
-                                 timer=lambda: clock.wall, cpu_timer=lambda: clock.cpu)
+    settings = BenchmarkSettings(batch_size=50, warmup=0, min_repeats=2, max_repeats=10, rel_tolerance=0.05,
+                                 max_seconds=1000, min_seconds=0)
+    result = benchmark_inference(tiny_model(), X, settings, run=clock.run, timer=lambda: clock.wall,
+                                 cpu_timer=lambda: clock.cpu)
     # identical rounds: converged after the second, the earliest the rule allows
     assert result.converged and result.stop_reason == "converged" and result.n_rounds == 2
     lat = result.latency_ms
@@ -368,14 +377,15 @@ def test_benchmark_time_budget_bounds_the_run():
     X = np.zeros((100, 4), dtype=np.float32)
     X[:, 0] = np.arange(1, 101)  # a round takes 5.05 s of single rows + 0.01 s of batches
     clock = FakeClock()
-    result = benchmark_inference(tiny_model(), X, batch_size=50, warmup=0, min_repeats=3, max_repeats=50,
-                                 max_seconds=12, run=clock.run, timer=lambda: clock.wall, cpu_timer=lambda: clock.cpu)
+    settings = BenchmarkSettings(batch_size=50, warmup=0, min_repeats=3, max_repeats=50, max_seconds=12)
+    result = benchmark_inference(tiny_model(), X, settings, run=clock.run, timer=lambda: clock.wall,
+                                 cpu_timer=lambda: clock.cpu)
     # two rounds end at 10.12 s; a third would end past 12 s, so it is not started
     assert result.stop_reason == "time_budget" and not result.converged and result.n_rounds == 2
     assert result.total_time_s <= 12
     clock = FakeClock()
-    cut = benchmark_inference(tiny_model(), X, batch_size=50, warmup=0, max_seconds=3, run=clock.run,
-                              timer=lambda: clock.wall, cpu_timer=lambda: clock.cpu)
+    cut = benchmark_inference(tiny_model(), X, BenchmarkSettings(batch_size=50, warmup=0, max_seconds=3),
+                              run=clock.run, timer=lambda: clock.wall, cpu_timer=lambda: clock.cpu)
     # the first round is cut short at the deadline (after the row taking it past 3 s),
     # and still makes one batched request
     assert cut.stop_reason == "time_budget" and cut.n_rounds == 1 and cut.n_single_requests == 77
@@ -386,13 +396,14 @@ def test_benchmark_runs_at_least_min_seconds_before_converging():
     X = np.zeros((100, 4), dtype=np.float32)
     X[:, 0] = np.arange(1, 101)  # identical rounds of 5.06 s
     clock = FakeClock()
-    result = benchmark_inference(tiny_model(), X, batch_size=50, warmup=0, min_repeats=2, max_repeats=10,
-                                 max_seconds=1000, min_seconds=12, run=clock.run,
-                                 timer=lambda: clock.wall, cpu_timer=lambda: clock.cpu)
+    settings = BenchmarkSettings(batch_size=50, warmup=0, min_repeats=2, max_repeats=10, max_seconds=1000,
+                                 min_seconds=12)
+    result = benchmark_inference(tiny_model(), X, settings, run=clock.run, timer=lambda: clock.wall,
+                                 cpu_timer=lambda: clock.cpu)
     assert result.converged and result.n_rounds == 3 and result.wall_time_s >= 12
     assert "12 s of measured time" in result.stability_rule
     with pytest.raises(ValueError, match=r"min_seconds must be <= max_seconds \(5\), got 6"):
-        benchmark_inference(tiny_model(), X, max_seconds=5, min_seconds=6)
+        BenchmarkSettings(max_seconds=5, min_seconds=6)
 
 
 # --------------------------------------------------------------------------- the report
@@ -407,13 +418,14 @@ def test_evaluate_variant_sci_modeled(tmp_path):
     X = np.random.default_rng(1).normal(size=(32, 4))
     report = evaluate_variant_sci(
         path, X, profile="n2-standard-4", intensity_g_per_kwh=200.0, intensity_source=SOURCE,
-        functional_unit_size=1000, expected_lifetime_inferences=1_000_000, training_emissions_g=500.0,
-        rapl_root=tmp_path / "no-powercap", warmup=2, min_repeats=2, max_repeats=3, max_seconds=5, min_seconds=0.2,
-        subject="tiny-fp32",
+        functional_unit=FunctionalUnit("inference", 1000), expected_lifetime_inferences=1_000_000,
+        training_emissions_g=500.0, subject="tiny-fp32",
+        settings=BenchmarkSettings(rapl_root=tmp_path / "no-powercap", warmup=2, min_repeats=2, max_repeats=3,
+                                   max_seconds=5, min_seconds=0.2),
     )
     bench = report.benchmark
     assert report.energy_method == "modeled" and report.uncertainty == MODELED_UNCERTAINTY
-    profile = get_profile("n2-standard-4")
+    profile = resolve_profile("n2-standard-4")
     m = embodied_share(profile.embodied_g, timedelta(seconds=bench["wall_time_s"]), profile.lifespan, 1, 128)
     assert report.embodied_g == pytest.approx(m)
     r = bench["n_inferences"] / 1000
@@ -447,12 +459,14 @@ def test_evaluate_variant_sci_measured_through_a_fake_powercap_tree(tmp_path):
         set_energy(root, "intel-rapl:0:1", counters["dram"])
         return session.run(None, feeds)
 
+    profile = resolve_profile("m5.xlarge", {"cpu_tdp_w": 65, "vcpus": 4, "ram_gb": 8, "embodied_kgco2eq": 800,
+                                            "lifespan_years": 5, "host_vcpus": 4})
     report = evaluate_variant_sci(
-        tiny_model(), np.ones((40, 4)), profile={"cpu_tdp_w": 65, "vcpus": 4, "ram_gb": 8,
-                                                  "embodied_kgco2eq": 800, "lifespan_years": 5},
+        tiny_model(), np.ones((40, 4)), profile=profile,
         intensity_g_per_kwh=100.0, intensity_source={"provider": "fixed", "data_kind": "yearly average"},
-        functional_unit_size=1, rapl_root=root, measured_share=1.0, batch_size=10, warmup=3,
-        min_repeats=2, max_repeats=2, max_seconds=5, min_seconds=0, run=run_and_draw,
+        functional_unit=FunctionalUnit("inference"), run=run_and_draw,
+        settings=BenchmarkSettings(rapl_root=root, measured_share=1.0, batch_size=10, warmup=3, min_repeats=2,
+                                   max_repeats=2, max_seconds=5, min_seconds=0),
     )
     bench = report.benchmark
     requests = bench["n_single_requests"] + bench["n_batch_requests"]  # warm-up excluded
@@ -471,8 +485,9 @@ def test_presets_are_valid_and_sourced():
     assert set(PRESETS) >= {"n2-standard-4", "e2-standard-4", "m5.xlarge", "c5.2xlarge", "Standard_D4s_v5"}
     for name, profile in PRESETS.items():
         assert profile.name == name and profile.host_vcpus >= profile.vcpus
-        assert profile.lifespan == FOUR_YEARS and "CCF" in profile.source
-        assert HardwareProfile.from_dict(profile.to_dict()) == profile
+        assert profile.lifespan == FOUR_YEARS and "CCF" in profile.sources["cpu_tdp_w"]
+        assert all(profile.sources[k] != "user-given" for k in profile.sources)
+        assert HardwareProfile(**profile.to_dict()) == profile
 
 
 # --------------------------------------------------------------------------- bad input
@@ -518,30 +533,30 @@ def test_bad_tdp(tdp):
     with pytest.raises(ValueError, match=f"cpu_tdp_w must be > 0, got {tdp}"):
         HardwareProfile("x", cpu_tdp_w=tdp, vcpus=4, ram_gb=8, embodied_kgco2eq=100)
     with pytest.raises(ValueError, match=f"cpu_tdp_w must be > 0, got {tdp}"):
-        HardwareProfile.from_dict({"cpu_tdp_w": tdp, "vcpus": 4, "ram_gb": 8, "embodied_kgco2eq": 100})
+        resolve_profile("n2-standard-4", {"cpu_tdp_w": tdp})
 
 
 def test_bad_profile_fields():
-    base = {"cpu_tdp_w": 65, "vcpus": 4, "ram_gb": 8, "embodied_kgco2eq": 100}
-    with pytest.raises(ValueError, match=r"lifespan must be > 0, got datetime.timedelta\(0\)"):
-        HardwareProfile("x", 65, 4, 8, 100, lifespan=timedelta(0))
+    base = HardwareProfile("x", cpu_tdp_w=65, vcpus=4, ram_gb=8, embodied_kgco2eq=100)
     with pytest.raises(ValueError, match="lifespan_years must be > 0, got 0"):
-        HardwareProfile.from_dict({**base, "lifespan_years": 0})
+        HardwareProfile("x", 65, 4, 8, 100, lifespan_years=0)
+    with pytest.raises(ValueError, match="lifespan_years must be > 0, got 0"):
+        resolve_profile(base, {"lifespan_years": 0})
     with pytest.raises(ValueError, match="vcpus must be a whole number > 0, got 0"):
-        HardwareProfile.from_dict({**base, "vcpus": 0})
-    with pytest.raises(ValueError, match=r"unknown hardware profile key\(s\) 'tdp'"):
-        HardwareProfile.from_dict({**base, "tdp": 65})
+        resolve_profile(base, {"vcpus": 0})
+    with pytest.raises(ValueError, match=r"hardware_overrides: unknown field\(s\) 'tdp'"):
+        resolve_profile(base, {"tdp": 65})
     with pytest.raises(ValueError, match="host_vcpus must be >= vcpus"):
-        HardwareProfile.from_dict({**base, "host_vcpus": 2})
+        resolve_profile(base, {"host_vcpus": 2})
     with pytest.raises(ValueError, match="cores_used must be <= the profile's vcpus"):
-        modeled_energy_kwh(HardwareProfile.from_dict(base), 50, 60, 8)
+        modeled_energy_kwh(base, 50, 60, 8)
     with pytest.raises(ValueError, match=r"cpu_utilisation_percent must be within \[0, 100\], got 101"):
-        modeled_energy_kwh(HardwareProfile.from_dict(base), 101, 60, 1)
+        modeled_energy_kwh(base, 101, 60, 1)
 
 
 def test_unknown_profile_lists_the_presets():
     with pytest.raises(UnknownProfileError) as info:
-        get_profile("n9-mega-96")
+        resolve_profile("n9-mega-96")
     message = str(info.value)
     assert "'n9-mega-96'" in message
     for name in PRESETS:
@@ -551,16 +566,37 @@ def test_unknown_profile_lists_the_presets():
                              intensity_source={"provider": "x"})
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    ({"intra_op_threads": 0}, "intra_op_threads must be a whole number > 0, got 0"),
+    ({"batch_size": 2.5}, "batch_size must be a whole number > 0, got 2.5"),
+    ({"max_seconds": 0}, "max_seconds must be > 0, got 0"),
+    ({"warmup": -1}, "warmup must be >= 0, got -1"),
+    ({"min_repeats": 5, "max_repeats": 2}, r"max_repeats must be >= min_repeats \(5\), got 2"),
+    ({"pue": 0.9}, "pue must be >= 1, got 0.9"),
+    ({"energy_mode": "guess"}, "energy_mode must be 'auto', 'measured' or 'modeled', got 'guess'"),
+    ({"providers": "CPUExecutionProvider"}, "providers must be a non-empty sequence"),
+])
+def test_benchmark_settings_name_the_bad_field(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BenchmarkSettings(**kwargs)
+
+
+def test_benchmark_settings_are_frozen_and_normalised():
+    settings = BenchmarkSettings(intra_op_threads=2.0, inter_op_threads=2, providers=["CPUExecutionProvider"])
+    assert settings.cores == 4 and isinstance(settings.intra_op_threads, int)
+    assert settings.providers == ("CPUExecutionProvider",) and "5.0%" in settings.rule
+    with pytest.raises(AttributeError):
+        settings.batch_size = 1
+
+
 def test_bad_benchmark_and_report_inputs():
-    with pytest.raises(ValueError, match="intra_op_threads must be a whole number > 0, got 0"):
-        benchmark_inference(tiny_model(), np.ones((2, 4)), intra_op_threads=0)
     with pytest.raises(ValueError, match=r"X must be a non-empty 2-D array .* got shape \(4,\)"):
         benchmark_inference(tiny_model(), np.ones(4))
-    with pytest.raises(ValueError, match="max_seconds must be > 0, got 0"):
-        benchmark_inference(tiny_model(), np.ones((2, 4)), max_seconds=0)
-    with pytest.raises(ValueError, match=r"\(4\) must be <= the profile's vcpus \(4\)|must be <= the profile's vcpus"):
+    with pytest.raises(TypeError, match="settings must be a BenchmarkSettings, got dict"):
+        benchmark_inference(tiny_model(), np.ones((2, 4)), {"max_seconds": 1})
+    with pytest.raises(ValueError, match=r"\(5\) must be <= the profile's vcpus \(4, profile 'm5.xlarge'\)"):
         evaluate_variant_sci(tiny_model(), np.ones((2, 4)), profile="m5.xlarge", intensity_g_per_kwh=1,
-                             intensity_source={"provider": "x"}, intra_op_threads=5)
+                             intensity_source={"provider": "x"}, settings=BenchmarkSettings(intra_op_threads=5))
     common = dict(energy_kwh=1.0, intensity_g_per_kwh=100.0, total_embodied_g=1000.0, time_reserved=HOUR,
                   expected_lifespan=FOUR_YEARS, resources_reserved=1, total_resources=4, items=100,
                   software_boundary={"included": ["x"], "excluded": ["y"]}, methodology="m")

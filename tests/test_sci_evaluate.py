@@ -79,7 +79,7 @@ def setup(tmp_path_factory):
                                 summary_path=root / f"{name}.variants.md")
         sci = evaluate_variants(
             variants_dir, list_path, test, training_record_path=record_path, decision_path=decision,
-            profile="n2-standard-4", intensity_basis="annual_average", functional_unit_size=1000,
+            hardware_profile="n2-standard-4", intensity_basis="annual_average", functional_unit_size=1000,
             expected_lifetime_inferences=EXPECTED_INFERENCES, max_seconds=MAX_SECONDS, threads=1,
         )
         assert SciReport.from_json(sci.to_json()) == sci  # the record round-trips

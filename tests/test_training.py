@@ -20,7 +20,7 @@ from greenkfp.components.training.estimators import (
     build_estimator,
     parse_candidates,
 )
-from greenkfp.components.training.persistence import UntrustedModelError, load_model, save_model
+from greenkfp.components.models import UntrustedModelError, load_model, save_model
 from greenkfp.components.training.train import train_candidate, write_training_outputs
 
 LOGREG = {"name": "logreg", "estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 500}}

@@ -194,7 +194,7 @@ def _load_onnx(path: str) -> onnx.ModelProto:
 def _load_skops(path: str, classes) -> SourceModel:
     from sklearn.base import is_classifier
 
-    from greenkfp.components.training.persistence import load_model
+    from greenkfp.components.models import load_model
 
     try:
         estimator = load_model(path)
@@ -218,7 +218,7 @@ def load_source_model(path: str | os.PathLike, *, classes: Sequence | None = Non
 
     The format is detected from the content, not the file name: a skops file is a zip archive,
     anything else must parse as ONNX and pass ``onnx.checker``. A skops file is loaded with
-    :func:`greenkfp.components.training.persistence.load_model`, which trusts only
+    :func:`greenkfp.components.models.load_model`, which trusts only
     scikit-learn, NumPy and SciPy types.
 
     Args:

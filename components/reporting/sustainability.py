@@ -21,6 +21,7 @@ import io
 import math
 from typing import Sequence
 
+from greenkfp.components.energy import MODELED_ERROR_RANGE
 from greenkfp.components.records import (
     GateDecisionRecord,
     SciEntry,
@@ -142,7 +143,7 @@ def build_sustainability_report(
                  "failure_policy_applied": decision.failure_policy_applied},
         "units": {"emissions": "g CO2eq", "energy": "kWh", "intensity": "gCO2eq/kWh", "accuracy": "percentage points"},
         "caveats": [
-            "Training energy is CodeCarbon's (modeled on machines without RAPL: -60% to +190% per its documentation).",
+            f"Training energy is CodeCarbon's (modeled on machines without RAPL: {MODELED_ERROR_RANGE} per its documentation).",
             "Inference energy comes from the SCI benchmark (modeled from CPU utilisation unless RAPL was readable).",
             "Intensities are the gate's forecast or recorded data, and the training step's hourly figures; "
             "replayed historical data is labelled as such.",

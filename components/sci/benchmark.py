@@ -15,15 +15,16 @@ repeat until the figures are stable, by this rule:
 It reports latency percentiles (p50, p95, p99, numpy's linear interpolation) of single-row
 requests, batch latency and throughput, the process CPU time and utilisation over the
 measured rounds (warm-up excluded), the number of inferences, and whether and why it stopped.
-The utilisation is the input of the energy model in :mod:`.hardware`. CPU time is read from
+The utilisation is the input of the energy model in :mod:`greenkfp.components.energy`. CPU time is read from
 the calling thread's clock when the session has one thread (ONNX Runtime then runs the graph
 in the caller's thread and creates no pool), so other busy threads of the process (a BLAS pool
 still spinning after a scikit-learn fit, say) are not charged to the model; with more threads
 it is the whole process's CPU time, which then includes any such thread. The result says
 which.
 
-:func:`evaluate_variant_sci` runs that benchmark inside an :class:`~.hardware.EnergyMeter`
-and turns it into an :class:`~.sci.SciReport`.
+Every knob of a run is one frozen, validated :class:`BenchmarkSettings`.
+:func:`evaluate_variant_sci` runs the benchmark inside an
+:class:`~greenkfp.components.energy.EnergyMeter` and turns it into an :class:`~.sci.SciReport`.
 
 ``onnxruntime`` is imported when a benchmark runs, not at import. No kfp import.
 """
@@ -32,23 +33,20 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .hardware import (
-    TEADS_CURVE,
-    TEADS_RAM_W_PER_GB,
-    EnergyMeter,
-    HardwareProfile,
-    RaplReader,
-    resolve_profile,
-)
-from .sci import FunctionalUnit, SciReport, _iso, non_negative, positive, positive_int
+from greenkfp.components.energy import TEADS_RAM_W_PER_GB, EnergyMeter, HardwareProfile, RaplReader, resolve_profile
 
-__all__ = ["BenchmarkResult", "benchmark_inference", "cpu_clock_for", "evaluate_variant_sci", "stability_rule"]
+from .._checks import iso as _iso
+from .._checks import non_negative, positive, positive_int
+from .sci import FunctionalUnit, SciReport
+
+__all__ = ["BenchmarkResult", "BenchmarkSettings", "benchmark_inference", "cpu_clock_for", "evaluate_variant_sci",
+           "stability_rule"]
 
 _ORT_TYPES = {
     "tensor(float)": np.float32,
@@ -69,6 +67,87 @@ def stability_rule(min_repeats: int, max_repeats: int, rel_tolerance: float, max
         f"when the next round would overrun the {max_seconds:g} s budget (session creation and warm-up included; a "
         f"round in progress at the deadline is cut short)"
     )
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    """How a benchmark runs and how its energy is metered; validated once, here.
+
+    Attributes:
+        intra_op_threads: ``SessionOptions.intra_op_num_threads`` (pinned, >= 1).
+        inter_op_threads: ``SessionOptions.inter_op_num_threads`` (pinned, >= 1); above 1 the
+            session runs in parallel execution mode. The cores reserved are intra x inter.
+        batch_size: Rows per batched request.
+        warmup: Single-row requests before measuring (plus one batched request); not counted.
+        max_seconds: Budget for the whole benchmark, seconds (see the module's rule).
+        min_seconds: Least measured time before the benchmark may stop as converged, so the
+            energy and CPU figures cover more than a few milliseconds (<= ``max_seconds``).
+        min_repeats, max_repeats, rel_tolerance: The stability rule (see the module).
+        max_rows_per_round: Single-row requests per round use the first this-many rows.
+        providers: ONNX Runtime execution providers (CPU by default).
+        energy_mode: ``"auto"``, ``"measured"`` or ``"modeled"`` (see ``EnergyMeter``).
+        rapl_root, measured_share, include_gpu, ram_w_per_gb: Passed to the ``EnergyMeter``.
+        pue: Data-centre PUE applied to ``E`` (>= 1; 1.0 applies none).
+    """
+
+    intra_op_threads: int = 1
+    inter_op_threads: int = 1
+    batch_size: int = 64
+    warmup: int = 20
+    max_seconds: float = 30.0
+    min_seconds: float = 1.0
+    min_repeats: int = 3
+    max_repeats: int = 1000
+    rel_tolerance: float = 0.05
+    max_rows_per_round: int = 1000
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    energy_mode: str = "auto"
+    rapl_root: str | os.PathLike = "/sys/class/powercap"
+    measured_share: float | None = None
+    include_gpu: bool = False
+    ram_w_per_gb: float = TEADS_RAM_W_PER_GB
+    pue: float = 1.0
+
+    def __post_init__(self) -> None:
+        checked = {name: positive_int(name, getattr(self, name)) for name in (
+            "intra_op_threads", "inter_op_threads", "batch_size", "min_repeats", "max_repeats", "max_rows_per_round")}
+        checked["warmup"] = int(non_negative("warmup", self.warmup))
+        checked["max_seconds"] = positive("max_seconds", self.max_seconds)
+        checked["min_seconds"] = non_negative("min_seconds", self.min_seconds)
+        checked["rel_tolerance"] = non_negative("rel_tolerance", self.rel_tolerance)
+        checked["ram_w_per_gb"] = non_negative("ram_w_per_gb", self.ram_w_per_gb)
+        checked["pue"] = non_negative("pue", self.pue)
+        if checked["min_seconds"] > checked["max_seconds"]:
+            raise ValueError(f"min_seconds must be <= max_seconds ({self.max_seconds!r}), got {self.min_seconds!r}")
+        if checked["max_repeats"] < checked["min_repeats"]:
+            raise ValueError(f"max_repeats must be >= min_repeats ({checked['min_repeats']}), got {self.max_repeats!r}")
+        if checked["pue"] < 1:
+            raise ValueError(f"pue must be >= 1, got {self.pue!r}")
+        if self.energy_mode not in ("auto", "measured", "modeled"):
+            raise ValueError(f"energy_mode must be 'auto', 'measured' or 'modeled', got {self.energy_mode!r}")
+        if isinstance(self.providers, str) or not self.providers:
+            raise ValueError(f"providers must be a non-empty sequence of ONNX Runtime providers, "
+                             f"got {self.providers!r}")
+        checked["providers"] = tuple(self.providers)
+        checked["include_gpu"] = bool(self.include_gpu)
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def cores(self) -> int:
+        """Cores reserved by the session: intra-op x inter-op threads."""
+        return self.intra_op_threads * self.inter_op_threads
+
+    @property
+    def rule(self) -> str:
+        return stability_rule(self.min_repeats, self.max_repeats, self.rel_tolerance, self.max_seconds,
+                              self.min_seconds)
+
+    def meter(self, profile: HardwareProfile, cpu_timer: Callable[[], float]) -> EnergyMeter:
+        """The energy meter for a benchmark under these settings on ``profile``."""
+        return EnergyMeter(profile, cores_used=self.cores, mode=self.energy_mode, rapl=RaplReader(self.rapl_root),
+                           include_gpu=self.include_gpu, measured_share=self.measured_share,
+                           ram_w_per_gb=self.ram_w_per_gb, cpu_timer=cpu_timer)
 
 
 @dataclass(frozen=True)
@@ -191,20 +270,10 @@ def cpu_clock_for(cores: int) -> tuple[Callable[[], float], str]:
 def benchmark_inference(
     model_path_or_bytes: Any,
     X: Any,
+    settings: BenchmarkSettings | None = None,
     *,
-    intra_op_threads: int = 1,
-    inter_op_threads: int = 1,
-    batch_size: int = 64,
-    warmup: int = 20,
-    max_seconds: float = 30.0,
-    min_seconds: float = 1.0,
-    min_repeats: int = 3,
-    max_repeats: int = 1000,
-    rel_tolerance: float = 0.05,
-    max_rows_per_round: int = 1000,
     run: Callable[[Any, dict], Any] | None = None,
     meter: EnergyMeter | None = None,
-    providers: Sequence[str] = ("CPUExecutionProvider",),
     timer: Callable[[], float] = time.perf_counter,
     cpu_timer: Callable[[], float] | None = None,
 ) -> BenchmarkResult:
@@ -214,23 +283,13 @@ def benchmark_inference(
         model_path_or_bytes: A ``.onnx`` path, the model's bytes, or an ``onnx.ModelProto``.
             The model must have one 2-D input (rows x features), as skl2onnx models do.
         X: Test data, rows x features; cast to the model's input type.
-        intra_op_threads: ``SessionOptions.intra_op_num_threads`` (pinned, >= 1).
-        inter_op_threads: ``SessionOptions.inter_op_num_threads`` (pinned, >= 1); above 1 the
-            session runs in parallel execution mode. The cores reserved are
-            ``intra_op_threads x inter_op_threads``.
-        batch_size: Rows per batched request.
-        warmup: Single-row requests before measuring (plus one batched request); not counted.
-        max_seconds: Budget for the whole benchmark, seconds (see the module's rule).
-        min_seconds: Least measured time before the benchmark may stop as converged, so the
-            energy and CPU figures cover more than a few milliseconds (<= ``max_seconds``).
-        min_repeats, max_repeats, rel_tolerance: The stability rule (see the module).
-        max_rows_per_round: Single-row requests per round use the first this-many rows.
+        settings: Threads, batch size, warm-up, budget and stability rule (default
+            ``BenchmarkSettings()``); its metering fields are not used here.
         run: How to run one request, ``run(session, feeds) -> outputs``; default
             ``session.run(None, feeds)``. A hook for wrapping requests (tests inject a known
             delay with it).
-        meter: An :class:`~.hardware.EnergyMeter` started and stopped around the measured
-            rounds (warm-up excluded), so its energy matches ``n_inferences``.
-        providers: ONNX Runtime execution providers (CPU by default).
+        meter: An ``EnergyMeter`` started and stopped around the measured rounds (warm-up
+            excluded), so its energy matches ``n_inferences``.
         timer: Wall clock, seconds (for tests).
         cpu_timer: CPU clock, seconds; default :func:`cpu_clock_for` the thread count. Pass
             the same clock to the ``meter``.
@@ -238,137 +297,111 @@ def benchmark_inference(
     Returns:
         A :class:`BenchmarkResult`.
     """
-    intra = positive_int("intra_op_threads", intra_op_threads)
-    inter = positive_int("inter_op_threads", inter_op_threads)
-    batch = positive_int("batch_size", batch_size)
-    n_warmup = int(non_negative("warmup", warmup))
-    budget = positive("max_seconds", max_seconds)
-    floor = non_negative("min_seconds", min_seconds)
-    if floor > budget:
-        raise ValueError(f"min_seconds must be <= max_seconds ({max_seconds!r}), got {min_seconds!r}")
-    min_rep = positive_int("min_repeats", min_repeats)
-    max_rep = positive_int("max_repeats", max_repeats)
-    if max_rep < min_rep:
-        raise ValueError(f"max_repeats must be >= min_repeats ({min_rep}), got {max_repeats!r}")
-    tolerance = non_negative("rel_tolerance", rel_tolerance)
-    rows_cap = positive_int("max_rows_per_round", max_rows_per_round)
+    settings = BenchmarkSettings() if settings is None else settings
+    if not isinstance(settings, BenchmarkSettings):
+        raise TypeError(f"settings must be a BenchmarkSettings, got {type(settings).__name__}: {settings!r}")
     if run is not None and not callable(run):
         raise TypeError(f"run must be callable(session, feeds), got {run!r}")
     call = run or (lambda session, feeds: session.run(None, feeds))
-    if cpu_timer is None:
-        cpu_timer, cpu_clock = cpu_clock_for(intra * inter)
-    else:
-        cpu_clock = "given by the caller"
+    cpu_timer, cpu_clock = cpu_clock_for(settings.cores) if cpu_timer is None else (cpu_timer, "given by the caller")
 
     t_begin = timer()
-    deadline = t_begin + budget
     started_at = datetime.now(timezone.utc)
-    session, mode, ort_version = _load_session(model_path_or_bytes, intra, inter, providers)
+    session, mode, ort_version = _load_session(model_path_or_bytes, settings.intra_op_threads,
+                                               settings.inter_op_threads, settings.providers)
     name, data = _prepare_input(session, X)
-    singles = [{name: data[i:i + 1]} for i in range(min(len(data), rows_cap))]
-    batches = [{name: data[i:i + batch]} for i in range(0, len(data), batch)]
-
-    for i in range(n_warmup):
+    singles = [{name: data[i:i + 1]} for i in range(min(len(data), settings.max_rows_per_round))]
+    batches = [{name: data[i:i + settings.batch_size]} for i in range(0, len(data), settings.batch_size)]
+    for i in range(settings.warmup):
         call(session, singles[i % len(singles)])
-    if n_warmup:
+    if settings.warmup:
         call(session, batches[0])
-
-    single_lat: list[float] = []
-    batch_lat: list[float] = []
-    batch_rows = 0
-    round_p95: list[float] = []
-    stop_reason = "max_repeats"
-    converged = False
-    last_round_s = 0.0
 
     if meter is not None:
         meter.start()
     c0, w0 = cpu_timer(), timer()
     try:
-        while True:
-            if len(round_p95) >= max_rep:
-                stop_reason = "max_repeats"
-                break
-            now = timer()
-            if round_p95 and now + last_round_s > deadline:
-                stop_reason = "time_budget"
-                break
-            round_start = now
-            this_round: list[float] = []
-            cut = False
-            for feeds in singles:
-                t0 = timer()
-                call(session, feeds)
-                t1 = timer()
-                this_round.append(t1 - t0)
-                if t1 >= deadline:
-                    cut = True
-                    break
-            if not cut or not batch_lat:  # at least one batched request, even when out of time
-                for feeds in batches:
-                    t0 = timer()
-                    call(session, feeds)
-                    t1 = timer()
-                    batch_lat.append(t1 - t0)
-                    batch_rows += len(next(iter(feeds.values())))
-                    if t1 >= deadline:
-                        cut = True
-                        break
-            single_lat += this_round
-            round_p95.append(float(np.percentile(np.asarray(this_round) * 1000.0, 95)))
-            last_round_s = timer() - round_start
-            if cut:
-                stop_reason = "time_budget"
-                break
-            if len(round_p95) >= max(min_rep, 2) and timer() - w0 >= floor:
-                earlier, latest = round_p95[-2], round_p95[-1]
-                if earlier > 0 and abs(latest - earlier) / earlier <= tolerance:
-                    converged, stop_reason = True, "converged"
-                    break
+        rounds = _run_rounds(call, session, singles, batches, settings, timer, w0,
+                             deadline=t_begin + settings.max_seconds)
     finally:
         wall = max(0.0, timer() - w0)
         cpu = max(0.0, cpu_timer() - c0)
         if meter is not None:
             meter.stop()
-    t_end = timer()
-
-    cores = intra * inter
-    single_total = float(sum(single_lat))
-    batch_total = float(sum(batch_lat))
+    single_total, batch_total = float(sum(rounds.single_lat)), float(sum(rounds.batch_lat))
     return BenchmarkResult(
-        latency_ms=_percentiles(single_lat),
-        batch_latency_ms=_percentiles(batch_lat),
-        batch_size=batch,
-        batch_rows_per_s=batch_rows / batch_total if batch_total > 0 else None,
-        single_rows_per_s=len(single_lat) / single_total if single_total > 0 else None,
-        n_single_requests=len(single_lat),
-        n_batch_requests=len(batch_lat),
-        n_batch_rows=batch_rows,
-        n_inferences=len(single_lat) + batch_rows,
-        n_rounds=len(round_p95),
-        round_p95_ms=tuple(round_p95),
-        wall_time_s=wall,
-        total_time_s=t_end - t_begin,
-        cpu_time_s=cpu,
-        cpu_utilisation_percent=0.0 if wall == 0 else 100.0 * cpu / (wall * cores),
-        cpu_clock=cpu_clock,
-        cores_reserved=cores,
-        intra_op_threads=intra,
-        inter_op_threads=inter,
-        execution_mode=mode,
-        providers=tuple(providers),
-        onnxruntime_version=ort_version,
-        warmup_requests=n_warmup + (1 if n_warmup else 0),
-        max_seconds=budget,
-        stability_rule=stability_rule(min_rep, max_rep, tolerance, budget, floor),
-        converged=converged,
-        stop_reason=stop_reason,
-        started_at=started_at,
-        ended_at=datetime.now(timezone.utc),
-        input_name=name,
-        n_rows=int(data.shape[0]),
-        n_features=int(data.shape[1]),
+        latency_ms=_percentiles(rounds.single_lat), batch_latency_ms=_percentiles(rounds.batch_lat),
+        batch_size=settings.batch_size,
+        batch_rows_per_s=rounds.batch_rows / batch_total if batch_total > 0 else None,
+        single_rows_per_s=len(rounds.single_lat) / single_total if single_total > 0 else None,
+        n_single_requests=len(rounds.single_lat), n_batch_requests=len(rounds.batch_lat),
+        n_batch_rows=rounds.batch_rows, n_inferences=len(rounds.single_lat) + rounds.batch_rows,
+        n_rounds=len(rounds.round_p95), round_p95_ms=tuple(rounds.round_p95),
+        wall_time_s=wall, total_time_s=timer() - t_begin, cpu_time_s=cpu,
+        cpu_utilisation_percent=0.0 if wall == 0 else 100.0 * cpu / (wall * settings.cores),
+        cpu_clock=cpu_clock, cores_reserved=settings.cores, intra_op_threads=settings.intra_op_threads,
+        inter_op_threads=settings.inter_op_threads, execution_mode=mode, providers=settings.providers,
+        onnxruntime_version=ort_version, warmup_requests=settings.warmup + (1 if settings.warmup else 0),
+        max_seconds=settings.max_seconds, stability_rule=settings.rule, converged=rounds.converged,
+        stop_reason=rounds.stop_reason, started_at=started_at, ended_at=datetime.now(timezone.utc),
+        input_name=name, n_rows=int(data.shape[0]), n_features=int(data.shape[1]),
     )
+
+
+@dataclass
+class _Rounds:
+    """What the measured rounds collected (latencies in seconds)."""
+
+    single_lat: list[float] = field(default_factory=list)
+    batch_lat: list[float] = field(default_factory=list)
+    batch_rows: int = 0
+    round_p95: list[float] = field(default_factory=list)
+    converged: bool = False
+    stop_reason: str = "max_repeats"
+
+
+def _timed(call, session, requests: list[dict], timer, deadline: float, latencies: list[float]) -> tuple[bool, int]:
+    """Run ``requests`` in turn, appending each latency; stop after the one that reaches the
+    deadline. Returns ``(cut short, rows sent)``."""
+    rows = 0
+    for feeds in requests:
+        t0 = timer()
+        call(session, feeds)
+        t1 = timer()
+        latencies.append(t1 - t0)
+        rows += len(next(iter(feeds.values())))
+        if t1 >= deadline:
+            return True, rows
+    return False, rows
+
+
+def _run_rounds(call, session, singles, batches, settings: BenchmarkSettings, timer, w0: float, *,
+                deadline: float) -> _Rounds:
+    """The measured rounds, under the module's stopping rule."""
+    rounds = _Rounds()
+    last_round_s = 0.0
+    while len(rounds.round_p95) < settings.max_repeats:
+        round_start = timer()
+        if rounds.round_p95 and round_start + last_round_s > deadline:
+            rounds.stop_reason = "time_budget"
+            return rounds
+        this_round: list[float] = []
+        cut, _ = _timed(call, session, singles, timer, deadline, this_round)
+        if not cut or not rounds.batch_lat:  # at least one batched request, even when out of time
+            cut_batches, rows = _timed(call, session, batches, timer, deadline, rounds.batch_lat)
+            cut, rounds.batch_rows = cut or cut_batches, rounds.batch_rows + rows
+        rounds.single_lat += this_round
+        rounds.round_p95.append(float(np.percentile(np.asarray(this_round) * 1000.0, 95)))
+        last_round_s = timer() - round_start
+        if cut:
+            rounds.stop_reason = "time_budget"
+            return rounds
+        if len(rounds.round_p95) >= max(settings.min_repeats, 2) and timer() - w0 >= settings.min_seconds:
+            earlier, latest = rounds.round_p95[-2], rounds.round_p95[-1]
+            if earlier > 0 and abs(latest - earlier) / earlier <= settings.rel_tolerance:
+                rounds.converged, rounds.stop_reason = True, "converged"
+                return rounds
+    return rounds
 
 
 # --------------------------------------------------------------------------- SCI of a variant
@@ -426,84 +459,70 @@ def evaluate_variant_sci(
     model_path_or_bytes: Any,
     X: Any,
     *,
-    profile: HardwareProfile | str | Mapping[str, Any],
+    profile: HardwareProfile | str,
     intensity_g_per_kwh: float,
     intensity_source: Mapping[str, Any],
-    functional_unit_size: float = 1000,
-    functional_unit_name: str = "inference",
+    settings: BenchmarkSettings | None = None,
+    functional_unit: FunctionalUnit | None = None,
     expected_lifetime_inferences: float | None = None,
     training_emissions_g: float | None = None,
-    energy_mode: str = "auto",
-    rapl_root: str | os.PathLike = "/sys/class/powercap",
-    measured_share: float | None = None,
-    include_gpu: bool = False,
-    pue: float = 1.0,
-    ram_w_per_gb: float = TEADS_RAM_W_PER_GB,
-    intra_op_threads: int = 1,
-    inter_op_threads: int = 1,
-    batch_size: int = 64,
-    warmup: int = 20,
-    max_seconds: float = 30.0,
-    min_seconds: float = 1.0,
-    min_repeats: int = 3,
-    max_repeats: int = 1000,
-    rel_tolerance: float = 0.05,
     run: Callable[[Any, dict], Any] | None = None,
     subject: str | None = None,
 ) -> SciReport:
     """Benchmark a model variant, meter the energy, and compute its SCI per functional unit.
 
-    Steps: resolve the hardware profile; run :func:`benchmark_inference` inside an
-    :class:`~.hardware.EnergyMeter` (RAPL-measured where available, else modeled; the method
-    is recorded); ``E`` = that energy x ``pue``; ``M`` from the profile with time reserved =
-    the benchmark's measured wall time and resources reserved = threads (intra x inter) over
-    the vCPUs the host's embodied emissions are shared over; ``R`` = inferences /
-    ``functional_unit_size``. With ``expected_lifetime_inferences``, the lifecycle total
-    ``training_emissions_g + expected inferences x per-inference carbon`` is reported apart
-    from the score; training never enters the score.
+    Steps: run :func:`benchmark_inference` inside an ``EnergyMeter`` (RAPL-measured where
+    available, else modeled; the method is recorded); ``E`` = that energy x ``settings.pue``;
+    ``M`` from the profile with time reserved = the benchmark's measured wall time and
+    resources reserved = threads (intra x inter) over the vCPUs the host's embodied emissions
+    are shared over; ``R`` = inferences counted in ``functional_unit``. With
+    ``expected_lifetime_inferences``, the lifecycle total ``training_emissions_g + expected
+    inferences x per-inference carbon`` is reported apart from the score; training never
+    enters the score.
 
     Args:
         model_path_or_bytes, X: The model and the test data (see :func:`benchmark_inference`).
-        profile: A :class:`~.hardware.HardwareProfile`, a preset name, or a profile dict.
+        profile: The machine, or a preset's name (see ``greenkfp.components.energy.resolve_profile``).
         intensity_g_per_kwh: ``I``, gCO2eq/kWh, location-based, at the time of use.
         intensity_source: Where ``I`` came from: ``provider`` (required), ``region``,
             ``data_kind``, ``signal``, ``time`` (e.g. from the carbon gate's record).
-        functional_unit_size: Inferences per functional unit (1000: "per 1,000 inferences").
-        functional_unit_name: What is counted (default "inference").
+        settings: The benchmark's and the meter's :class:`BenchmarkSettings`.
+        functional_unit: ``R`` (default: per 1,000 inferences).
         expected_lifetime_inferences: Inferences expected over the model's life.
         training_emissions_g: The model's training emissions, gCO2eq (reported apart).
-        energy_mode: ``"auto"``, ``"measured"`` or ``"modeled"`` (see EnergyMeter).
-        rapl_root, measured_share, include_gpu, ram_w_per_gb: Passed to the meter.
-        pue: Data-centre PUE applied to ``E`` (>= 1; 1.0 applies none).
-        intra_op_threads ... run: Passed to :func:`benchmark_inference`.
+        run: Passed to :func:`benchmark_inference`.
         subject: A name for the variant, recorded in the report.
     """
-    hw = resolve_profile(profile)
-    intra = positive_int("intra_op_threads", intra_op_threads)
-    inter = positive_int("inter_op_threads", inter_op_threads)
-    cores = intra * inter
-    if cores > hw.vcpus:
-        raise ValueError(f"intra_op_threads x inter_op_threads ({cores}) must be <= the profile's vcpus "
-                         f"({hw.vcpus}, profile {hw.name!r})")
-    unit = FunctionalUnit(functional_unit_name, functional_unit_size)
+    settings = BenchmarkSettings() if settings is None else settings
+    unit = FunctionalUnit("inference", 1000) if functional_unit is None else functional_unit
+    profile = resolve_profile(profile)
+    if settings.cores > profile.vcpus:
+        raise ValueError(f"intra_op_threads x inter_op_threads ({settings.cores}) must be <= the profile's vcpus "
+                         f"({profile.vcpus}, profile {profile.name!r})")
     non_negative("intensity_g_per_kwh", intensity_g_per_kwh)
     if expected_lifetime_inferences is not None:
         non_negative("expected_lifetime_inferences", expected_lifetime_inferences)
     if training_emissions_g is not None:
         non_negative("training_emissions_g", training_emissions_g)
-    if non_negative("pue", pue) < 1:
-        raise ValueError(f"pue must be >= 1, got {pue!r}")
-    cpu_timer, _ = cpu_clock_for(cores)
-    meter = EnergyMeter(hw, cores_used=cores, mode=energy_mode, rapl=RaplReader(rapl_root),
-                        include_gpu=include_gpu, measured_share=measured_share,
-                        ram_w_per_gb=ram_w_per_gb, curve=TEADS_CURVE, cpu_timer=cpu_timer)
-    bench = benchmark_inference(
-        model_path_or_bytes, X, intra_op_threads=intra, inter_op_threads=inter, batch_size=batch_size,
-        warmup=warmup, max_seconds=max_seconds, min_seconds=min_seconds, min_repeats=min_repeats,
-        max_repeats=max_repeats, rel_tolerance=rel_tolerance, run=run, meter=meter, cpu_timer=cpu_timer,
-    )
+    cpu_timer, _ = cpu_clock_for(settings.cores)
+    meter = settings.meter(profile, cpu_timer)
+    bench = benchmark_inference(model_path_or_bytes, X, settings, run=run, meter=meter, cpu_timer=cpu_timer)
     reading = meter.result
-    energy = reading.energy_kwh * float(pue)
+    gpu = settings.include_gpu and any(p["part"] == "gpu" for p in reading.parts)
+    return SciReport.compute(
+        energy_kwh=reading.energy_kwh * settings.pue, energy_method=reading.method, energy_detail=reading.detail,
+        energy_parts=reading.parts, intensity_g_per_kwh=intensity_g_per_kwh, intensity_source=intensity_source,
+        total_embodied_g=profile.embodied_g, time_reserved=timedelta(seconds=bench.wall_time_s),
+        expected_lifespan=profile.lifespan, resources_reserved=settings.cores, total_resources=profile.host_vcpus,
+        items=bench.n_inferences, functional_unit=unit, software_boundary=_boundary(bench, profile, gpu),
+        methodology=_methodology(bench, reading.method, unit, settings.pue), hardware_profile=profile.to_dict(),
+        uncertainty=reading.uncertainty, benchmark={**bench.to_dict(), "energy": reading.to_dict()},
+        training_emissions_g=training_emissions_g, expected_lifetime_items=expected_lifetime_inferences,
+        notes=_notes(bench, reading, profile), pue=settings.pue, subject=subject,
+    )
+
+
+def _notes(bench: BenchmarkResult, reading, profile: HardwareProfile) -> list[str]:
     notes = list(reading.notes)
     if not bench.converged:
         notes.append(f"the benchmark did not converge ({bench.stop_reason}): latencies and per-inference figures "
@@ -511,35 +530,11 @@ def evaluate_variant_sci(
     notes.append(
         f"the benchmark ran on this machine ({os.cpu_count()} logical CPUs): latencies, CPU time"
         + (" and RAPL energy" if reading.method != "modeled" else "")
-        + f" are this machine's; the hardware profile {hw.name!r} supplies "
+        + f" are this machine's; the hardware profile {profile.name!r} supplies "
         + ("the energy model's TDP and RAM, and " if reading.method != "measured" else "")
         + "the embodied emissions"
     )
-    if hw.host_vcpus != hw.vcpus:
-        notes.append(f"M shares the host's embodied emissions over {hw.host_vcpus} vCPUs (ToR), the profile's "
-                     f"host_vcpus, not over the machine's {hw.vcpus}")
-    return SciReport.compute(
-        energy_kwh=energy,
-        energy_method=reading.method,
-        energy_detail=reading.detail,
-        energy_parts=reading.parts,
-        intensity_g_per_kwh=intensity_g_per_kwh,
-        intensity_source=intensity_source,
-        total_embodied_g=hw.embodied_g,
-        time_reserved=timedelta(seconds=bench.wall_time_s),
-        expected_lifespan=hw.lifespan,
-        resources_reserved=cores,
-        total_resources=hw.host_vcpus,
-        items=bench.n_inferences,
-        functional_unit=unit,
-        software_boundary=_boundary(bench, hw, include_gpu and any(p["part"] == "gpu" for p in reading.parts)),
-        methodology=_methodology(bench, reading.method, unit, float(pue)),
-        hardware_profile=hw.to_dict(),
-        uncertainty=reading.uncertainty,
-        benchmark={**bench.to_dict(), "energy": reading.to_dict()},
-        training_emissions_g=training_emissions_g,
-        expected_lifetime_items=expected_lifetime_inferences,
-        notes=notes,
-        pue=float(pue),
-        subject=subject,
-    )
+    if profile.host_vcpus != profile.vcpus:
+        notes.append(f"M shares the host's embodied emissions over {profile.host_vcpus} vCPUs (ToR), the profile's "
+                     f"host_vcpus, not over the machine's {profile.vcpus}")
+    return notes

@@ -19,7 +19,7 @@ def evaluate_sci(
     metrics: Output[Metrics],
     summary: Output[Markdown],
     hardware_profile: str = "n2-standard-4",
-    custom_profile: dict = {},
+    hardware_overrides: dict = {},
     functional_unit_size: int = 1000,
     expected_lifetime_inferences: float = 100000000.0,
     intensity_basis: str = "annual_average",
@@ -41,10 +41,11 @@ def evaluate_sci(
         test: Test split: the benchmark's requests.
         training_record: The training step's record (training emissions, candidate name).
         decision: The carbon gate's record (region; intensity for the gate_window basis).
-        hardware_profile: A preset (n2-standard-4, e2-standard-4, m5.xlarge, c5.2xlarge,
-            Standard_D4s_v5) used when custom_profile is empty.
-        custom_profile: A user profile: name, cpu_tdp_w, vcpus, ram_gb, embodied_kgco2eq,
-            lifespan_years (see greenkfp.components.sci.HardwareProfile).
+        hardware_profile: The machine, a preset (n2-standard-4, e2-standard-4, m5.xlarge,
+            c5.2xlarge, Standard_D4s_v5): TDP and RAM for the energy model, embodied emissions for M.
+        hardware_overrides: Figures replacing the preset's, e.g. {"cpu_tdp_w": 65, "vcpus": 8,
+            "embodied_kgco2eq": 1200, "lifespan_years": 5} (fields of
+            greenkfp.components.energy.HardwareProfile).
         functional_unit_size: Inferences per functional unit R (default: per 1,000).
         expected_lifetime_inferences: Inferences over the model's service life (lifecycle total).
         intensity_basis: annual_average (the region's embedded yearly mean), gate_window, or a
@@ -70,7 +71,8 @@ def evaluate_sci(
 
     results = evaluate_variants(
         variants.path, variant_list.path, test.path, training_record_path=training_record.path,
-        decision_path=decision.path, profile=custom_profile or hardware_profile, intensity_basis=intensity_basis,
+        decision_path=decision.path, hardware_profile=hardware_profile, hardware_overrides=hardware_overrides,
+        intensity_basis=intensity_basis,
         functional_unit_size=functional_unit_size, expected_lifetime_inferences=expected_lifetime_inferences,
         max_seconds=max_seconds_per_variant, threads=threads, provider_options=provider_options,
     )

@@ -21,7 +21,10 @@ from greenkfp.components.records import (
     read_record,
 )
 
-from .benchmark import evaluate_variant_sci
+from greenkfp.components.energy import DEFAULT_PROFILE, resolve_profile
+
+from .benchmark import BenchmarkSettings, evaluate_variant_sci
+from .sci import FunctionalUnit
 
 SCHEMA = SciReport.SCHEMA
 INTENSITY_BASES = ("annual_average", "gate_window")
@@ -115,7 +118,8 @@ def evaluate_variants(
     *,
     training_record_path: str | Path | None = None,
     decision_path: str | Path | None = None,
-    profile: str | Mapping[str, Any] = "n2-standard-4",
+    hardware_profile: str = DEFAULT_PROFILE,
+    hardware_overrides: Mapping[str, Any] | None = None,
     intensity_basis: str = "annual_average",
     functional_unit_size: float = 1000,
     expected_lifetime_inferences: float | None = None,
@@ -124,7 +128,12 @@ def evaluate_variants(
     region: str | None = None,
     provider_options: Mapping[str, Any] | None = None,
 ) -> SciReport:
-    """One entry per variant in the list: its SCI report, or why it was not scored."""
+    """One entry per variant in the list: its SCI report, or why it was not scored.
+
+    ``hardware_profile`` and ``hardware_overrides`` name the machine as everywhere (see
+    ``greenkfp.components.energy.resolve_profile``); ``max_seconds`` and ``threads`` go into the
+    benchmark's ``BenchmarkSettings``.
+    """
     from greenkfp.components.data.datasets import read_dataset
 
     if expected_lifetime_inferences is not None and (
@@ -133,6 +142,11 @@ def evaluate_variants(
         or not (math.isfinite(expected_lifetime_inferences) and expected_lifetime_inferences >= 0)
     ):
         raise ValueError(f"expected_lifetime_inferences must be a number >= 0, got {expected_lifetime_inferences!r}")
+    profile = resolve_profile(hardware_profile, hardware_overrides)
+    # at least half the budget is left for session start-up and warm-up
+    settings = BenchmarkSettings(intra_op_threads=threads, max_seconds=max_seconds,
+                                 min_seconds=min(1.0, max_seconds / 2))
+    unit = FunctionalUnit("inference", functional_unit_size)
     variants = read_record(VariantList, variant_list_path)
     training = read_record(TrainingRecord, training_record_path) if training_record_path else None
     decision = read_record(GateDecisionRecord, decision_path) if decision_path else None
@@ -155,11 +169,9 @@ def evaluate_variants(
             continue
         report = evaluate_variant_sci(
             str(Path(variants_dir) / variant.file), X, profile=profile, intensity_g_per_kwh=intensity,
-            intensity_source=source, functional_unit_size=functional_unit_size,
+            intensity_source=source, settings=settings, functional_unit=unit,
             expected_lifetime_inferences=expected_lifetime_inferences, training_emissions_g=training_g,
-            intra_op_threads=threads, max_seconds=max_seconds, subject=f"{candidate}/{variant.name}",
-            # at least half the budget is left for session start-up and warm-up
-            min_seconds=min(1.0, max_seconds / 2),
+            subject=f"{candidate}/{variant.name}",
         ).to_dict()
         detail = SciDetail.from_dict(report)
         bench = detail.benchmark

@@ -24,11 +24,13 @@ Validation happens up front; an error names the argument and the bad value. Dura
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
+
+from .._checks import iso as _iso
+from .._checks import non_negative, positive
+from .._checks import number as _number
 
 __all__ = [
     "ENERGY_METHODS",
@@ -61,36 +63,6 @@ UNITS = {
 # --------------------------------------------------------------------------- validation
 
 
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def non_negative(name: str, value: Any) -> float:
-    """``value`` as a float; an error naming ``name`` unless it is a finite number >= 0."""
-    number = _number(name, value)
-    if number < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return number
-
-
-def positive(name: str, value: Any) -> float:
-    """``value`` as a float; an error naming ``name`` unless it is a finite number > 0."""
-    number = _number(name, value)
-    if number <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return number
-
-
-def positive_int(name: str, value: Any) -> int:
-    """``value`` as an int; an error naming ``name`` unless it is a whole number > 0."""
-    if (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
-            and float(value).is_integer() and value > 0):
-        return int(value)
-    raise ValueError(f"{name} must be a whole number > 0, got {value!r}")
-
-
 def duration_seconds(name: str, value: Any, *, strictly_positive: bool) -> float:
     """Seconds in a ``timedelta``; an error naming ``name`` for anything else or a bad sign."""
     if not isinstance(value, timedelta):
@@ -101,10 +73,6 @@ def duration_seconds(name: str, value: Any, *, strictly_positive: bool) -> float
     if seconds < 0:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
     return seconds
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 # --------------------------------------------------------------------------- the formulas

@@ -1,22 +1,5 @@
-"""Training: CodeCarbon-instrumented fits, estimator specs, model persistence.
+"""Training: CodeCarbon-instrumented fits, estimator specs (models are saved by greenkfp.components.models).
 
+The energy side (hardware profile, CodeCarbon tracker) is ``greenkfp.components.energy``.
 Plain Python (no kfp import): the KFP adapter lives in ``component.py``.
 """
-
-from .energy import (
-    MODELED_ERROR_RANGE,
-    ZONE_COUNTRY,
-    EnergyMeasurement,
-    EnergyTracker,
-    HardwareProfile,
-    codecarbon_location,
-)
-
-__all__ = [
-    "MODELED_ERROR_RANGE",
-    "ZONE_COUNTRY",
-    "EnergyMeasurement",
-    "EnergyTracker",
-    "HardwareProfile",
-    "codecarbon_location",
-]

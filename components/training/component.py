@@ -23,7 +23,8 @@ def train_with_emissions(
     provider: str = "embedded",
     provider_options: dict = {},
     tracker: str = "offline",
-    hardware_profile: dict = {},
+    hardware_profile: str = "n2-standard-4",
+    hardware_overrides: dict = {},
     allow_non_sklearn: bool = False,
 ) -> NamedTuple("TrainingOutputs", [("candidate", str), ("accuracy", float), ("energy_kwh", float),
                                      ("emissions_g", float)]):
@@ -43,7 +44,11 @@ def train_with_emissions(
         provider_options: Settings per provider name, as the gate's, e.g.
             {"embedded": {"replay_year": 2023}} (no secrets; keys come from the environment).
         tracker: offline (default) or online CodeCarbon tracker.
-        hardware_profile: {"cpu_tdp_w", "cpu_cores", "ram_gb"} replacing CodeCarbon's guesses.
+        hardware_profile: The machine, a preset (n2-standard-4, e2-standard-4, m5.xlarge,
+            c5.2xlarge, Standard_D4s_v5): its TDP and RAM replace CodeCarbon's guesses when it
+            models the energy; where RAPL is readable, the measurement wins.
+        hardware_overrides: Figures replacing the preset's, e.g. {"cpu_tdp_w": 65, "vcpus": 8}
+            (fields of greenkfp.components.energy.HardwareProfile).
         allow_non_sklearn: Allow estimator classes outside sklearn.
 
     Returns:
@@ -65,7 +70,8 @@ def train_with_emissions(
 
     result = train_candidate(
         train.path, test.path, candidate, model.path, region=region, country_iso_code=country_iso_code or None,
-        provider=provider, provider_options=provider_options, tracker=tracker, hardware=hardware_profile or None,
+        provider=provider, provider_options=provider_options, tracker=tracker,
+        hardware_profile=hardware_profile, hardware_overrides=hardware_overrides,
         output_dir=tempfile.mkdtemp(prefix="codecarbon-"), allow_non_sklearn=allow_non_sklearn,
     )
     model.metadata.update(result.model_metadata())

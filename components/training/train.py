@@ -21,10 +21,18 @@ from greenkfp.components.records import TrainingRecord, write_record
 from greenkfp.components.carbon.errors import CarbonError
 from greenkfp.components.carbon.intensity import parse_provider_options
 from greenkfp.components.data.datasets import read_dataset
+from greenkfp.components.energy import (
+    DEFAULT_PROFILE,
+    EnergyMeasurement,
+    EnergyTracker,
+    HardwareProfile,
+    codecarbon_location,
+    modeled_caveat,
+    resolve_profile,
+)
 
-from .energy import EnergyMeasurement, EnergyTracker, HardwareProfile, codecarbon_location
 from .estimators import EstimatorSpec, build_estimator
-from .persistence import save_model
+from ..models import save_model
 from .pricing import HourlyPricing, price_energy
 
 
@@ -110,7 +118,8 @@ def train_candidate(
     provider: str = "embedded",
     provider_options: Mapping[str, Any] | None = None,
     tracker: str = "offline",
-    hardware: HardwareProfile | dict | None = None,
+    hardware_profile: str | HardwareProfile = DEFAULT_PROFILE,
+    hardware_overrides: Mapping[str, Any] | None = None,
     output_dir: str | None = None,
     allow_non_sklearn: bool = False,
 ) -> TrainingResult:
@@ -127,7 +136,10 @@ def train_candidate(
         provider, provider_options: Carbon provider for the hourly pricing, and options per
             provider name (``{"embedded": {"replay_year": 2023}}``), checked before the fit.
         tracker: ``offline`` (default) or ``online`` CodeCarbon tracker.
-        hardware: A hardware profile replacing CodeCarbon's guesses (modeled energy only).
+        hardware_profile, hardware_overrides: The machine (a preset name and field overrides,
+            see ``energy.resolve_profile``). When CodeCarbon models the energy, the profile's
+            TDP and RAM replace its guesses; where CodeCarbon reads RAPL, the measurement wins
+            and the profile's TDP is not applied (the RAM stays modeled: method "mixed").
         output_dir: Where CodeCarbon writes its emissions CSV.
         allow_non_sklearn: Permit estimator classes outside ``sklearn.``.
     """
@@ -141,7 +153,7 @@ def train_candidate(
             country, codecarbon_region = codecarbon_location(region)
         except ValueError as exc:
             raise ValueError(f"{exc}; for another region, pass country_iso_code (ISO 3166 alpha-3, e.g. DEU)") from None
-    profile = hardware if isinstance(hardware, HardwareProfile) or hardware is None else HardwareProfile.from_dict(hardware)
+    profile = resolve_profile(hardware_profile, hardware_overrides)
     train, test = read_dataset(train_path), read_dataset(test_path)
     if list(train.feature_names) != list(test.feature_names) or train.label != test.label:
         raise ValueError(

@@ -4,39 +4,39 @@
 its ``EmissionsTracker``) in a context manager. The result is an ``EnergyMeasurement`` that says
 how the figures were produced::
 
-    with EnergyTracker(country_iso_code="GBR", hardware=HardwareProfile(cpu_tdp_w=65)) as tracker:
+    with EnergyTracker(country_iso_code="GBR", hardware=resolve_profile("n2-standard-4")) as tracker:
         model.fit(X, y)
     tracker.result.energy_kwh, tracker.result.method   # e.g. 3.1e-05, "modeled"
 
 How CodeCarbon gets its figures, and how this module reports them:
 
-* ``method="measured"`` only when CodeCarbon read hardware energy counters on this run: RAPL
-  for the CPU (``intel_rapl`` mode), NVML for NVIDIA GPUs (AMD SMI for AMD GPUs). We check
+* ``method="measured"`` only when every part CodeCarbon tracked was read from hardware energy
+  counters on this run: RAPL for the CPU (``intel_rapl`` mode), NVML for NVIDIA GPUs (AMD SMI
+  for AMD GPUs); ``"mixed"`` when some were (RAPL for the CPU, the RAM modeled, say). We check
   this from the tracker's hardware objects after the run, not from the platform.
 * ``method="modeled"`` when CodeCarbon used a model. Without RAPL, CodeCarbon 3.x uses its
   ``cpu_load`` model: power = TDP x (0.1 + 0.9 x load^3), where load is the whole machine's
   CPU load (psutil) and TDP comes from CodeCarbon's CPU registry (or 4 W per thread for a
-  model it does not know, or a generic 85 W). Without psutil it uses 50% of TDP. RAM is always
-  modeled (5 W per estimated DIMM on x86). CodeCarbon's documentation puts the TDP model's
-  error at -60% to +190%.
+  model it does not know, or a generic 85 W) unless the profile gives it. Without psutil it
+  uses 50% of TDP. RAM is always modeled. The caveat (:func:`~.model.modeled_caveat`) quotes
+  the error band CodeCarbon's documentation gives for its TDP model.
 * ``method="unavailable"`` when CodeCarbon failed. A CodeCarbon failure never breaks the
   caller's work: the block runs and the result says why there is no figure. An exception
   raised by the block itself propagates unchanged.
 
-Hardware profile (``HardwareProfile``), mapped to CodeCarbon's own knobs:
+The hardware profile (:class:`~.profiles.HardwareProfile`, the same one SCI uses) is handed
+to CodeCarbon through its own knobs, so training's modeled energy rests on the same figures:
 
-* ``cpu_tdp_w`` -> ``force_cpu_power`` (watts for the whole CPU). CodeCarbon then uses this
-  TDP in its load model instead of its registry guess. CodeCarbon's ``force_cpu_power`` also
-  switches RAPL off, so when CodeCarbon can read RAPL the profile's CPU values are *not*
-  applied (a measurement beats a model) and a note says so.
-* ``cpu_cores`` -> no CodeCarbon knob exists, so the TDP given to ``force_cpu_power`` is scaled
-  by ``cpu_cores / cores on the machine`` (CodeCarbon's own count, ``count_cpus()``). With
-  no ``cpu_tdp_w``, the base is CodeCarbon's own TDP estimate for the machine. The power is
-  thus the job's share of the CPU by cores reserved, as SCI allocates by resources reserved;
-  the load curve is still the whole machine's load.
-* ``ram_gb`` -> CodeCarbon has no RAM-size setting (it reads the machine's total, or SLURM's
-  allocation), so its own RAM model is evaluated at ``ram_gb`` and the watts are passed as
-  ``force_ram_power``.
+* ``cpu_tdp_w`` -> ``force_cpu_power``. CodeCarbon's ``cpu_load`` model then uses this TDP
+  instead of its registry guess. The profile is the machine the job runs on, so the TDP is not
+  scaled: CodeCarbon's load is the whole machine's, as the TDP is (a note says when this
+  machine's CPU count differs from the profile's ``vcpus``).
+* ``ram_gb`` -> ``force_ram_power`` = ``ram_gb`` x :data:`~.model.TEADS_RAM_W_PER_GB`, the RAM
+  model SCI uses, instead of CodeCarbon's DIMM count.
+* **Measured wins.** ``force_cpu_power`` switches CodeCarbon's RAPL reading off, so where
+  CodeCarbon can read RAPL (or a Raspberry Pi PMIC) the profile's TDP is *not* passed: the CPU
+  is measured, a note says the profile's TDP was not applied, and, the RAM being modeled, the
+  method is ``"mixed"``.
 
 Everything that changes a figure or could open a network connection is passed to CodeCarbon
 explicitly, so a stray ``.codecarbon.config`` (in ``$HOME`` or the working directory) or a
@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import os
 import re
 import tempfile
@@ -78,17 +77,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "MODELED_ERROR_RANGE",
-    "ZONE_COUNTRY",
-    "EnergyMeasurement",
-    "EnergyTracker",
-    "HardwareProfile",
-    "codecarbon_location",
-]
+from .._checks import positive
+from .model import TEADS_RAM_W_PER_GB, modeled_caveat
+from .profiles import HardwareProfile
 
-#: Error of CodeCarbon's TDP model, as CodeCarbon's documentation states it.
-MODELED_ERROR_RANGE = "-60% to +190%"
+__all__ = ["ZONE_COUNTRY", "EnergyMeasurement", "EnergyTracker", "codecarbon_location"]
 
 UNITS = {
     "energy": "kWh",
@@ -138,76 +131,6 @@ def codecarbon_location(zone: str) -> tuple[str, str | None]:
         ) from None
 
 
-# --------------------------------------------------------------------------- hardware profile
-
-
-def _positive_real(name: str, value: Any, unit: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number of {unit}, got {value!r}")
-    return float(value)
-
-
-def _positive_int(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-            and float(value).is_integer() and value > 0):
-        return int(value)
-    raise ValueError(f"{name} must be a positive whole number, got {value!r}")
-
-
-@dataclass(frozen=True)
-class HardwareProfile:
-    """What you know about the hardware, replacing CodeCarbon's guesses when it models energy.
-
-    Attributes:
-        cpu_tdp_w: TDP of the machine's CPU(s), watts. Passed as CodeCarbon's
-            ``force_cpu_power``.
-        cpu_cores: Cores (CPU threads) the job may use. Scales the CPU power by
-            ``cpu_cores / threads on the machine`` (CodeCarbon has no knob for it).
-        ram_gb: RAM size, GB, instead of the machine's total that CodeCarbon reads.
-            CodeCarbon's RAM model is evaluated at this size and the watts passed as
-            ``force_ram_power``.
-    """
-
-    cpu_tdp_w: float | None = None
-    cpu_cores: int | None = None
-    ram_gb: float | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "cpu_tdp_w", _positive_real("cpu_tdp_w", self.cpu_tdp_w, "watts"))
-        object.__setattr__(self, "cpu_cores", _positive_int("cpu_cores", self.cpu_cores))
-        object.__setattr__(self, "ram_gb", _positive_real("ram_gb", self.ram_gb, "GB"))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> HardwareProfile:
-        """Build a profile from a dict such as ``{"cpu_tdp_w": 65, "cpu_cores": 4}``.
-
-        ``None`` or ``{}`` gives the empty profile. Unknown keys are an error that lists the
-        valid keys.
-        """
-        if data is None:
-            return cls()
-        if not isinstance(data, Mapping):
-            raise ValueError(f"hardware profile must be a dict, got {type(data).__name__} {data!r}")
-        valid = [f.name for f in fields(cls)]
-        unknown = sorted(str(k) for k in data if k not in valid)
-        if unknown:
-            raise ValueError(
-                f"unknown hardware profile key(s) {', '.join(repr(k) for k in unknown)}; valid keys: {', '.join(valid)}"
-            )
-        return cls(**dict(data))
-
-    def to_dict(self) -> dict:
-        return {"cpu_tdp_w": self.cpu_tdp_w, "cpu_cores": self.cpu_cores, "ram_gb": self.ram_gb}
-
-    @property
-    def is_empty(self) -> bool:
-        return self.cpu_tdp_w is None and self.cpu_cores is None and self.ram_gb is None
-
-
 # --------------------------------------------------------------------------- measurement
 
 
@@ -249,9 +172,7 @@ class EnergyMeasurement:
 
     @property
     def uncertainty(self) -> str | None:
-        if self.method == "modeled":
-            return f"modeled: CodeCarbon's documentation puts its TDP model's error at {MODELED_ERROR_RANGE}"
-        return None
+        return modeled_caveat(self.method, "codecarbon")
 
     def to_dict(self) -> dict:
         """A JSON-ready dict: ISO 8601 datetimes, plain lists and dicts, a ``units`` entry."""
@@ -368,8 +289,8 @@ class EnergyTracker:
         output_dir: Where CodeCarbon writes ``emissions.csv`` (created if missing). None: a
             new temporary directory, kept after the block so the CSV can be read.
         project_name: CodeCarbon's project name (a CSV column).
-        hardware: A ``HardwareProfile`` (or its dict) replacing CodeCarbon's guesses when it
-            models energy.
+        hardware: The machine's :class:`~.profiles.HardwareProfile` (see the module: its TDP
+            and RAM replace CodeCarbon's guesses when it models); None leaves CodeCarbon's own.
         measure_power_secs: CodeCarbon's measurement interval, seconds (> 0).
         log_level: CodeCarbon's log level: debug, info, warning, error (default) or critical.
 
@@ -386,7 +307,7 @@ class EnergyTracker:
         mode: str = "offline",
         output_dir: str | os.PathLike | None = None,
         project_name: str = "greenkfp",
-        hardware: HardwareProfile | Mapping[str, Any] | None = None,
+        hardware: HardwareProfile | None = None,
         measure_power_secs: float = 1.0,
         log_level: str = "error",
     ):
@@ -404,17 +325,11 @@ class EnergyTracker:
             raise ValueError(f"output_dir must be None or a non-empty path, got {output_dir!r}")
         if not isinstance(project_name, str) or not project_name.strip():
             raise ValueError(f"project_name must be a non-empty string, got {project_name!r}")
-        if (isinstance(measure_power_secs, bool) or not isinstance(measure_power_secs, numbers.Real)
-                or not math.isfinite(measure_power_secs) or measure_power_secs <= 0):
-            raise ValueError(f"measure_power_secs must be a positive finite number of seconds, got {measure_power_secs!r}")
+        positive("measure_power_secs", measure_power_secs)
         if not isinstance(log_level, str) or log_level.lower() not in _LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {log_level!r}")
-        if hardware is None or isinstance(hardware, HardwareProfile):
-            profile = hardware
-        elif isinstance(hardware, Mapping):
-            profile = HardwareProfile.from_dict(hardware)
-        else:
-            raise ValueError(f"hardware must be a HardwareProfile, a dict or None, got {hardware!r}")
+        if hardware is not None and not isinstance(hardware, HardwareProfile):
+            raise ValueError(f"hardware must be a HardwareProfile (see resolve_profile) or None, got {hardware!r}")
 
         self.mode = mode
         self.country_iso_code = country_iso_code.upper()
@@ -423,7 +338,7 @@ class EnergyTracker:
             self.region = _check_offline_location(self.country_iso_code, self.region)
         self.output_dir = None if output_dir is None else Path(output_dir).expanduser()
         self.project_name = project_name
-        self.hardware = None if profile is None or profile.is_empty else profile
+        self.hardware = hardware
         self.measure_power_secs = float(measure_power_secs)
         self.log_level = log_level.lower()
         self._result: EnergyMeasurement | None = None
@@ -489,6 +404,21 @@ class EnergyTracker:
 
     def _start_codecarbon(self) -> None:
         self._csv_dir = self._prepare_output_dir()
+        settings, tracker_cls = self._codecarbon_settings()
+        mark = self._capture.mark()
+        self._cc = tracker_cls(**settings)
+        if getattr(self._cc, "run_id", None) is None:  # CodeCarbon's __init__ swallows its errors
+            raise _CodeCarbonFailure(
+                self._capture.swallowed_exception(mark) or f"{tracker_cls.__name__}() did not finish initialising"
+            )
+        mark = self._capture.mark()
+        self._cc.start()
+        swallowed = self._capture.swallowed_exception(mark)
+        if swallowed or getattr(self._cc, "_start_time", None) is None:
+            raise _CodeCarbonFailure(swallowed or "start() did not start the tracker")
+
+    def _codecarbon_settings(self) -> tuple[dict[str, Any], type]:
+        """The tracker's class and every setting it gets; records them in ``self._settings``."""
         from codecarbon import EmissionsTracker, OfflineEmissionsTracker
         from codecarbon.output_methods.base_output import OutputMethod
 
@@ -542,18 +472,7 @@ class EnergyTracker:
         }
         if self.mode == "offline":
             self._settings.pop("electricitymaps_api_token", None)
-
-        mark = self._capture.mark()
-        self._cc = tracker_cls(**settings)
-        if getattr(self._cc, "run_id", None) is None:  # CodeCarbon's __init__ swallows its errors
-            raise _CodeCarbonFailure(
-                self._capture.swallowed_exception(mark) or f"{tracker_cls.__name__}() did not finish initialising"
-            )
-        mark = self._capture.mark()
-        self._cc.start()
-        swallowed = self._capture.swallowed_exception(mark)
-        if swallowed or getattr(self._cc, "_start_time", None) is None:
-            raise _CodeCarbonFailure(swallowed or "start() did not start the tracker")
+        return settings, tracker_cls
 
     def _prepare_output_dir(self) -> Path:
         if self.output_dir is None:
@@ -564,43 +483,29 @@ class EnergyTracker:
 
     def _profile_knobs(self) -> dict[str, Any]:
         """CodeCarbon settings derived from the hardware profile, with what they are based on."""
-        knobs: dict[str, Any] = {"force_cpu_power": None, "force_ram_power": None}
         profile = self.hardware
         if profile is None:
+            return {"force_cpu_power": None, "force_ram_power": None}
+        knobs: dict[str, Any] = {
+            "force_cpu_power": None,
+            "force_ram_power": profile.ram_gb * TEADS_RAM_W_PER_GB,
+            "ram_power_basis": f"profile {profile.name!r} ram_gb={profile.ram_gb:g} GB x {TEADS_RAM_W_PER_GB} W/GB",
+        }
+        counters = _cpu_counter_backend()
+        if counters:  # measured wins: force_cpu_power would replace the counters with a model
+            self._notes.append(f"hardware profile cpu_tdp_w not applied: CodeCarbon reads the CPU's {counters} "
+                               "(measured), and its force_cpu_power would replace them with a model")
             return knobs
-        if profile.cpu_tdp_w is not None or profile.cpu_cores is not None:
-            counters = _cpu_counter_backend()
-            if counters:
-                self._notes.append(
-                    f"hardware profile cpu_tdp_w/cpu_cores not applied: CodeCarbon reads the CPU's {counters} "
-                    "(measured), and its force_cpu_power would replace them with a model"
-                )
-            else:
-                from codecarbon.core.util import count_cpus
+        from codecarbon.core.util import count_cpus
 
-                threads = int(count_cpus())
-                if profile.cpu_tdp_w is not None:
-                    base, basis = profile.cpu_tdp_w, f"profile cpu_tdp_w={profile.cpu_tdp_w:g} W"
-                else:
-                    base, basis = _codecarbon_machine_tdp()
-                power = base
-                if profile.cpu_cores is not None:
-                    used = min(profile.cpu_cores, threads)
-                    if profile.cpu_cores > threads:
-                        self._notes.append(
-                            f"hardware profile cpu_cores={profile.cpu_cores} exceeds the {threads} CPU threads "
-                            f"CodeCarbon counts on this machine; using {threads}"
-                        )
-                    power = base * used / threads
-                    basis += f" x cpu_cores {used}/{threads} threads on this machine"
-                knobs["force_cpu_power"] = power
-                knobs["cpu_power_basis"] = basis
-        if profile.ram_gb is not None:
-            from codecarbon.external.ram import RAM
-
-            # CodeCarbon's own RAM model (W per estimated DIMM), at the profile's size.
-            knobs["force_ram_power"] = float(RAM(tracking_mode="machine")._calculate_ram_power(profile.ram_gb))
-            knobs["ram_power_basis"] = f"CodeCarbon's RAM model at profile ram_gb={profile.ram_gb:g} GB"
+        knobs["force_cpu_power"] = profile.cpu_tdp_w
+        knobs["cpu_power_basis"] = f"profile {profile.name!r} cpu_tdp_w={profile.cpu_tdp_w:g} W"
+        threads = int(count_cpus())
+        if threads != profile.vcpus:
+            self._notes.append(
+                f"the load CodeCarbon models is this machine's ({threads} CPU threads); the TDP is the profile's, "
+                f"for {profile.vcpus} vCPUs: the figure is for the profile's machine only if the job runs on one"
+            )
         return knobs
 
     def _stop_quietly(self) -> None:
@@ -644,64 +549,45 @@ class EnergyTracker:
 
         method, detail, has_gpu = _describe_hardware(tracker, self._settings or {})
         self._notes.extend(self._notes_from_logs())
-        energy_kwh = float(data.energy_consumed)
-        emissions_g = float(emissions_kg) * 1000.0
-        csv_file = self._csv_dir / _CSV_NAME if self._csv_dir is not None else None
-        csv_path = str(csv_file) if csv_file is not None and csv_file.is_file() else None
-        if csv_path is None:
+        energy_kwh, emissions_g = float(data.energy_consumed), float(emissions_kg) * 1000.0
+        if self._csv_path() is None:
             self._notes.append("CodeCarbon wrote no emissions CSV")
-        return EnergyMeasurement(
-            available=True,
-            reason=None,
-            method=method,
-            method_detail=detail,
-            energy_kwh=energy_kwh,
-            cpu_energy_kwh=float(data.cpu_energy),
-            ram_energy_kwh=float(data.ram_energy),
-            gpu_energy_kwh=float(data.gpu_energy) if has_gpu else None,
-            cpu_power_w=float(data.cpu_power),
-            ram_power_w=float(data.ram_power),
-            gpu_power_w=float(data.gpu_power) if has_gpu else None,
-            duration_s=duration,
-            started_at=self._started_at,
-            ended_at=ended_at,
+        return self._measurement(
+            duration, ended_at, available=True, reason=None, method=method, method_detail=detail,
+            energy_kwh=energy_kwh, cpu_energy_kwh=float(data.cpu_energy), ram_energy_kwh=float(data.ram_energy),
+            gpu_energy_kwh=float(data.gpu_energy) if has_gpu else None, cpu_power_w=float(data.cpu_power),
+            ram_power_w=float(data.ram_power), gpu_power_w=float(data.gpu_power) if has_gpu else None,
             codecarbon_emissions_g=emissions_g,
             codecarbon_intensity_g_per_kwh=emissions_g / energy_kwh if energy_kwh > 0 else None,
-            country_iso_code=data.country_iso_code or None,
-            codecarbon_region=data.region or None,
-            tracker=self.mode,
-            csv_path=csv_path,
+            country_iso_code=data.country_iso_code or None, codecarbon_region=data.region or None,
             codecarbon_version=str(data.codecarbon_version or _codecarbon_version()),
-            hardware_profile=None if self.hardware is None else self.hardware.to_dict(),
-            notes=tuple(self._notes),
             codecarbon_run_id=str(data.run_id) if data.run_id else None,
-            codecarbon_settings=self._settings,
         )
 
     def _unavailable(self, duration: float, ended_at: datetime) -> EnergyMeasurement:
-        csv_file = self._csv_dir / _CSV_NAME if self._csv_dir is not None else None
-        return EnergyMeasurement(
-            available=False,
-            reason=self._failure,
-            method="unavailable",
+        offline = self.mode == "offline"
+        return self._measurement(
+            duration, ended_at, available=False, reason=self._failure, method="unavailable",
             method_detail="no figure: CodeCarbon did not produce one (see reason)",
             energy_kwh=None, cpu_energy_kwh=None, ram_energy_kwh=None, gpu_energy_kwh=None,
             cpu_power_w=None, ram_power_w=None, gpu_power_w=None,
-            duration_s=duration,
-            started_at=self._started_at,
-            ended_at=ended_at,
-            codecarbon_emissions_g=None,
-            codecarbon_intensity_g_per_kwh=None,
-            country_iso_code=self.country_iso_code if self.mode == "offline" else None,
-            codecarbon_region=self.region if self.mode == "offline" else None,
-            tracker=self.mode,
-            csv_path=str(csv_file) if csv_file is not None and csv_file.is_file() else None,
-            codecarbon_version=_codecarbon_version(),
-            hardware_profile=None if self.hardware is None else self.hardware.to_dict(),
-            notes=tuple(self._notes),
-            codecarbon_run_id=None,
-            codecarbon_settings=self._settings,
+            codecarbon_emissions_g=None, codecarbon_intensity_g_per_kwh=None,
+            country_iso_code=self.country_iso_code if offline else None,
+            codecarbon_region=self.region if offline else None,
+            codecarbon_version=_codecarbon_version(), codecarbon_run_id=None,
         )
+
+    def _measurement(self, duration: float, ended_at: datetime, **figures: Any) -> EnergyMeasurement:
+        """An ``EnergyMeasurement`` with the fields every outcome shares filled in."""
+        return EnergyMeasurement(
+            **figures, duration_s=duration, started_at=self._started_at, ended_at=ended_at, tracker=self.mode,
+            csv_path=self._csv_path(), hardware_profile=None if self.hardware is None else self.hardware.to_dict(),
+            notes=tuple(self._notes), codecarbon_settings=self._settings,
+        )
+
+    def _csv_path(self) -> str | None:
+        csv_file = self._csv_dir / _CSV_NAME if self._csv_dir is not None else None
+        return str(csv_file) if csv_file is not None and csv_file.is_file() else None
 
     def _notes_from_logs(self) -> list[str]:
         notes = []
@@ -784,21 +670,6 @@ def _cpu_counter_backend() -> str | None:
     return None
 
 
-def _codecarbon_machine_tdp() -> tuple[float, str]:
-    """CodeCarbon's own TDP estimate for the whole machine, as its resource tracker computes it:
-    registry (or per-thread default) TDP x CPU sockets, else its generic constant."""
-    from codecarbon.core import cpu
-    from codecarbon.core.hardware_cache import get_cached_tdp
-    from codecarbon.core.util import count_physical_cpus
-    from codecarbon.external.hardware import POWER_CONSTANT
-
-    tdp = get_cached_tdp(cpu)
-    if tdp.tdp is None:
-        return float(POWER_CONSTANT), f"CodeCarbon's generic {POWER_CONSTANT} W (CPU model unknown)"
-    sockets = int(count_physical_cpus())
-    return float(tdp.tdp) * sockets, f"CodeCarbon's estimate {float(tdp.tdp) * sockets:g} W for {tdp.model!r}"
-
-
 def _tdp_source(cpu_hw, settings: Mapping[str, Any]) -> str:
     if settings.get("force_cpu_power") is not None:
         return f"force_cpu_power from the hardware profile: {settings.get('cpu_power_basis', '')}".rstrip(": ")
@@ -819,80 +690,65 @@ def _tdp_source(cpu_hw, settings: Mapping[str, Any]) -> str:
         return f"CodeCarbon's estimate for {getattr(cpu_hw, '_model', None)!r}"
 
 
-def _describe_hardware(tracker, settings: Mapping[str, Any]) -> tuple[str, str, bool]:
-    """Read, from the tracker's hardware objects, how each figure was produced.
-
-    Returns ``(method, method_detail, has_gpu)``.
-    """
+def _describe_part(hw, settings: Mapping[str, Any], conf: Mapping[str, Any]) -> tuple[str, str]:
+    """``(part, text)`` for one of CodeCarbon's hardware objects; the text says measured or modeled."""
     from codecarbon.external.hardware import CPU, GPU, AppleSiliconChip, Raspberry
     from codecarbon.external.ram import RAM
 
-    cpu_parts: list[str] = []
-    gpu_parts: list[str] = []
-    ram_parts: list[str] = []
-    measured = False
-    has_gpu = False
-    conf = getattr(tracker, "_conf", {}) or {}
-    for hw in getattr(tracker, "_hardware", []) or []:
-        if isinstance(hw, CPU):
-            mode = getattr(hw, "_mode", "?")
-            if mode in _COUNTER_CPU_MODES:
-                measured = True
-                cpu_parts.append(f"CPU: measured, CodeCarbon '{mode}' mode ({_COUNTER_CPU_MODES[mode]})")
-            elif mode == "cpu_load":
-                cpu_parts.append(
-                    f"CPU: modeled, CodeCarbon 'cpu_load' mode (no RAPL): power = TDP x (0.1 + 0.9 x load^3), "
-                    f"load = {getattr(hw, '_tracking_mode', 'machine')}-wide CPU load (psutil), "
-                    f"TDP = {float(hw._tdp):g} W ({_tdp_source(hw, settings)})"
-                )
-            elif mode == "constant":
-                cpu_parts.append(
-                    f"CPU: modeled, CodeCarbon 'constant' mode: 50% of TDP = {float(hw._tdp) * 0.5:g} W "
-                    f"({_tdp_source(hw, settings)})"
-                )
-            else:
-                cpu_parts.append(f"CPU: CodeCarbon '{mode}' mode")
-        elif isinstance(hw, RAM):
-            forced = getattr(hw, "_force_ram_power", None)
-            if forced is not None:
-                basis = settings.get("ram_power_basis", "user value")
-                ram_parts.append(f"RAM: modeled, fixed {float(forced):g} W ({basis}, passed as force_ram_power)")
-            else:
-                size = conf.get("ram_total_size")
-                size_text = f"the machine's {float(size):.1f} GB" if size else "the machine's RAM"
-                ram_parts.append(f"RAM: modeled, CodeCarbon RAM model (W per estimated DIMM) for {size_text}")
-        elif isinstance(hw, GPU):
-            has_gpu = True
-            measured = True
-            try:
-                from codecarbon.core import gpu
+    if isinstance(hw, CPU):
+        mode = getattr(hw, "_mode", "?")
+        if mode in _COUNTER_CPU_MODES:
+            return "cpu", f"CPU: measured, CodeCarbon '{mode}' mode ({_COUNTER_CPU_MODES[mode]})"
+        if mode == "cpu_load":
+            return "cpu", (f"CPU: modeled, CodeCarbon 'cpu_load' mode (no RAPL): power = TDP x (0.1 + 0.9 x load^3), "
+                           f"load = {getattr(hw, '_tracking_mode', 'machine')}-wide CPU load (psutil), "
+                           f"TDP = {float(hw._tdp):g} W ({_tdp_source(hw, settings)})")
+        if mode == "constant":
+            return "cpu", (f"CPU: modeled, CodeCarbon 'constant' mode: 50% of TDP = {float(hw._tdp) * 0.5:g} W "
+                           f"({_tdp_source(hw, settings)})")
+        return "cpu", f"CPU: CodeCarbon '{mode}' mode"
+    if isinstance(hw, RAM):
+        forced = getattr(hw, "_force_ram_power", None)
+        if forced is not None:
+            basis = settings.get("ram_power_basis", "user value")
+            return "ram", f"RAM: modeled, fixed {float(forced):g} W ({basis}, passed as force_ram_power)"
+        size = conf.get("ram_total_size")
+        size_text = f"the machine's {float(size):.1f} GB" if size else "the machine's RAM"
+        return "ram", f"RAM: modeled, CodeCarbon RAM model (W per estimated DIMM) for {size_text}"
+    if isinstance(hw, GPU):
+        try:
+            from codecarbon.core import gpu
 
-                backend = "NVML" if gpu.is_nvidia_system() else "AMD SMI"
-            except Exception:
-                backend = "NVML/AMD SMI"
-            gpu_parts.append(f"GPU: measured, {backend} energy counters ({conf.get('gpu_model') or 'GPU'})")
-        elif isinstance(hw, AppleSiliconChip):
-            measured = True
-            if hw.chip_part == "GPU":
-                has_gpu = True
-                gpu_parts.append("GPU: measured, Apple powermetrics")
-            else:
-                cpu_parts.append("CPU: measured, Apple powermetrics")
-        elif isinstance(hw, Raspberry):
-            measured = True
-            (ram_parts if hw.chip_part == "RAM" else cpu_parts).append(
-                f"{hw.chip_part}: measured, Raspberry Pi PMIC"
-            )
-    parts = (
-        (cpu_parts or ["CPU: not tracked"])
-        + (gpu_parts or ["no GPU"])
-        + (ram_parts or ["RAM: not tracked"])
-    )
+            backend = "NVML" if gpu.is_nvidia_system() else "AMD SMI"
+        except Exception:
+            backend = "NVML/AMD SMI"
+        return "gpu", f"GPU: measured, {backend} energy counters ({conf.get('gpu_model') or 'GPU'})"
+    if isinstance(hw, AppleSiliconChip):
+        return ("gpu", "GPU: measured, Apple powermetrics") if hw.chip_part == "GPU" \
+            else ("cpu", "CPU: measured, Apple powermetrics")
+    if isinstance(hw, Raspberry):
+        return ("ram" if hw.chip_part == "RAM" else "cpu"), f"{hw.chip_part}: measured, Raspberry Pi PMIC"
+    return "other", f"{type(hw).__name__}: tracked by CodeCarbon"
+
+
+def _describe_hardware(tracker, settings: Mapping[str, Any]) -> tuple[str, str, bool]:
+    """Read, from the tracker's hardware objects, how each figure was produced.
+
+    Returns ``(method, method_detail, has_gpu)``: ``"measured"`` when every part was read from
+    counters, ``"modeled"`` when none was, ``"mixed"`` otherwise.
+    """
+    conf = getattr(tracker, "_conf", {}) or {}
+    described = [_describe_part(hw, settings, conf) for hw in getattr(tracker, "_hardware", []) or []]
+    texts = {part: [text for p, text in described if p == part] for part in ("cpu", "gpu", "ram")}
+    parts = ((texts["cpu"] or ["CPU: not tracked"]) + (texts["gpu"] or ["no GPU"])
+             + (texts["ram"] or ["RAM: not tracked"]))
     parts.append(
         f"tracking_mode={settings.get('tracking_mode', 'machine')}, measure_power_secs="
         f"{settings.get('measure_power_secs', '?')}, PUE 1.0"
     )
-    method = "measured" if measured else "modeled"
-    if method == "modeled":
-        parts.append(f"modeled, not measured: CodeCarbon's documentation puts the TDP model's error at {MODELED_ERROR_RANGE}")
-    return method, "; ".join(parts), has_gpu
+    measured = {": measured" in text for _, text in described}
+    method = "mixed" if len(measured) > 1 else "measured" if measured == {True} else "modeled"
+    caveat = modeled_caveat(method, "codecarbon")
+    if caveat:
+        parts.append(caveat)
+    return method, "; ".join(parts), bool(texts["gpu"])

@@ -1,0 +1,44 @@
+"""Argument checks shared by the cores: each error names the argument and the bad value."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from datetime import datetime, timezone
+from typing import Any
+
+
+def number(name: str, value: Any) -> float:
+    """``value`` as a float; an error naming ``name`` unless it is a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def non_negative(name: str, value: Any) -> float:
+    """``value`` as a float; an error naming ``name`` unless it is a finite number >= 0."""
+    result = number(name, value)
+    if result < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return result
+
+
+def positive(name: str, value: Any) -> float:
+    """``value`` as a float; an error naming ``name`` unless it is a finite number > 0."""
+    result = number(name, value)
+    if result <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return result
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` as an int; an error naming ``name`` unless it is a whole number > 0."""
+    if (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+            and float(value).is_integer() and value > 0):
+        return int(value)
+    raise ValueError(f"{name} must be a whole number > 0, got {value!r}")
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z`` suffix."""
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
