@@ -318,3 +318,22 @@ def test_a_given_intensity_is_used_and_labelled():
     assert value == 250.0 and source["provider"] == "user" and source["basis"] == "given: 250 gCO2eq/kWh"
     with pytest.raises(ValueError, match="must be a finite gCO2eq/kWh >= 0, got '-3'"):
         inference_intensity("-3", None)
+
+
+def test_random_bytes_or_a_model_of_another_width_is_a_clear_error(tmp_path):
+    import numpy as np
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    from greenkfp.components.sci.benchmark import BenchmarkSettings, benchmark_inference
+
+    X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    settings = BenchmarkSettings(max_seconds=0.2, min_seconds=0.05)
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(np.random.default_rng(1).bytes(4096))
+    with pytest.raises(ValueError, match="is not a loadable ONNX model"):
+        benchmark_inference(str(garbage), X, settings)
+    wide = LogisticRegression().fit(np.hstack([X, X]), np.arange(20) % 2)
+    model = to_onnx(wide, np.hstack([X, X])[:1], options={"zipmap": False})
+    with pytest.raises(ValueError, match="takes 8 features per row, but the test data has 4"):
+        benchmark_inference(model.SerializeToString(), X, settings)

@@ -227,7 +227,12 @@ def _load_session(model: Any, intra: int, inter: int, providers: Sequence[str]):
     options.inter_op_num_threads = inter
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL if inter == 1 else ort.ExecutionMode.ORT_PARALLEL
     options.log_severity_level = 3
-    session = ort.InferenceSession(source, sess_options=options, providers=list(providers))
+    try:
+        session = ort.InferenceSession(source, sess_options=options, providers=list(providers))
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/InvalidGraph types
+        where = source if isinstance(source, str) else f"{len(source):,} bytes"
+        first_line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"model {where!r} is not a loadable ONNX model: {first_line}") from None
     mode = "sequential" if inter == 1 else "parallel"
     return session, mode, ort.__version__
 
@@ -247,6 +252,10 @@ def _prepare_input(session, X: Any):
         raise ValueError(f"X must be array-like: {exc}") from None
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"X must be a non-empty 2-D array (rows x features), got shape {array.shape}")
+    width = spec.shape[1] if len(spec.shape) == 2 else None
+    if isinstance(width, int) and width != array.shape[1]:
+        raise ValueError(f"the model's input {spec.name!r} takes {width} features per row, but the test data has "
+                         f"{array.shape[1]}: was the model trained on another dataset?")
     try:
         array = np.ascontiguousarray(array, dtype=dtype)
     except (TypeError, ValueError) as exc:
