@@ -431,6 +431,7 @@ class GateDecisionRecord(_Record):
     attempts: tuple[GateAttempt, ...] = ()
     units: dict = field(default_factory=lambda: {
         "intensity": "gCO2eq/kWh", "energy": "kWh", "emissions": "g CO2eq", "delay": "s"})
+    run_id: str | None = None
 
     @property
     def chosen_region(self) -> GateRegion | None:

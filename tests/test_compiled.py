@@ -155,7 +155,7 @@ def test_portable_component_runs_its_embedded_code(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
     gate = components.load_component_from_file(str(out / "components" / "carbon_forecast_gate.yaml"))
-    task = gate(regions=["GB"], duration_hours=1.0, earliest_start="2023-06-14T09:00:00Z")
+    task = gate(regions=["GB"], duration_hours=1.0, earliest_start="2023-06-14T09:00:00Z", mode="plan")
     with open(task.outputs["decision"].path, encoding="utf-8") as handle:
         record = json.load(handle)
     assert record["failure_policy_applied"] == "fail_open"

@@ -5,12 +5,15 @@ asserts which dsl.If branch ran: a condition that fails to evaluate silently rea
 """
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from greenkfp.components.carbon import GatePolicy, decide
 from greenkfp.components.records import GateDecisionRecord, read_record
 from greenkfp.pipelines.local import run_carbon_gate_locally
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
 START = "2023-06-14T09:00:00Z"
@@ -65,7 +68,8 @@ def test_the_component_alone_returns_typed_outputs(in_tmp):
     from greenkfp.components import carbon_forecast_gate
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(in_tmp / "root"))
-    task = carbon_forecast_gate(regions=["CA-ON", "GB"], duration_hours=2.0, earliest_start=START, max_delay_hours=6.0)
+    task = carbon_forecast_gate(regions=["CA-ON", "GB"], duration_hours=2.0, earliest_start=START, max_delay_hours=6.0,
+                                mode="plan")  # a plan for a fixed earliest start: no run_id needed
     assert task.outputs["should_run"] is True
     assert task.outputs["region"] in {"CA-ON", "GB"}
     start_at = datetime.fromisoformat(task.outputs["start_at"])
@@ -78,3 +82,28 @@ def test_the_component_alone_returns_typed_outputs(in_tmp):
     assert metrics["should_run"] == 1.0 and metrics["savings_percent"] == pytest.approx(record.savings_percent)
     with open(task.outputs["summary"].path, encoding="utf-8") as handle:
         assert "# Carbon-forecast gate" in handle.read()
+
+
+def test_a_gate_that_could_hand_out_a_stale_decision_fails_at_once_naming_run_id(in_tmp, capfd):
+    """Loaded from its YAML, as a user without greenkfp installed would: with no earliest_start
+    (or in wait mode) the gate refuses to decide without the run's id, so KFP's cache can never
+    serve one run's decision to the next; with the placeholder, each run's id is recorded."""
+    from kfp import components, dsl, local
+
+    gate = components.load_component_from_file(str(ROOT / "compiled" / "components" / "carbon_forecast_gate.yaml"))
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(in_tmp / "root"))
+    with pytest.raises(RuntimeError):
+        gate(regions=["GB"], duration_hours=1.0, mode="plan")  # earliest_start empty: "now" is not in the cache key
+    assert "run_id is empty: pass run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER" in capfd.readouterr().out
+    assert not list((in_tmp / "root").rglob("decision"))  # nothing was decided, nothing can be cached
+
+    @dsl.pipeline(name="fresh-gate")
+    def fresh():
+        task = gate(regions=["GB"], duration_hours=1.0, mode="plan", run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+        task.set_caching_options(False)
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(in_tmp / "root2"))
+    fresh()
+    (path,) = (in_tmp / "root2").rglob("decision")
+    record = read_record(GateDecisionRecord, path)
+    assert record.run_id and "{{" not in record.run_id

@@ -28,6 +28,7 @@ def carbon_forecast_gate(
     mode: str = "wait",
     energy_kwh: float = 0.0,
     provider_options: dict = {},
+    run_id: str = "",
 ) -> NamedTuple("GateOutputs", [("should_run", bool), ("start_at", str), ("delay_seconds", float), ("action", str), ("region", str)]):
     """Decide from a grid carbon-intensity forecast whether and when to run the next step.
 
@@ -44,7 +45,8 @@ def carbon_forecast_gate(
         fallback_providers: Providers tried in order when the primary fails.
         earliest_start: ISO 8601 UTC earliest start; empty means now.
         deadline: ISO 8601 UTC time by which the job must end; empty means none.
-        max_delay_hours: Longest wait before starting, hours (0: run now or refuse).
+        max_delay_hours: Longest wait before starting, counted from earliest_start (now when
+            empty), hours (0: run now or refuse).
         threshold: Refuse when the best window averages above it: "" (none), a number in
             gCO2eq/kWh such as "250", or a percentile of the forecast such as "p25".
         min_savings_percent: Wait only if that saves at least this percentage.
@@ -53,6 +55,9 @@ def carbon_forecast_gate(
         energy_kwh: Estimated energy of the job, kWh, to express savings in grams (0: none).
         provider_options: Settings per provider name, e.g. {"embedded": {"replay_year": 2023}} or
             {"uk": {"base_url": "..."}}; no secrets. Pass the same to training and SCI.
+        run_id: The run's id: pass dsl.PIPELINE_JOB_ID_PLACEHOLDER. It makes each run's inputs
+            unique, so KFP's cache can never hand a run an earlier run's decision; required in
+            wait mode and whenever earliest_start is empty (the task fails at once without it).
 
     Returns:
         decision: The decision record (JSON, schema greenkfp.gate_decision/v1): verdict, inputs,
@@ -68,7 +73,9 @@ def carbon_forecast_gate(
     from collections import namedtuple
 
     from greenkfp.components.carbon import GateError, decide, policy_from_params, write_decision_outputs
+    from greenkfp.components.carbon.params import check_fresh_decision
 
+    check_fresh_decision(run_id, mode, earliest_start)
     policy = policy_from_params(
         regions, duration_hours, provider, fallback_providers, earliest_start, deadline, max_delay_hours,
         threshold, min_savings_percent, on_provider_failure, mode, energy_kwh or None, provider_options,
@@ -78,7 +85,7 @@ def carbon_forecast_gate(
     except GateError as exc:
         print(exc.record.to_json() if exc.record else exc)
         raise
-    record = write_decision_outputs(result, decision.path, summary.path)
+    record = write_decision_outputs(result, decision.path, summary.path, run_id=run_id)
     decision.metadata.update(record.artifact_metadata())
     for name, value in record.metrics().items():
         metrics.log_metric(name, value)

@@ -3,6 +3,7 @@ and write a decision's outputs. Keeps the component body a thin adapter."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from datetime import datetime, timedelta
@@ -108,11 +109,33 @@ def policy_from_params(
     )
 
 
+def check_fresh_decision(run_id: str, mode: str, earliest_start: str) -> None:
+    """A decision that depends on "now" must be made afresh in every run. KFP caches a task on
+    its inputs, so a gate with the same inputs (an empty earliest_start is the same on every run)
+    would hand later runs an old decision: the run's id makes the inputs unique.
+
+    Raises:
+        ValueError: ``run_id`` is empty while the decision depends on the clock (``wait`` mode,
+            or no ``earliest_start``).
+    """
+    if str(run_id or "").strip():
+        return
+    if mode == "wait" or not str(earliest_start or "").strip():
+        raise ValueError(
+            "run_id is empty: pass run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER so that each run decides afresh "
+            "(with the same inputs, KFP would reuse an earlier run's cached decision); only a plan for a "
+            "fixed earliest_start may go without it"
+        )
+
+
 def write_decision_outputs(
-    decision: GateDecision | GateDecisionRecord, record_path: str, summary_path: str | None = None
+    decision: GateDecision | GateDecisionRecord, record_path: str, summary_path: str | None = None,
+    run_id: str | None = None,
 ) -> GateDecisionRecord:
     """Write the decision record (JSON) and its Markdown summary; return the record."""
     record = decision.to_record() if isinstance(decision, GateDecision) else decision
+    if run_id:
+        record = dataclasses.replace(record, run_id=run_id)
     write_record(record, record_path)
     if summary_path:
         write_atomic(summary_path, record.markdown())
