@@ -216,10 +216,36 @@ def _print_report(result: TrainingRun) -> None:
     console.print(f"HTML report: {result.report_html}\nselection report: {result.selection_html}")
 
 
+def _print_task_event(event, screen) -> None:
+    out = Console(file=screen, width=console.width)
+    if event.kind == "started":
+        out.print(f"[dim]  started  {event.task}[/dim]")
+    elif event.status == "SUCCESS":
+        out.print(f"  [green]done[/green]     {event.task} ({event.seconds:.1f} s)")
+    else:
+        out.print(f"  [red]{event.status.lower()}[/red]   {event.task} ({event.seconds:.1f} s)")
+
+
+class _Tee:
+    """--verbose: the log and the screen both get the tasks' full output."""
+
+    def __init__(self, *streams):
+        self._streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self._streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self._streams:
+            stream.flush()
+
+
 def cmd_run_local(args: argparse.Namespace) -> int:
     from greenkfp.components.parameters import GATE
     from greenkfp.pipelines.options import check_gate_values, prepare_pipeline_root, read_candidates
-    from greenkfp.pipelines.local import run_carbon_gate_locally, run_training_locally
+    from greenkfp.pipelines.local import ProgressLog, new_run_directory, run_carbon_gate_locally, run_training_locally
 
     arguments = _gate_arguments(args)
     if args.pipeline == "training":
@@ -230,16 +256,26 @@ def cmd_run_local(args: argparse.Namespace) -> int:
         if args.candidates:
             arguments["candidates"] = read_candidates(args.candidates)
     check_gate_values({name: arguments[name] for name in GATE})
-    root = prepare_pipeline_root(args.pipeline_root)
-    log_path = root / "last-run.log"
-    console.print(f"running the {args.pipeline} pipeline with kfp's local runner (task output: {log_path})")
-    with open(log_path, "w", encoding="utf-8") as log, (
-        contextlib.nullcontext() if args.verbose else contextlib.redirect_stdout(log)
-    ):
-        if args.pipeline == "gate":
-            result = run_carbon_gate_locally(arguments, root)
-        else:
-            result = run_training_locally(arguments, root)
+    run_dir = new_run_directory(prepare_pipeline_root(args.pipeline_root))
+    log_path = run_dir / "run.log"
+    console.print(f"running the {args.pipeline} pipeline with kfp's local runner: run {run_dir.name} "
+                  f"(outputs and log under {run_dir})")
+    screen = console.file  # the terminal, while stdout goes to the log
+    with open(log_path, "w", encoding="utf-8") as log:
+        progress = ProgressLog(log, lambda event: _print_task_event(event, screen))
+        try:
+            with contextlib.redirect_stdout(progress if not args.verbose else _Tee(progress, screen)):
+                if args.pipeline == "gate":
+                    result = run_carbon_gate_locally(arguments, run_dir)
+                else:
+                    result = run_training_locally(arguments, run_dir)
+        except RuntimeError:
+            if progress.failed is None:
+                raise
+            failed = progress.failed
+            console.print(f"[red]error:[/red] task {failed.task} failed: {failed.error or 'see the log'}")
+            console.print(f"full log: {log_path}")
+            return 1
     if args.pipeline == "gate":
         title = f"carbon-forecast gate: branch '{result.branch}' ran"
     else:

@@ -7,9 +7,14 @@ must have greenkfp installed: it plays the part the greenkfp image plays on a cl
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import re
+import time
+import uuid
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -58,6 +63,76 @@ class TrainingRun:
     report_html: str | None
     selection_html: str | None
     run_dir: str
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_STARTED = re.compile(r"Executing task '([^']+)'")
+_FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
+_ERROR_LINE = re.compile(r"^\s*((?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt)): (.*)$")
+
+
+@dataclass
+class TaskEvent:
+    """A task starting or ending in a local run; ``error`` is the last exception line a failed
+    task printed (its own error, not the runner's)."""
+
+    task: str
+    kind: str  # "started" or "finished"
+    status: str = ""
+    seconds: float = 0.0
+    error: str = ""
+
+
+class ProgressLog(io.TextIOBase):
+    """Where a local run's output goes (redirect stdout here): every line is written to the
+    run's log, and kfp's task lines become :class:`TaskEvent` calls to ``on_event``, so a
+    person sees each task start and end, and a failed task's own error, not 60 silent seconds."""
+
+    def __init__(self, log: io.TextIOBase, on_event: Callable[[TaskEvent], None], clock=time.monotonic):
+        self._log, self._on_event, self._clock = log, on_event, clock
+        self._pending = ""
+        self._started: dict[str, float] = {}
+        self._last_error: str = ""
+        self.failed: TaskEvent | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._log.write(text)
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        for line in lines:
+            self._line(_ANSI.sub("", line))
+        return len(text)
+
+    def flush(self) -> None:
+        self._log.flush()
+
+    def _line(self, line: str) -> None:
+        error = _ERROR_LINE.match(line)
+        if error:
+            self._last_error = f"{error.group(1).rsplit('.', 1)[-1]}: {error.group(2).strip()}"
+        if match := _STARTED.search(line):
+            self._started[match.group(1)] = self._clock()
+            self._last_error = ""
+            self._on_event(TaskEvent(match.group(1), "started"))
+        elif match := _FINISHED.search(line):
+            task, status = match.groups()
+            event = TaskEvent(task, "finished", status, self._clock() - self._started.get(task, self._clock()),
+                              self._last_error if status != "SUCCESS" else "")
+            if status != "SUCCESS" and self.failed is None:
+                self.failed = event
+            self._on_event(event)
+
+
+def new_run_directory(pipeline_root: str | Path) -> Path:
+    """A directory of its own for one local run under ``pipeline_root``, named by the run's id
+    (time and a random suffix): two runs at once never share a directory or a log."""
+    run_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    directory = Path(pipeline_root).resolve() / run_id
+    directory.mkdir(parents=True)
+    return directory
 
 
 @contextlib.contextmanager

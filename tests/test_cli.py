@@ -70,7 +70,9 @@ def test_run_local_prints_the_decision(tmp_path, monkeypatch, capsys):
     assert code == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "branch 'run' ran" in out and "savings (modeled)" in out and "candidate regions" in out
-    assert (tmp_path / "local_outputs" / "last-run.log").stat().st_size > 0
+    (log,) = (tmp_path / "local_outputs").glob("*/run.log")  # each run has its own directory and log
+    assert log.stat().st_size > 0
+    assert "started carbon-forecast-gate" in out and "done carbon-forecast-gate (" in out
 
 
 def test_compile_check_detects_drift(tmp_path, capsys):
@@ -125,3 +127,27 @@ def test_forecast_piped_into_head_ends_quietly_and_marks_the_best_window_in_word
     full = subprocess.run([sys.executable, "-m", "greenkfp.pipelines.cli", "forecast", "--region", "GB"],
                           capture_output=True, text=True, check=True)
     assert "<- best" in full.stdout
+
+
+@pytest.mark.slow
+def test_a_task_that_fails_inside_run_local_is_one_line_with_its_own_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.csv").write_text("size,colour,y\n" + "\n".join(f"{i},red,{i % 2}" for i in range(40)) + "\n")
+    code = main(["run-local", "--dataset", "bad.csv", "--label-column", "y", "--earliest-start", "2023-06-14T09:00:00Z"])
+    out = capsys.readouterr().out
+    assert code == 1 and "Traceback" not in out and "RuntimeError" not in out
+    assert "task load-dataset failed: DatasetError: feature columns must be numeric; non-numeric: colour" in \
+        " ".join(out.split())
+    (log,) = (tmp_path / "local_outputs").glob("*/run.log")
+    assert f"full log: {log}" in out.replace("\n", "")
+
+
+def test_two_local_runs_at_once_keep_their_own_directories_and_logs(tmp_path):
+    args = [sys.executable, "-m", "greenkfp.pipelines.cli", "run-local", "--pipeline", "gate",
+            "--earliest-start", "2023-06-14T09:00:00Z", "--pipeline-root", str(tmp_path)]
+    runs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    directories = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert len(directories) == 2 and all((d / "run.log").stat().st_size > 0 for d in directories)
+    assert all(len(list(d.glob("greenkfp-carbon-gate-*"))) == 1 for d in directories)

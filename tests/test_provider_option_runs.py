@@ -21,9 +21,9 @@ def run_local(tmp_path, *args):
     (tmp_path / "candidates.json").write_text(json.dumps(CANDIDATES))
     result = subprocess.run([sys.executable, "-m", "greenkfp.pipelines.cli", "run-local", "--pipeline-root", "root", *args],
                             cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    log = tmp_path / "root" / "last-run.log"
-    assert result.returncode == 0, result.stdout + result.stderr + (log.read_text()[-4000:] if log.exists() else "")
-    (run_dir,) = (tmp_path / "root").glob("greenkfp-*")
+    logs = list((tmp_path / "root").glob("*/run.log"))
+    assert result.returncode == 0, result.stdout + result.stderr + "".join(p.read_text()[-4000:] for p in logs)
+    (run_dir,) = (tmp_path / "root").glob("*/greenkfp-*")
     return run_dir
 
 
