@@ -208,8 +208,8 @@ def test_training_pricing_takes_options_per_provider_name():
     now = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
     pricing = price_energy(2.0, now, now + timedelta(minutes=30), "GB", "embedded", {"embedded": {"replay_year": 2023.0}})
     expected = intensity_over("GB", now, now + timedelta(minutes=30), provider_options={"embedded": {"replay_year": 2023}})
-    assert pricing.intensity_g_per_kwh == expected.gco2_per_kwh and pricing.emissions_g == 2.0 * expected.gco2_per_kwh
-    assert pricing.data_kind == "replayed_historical" and "in 2023" in pricing.note
+    assert pricing.intensity.gco2_per_kwh == expected.gco2_per_kwh and pricing.emissions_g == 2.0 * expected.gco2_per_kwh
+    assert pricing.intensity.data_kind == "replayed_historical" and "in 2023" in pricing.intensity.note
     assert pricing.to_dict()["basis"] == expected.basis
 
 

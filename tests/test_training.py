@@ -105,7 +105,7 @@ def test_real_fit_under_a_real_tracker(iris, tmp_path):
     # hourly pricing = energy x the embedded intensity of the hours the fit ran
     expected = hourly_emissions_by_hand(energy.energy_kwh, energy.started_at, energy.ended_at, "DE-LU")
     assert result.pricing.emissions_g == pytest.approx(expected, rel=1e-9)
-    assert result.pricing.region == "DE-LU" and result.pricing.data_kind in ("historical", "replayed_historical")
+    assert result.pricing.intensity.region == "DE-LU" and result.pricing.intensity.data_kind in ("historical", "replayed_historical")
     # skops round trip: identical predictions
     loaded = load_model(result.model_path)
     data = read_dataset(test)

@@ -7,36 +7,32 @@ comes from the carbon package's service (:func:`~greenkfp.components.carbon.inte
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
 
 import numpy as np
 
-from greenkfp.components.carbon.intensity import intensity_over
+from greenkfp.components.carbon.intensity import IntensityEstimate, intensity_over
 
 
 @dataclass(frozen=True)
 class HourlyPricing:
-    """Emissions of ``energy_kwh`` at the time-weighted intensity of ``[start, end)``."""
+    """Emissions of ``energy_kwh`` at the time-weighted intensity of the hours it was used: the
+    carbon service's :class:`~greenkfp.components.carbon.intensity.IntensityEstimate` (region,
+    provider, data kind, signal, interval, basis) times the energy."""
 
     energy_kwh: float
-    intensity_g_per_kwh: float
-    emissions_g: float
-    region: str
-    provider: str
-    data_kind: str
-    signal: str
-    start: datetime
-    end: datetime
-    note: str
-    basis: str = ""
+    intensity: IntensityEstimate
+
+    @property
+    def emissions_g(self) -> float:
+        return self.energy_kwh * self.intensity.gco2_per_kwh
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["start"], data["end"] = self.start.isoformat(), self.end.isoformat()
-        data["units"] = {"energy": "kWh", "intensity": "gCO2eq/kWh", "emissions": "g CO2eq"}
-        return data
+        return {**self.intensity.to_dict(), "energy_kwh": self.energy_kwh, "emissions_g": self.emissions_g,
+                "intensity_g_per_kwh": self.intensity.gco2_per_kwh,
+                "units": {"energy": "kWh", "intensity": "gCO2eq/kWh", "emissions": "g CO2eq"}}
 
 
 def price_energy(
@@ -60,17 +56,5 @@ def price_energy(
     """
     if not np.isfinite(energy_kwh) or energy_kwh < 0:
         raise ValueError(f"energy_kwh must be a finite number >= 0, got {energy_kwh!r}")
-    estimate = intensity_over(region, start, end, provider=provider, provider_options=provider_options)
-    return HourlyPricing(
-        energy_kwh=float(energy_kwh),
-        intensity_g_per_kwh=estimate.gco2_per_kwh,
-        emissions_g=float(energy_kwh) * estimate.gco2_per_kwh,
-        region=estimate.region,
-        provider=estimate.provider,
-        data_kind=estimate.data_kind,
-        signal=estimate.signal,
-        start=start,
-        end=end,
-        note=estimate.note,
-        basis=estimate.basis,
-    )
+    return HourlyPricing(float(energy_kwh), intensity_over(region, start, end, provider=provider,
+                                                           provider_options=provider_options))

@@ -65,7 +65,7 @@ class TrainingResult:
             figures["emissions_codecarbon_g"] = self.energy.codecarbon_emissions_g
         if self.pricing is not None:
             figures["emissions_hourly_g"] = self.pricing.emissions_g
-            figures["intensity_hourly_g_per_kwh"] = self.pricing.intensity_g_per_kwh
+            figures["intensity_hourly_g_per_kwh"] = self.pricing.intensity.gco2_per_kwh
         return {k: float(v) for k, v in figures.items() if v is not None}
 
     def model_metadata(self) -> dict:
@@ -98,8 +98,8 @@ class TrainingResult:
                 f"({self.energy.tracker} tracker; offline: a yearly average)",
                 "hourly_g": None if self.pricing is None else self.pricing.emissions_g,
                 "hourly_basis": None if self.pricing is None else
-                f"{self.pricing.provider} {self.pricing.data_kind.replace('_', ' ')} intensity of "
-                f"{self.pricing.region} over the fit's hours",
+                f"{self.pricing.intensity.provider} {self.pricing.intensity.data_kind.replace('_', ' ')} intensity of "
+                f"{self.pricing.intensity.region} over the fit's hours",
                 "hourly_pricing": None if self.pricing is None else self.pricing.to_dict(),
                 "hourly_unavailable_reason": self.pricing_error,
             },
