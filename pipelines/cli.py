@@ -204,7 +204,7 @@ def _print_report(result: TrainingRun) -> None:
     def g(value):
         return "n/a" if value is None else f"{value:.4g}"
 
-    labels = {"training": "training (fit energy x gate intensities)",
+    labels = {"training": "training (fit energy: run-now vs its own hours)",
               "inference": f"inference ({report.inference.expected_inferences:,.0f} inferences)", "total": "total"}
     percent = "" if report.total.saved_percent is None else f" ({report.total.saved_percent:.1f} %)"
     for part, scheduled, optimized, saved, _ in report.rows():

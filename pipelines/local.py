@@ -91,7 +91,7 @@ class ProgressLog(io.TextIOBase):
     def __init__(self, log: io.TextIOBase, on_event: Callable[[TaskEvent], None], clock=time.monotonic):
         self._log, self._on_event, self._clock = log, on_event, clock
         self._pending = ""
-        self._started: dict[str, float] = {}
+        self._started: dict[str, list[float]] = {}  # a ParallelFor runs tasks of one name side by side
         self._last_error: str = ""
         self.failed: TaskEvent | None = None
 
@@ -114,12 +114,13 @@ class ProgressLog(io.TextIOBase):
         if error:
             self._last_error = f"{error.group(1).rsplit('.', 1)[-1]}: {error.group(2).strip()}"
         if match := _STARTED.search(line):
-            self._started[match.group(1)] = self._clock()
+            self._started.setdefault(match.group(1), []).append(self._clock())
             self._last_error = ""
             self._on_event(TaskEvent(match.group(1), "started"))
         elif match := _FINISHED.search(line):
             task, status = match.groups()
-            event = TaskEvent(task, "finished", status, self._clock() - self._started.get(task, self._clock()),
+            began = (self._started.get(task) or [self._clock()]).pop(0)
+            event = TaskEvent(task, "finished", status, self._clock() - began,
                               self._last_error if status != "SUCCESS" else "")
             if status != "SUCCESS" and self.failed is None:
                 self.failed = event
