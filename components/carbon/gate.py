@@ -302,6 +302,82 @@ def _fetch(
     return None
 
 
+def _fetch_all(policy: GatePolicy, earliest: datetime, latest_end: datetime | None,
+               providers: Mapping[str, CarbonProvider] | None) -> tuple[list[RegionOutcome | None], list[dict]]:
+    """Every region's outcome (None where no provider answered) and every provider attempt;
+    the providers the gate opened itself are closed again."""
+    pool: dict[str, CarbonProvider] = dict(providers or {})
+    owned = set(PROVIDER_NAMES) - set(pool)
+    attempts: list[dict] = []
+    try:
+        return [_fetch(policy, r, earliest, latest_end, pool, attempts) for r in policy.regions], attempts
+    finally:
+        for name in owned & set(pool):
+            pool[name].close()
+
+
+def _no_answer(policy: GatePolicy, earliest: datetime, common: dict) -> GateDecision:
+    """No provider answered for any region: the failure policy decides, and says so."""
+    failures = "; ".join(a["error"] for a in common["attempts"] if a["error"])
+    if policy.on_provider_failure == "fail_closed":
+        decision = GateDecision(
+            False, "refuse", f"no provider answered ({failures}); fail_closed policy: not running",
+            policy.regions[0], earliest, timedelta(0), failure_policy_applied="fail_closed", **common,
+        )
+        raise GateError(decision.reason, decision.to_record())
+    return GateDecision(
+        True, "run_now", f"no provider answered ({failures}); fail_open policy: running now",
+        policy.regions[0], earliest, timedelta(0), failure_policy_applied="fail_open", **common,
+    )
+
+
+def _choose(policy: GatePolicy, home: RegionOutcome | None,
+            outcomes: tuple[RegionOutcome, ...]) -> tuple[RegionOutcome, Window, str]:
+    """The region and window to run in, and why. The baseline is running now in the home region
+    (the first), never another region: without it no saving is claimed."""
+    chosen = min(outcomes, key=lambda o: o.best.average)  # min() keeps the first among ties
+    window = chosen.best
+    where = f"greenest window in {chosen.region} starts {window.start.isoformat()} at {window.average:.1f} gCO2eq/kWh"
+    if home is None:
+        savings = None
+        reason = f"{where}; no baseline: the home region {policy.regions[0]} did not answer, so no saving is claimed"
+    else:
+        savings = 0.0 if home.run_now.average == 0 else \
+            100.0 * (home.run_now.average - window.average) / home.run_now.average
+        reason = f"{where}, {savings:.1f}% below running now in {home.region}"
+    later = window.start > (home or chosen).run_now.start
+    if later and policy.min_savings_percent > 0 and (savings is None or savings < policy.min_savings_percent):
+        shown = "unknown (no baseline)" if savings is None else f"{savings:.1f}%"
+        reason = f"best window saves {shown}, under min_savings_percent {policy.min_savings_percent}: running now"
+        chosen = home or chosen
+        window = chosen.run_now
+    return chosen, window, reason
+
+
+def _threshold(policy: GatePolicy, chosen: RegionOutcome, earliest: datetime, latest_end: datetime | None) -> float | None:
+    """The refusal threshold, gCO2eq/kWh: given, or a percentile of the chosen region's forecast."""
+    if policy.threshold_percentile is None:
+        return policy.threshold_gco2_per_kwh
+    series = chosen.forecast.series
+    search_end = latest_end or series.end
+    mask = (series.starts + series.granularity_s > to_epoch_seconds(earliest)) & (
+        series.starts < to_epoch_seconds(search_end)
+    )
+    return float(np.percentile(series.values[mask], policy.threshold_percentile))
+
+
+def _wait_until(start_at: datetime, clock: Callable[[], datetime], sleep: Callable[[float], None]) -> float:
+    """Sleep until ``start_at``; return the seconds waited. Never returns before it: a sleep may
+    end early (a signal, a coarse clock), so sleep again, at least a second at a time."""
+    began = clock()
+    for _ in range(10_000):
+        remaining = (start_at - clock()).total_seconds()
+        if remaining <= 0:
+            return (clock() - began).total_seconds()
+        sleep(max(remaining, 1.0))
+    raise GateError(f"the process never reached start_at {start_at.isoformat()} while waiting")
+
+
 def decide(
     policy: GatePolicy,
     *,
@@ -329,69 +405,20 @@ def decide(
     if policy.mode == "wait" and earliest < now:  # a job cannot start in the past: a past earliest_start means now
         earliest = now
     latest_end = policy.latest_end(earliest)
-    pool: dict[str, CarbonProvider] = dict(providers or {})
-    owned = set(PROVIDER_NAMES) - set(pool)
-    attempts: list[dict] = []
-    try:
-        fetched = [_fetch(policy, r, earliest, latest_end, pool, attempts) for r in policy.regions]
-        outcomes = tuple(o for o in fetched if o)
-    finally:
-        for name in owned & set(pool):
-            pool[name].close()
-
+    fetched, attempts = _fetch_all(policy, earliest, latest_end, providers)
+    outcomes = tuple(o for o in fetched if o)
     common = dict(decided_at=decided_at, policy=policy, attempts=tuple(attempts), outcomes=outcomes)
     if not outcomes:
-        failures = "; ".join(a["error"] for a in attempts if a["error"])
-        if policy.on_provider_failure == "fail_closed":
-            decision = GateDecision(
-                False, "refuse", f"no provider answered ({failures}); fail_closed policy: not running",
-                policy.regions[0], earliest, timedelta(0), failure_policy_applied="fail_closed", **common,
-            )
-            raise GateError(decision.reason, decision.to_record())
-        return GateDecision(
-            True, "run_now", f"no provider answered ({failures}); fail_open policy: running now",
-            policy.regions[0], earliest, timedelta(0), failure_policy_applied="fail_open", **common,
-        )
+        return _no_answer(policy, earliest, common)
 
-    # The baseline is running now in the home region (the first one), never another region: when
-    # the home region's providers all failed there is no baseline, and no saving is claimed.
     home = fetched[0]
-    chosen = min(outcomes, key=lambda o: o.best.average)  # min() keeps the first among ties
-    window = chosen.best
-    if home is None:
-        savings = None
-        reason = (
-            f"greenest window in {chosen.region} starts {window.start.isoformat()} at {window.average:.1f} gCO2eq/kWh; "
-            f"no baseline: the home region {policy.regions[0]} did not answer, so no saving is claimed"
-        )
-    else:
-        savings = 0.0 if home.run_now.average == 0 else \
-            100.0 * (home.run_now.average - window.average) / home.run_now.average
-        reason = (
-            f"greenest window in {chosen.region} starts {window.start.isoformat()} at "
-            f"{window.average:.1f} gCO2eq/kWh, {savings:.1f}% below running now in {home.region}"
-        )
-    anchor = (home or chosen).run_now
-    if window.start > anchor.start and policy.min_savings_percent > 0 and (savings is None or
-                                                                           savings < policy.min_savings_percent):
-        shown = "unknown (no baseline)" if savings is None else f"{savings:.1f}%"
-        reason = f"best window saves {shown}, under min_savings_percent {policy.min_savings_percent}: running now"
-        chosen = home or chosen
-        window = chosen.run_now
-
-    threshold = policy.threshold_gco2_per_kwh
-    if policy.threshold_percentile is not None:
-        series = chosen.forecast.series
-        search_end = latest_end or series.end
-        mask = (series.starts + series.granularity_s > to_epoch_seconds(earliest)) & (
-            series.starts < to_epoch_seconds(search_end)
-        )
-        threshold = float(np.percentile(series.values[mask], policy.threshold_percentile))
+    chosen, window, reason = _choose(policy, home, outcomes)
+    threshold = _threshold(policy, chosen, earliest, latest_end)
     base = dict(
         region=chosen.region, chosen=window, run_now=None if home is None else home.run_now,
         home_region=policy.regions[0] if home is None else home.region, threshold_gco2_per_kwh=threshold, **common,
     )
-    delay = window.start - anchor.start
+    delay = window.start - (home or chosen).run_now.start
     if threshold is not None and window.average > threshold:
         return GateDecision(
             False, "refuse",
@@ -399,18 +426,7 @@ def decide(
             f"{threshold:.1f} gCO2eq/kWh: not running",
             start_at=window.start, delay=delay, **base,
         )
-    waited = 0.0
-    if policy.mode == "wait":
-        # Never report should_run before start_at. max_delay counts from the earliest start, and
-        # the window search already kept start_at within it, so the wait needs no other cap.
-        began = clock()
-        for _ in range(10_000):  # a sleep may return early (a signal, a coarse clock): sleep again
-            remaining = (window.start - clock()).total_seconds()
-            if remaining <= 0:
-                break
-            sleep(max(remaining, 1.0))  # at least a second: a short wake-up must still make progress
-        else:
-            raise GateError(f"the process never reached start_at {window.start.isoformat()} while waiting")
-        waited = (clock() - began).total_seconds()
+    # max_delay counts from the earliest start, and the window search kept start_at within it
+    waited = _wait_until(window.start, clock, sleep) if policy.mode == "wait" else 0.0
     action = "wait" if delay > timedelta(0) else "run_now"
     return GateDecision(True, action, reason, start_at=window.start, delay=delay, waited_seconds=waited, **base)

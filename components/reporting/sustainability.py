@@ -71,17 +71,9 @@ def _figures(entry: SciEntry, name: str) -> dict:
             "sci_unit": entry.sci_unit, "energy_method": entry.energy_method}
 
 
-def build_sustainability_report(
-    decision: GateDecisionRecord,
-    training_records: Sequence[TrainingRecord],
-    sci_entries: Sequence[SciEntry],
-    selection: SelectionRecord | None,
-    *,
-    expected_lifetime_inferences: float,
-) -> SustainabilityReport:
-    """The report record. Missing inputs leave their part ``None`` with a reason."""
-    if not (math.isfinite(expected_lifetime_inferences) and expected_lifetime_inferences >= 0):
-        raise ValueError(f"expected_lifetime_inferences must be >= 0, got {expected_lifetime_inferences!r}")
+def _training_part(decision: GateDecisionRecord, training_records: Sequence[TrainingRecord]) -> dict:
+    """Training as scheduled (all fits' energy at the gate's run-now intensity) against as
+    optimized (the training step's own hourly figures; the gate's window where a fit has none)."""
     energy_kwh, methods, missing = _training_energy(training_records)
     now_i, window_i = decision.intensity_now_gco2_per_kwh, decision.intensity_window_gco2_per_kwh
     hourly_g, hourly_sources, unpriced = _hourly_emissions(training_records)
@@ -108,6 +100,21 @@ def build_sustainability_report(
     if training["scheduled_g"] is None or training["optimized_g"] is None:
         training["unavailable_reason"] = (
             "no gate forecast (failure policy applied)" if now_i is None else "training energy unavailable")
+    return training
+
+
+def build_sustainability_report(
+    decision: GateDecisionRecord,
+    training_records: Sequence[TrainingRecord],
+    sci_entries: Sequence[SciEntry],
+    selection: SelectionRecord | None,
+    *,
+    expected_lifetime_inferences: float,
+) -> SustainabilityReport:
+    """The report record. Missing inputs leave their part ``None`` with a reason."""
+    if not (math.isfinite(expected_lifetime_inferences) and expected_lifetime_inferences >= 0):
+        raise ValueError(f"expected_lifetime_inferences must be >= 0, got {expected_lifetime_inferences!r}")
+    training = _training_part(decision, training_records)
 
     baseline = _baseline(sci_entries)
     chosen_name = selection.chosen if selection else None
