@@ -46,3 +46,10 @@ def redact(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(redact(item) for item in value)
     return value
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters with the length said: a 100,000-character
+    region name is one line in a message, not 700."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

@@ -44,7 +44,8 @@ def test_credentials_in_a_base_url_never_reach_errors_or_the_record(httpserver, 
     unreachable = CarbonAwareSdkProvider(base_url=f"http://alice:{secret}@127.0.0.1:9", retry=RETRY)
     with unreachable, pytest.raises(ProviderUnavailableError) as info:  # "cannot reach <base URL>"
         unreachable.forecast("eastus", START, START + timedelta(hours=1))
-    assert secret not in str(info.value) and "http://***@127.0.0.1:9" in str(info.value)
+    assert secret not in str(info.value) and "alice" not in str(info.value)
+    assert "cannot reach http://127.0.0.1:9" in str(info.value)  # the URL without its credentials
 
 
 def test_a_login_that_echoes_the_basic_auth_header_leaks_nothing(httpserver):
@@ -167,3 +168,91 @@ def test_sci_intensity_follows_the_gates_fail_open_for_a_region_without_embedded
     assert value == WORLD_AVERAGE_G_PER_KWH
     assert source["method"] == "default" and source["fallback_from"] == "annual_average"
     assert "Ember" in source["basis"] and "eastus" in source["basis"]
+
+
+def test_url_credentials_become_basic_auth_and_never_reach_logs_or_echoes(httpserver, caplog):
+    """From an environment variable, http://user:secret@host: httpx gets them as basic auth, so
+    neither its log of the URL nor a server echoing the Authorization header leaks them."""
+    import logging
+
+    for name in (None, "httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    secret = f"canary-{uuid.uuid4().hex}"
+
+    def echo(request):
+        return Response(json.dumps({"echo": dict(request.headers)}), status=400, content_type="application/json")
+
+    httpserver.expect_request("/emissions/forecasts/current").respond_with_handler(echo)
+    url = httpserver.url_for("/").replace("http://", f"http://sdk:{secret}@")
+    with CarbonAwareSdkProvider(base_url=url, retry=RETRY) as provider, pytest.raises(ProviderResponseError) as info:
+        provider.forecast("eastus", START, START + timedelta(hours=1))
+    encoded = base64.b64encode(f"sdk:{secret}".encode()).decode()
+    (request, _), = httpserver.log
+    assert request.headers["Authorization"] == f"Basic {encoded}"  # the credentials were used
+    for text in (str(info.value), caplog.text):
+        assert secret not in text and encoded not in text
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"uk": {"base_url": "http://user:pw@127.0.0.1:8080"}}, "must not carry credentials"),
+    ({"uk": {"base_url": "ftp://127.0.0.1"}}, "base_url must be an http(s):// URL"),
+    ({"uk": {"retry": {"attempts": 1000000}}}, "retry.attempts must be a whole number from 1 to 10"),
+    ({"uk": {"retry": {"attempts": 0}}}, "retry.attempts must be a whole number from 1 to 10"),
+    ({"uk": {"retry": {"request_deadline_s": float("inf")}}}, "request_deadline_s must be a number of seconds"),
+    ({"uk": {"timeout": 1e6}}, "timeout must be a number of seconds > 0 and at most 300"),
+    ({"uk": {"timeout": float("nan")}}, "timeout must be a number of seconds"),
+    ({"embedded": {"replay_year": 1999}}, "replay_year must be one of"),
+])
+def test_provider_options_are_checked_when_read_even_for_a_provider_not_used(options, message):
+    """A mistake in an option is bad input, named at once: not an outage the gate fails open on."""
+    from greenkfp.components.carbon import ProviderOptionError
+
+    with pytest.raises(ProviderOptionError, match=message.replace("(", "\\(").replace(")", "\\)")):
+        GatePolicy(regions=("GB",), duration=timedelta(hours=1), provider="embedded", provider_options=options)
+
+
+def test_a_server_sending_its_headers_slowly_is_cut_off_at_the_deadline():
+    """One header line every 0.3 s, each within the read timeout: the total deadline still holds."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        while not stop.wait(0.3):
+            try:
+                conn.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                break
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    provider = UKCarbonIntensityProvider(base_url=f"http://127.0.0.1:{port}", timeout=httpx.Timeout(2.0),
+                                         retry=RetryPolicy(attempts=1, request_deadline_s=1.0))
+    started = time.monotonic()
+    try:
+        with provider, pytest.raises(ProviderUnavailableError, match="timed out"):
+            provider.forecast("GB", START, START + timedelta(hours=1))
+        assert time.monotonic() - started < 2.5
+    finally:
+        stop.set()
+        listener.close()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"duration": timedelta(seconds=0.36)}, "duration must be between 0:01:00"),
+    ({"regions": ("GB", "GB")}, "regions must be unique; repeated: GB"),
+    ({"energy_kwh": 1e308}, "energy_kwh must be a number from 0 to"),
+    ({"max_delay": timedelta(days=400)}, "max_delay must be at most 366 days"),
+])
+def test_values_that_would_break_the_arithmetic_are_refused(kwargs, message):
+    base = {"regions": ("GB",), "duration": timedelta(hours=1)}
+    with pytest.raises(ValueError, match=message):
+        GatePolicy(**{**base, **kwargs})

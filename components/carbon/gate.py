@@ -21,7 +21,7 @@ from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 
-from .._messages import redact
+from .._messages import listing, redact, shorten
 from ..records import GateDecisionRecord
 from .errors import GateError, ProviderError, UnknownRegionError, WindowSearchError
 from .intensity import open_provider, parse_provider_options
@@ -34,6 +34,12 @@ FailurePolicy = Literal["fail_open", "fail_closed"]
 GateMode = Literal["plan", "wait"]
 #: Fetch horizon when neither ``deadline`` nor ``max_delay`` bounds the search.
 DEFAULT_HORIZON = timedelta(hours=48)
+#: A job shorter than a minute is below every provider's granularity; a duration or a delay
+#: longer than a year is a mistake (hours typed as seconds), not a plan.
+MIN_DURATION = timedelta(minutes=1)
+MAX_HORIZON = timedelta(days=366)
+#: One job's energy estimate at most, kWh (a gigawatt-hour): beyond it the grams overflow meaning.
+MAX_ENERGY_KWH = 1e6
 
 
 def _require_aware(value: datetime | None, name: str) -> None:
@@ -89,9 +95,17 @@ class GatePolicy:
         object.__setattr__(self, "regions", regions)
         object.__setattr__(self, "fallback_providers", tuple(self.fallback_providers))
         if not regions or any(not isinstance(r, str) or not r.strip() for r in regions):
-            raise ValueError(f"regions must be a non-empty list of region names, got {list(regions)!r}")
+            raise ValueError(f"regions must be a non-empty list of region names, got {shorten(list(regions))}")
+        repeated = sorted({r for r in regions if regions.count(r) > 1})
+        if repeated:
+            raise ValueError(f"regions must be unique; repeated: {listing(repeated)}")
         if not isinstance(self.duration, timedelta) or self.duration <= timedelta(0):
             raise ValueError(f"duration must be a positive timedelta, got {self.duration!r}")
+        if not MIN_DURATION <= self.duration <= MAX_HORIZON:
+            raise ValueError(f"duration must be between {MIN_DURATION} and {MAX_HORIZON.days} days (a job's "
+                             f"length, not a delay), got {self.duration}")
+        if self.max_delay is not None and isinstance(self.max_delay, timedelta) and self.max_delay > MAX_HORIZON:
+            raise ValueError(f"max_delay must be at most {MAX_HORIZON.days} days, got {self.max_delay}")
         for name in (self.provider, *self.fallback_providers):
             if name not in PROVIDER_NAMES:
                 raise ValueError(f"provider must be one of {', '.join(PROVIDER_NAMES)}; got {name!r}")
@@ -113,8 +127,9 @@ class GatePolicy:
             raise ValueError(f"on_provider_failure must be 'fail_open' or 'fail_closed', got {self.on_provider_failure!r}")
         if self.mode not in ("plan", "wait"):
             raise ValueError(f"mode must be 'plan' or 'wait', got {self.mode!r}")
-        if self.energy_kwh is not None and not (math.isfinite(self.energy_kwh) and self.energy_kwh >= 0):
-            raise ValueError(f"energy_kwh must be a finite number >= 0, got {self.energy_kwh!r}")
+        if self.energy_kwh is not None and not (math.isfinite(self.energy_kwh) and 0 <= self.energy_kwh <= MAX_ENERGY_KWH):
+            raise ValueError(f"energy_kwh must be a number from 0 to {MAX_ENERGY_KWH:g} kWh (one job), "
+                             f"got {self.energy_kwh!r}")
         # one shape, validated, kfp's widened integers restored (credentials refused)
         object.__setattr__(self, "provider_options", parse_provider_options(self.provider_options))
         if self.earliest_start is not None:
@@ -272,8 +287,20 @@ def _fetch(
             if name not in providers:
                 providers[name] = open_provider(name, policy.provider_options)
             answer = providers[name].forecast(region, earliest, fetch_end)
-            series = answer.series
-            start = earliest
+        except UnknownRegionError as exc:
+            if position == 0:
+                raise  # bad input, not an outage: no policy hides it
+            attempt.update(error_kind="unknown_region", error=str(exc))
+            continue
+        except ProviderError as exc:  # an outage, a missing key or URL, a bad answer: the policy decides
+            attempt.update(error_kind=exc.kind, error=str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - whatever a provider's answer breaks, the policy decides
+            attempt.update(error_kind="unexpected", error=f"{name} ({region}): {type(exc).__name__}: {exc}")
+            continue
+        series = answer.series
+        start = earliest
+        try:
             # A forecast whose first slot starts a little after "now" (the next half hour, say)
             # is still usable: run-now then means the first forecast slot.
             if series.start > earliest:
@@ -283,19 +310,8 @@ def _fetch(
                     )
                 start = series.start
             choice = best_window(series, policy.duration, start, latest_end)
-        except UnknownRegionError as exc:
-            if position == 0:
-                raise  # bad input, not an outage: no policy hides it
-            attempt.update(error_kind="unknown_region", error=str(exc))
-            continue
-        except ProviderError as exc:
-            attempt.update(error_kind=exc.kind, error=str(exc))
-            continue
-        except WindowSearchError as exc:
+        except WindowSearchError as exc:  # our own errors (a bug) are not hidden as outages
             attempt.update(error_kind="insufficient_data", error=f"{name} ({region}): {exc}")
-            continue
-        except Exception as exc:  # noqa: BLE001 - whatever a provider's answer breaks, the failure policy decides
-            attempt.update(error_kind="unexpected", error=f"{name} ({region}): {type(exc).__name__}: {exc}")
             continue
         attempt["ok"] = True
         return RegionOutcome(answer.region, answer, choice.best, choice.run_now, choice.candidates, position > 0)

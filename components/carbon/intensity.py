@@ -32,7 +32,7 @@ from typing import Any, Literal, Mapping
 
 import numpy as np
 
-from .errors import ProviderOptionError, ProviderResponseError
+from .errors import ProviderConfigError, ProviderOptionError, ProviderResponseError
 from .providers import PROVIDER_NAMES, CarbonProvider, ProviderForecast, provider_class
 from .providers.base import DataKind
 from .series import to_epoch_seconds
@@ -236,7 +236,48 @@ def parse_provider_options(options: Mapping[str, Any] | str | None) -> dict[str,
                     f"provider_options[{name!r}] has an unknown option {option!r} (value {value!r}); "
                     f"{name} takes: {', '.join(accepted) or 'no options'}", name, option, value)
             parsed[name][option] = _coerce(value, accepted[option], name, option)
+        _check_values(name, parsed[name])
     return parsed
+
+
+def _check_values(name: str, options: dict[str, Any]) -> None:
+    """The values' own rules, checked when the options are read (not when a provider is first
+    used, where a mistake would look like an outage): bounded retries and timeouts, an http(s)
+    base URL without credentials (options travel in compiled YAML and records), a replay year the
+    embedded data has."""
+    from .providers.base import RetryPolicy, check_base_url, check_timeout
+
+    def fail(option: str, exc: Exception) -> ProviderOptionError:
+        return ProviderOptionError(f"provider_options[{name!r}][{option!r}]: {exc}", name, option, options.get(option))
+
+    try:
+        if isinstance(options.get("retry"), Mapping):
+            RetryPolicy(**options["retry"])
+    except (TypeError, ValueError) as exc:
+        raise fail("retry", exc) from None
+    try:
+        if "timeout" in options:
+            check_timeout(options["timeout"])
+    except ValueError as exc:
+        raise fail("timeout", exc) from None
+    if options.get("base_url") is not None:
+        try:
+            url = check_base_url(options["base_url"])
+        except ValueError as exc:
+            raise fail("base_url", exc) from None
+        if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+            raise ProviderOptionError(
+                f"provider_options[{name!r}]['base_url'] must not carry credentials (user:password@): options "
+                "travel in compiled YAML and records; set them in the provider's environment variable", name, "base_url")
+    if name == "embedded" and options.get("replay_year") is not None:
+        from .providers.embedded import EmbeddedProvider
+
+        try:
+            EmbeddedProvider(replay_year=options["replay_year"])
+        except ValueError as exc:
+            raise fail("replay_year", exc) from None
+        except ProviderConfigError:
+            pass  # a build without the embedded data (portable): the gate's failure policy decides
 
 
 def open_provider(name: str, provider_options: Mapping[str, Any] | str | None = None) -> CarbonProvider:

@@ -10,16 +10,18 @@ connection errors, and typed errors that never carry a credential.
 from __future__ import annotations
 
 import abc
+import base64
 import json
 import logging
 import math
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 import tenacity
@@ -128,13 +130,17 @@ class RetryPolicy:
     request_deadline_s: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError(f"attempts must be at least 1, got {self.attempts}")
-        for name in ("backoff_initial_s", "backoff_max_s", "max_retry_after_s"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not self.request_deadline_s > 0:
-            raise ValueError(f"request_deadline_s must be > 0, got {self.request_deadline_s}")
+        # bounded, so that no option can hold a pipeline for hours
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or not 1 <= self.attempts <= 10:
+            raise ValueError(f"retry.attempts must be a whole number from 1 to 10, got {self.attempts!r}")
+        for name, top in (("backoff_initial_s", 60.0), ("backoff_max_s", 300.0), ("max_retry_after_s", 600.0),
+                          ("request_deadline_s", 300.0)):
+            value = getattr(self, name)
+            low_ok = value > 0 if name == "request_deadline_s" else value >= 0
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or not low_ok or value > top:
+                raise ValueError(f"retry.{name} must be a number of seconds {'> 0' if name == 'request_deadline_s' else '>= 0'} "
+                                 f"and at most {top:g}, got {value!r}")
 
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -185,22 +191,19 @@ class HttpProvider(CarbonProvider):
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | dict | None = None,
     ):
-        if timeout is None:
-            raise ValueError("timeout must be set for an HTTP provider, got None")
-        if isinstance(timeout, (int, float)) and timeout <= 0:
-            raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
-        self.base_url = base_url.rstrip("/")
-        parts = urlsplit(self.base_url)
-        if parts.username or parts.password:  # http://user:secret@host: scrubbed from every message
-            self._secrets_from_url = [unquote(v) for v in (parts.password, parts.username) if v]
-        else:
-            self._secrets_from_url = []
+        check_timeout(timeout)
+        # http://user:secret@host (from an environment variable): the credentials become httpx's
+        # basic auth, so the URL that httpx logs and we print never carries them
+        self.base_url, auth = split_userinfo(check_base_url(base_url))
         # A dict is accepted so the policy can travel as JSON (component provider_options).
         self.retry = RetryPolicy(**retry) if isinstance(retry, dict) else (retry or RetryPolicy())
-        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, follow_redirects=False)
+        self._client_options = dict(base_url=self.base_url, timeout=timeout, follow_redirects=False, auth=auth)
+        self._client = httpx.Client(**self._client_options)
         self._secrets: list[str] = []
-        for secret in self._secrets_from_url:
-            self._register_secret(secret)
+        if auth is not None:  # and what basic auth sends, should a server echo the header back
+            user, password = auth
+            for secret in (password, user, base64.b64encode(f"{user}:{password}".encode()).decode()):
+                self._register_secret(secret)
 
     def close(self) -> None:
         self._client.close()
@@ -248,7 +251,9 @@ class HttpProvider(CarbonProvider):
 
         def attempt() -> httpx.Response:
             try:
-                response = self._send(method, path, params=params, headers=state["headers"], auth=auth)
+                response = self._send(method, path, params=params, headers=state["headers"],
+                                      # auth=None would switch off the client's own (URL) basic auth
+                                      **({} if auth is None else {"auth": auth}))
             except httpx.TimeoutException:
                 raise _Retryable(self._error(ProviderUnavailableError, region, f"timed out calling {path}")) from None
             except httpx.DecodingError as exc:
@@ -302,8 +307,31 @@ class HttpProvider(CarbonProvider):
         raise error
 
     def _send(self, method: str, path: str, **kwargs) -> httpx.Response:
-        """One request, read in chunks under a total deadline and a size cap."""
-        deadline = time.monotonic() + self.retry.request_deadline_s
+        """One request under a total deadline, slow headers included: it runs in a daemon thread,
+        and when the deadline passes the client is closed (which ends the stuck read) and
+        replaced."""
+        deadline_s = self.retry.request_deadline_s
+        outcome: dict = {}
+
+        def work() -> None:
+            try:
+                outcome["response"] = self._read(method, path, time.monotonic() + deadline_s, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=work, daemon=True, name=f"greenkfp-{self.name}-request")
+        worker.start()
+        worker.join(deadline_s)
+        if worker.is_alive():
+            stuck, self._client = self._client, httpx.Client(**self._client_options)
+            stuck.close()
+            raise httpx.ReadTimeout(f"no complete answer within {deadline_s:g} s")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["response"]
+
+    def _read(self, method: str, path: str, deadline: float, **kwargs) -> httpx.Response:
+        """The response read in chunks, checking the deadline and a size cap."""
         with self._client.stream(method, path, **kwargs) as streamed:
             body, size = [], 0
             for chunk in streamed.iter_bytes():
@@ -343,6 +371,46 @@ class HttpProvider(CarbonProvider):
             raise self._error(
                 ProviderResponseError, region, f"malformed JSON from {path}: {self._short_body(response, 80)!r}"
             ) from None
+
+
+#: Longest connect or read timeout a provider option may set, seconds.
+MAX_TIMEOUT_S = 300.0
+
+
+def check_timeout(timeout: Any) -> None:
+    """An httpx timeout that is set, positive and at most :data:`MAX_TIMEOUT_S`."""
+    if timeout is None:
+        raise ValueError("timeout must be set for an HTTP provider, got None")
+    if isinstance(timeout, httpx.Timeout):
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+            or not 0 < timeout <= MAX_TIMEOUT_S:
+        raise ValueError(f"timeout must be a number of seconds > 0 and at most {MAX_TIMEOUT_S:g}, got {timeout!r}")
+
+
+def check_base_url(url: Any) -> str:
+    """An http(s) URL with a host; anything else (ftp://, javascript:, empty) is refused up front."""
+    text = url.strip() if isinstance(url, str) else ""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (a bad port raises)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must be an http(s):// URL with a host, got {redact_urls(str(url))[:120]!r}")
+    return text
+
+
+def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``url`` without ``user:password@``, and those credentials (or None)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url.rstrip("/"), None
+    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+    if ":" in parts.hostname:  # an IPv6 literal
+        netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)).rstrip("/")
+    return clean, (unquote(parts.username or ""), unquote(parts.password or ""))
 
 
 def parse_timestamp(value: Any, *, provider: str, region: str | None, field: str) -> datetime:
