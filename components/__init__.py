@@ -16,6 +16,7 @@ _COMPONENTS = {
     "load_dataset": ".data.component",
     "train_with_emissions": ".training.component",
     "resolve_candidates": ".training.component",
+    "check_training_options": ".preflight.component",
     "convert_and_quantize": ".quantization.component",
     "evaluate_sci": ".sci.component",
     "select_pareto_model": ".selection.component",

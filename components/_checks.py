@@ -42,3 +42,30 @@ def positive_int(name: str, value: Any) -> int:
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` suffix."""
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"a number too large for a float: {text}")
+    return value
+
+
+def _no_constant(text: str) -> float:
+    raise ValueError(f"{text} is not a number JSON allows")
+
+
+def strict_json(text: str, name: str) -> Any:
+    """JSON as the standard says it: no NaN or Infinity (``1e400`` overflows to one), and not
+    nested beyond Python's recursion limit; an error naming ``name`` otherwise. A value that
+    passes can travel through KFP's protobuf parameters and into JSON records."""
+    import json
+
+    try:
+        return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError(f"{name} is JSON nested too deeply to read") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except ValueError as exc:
+        raise ValueError(f"{name} is not valid JSON: {exc}") from None

@@ -169,6 +169,30 @@ def component(*needs: str):
     return decorate
 
 
+_SHELL_UNSAFE = set("\"'`$\\;|&<>(){}\n\r\t*?!#")
+
+
+def check_package_spec(spec: str) -> str:
+    """A pip requirement for ``GREENKFP_PACKAGE_SPEC`` / ``--package-spec``: a name with a version
+    (``greenkfp==0.1.0``), or ``greenkfp @ <https URL or path of a wheel>``. kfp puts it inside a
+    shell command in every pod, so quotes, ``$``, backticks and the like are refused outright."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    text = str(spec).strip()
+    unsafe = sorted(_SHELL_UNSAFE.intersection(text))
+    if not text or unsafe:
+        raise ValueError(f"--package-spec must be a pip requirement such as greenkfp==0.1.0 or 'greenkfp @ https://.../"
+                         f"greenkfp-0.1.0-py3-none-any.whl' without shell characters {''.join(unsafe)!r}; "
+                         f"got {text[:120]!r}")
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as exc:
+        raise ValueError(f"--package-spec is not a pip requirement ({exc}); got {text[:120]!r}") from None
+    if requirement.name.lower() != "greenkfp":
+        raise ValueError(f"--package-spec must install greenkfp, got a requirement for {requirement.name!r}")
+    return text
+
+
 def component_options(*needs: str, subpackages: tuple[str, ...] = ()) -> dict:
     """Keyword arguments for ``kfp.dsl.component`` under the current runtime settings.
 
@@ -182,7 +206,7 @@ def component_options(*needs: str, subpackages: tuple[str, ...] = ()) -> dict:
     if portable_enabled() and os.environ.get(ENV_PACKAGE_SPEC):
         return {
             "base_image": PORTABLE_BASE_IMAGE,
-            "packages_to_install": [os.environ[ENV_PACKAGE_SPEC]],
+            "packages_to_install": [check_package_spec(os.environ[ENV_PACKAGE_SPEC])],
             "install_kfp_package": False,  # greenkfp depends on kfp
         }
     if portable_enabled():

@@ -114,6 +114,13 @@ def _kubeflow_settings(args: argparse.Namespace):
 def cmd_compile(args: argparse.Namespace) -> int:
     if args.package_spec and not args.portable:
         raise ValueError("--package-spec goes with --portable")
+    if args.package_spec:
+        from greenkfp.components._runtime import check_package_spec
+
+        check_package_spec(args.package_spec)
+    out = Path(args.output_dir)
+    if str(args.output_dir).strip() == "" or (out.exists() and not out.is_dir()):
+        raise ValueError(f"--output-dir must be a directory, got {args.output_dir!r}")
     if args.portable:
         os.environ["GREENKFP_PORTABLE"] = "1"  # read when the components are first imported
         if args.package_spec:
@@ -227,24 +234,37 @@ def _print_task_event(event, screen) -> None:
 
 
 class _Tee:
-    """--verbose: the log and the screen both get the tasks' full output."""
+    """--verbose: the log and the screen both get the tasks' full output; a screen that went
+    away (`| head`) is dropped, the log keeps everything."""
 
     def __init__(self, *streams):
-        self._streams = streams
+        self._streams = list(streams)
 
     def write(self, text: str) -> int:
-        for stream in self._streams:
-            stream.write(text)
+        for stream in list(self._streams):
+            try:
+                stream.write(text)
+            except (BrokenPipeError, ValueError):  # a closed pipe or file
+                self._streams.remove(stream)
         return len(text)
 
     def flush(self) -> None:
-        for stream in self._streams:
-            stream.flush()
+        for stream in list(self._streams):
+            try:
+                stream.flush()
+            except (BrokenPipeError, ValueError):
+                self._streams.remove(stream)
 
 
 def cmd_run_local(args: argparse.Namespace) -> int:
     from greenkfp.components.parameters import GATE
-    from greenkfp.pipelines.options import check_gate_values, prepare_pipeline_root, read_candidates
+    from greenkfp.pipelines.options import (
+        check_gate_only,
+        check_gate_values,
+        check_local_training,
+        prepare_pipeline_root,
+        read_candidates,
+    )
     from greenkfp.pipelines.local import ProgressLog, new_run_directory, run_carbon_gate_locally, run_training_locally
 
     arguments = _gate_arguments(args)
@@ -255,6 +275,9 @@ def cmd_run_local(args: argparse.Namespace) -> int:
         arguments.update(spec_values(args, TRAINING))
         if args.candidates:
             arguments["candidates"] = read_candidates(args.candidates)
+        check_local_training(arguments)
+    else:
+        check_gate_only(args)
     check_gate_values({name: arguments[name] for name in GATE})
     run_dir = new_run_directory(prepare_pipeline_root(args.pipeline_root))
     log_path = run_dir / "run.log"
@@ -501,6 +524,13 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: the person knows why it stopped
+        console.print("[red]interrupted[/red]")
+        return 130
+    except OSError as exc:  # a path that cannot be read or written: name it, no traceback
+        where = f" {exc.filename!r}" if exc.filename else ""
+        console.print(f"[red]error:[/red] {exc.strerror or exc}{where}")
+        return 2
 
 
 if __name__ == "__main__":

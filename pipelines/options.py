@@ -15,6 +15,7 @@ import math
 from datetime import timedelta
 from typing import Iterable
 
+from greenkfp.components._messages import shorten
 from greenkfp.components.parameters import SPEC, Parameter
 
 
@@ -60,10 +61,12 @@ def _duration_hours(parameter: Parameter):
 
 def _json_value(parameter: Parameter):
     def convert(text: str):
+        from greenkfp.components._checks import strict_json
+
         try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise argparse.ArgumentTypeError(f"{parameter.flag} must be JSON ({exc.msg}), got {text!r}") from None
+            value = strict_json(text, parameter.flag)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}; got {shorten(text)}") from None
         if not isinstance(value, parameter.type):
             raise argparse.ArgumentTypeError(
                 f"{parameter.flag} must be a JSON {'object' if parameter.type is dict else 'list'}, got {text!r}"
@@ -115,9 +118,11 @@ def read_candidates(path: str) -> list:
     file = Path(path)
     if not file.is_file():
         raise ValueError(f"--candidates must be a JSON file, {path!r} {'is a directory' if file.is_dir() else 'does not exist'}")
+    from greenkfp.components._checks import strict_json
+
     try:
-        candidates = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        candidates = strict_json(file.read_text(encoding="utf-8"), f"--candidates {path!r}")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"--candidates {path!r} is not readable JSON: {exc}") from None
     try:
         validate_candidates(candidates)
@@ -130,6 +135,8 @@ def prepare_pipeline_root(path: str):
     """``--pipeline-root`` as a directory (created when missing), or an error naming it."""
     from pathlib import Path
 
+    if not str(path).strip():
+        raise ValueError("--pipeline-root must name a directory, got an empty string")
     root = Path(path)
     if root.exists() and not root.is_dir():
         raise ValueError(f"--pipeline-root must be a directory, {path!r} is not")
@@ -142,7 +149,36 @@ def prepare_pipeline_root(path: str):
 
 def check_gate_values(values: dict) -> None:
     """Build the gate's policy from the values once, before the pipeline starts, so a bad
-    threshold or deadline is one line now, not a failed task later."""
+    threshold, or a deadline too close for the job, is one line now, not a failed task later."""
+    from datetime import datetime, timezone
+
     from greenkfp.components.carbon.params import policy_from_params
 
-    policy_from_params(**{**values, "energy_kwh": values.get("energy_kwh") or None})
+    policy = policy_from_params(**{**values, "energy_kwh": values.get("energy_kwh") or None})
+    policy.latest_end(policy.earliest_start or datetime.now(timezone.utc))
+
+
+def check_local_training(arguments: dict) -> None:
+    """The training options, checked as the pipeline's first step checks them, and a dataset on
+    this machine (a builtin, or a local file) loaded and validated, all before the run starts:
+    a mistake exits 2 with one line and leaves no run directory behind."""
+    from greenkfp.components.data.datasets import BUILTIN_DATASETS, load_source, validate_classification_frame
+    from greenkfp.components.parameters import TRAINING
+    from greenkfp.components.preflight import check_training_options
+
+    check_training_options(**{name: arguments[name] for name in TRAINING
+                              if name not in ("dataset", "label_column", "candidates")})
+    dataset = arguments["dataset"]
+    if dataset in BUILTIN_DATASETS or "://" not in dataset:  # remote URIs are read by the pipeline's first step
+        frame, label = load_source(dataset, arguments["label_column"] or None)
+        validate_classification_frame(frame, label)
+
+
+def check_gate_only(args: argparse.Namespace) -> None:
+    """``--pipeline gate`` takes the gate's options only: a training option given with it is a
+    mistake worth naming, not something to ignore silently."""
+    from greenkfp.components.parameters import TRAINING
+
+    given = [p.flag for name, p in TRAINING.items() if getattr(args, name) != p.fresh_default()]
+    if given:
+        raise ValueError(f"{', '.join(given)} apply to --pipeline training only")

@@ -23,6 +23,18 @@ def _check_label_value(name: str, value: str) -> None:
         )
 
 
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _check_label_key(name: str, key: str) -> None:
+    """A Kubernetes label key: an optional DNS-subdomain prefix (at most 253) and a name (at most 63)."""
+    prefix, _, label = key.rpartition("/")
+    if not _LABEL_NAME.match(label) or (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))) \
+            or key.count("/") > 1:
+        raise ValueError(f"{name} must be a Kubernetes label key such as cloud.google.com/gke-spot, got {key!r}")
+
+
 @dataclass(frozen=True)
 class KubeflowSettings:
     """What the ``kubeflow`` flavour adds to pods. Defaults suit GKE spot nodes; change them
@@ -53,6 +65,12 @@ class KubeflowSettings:
             _check_label_value(f"extra_labels[{key!r}]", value)
         if len(self.spot_node_selector) != 2 or not all(self.spot_node_selector):
             raise ValueError(f"spot_node_selector must be (label, value), got {self.spot_node_selector!r}")
+        _check_label_key("spot_node_selector's label", self.spot_node_selector[0])
+        _check_label_value("spot_node_selector's value", self.spot_node_selector[1])
+        if len(self.spot_toleration) == 3:
+            _check_label_key("spot_toleration's key", self.spot_toleration[0])
+        for key in self.extra_labels:
+            _check_label_key(f"extra_labels key {key!r}", key)
         if len(self.spot_toleration) != 3 or self.spot_toleration[2] not in _TAINT_EFFECTS:
             raise ValueError(
                 f"spot_toleration must be (key, value, effect) with effect one of {', '.join(_TAINT_EFFECTS)}, "

@@ -11,6 +11,7 @@ kfp-kubernetes platform config) and ``vertex`` (without). Local runs use ``verte
 from kfp import dsl
 
 from greenkfp.components import (
+    check_training_options,
     convert_and_quantize,
     evaluate_sci,
     select_pareto_model,
@@ -76,8 +77,17 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
         step(data, "load-dataset")
         specs = resolve_candidates(candidates=candidates)
         step(specs, "resolve-candidates")
+        checked = check_training_options(
+            test_size=test_size, seed=seed, tracker=tracker, country_iso_code=country_iso_code,
+            hardware_profile=hardware_profile, hardware_overrides=hardware_overrides, variant_names=variant_names,
+            tolerance_points=tolerance_points, functional_unit_size=functional_unit_size,
+            expected_lifetime_inferences=expected_lifetime_inferences, max_seconds_per_variant=max_seconds_per_variant,
+            intensity_basis=intensity_basis, selection_rule=selection_rule, selection_weights=selection_weights,
+            selection_constraints=selection_constraints, on_no_candidate=on_no_candidate,
+        )
+        step(checked, "check-training-options")
         gate = add_carbon_gate(step, locals())
-        gate.after(data, specs)  # validate data and candidates before waiting for a window, not after
+        gate.after(data, specs, checked)  # validate data, candidates and options before waiting, not after
         with dsl.If(gate.outputs["should_run"] == True, name="green-window"):  # noqa: E712 (kfp condition)
             with dsl.ParallelFor(specs.output, name="candidates") as candidate:
                 fit = train_with_emissions(

@@ -151,3 +151,62 @@ def test_two_local_runs_at_once_keep_their_own_directories_and_logs(tmp_path):
     directories = sorted(p for p in tmp_path.iterdir() if p.is_dir())
     assert len(directories) == 2 and all((d / "run.log").stat().st_size > 0 for d in directories)
     assert all(len(list(d.glob("greenkfp-carbon-gate-*"))) == 1 for d in directories)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--selection-constraints", '{"min_accuracy": 2}'], "min_accuracy"),
+    (["--selection-constraints", '{"bogus": 1}'], "selection_constraints has unknown field(s) bogus"),
+    (["--selection-weights", '{"sci": 1}'], "weights apply to the 'chebyshev' and 'weighted_sum' rules only"),
+    (["--hardware-profile", "bogus"], "bogus"),
+    (["--hardware-overrides", '{"cpu_tdp_w": -5}'], "cpu_tdp_w"),
+    (["--variants", "fp32", "fp32"], "variant_names must be unique; repeated: fp32"),
+    (["--variants", "bogus"], "bogus"),
+    (["--tolerance-points=-1"], "tolerance_points must be a finite number >= 0"),
+    (["--functional-unit", "0"], "functional_unit_size must be a whole number > 0"),
+    (["--expected-inferences=-1"], "expected_lifetime_inferences must be a finite number >= 0"),
+    (["--sci-seconds", "0"], "max_seconds_per_variant must be a finite number > 0"),
+    (["--intensity-basis", "bogus"], "intensity_basis must be one of annual_average, gate_window"),
+    (["--country-iso-code", "XXXX"], "country_iso_code must be an ISO 3166-1 alpha-3 code"),
+    (["--test-size", "0"], "test_size must be a fraction strictly between 0 and 1"),
+    (["--dataset", "missing.csv", "--label-column", "y"], "no such file"),
+    (["--dataset", "iris", "--label-column", "nope"], "nope"),
+    (["--deadline", "2023-06-14T09:30:00Z", "--earliest-start", "2023-06-14T09:00:00Z"], "deadline"),
+    (["--pipeline", "gate", "--dataset", "wine"], "--dataset apply to --pipeline training only"),
+    (["--pipeline-root", ""], "--pipeline-root must name a directory"),
+])
+def test_every_training_option_is_checked_before_the_run_starts(argv, message, capsys, tmp_path, monkeypatch):
+    """Exit 2, one line, and no run directory: the options are checked by the same rules the
+    pipeline's check-training-options step applies before the gate waits."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["run-local", *argv]) == 2
+    captured = capsys.readouterr()
+    text = " ".join((captured.out + captured.err).split())
+    assert message in text and "Traceback" not in text
+    assert not (tmp_path / "local_outputs").exists()
+
+
+def test_the_pipeline_checks_its_options_before_the_gate():
+    from greenkfp.pipelines.training import build_training_pipeline
+
+    spec = build_training_pipeline("vertex").pipeline_spec
+    tasks = spec.root.dag.tasks
+    assert "check-training-options" in tasks
+    assert "check-training-options" in tasks["carbon-forecast-gate"].dependent_tasks
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compile", "--portable", "--package-spec", "x'$(touch /tmp/PWNED)"], "without shell characters"),
+    (["compile", "--portable", "--package-spec", "requests==2.0"], "must install greenkfp"),
+    (["compile", "--spot-node-selector", "a b=c"], "spot_node_selector's label must be a Kubernetes label key"),
+])
+def test_compile_refuses_what_would_break_or_inject_into_pods(argv, message, capsys, tmp_path):
+    assert main([*argv, "--output-dir", str(tmp_path / "out")]) == 2
+    assert message in " ".join(capsys.readouterr().out.split())
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_dir_that_is_a_file_is_one_line(tmp_path, capsys):
+    target = tmp_path / "afile"
+    target.write_text("x")
+    assert main(["compile", "--output-dir", str(target)]) == 2
+    assert "--output-dir must be a directory" in capsys.readouterr().out

@@ -98,7 +98,10 @@ def test_run_local_parses_durations_and_json_into_pipeline_values():
     (["--sci-seconds", "nan"], "--sci-seconds must be a finite number"),
     (["--seed", "1.5"], "--seed must be a whole number"),
     (["--selection-weights", "[1]"], "--selection-weights must be a JSON object"),
-    (["--provider-options", "{"], "--provider-options must be JSON"),
+    (["--provider-options", "{"], "--provider-options is not valid JSON"),
+    (["--selection-weights", "{\"sci\": 1e400}"], "--selection-weights is not valid JSON: a number too large"),
+    (["--selection-constraints", "{\"max_latency_ms\": NaN}"], "NaN is not a number JSON allows"),
+    (["--hardware-overrides", "[" * 100000], "--hardware-overrides is JSON nested too deeply"),
 ])
 def test_bad_option_values_name_the_option(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sklearn.base import is_classifier
 
+from .._checks import strict_json
 from .._messages import listing
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_\-]{0,62}")  # used with fullmatch: "$" would accept a trailing newline
@@ -54,9 +55,10 @@ class EstimatorSpec:
         if not isinstance(self.params, dict):
             raise EstimatorSpecError(f"params must be a JSON object of hyperparameters, got {self.params!r}")
         try:
-            json.dumps(self.params)
+            json.dumps(self.params, allow_nan=False)  # NaN or inf cannot travel through KFP's protobuf parameters
         except (TypeError, ValueError):
-            raise EstimatorSpecError(f"params must be JSON-serialisable, got {self.params!r}") from None
+            raise EstimatorSpecError(f"candidate {self.name!r}: params must be JSON with finite numbers, "
+                                     f"got {self.params!r}") from None
 
     @classmethod
     def from_dict(cls, data: dict) -> "EstimatorSpec":
@@ -185,9 +187,9 @@ def parse_candidates(candidates: list | str | None) -> list[EstimatorSpec]:
             raise EstimatorSpecError(f"candidates is {len(candidates):,} characters of JSON; at most "
                                      f"{MAX_CANDIDATES_CHARS:,} are accepted")
         try:
-            candidates = json.loads(candidates)
-        except json.JSONDecodeError as exc:
-            raise EstimatorSpecError(f"candidates is not valid JSON: {exc}") from None
+            candidates = strict_json(candidates, "candidates")
+        except ValueError as exc:
+            raise EstimatorSpecError(str(exc)) from None
     if candidates is not None and not isinstance(candidates, list):
         raise EstimatorSpecError(f"candidates must be a JSON list of specs, got a {type(candidates).__name__}")
     if candidates and len(candidates) > MAX_CANDIDATES:
