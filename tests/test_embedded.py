@@ -85,3 +85,21 @@ def test_fully_estimated_zones_say_so():
     start = datetime(2023, 1, 1, tzinfo=UTC)
     assert "entirely estimated" in EmbeddedProvider().forecast("IN-WE", start, start + timedelta(hours=1)).note
     assert "estimated" not in EmbeddedProvider().forecast("GB", start, start + timedelta(hours=1)).note
+
+
+def test_a_replayed_now_does_not_depend_on_how_far_the_deadline_is():
+    """The hostile case: the same hour replayed as 231.9, 166.6 or 126.0 gCO2eq/kWh depending on
+    the deadline. Now the mapping depends on the start alone; hours past the data's end wrap back
+    52 weeks (same weekday and hour), and the note says so."""
+    from datetime import datetime, timedelta, timezone
+
+    provider = EmbeddedProvider()
+    start = datetime(2026, 11, 30, 19, tzinfo=timezone.utc)
+    firsts = set()
+    for days in (0.5, 31, 183):
+        answer = provider.forecast("GB", start, start + timedelta(days=days))
+        firsts.add(float(answer.series.values[0]))
+        assert len(answer.series) == int(days * 24)
+    assert len(firsts) == 1
+    long = provider.forecast("GB", start, start + timedelta(days=183))
+    assert "read 52 weeks earlier" in long.note

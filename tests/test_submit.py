@@ -160,7 +160,7 @@ def test_vertex_job_request_offline():
     ],
 )
 def test_vertex_rules_are_checked_before_submitting(kwargs, message):
-    base = {"template": VERTEX, "project": "p", "location": "europe-west2", "pipeline_root": "gs://b/r", "params": {},
+    base = {"template": VERTEX, "project": "my-project", "location": "europe-west2", "pipeline_root": "gs://b/r", "params": {},
             "labels": {}, "credentials": AnonymousCredentials()}
     args = {**base, **kwargs}
     template = args.pop("template")
@@ -223,7 +223,7 @@ def test_a_refused_create_run_names_the_status(httpserver):
     httpserver.expect_request("/apis/v2beta1/experiments", method="POST").respond_with_json({"experiment_id": "e"})
     httpserver.expect_request("/apis/v2beta1/runs", method="POST").respond_with_data("denied", status=403)
     with pytest.raises(SubmitError, match="refused create_run: HTTP 403"):
-        submit_kfp(KUBEFLOW, host="http://user:s3cret@" + httpserver.url_for("/").split("://")[1], params={})
+        submit_kfp(KUBEFLOW, host=httpserver.url_for("/"), params={})
 
 
 @pytest.mark.parametrize("host", ["kfp.example.com", "ftp://kfp.example.com", "http://", "http://h:99999"])
@@ -236,7 +236,7 @@ def test_a_host_that_is_not_an_http_url_is_one_line(host, capsys):
 def test_credentials_in_the_host_never_reach_a_message(capsys):
     assert main(["submit", "kfp", "--host", "http://alice:s3cret@127.0.0.1:9"]) == 2
     out = capsys.readouterr().out
-    assert "s3cret" not in out and "alice" not in out and "cannot reach --host http://127.0.0.1:9" in out
+    assert "s3cret" not in out and "alice" not in out and "--host must not carry credentials" in out
 
 
 @pytest.mark.parametrize("param, message", [

@@ -69,9 +69,14 @@ def embedded_zones() -> tuple[str, ...]:
     return load_embedded_data().zones
 
 
-def _same_hour_of_week(t: int, year: int, span: int, data: EmbeddedData) -> int:
-    """Epoch second in ``year`` with the same weekday and hour as ``t`` such that
-    ``[result, result + span)`` lies in the data."""
+#: Hours that run past the end of the data are read 52 weeks earlier (same weekday and hour).
+_REPLAY_WRAP_HOURS = 52 * 7 * 24
+
+
+def _same_hour_of_week(t: int, year: int, data: EmbeddedData) -> int:
+    """Epoch second in ``year`` (inside the data) with the same weekday and hour as ``t``. It
+    depends on ``t`` alone, never on how long a period is asked for: "now" replays the same
+    recorded hour whatever the deadline."""
     moment = from_epoch_seconds(t)
     day = date(year, moment.month, min(moment.day, 28 if moment.month == 2 else moment.day))
     anchor = datetime(day.year, day.month, day.day, moment.hour, tzinfo=timezone.utc)
@@ -79,11 +84,20 @@ def _same_hour_of_week(t: int, year: int, span: int, data: EmbeddedData) -> int:
     candidate = to_epoch_seconds(anchor + timedelta(days=shift_days))
     while candidate < data.start_epoch_s:
         candidate += WEEK
-    while candidate + span > data.end_epoch_s:
+    while candidate >= data.end_epoch_s:
         candidate -= WEEK
-    if candidate < data.start_epoch_s:
-        raise ProviderResponseError("embedded", None, f"a period of {timedelta(seconds=span)} is longer than the data")
     return candidate
+
+
+def _replayed_rows(begin: int, hours: int, total: int) -> np.ndarray:
+    """Row indices for ``hours`` hours from ``begin``; those past the data's end wrap back 52
+    weeks at a time, keeping weekday and hour."""
+    if hours > total:
+        raise ProviderResponseError("embedded", None, f"a period of {hours:,} hours is longer than the data")
+    rows = begin + np.arange(hours, dtype=np.int64)
+    while (rows >= total).any():
+        rows = np.where(rows >= total, rows - _REPLAY_WRAP_HOURS, rows)
+    return rows
 
 
 class EmbeddedProvider(CarbonProvider):
@@ -131,14 +145,17 @@ class EmbeddedProvider(CarbonProvider):
             source, kind, note = first, "historical", "recorded hourly data of the requested period"
         else:
             year = self.replay_year or self.data.years[-1]
-            source = _same_hour_of_week(first, year, span, self.data)
+            source = _same_hour_of_week(first, year, self.data)
             kind = "replayed_historical"
             note = (
                 f"replayed historical data: recorded hours from {from_epoch_seconds(source).isoformat()} "
                 f"(same hour of the week in {year}) mapped onto the requested period; not a forecast"
             )
         begin = (source - self.data.start_epoch_s) // HOUR
-        values = self.data.intensities[self.signal][row, begin : begin + span // HOUR]
+        total = (self.data.end_epoch_s - self.data.start_epoch_s) // HOUR
+        if begin + span // HOUR > total:
+            note += "; hours past the end of the data are read 52 weeks earlier"
+        values = self.data.intensities[self.signal][row, _replayed_rows(begin, span // HOUR, total)]
         starts = first + HOUR * np.arange(values.size, dtype=np.int64)
         zone = self.data.zones[row]
         if self.data.fully_estimated[zone]:
