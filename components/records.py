@@ -135,7 +135,7 @@ def _load(tp: Any, value: Any, path: str, title: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
     elif tp is str:
         if isinstance(value, str):
@@ -156,6 +156,30 @@ def _load(tp: Any, value: Any, path: str, title: str) -> Any:
     else:  # pragma: no cover - a field annotation this machinery does not know
         raise TypeError(f"records: unsupported annotation {tp!r} at {path}")
     raise RecordError(title, path, f"must be {_type_name(tp)}", value)
+
+
+#: Fields that hold a moment: ISO 8601 with a time zone, or the record is refused.
+_TIME_FIELDS = frozenset({"decided_at", "start_at", "start", "end", "retrieved_at", "first_point", "data_end",
+                          "started_at", "ended_at", "earliest_start", "deadline"})
+
+
+def _check_meaning(cls: type, name: str, value: Any, path: str, title: str) -> None:
+    """What a type cannot say: a moment is an aware ISO 8601 time, a choice is one of its values,
+    a duration or count is not negative."""
+    if value is None:
+        return
+    if name in _TIME_FIELDS and isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+        except ValueError:
+            raise RecordError(title, path, "must be an ISO 8601 time", value) from None
+        if moment.tzinfo is None:
+            raise RecordError(title, path, "must be an ISO 8601 time with a time zone", value)
+    choices = getattr(cls, "_CHOICES", {}).get(name)
+    if choices and value not in choices:
+        raise RecordError(title, path, f"must be one of {', '.join(choices)}", value)
+    if name in getattr(cls, "_NON_NEGATIVE", ()) and value < 0:
+        raise RecordError(title, path, "must be >= 0", value)
 
 
 def _dump(value: Any) -> Any:
@@ -199,6 +223,7 @@ class _Part:
                     continue
                 raise RecordError(title, _join(path, f.name), "is missing")
             values[f.name] = _load(_type_hints(cls)[f.name], raw, _join(path, f.name), title)
+            _check_meaning(cls, f.name, values[f.name], _join(path, f.name), title)
         extra = {k: v for k, v in data.items() if k not in names and k != "extra" and not (owns_schema and k == "schema")}
         return cls(**values, extra=extra)
 
@@ -292,6 +317,8 @@ class _ListRecord:
 def _parse(text: str | bytes, title: str) -> Any:
     try:
         return json.loads(text)
+    except RecursionError:
+        raise RecordError(title, "(record)", "is JSON nested too deeply to read", text[:80]) from None
     except ValueError as exc:
         raise RecordError(title, "(record)", f"is not JSON ({exc})", text[:80]) from None
 
@@ -308,8 +335,8 @@ def read_record(cls, path: str | os.PathLike):
     source = os.fspath(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RecordError(cls.__name__, "(record)", f"cannot be read: {exc}", source=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordError(cls.__name__, "(record)", f"cannot be read as UTF-8 JSON: {exc}", source=source) from None
     try:
         return cls.from_json(text)
     except RecordError as exc:
@@ -405,6 +432,9 @@ class GateDecisionRecord(_Record):
     """The carbon gate's verdict and its full account: inputs, sources, windows, savings."""
 
     SCHEMA: ClassVar[str] = "greenkfp.gate_decision/v1"
+    _CHOICES: ClassVar[dict] = {"action": ("run_now", "wait", "refuse"),
+                                "failure_policy_applied": ("fail_open", "fail_closed")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"delay_seconds", "waited_seconds"})
 
     decided_at: str
     should_run: bool

@@ -226,3 +226,36 @@ def test_sci_entry_omits_the_fields_of_the_other_state():
     skipped = SciEntry.from_dict(sci_dict("fp16", scored=False))
     assert "sci" not in skipped.to_dict() and "report" not in skipped.to_dict()
     assert skipped.reason == "nothing to quantize" and not skipped.scored
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"start_at": "garbage"}, "start_at"),
+    ({"start_at": "2026-01-01T00:00:00"}, "start_at"),
+    ({"delay_seconds": -5}, "delay_seconds"),
+    ({"action": "explode"}, "action"),
+])
+def test_a_gate_record_that_makes_no_sense_is_refused_naming_the_field(tmp_path, change, field):
+    from greenkfp.components.carbon import GatePolicy, decide
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2023, 6, 14, 9, tzinfo=timezone.utc)
+    record = decide(GatePolicy(regions=("GB",), duration=timedelta(hours=1)), clock=lambda: start).to_record()
+    data = {**record.to_dict(), **change}
+    with pytest.raises(RecordError, match=field):
+        GateDecisionRecord.from_dict(data)
+
+
+def test_nan_deep_nesting_and_binary_files_are_record_errors(tmp_path):
+    from greenkfp.components.records import read_record
+
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000)
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(bytes(range(256)))
+    for path in (nested, binary):
+        with pytest.raises(RecordError):
+            read_record(GateDecisionRecord, path)
+    start = datetime(2023, 6, 14, 9, tzinfo=timezone.utc)
+    data = decide(GatePolicy(regions=("GB",), duration=timedelta(hours=1)), clock=lambda: start).to_record().to_dict()
+    with pytest.raises(RecordError, match="delay_seconds"):
+        GateDecisionRecord.from_json(json.dumps({**data, "delay_seconds": float("nan")}))  # the JSON holds NaN
