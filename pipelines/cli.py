@@ -227,6 +227,8 @@ def _print_task_event(event, screen) -> None:
     out = Console(file=screen, width=console.width)
     if event.kind == "started":
         out.print(f"[dim]  started  {event.task}[/dim]")
+    elif event.kind == "waiting":
+        out.print(f"  waiting  {event.task}: {event.status} until the green window (Ctrl-C stops the run)")
     elif event.status == "SUCCESS":
         out.print(f"  [green]done[/green]     {event.task} ({event.seconds:.1f} s)")
     else:

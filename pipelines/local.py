@@ -68,6 +68,7 @@ class TrainingRun:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STARTED = re.compile(r"Executing task '([^']+)'")
 _FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
+_WAITING = re.compile(r"waiting (\S+) for the green window")
 _ERROR_LINE = re.compile(r"^\s*((?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt)): (.*)$")
 
 
@@ -77,7 +78,7 @@ class TaskEvent:
     task printed (its own error, not the runner's)."""
 
     task: str
-    kind: str  # "started" or "finished"
+    kind: str  # "started", "waiting" (status: how long) or "finished"
     status: str = ""
     seconds: float = 0.0
     error: str = ""
@@ -113,7 +114,10 @@ class ProgressLog(io.TextIOBase):
         error = _ERROR_LINE.match(line)
         if error:
             self._last_error = f"{error.group(1).rsplit('.', 1)[-1]}: {error.group(2).strip()}"
-        if match := _STARTED.search(line):
+        if match := _WAITING.search(line):
+            running = [name for name, starts in self._started.items() if starts]
+            self._on_event(TaskEvent(running[-1] if running else "", "waiting", match.group(1)))
+        elif match := _STARTED.search(line):
             self._started.setdefault(match.group(1), []).append(self._clock())
             self._last_error = ""
             self._on_event(TaskEvent(match.group(1), "started"))

@@ -281,10 +281,10 @@ def check_spec_values(spec: dict, params: dict[str, Any], *, shown: dict[str, An
         except (ValueError, TypeError) as exc:
             raise fail("candidates", _capped_message(str(exc), params)) from None
 
+    _check_training_values(declared, params, fail)
     if not set(GATE) & set(declared):
         return
-    defaults = {name: declared[name].get("defaultValue", SPEC[name].fresh_default()) if name in declared
-                else SPEC[name].fresh_default() for name in GATE}
+    defaults = {name: _default(declared, name) for name in GATE}
     given = {name: value for name, value in params.items() if name in GATE}
     error = _gate_error({**defaults, **given})
     if error is None:
@@ -296,6 +296,41 @@ def check_spec_values(spec: dict, params: dict[str, Any], *, shown: dict[str, An
         raise fail(culprits[0], _capped_message(error, params))
     together = ", ".join(f"{name}={_shown(shown.get(name, given[name]))}" for name in culprits)
     raise SubmitError(f"--param {together} together: {_capped_message(error, params)}")
+
+
+def _default(declared: dict[str, dict], name: str) -> Any:
+    """The pipeline's declared default of ``name`` as its declared type (a compiled integer
+    default reads back as 0.0), or the spec's default when it declares none."""
+    from greenkfp.components.parameters import SPEC
+
+    definition = declared.get(name)
+    if definition is None or "defaultValue" not in definition:
+        return SPEC[name].fresh_default()
+    try:
+        return _typed(name, definition["defaultValue"], definition.get("parameterType", "STRING"))
+    except SubmitError:
+        return definition["defaultValue"]
+
+
+def _check_training_values(declared: dict[str, dict], params: dict[str, Any],
+                           fail: Callable[[str, str], SubmitError]) -> None:
+    """The training options a local run checks (``check_training_options``), on the pipeline's
+    declared defaults merged with ``params``; only when ``params`` gives one of them."""
+    import inspect
+
+    from greenkfp.components.preflight import check_training_options
+
+    names = [name for name in inspect.signature(check_training_options).parameters if name in declared]
+    given = [name for name in names if name in params]
+    if not given:
+        return
+    values = {name: params[name] if name in params else _default(declared, name) for name in names}
+    try:
+        check_training_options(**values)
+    except (ValueError, TypeError, OverflowError) as exc:
+        message = str(exc)
+        named = [name for name in given if re.search(rf"\b{re.escape(name)}\b", message)]
+        raise fail((named or given)[0], _capped_message(message, params)) from None
 
 
 def parse_labels(pairs: list[str]) -> dict[str, str]:
@@ -454,6 +489,8 @@ def preflight_kfp(host: str, *, timeout: float | None = None) -> None:
 
     try:
         status, kind, body = _within(deadline, fetch, timed_out)
+    except SubmitError:
+        raise
     except httpx.TimeoutException:
         raise timed_out() from None
     except (httpx.HTTPError, httpx.InvalidURL, ValueError, OSError) as exc:
@@ -597,7 +634,7 @@ def vertex_one_off_schedule(job, start_at: datetime):
 
 def _check_bucket(pipeline_root: str) -> None:
     shown = _shown(pipeline_root)
-    rule = ("pipeline_root (--pipeline-root) must be a gs:// URI of a valid bucket, such as "
+    rule = ("--pipeline-root: pipeline_root must be a gs:// URI of a valid bucket, such as "
             f"gs://my-bucket/pipelines, got {shown}")
     if not isinstance(pipeline_root, str) or not pipeline_root.startswith("gs://"):
         raise SubmitError(rule)

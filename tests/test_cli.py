@@ -1,5 +1,6 @@
 """The `greenkfp` console script."""
 
+import io
 import json
 import subprocess
 import sys
@@ -133,7 +134,9 @@ def test_forecast_piped_into_head_ends_quietly_and_marks_the_best_window_in_word
 def test_a_task_that_fails_inside_run_local_is_one_line_with_its_own_error(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.csv").write_text("size,colour,y\n" + "\n".join(f"{i},red,{i % 2}" for i in range(40)) + "\n")
-    code = main(["run-local", "--dataset", "bad.csv", "--label-column", "y", "--earliest-start", "2023-06-14T09:00:00Z"])
+    # a URI is read by the pipeline's first step (a local path would be checked before the run starts)
+    code = main(["run-local", "--dataset", (tmp_path / "bad.csv").as_uri(), "--label-column", "y",
+                 "--earliest-start", "2023-06-14T09:00:00Z"])
     out = capsys.readouterr().out
     assert code == 1 and "Traceback" not in out and "RuntimeError" not in out
     assert "task load-dataset failed: DatasetError: feature columns must be numeric; non-numeric: colour" in \
@@ -210,3 +213,21 @@ def test_an_output_dir_that_is_a_file_is_one_line(tmp_path, capsys):
     target.write_text("x")
     assert main(["compile", "--output-dir", str(target)]) == 2
     assert "--output-dir must be a directory" in capsys.readouterr().out
+
+
+def test_a_huge_region_name_is_echoed_in_one_short_line(capsys):
+    assert main(["forecast", "--region", "X" * 100_000]) == 2
+    out = capsys.readouterr().out
+    assert len(out) < 1000 and "(100,002 characters)" in out
+
+
+def test_a_long_wait_is_announced_on_the_screen_not_silent():
+    from greenkfp.pipelines.local import ProgressLog
+
+    events, log = [], io.StringIO()
+    progress = ProgressLog(log, events.append, clock=lambda: 0.0)
+    progress.write("12:00:00.000 - INFO - Executing task \x1b[96m'carbon-forecast-gate'\x1b[0m\n")
+    progress.write("    waiting 3:59:00 for the green window\n")
+    assert [(e.kind, e.task, e.status) for e in events] == [
+        ("started", "carbon-forecast-gate", ""), ("waiting", "carbon-forecast-gate", "3:59:00")]
+    assert "waiting 3:59:00" in log.getvalue()

@@ -73,7 +73,7 @@ def carbon_forecast_gate(
     from collections import namedtuple
 
     from greenkfp.components.carbon import GateError, decide, policy_from_params, write_decision_outputs
-    from greenkfp.components.carbon.params import check_fresh_decision
+    from greenkfp.components.carbon.params import announced_sleep, check_fresh_decision
 
     check_fresh_decision(run_id, mode, earliest_start)
     policy = policy_from_params(
@@ -81,7 +81,7 @@ def carbon_forecast_gate(
         threshold, min_savings_percent, on_provider_failure, mode, energy_kwh or None, provider_options,
     )
     try:
-        result = decide(policy)
+        result = decide(policy, sleep=announced_sleep)
     except GateError as exc:
         print(exc.record.to_json() if exc.record else exc)
         raise

@@ -6,7 +6,7 @@ messages are built from our own words and the provider's status code, not from r
 
 from __future__ import annotations
 
-from .._messages import redact_urls
+from .._messages import redact_urls, shorten
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the record module imports nothing from here
@@ -52,7 +52,7 @@ class ProviderError(CarbonError):
         self.provider = provider
         self.region = region
         self.detail = redact_urls(detail)  # a base URL may carry user:secret@
-        where = f"region {region!r}" if region else "no region"
+        where = f"region {shorten(region)}" if region else "no region"
         super().__init__(f"{provider} ({where}): {self.detail}")
 
 

@@ -109,6 +109,15 @@ def policy_from_params(
     )
 
 
+def announced_sleep(seconds: float) -> None:
+    """``time.sleep``, saying first how long and why: a wait of hours shows in the task's log
+    (and on ``run-local``'s screen) instead of looking like a hang."""
+    import time
+
+    print(f"waiting {timedelta(seconds=round(seconds))} for the green window", flush=True)
+    time.sleep(seconds)
+
+
 def check_fresh_decision(run_id: str, mode: str, earliest_start: str) -> None:
     """A decision that depends on "now" must be made afresh in every run. KFP caches a task on
     its inputs, so a gate with the same inputs (an empty earliest_start is the same on every run)

@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import httpx
 import tenacity
 
-from ..._messages import redact_urls
+from ..._messages import redact_urls, shorten
 
 from ..errors import (
     InvalidSeriesError,
@@ -442,7 +442,7 @@ def region_matching(region: Any, pattern: re.Pattern, *, provider: str, expected
     :class:`UnknownRegionError` that says what ``provider`` expects."""
     text = region.strip().upper() if isinstance(region, str) else ""
     if not pattern.fullmatch(text):
-        raise UnknownRegionError(f"{provider}: unknown region {region!r}; expected {expected}")
+        raise UnknownRegionError(f"{provider}: unknown region {shorten(region)}; expected {expected}")
     return text
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from ..._messages import shorten
 from ..errors import ProviderConfigError, ProviderResponseError, UnknownRegionError
 from .base import (
     DEFAULT_TIMEOUT,
@@ -44,7 +45,7 @@ def parse_location(region: str) -> str:
     location = region.strip() if isinstance(region, str) else ""
     if not _LOCATION.fullmatch(location):
         raise UnknownRegionError(
-            f"carbon_aware_sdk: unknown region {region!r}; expected a location the SDK knows, such as 'eastus'"
+            f"carbon_aware_sdk: unknown region {shorten(region)}; expected a location the SDK knows, such as 'eastus'"
         )
     return location
 

@@ -16,6 +16,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from ..._messages import shorten
 from ..errors import ProviderConfigError, ProviderResponseError, UnknownRegionError
 from ..series import CarbonSeries, from_epoch_seconds, to_epoch_seconds
 from .base import CarbonProvider, IntensityReading, ProviderForecast, utc_now
@@ -129,7 +130,7 @@ class EmbeddedProvider(CarbonProvider):
             return self.data.zones.index(key)
         except ValueError:
             raise UnknownRegionError(
-                f"region {region!r} is not in the embedded data; supported zones: {', '.join(self.data.zones)}"
+                f"region {shorten(region)} is not in the embedded data; supported zones: {', '.join(self.data.zones)}"
             ) from None
 
     def forecast(self, region: str, start: datetime, end: datetime) -> ProviderForecast:

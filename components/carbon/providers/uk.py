@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from ..._messages import shorten
 from ..errors import ProviderResponseError, UnknownRegionError
 from ..series import from_epoch_seconds, to_epoch_seconds
 from .base import (
@@ -58,7 +59,7 @@ def parse_region(region: str) -> tuple[str, str | None]:
         return "regionid", str(int(rest))
     if prefix in (None, "postcode") and _OUTWARD_CODE.fullmatch(rest.upper()):
         return "postcode", rest.upper()
-    raise UnknownRegionError(f"uk: unknown region {region!r}; accepted forms: {ACCEPTED_FORMS}")
+    raise UnknownRegionError(f"uk: unknown region {shorten(region)}; accepted forms: {ACCEPTED_FORMS}")
 
 
 def _label(kind: str, value: str | None) -> str:
