@@ -387,8 +387,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.backend == "vertex":
         job = submit.build_vertex_job(package, project=args.project, location=args.location,
                                       pipeline_root=args.pipeline_root, params=params, labels=labels,
-                                      display_name=args.run_name)
-        submit.check_vertex_credentials()
+                                      display_name=args.run_name)  # checks the target and credentials first
     else:
         submit.preflight_kfp(args.host)
     start_at = None

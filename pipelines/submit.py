@@ -155,6 +155,12 @@ def _within(deadline: float, call: Callable[[], T], timed_out: Callable[[], Subm
 
 # --- parameters and labels --------------------------------------------------------------------
 
+def _cut(text: str, limit: int = 80) -> str:
+    """``text`` unquoted, cut after ``limit`` characters with its length said."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def _shown(value: Any) -> str:
     """A value as a message echoes it: quoted, and capped in length."""
     return shorten(value)
@@ -244,7 +250,7 @@ def _capped_message(message: str, values: dict[str, Any]) -> str:
     for value in values.values():
         text = str(value)
         if len(text) > 80:
-            message = message.replace(repr(value), shorten(text)).replace(text, shorten(text))
+            message = message.replace(text, _cut(text))
     message = " ".join(message.split())
     return message if len(message) <= 400 else f"{message[:400]}..."
 
@@ -390,7 +396,7 @@ def check_parameters(spec: dict, params: dict[str, Any]) -> None:
     known = set(_declared(spec))
     unknown = sorted(set(params) - known)
     if unknown:
-        raise SubmitError(f"unknown pipeline parameter(s) {listing(shorten(n)[1:-1] for n in unknown)}; "
+        raise SubmitError(f"unknown pipeline parameter(s) {listing(_cut(n) for n in unknown)}; "
                           f"the pipeline takes: {listing(sorted(known), limit=40)}")
 
 
@@ -416,7 +422,7 @@ def check_vertex_package(path: str | Path, labels: dict[str, str]) -> dict:
                 "starting with a letter"
             )
         if not _VERTEX_LABEL_VALUE.match(value):
-            raise SubmitError(f"label {shorten(key)[1:-1]}={_shown(value)}: values are at most 63 lower-case letters, "
+            raise SubmitError(f"label {_cut(key)}={_shown(value)}: values are at most 63 lower-case letters, "
                               "digits, '_' or '-'")
     return spec
 
@@ -429,15 +435,15 @@ def safe_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         if parts.username is None and parts.password is None and "@" not in parts.netloc:
-            return shorten(url)[1:-1]
+            return _cut(url)
         host = parts.hostname or ""
         port = parts.port
     except ValueError:
-        return shorten(redact_urls(url))[1:-1]
+        return _cut(redact_urls(url))
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port else host
-    return shorten(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))[1:-1]
+    return _cut(urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
 
 
 def check_host(host: str) -> str:
@@ -448,7 +454,7 @@ def check_host(host: str) -> str:
         parts = urlsplit(host)
         parts.port  # noqa: B018 (parses the port; a bad one raises)
     except ValueError as exc:
-        raise SubmitError(f"--host must be an http(s):// URL, got {shown!r} ({shorten(str(exc))[1:-1]})") from None
+        raise SubmitError(f"--host must be an http(s):// URL, got {shown!r} ({_cut(str(exc))})") from None
     if "@" in parts.netloc:
         raise SubmitError(f"--host must not carry credentials (user:password@), got {shown!r}: "
                           f"give a bearer token in {KFP_TOKEN_ENV} instead")
@@ -507,7 +513,7 @@ def preflight_kfp(host: str, *, timeout: float | None = None) -> None:
     except (ValueError, RecursionError):
         if "json" in kind.lower():
             raise SubmitError(f"{where} answered malformed JSON: --host is not a KFP API endpoint") from None
-        raise SubmitError(f"{where} answered {shorten(kind or 'no content type')[1:-1]}, not JSON: "
+        raise SubmitError(f"{where} answered {_cut(kind or 'no content type')}, not JSON: "
                           "--host is not a KFP API endpoint") from None
     if not isinstance(answer, dict):
         raise SubmitError(f"{where} answered JSON that is not an object: --host is not a KFP API endpoint")
@@ -536,12 +542,12 @@ def _kfp_call(what: str, host: str, call: Callable[[], T]) -> T:
     except SubmitError:
         raise
     except kfp_server_api.ApiException as exc:
-        reason = shorten(" ".join(str(exc.reason or "").split()))[1:-1]
+        reason = _cut(" ".join(str(exc.reason or "").split()))
         raise SubmitError(f"{where} refused {what}: HTTP {exc.status} {reason}".rstrip()) from None
     except (urllib3.exceptions.HTTPError, OSError, TimeoutError) as exc:
         raise SubmitError(f"{what} at {where} failed: {type(exc).__name__}") from None
     except Exception as exc:  # noqa: BLE001 (kfp's own failures on a malformed answer: one line)
-        detail = shorten(" ".join(redact_urls(str(exc)).split()))[1:-1]
+        detail = _cut(" ".join(redact_urls(str(exc)).split()))
         raise SubmitError(f"{what} at {where} failed: {type(exc).__name__}: {detail}") from None
     finally:
         socket.setdefaulttimeout(previous)

@@ -160,7 +160,7 @@ def test_vertex_job_request_offline():
     ],
 )
 def test_vertex_rules_are_checked_before_submitting(kwargs, message):
-    base = {"template": VERTEX, "project": "my-project", "location": "europe-west2", "pipeline_root": "gs://b/r", "params": {},
+    base = {"template": VERTEX, "project": "my-project", "location": "europe-west2", "pipeline_root": "gs://bucket/r", "params": {},
             "labels": {}, "credentials": AnonymousCredentials()}
     args = {**base, **kwargs}
     template = args.pop("template")
