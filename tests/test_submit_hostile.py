@@ -7,6 +7,7 @@ Endpoints are local servers on 127.0.0.1: pytest-httpserver for well-behaved ans
 raw HTTP server for answers that drip or never come."""
 
 import json
+import sys
 import threading
 import time
 import warnings
@@ -212,7 +213,7 @@ def test_a_stalled_create_run_leaves_no_output_behind(slow_api, monkeypatch, cap
     monkeypatch.setattr(submit, "CALL_DEADLINE_S", 0.5)
     with pytest.raises(SubmitError, match="create_run at .* did not finish within 0.5 s"):
         submit_kfp(KUBEFLOW, host=host, params={})
-    print("after")
+    sys.stdout.write("after\n")  # not print(): kfp's local runner may leave builtins.print patched
     server.stop.set()  # the stalled request ends now; kfp fails and may print or log
     time.sleep(0.5)
     captured = capsys.readouterr()
