@@ -38,8 +38,10 @@ __all__ = [
     "GateRegion",
     "GateSummary",
     "InferencePart",
+    "IntervalFigure",
     "ModelFigures",
     "RecordError",
+    "RoundSeries",
     "SciBenchmark",
     "SciDetail",
     "SciEnergy",
@@ -780,6 +782,34 @@ class SciDetail(_Part):
 
 
 @dataclass(frozen=True)
+class IntervalFigure(_Part):
+    """A point estimate with its 95 % interval (``greenkfp.components.stats.Estimate`` in JSON)."""
+
+    estimate: float
+    low: float
+    high: float
+
+    @property
+    def significant(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def text(self, fmt: str = ".4g", unit: str = "") -> str:
+        return f"{self.estimate:{fmt}}{unit} [{self.low:{fmt}}, {self.high:{fmt}}]"
+
+
+@dataclass(frozen=True)
+class RoundSeries(_Part):
+    """Per-round figures of one variant in an interleaved benchmark (round ``r`` of every
+    variant of one ``group`` ran in the same round, so they pair)."""
+
+    group: str
+    per_inference_g: tuple[float, ...]
+    energy_per_inference_kwh: tuple[float, ...]
+    time_per_inference_s: tuple[float, ...]
+    cpu_time_per_inference_s: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class SciEntry(_Part):
     """One variant of one candidate: its SCI figures, or why it was not scored."""
 
@@ -805,15 +835,33 @@ class SciEntry(_Part):
     intensity_basis: str | None = None
     lifecycle: dict | None = None
     report: SciDetail | None = None
+    # interleaved benchmark (benchmark_variants): intervals over rounds, and graph figures
+    sci_interval: IntervalFigure | None = None
+    per_inference_g_interval: IntervalFigure | None = None
+    energy_per_inference_kwh_interval: IntervalFigure | None = None
+    time_per_inference_ms: IntervalFigure | None = None
+    cpu_time_per_inference_ms: IntervalFigure | None = None
+    latency_p95_ms_interval: IntervalFigure | None = None
+    rounds: RoundSeries | None = None
+    macs: int | None = None
+    tree_comparisons: int | None = None
+    weight_bytes: int | None = None
+    graph_basis: str | None = None
 
     _SCORED_ONLY: ClassVar[frozenset] = frozenset({
         "sci", "sci_unit", "energy_per_inference_kwh", "energy_method", "latency_p50_ms", "latency_p95_ms",
-        "latency_p99_ms", "throughput_rows_per_s", "intensity_g_per_kwh", "intensity_basis", "lifecycle", "report"})
+        "latency_p99_ms", "throughput_rows_per_s", "intensity_g_per_kwh", "intensity_basis", "lifecycle", "report",
+        "sci_interval", "per_inference_g_interval", "energy_per_inference_kwh_interval", "time_per_inference_ms",
+        "cpu_time_per_inference_ms", "latency_p95_ms_interval", "rounds"})
+    _INTERVAL_FIELDS: ClassVar[frozenset] = frozenset({
+        "sci_interval", "per_inference_g_interval", "energy_per_inference_kwh_interval", "time_per_inference_ms",
+        "cpu_time_per_inference_ms", "latency_p95_ms_interval", "rounds", "macs", "tree_comparisons",
+        "weight_bytes", "graph_basis"})
 
     def to_dict(self) -> dict:
         """A scored entry has no ``reason``; a skipped one none of the scored figures."""
         data = super().to_dict()
-        drop = {"reason"} if self.scored else self._SCORED_ONLY
+        drop = ({"reason"} if self.scored else self._SCORED_ONLY) | self._INTERVAL_FIELDS
         return {k: v for k, v in data.items() if not (k in drop and v is None)}
 
     @property
@@ -827,6 +875,8 @@ class SciEntry(_Part):
 
     @property
     def per_inference_g(self) -> float | None:
+        if self.per_inference_g_interval is not None:
+            return self.per_inference_g_interval.estimate
         return None if self.report is None else self.report.sci.per_item_g
 
 
