@@ -18,6 +18,7 @@ _COMPONENTS = {
     "resolve_candidates": ".training.component",
     "convert_and_quantize": ".quantization.component",
     "evaluate_sci": ".sci.component",
+    "benchmark_variants": ".sci.component",
     "select_pareto_model": ".selection.component",
     "sustainability_report": ".reporting.component",
 }

@@ -48,6 +48,8 @@ __all__ = [
     "SciEntry",
     "SciReport",
     "SciScore",
+    "Saving",
+    "Savings",
     "SelectionCandidate",
     "SelectionExcluded",
     "SelectionObjective",
@@ -896,6 +898,19 @@ class SciReport(_ListRecord):
     def get(self, variant: str) -> SciEntry | None:
         return next((e for e in self.entries if e.variant == variant), None)
 
+    def named(self, name: str) -> SciEntry | None:
+        """The entry ``<candidate>/<variant>``."""
+        return next((e for e in self.entries if e.name == name), None)
+
+    @property
+    def candidates(self) -> list[str | None]:
+        """The candidates the entries belong to, in order of first appearance."""
+        return list(dict.fromkeys(e.candidate for e in self.entries))
+
+    def by_candidate(self) -> list[SciReport]:
+        """One report per candidate, in order of first appearance."""
+        return [SciReport(tuple(e for e in self.entries if e.candidate == c)) for c in self.candidates]
+
     def best_sci(self) -> float | None:
         scores = [e.sci for e in self.scored if e.sci is not None]
         return min(scores) if scores else None
@@ -903,10 +918,15 @@ class SciReport(_ListRecord):
     def metrics(self) -> dict[str, float]:
         """``<variant>_<figure>`` numbers for a KFP Metrics artifact (scored variants only)."""
         figures = {}
+        several = len(self.candidates) > 1
         for e in self.scored:
+            prefix = f"{e.candidate}_{e.variant}" if several else e.variant
             for key in ("sci", "energy_per_inference_kwh", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
                         "throughput_rows_per_s", "accuracy"):
-                figures[f"{e.variant}_{key}"] = getattr(e, key)
+                figures[f"{prefix}_{key}"] = getattr(e, key)
+            if e.sci_interval is not None:
+                figures[f"{prefix}_sci_low"] = e.sci_interval.low
+                figures[f"{prefix}_sci_high"] = e.sci_interval.high
         return _finite_metrics(figures)
 
     def notes(self) -> list[str]:
@@ -922,15 +942,21 @@ class SciReport(_ListRecord):
         if not self.entries:
             return "# SCI\n\nNo variants.\n"
         first = self.entries[0]
-        lines = [f"# Software Carbon Intensity: {first.candidate}", "",
-                 "| variant | accuracy | p95 latency ms | energy per inference kWh | SCI | status |",
-                 "|---|---|---|---|---|---|"]
+        several = len(self.candidates) > 1
+        title = "all candidates, interleaved benchmark" if several else first.candidate
+        lines = [f"# Software Carbon Intensity: {title}", "",
+                 "| variant | accuracy | p95 latency ms | energy per inference kWh | SCI [95 % interval] | MACs | "
+                 "weight bytes | status |", "|---|---|---|---|---|---|---|---|"]
         for e in self.entries:
+            name = e.name if several else e.variant
             if not e.scored:
-                lines.append(f"| {e.variant} | | | | | skipped: {_cell(e.reason)} |")
+                lines.append(f"| {name} | | | | | | | skipped: {_cell(e.reason)} |")
                 continue
-            lines.append(f"| {e.variant} | {e.accuracy:.4f} | {e.latency_p95_ms:.4f} | "
-                         f"{e.energy_per_inference_kwh:.3g} ({e.energy_method}) | {e.sci:.3g} {e.sci_unit} | scored |")
+            sci = e.sci_interval.text(".3g") if e.sci_interval is not None else f"{e.sci:.3g}"
+            lines.append(f"| {name} | {e.accuracy:.4f} | {e.latency_p95_ms:.4f} | "
+                         f"{e.energy_per_inference_kwh:.3g} ({e.energy_method}) | {sci} {e.sci_unit} | "
+                         f"{'-' if e.macs is None else f'{e.macs:,}'} | "
+                         f"{'-' if e.weight_bytes is None else f'{e.weight_bytes:,}'} | scored |")
         scored = self.scored
         if scored:
             top = scored[0]
@@ -1007,6 +1033,10 @@ class SelectionRecord(_Record):
     counts: dict[str, int] = field(default_factory=dict)
     candidates: tuple[SelectionCandidate, ...] = ()
     units: dict = field(default_factory=dict)
+    baseline: str | None = None
+    significance: dict = field(default_factory=dict)
+    energy_guard: str | None = None
+    dominance: str | None = None
 
     @property
     def verdict(self) -> str:
@@ -1077,6 +1107,36 @@ class TotalPart(_Part):
 
 
 @dataclass(frozen=True)
+class Saving(_Part):
+    """One saving (scheduled - optimized) as an estimate with its 95 % interval, in grams and as
+    a percentage of the scheduled figure; ``significant`` when the grams' interval excludes zero."""
+
+    g: IntervalFigure
+    significant: bool
+    percent: IntervalFigure | None = None
+    basis: str | None = None
+
+    @property
+    def text(self) -> str:
+        interval = f"{self.g.estimate:,.4g} g [95 % interval {self.g.low:,.4g} to {self.g.high:,.4g}]"
+        if not self.significant:
+            return f"no significant difference ({interval})"
+        percent = "" if self.percent is None else (f", {self.percent.estimate:.1f} % [{self.percent.low:.1f} to "
+                                                   f"{self.percent.high:.1f}]")
+        return f"{interval}{percent}"
+
+
+@dataclass(frozen=True)
+class Savings(_Part):
+    """Training, inference and total savings, each a :class:`Saving`."""
+
+    training: Saving | None
+    inference: Saving | None
+    total: Saving | None
+    method: str = ""
+
+
+@dataclass(frozen=True)
 class GateSummary(_Part):
     action: str | None
     data_kinds: tuple[str, ...] = ()
@@ -1099,6 +1159,7 @@ class SustainabilityReport(_Record):
     promoted: bool | None
     gate: GateSummary
     caveats: tuple[str, ...] = ()
+    savings: Savings | None = None
     units: dict = field(default_factory=lambda: {
         "emissions": "g CO2eq", "energy": "kWh", "intensity": "gCO2eq/kWh", "accuracy": "percentage points"})
 
@@ -1125,7 +1186,13 @@ class SustainabilityReport(_Record):
     @property
     def saved_text(self) -> str:
         total = self.total
+        if self.savings is not None and self.savings.total is not None:
+            return self.savings.total.text
         return "n/a" if total.saved_g is None else f"{total.saved_g:,.4g} g ({total.saved_percent:.1f} %)"
+
+    def saving(self, part: str) -> Saving | None:
+        """The :class:`Saving` of ``training``, ``inference`` or ``total`` (None when unavailable)."""
+        return None if self.savings is None else getattr(self.savings, part)
 
     @property
     def accuracy_given_up_text(self) -> str:
@@ -1147,6 +1214,8 @@ class SustainabilityReport(_Record):
 
         lines = ["# Sustainability report", "", f"**Saved:** {self.saved_text}; **accuracy given up:** "
                  f"{self.accuracy_given_up_text}", "", "| | scheduled | optimized | saved | basis |", "|---|---|---|---|---|"]
-        lines += [f"| {p} | {g(a)} | {g(b)} | {g(c)} | {_cell(d)} |" for p, a, b, c, d in self.rows()]
+        lines += [f"| {p} | {g(a)} | {g(b)} | "
+                  f"{_cell(self.saving(p).text) if self.saving(p) is not None else g(c)} | {_cell(d)} |"
+                  for p, a, b, c, d in self.rows()]
         lines += [""] + [f"> {c}" for c in self.caveats]
         return "\n".join(lines) + "\n"

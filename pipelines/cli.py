@@ -163,8 +163,8 @@ def _print_trainings(runs: Sequence[CandidateRun]) -> None:
 
 def _print_variants(runs: Sequence[CandidateRun]) -> None:
     table = Table(title="ONNX variants: parity on the test split and SCI of their inference", title_justify="left")
-    columns = ("candidate", "variant", "accuracy", "change pts", "KiB", "p95 ms",
-               "Wh / 1k inf.", "SCI g / 1k inf.", "eligible / why not")
+    columns = ("candidate", "variant", "accuracy", "change pts", "KiB", "MACs", "p95 ms",
+               "Wh / 1k inf. [95 %]", "SCI g / 1k inf. [95 %]", "eligible / why not")
     for column in columns:
         table.add_column(column, justify="left" if column in ("candidate", "variant", "eligible / why not") else "right")
     skipped, notes = [], set()
@@ -175,10 +175,14 @@ def _print_variants(runs: Sequence[CandidateRun]) -> None:
                 skipped.append(f"{run.name} {v.name}: {str(v.reason).split(':')[0]}")
                 continue
             scored = run.sci.get(v.name)
-            figures = ("", "", "")
+            figures = ("", "", "", "")
             if scored is not None and scored.scored:
-                figures = (f"{scored.latency_p95_ms:.4f}", f"{scored.energy_per_inference_kwh * 1e6:.3g}",
-                           f"{scored.sci:.3g}")
+                energy, sci = scored.energy_per_inference_kwh_interval, scored.sci_interval
+                macs = "-" if scored.macs is None else f"{scored.macs:,}" + (
+                    f" +{scored.tree_comparisons:,} cmp" if scored.tree_comparisons else "")
+                figures = (macs, f"{scored.latency_p95_ms:.4f}",
+                           _interval_text(energy, 1e6) if energy else f"{scored.energy_per_inference_kwh * 1e6:.3g}",
+                           _interval_text(sci) if sci else f"{scored.sci:.3g}")
             table.add_row(
                 run.name, v.name, f"{v.accuracy:.4f}", f"{v.accuracy_change_points:+.2f}",
                 f"{v.size_bytes / 1024:.1f}", *figures, "yes" if v.eligible else f"no: {v.eligibility_reason}",
@@ -191,6 +195,10 @@ def _print_variants(runs: Sequence[CandidateRun]) -> None:
                       "quantizers leave alone; details in each variant_list):\n  " + "\n  ".join(skipped) + "[/dim]")
 
 
+def _interval_text(figure, scale: float = 1.0) -> str:
+    return f"{figure.estimate * scale:.3g} [{figure.low * scale:.3g}, {figure.high * scale:.3g}]"
+
+
 def _print_report(result: TrainingRun) -> None:
     report, selection = result.report, result.selection
     if selection:
@@ -198,7 +206,7 @@ def _print_report(result: TrainingRun) -> None:
     if not report:
         return
     table = Table(title="sustainability report: as scheduled vs as optimized (g CO2eq, estimated)", title_justify="left")
-    for column in ("", "scheduled", "optimized", "saved"):
+    for column in ("", "scheduled", "optimized", "saved [95 % interval]", "saved % [95 % interval]"):
         table.add_column(column, justify="left" if not column else "right")
 
     def g(value):
@@ -206,10 +214,21 @@ def _print_report(result: TrainingRun) -> None:
 
     labels = {"training": "training (fit energy: run-now vs its own hours)",
               "inference": f"inference ({report.inference.expected_inferences:,.0f} inferences)", "total": "total"}
-    percent = "" if report.total.saved_percent is None else f" ({report.total.saved_percent:.1f} %)"
     for part, scheduled, optimized, saved, _ in report.rows():
-        table.add_row(labels[part], g(scheduled), g(optimized), g(saved) + (percent if part == "total" else ""))
+        saving = report.saving(part)
+        if saving is None:
+            table.add_row(labels[part], g(scheduled), g(optimized), g(saved), "")
+            continue
+        grams = f"{saving.g.estimate:.4g} [{saving.g.low:.4g}, {saving.g.high:.4g}]"
+        share = "" if saving.percent is None else \
+            f"{saving.percent.estimate:.1f} [{saving.percent.low:.1f}, {saving.percent.high:.1f}]"
+        if not saving.significant:
+            grams, share = f"no significant difference ({grams})", ""
+        table.add_row(labels[part], g(scheduled), g(optimized), grams, share)
     console.print(table)
+    if selection and selection.significance:
+        verdicts = "; ".join(f"{name}: {item['verdict']}" for name, item in selection.significance.items())
+        console.print(f"selected {selection.chosen} against the baseline {selection.baseline}: {verdicts}")
     if report.comparison_text:
         console.print(report.comparison_text)
     console.print("[dim]" + " ".join(report.caveats) + "[/dim]")
@@ -242,6 +261,21 @@ class _Tee:
             stream.flush()
 
 
+def _check_summary_path(text: str, pipeline: str) -> Path:
+    """--summary-json's path, checked before anything runs: a file in an existing, writable folder."""
+    if pipeline != "training":
+        raise ValueError("--summary-json goes with --pipeline training")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise ValueError(f"--summary-json must be a file path, got the directory {text!r}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"--summary-json: no such directory {str(folder)!r} for {text!r}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"--summary-json: cannot write {text!r} (permission denied)")
+    return path
+
+
 def cmd_run_local(args: argparse.Namespace) -> int:
     from greenkfp.components.parameters import GATE
     from greenkfp.pipelines.options import check_gate_values, prepare_pipeline_root, read_candidates
@@ -256,6 +290,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
         if args.candidates:
             arguments["candidates"] = read_candidates(args.candidates)
     check_gate_values({name: arguments[name] for name in GATE})
+    summary_path = _check_summary_path(args.summary_json, args.pipeline) if args.summary_json else None
     run_dir = new_run_directory(prepare_pipeline_root(args.pipeline_root))
     log_path = run_dir / "run.log"
     console.print(f"running the {args.pipeline} pipeline with kfp's local runner: run {run_dir.name} "
@@ -289,6 +324,12 @@ def cmd_run_local(args: argparse.Namespace) -> int:
         _print_trainings(result.candidates)
         _print_variants(result.candidates)
         _print_report(result)
+        if summary_path is not None:
+            from greenkfp.components._files import write_atomic
+            from greenkfp.pipelines.local import run_summary
+
+            write_atomic(summary_path, json.dumps(run_summary(result), indent=2, sort_keys=True) + "\n")
+            console.print(f"summary: {summary_path}")
         console.print(f"run outputs: {result.run_dir}")
     else:
         console.print(f"decision record: {result.decision_path}")
@@ -438,6 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_spec_options(p.add_argument_group("training pipeline (--pipeline training)"), TRAINING)
     p.add_argument("--pipeline-root", default="local_outputs", help="where task outputs go (default: local_outputs)")
     p.add_argument("--verbose", action="store_true", help="show the tasks' full output")
+    p.add_argument("--summary-json", default="", metavar="PATH",
+                   help="training pipeline: write the run's outcome as JSON here (selected and baseline variants, "
+                        "savings with 95 %% intervals, every variant's energy and SCI with intervals, MACs, bytes)")
     p.set_defaults(func=cmd_run_local)
 
     p = sub.add_parser("forecast", help="print a region's forecast and its greenest window",
