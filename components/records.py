@@ -1034,9 +1034,11 @@ class SelectionRecord(_Record):
     candidates: tuple[SelectionCandidate, ...] = ()
     units: dict = field(default_factory=dict)
     baseline: str | None = None
-    significance: dict = field(default_factory=dict)
+    significance: dict | None = None
     energy_guard: str | None = None
     dominance: str | None = None
+
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"baseline", "significance", "energy_guard", "dominance"})
 
     @property
     def verdict(self) -> str:

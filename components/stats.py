@@ -5,8 +5,10 @@ savings of a run) is an :class:`Estimate`: a point estimate with the low and hig
 95 % interval. Intervals come from the percentile bootstrap over *rounds* of an interleaved
 benchmark (numpy, seeded, so the same data give the same interval):
 
-* :func:`bootstrap_median` resamples the rounds of one variant with replacement and takes the
-  median of each resample; the 2.5 and 97.5 percentiles of those medians bound the interval.
+* :func:`bootstrap_median` resamples the rounds of one variant with replacement, in blocks of
+  consecutive rounds (the moving-block bootstrap: rounds close in time are not independent),
+  and takes the median of each resample; the 2.5 and 97.5 percentiles of those medians bound
+  the interval.
 * :func:`paired_bootstrap` resamples round *indices* shared by two or more variants (an
   interleaved benchmark visits every variant in every round, so round ``r`` of one variant and
   round ``r`` of another saw the same machine state) and applies a statistic to each resample;
@@ -28,7 +30,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["CONFIDENCE", "DEFAULT_RESAMPLES", "Estimate", "bootstrap_median", "compare", "paired_bootstrap"]
+__all__ = ["CONFIDENCE", "DEFAULT_RESAMPLES", "Estimate", "block_length", "bootstrap_median", "compare",
+           "paired_bootstrap"]
 
 #: The confidence level of every interval.
 CONFIDENCE = 0.95
@@ -95,14 +98,33 @@ def _check_samples(name: str, values: Sequence[float]) -> np.ndarray:
     return array
 
 
+def block_length(n: int) -> int:
+    """The default block of consecutive rounds resampled together: ``round(sqrt(n))``."""
+    return max(1, int(round(math.sqrt(n))))
+
+
+def _indices(n: int, resamples: int, rng: np.random.Generator, block: int | None) -> np.ndarray:
+    """Resampled round indices, shape (resamples, n): circular blocks of ``block`` consecutive
+    rounds (the moving-block bootstrap; ``block=1`` is the ordinary bootstrap)."""
+    size = block_length(n) if block is None else max(1, min(int(block), n))
+    blocks = -(-n // size)
+    starts = rng.integers(0, n, size=(int(resamples), blocks))
+    return ((starts[:, :, None] + np.arange(size)) % n).reshape(int(resamples), blocks * size)[:, :n]
+
+
 def _interval(statistics: np.ndarray) -> tuple[float, float]:
     tail = 100.0 * (1.0 - CONFIDENCE) / 2.0
     low, high = np.percentile(statistics, [tail, 100.0 - tail])
     return float(low), float(high)
 
 
-def bootstrap_median(values: Sequence[float], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Estimate:
-    """The median of ``values`` (one per round) with its 95 % percentile-bootstrap interval.
+def bootstrap_median(values: Sequence[float], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                     block: int | None = None) -> Estimate:
+    """The median of ``values`` (one per round, in time order) with its 95 % percentile-bootstrap
+    interval. Rounds are resampled in circular blocks of ``block`` consecutive rounds (default
+    ``round(sqrt(n))``): rounds close in time share the machine's state (a neighbour's load for a
+    few seconds, a frequency step), so they are not independent, and blocks keep that drift in
+    each resample instead of averaging it away. ``block=1``: the ordinary bootstrap.
 
     One value gives a zero-width interval (nothing to resample).
     """
@@ -110,7 +132,7 @@ def bootstrap_median(values: Sequence[float], *, resamples: int = DEFAULT_RESAMP
     median = float(np.median(array))
     if array.size == 1:
         return Estimate.exact(median)
-    index = _rng(seed).integers(0, array.size, size=(int(resamples), array.size))
+    index = _indices(array.size, resamples, _rng(seed), block)
     low, high = _interval(np.median(array[index], axis=1))
     return Estimate(median, min(low, median), max(high, median))
 
@@ -121,8 +143,10 @@ def paired_bootstrap(
     *,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    block: int | None = None,
 ) -> Estimate:
-    """A statistic of several paired series, with its 95 % interval.
+    """A statistic of several paired series, with its 95 % interval (blocks as in
+    :func:`bootstrap_median`).
 
     Args:
         samples: Name -> one value per round. Series of the same length are resampled with the
@@ -140,7 +164,7 @@ def paired_bootstrap(
     drawn = {}
     for name, array in arrays.items():
         if array.size not in by_length:
-            by_length[array.size] = rng.integers(0, array.size, size=(int(resamples), array.size))
+            by_length[array.size] = _indices(array.size, resamples, rng, block)
         drawn[name] = array[by_length[array.size]]
     low, high = _interval(np.asarray(statistic(drawn), dtype=np.float64))
     return Estimate(point, min(low, point), max(high, point))

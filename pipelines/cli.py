@@ -226,7 +226,7 @@ def _print_report(result: TrainingRun) -> None:
             grams, share = f"no significant difference ({grams})", ""
         table.add_row(labels[part], g(scheduled), g(optimized), grams, share)
     console.print(table)
-    if selection and selection.significance:
+    if selection and selection.significance:  # None or {} without a baseline
         verdicts = "; ".join(f"{name}: {item['verdict']}" for name, item in selection.significance.items())
         console.print(f"selected {selection.chosen} against the baseline {selection.baseline}: {verdicts}")
     if report.comparison_text:

@@ -258,7 +258,7 @@ def run_summary(result: TrainingRun) -> dict:
         "selected": selection.chosen if selection and selection.promote else None,
         "baseline": baseline,
         "savings": savings,
-        "significance": dict(selection.significance) if selection else {},
+        "significance": dict(selection.significance or {}) if selection else {},
         "variants": variants,
         "run_dir": result.run_dir,
     }

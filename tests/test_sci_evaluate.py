@@ -141,7 +141,7 @@ def test_markdown_and_metrics_cover_scored_variants_only(setup):
     assert metrics["fp32_sci"] == sci[0].sci == sci.get("fp32").sci
     assert not any(k.startswith(("int8", "fp16")) for k in metrics)  # not produced: no figures
     text = sci.markdown()
-    assert "| int8_dynamic | | | | | skipped: nothing to quantize" in text and "Training emissions, reported apart from the SCI" in text
+    assert "| int8_dynamic | | | | | | | skipped: nothing to quantize" in text and "Training emissions, reported apart from the SCI" in text
 
 
 # --------------------------------------------------------------------------- the score

@@ -209,9 +209,9 @@ def benchmark_all_variants(
     region: str | None = None,
     provider_options: Mapping[str, Any] | None = None,
     seed: int = 0,
-    rows_per_visit: int = 32,
+    rows_per_visit: int = 64,
     min_rounds: int = 20,
-    max_rounds: int = 300,
+    max_rounds: int = 1000,
 ) -> SciReport:
     """Every eligible variant of every candidate, measured in one interleaved benchmark.
 

@@ -106,7 +106,7 @@ def interleaved_benchmark(
     intensity_source: Mapping[str, Any],
     settings: BenchmarkSettings | None = None,
     functional_unit: FunctionalUnit | None = None,
-    rows_per_visit: int = 32,
+    rows_per_visit: int = 64,
     min_rounds: int = 20,
     seed: int = 0,
     timer=time.perf_counter,

@@ -447,7 +447,7 @@ class SelectionDecision:
             "tie_break": f"scores within {TIE_RTOL:g} relative are ties: better {self.primary}, then name ascending; "
                          f"then {TIE_BREAK}",
             "baseline": None if self.baseline is None else self.baseline.name,
-            "significance": self.significance(),
+            "significance": self.significance() or None,
             "energy_guard": self.energy_guard,
             "dominance": "beyond the 95 % intervals: better on at least one objective (intervals apart), worse "
                          "on none; overlapping intervals are ties (exact figures have zero-width intervals)",
