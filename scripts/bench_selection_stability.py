@@ -28,7 +28,7 @@ Exit code 0 when the new behaviour meets both goals, 1 when it does not.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -48,9 +48,11 @@ GOAL_COVERAGE = 9
 def _prepare(dataset: str, root: Path):
     from greenkfp.pipelines.local import run_training_locally
 
-    result = run_training_locally(
-        {"dataset": dataset, "mode": "plan", "regions": ["GB", "DE-LU", "US-CAL-CISO"], "duration_hours": 1.0,
-         "max_delay_hours": 12.0, "earliest_start": "2024-06-14T09:00:00Z"}, root)
+    root.mkdir(parents=True)
+    with open(root / "run.log", "w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        result = run_training_locally(
+            {"dataset": dataset, "mode": "plan", "regions": ["GB", "DE-LU", "US-CAL-CISO"], "duration_hours": 1.0,
+             "max_delay_hours": 12.0, "earliest_start": "2024-06-14T09:00:00Z"}, root)
     run_dir = Path(result.run_dir)
     decision = next(run_dir.glob("*/decision"))
     test = next(run_dir.glob("load-dataset/test"))

@@ -103,10 +103,20 @@ def _training_part(decision: GateDecisionRecord, training_records: Sequence[Trai
     return training
 
 
+#: Relative standard uncertainty of absolute per-inference figures from one run to another: the
+#: machine's state (neighbours' load, frequency, caches) scales every variant alike for minutes at
+#: a time, which one run's rounds cannot see. Measured with scripts/bench_selection_stability.py
+#: on the project's shared 2-core machine: the baseline's carbon per inference varied by about 4 %
+#: (relative standard deviation) over re-measurements; 5 % is used.
+RUN_TO_RUN_UNCERTAINTY = 0.05
+
 _SAVINGS_METHOD = (
     "each saving is scheduled - optimized with a 95 % interval. Inference: the expected inferences x (median "
-    "carbon per inference of the baseline - of the selected variant), its interval a paired bootstrap over the "
-    "interleaved benchmark's rounds (round r of both variants ran together; 2,000 resamples, seeded); "
+    "carbon per inference of the baseline - of the selected variant), its interval a paired block bootstrap over "
+    "the interleaved benchmark's rounds (round r of both variants ran together; 2,000 resamples, seeded), each "
+    f"resample also scaled by a common run-to-run factor (normal, mean 1, sd {RUN_TO_RUN_UNCERTAINTY:g}: the "
+    "machine's state changes every variant's absolute figures alike between runs, which one run cannot see; it "
+    "cancels in the variants' ratio but not in grams, nor against training's fixed figure); "
     "without per-round figures, the point estimates and a zero-width interval. Training: the fits' energy "
     "priced two ways; one measurement, no repeated rounds, so its interval has zero width (the energy model's "
     "own error band is stated apart, in the caveats). Total: training + inference, each resample's sum. "
@@ -121,11 +131,16 @@ def _paired(baseline: SciEntry, chosen: SciEntry) -> bool:
 
 
 def _savings(training: dict, baseline: SciEntry | None, chosen: SciEntry | None, volume: float,
-             seed: int = 0) -> dict:
+             seed: int = 0, run_to_run: float = RUN_TO_RUN_UNCERTAINTY) -> dict:
     """Training, inference and total savings as estimates with 95 % intervals (see _SAVINGS_METHOD)."""
     import numpy as np
 
-    from greenkfp.components.stats import Estimate, paired_bootstrap
+    from greenkfp.components.stats import DEFAULT_RESAMPLES, Estimate, paired_bootstrap
+
+    factors = np.random.default_rng(seed + 1).normal(1.0, run_to_run, DEFAULT_RESAMPLES)
+
+    def common(a) -> np.ndarray:  # the run-to-run factor of each resample (1 for the point estimate)
+        return np.ones(1) if a["b"].shape[0] == 1 else factors
 
     def part(g: Estimate, percent: Estimate | None, basis: str) -> dict:
         return {"g": g.to_dict(), "percent": None if percent is None else percent.to_dict(),
@@ -146,7 +161,7 @@ def _savings(training: dict, baseline: SciEntry | None, chosen: SciEntry | None,
         samples = {"b": baseline.rounds.per_inference_g, "s": chosen.rounds.per_inference_g}
 
         def med(arrays, key):
-            return np.median(arrays[key], axis=1)
+            return np.median(arrays[key], axis=1) * common(arrays)
 
         inference_g = paired_bootstrap(samples, lambda a: volume * (med(a, "b") - med(a, "s")), seed=seed)
         inference_percent = paired_bootstrap(samples, lambda a: 100.0 * (med(a, "b") - med(a, "s")) / med(a, "b"),
@@ -163,11 +178,11 @@ def _savings(training: dict, baseline: SciEntry | None, chosen: SciEntry | None,
         return out
     if samples:
         def total_saved(a):
-            return t_saved + volume * (np.median(a["b"], axis=1) - np.median(a["s"], axis=1))
+            return t_saved + volume * (med(a, "b") - med(a, "s"))
 
         total_g = paired_bootstrap(samples, total_saved, seed=seed)
         total_percent = paired_bootstrap(
-            samples, lambda a: 100.0 * total_saved(a) / (t_sched + volume * np.median(a["b"], axis=1)), seed=seed)
+            samples, lambda a: 100.0 * total_saved(a) / (t_sched + volume * med(a, "b")), seed=seed)
     else:
         total_g = Estimate(t_saved + inference_g.estimate, t_saved + inference_g.low, t_saved + inference_g.high)
         scheduled = t_sched + volume * baseline.per_inference_g
@@ -183,8 +198,15 @@ def build_sustainability_report(
     selection: SelectionRecord | None,
     *,
     expected_lifetime_inferences: float,
+    run_to_run_uncertainty: float = RUN_TO_RUN_UNCERTAINTY,
 ) -> SustainabilityReport:
-    """The report record. Missing inputs leave their part ``None`` with a reason."""
+    """The report record. Missing inputs leave their part ``None`` with a reason.
+
+    ``run_to_run_uncertainty``: relative standard uncertainty of absolute per-inference figures
+    between runs (see :data:`RUN_TO_RUN_UNCERTAINTY`); 0 keeps only the run's own noise.
+    """
+    if not (math.isfinite(run_to_run_uncertainty) and 0 <= run_to_run_uncertainty < 1):
+        raise ValueError(f"run_to_run_uncertainty must be within [0, 1), got {run_to_run_uncertainty!r}")
     if not (math.isfinite(expected_lifetime_inferences) and expected_lifetime_inferences >= 0):
         raise ValueError(f"expected_lifetime_inferences must be >= 0, got {expected_lifetime_inferences!r}")
     training = _training_part(decision, training_records)
@@ -218,7 +240,8 @@ def build_sustainability_report(
             "accuracy_given_up_points": accuracy_given_up,
             "unavailable_reason": None if complete else "a part is missing (see training and inference)",
         },
-        "savings": _savings(training, baseline, chosen, expected_lifetime_inferences),
+        "savings": _savings(training, baseline, chosen, expected_lifetime_inferences,
+                            run_to_run=run_to_run_uncertainty),
         "promoted": selection.promote if selection else None,
         "gate": {"action": decision.action, "data_kinds": decision.data_kinds,
                  "failure_policy_applied": decision.failure_policy_applied},
