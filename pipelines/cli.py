@@ -196,7 +196,15 @@ def _print_variants(runs: Sequence[CandidateRun]) -> None:
 
 
 def _interval_text(figure, scale: float = 1.0) -> str:
-    return f"{figure.estimate * scale:.3g} [{figure.low * scale:.3g}, {figure.high * scale:.3g}]"
+    """``9.55 [9.50-9.59]e-06``: the estimate and its 95 % interval sharing one exponent."""
+    import math
+
+    value, low, high = figure.estimate * scale, figure.low * scale, figure.high * scale
+    exponent = math.floor(math.log10(abs(value))) if value else 0
+    if -2 <= exponent <= 3:
+        return f"{value:.3g} [{low:.3g}-{high:.3g}]"
+    factor = 10.0 ** exponent
+    return f"{value / factor:.2f} [{low / factor:.2f}-{high / factor:.2f}]e{exponent:+03d}"
 
 
 def _print_report(result: TrainingRun) -> None:

@@ -65,3 +65,14 @@ def test_an_estimate_is_significant_only_when_its_interval_excludes_zero():
     assert not Estimate.exact(0.0).significant
     with pytest.raises(ValueError, match="low must be <= high"):
         Estimate(1.0, 2.0, 0.5)
+
+
+def test_blocks_of_consecutive_rounds_keep_slow_drift_in_the_interval():
+    # rounds close in time share the machine's state: a slow drift (a neighbour's load for a while)
+    # makes them correlated, and resampling single rounds would understate the uncertainty
+    rng = np.random.default_rng(5)
+    drift = np.repeat(rng.normal(0, 1.0, 20), 25)  # 20 periods of 25 rounds each
+    series = 10 + drift + rng.normal(0, 0.2, drift.size)
+    single = bootstrap_median(series, block=1)
+    blocks = bootstrap_median(series)  # default block: sqrt(500) ~ 22 rounds
+    assert blocks.high - blocks.low > 2 * (single.high - single.low)
