@@ -12,9 +12,10 @@ visit's CPU utilisation). Drift and neighbours' load then hit all variants alike
 Rounds repeat until ``settings.max_seconds`` (the whole benchmark's budget, warm-up and session
 creation included) is spent, at least ``min_rounds`` and at most ``settings.max_repeats``.
 
-Per variant and round: time and CPU time per inference, energy per inference (x PUE), and the
+Per variant and round: time and CPU time per inference, energy per inference (x PUE), the
 carbon per inference ``(E x I + M) / n`` with ``M`` the embodied share for the visit's wall
-time. Each figure is reported as the median over rounds with its 95 % bootstrap interval
+time, and the p95 of the visit's single-row latencies (the variant's ``latency_p95_ms`` is the
+median of those over rounds; p50 and p99 are over all single-row requests pooled). Each figure is reported as the median over rounds with its 95 % bootstrap interval
 (:mod:`greenkfp.components.stats`); the interval is that of the energy model's *inputs* (time
 and CPU time as measured). The energy model's own error band (modeled energy) is stated apart,
 in the SCI report's ``uncertainty``. Each variant also gets a full :class:`~.sci.SciReport`
@@ -26,7 +27,7 @@ over all its rounds (ratio of the sums), for the disclosure the SCI specificatio
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
@@ -219,8 +220,7 @@ def interleaved_benchmark(
             input_name=s["input"], n_rows=int(n_rows), n_features=int(s["data"].shape[1]),
         )
         if bench.wall_time_s > 0:
-            bench = BenchmarkResult(**{**bench.__dict__, "cpu_utilisation_percent":
-                                       100.0 * bench.cpu_time_s / (bench.wall_time_s * settings.cores)})
+            bench = replace(bench, cpu_utilisation_percent=100.0 * bench.cpu_time_s / (bench.wall_time_s * settings.cores))
         reading = s["reading"]
         report = SciReport.compute(
             energy_kwh=s["kwh"], energy_method=method, energy_detail=reading.detail if reading else "",
