@@ -64,7 +64,7 @@ def test_flagship_pipeline_end_to_end_and_the_report_adds_up(tmp_path, monkeypat
     for e in scored:
         assert e.sci_interval.low <= e.sci == e.sci_interval.estimate <= e.sci_interval.high
         assert e.macs > 0 and e.weight_bytes > 0
-    assert entries["mlp/fp32"].macs == 30 * 32 + 32 * 2  # breast_cancer: 30 features, 2 classes
+    assert entries["mlp/fp32"].macs == 30 * 32 + 32 * 1  # breast_cancer: 30 features; binary: one output unit
     assert report.saving("total").g.estimate == pytest.approx(total.saved_g)
     assert selection.baseline == f"{baseline.candidate}/fp32"
     html = Path(result.report_html).read_text()

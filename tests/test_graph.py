@@ -2,9 +2,12 @@
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from greenkfp.components.sci import graph_figures
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 def _model(nodes, initializers, n_in=3, n_out=4, opset=17, extra_domains=()):
