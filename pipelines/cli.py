@@ -162,11 +162,13 @@ def _print_trainings(runs: Sequence[CandidateRun]) -> None:
 
 
 def _print_variants(runs: Sequence[CandidateRun]) -> None:
-    table = Table(title="ONNX variants: parity on the test split and SCI of their inference", title_justify="left")
+    table = Table(title="ONNX variants: parity on the test split and SCI of their inference (median [95 % interval])",
+                  title_justify="left")
     columns = ("candidate", "variant", "accuracy", "change pts", "KiB", "MACs", "p95 ms",
-               "Wh / 1k inf. [95 %]", "SCI g / 1k inf. [95 %]", "eligible / why not")
+               "µWh/1k inf.", "SCI µg/1k inf.", "eligible / why not")
     for column in columns:
-        table.add_column(column, justify="left" if column in ("candidate", "variant", "eligible / why not") else "right")
+        table.add_column(column, justify="left" if column in ("candidate", "variant", "eligible / why not") else "right",
+                         no_wrap=column in ("µWh/1k inf.", "SCI µg/1k inf."))
     skipped, notes = [], set()
     for run in sorted(runs, key=lambda r: r.name):
         notes.update(run.sci.notes())
@@ -178,11 +180,13 @@ def _print_variants(runs: Sequence[CandidateRun]) -> None:
             figures = ("", "", "", "")
             if scored is not None and scored.scored:
                 energy, sci = scored.energy_per_inference_kwh_interval, scored.sci_interval
-                macs = "-" if scored.macs is None else f"{scored.macs:,}" + (
-                    f" +{scored.tree_comparisons:,} cmp" if scored.tree_comparisons else "")
+                macs = "-" if scored.macs is None else (f"{scored.tree_comparisons:,} cmp" if scored.tree_comparisons
+                                                        and not scored.macs else f"{scored.macs:,}")
+                # kWh per inference x 1e12 = µWh per 1,000 inferences; g per 1,000 x 1e6 = µg per 1,000
                 figures = (macs, f"{scored.latency_p95_ms:.4f}",
-                           _interval_text(energy, 1e6) if energy else f"{scored.energy_per_inference_kwh * 1e6:.3g}",
-                           _interval_text(sci) if sci else f"{scored.sci:.3g}")
+                           _interval_text(energy, 1e12) if energy else f"{scored.energy_per_inference_kwh * 1e12:.3g}",
+                           _interval_text(sci, 1e6 * 1000 / _per(scored)) if sci else
+                           f"{scored.sci * 1e6 * 1000 / _per(scored):.3g}")
             table.add_row(
                 run.name, v.name, f"{v.accuracy:.4f}", f"{v.accuracy_change_points:+.2f}",
                 f"{v.size_bytes / 1024:.1f}", *figures, "yes" if v.eligible else f"no: {v.eligibility_reason}",
@@ -195,6 +199,15 @@ def _print_variants(runs: Sequence[CandidateRun]) -> None:
                       "quantizers leave alone; details in each variant_list):\n  " + "\n  ".join(skipped) + "[/dim]")
 
 
+def _per(entry) -> float:
+    """The size of the entry's functional unit (1,000 in 'per 1,000 inferences')."""
+    if entry.report is not None:
+        unit = entry.report.extra.get("R", {}).get("functional_unit", {})
+        if unit.get("per"):
+            return float(unit["per"])
+    return 1000.0
+
+
 def _interval_text(figure, scale: float = 1.0) -> str:
     """``9.55 [9.50-9.59]e-06``: the estimate and its 95 % interval sharing one exponent."""
     import math
@@ -202,7 +215,7 @@ def _interval_text(figure, scale: float = 1.0) -> str:
     value, low, high = figure.estimate * scale, figure.low * scale, figure.high * scale
     exponent = math.floor(math.log10(abs(value))) if value else 0
     if -2 <= exponent <= 3:
-        return f"{value:.3g} [{low:.3g}-{high:.3g}]"
+        return f"{value:.3g} [{low:.3g}-{high:.3g}]"  # e.g. 8.33 [8.29-8.36]
     factor = 10.0 ** exponent
     return f"{value / factor:.2f} [{low / factor:.2f}-{high / factor:.2f}]e{exponent:+03d}"
 

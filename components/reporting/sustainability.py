@@ -251,8 +251,9 @@ def build_sustainability_report(
             "Inference energy comes from the SCI benchmark (modeled from CPU utilisation unless RAPL was readable).",
             "Intensities are the gate's forecast or recorded data, and the training step's hourly figures; "
             "replayed historical data is labelled as such.",
-            "Savings carry 95 % intervals over the benchmark's rounds (measurement noise); 'no significant "
-            "difference' where the interval includes zero. The energy model's own error band is apart from them.",
+            "Savings carry 95 % intervals (the benchmark's paired rounds and a run-to-run factor for the machine's "
+            "state); 'no significant difference' where the interval includes zero. The energy models' own error "
+            "bands are apart from them.",
         ],
     })
 
