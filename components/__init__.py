@@ -19,6 +19,7 @@ _COMPONENTS = {
     "check_training_options": ".preflight.component",
     "convert_and_quantize": ".quantization.component",
     "evaluate_sci": ".sci.component",
+    "benchmark_variants": ".sci.component",
     "select_pareto_model": ".selection.component",
     "sustainability_report": ".reporting.component",
 }

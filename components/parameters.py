@@ -84,7 +84,7 @@ GATE = _spec(
 
 #: The flagship training pipeline's knobs beyond the gate, each shared with the component that uses it.
 TRAINING = _spec(
-    Parameter("dataset", str, "digits", "a builtin dataset (digits, breast_cancer, wine, iris) or the "
+    Parameter("dataset", str, "digits", "a builtin dataset (digits, breast_cancer, wine, iris, wide) or the "
               "path or URI of a CSV or Parquet file", flag="--dataset"),
     Parameter("label_column", str, "", "the label column of a CSV or Parquet dataset", flag="--label-column"),
     Parameter("test_size", float, 0.25, "fraction of the rows in the test split", flag="--test-size"),

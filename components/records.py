@@ -38,14 +38,18 @@ __all__ = [
     "GateRegion",
     "GateSummary",
     "InferencePart",
+    "IntervalFigure",
     "ModelFigures",
     "RecordError",
+    "RoundSeries",
     "SciBenchmark",
     "SciDetail",
     "SciEnergy",
     "SciEntry",
     "SciReport",
     "SciScore",
+    "Saving",
+    "Savings",
     "SelectionCandidate",
     "SelectionExcluded",
     "SelectionObjective",
@@ -810,6 +814,34 @@ class SciDetail(_Part):
 
 
 @dataclass(frozen=True)
+class IntervalFigure(_Part):
+    """A point estimate with its 95 % interval (``greenkfp.components.stats.Estimate`` in JSON)."""
+
+    estimate: float
+    low: float
+    high: float
+
+    @property
+    def significant(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def text(self, fmt: str = ".4g", unit: str = "") -> str:
+        return f"{self.estimate:{fmt}}{unit} [{self.low:{fmt}}, {self.high:{fmt}}]"
+
+
+@dataclass(frozen=True)
+class RoundSeries(_Part):
+    """Per-round figures of one variant in an interleaved benchmark (round ``r`` of every
+    variant of one ``group`` ran in the same round, so they pair)."""
+
+    group: str
+    per_inference_g: tuple[float, ...]
+    energy_per_inference_kwh: tuple[float, ...]
+    time_per_inference_s: tuple[float, ...]
+    cpu_time_per_inference_s: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class SciEntry(_Part):
     """One variant of one candidate: its SCI figures, or why it was not scored."""
 
@@ -835,15 +867,33 @@ class SciEntry(_Part):
     intensity_basis: str | None = None
     lifecycle: dict | None = None
     report: SciDetail | None = None
+    # interleaved benchmark (benchmark_variants): intervals over rounds, and graph figures
+    sci_interval: IntervalFigure | None = None
+    per_inference_g_interval: IntervalFigure | None = None
+    energy_per_inference_kwh_interval: IntervalFigure | None = None
+    time_per_inference_ms: IntervalFigure | None = None
+    cpu_time_per_inference_ms: IntervalFigure | None = None
+    latency_p95_ms_interval: IntervalFigure | None = None
+    rounds: RoundSeries | None = None
+    macs: int | None = None
+    tree_comparisons: int | None = None
+    weight_bytes: int | None = None
+    graph_basis: str | None = None
 
     _SCORED_ONLY: ClassVar[frozenset] = frozenset({
         "sci", "sci_unit", "energy_per_inference_kwh", "energy_method", "latency_p50_ms", "latency_p95_ms",
-        "latency_p99_ms", "throughput_rows_per_s", "intensity_g_per_kwh", "intensity_basis", "lifecycle", "report"})
+        "latency_p99_ms", "throughput_rows_per_s", "intensity_g_per_kwh", "intensity_basis", "lifecycle", "report",
+        "sci_interval", "per_inference_g_interval", "energy_per_inference_kwh_interval", "time_per_inference_ms",
+        "cpu_time_per_inference_ms", "latency_p95_ms_interval", "rounds"})
+    _INTERVAL_FIELDS: ClassVar[frozenset] = frozenset({
+        "sci_interval", "per_inference_g_interval", "energy_per_inference_kwh_interval", "time_per_inference_ms",
+        "cpu_time_per_inference_ms", "latency_p95_ms_interval", "rounds", "macs", "tree_comparisons",
+        "weight_bytes", "graph_basis"})
 
     def to_dict(self) -> dict:
         """A scored entry has no ``reason``; a skipped one none of the scored figures."""
         data = super().to_dict()
-        drop = {"reason"} if self.scored else self._SCORED_ONLY
+        drop = ({"reason"} if self.scored else self._SCORED_ONLY) | self._INTERVAL_FIELDS
         return {k: v for k, v in data.items() if not (k in drop and v is None)}
 
     @property
@@ -857,6 +907,8 @@ class SciEntry(_Part):
 
     @property
     def per_inference_g(self) -> float | None:
+        if self.per_inference_g_interval is not None:
+            return self.per_inference_g_interval.estimate
         return None if self.report is None else self.report.sci.per_item_g
 
 
@@ -876,6 +928,19 @@ class SciReport(_ListRecord):
     def get(self, variant: str) -> SciEntry | None:
         return next((e for e in self.entries if e.variant == variant), None)
 
+    def named(self, name: str) -> SciEntry | None:
+        """The entry ``<candidate>/<variant>``."""
+        return next((e for e in self.entries if e.name == name), None)
+
+    @property
+    def candidates(self) -> list[str | None]:
+        """The candidates the entries belong to, in order of first appearance."""
+        return list(dict.fromkeys(e.candidate for e in self.entries))
+
+    def by_candidate(self) -> list[SciReport]:
+        """One report per candidate, in order of first appearance."""
+        return [SciReport(tuple(e for e in self.entries if e.candidate == c)) for c in self.candidates]
+
     def best_sci(self) -> float | None:
         scores = [e.sci for e in self.scored if e.sci is not None]
         return min(scores) if scores else None
@@ -883,10 +948,15 @@ class SciReport(_ListRecord):
     def metrics(self) -> dict[str, float]:
         """``<variant>_<figure>`` numbers for a KFP Metrics artifact (scored variants only)."""
         figures = {}
+        several = len(self.candidates) > 1
         for e in self.scored:
+            prefix = f"{e.candidate}_{e.variant}" if several else e.variant
             for key in ("sci", "energy_per_inference_kwh", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
                         "throughput_rows_per_s", "accuracy"):
-                figures[f"{e.variant}_{key}"] = getattr(e, key)
+                figures[f"{prefix}_{key}"] = getattr(e, key)
+            if e.sci_interval is not None:
+                figures[f"{prefix}_sci_low"] = e.sci_interval.low
+                figures[f"{prefix}_sci_high"] = e.sci_interval.high
         return _finite_metrics(figures)
 
     def notes(self) -> list[str]:
@@ -902,15 +972,21 @@ class SciReport(_ListRecord):
         if not self.entries:
             return "# SCI\n\nNo variants.\n"
         first = self.entries[0]
-        lines = [f"# Software Carbon Intensity: {first.candidate}", "",
-                 "| variant | accuracy | p95 latency ms | energy per inference kWh | SCI | status |",
-                 "|---|---|---|---|---|---|"]
+        several = len(self.candidates) > 1
+        title = "all candidates, interleaved benchmark" if several else first.candidate
+        lines = [f"# Software Carbon Intensity: {title}", "",
+                 "| variant | accuracy | p95 latency ms | energy per inference kWh | SCI [95 % interval] | MACs | "
+                 "weight bytes | status |", "|---|---|---|---|---|---|---|---|"]
         for e in self.entries:
+            name = e.name if several else e.variant
             if not e.scored:
-                lines.append(f"| {e.variant} | | | | | skipped: {_cell(e.reason)} |")
+                lines.append(f"| {name} | | | | | | | skipped: {_cell(e.reason)} |")
                 continue
-            lines.append(f"| {e.variant} | {e.accuracy:.4f} | {e.latency_p95_ms:.4f} | "
-                         f"{e.energy_per_inference_kwh:.3g} ({e.energy_method}) | {e.sci:.3g} {e.sci_unit} | scored |")
+            sci = e.sci_interval.text(".3g") if e.sci_interval is not None else f"{e.sci:.3g}"
+            lines.append(f"| {name} | {e.accuracy:.4f} | {e.latency_p95_ms:.4f} | "
+                         f"{e.energy_per_inference_kwh:.3g} ({e.energy_method}) | {sci} {e.sci_unit} | "
+                         f"{'-' if e.macs is None else f'{e.macs:,}'} | "
+                         f"{'-' if e.weight_bytes is None else f'{e.weight_bytes:,}'} | scored |")
         scored = self.scored
         if scored:
             top = scored[0]
@@ -987,6 +1063,12 @@ class SelectionRecord(_Record):
     counts: dict[str, int] = field(default_factory=dict)
     candidates: tuple[SelectionCandidate, ...] = ()
     units: dict = field(default_factory=dict)
+    baseline: str | None = None
+    significance: dict | None = None
+    energy_guard: str | None = None
+    dominance: str | None = None
+
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"baseline", "significance", "energy_guard", "dominance"})
 
     @property
     def verdict(self) -> str:
@@ -1057,6 +1139,36 @@ class TotalPart(_Part):
 
 
 @dataclass(frozen=True)
+class Saving(_Part):
+    """One saving (scheduled - optimized) as an estimate with its 95 % interval, in grams and as
+    a percentage of the scheduled figure; ``significant`` when the grams' interval excludes zero."""
+
+    g: IntervalFigure
+    significant: bool
+    percent: IntervalFigure | None = None
+    basis: str | None = None
+
+    @property
+    def text(self) -> str:
+        interval = f"{self.g.estimate:,.4g} g [95 % interval {self.g.low:,.4g} to {self.g.high:,.4g}]"
+        if not self.significant:
+            return f"no significant difference ({interval})"
+        percent = "" if self.percent is None else (f", {self.percent.estimate:.1f} % [{self.percent.low:.1f} to "
+                                                   f"{self.percent.high:.1f}]")
+        return f"{interval}{percent}"
+
+
+@dataclass(frozen=True)
+class Savings(_Part):
+    """Training, inference and total savings, each a :class:`Saving`."""
+
+    training: Saving | None
+    inference: Saving | None
+    total: Saving | None
+    method: str = ""
+
+
+@dataclass(frozen=True)
 class GateSummary(_Part):
     action: str | None
     data_kinds: tuple[str, ...] = ()
@@ -1079,6 +1191,7 @@ class SustainabilityReport(_Record):
     promoted: bool | None
     gate: GateSummary
     caveats: tuple[str, ...] = ()
+    savings: Savings | None = None
     units: dict = field(default_factory=lambda: {
         "emissions": "g CO2eq", "energy": "kWh", "intensity": "gCO2eq/kWh", "accuracy": "percentage points"})
 
@@ -1105,7 +1218,13 @@ class SustainabilityReport(_Record):
     @property
     def saved_text(self) -> str:
         total = self.total
+        if self.savings is not None and self.savings.total is not None:
+            return self.savings.total.text
         return "n/a" if total.saved_g is None else f"{total.saved_g:,.4g} g ({total.saved_percent:.1f} %)"
+
+    def saving(self, part: str) -> Saving | None:
+        """The :class:`Saving` of ``training``, ``inference`` or ``total`` (None when unavailable)."""
+        return None if self.savings is None else getattr(self.savings, part)
 
     @property
     def accuracy_given_up_text(self) -> str:
@@ -1127,6 +1246,8 @@ class SustainabilityReport(_Record):
 
         lines = ["# Sustainability report", "", f"**Saved:** {self.saved_text}; **accuracy given up:** "
                  f"{self.accuracy_given_up_text}", "", "| | scheduled | optimized | saved | basis |", "|---|---|---|---|---|"]
-        lines += [f"| {p} | {g(a)} | {g(b)} | {g(c)} | {_cell(d)} |" for p, a, b, c, d in self.rows()]
+        lines += [f"| {p} | {g(a)} | {g(b)} | "
+                  f"{_cell(self.saving(p).text) if self.saving(p) is not None else g(c)} | {_cell(d)} |"
+                  for p, a, b, c, d in self.rows()]
         lines += [""] + [f"> {c}" for c in self.caveats]
         return "\n".join(lines) + "\n"

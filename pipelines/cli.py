@@ -169,11 +169,13 @@ def _print_trainings(runs: Sequence[CandidateRun]) -> None:
 
 
 def _print_variants(runs: Sequence[CandidateRun]) -> None:
-    table = Table(title="ONNX variants: parity on the test split and SCI of their inference", title_justify="left")
-    columns = ("candidate", "variant", "accuracy", "change pts", "KiB", "p95 ms",
-               "Wh / 1k inf.", "SCI g / 1k inf.", "eligible / why not")
+    table = Table(title="ONNX variants: parity on the test split and SCI of their inference (median [95 % interval])",
+                  title_justify="left")
+    columns = ("candidate", "variant", "accuracy", "change pts", "KiB", "MACs", "p95 ms",
+               "µWh/1k inf.", "SCI µg/1k inf.", "eligible / why not")
     for column in columns:
-        table.add_column(column, justify="left" if column in ("candidate", "variant", "eligible / why not") else "right")
+        table.add_column(column, justify="left" if column in ("candidate", "variant", "eligible / why not") else "right",
+                         no_wrap=column in ("µWh/1k inf.", "SCI µg/1k inf."))
     skipped, notes = [], set()
     for run in sorted(runs, key=lambda r: r.name):
         notes.update(run.sci.notes())
@@ -182,10 +184,16 @@ def _print_variants(runs: Sequence[CandidateRun]) -> None:
                 skipped.append(f"{run.name} {v.name}: {str(v.reason).split(':')[0]}")
                 continue
             scored = run.sci.get(v.name)
-            figures = ("", "", "")
+            figures = ("", "", "", "")
             if scored is not None and scored.scored:
-                figures = (f"{scored.latency_p95_ms:.4f}", f"{scored.energy_per_inference_kwh * 1e6:.3g}",
-                           f"{scored.sci:.3g}")
+                energy, sci = scored.energy_per_inference_kwh_interval, scored.sci_interval
+                macs = "-" if scored.macs is None else (f"{scored.tree_comparisons:,} cmp" if scored.tree_comparisons
+                                                        and not scored.macs else f"{scored.macs:,}")
+                # kWh per inference x 1e12 = µWh per 1,000 inferences; g per 1,000 x 1e6 = µg per 1,000
+                figures = (macs, f"{scored.latency_p95_ms:.4f}",
+                           _interval_text(energy, 1e12) if energy else f"{scored.energy_per_inference_kwh * 1e12:.3g}",
+                           _interval_text(sci, 1e6 * 1000 / _per(scored)) if sci else
+                           f"{scored.sci * 1e6 * 1000 / _per(scored):.3g}")
             table.add_row(
                 run.name, v.name, f"{v.accuracy:.4f}", f"{v.accuracy_change_points:+.2f}",
                 f"{v.size_bytes / 1024:.1f}", *figures, "yes" if v.eligible else f"no: {v.eligibility_reason}",
@@ -198,6 +206,27 @@ def _print_variants(runs: Sequence[CandidateRun]) -> None:
                       "quantizers leave alone; details in each variant_list):\n  " + "\n  ".join(skipped) + "[/dim]")
 
 
+def _per(entry) -> float:
+    """The size of the entry's functional unit (1,000 in 'per 1,000 inferences')."""
+    if entry.report is not None:
+        unit = entry.report.extra.get("R", {}).get("functional_unit", {})
+        if unit.get("per"):
+            return float(unit["per"])
+    return 1000.0
+
+
+def _interval_text(figure, scale: float = 1.0) -> str:
+    """``9.55 [9.50-9.59]e-06``: the estimate and its 95 % interval sharing one exponent."""
+    import math
+
+    value, low, high = figure.estimate * scale, figure.low * scale, figure.high * scale
+    exponent = math.floor(math.log10(abs(value))) if value else 0
+    if -2 <= exponent <= 3:
+        return f"{value:.3g} [{low:.3g}-{high:.3g}]"  # e.g. 8.33 [8.29-8.36]
+    factor = 10.0 ** exponent
+    return f"{value / factor:.2f} [{low / factor:.2f}-{high / factor:.2f}]e{exponent:+03d}"
+
+
 def _print_report(result: TrainingRun) -> None:
     report, selection = result.report, result.selection
     if selection:
@@ -205,7 +234,7 @@ def _print_report(result: TrainingRun) -> None:
     if not report:
         return
     table = Table(title="sustainability report: as scheduled vs as optimized (g CO2eq, estimated)", title_justify="left")
-    for column in ("", "scheduled", "optimized", "saved"):
+    for column in ("", "scheduled", "optimized", "saved [95 % interval]", "saved % [95 % interval]"):
         table.add_column(column, justify="left" if not column else "right")
 
     def g(value):
@@ -213,10 +242,21 @@ def _print_report(result: TrainingRun) -> None:
 
     labels = {"training": "training (fit energy: run-now vs its own hours)",
               "inference": f"inference ({report.inference.expected_inferences:,.0f} inferences)", "total": "total"}
-    percent = "" if report.total.saved_percent is None else f" ({report.total.saved_percent:.1f} %)"
     for part, scheduled, optimized, saved, _ in report.rows():
-        table.add_row(labels[part], g(scheduled), g(optimized), g(saved) + (percent if part == "total" else ""))
+        saving = report.saving(part)
+        if saving is None:
+            table.add_row(labels[part], g(scheduled), g(optimized), g(saved), "")
+            continue
+        grams = f"{saving.g.estimate:.4g} [{saving.g.low:.4g}, {saving.g.high:.4g}]"
+        share = "" if saving.percent is None else \
+            f"{saving.percent.estimate:.1f} [{saving.percent.low:.1f}, {saving.percent.high:.1f}]"
+        if not saving.significant:
+            grams, share = f"no significant difference ({grams})", ""
+        table.add_row(labels[part], g(scheduled), g(optimized), grams, share)
     console.print(table)
+    if selection and selection.significance:  # None or {} without a baseline
+        verdicts = "; ".join(f"{name}: {item['verdict']}" for name, item in selection.significance.items())
+        console.print(f"selected {selection.chosen} against the baseline {selection.baseline}: {verdicts}")
     if report.comparison_text:
         console.print(report.comparison_text)
     console.print("[dim]" + " ".join(report.caveats) + "[/dim]")
@@ -258,6 +298,21 @@ class _Tee:
                 self._streams.remove(stream)
 
 
+def _check_summary_path(text: str, pipeline: str) -> Path:
+    """--summary-json's path, checked before anything runs: a file in an existing, writable folder."""
+    if pipeline != "training":
+        raise ValueError("--summary-json goes with --pipeline training")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise ValueError(f"--summary-json must be a file path, got the directory {text!r}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"--summary-json: no such directory {str(folder)!r} for {text!r}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"--summary-json: cannot write {text!r} (permission denied)")
+    return path
+
+
 def cmd_run_local(args: argparse.Namespace) -> int:
     from greenkfp.components.parameters import GATE
     from greenkfp.pipelines.options import (
@@ -281,6 +336,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
     else:
         check_gate_only(args)
     check_gate_values({name: arguments[name] for name in GATE})
+    summary_path = _check_summary_path(args.summary_json, args.pipeline) if args.summary_json else None
     run_dir = new_run_directory(prepare_pipeline_root(args.pipeline_root))
     log_path = run_dir / "run.log"
     console.print(f"running the {args.pipeline} pipeline with kfp's local runner: run {run_dir.name} "
@@ -314,6 +370,12 @@ def cmd_run_local(args: argparse.Namespace) -> int:
         _print_trainings(result.candidates)
         _print_variants(result.candidates)
         _print_report(result)
+        if summary_path is not None:
+            from greenkfp.components._files import write_atomic
+            from greenkfp.pipelines.local import run_summary
+
+            write_atomic(summary_path, json.dumps(run_summary(result), indent=2, sort_keys=True) + "\n")
+            console.print(f"summary: {summary_path}")
         console.print(f"run outputs: {result.run_dir}")
     else:
         console.print(f"decision record: {result.decision_path}")
@@ -462,6 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_spec_options(p.add_argument_group("training pipeline (--pipeline training)"), TRAINING)
     p.add_argument("--pipeline-root", default="local_outputs", help="where task outputs go (default: local_outputs)")
     p.add_argument("--verbose", action="store_true", help="show the tasks' full output")
+    p.add_argument("--summary-json", default="", metavar="PATH",
+                   help="training pipeline: write the run's outcome as JSON here (selected and baseline variants, "
+                        "savings with 95 %% intervals, every variant's energy and SCI with intervals, MACs, bytes)")
     p.set_defaults(func=cmd_run_local)
 
     p = sub.add_parser("forecast", help="print a region's forecast and its greenest window",

@@ -64,6 +64,11 @@ class TrainingRun:
     selection_html: str | None
     run_dir: str
 
+    @property
+    def sci(self) -> SciReport:
+        """Every variant's SCI entry, all candidates (one interleaved benchmark)."""
+        return SciReport(tuple(e for c in self.candidates for e in c.sci))
+
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STARTED = re.compile(r"Executing task '([^']+)'")
@@ -192,13 +197,16 @@ def run_training_locally(arguments: dict[str, Any], pipeline_root: str | Path) -
         arguments = {**arguments, "candidates": json.dumps(arguments["candidates"])}
     run_dir = _run_and_find(build_training_pipeline, PIPELINE_NAME, arguments, pipeline_root)
     (decision,) = run_dir.glob("*/decision")
+    # one interleaved benchmark of all candidates' variants (after the loop)
+    merged = _merged(SciReport, sorted(run_dir.glob("**/sci_reports")))
     candidates = []
     for path in sorted(run_dir.glob("**/training_record")):
         iteration = path.parent.parent  # the candidate's later steps ran in the same ParallelFor iteration
+        training = read_record(TrainingRecord, path)
         candidates.append(CandidateRun(
-            training=read_record(TrainingRecord, path),
+            training=training,
             variants=_merged(VariantList, sorted(iteration.glob("*/variant_list"))),
-            sci=_merged(SciReport, sorted(iteration.glob("*/sci_reports"))),
+            sci=SciReport(tuple(e for e in merged if e.candidate == training.name)),
             artifact_dir=str(path.parent),
         ))
     selection = next(iter(run_dir.glob("**/selection_record")), None)
@@ -212,3 +220,49 @@ def run_training_locally(arguments: dict[str, Any], pipeline_root: str | Path) -
         selection_html=str(selection.parent / "report") if selection else None,
         run_dir=str(run_dir),
     )
+
+
+SUMMARY_SCHEMA = "greenkfp.run_summary/v1"
+
+
+def _figure(value) -> dict | None:
+    return None if value is None else {"estimate": value.estimate, "low": value.low, "high": value.high}
+
+
+def _point(value: float | None) -> dict | None:
+    return None if value is None else {"estimate": value, "low": value, "high": value}
+
+
+def run_summary(result: TrainingRun) -> dict:
+    """The run's outcome for machines (``greenkfp run-local --summary-json``): the selected and
+    baseline variants, the savings with 95 % intervals, and every variant's energy and SCI with
+    intervals, MACs and weight bytes. The README explains each field."""
+    report, selection = result.report, result.selection
+    savings = {}
+    for part in ("training", "inference", "total"):
+        saving = report.saving(part) if report else None
+        savings[part] = None if saving is None else {
+            "g": _figure(saving.g), "percent": _figure(saving.percent), "significant": saving.significant}
+    variants = []
+    for entry in result.sci:
+        scored = entry.scored
+        variants.append({
+            "name": entry.name, "candidate": entry.candidate, "variant": entry.variant, "status": entry.status,
+            "accuracy": entry.accuracy,
+            "energy_per_inference_kwh": (_figure(entry.energy_per_inference_kwh_interval)
+                                         or _point(entry.energy_per_inference_kwh)) if scored else None,
+            "sci": (_figure(entry.sci_interval) or _point(entry.sci)) if scored else None,
+            "sci_unit": entry.sci_unit, "macs": entry.macs, "tree_comparisons": entry.tree_comparisons,
+            "weight_bytes": entry.weight_bytes, "reason": None if scored else entry.reason,
+        })
+    baseline = report.inference.baseline.name if report and report.inference.baseline else (
+        selection.baseline if selection else None)
+    return {
+        "schema": SUMMARY_SCHEMA,
+        "selected": selection.chosen if selection and selection.promote else None,
+        "baseline": baseline,
+        "savings": savings,
+        "significance": dict(selection.significance or {}) if selection else {},
+        "variants": variants,
+        "run_dir": result.run_dir,
+    }

@@ -91,13 +91,25 @@ class KubeflowSettings:
 DEFAULT_KUBEFLOW = KubeflowSettings()
 
 
+#: Whole CPUs and memory of a benchmark task, requests equal to limits (Guaranteed QoS): the
+#: pod is not CPU-throttled by a CFS quota below its request, so the measured times are the
+#: model's, not the scheduler's.
+BENCHMARK_CPU = "2"
+BENCHMARK_MEMORY = "4G"
+
+
 def configure_task(task, platform: str, *, pipeline: str, role: str, settings: KubeflowSettings | None = None,
-                   spot: bool = False, credentials: bool = False):
+                   spot: bool = False, credentials: bool = False, guaranteed: bool = False):
     """On Kubeflow: attribution labels on every pod, provider credentials from the secret where
-    the step reads a carbon provider, spot nodes for training and benchmark steps. On Vertex:
-    nothing (labels go on the job at submission)."""
+    the step reads a carbon provider, spot nodes for training and benchmark steps, and for a
+    benchmark (``guaranteed``) whole CPUs and memory with requests equal to limits (Guaranteed
+    QoS). On Vertex: nothing (labels go on the job at submission; Vertex sizes the machine from
+    limits and has no QoS classes to ask for)."""
     if platform != "kubeflow":
         return task
+    if guaranteed:
+        task.set_cpu_request(BENCHMARK_CPU).set_cpu_limit(BENCHMARK_CPU)
+        task.set_memory_request(BENCHMARK_MEMORY).set_memory_limit(BENCHMARK_MEMORY)
     settings = settings or DEFAULT_KUBEFLOW
     for key, value in settings.labels(pipeline, role).items():
         kubernetes.add_pod_label(task, key, value)
@@ -125,9 +137,10 @@ class Steps:
     pipeline: str
     settings: KubeflowSettings | None = None
 
-    def __call__(self, task, name: str, *, cache: bool = True, spot: bool = False, credentials: bool = False):
+    def __call__(self, task, name: str, *, cache: bool = True, spot: bool = False, credentials: bool = False,
+                 guaranteed: bool = False):
         task.set_display_name(name)
         if not cache:  # a measurement or a decision that depends on the clock: never reuse an old one
             task.set_caching_options(False)
         return configure_task(task, self.platform, pipeline=self.pipeline, role=name, settings=self.settings,
-                              spot=spot, credentials=credentials)
+                              spot=spot, credentials=credentials, guaranteed=guaranteed)

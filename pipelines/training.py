@@ -1,6 +1,7 @@
 """The flagship carbon-aware training pipeline: load a dataset, ask the gate when to train, then
 in the window it chose train every candidate under CodeCarbon (``ParallelFor``), turn each into
-parity-checked ONNX variants (fp32, int8, fp16), score each variant's SCI, select the
+parity-checked ONNX variants (fp32, int8, fp16); after the loop, measure every variant of every
+candidate in one interleaved benchmark (SCI with 95 % intervals), select the
 Pareto-optimal variant under the user's constraints, and report what the run saved against
 doing none of that.
 
@@ -11,9 +12,9 @@ kfp-kubernetes platform config) and ``vertex`` (without). Local runs use ``verte
 from kfp import dsl
 
 from greenkfp.components import (
+    benchmark_variants,
     check_training_options,
     convert_and_quantize,
-    evaluate_sci,
     select_pareto_model,
     sustainability_report,
     gate_outcome,
@@ -111,23 +112,26 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                     tolerance_points=tolerance_points,
                 )
                 step(onnx, "convert-and-quantize")
-                sci = evaluate_sci(
-                    variants=onnx.outputs["variants"],
-                    variant_list=onnx.outputs["variant_list"],
-                    test=data.outputs["test"],
-                    training_record=fit.outputs["training_record"],
-                    decision=gate.outputs["decision"],
-                    hardware_profile=hardware_profile,  # the same machine as training's
-                    hardware_overrides=hardware_overrides,
-                    functional_unit_size=functional_unit_size,
-                    expected_lifetime_inferences=expected_lifetime_inferences,
-                    max_seconds_per_variant=max_seconds_per_variant,
-                    intensity_basis=intensity_basis,
-                    provider_options=provider_options,
-                )
-                step(sci, "evaluate-sci", cache=False, spot=True)
+            # one interleaved benchmark of every variant of every candidate: same node, same process,
+            # same threads, so the variants' figures are comparable (and come with intervals)
+            sci = benchmark_variants(
+                variants=dsl.Collected(onnx.outputs["variants"]),
+                variant_lists=dsl.Collected(onnx.outputs["variant_list"]),
+                training_records=dsl.Collected(fit.outputs["training_record"]),
+                test=data.outputs["test"],
+                decision=gate.outputs["decision"],
+                hardware_profile=hardware_profile,  # the same machine as training's
+                hardware_overrides=hardware_overrides,
+                functional_unit_size=functional_unit_size,
+                expected_lifetime_inferences=expected_lifetime_inferences,
+                max_seconds_per_variant=max_seconds_per_variant,
+                intensity_basis=intensity_basis,
+                provider_options=provider_options,
+                seed=seed,
+            )
+            step(sci, "benchmark-variants", cache=False, spot=True, guaranteed=True)
             selection = select_pareto_model(
-                sci_reports=dsl.Collected(sci.outputs["sci_reports"]),
+                sci_reports=sci.outputs["sci_reports"],
                 variant_lists=dsl.Collected(onnx.outputs["variant_list"]),
                 variants=dsl.Collected(onnx.outputs["variants"]),
                 selection_rule=selection_rule,
@@ -139,7 +143,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
             report = sustainability_report(
                 decision=gate.outputs["decision"],
                 training_records=dsl.Collected(fit.outputs["training_record"]),
-                sci_reports=dsl.Collected(sci.outputs["sci_reports"]),
+                sci_reports=sci.outputs["sci_reports"],
                 selection_record=selection.outputs["selection_record"],
                 expected_lifetime_inferences=expected_lifetime_inferences,
             )

@@ -92,11 +92,29 @@ def test_run_local_training_prints_both_pricings(tmp_path, monkeypatch, capsys):
     candidates.write_text(json.dumps([{"name": "logreg", "estimator": "sklearn.linear_model.LogisticRegression",
                                        "params": {"max_iter": 500}}]))
     code = main(["run-local", "--dataset", "iris", "--candidates", str(candidates), "--regions", "GB",
-                 "--earliest-start", "2023-06-14T09:00:00Z", "--duration", "1h"])
+                 "--earliest-start", "2023-06-14T09:00:00Z", "--duration", "1h", "--sci-seconds", "0.5",
+                 "--summary-json", "summary.json"])
     assert code == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "trained candidates" in out and "logreg" in out and "modeled" in out
     assert "mg CO2eq, CodeCarbon" in out and "historical intensity of GB" in out
+    assert "saved [95 % interval]" in out
+    # the machine-readable outcome: one candidate, so the baseline is the selection and nothing is saved
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["schema"] == "greenkfp.run_summary/v1"
+    assert summary["selected"] == summary["baseline"] == "logreg/fp32"
+    for part in ("training", "inference", "total"):
+        saving = summary["savings"][part]
+        assert set(saving) == {"g", "percent", "significant"}
+        assert set(saving["g"]) == {"estimate", "low", "high"} and saving["g"]["low"] <= saving["g"]["high"]
+        assert isinstance(saving["significant"], bool)
+    assert summary["savings"]["inference"]["g"] == {"estimate": 0.0, "low": 0.0, "high": 0.0}
+    assert summary["savings"]["inference"]["significant"] is False
+    (variant,) = [v for v in summary["variants"] if v["status"] == "scored"]
+    assert variant["name"] == "logreg/fp32" and variant["macs"] == 4 * 3  # 4 features x 3 classes
+    assert variant["weight_bytes"] > 0
+    for figure in ("energy_per_inference_kwh", "sci"):
+        assert variant[figure]["low"] <= variant[figure]["estimate"] <= variant[figure]["high"]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -111,6 +129,9 @@ def test_run_local_training_prints_both_pricings(tmp_path, monkeypatch, capsys):
     (["run-local", "--candidates", "no-such-file.json"], "--candidates must be a JSON file, 'no-such-file.json' does not exist"),
     (["run-local", "--candidates", "."], "--candidates must be a JSON file, '.' is a directory"),
     (["run-local", "--pipeline", "gate", "--pipeline-root", "/dev/null"], "--pipeline-root must be a directory"),
+    (["run-local", "--summary-json", "no-such-dir/summary.json"], "--summary-json: no such directory 'no-such-dir'"),
+    (["run-local", "--summary-json", "."], "--summary-json must be a file path, got the directory '.'"),
+    (["run-local", "--pipeline", "gate", "--summary-json", "s.json"], "--summary-json goes with --pipeline training"),
 ])
 def test_bad_options_are_one_line_naming_the_option(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

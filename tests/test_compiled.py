@@ -80,7 +80,8 @@ def test_pipeline_yaml_parses_as_pipeline_spec(platform, documents, pipeline, na
             assert {"team", "cost-center", "pipeline", "carbon-tier"} <= set(executor["podMetadata"]["labels"])
             assert executor["podMetadata"]["labels"]["pipeline"] == name
         spot = {k for k, v in config.items() if "nodeSelector" in v}
-        assert spot == ({"exec-train-with-emissions", "exec-evaluate-sci"} if pipeline == "carbon_aware_training" else set())
+        assert spot == ({"exec-train-with-emissions", "exec-benchmark-variants"} if pipeline == "carbon_aware_training"
+                        else set())
         assert all(config[k]["tolerations"][0]["key"] == "cloud.google.com/gke-spot" for k in spot)
 
 
@@ -178,3 +179,20 @@ def test_portable_builds_embed_every_subpackage_the_code_imports_even_inside_fun
             package = path.relative_to(tree).parent.parts
             imported = _imported_subpackages(ast.parse(path.read_text(encoding="utf-8")), package)
             assert imported <= embedded, f"{name}: {path.relative_to(tree)} imports {sorted(imported - embedded)}"
+
+
+def _resources(platform):
+    spec = _documents(COMPILED / platform / "carbon_aware_training.yaml")[0]
+    return {name: executor["container"].get("resources") for name, executor in spec["deploymentSpec"]["executors"].items()}
+
+
+def test_the_benchmark_task_asks_for_guaranteed_whole_cpus_on_kubeflow_only():
+    kubeflow = _resources("kubeflow")
+    bench = kubeflow["exec-benchmark-variants"]
+    # Guaranteed QoS: requests equal limits, whole CPUs, so the benchmark is not CFS-throttled
+    assert bench["resourceCpuRequest"] == bench["resourceCpuLimit"] == "2"
+    assert bench["resourceMemoryRequest"] == bench["resourceMemoryLimit"]
+    assert float(bench["resourceCpuRequest"]).is_integer()
+    assert all(r is None for name, r in kubeflow.items() if name != "exec-benchmark-variants")
+    # Vertex sizes machines itself (and kfp-kubernetes settings are kept off its YAML)
+    assert all(r is None for r in _resources("vertex").values())

@@ -22,7 +22,8 @@ from greenkfp.components.data import (
     validate_classification_frame,
 )
 
-BUILTIN_SHAPES = {"digits": (1797, 64, 10), "breast_cancer": (569, 30, 2), "wine": (178, 13, 3), "iris": (150, 4, 3)}
+BUILTIN_SHAPES = {"digits": (1797, 64, 10), "breast_cancer": (569, 30, 2), "wine": (178, 13, 3), "iris": (150, 4, 3),
+                  "wide": (2000, 300, 5)}
 
 
 def make_frame(rows: int = 40, classes=(0, 1, 2), seed: int = 0) -> pd.DataFrame:
@@ -66,6 +67,9 @@ def test_each_builtin_loads_with_target_label_and_sklearn_feature_names(name):
         assert list(frame.columns[:2]) == ["pixel_0_0", "pixel_0_1"]
     if name == "iris":
         assert "sepal length (cm)" in frame.columns
+    if name == "wide":  # seeded: the same frame every time
+        assert list(frame.columns[:2]) == ["x000", "x001"]
+        assert frame.equals(load_source("wide")[0])
 
 
 def test_builtin_rejects_another_label_column():
@@ -75,7 +79,7 @@ def test_builtin_rejects_another_label_column():
 
 
 def test_unknown_source_names_the_builtins_and_accepted_suffixes():
-    with pytest.raises(DatasetError, match=r"'mnist' is neither a builtin dataset \(digits, breast_cancer, wine, iris\)"):
+    with pytest.raises(DatasetError, match=r"'mnist' is neither a builtin dataset \(digits, breast_cancer, wine, iris, wide\)"):
         load_source("mnist")
 
 

@@ -58,6 +58,15 @@ def test_flagship_pipeline_end_to_end_and_the_report_adds_up(tmp_path, monkeypat
     assert total.saved_g == pytest.approx(total.scheduled_g - total.optimized_g)
     assert total.saved_percent == pytest.approx(100 * total.saved_g / total.scheduled_g)
     assert total.accuracy_given_up_points == pytest.approx(100 * (baseline.accuracy - chosen.accuracy))
+    # one interleaved benchmark measured every variant: paired rounds, intervals, graph figures
+    scored = [e for e in entries.values() if e.scored]
+    assert len({e.rounds.group for e in scored}) == 1 and len({len(e.rounds.per_inference_g) for e in scored}) == 1
+    for e in scored:
+        assert e.sci_interval.low <= e.sci == e.sci_interval.estimate <= e.sci_interval.high
+        assert e.macs > 0 and e.weight_bytes > 0
+    assert entries["mlp/fp32"].macs == 30 * 32 + 32 * 1  # breast_cancer: 30 features; binary: one output unit
+    assert report.saving("total").g.estimate == pytest.approx(total.saved_g)
+    assert selection.baseline == f"{baseline.candidate}/fp32"
     html = Path(result.report_html).read_text()
     assert "<svg" in html and "Sustainability report" in html
     assert "<svg" in Path(result.selection_html).read_text()

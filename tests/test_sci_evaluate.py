@@ -141,7 +141,7 @@ def test_markdown_and_metrics_cover_scored_variants_only(setup):
     assert metrics["fp32_sci"] == sci[0].sci == sci.get("fp32").sci
     assert not any(k.startswith(("int8", "fp16")) for k in metrics)  # not produced: no figures
     text = sci.markdown()
-    assert "| int8_dynamic | | | | | skipped: nothing to quantize" in text and "Training emissions, reported apart from the SCI" in text
+    assert "| int8_dynamic | | | | | | | skipped: nothing to quantize" in text and "Training emissions, reported apart from the SCI" in text
 
 
 # --------------------------------------------------------------------------- the score
@@ -337,3 +337,40 @@ def test_random_bytes_or_a_model_of_another_width_is_a_clear_error(tmp_path):
     model = to_onnx(wide, np.hstack([X, X])[:1], options={"zipmap": False})
     with pytest.raises(ValueError, match="takes 8 features per row, but the test data has 4"):
         benchmark_inference(model.SerializeToString(), X, settings)
+
+
+# --------------------------------------------------------------------------- one interleaved benchmark
+
+
+def test_one_interleaved_benchmark_scores_every_candidate_with_paired_rounds_and_graph_figures(setup):
+    from greenkfp.components.sci.evaluate import benchmark_all_variants
+
+    groups = [(c["variants_dir"], c["list_path"], c["record_path"]) for c in setup["candidates"].values()]
+    report = benchmark_all_variants(groups, setup["test"], decision_path=setup["decision"], max_seconds=2.0,
+                                    expected_lifetime_inferences=EXPECTED_INFERENCES, seed=7, rows_per_visit=16)
+    assert SciReport.from_json(report.to_json()) == report
+    # every variant of every candidate, in the pipeline's order, skipped ones with their reason
+    expected = [(name, v["name"]) for name, c in setup["candidates"].items() for v in c["variants"]]
+    assert [(e.candidate, e.variant) for e in report] == expected
+    assert report.candidates == list(setup["candidates"])
+    scored = report.scored
+    assert {e.name for e in scored} == {f"{r['candidate']}/{r['variant']}" for r in _scored(setup)}
+    # one benchmark: the same rounds for every variant, so they pair
+    assert len({e.rounds.group for e in scored}) == 1
+    (rounds,) = {len(e.rounds.per_inference_g) for e in scored}
+    assert rounds >= 20
+    for e in scored:
+        for figure in (e.sci_interval, e.per_inference_g_interval, e.energy_per_inference_kwh_interval,
+                       e.time_per_inference_ms, e.cpu_time_per_inference_ms, e.latency_p95_ms_interval):
+            assert figure.low <= figure.estimate <= figure.high
+        assert e.sci == e.sci_interval.estimate
+        assert e.sci == pytest.approx(1000 * float(np.median(e.rounds.per_inference_g)))
+        assert e.per_inference_g == e.per_inference_g_interval.estimate
+    # graph figures, exact: iris has 4 features and 3 classes
+    assert report.named("logreg-short/fp32").macs == 4 * 3
+    assert report.named("mlp-tiny/fp32").macs == 4 * 16 + 16 * 3
+    assert report.named("mlp-tiny/fp32").weight_bytes >= (4 * 16 + 16 + 16 * 3 + 3) * 4
+    # the Markdown names candidate and variant, with intervals
+    text = report.markdown()
+    assert "logreg-short/fp32" in text and "interleaved benchmark" in text and "[" in text
+    assert "logreg-short_fp32_sci_low" in report.metrics()

@@ -12,6 +12,9 @@ Sources:
 
 * ``digits`` (the default), ``breast_cancer``, ``wine``, ``iris``: the datasets that ship with
   scikit-learn, label column ``target``, features named as scikit-learn names them;
+* ``wide``: scikit-learn's ``make_classification`` with :data:`WIDE_DATASET` (2,000 rows, 300
+  float32 features ``x000``..., 5 classes, seeded): a task whose models' inference costs differ
+  by far more than measurement noise (the demo's workload);
 * a ``.csv``, ``.parquet`` or ``.pq`` file, by local path or ``file://`` URI (always), or by an
   fsspec URI such as ``gs://bucket/data.parquet`` when the matching extra is installed
   (``greenkfp[gcs]``, ``greenkfp[s3]``, ``greenkfp[azure]``).
@@ -36,7 +39,11 @@ import pandas as pd
 from .._files import atomic_path
 from .._messages import listing
 
-BUILTIN_DATASETS: tuple[str, ...] = ("digits", "breast_cancer", "wine", "iris")
+BUILTIN_DATASETS: tuple[str, ...] = ("digits", "breast_cancer", "wine", "iris", "wide")
+#: The ``wide`` builtin: a seeded synthetic classification task with a few hundred features, so
+#: that models' inference costs (and quantization's effect) clearly exceed measurement noise.
+WIDE_DATASET = {"n_samples": 2000, "n_features": 300, "n_informative": 60, "n_redundant": 40, "n_classes": 5,
+                "class_sep": 1.5, "random_state": 0}
 #: Label column of the builtin datasets.
 BUILTIN_LABEL = "target"
 #: Fewest rows a dataset may have in all (before the split).
@@ -127,6 +134,11 @@ class LoadedDataset:
 def _builtin(name: str) -> pd.DataFrame:
     from sklearn import datasets
 
+    if name == "wide":
+        X, y = datasets.make_classification(**WIDE_DATASET)
+        frame = pd.DataFrame(X.astype(np.float32), columns=[f"x{i:03d}" for i in range(X.shape[1])])
+        frame[BUILTIN_LABEL] = y
+        return frame
     frame = getattr(datasets, f"load_{name}")(as_frame=True).frame
     return frame.rename(columns=str)
 

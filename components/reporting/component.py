@@ -12,7 +12,7 @@ from .._runtime import component
 def sustainability_report(
     decision: Input[Artifact],
     training_records: Input[List[Artifact]],
-    sci_reports: Input[List[Artifact]],
+    sci_reports: Input[Artifact],
     selection_record: Input[Artifact],
     report_json: Output[Artifact],
     metrics: Output[Metrics],
@@ -27,16 +27,18 @@ def sustainability_report(
     Args:
         decision: The carbon gate's record.
         training_records: Every candidate's training record, collected over the loop.
-        sci_reports: Every candidate's SCI entries, same order.
+        sci_reports: Every candidate's SCI entries with intervals (from benchmark_variants).
         selection_record: The selection step's record.
         expected_lifetime_inferences: Inferences over the model's service life.
 
     Returns:
-        report_json: The report record (JSON, schema greenkfp.sustainability_report/v1).
+        report_json: The report record (JSON, schema greenkfp.sustainability_report/v1), with each
+            saving as an estimate and its 95 % interval.
         metrics: Training, inference and total grams CO2eq, scheduled and optimized; saved; accuracy given up.
         report: The report as a self-contained HTML page with a stacked bar chart and the caveats.
-        saved_g: Estimated grams CO2eq saved (-1 when a part is unavailable).
-        saved_percent: The same as a percentage of the scheduled total (-1 when unavailable).
+        saved_g: Estimated grams CO2eq saved in total (0 when its 95 % interval includes zero: no
+            significant difference; -1 when a part is unavailable).
+        saved_percent: The same as a percentage of the scheduled total (0 when not significant, -1 when unavailable).
     """
     from collections import namedtuple
 
@@ -53,7 +55,7 @@ def sustainability_report(
 
     built = build_sustainability_report(
         read_record(GateDecisionRecord, decision.path), [read_record(TrainingRecord, a.path) for a in training_records],
-        [entry for a in sci_reports for entry in read_record(SciReport, a.path)],
+        list(read_record(SciReport, sci_reports.path)),
         read_record(SelectionRecord, selection_record.path),
         expected_lifetime_inferences=expected_lifetime_inferences,
     )
@@ -62,7 +64,10 @@ def sustainability_report(
     write_atomic(report.path, sustainability_html(built))
     for name, value in built.metrics().items():
         metrics.log_metric(name, value)
-    total = built.total
+    total = built.saving("total")
     outputs = namedtuple("ReportOutputs", ["saved_g", "saved_percent"])
-    return outputs(total.saved_g if total.saved_g is not None else -1.0,
-                   total.saved_percent if total.saved_percent is not None else -1.0)
+    if total is None:
+        return outputs(-1.0, -1.0)
+    significant = total.significant  # no significant difference: 0, not a number noise made up
+    return outputs(total.g.estimate if significant else 0.0,
+                   total.percent.estimate if significant and total.percent is not None else 0.0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from greenkfp.components.records import (
     GateDecisionRecord,
@@ -185,6 +185,111 @@ def evaluate_variants(
             throughput_rows_per_s=bench.batch_rows_per_s if bench else None,
             intensity_g_per_kwh=intensity, intensity_basis=source["basis"], lifecycle=detail.lifecycle,
             report=report,
+        )
+        results.append(entry)
+    return SciReport.from_list(results)
+
+
+def _interval(estimate) -> dict:
+    return {"estimate": estimate.estimate, "low": estimate.low, "high": estimate.high}
+
+
+def benchmark_all_variants(
+    groups: "Sequence[tuple[str | Path, str | Path, str | Path | None]]",
+    test_path: str | Path,
+    *,
+    decision_path: str | Path | None = None,
+    hardware_profile: str = DEFAULT_PROFILE,
+    hardware_overrides: Mapping[str, Any] | None = None,
+    intensity_basis: str = "annual_average",
+    functional_unit_size: float = 1000,
+    expected_lifetime_inferences: float | None = None,
+    max_seconds: float = 20.0,
+    threads: int = 1,
+    region: str | None = None,
+    provider_options: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    rows_per_visit: int = 64,
+    min_rounds: int = 20,
+    max_rounds: int = 1000,
+) -> SciReport:
+    """Every eligible variant of every candidate, measured in one interleaved benchmark.
+
+    ``groups``: per candidate ``(variants directory, variant list path, training record path)``,
+    in the pipeline's order. Returns one SCI entry per variant of every candidate (skipped
+    ones with their reason), scored entries carrying medians with 95 % intervals, the per-round
+    series (for paired comparisons) and the graph figures. ``max_seconds`` is the whole
+    benchmark's budget.
+    """
+    from greenkfp.components.data.datasets import read_dataset
+
+    from .interleaved import interleaved_benchmark
+
+    profile = resolve_profile(hardware_profile, hardware_overrides)
+    settings = BenchmarkSettings(intra_op_threads=threads, max_seconds=max_seconds, min_seconds=0.0,
+                                 max_repeats=max_rounds)
+    unit = FunctionalUnit("inference", functional_unit_size)
+    decision = read_record(GateDecisionRecord, decision_path) if decision_path else None
+    intensity, source = inference_intensity(intensity_basis, decision, region, provider_options)
+    X = read_dataset(test_path).X
+    pending, models = [], {}
+    for variants_dir, variant_list_path, training_path in groups:
+        variants = read_record(VariantList, variant_list_path)
+        training = read_record(TrainingRecord, training_path) if training_path else None
+        training_g, training_basis = training.emissions_g if training else (None, None)
+        candidate = training.name if training else (Path(variants[0].source_path).stem if variants else None)
+        for variant in variants:
+            entry = {"schema": SCHEMA, "candidate": candidate, "variant": variant.name,
+                     "precision": variant.precision, "accuracy": variant.accuracy,
+                     "accuracy_change_points": variant.accuracy_change_points,
+                     "size_bytes": variant.size_bytes, "training_emissions_g": training_g,
+                     "training_emissions_basis": training_basis}
+            if not variant.eligible or not variant.file:
+                entry.update(status="skipped", reason=variant.reason or variant.eligibility_reason)
+            else:
+                name = f"{candidate}/{variant.name}"
+                if name in models:
+                    raise ValueError(f"two candidates are named {candidate!r}: variant names must be unique")
+                models[name] = str(Path(variants_dir) / variant.file)
+            pending.append(entry)
+    measured = interleaved_benchmark(
+        models, X, profile=profile, intensity_g_per_kwh=intensity, intensity_source=source, settings=settings,
+        functional_unit=unit, rows_per_visit=rows_per_visit, min_rounds=min_rounds, seed=seed,
+    ) if models else {}
+    group = f"interleaved-{seed}-{len(models)}"
+    results = []
+    for entry in pending:
+        m = measured.get(f"{entry['candidate']}/{entry['variant']}")
+        if m is None:
+            results.append(entry)
+            continue
+        report = m.report.to_dict()
+        if expected_lifetime_inferences is not None:
+            report["lifecycle"] = {
+                "training_emissions_g": entry["training_emissions_g"],
+                "expected_lifetime_items": expected_lifetime_inferences,
+                "per_item_g": m.carbon_g.estimate,
+                "inference_emissions_g": expected_lifetime_inferences * m.carbon_g.estimate,
+                "total_g": (entry["training_emissions_g"] or 0.0) + expected_lifetime_inferences * m.carbon_g.estimate,
+                "note": "reported apart from the SCI score; per-item carbon is the median over rounds",
+            }
+        detail = SciDetail.from_dict(report)
+        sci = m.carbon_g.scaled(unit.per)
+        entry.update(
+            status="scored", sci=sci.estimate, sci_unit=detail.sci.unit,
+            energy_per_inference_kwh=m.energy_kwh.estimate, energy_method=detail.E.method,
+            latency_p50_ms=detail.benchmark.latency("p50"), latency_p95_ms=m.latency_p95_ms.estimate,
+            latency_p99_ms=detail.benchmark.latency("p99"), throughput_rows_per_s=detail.benchmark.batch_rows_per_s,
+            intensity_g_per_kwh=intensity, intensity_basis=source["basis"], lifecycle=report["lifecycle"],
+            report=report, sci_interval=_interval(sci), per_inference_g_interval=_interval(m.carbon_g),
+            energy_per_inference_kwh_interval=_interval(m.energy_kwh), time_per_inference_ms=_interval(m.time_ms),
+            cpu_time_per_inference_ms=_interval(m.cpu_time_ms), latency_p95_ms_interval=_interval(m.latency_p95_ms),
+            rounds={"group": group, "per_inference_g": list(m.per_inference_g),
+                    "energy_per_inference_kwh": list(m.energy_per_inference_kwh),
+                    "time_per_inference_s": list(m.time_per_inference_s),
+                    "cpu_time_per_inference_s": list(m.cpu_time_per_inference_s)},
+            macs=m.graph.macs, tree_comparisons=m.graph.tree_comparisons, weight_bytes=m.graph.weight_bytes,
+            graph_basis=m.graph.to_dict()["basis"],
         )
         results.append(entry)
     return SciReport.from_list(results)

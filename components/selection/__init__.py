@@ -17,6 +17,7 @@ Typical use::
 other row dominates.
 """
 
+from .intervals import TIE_BREAK, interval, interval_dominates, interval_front, tie_key
 from .pareto import DIRECTIONS, ParetoFront, dominates, dominators, pareto_front, pareto_front_details
 from .report import selection_html
 from .select import (
@@ -55,13 +56,18 @@ __all__ = [
     "SCI",
     "SelectionDecision",
     "SelectionError",
+    "TIE_BREAK",
     "TRAINING_EMISSIONS",
     "as_candidates",
     "as_objectives",
     "dominates",
     "dominators",
+    "interval",
+    "interval_dominates",
+    "interval_front",
     "pareto_front",
     "pareto_front_details",
     "select_model",
     "selection_html",
+    "tie_key",
 ]

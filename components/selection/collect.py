@@ -25,7 +25,12 @@ def candidates_from_evaluations(evaluations: Sequence[tuple[SciReport, str, Vari
             variant = variant_list.get(entry.variant)
             file = variant.file if variant else None
             metrics = {key: getattr(entry, key) for key in ("accuracy", "latency_p95_ms", "sci", "energy_per_inference_kwh",
-                                                           "training_emissions_g", "accuracy_change_points", "size_bytes")}
+                                                           "training_emissions_g", "accuracy_change_points", "size_bytes",
+                                                           "macs", "weight_bytes")}
+            for key, figure in (("sci", entry.sci_interval), ("latency_p95_ms", entry.latency_p95_ms_interval),
+                                ("energy_per_inference_kwh", entry.energy_per_inference_kwh_interval)):
+                if figure is not None:
+                    metrics[f"{key}_low"], metrics[f"{key}_high"] = figure.low, figure.high
             candidates.append(Candidate(
                 name=entry.name,
                 model_uri=str(Path(variants_dir) / file) if file else None,
@@ -36,6 +41,18 @@ def candidates_from_evaluations(evaluations: Sequence[tuple[SciReport, str, Vari
                           "precision": entry.precision, "sci_unit": entry.sci_unit},
             ))
     return candidates
+
+
+def evaluations_from_report(report: SciReport, variant_dirs: Sequence[str],
+                            variant_lists: Sequence[VariantList]) -> list[tuple[SciReport, str, VariantList]]:
+    """Split one report of all candidates (the interleaved benchmark's) into the per-candidate
+    evaluations :func:`candidates_from_evaluations` takes, in the pipeline's order: the
+    report's candidates appear in the order of the collected variant directories and lists."""
+    parts = report.by_candidate()
+    if len(parts) != len(variant_dirs) or len(parts) != len(variant_lists):
+        raise ValueError(f"the SCI report holds {len(parts)} candidate(s) but {len(variant_dirs)} variant "
+                         f"directories and {len(variant_lists)} variant lists were given")
+    return list(zip(parts, variant_dirs, variant_lists))
 
 
 def write_selection_outputs(decision: SelectionDecision, *, record_path: str, html_path: str, model_path: str) -> dict:

@@ -10,7 +10,7 @@ from .._runtime import component
 
 @component("matplotlib")
 def select_pareto_model(
-    sci_reports: Input[List[Artifact]],
+    sci_reports: Input[Artifact],
     variant_lists: Input[List[Artifact]],
     variants: Input[List[Model]],
     selected: Output[Model],
@@ -23,15 +23,18 @@ def select_pareto_model(
     selection_constraints: dict = {"max_accuracy_drop_points": 1.0},
     on_no_candidate: str = "fail",
 ) -> NamedTuple("SelectionOutputs", [("promote", bool), ("chosen", str)]):
-    """Pick the model variant that balances accuracy, latency and SCI on the Pareto front.
+    """Pick the model variant that balances accuracy, latency and SCI on the Pareto front, respecting noise.
 
-    Every scored variant of every candidate is a point; ineligible variants and those breaking a
+    Every scored variant of every candidate is a point; dominance holds only beyond the 95 %
+    intervals, ties go to fewer MACs, a smaller model, higher accuracy; the choice is never
+    significantly worse on energy than the baseline (most accurate fp32) unless the weights ask; ineligible variants and those breaking a
     constraint are excluded with the reason, the non-dominated rest form the front, and the rule
     picks one. If nothing qualifies, promotion is blocked: the task fails with the reason
     (on_no_candidate="fail"), or returns promote=False (on_no_candidate="block").
 
     Args:
-        sci_reports: Each candidate's SCI entries (from evaluate_sci), collected over the loop.
+        sci_reports: Every candidate's SCI entries with their intervals, from benchmark_variants
+            (one interleaved benchmark of all variants), candidates in the loop's order.
         variant_lists: Each candidate's variant list (from convert_and_quantize), same order.
         variants: Each candidate's variants directory, same order.
         selection_rule: knee (default), chebyshev, weighted_sum or epsilon_constraint.
@@ -53,10 +56,14 @@ def select_pareto_model(
 
     from greenkfp.components.records import SciReport, VariantList, read_record
     from greenkfp.components.selection import DEFAULT_OBJECTIVES, Constraints, select_model
-    from greenkfp.components.selection.collect import candidates_from_evaluations, write_selection_outputs
+    from greenkfp.components.selection.collect import (
+        candidates_from_evaluations,
+        evaluations_from_report,
+        write_selection_outputs,
+    )
 
-    evaluations = [(read_record(SciReport, r.path), v.path, read_record(VariantList, vl.path))
-                   for r, vl, v in zip(sci_reports, variant_lists, variants, strict=True)]
+    evaluations = evaluations_from_report(read_record(SciReport, sci_reports.path), [v.path for v in variants],
+                                          [read_record(VariantList, vl.path) for vl in variant_lists])
     decision = select_model(candidates_from_evaluations(evaluations), objectives=selection_objectives or DEFAULT_OBJECTIVES,
                             constraints=Constraints(**selection_constraints), rule=selection_rule,
                             weights=selection_weights or None, on_none=on_no_candidate)

@@ -189,7 +189,13 @@ def _settings_html(record: SelectionRecord) -> str:
         ("accuracy reference", f"{ref['name']} ({ref.get(ACCURACY)})" if ref else "-"),
         ("scores", record.score_direction or "-"),
         ("ties", record.tie_break or "-"),
+        ("dominance", record.dominance or "-"),
+        ("baseline", record.baseline or "-"),
+        ("against the baseline (95 % intervals)",
+         "; ".join(f"{k}: {v['verdict']}" for k, v in (record.significance or {}).items()) or "-"),
     ]
+    if record.energy_guard:
+        rows.append(("energy guard", record.energy_guard))
     return "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"
 
 

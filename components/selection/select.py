@@ -36,6 +36,17 @@ front's best value and 0 its worst; an objective on which every front member is 
 Ties (scores within ``1e-9`` relative) go to the better ``primary`` objective value, then to
 the name in ascending order, so the choice never depends on the input order.
 
+Noise (:mod:`.intervals`): an objective may carry a 95 % interval (metrics ``<name>_low`` and
+``<name>_high``, as the interleaved benchmark reports them). Dominance in step 4 then holds
+only beyond the intervals, and after a rule has scored the front, every front member whose
+intervals overlap the pick's on every objective the rule scores is tied with it; ties go to
+the smaller MAC count, then the smaller model, then the higher accuracy, then the name.
+Finally the choice is never significantly worse on energy (``energy_per_inference_kwh``, else
+``sci``) than the baseline, the most accurate fp32 variant, unless the user's weights put no
+weight on it; the record says per objective whether the choice is significantly better than
+the baseline (``significance``). Exact figures have zero-width intervals, so without intervals
+all of this is the exact rule.
+
 When no candidate is left after step 3, nothing may be promoted: ``on_none="fail"`` raises
 :class:`NoEligibleCandidateError` (which carries the record), ``on_none="block"`` returns a
 decision with ``chosen=None`` and ``promote=False``.
@@ -54,7 +65,9 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 import numpy as np
 
 from ..records import SelectionRecord
-from .pareto import DIRECTIONS, dominators, pareto_front
+from ..stats import compare
+from .intervals import TIE_BREAK, interval, interval_front, tie_key, tied, verdict
+from .pareto import DIRECTIONS
 
 RECORD_SCHEMA = SelectionRecord.SCHEMA
 
@@ -63,6 +76,7 @@ ACCURACY = "accuracy"  # fraction, 0 to 1
 LATENCY_P95 = "latency_p95_ms"  # milliseconds
 SCI = "sci"  # g CO2eq per functional unit
 TRAINING_EMISSIONS = "training_emissions_g"  # g CO2eq
+ENERGY = "energy_per_inference_kwh"  # kWh per inference
 
 RULES = ("knee", "chebyshev", "weighted_sum", "epsilon_constraint")
 Rule = Literal["knee", "chebyshev", "weighted_sum", "epsilon_constraint"]
@@ -377,6 +391,27 @@ class SelectionDecision:
     assessments: tuple[Assessment, ...]
     normalization: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     reference: Mapping[str, Any] | None = None
+    baseline: Candidate | None = None
+    energy_guard: str | None = None
+
+    def significance(self) -> dict:
+        """Per objective (and energy): the chosen variant against the baseline (the most
+        accurate fp32), each as estimate and 95 % interval, and the verdict: ``better``,
+        ``worse`` or ``no significant difference``."""
+        if self.chosen is None or self.baseline is None:
+            return {}
+        out = {}
+        names = [(o.name, o.direction) for o in self.objectives]
+        if all(n != ENERGY for n, _ in names):
+            names.append((ENERGY, "min"))
+        for name, direction in names:
+            if self.chosen.value(name) is None or self.baseline.value(name) is None:
+                continue
+            a, b = interval(self.chosen.metrics, name), interval(self.baseline.metrics, name)
+            out[name] = {"direction": direction, "chosen": a.to_dict(), "baseline": b.to_dict(),
+                         "verdict": verdict(a, b, direction),
+                         "significantly_better": verdict(a, b, direction) == "better"}
+        return out
 
     @property
     def front(self) -> tuple[str, ...]:
@@ -409,7 +444,13 @@ class SelectionDecision:
             "rule": self.rule,
             "rule_definition": _RULE_DEFINITIONS[self.rule],
             "score_direction": self._score_direction(),
-            "tie_break": f"scores within {TIE_RTOL:g} relative are ties: better {self.primary}, then name ascending",
+            "tie_break": f"scores within {TIE_RTOL:g} relative are ties: better {self.primary}, then name ascending; "
+                         f"then {TIE_BREAK}",
+            "baseline": None if self.baseline is None else self.baseline.name,
+            "significance": self.significance() or None,
+            "energy_guard": self.energy_guard,
+            "dominance": "beyond the 95 % intervals: better on at least one objective (intervals apart), worse "
+                         "on none; overlapping intervals are ties (exact figures have zero-width intervals)",
             "weights": None if self.weights is None else dict(self.weights),
             "primary": self.primary,
             "objectives": [o.to_dict() for o in self.objectives],
@@ -676,26 +717,85 @@ def select_model(
             raise NoEligibleCandidateError(message, decision.to_record())
         return decision
 
-    # 4: the front of the allowed candidates
-    table = [[c.metrics[n] for n in names] for c in allowed]
-    directions = [o.direction for o in objectives]
-    on_front = set(pareto_front(table, directions).tolist())
-    beaten = dominators(table, directions, among=sorted(on_front))
+    # 4: the front of the allowed candidates, dominance beyond the 95 % intervals (exact
+    # figures have zero-width intervals: then this is the exact Pareto front)
+    front_rows, beaten = interval_front([c.metrics for c in allowed], objectives)
+    on_front = set(front_rows)
     front = [c for i, c in enumerate(allowed) if i in on_front]
     for i, c in enumerate(allowed):
         if i not in on_front:
-            by = tuple(allowed[j].name for j in beaten[i])
+            by = tuple(allowed[j].name for j in ([j for j in beaten[i] if j in on_front] or beaten[i]))
             status[c.name] = Assessment(c, "dominated", (f"dominated by {', '.join(by)}",), dominated_by=by)
 
-    # 5: normalise over the front, score, pick
+    # 5: normalise over the front, score, pick; then ties beyond the noise, then the energy guard
     scales, normed = _normalise(front, objectives)
     scores, lower_better = _scores(rule, normed, weights, objectives, front, primary)
     primary_dir = next(o.direction for o in objectives if o.name == primary)
     best = _pick(front, scores, lower_better, primary, primary_dir)
+    best = _break_ties(front, best, _scored_objectives(rule, objectives, weights, primary))
+    baseline = _baseline(complete)
+    best, guard = _energy_guard(front, best, baseline, scores, lower_better, rule, weights, objectives)
     for i, c in enumerate(front):
         status[c.name] = Assessment(c, "chosen" if i == best else "front",
                                     normalized=dict(zip(names, map(float, normed[i]))), score=float(scores[i]))
     chosen = front[best]
     reason = _reason(rule, chosen, float(scores[best]), weights, len(front), len(candidates), primary)
+    if guard:
+        reason += f"; {guard}"
     return SelectionDecision(chosen, True, reason, assessments=tuple(status[c.name] for c in candidates),
-                             normalization=scales, **common)
+                             normalization=scales, baseline=baseline, energy_guard=guard, **common)
+
+
+def _scored_objectives(rule: str, objectives: Sequence[Objective], weights, primary: str) -> list[Objective]:
+    """The objectives a rule's score depends on (ties are judged on these)."""
+    if rule == "epsilon_constraint":
+        return [o for o in objectives if o.name == primary]
+    if weights is not None:
+        return [o for o in objectives if weights.get(o.name, 0.0) > 0]
+    return list(objectives)
+
+
+def _break_ties(front: list[Candidate], best: int, objectives: Sequence[Objective]) -> int:
+    """The rule's pick, or a front member tied with it beyond the noise on every scored objective
+    that wins the tie-break (smaller MACs, smaller model, higher accuracy, name)."""
+    tied_with = [i for i, c in enumerate(front) if i == best or tied(front[best].metrics, c.metrics, objectives)]
+    return min(tied_with, key=lambda i: tie_key(front[i].name, front[i].metrics))
+
+
+def _is_fp32(c: Candidate) -> bool:
+    return c.metadata.get("variant") == "fp32" or c.name == "fp32" or c.name.endswith("/fp32")
+
+
+def _baseline(complete: Sequence[Candidate]) -> Candidate | None:
+    """The most accurate fp32 candidate (ties by name): what the run is compared against."""
+    fp32 = [c for c in complete if _is_fp32(c) and c.value(ACCURACY) is not None]
+    return min(fp32, key=lambda c: (-c.value(ACCURACY), c.name)) if fp32 else None
+
+
+def _energy_metric(c: Candidate) -> str | None:
+    return ENERGY if c.value(ENERGY) is not None else SCI if c.value(SCI) is not None else None
+
+
+def _energy_guard(front, best, baseline, scores, lower_better, rule, weights, objectives) -> tuple[int, str | None]:
+    """Never choose a variant significantly worse than the baseline on energy, unless the user's
+    weights put no weight on SCI (then they asked for it)."""
+    if baseline is None:
+        return best, None
+    metric = _energy_metric(front[best])
+    if metric is None or baseline.value(metric) is None:
+        return best, None
+    if weights is not None and rule in ("chebyshev", "weighted_sum") and weights.get(SCI, 0.0) == 0.0 \
+            and weights.get(ENERGY, 0.0) == 0.0:
+        return best, None
+    reference = interval(baseline.metrics, metric)
+    if compare(interval(front[best].metrics, metric), reference, "min") >= 0:
+        return best, None
+    allowed = [i for i, c in enumerate(front)
+               if c.value(metric) is not None and compare(interval(c.metrics, metric), reference, "min") >= 0]
+    if not allowed:
+        return best, None
+    sign = 1.0 if lower_better else -1.0
+    pick = min(allowed, key=lambda i: (sign * float(scores[i]), tie_key(front[i].name, front[i].metrics)))
+    return pick, (f"{front[best].name!r} scored best but is significantly worse than the baseline "
+                  f"{baseline.name!r} on {metric}, so {front[pick].name!r} (the best not significantly worse) "
+                  "is chosen")
