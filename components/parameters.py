@@ -13,6 +13,7 @@ Standard library only: embedded as-is in portable component builds.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,3 +123,25 @@ TRAINING = _spec(
 
 #: Every shared knob, by name.
 SPEC: dict[str, Parameter] = {**GATE, **TRAINING}
+
+
+#: The named bases of the grid intensity ``I`` the SCI uses for inference (or a number).
+INTENSITY_BASES = ("annual_average", "gate_window")
+
+
+def parse_intensity_basis(basis: Any) -> float | None:
+    """``intensity_basis``: None for a named basis, or the gCO2eq/kWh a user gives as a number.
+
+    Raises:
+        ValueError: neither a named basis nor a finite number >= 0.
+    """
+    if basis in INTENSITY_BASES:
+        return None
+    try:
+        value = float(basis)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not math.isfinite(value) or value < 0:
+        raise ValueError(f"intensity_basis must be one of {', '.join(INTENSITY_BASES)} or a number of gCO2eq/kWh "
+                         f">= 0, got {basis!r}")
+    return value

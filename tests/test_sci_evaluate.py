@@ -246,7 +246,7 @@ def _evaluate_one(setup, **options):
 
 
 def test_bad_intensity_basis_is_refused_by_name(setup):
-    with pytest.raises(ValueError, match=r"intensity_basis must be one of annual_average, gate_window or a number of gCO2eq/kWh, got 'hourly'"):
+    with pytest.raises(ValueError, match=r"intensity_basis must be one of annual_average, gate_window or a number of gCO2eq/kWh >= 0, got 'hourly'"):
         _evaluate_one(setup, intensity_basis="hourly")
 
 
@@ -316,7 +316,7 @@ def test_a_given_intensity_is_used_and_labelled():
 
     value, source = inference_intensity("250", _decision("GB"))
     assert value == 250.0 and source["provider"] == "user" and source["basis"] == "given: 250 gCO2eq/kWh"
-    with pytest.raises(ValueError, match="must be a finite gCO2eq/kWh >= 0, got '-3'"):
+    with pytest.raises(ValueError, match="a number of gCO2eq/kWh >= 0, got '-3'"):
         inference_intensity("-3", None)
 
 

@@ -53,7 +53,7 @@ def check_training_options(
     from greenkfp.components.data.datasets import _check_split_params
     from greenkfp.components.energy import resolve_profile
     from greenkfp.components.quantization.quantize import check_variants
-    from greenkfp.components.sci.evaluate import INTENSITY_BASES, _fixed_intensity
+    from greenkfp.components.parameters import parse_intensity_basis
     from greenkfp.components.selection.select import (
         DEFAULT_OBJECTIVES,
         RULES,
@@ -76,9 +76,7 @@ def check_training_options(
     _positive_number("functional_unit_size", functional_unit_size, whole=True)
     _positive_number("expected_lifetime_inferences", expected_lifetime_inferences, allow_zero=True)
     _positive_number("max_seconds_per_variant", max_seconds_per_variant)
-    if _fixed_intensity(intensity_basis) is None and intensity_basis not in INTENSITY_BASES:
-        raise ValueError(f"intensity_basis must be one of {', '.join(INTENSITY_BASES)} or a number of gCO2eq/kWh, "
-                         f"got {intensity_basis!r}")
+    parse_intensity_basis(intensity_basis)
     if selection_rule not in RULES:
         raise ValueError(f"selection_rule must be one of {', '.join(RULES)}, got {selection_rule!r}")
     constraints = dict(selection_constraints or {})

@@ -23,21 +23,12 @@ from greenkfp.components.records import (
 
 from greenkfp.components.energy import DEFAULT_PROFILE, resolve_profile
 
+from greenkfp.components.parameters import INTENSITY_BASES, parse_intensity_basis
+
 from .benchmark import BenchmarkSettings, evaluate_variant_sci
 from .sci import FunctionalUnit
 
 SCHEMA = SciReport.SCHEMA
-INTENSITY_BASES = ("annual_average", "gate_window")
-
-
-def _fixed_intensity(basis: str) -> float | None:
-    try:
-        value = float(basis)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"intensity_basis as a number must be a finite gCO2eq/kWh >= 0, got {basis!r}")
-    return value
 
 
 def inference_intensity(
@@ -59,15 +50,11 @@ def inference_intensity(
     over the window the carbon gate chose. A number: that intensity in gCO2eq/kWh, given by the
     user (a contract's or a region's published figure).
     """
-    fixed = _fixed_intensity(basis)
+    fixed = parse_intensity_basis(basis)  # one definition of the knob's values
     if fixed is not None:
         return fixed, {"provider": "user", "region": region or (decision.region if decision else None),
                        "data_kind": "given", "signal": "given by the user", "time": None,
                        "basis": f"given: {fixed:g} gCO2eq/kWh", "method": "given"}
-    if basis not in INTENSITY_BASES:
-        raise ValueError(
-            f"intensity_basis must be one of {', '.join(INTENSITY_BASES)} or a number of gCO2eq/kWh, got {basis!r}"
-        )
     region = region or (decision.region if decision else None)
     if basis == "gate_window":
         value = decision.intensity_window_gco2_per_kwh if decision else None
