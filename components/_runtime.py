@@ -188,6 +188,9 @@ def check_package_spec(spec: str) -> str:
         requirement = Requirement(text)
     except InvalidRequirement as exc:
         raise ValueError(f"--package-spec is not a pip requirement ({exc}); got {text[:120]!r}") from None
+    if requirement.url and "@" in requirement.url.split("//", 1)[-1].split("/", 1)[0]:
+        raise ValueError("--package-spec must not carry credentials (user:password@): it is written into every "
+                         "component's YAML; serve the wheel from an index or URL that needs none")
     if requirement.name.lower() != "greenkfp":
         raise ValueError(f"--package-spec must install greenkfp, got a requirement for {requirement.name!r}")
     return text

@@ -319,6 +319,8 @@ class _ListRecord:
 
 
 def _parse(text: str | bytes, title: str) -> Any:
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise RecordError(title, "(record)", "from_json takes JSON text (use from_dict for a dict)", type(text).__name__)
     try:
         return json.loads(text)
     except RecursionError:

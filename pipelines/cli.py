@@ -59,6 +59,10 @@ def _provider_options(args: argparse.Namespace) -> dict:
             pass  # plain text, such as a URL
         options.setdefault(provider, {})[option] = value
     if args.replay_year is not None:
+        given = options.get("embedded", {}).get("replay_year")
+        if given is not None and given != args.replay_year:
+            raise ValueError(f"--replay-year {args.replay_year} contradicts replay_year {given!r} in the provider "
+                             "options: give one")
         options.setdefault("embedded", {})["replay_year"] = args.replay_year
     return parse_provider_options(options)
 
@@ -264,7 +268,13 @@ def _print_report(result: TrainingRun) -> None:
 
 
 def _print_task_event(event, screen) -> None:
-    out = Console(file=screen, width=console.width)
+    try:
+        _show_task_event(event, Console(file=screen, width=console.width))
+    except (BrokenPipeError, OSError, ValueError):  # the screen went away (`| head`): the log keeps it all
+        pass
+
+
+def _show_task_event(event, out: Console) -> None:
     if event.kind == "started":
         out.print(f"[dim]  started  {event.task}[/dim]")
     elif event.kind == "waiting":
@@ -441,6 +451,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from greenkfp.components.carbon.params import parse_datetime
     from greenkfp.pipelines import submit
 
+    if args.schedule and not args.carbon_aware:
+        raise ValueError("--schedule goes with --carbon-aware (it schedules the run for the green window)")
     labels = submit.parse_labels(getattr(args, "label", []))
     package = args.package or f"compiled/{'kubeflow' if args.backend == 'kfp' else 'vertex'}/carbon_aware_training.yaml"
     # everything that can be checked is checked before any waiting: package, parameters, host, credentials
@@ -572,7 +584,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from greenkfp.components.carbon.errors import CarbonError
+    from rich.text import Text
+
+    from greenkfp.components._messages import redact_urls
+    from greenkfp.components.carbon.errors import CarbonError, ProviderConfigError, ProviderError
 
     parser = build_parser()
     try:
@@ -583,8 +598,12 @@ def main(argv: list[str] | None = None) -> int:
         args.output_dir = "build/portable"
     try:
         return args.func(args)
+    except ProviderError as exc:  # the provider failed (not the person's input): exit 1
+        console.print("[red]error:[/red]", Text(redact_urls(str(exc))))
+        return 2 if isinstance(exc, ProviderConfigError) else 1
     except (CarbonError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        # a user's value is shown as typed: never read as rich markup, never with URL credentials
+        console.print("[red]error:[/red]", Text(redact_urls(str(exc))))
         return 2
     except BrokenPipeError:  # `greenkfp forecast | head`: the reader left; no traceback
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -595,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OSError as exc:  # a path that cannot be read or written: name it, no traceback
         where = f" {exc.filename!r}" if exc.filename else ""
-        console.print(f"[red]error:[/red] {exc.strerror or exc}{where}")
+        console.print("[red]error:[/red]", Text(f"{exc.strerror or exc}{where}"))
         return 2
 
 

@@ -137,6 +137,8 @@ def prepare_pipeline_root(path: str):
 
     if not str(path).strip():
         raise ValueError("--pipeline-root must name a directory, got an empty string")
+    if "://" in str(path):
+        raise ValueError(f"--pipeline-root must be a local directory (run-local writes on this machine), got {path!r}")
     root = Path(path)
     if root.exists() and not root.is_dir():
         raise ValueError(f"--pipeline-root must be a directory, {path!r} is not")
@@ -156,6 +158,25 @@ def check_gate_values(values: dict) -> None:
 
     policy = policy_from_params(**{**values, "energy_kwh": values.get("energy_kwh") or None})
     policy.latest_end(policy.earliest_start or datetime.now(timezone.utc))
+    check_regions(policy.provider, policy.regions)
+
+
+def check_regions(provider: str, regions) -> None:
+    """Every region in a form the primary provider serves, checked offline where the provider
+    can (the embedded zones; the shape of a UK or WattTime region): an unknown region is bad
+    input, named now, not an error in the middle of the run."""
+    import importlib
+
+    from greenkfp.components.carbon.providers import embedded
+
+    for region in regions:
+        if provider == "embedded":
+            embedded.EmbeddedProvider().zone_index(region)
+        else:
+            parse = getattr(importlib.import_module(f"greenkfp.components.carbon.providers.{provider}"),
+                            "parse_region", None)
+            if parse is not None:
+                parse(region)
 
 
 def check_local_training(arguments: dict) -> None:
@@ -167,7 +188,7 @@ def check_local_training(arguments: dict) -> None:
     from greenkfp.components.preflight import check_training_options
 
     check_training_options(**{name: arguments[name] for name in TRAINING
-                              if name not in ("dataset", "label_column", "candidates")})
+                              if name not in ("dataset", "label_column", "candidates", "summary_json")})
     dataset = arguments["dataset"]
     if dataset in BUILTIN_DATASETS or "://" not in dataset:  # remote URIs are read by the pipeline's first step
         frame, label = load_source(dataset, arguments["label_column"] or None)
@@ -181,4 +202,4 @@ def check_gate_only(args: argparse.Namespace) -> None:
 
     given = [p.flag for name, p in TRAINING.items() if getattr(args, name) != p.fresh_default()]
     if given:
-        raise ValueError(f"{', '.join(given)} apply to --pipeline training only")
+        raise ValueError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --pipeline training only")

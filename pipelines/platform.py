@@ -71,6 +71,9 @@ class KubeflowSettings:
             _check_label_key("spot_toleration's key", self.spot_toleration[0])
         for key in self.extra_labels:
             _check_label_key(f"extra_labels key {key!r}", key)
+        if len(self.credentials_secret) > 253 or not _DNS_SUBDOMAIN.match(self.credentials_secret):
+            raise ValueError(f"credentials_secret must be a Kubernetes secret name (lower-case letters, digits, "
+                             f"'-' and '.'), got {self.credentials_secret!r}")
         if len(self.spot_toleration) != 3 or self.spot_toleration[2] not in _TAINT_EFFECTS:
             raise ValueError(
                 f"spot_toleration must be (key, value, effect) with effect one of {', '.join(_TAINT_EFFECTS)}, "

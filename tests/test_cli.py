@@ -195,7 +195,7 @@ def test_two_local_runs_at_once_keep_their_own_directories_and_logs(tmp_path):
     (["--dataset", "missing.csv", "--label-column", "y"], "no such file"),
     (["--dataset", "iris", "--label-column", "nope"], "nope"),
     (["--deadline", "2023-06-14T09:30:00Z", "--earliest-start", "2023-06-14T09:00:00Z"], "deadline"),
-    (["--pipeline", "gate", "--dataset", "wine"], "--dataset apply to --pipeline training only"),
+    (["--pipeline", "gate", "--dataset", "wine"], "--dataset applies to --pipeline training only"),
     (["--pipeline-root", ""], "--pipeline-root must name a directory"),
 ])
 def test_every_training_option_is_checked_before_the_run_starts(argv, message, capsys, tmp_path, monkeypatch):
@@ -252,3 +252,56 @@ def test_a_long_wait_is_announced_on_the_screen_not_silent():
     assert [(e.kind, e.task, e.status) for e in events] == [
         ("started", "carbon-forecast-gate", ""), ("waiting", "carbon-forecast-gate", "3:59:00")]
     assert "waiting 3:59:00" in log.getvalue()
+
+
+@pytest.mark.parametrize("argv, message, code", [
+    (["compile", "--portable", "--package-spec", "greenkfp @ https://user:PW123@pypi.example.com/g-0.1.0-py3-none-any.whl",
+      "--output-dir", "OUT"], "--package-spec must not carry credentials", 2),
+    (["forecast", "--duration", "0.0001h"], "at least one second", 2),
+    (["run-local", "--pipeline", "gate", "--earliest-start", "9999-12-31T23:59Z"], "earliest_start must be between 1970", 2),
+    (["run-local", "--pipeline", "gate", "--regions", "XX"], "'XX' is not in the embedded data", 2),
+    (["run-local", "--pipeline", "gate", "--provider", "uk", "--regions", "DE-LU"], "uk: unknown region", 2),
+    (["run-local", "--pipeline", "gate", "--fallback", "embedded"], "fallback_providers must not repeat a provider", 2),
+    (["run-local", "--pipeline", "gate", "--pipeline-root", "gs://bucket/x"], "--pipeline-root must be a local directory", 2),
+    (["run-local", "--pipeline", "gate", "--provider-option", "uk.base_url=http://127.0.0.1:9/?token=PW123"],
+     "no query or fragment", 2),
+    (["forecast", "--region", "[link=http://evil]GB[/link]"], "'[link=http://evil]GB[/link]' is not in the embedded", 2),
+    (["submit", "kfp", "--host", "http://127.0.0.1:9", "--schedule"], "--schedule goes with --carbon-aware", 2),
+    (["compile", "--credentials-secret", "UPPER_bad", "--output-dir", "OUT"], "credentials_secret must be a Kubernetes", 2),
+])
+def test_second_hostile_pass(argv, message, code, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == code
+    out = " ".join(capsys.readouterr().out.split())
+    assert message in out and "PW123" not in out and "Traceback" not in out
+    assert not (tmp_path / "OUT").exists() and not (tmp_path / "local_outputs").exists()
+
+
+def test_an_outage_is_exit_1_and_bad_input_exit_2(httpserver, capsys):
+    httpserver.expect_request("/intensity/2023-06-14T09:00Z/fw48h").respond_with_data("down", status=503)
+    code = main(["forecast", "--provider", "uk", "--start", "2023-06-14T09:00:00Z", "--provider-option",
+                 f"uk.base_url={httpserver.url_for('')}", "--provider-option", 'uk.retry={"attempts": 1}'])
+    assert code == 1 and "HTTP 503" in capsys.readouterr().out
+
+
+def test_a_fifo_is_not_read_as_a_dataset(tmp_path):
+    import os
+
+    from greenkfp.components.data.datasets import DatasetError, load_source
+
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(DatasetError, match="not a regular file"):
+        load_source(str(fifo), "y")
+
+
+def test_the_gates_asking_of_providers_is_bounded_in_all(monkeypatch):
+    """Many regions x fallbacks x retries: once the gate's budget is spent, the rest are recorded
+    as not asked (here the budget is zero), and the failure policy decides."""
+    from greenkfp.components.carbon import GatePolicy, decide, gate
+
+    monkeypatch.setattr(gate, "FETCH_BUDGET_S", -1.0)
+    start = datetime(2023, 6, 14, 9, tzinfo=UTC)
+    record = decide(GatePolicy(regions=("GB", "DE-LU"), duration=timedelta(hours=1)), clock=lambda: start).to_record()
+    assert record.failure_policy_applied == "fail_open"
+    assert all("not asked" in a.error for a in record.attempts)

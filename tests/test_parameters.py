@@ -82,14 +82,18 @@ def test_cli_options_carry_the_spec_names_and_defaults(path, names):
 
 def test_run_local_parses_durations_and_json_into_pipeline_values():
     args = build_parser().parse_args([
-        "run-local", "--duration", "90m", "--max-delay", "1d", "--provider-options", '{"embedded": {"replay_year": 2023}}',
+        "run-local", "--duration", "90m", "--max-delay", "1d", "--provider-options", '{"embedded": {"signal": "direct"}}',
         "--selection-constraints", '{"min_accuracy": 0.9}', "--sci-seconds", "0.5", "--replay-year", "2022",
     ])
     from greenkfp.pipelines.cli import _gate_arguments
 
     gate = _gate_arguments(args)
     assert gate["duration_hours"] == 1.5 and gate["max_delay_hours"] == 24.0 and gate["mode"] == "plan"
-    assert gate["provider_options"] == {"embedded": {"replay_year": 2022}}  # --replay-year wins
+    assert gate["provider_options"] == {"embedded": {"signal": "direct", "replay_year": 2022}}  # merged
+    contradicting = build_parser().parse_args(["run-local", "--provider-options", '{"embedded": {"replay_year": 2023}}',
+                                                "--replay-year", "2022"])
+    with pytest.raises(ValueError, match="--replay-year 2022 contradicts replay_year 2023"):
+        _gate_arguments(contradicting)
     assert args.selection_constraints == {"min_accuracy": 0.9} and args.max_seconds_per_variant == 0.5
 
 

@@ -76,8 +76,9 @@ def test_impossible_deadline_and_data_bounds_are_errors():
         best_window(series, 4 * H)
     with pytest.raises(WindowSearchError, match="before the first data point"):
         best_window(series, H, earliest_start=T0 - H)
-    with pytest.raises(WindowSearchError, match="window must be positive"):
-        rolling_average(series, timedelta(0))
+    for tiny in (timedelta(0), timedelta(seconds=0.36)):  # 0.0001 h would round to an empty window
+        with pytest.raises(WindowSearchError, match="window must be at least one second"):
+            rolling_average(series, tiny)
 
 
 def test_vectorised_search_matches_a_direct_integral():

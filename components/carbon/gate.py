@@ -38,6 +38,9 @@ DEFAULT_HORIZON = timedelta(hours=48)
 #: longer than a year is a mistake (hours typed as seconds), not a plan.
 MIN_DURATION = timedelta(minutes=1)
 MAX_HORIZON = timedelta(days=366)
+#: Longest the gate spends asking providers, all regions and fallbacks together, seconds: each
+#: request has its own deadline, but many regions x providers x retries must not add up to hours.
+FETCH_BUDGET_S = 180.0
 #: One job's energy estimate at most, kWh (a gigawatt-hour): beyond it the grams overflow meaning.
 MAX_ENERGY_KWH = 1e6
 
@@ -111,6 +114,12 @@ class GatePolicy:
                 raise ValueError(f"provider must be one of {', '.join(PROVIDER_NAMES)}; got {name!r}")
         for name in ("earliest_start", "deadline"):
             _require_aware(getattr(self, name), name)
+            moment = getattr(self, name)
+            if moment is not None and not 1970 <= moment.year <= 2100:
+                raise ValueError(f"{name} must be between 1970 and 2100, got {moment.isoformat()}")
+        chain = (self.provider, *self.fallback_providers)
+        if len(set(chain)) != len(chain):
+            raise ValueError(f"fallback_providers must not repeat a provider (the primary included), got {list(chain)}")
         if self.max_delay is not None and (not isinstance(self.max_delay, timedelta) or self.max_delay < timedelta(0)):
             raise ValueError(f"max_delay must be a timedelta >= 0, got {self.max_delay!r}")
         if self.threshold_gco2_per_kwh is not None and self.threshold_percentile is not None:
@@ -277,12 +286,18 @@ def _fetch(
     latest_end: datetime | None,
     providers: dict[str, CarbonProvider],
     attempts: list[dict],
+    budget_ends: float = math.inf,
 ) -> RegionOutcome | None:
-    """Ask the provider chain for one region; the first usable answer wins."""
+    """Ask the provider chain for one region; the first usable answer wins. Once the gate's
+    fetch budget is spent, the remaining providers are recorded as skipped, not asked."""
     fetch_end = latest_end or earliest + policy.duration + DEFAULT_HORIZON
     for position, name in enumerate((policy.provider, *policy.fallback_providers)):
         attempt = {"provider": name, "region": region, "ok": False, "error_kind": None, "error": None}
         attempts.append(attempt)
+        if time.monotonic() > budget_ends:
+            attempt.update(error_kind="unavailable",
+                           error=f"{name} ({region}): not asked, the gate's {FETCH_BUDGET_S:g} s for providers was spent")
+            continue
         try:
             if name not in providers:
                 providers[name] = open_provider(name, policy.provider_options)
@@ -325,8 +340,9 @@ def _fetch_all(policy: GatePolicy, earliest: datetime, latest_end: datetime | No
     pool: dict[str, CarbonProvider] = dict(providers or {})
     owned = set(PROVIDER_NAMES) - set(pool)
     attempts: list[dict] = []
+    budget_ends = time.monotonic() + FETCH_BUDGET_S
     try:
-        return [_fetch(policy, r, earliest, latest_end, pool, attempts) for r in policy.regions], attempts
+        return [_fetch(policy, r, earliest, latest_end, pool, attempts, budget_ends) for r in policy.regions], attempts
     finally:
         for name in owned & set(pool):
             pool[name].close()

@@ -99,8 +99,8 @@ def _duration_seconds(value: timedelta, field: str) -> int:
     if not isinstance(value, timedelta):
         raise TypeError(f"{field} must be a timedelta, got {type(value).__name__}: {value!r}")
     seconds = value.total_seconds()
-    if seconds <= 0:
-        raise WindowSearchError(f"{field} must be positive, got {value}")
+    if seconds < 1:  # windows are whole seconds: less would round to an empty window
+        raise WindowSearchError(f"{field} must be at least one second, got {value}")
     return int(round(seconds))
 
 

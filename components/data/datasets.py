@@ -39,6 +39,8 @@ import pandas as pd
 from .._files import atomic_path
 from .._messages import listing
 
+#: Largest local dataset file read, bytes: a classifier's table, not an accident such as /dev/zero.
+MAX_FILE_BYTES = 2_000_000_000
 BUILTIN_DATASETS: tuple[str, ...] = ("digits", "breast_cancer", "wine", "iris", "wide")
 #: The ``wide`` builtin: a seeded synthetic classification task with a few hundred features, so
 #: that models' inference costs (and quantization's effect) clearly exceed measurement noise.
@@ -200,6 +202,11 @@ def _read_file(source: str) -> pd.DataFrame:
             raise DatasetError(f"cannot read dataset file {local!r}: no such file")
         if path.is_dir() and kind == "CSV":
             raise DatasetError(f"cannot read dataset file {local!r}: it is a directory")
+        if not path.is_dir() and not path.is_file():  # a FIFO or a device would hang or never end
+            raise DatasetError(f"cannot read dataset file {local!r}: not a regular file")
+        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+            raise DatasetError(f"dataset file {local!r} is {path.stat().st_size:,} bytes; at most "
+                               f"{MAX_FILE_BYTES:,} are read (train on a sample, or split it)")
     try:
         if kind == "Parquet":
             return pd.read_parquet(location, engine="pyarrow")

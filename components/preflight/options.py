@@ -61,7 +61,7 @@ def check_training_options(
         normalise_weights,
     )
 
-    _option("test_size", _check_split_params, test_size, seed)
+    _check_split_params(test_size, seed)  # its messages name test_size or seed themselves
     if tracker not in ("offline", "online"):
         raise ValueError(f"tracker must be offline or online, got {tracker!r}")
     if country_iso_code and not _COUNTRY.fullmatch(country_iso_code):

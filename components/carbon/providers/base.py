@@ -396,8 +396,10 @@ def check_base_url(url: Any) -> str:
         parts.port  # noqa: B018 (a bad port raises)
     except ValueError:
         parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base_url must be an http(s):// URL with a host, got {redact_urls(str(url))[:120]!r}")
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        shown = redact_urls(str(url)).split("?", 1)[0].split("#", 1)[0]  # a query may hold a token
+        raise ValueError(f"base_url must be an http(s):// URL with a host and no query or fragment, "
+                         f"got {shown[:120]!r}{' with a query' if '?' in str(url) else ''}")
     return text
 
 
