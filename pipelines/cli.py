@@ -312,9 +312,20 @@ def _check_summary_path(text: str, pipeline: str) -> Path:
     """--summary-json's path, checked before anything runs: a file in an existing, writable folder."""
     if pipeline != "training":
         raise ValueError("--summary-json goes with --pipeline training")
-    path = Path(text).expanduser()
+    if not str(text).strip() or str(text).endswith(("/", os.sep)):
+        raise ValueError(f"--summary-json must name a file, got {text!r}")
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError as exc:  # ~nouser
+        raise ValueError(f"--summary-json {text!r}: {exc}") from None
     if path.is_dir():
         raise ValueError(f"--summary-json must be a file path, got the directory {text!r}")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        # the summary is written by renaming a new file over the path: that would replace a device,
+        # a FIFO or a link (and, as root, even /dev/null) instead of writing to it
+        raise ValueError(f"--summary-json must be a regular file or a new path, got {text!r}")
+    if str(path.resolve().parent).startswith(("/proc", "/sys", "/dev")):
+        raise ValueError(f"--summary-json must be an ordinary file, not under /proc, /sys or /dev: {text!r}")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ValueError(f"--summary-json: no such directory {str(folder)!r} for {text!r}")
@@ -346,7 +357,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
     else:
         check_gate_only(args)
     check_gate_values({name: arguments[name] for name in GATE})
-    summary_path = _check_summary_path(args.summary_json, args.pipeline) if args.summary_json else None
+    summary_path = _check_summary_path(args.summary_json, args.pipeline) if args.summary_json is not None else None
     run_dir = new_run_directory(prepare_pipeline_root(args.pipeline_root))
     log_path = run_dir / "run.log"
     console.print(f"running the {args.pipeline} pipeline with kfp's local runner: run {run_dir.name} "
@@ -536,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_spec_options(p.add_argument_group("training pipeline (--pipeline training)"), TRAINING)
     p.add_argument("--pipeline-root", default="local_outputs", help="where task outputs go (default: local_outputs)")
     p.add_argument("--verbose", action="store_true", help="show the tasks' full output")
-    p.add_argument("--summary-json", default="", metavar="PATH",
+    p.add_argument("--summary-json", default=None, metavar="PATH",
                    help="training pipeline: write the run's outcome as JSON here (selected and baseline variants, "
                         "savings with 95 %% intervals, every variant's energy and SCI with intervals, MACs, bytes)")
     p.set_defaults(func=cmd_run_local)

@@ -261,7 +261,6 @@ def test_a_long_wait_is_announced_on_the_screen_not_silent():
     (["run-local", "--pipeline", "gate", "--earliest-start", "9999-12-31T23:59Z"], "earliest_start must be between 1970", 2),
     (["run-local", "--pipeline", "gate", "--regions", "XX"], "'XX' is not in the embedded data", 2),
     (["run-local", "--pipeline", "gate", "--provider", "uk", "--regions", "DE-LU"], "uk: unknown region", 2),
-    (["run-local", "--pipeline", "gate", "--fallback", "embedded"], "fallback_providers must not repeat a provider", 2),
     (["run-local", "--pipeline", "gate", "--pipeline-root", "gs://bucket/x"], "--pipeline-root must be a local directory", 2),
     (["run-local", "--pipeline", "gate", "--provider-option", "uk.base_url=http://127.0.0.1:9/?token=PW123"],
      "no query or fragment", 2),
@@ -305,3 +304,22 @@ def test_the_gates_asking_of_providers_is_bounded_in_all(monkeypatch):
     record = decide(GatePolicy(regions=("GB", "DE-LU"), duration=timedelta(hours=1)), clock=lambda: start).to_record()
     assert record.failure_policy_applied == "fail_open"
     assert all("not asked" in a.error for a in record.attempts)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: (d / "link.json").symlink_to(d / "target.json") or "link.json", "must be a regular file or a new path"),
+    (lambda d: __import__("os").mkfifo(d / "fifo.json") or "fifo.json", "must be a regular file or a new path"),
+    (lambda d: "", "must name a file"),
+    (lambda d: "newdir/", "must name a file"),
+    (lambda d: "/proc/x.json", "not under /proc, /sys or /dev"),
+    (lambda d: "~nouser-greenkfp/x.json", "--summary-json"),
+])
+def test_summary_json_never_replaces_a_special_file(make, message, capsys, tmp_path, monkeypatch):
+    """The summary is written by renaming a new file over the path: a device, FIFO or link given
+    as the path would be replaced (as root, /dev/null itself), so they are refused before the run."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "target.json").write_text("keep")
+    path = make(tmp_path)
+    assert main(["run-local", "--summary-json", path]) == 2
+    assert message in " ".join(capsys.readouterr().out.split())
+    assert (tmp_path / "target.json").read_text() == "keep" and not (tmp_path / "local_outputs").exists()

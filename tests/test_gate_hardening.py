@@ -256,3 +256,9 @@ def test_values_that_would_break_the_arithmetic_are_refused(kwargs, message):
     base = {"regions": ("GB",), "duration": timedelta(hours=1)}
     with pytest.raises(ValueError, match=message):
         GatePolicy(**{**base, **kwargs})
+
+
+def test_a_fallback_that_repeats_the_chain_is_asked_once():
+    policy = GatePolicy(regions=("GB",), duration=timedelta(hours=1), provider="embedded",
+                        fallback_providers=("embedded", "uk", "uk"))
+    assert policy.fallback_providers == ("uk",)

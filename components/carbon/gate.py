@@ -117,9 +117,10 @@ class GatePolicy:
             moment = getattr(self, name)
             if moment is not None and not 1970 <= moment.year <= 2100:
                 raise ValueError(f"{name} must be between 1970 and 2100, got {moment.isoformat()}")
-        chain = (self.provider, *self.fallback_providers)
-        if len(set(chain)) != len(chain):
-            raise ValueError(f"fallback_providers must not repeat a provider (the primary included), got {list(chain)}")
+        # a provider already in the chain adds nothing (a pipeline may pass its provider parameter and a
+        # fixed fallback that happen to agree): keep the first of each
+        fallbacks = tuple(dict.fromkeys(p for p in self.fallback_providers if p != self.provider))
+        object.__setattr__(self, "fallback_providers", fallbacks)
         if self.max_delay is not None and (not isinstance(self.max_delay, timedelta) or self.max_delay < timedelta(0)):
             raise ValueError(f"max_delay must be a timedelta >= 0, got {self.max_delay!r}")
         if self.threshold_gco2_per_kwh is not None and self.threshold_percentile is not None:
