@@ -236,11 +236,12 @@ def typed_params(spec: dict, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _gate_error(values: dict) -> str | None:
-    from greenkfp.components.carbon.params import policy_from_params
+    from greenkfp.components.carbon.errors import CarbonError
+    from greenkfp.pipelines.options import check_gate_values
 
-    try:  # energy_kwh 0 means none, as in a local run (pipelines/options.py check_gate_values)
-        policy_from_params(**{**values, "energy_kwh": values.get("energy_kwh") or None})
-    except (ValueError, TypeError, OverflowError) as exc:
+    try:  # the one check a local run applies to the gate's values
+        check_gate_values(values)
+    except (CarbonError, ValueError, TypeError, OverflowError) as exc:
         return str(exc) or type(exc).__name__
     return None
 

@@ -98,6 +98,35 @@ def inference_intensity(
     }
 
 
+def _check_lifetime(expected_lifetime_inferences: float | None) -> None:
+    if expected_lifetime_inferences is not None and (
+        isinstance(expected_lifetime_inferences, bool)
+        or not isinstance(expected_lifetime_inferences, (int, float))
+        or not (math.isfinite(expected_lifetime_inferences) and expected_lifetime_inferences >= 0)
+    ):
+        raise ValueError(f"expected_lifetime_inferences must be a number >= 0, got {expected_lifetime_inferences!r}")
+
+
+def _candidate_entries(variant_list_path: str | Path, training_path: str | Path | None) -> list[tuple[Any, dict]]:
+    """One candidate's variants, each with the start of its SCI entry (what the variant list and
+    the training record say); a variant that cannot be scored is already marked skipped, with why."""
+    variants = read_record(VariantList, variant_list_path)
+    training = read_record(TrainingRecord, training_path) if training_path else None
+    training_g, training_basis = training.emissions_g if training else (None, None)
+    candidate = training.name if training else (Path(variants[0].source_path).stem if variants else None)
+    pairs = []
+    for variant in variants:
+        entry = {"schema": SCHEMA, "candidate": candidate, "variant": variant.name,
+                 "precision": variant.precision, "accuracy": variant.accuracy,
+                 "accuracy_change_points": variant.accuracy_change_points,
+                 "size_bytes": variant.size_bytes, "training_emissions_g": training_g,
+                 "training_emissions_basis": training_basis}
+        if not variant.eligible or not variant.file:
+            entry.update(status="skipped", reason=variant.reason or variant.eligibility_reason)
+        pairs.append((variant, entry))
+    return pairs
+
+
 def evaluate_variants(
     variants_dir: str | Path,
     variant_list_path: str | Path,
@@ -123,42 +152,26 @@ def evaluate_variants(
     """
     from greenkfp.components.data.datasets import read_dataset
 
-    if expected_lifetime_inferences is not None and (
-        isinstance(expected_lifetime_inferences, bool)
-        or not isinstance(expected_lifetime_inferences, (int, float))
-        or not (math.isfinite(expected_lifetime_inferences) and expected_lifetime_inferences >= 0)
-    ):
-        raise ValueError(f"expected_lifetime_inferences must be a number >= 0, got {expected_lifetime_inferences!r}")
+    _check_lifetime(expected_lifetime_inferences)
     profile = resolve_profile(hardware_profile, hardware_overrides)
     # at least half the budget is left for session start-up and warm-up
     settings = BenchmarkSettings(intra_op_threads=threads, max_seconds=max_seconds,
                                  min_seconds=min(1.0, max_seconds / 2))
     unit = FunctionalUnit("inference", functional_unit_size)
-    variants = read_record(VariantList, variant_list_path)
-    training = read_record(TrainingRecord, training_record_path) if training_record_path else None
+    pairs = _candidate_entries(variant_list_path, training_record_path)
     decision = read_record(GateDecisionRecord, decision_path) if decision_path else None
     intensity, source = inference_intensity(intensity_basis, decision, region, provider_options)
-    training_g, training_basis = training.emissions_g if training else (None, None)
-    candidate = training.name if training else None
-    if candidate is None and variants:
-        candidate = Path(variants[0].source_path).stem
     X = read_dataset(test_path).X
     results = []
-    for variant in variants:
-        entry = {"schema": SCHEMA, "candidate": candidate, "variant": variant.name,
-                 "precision": variant.precision, "accuracy": variant.accuracy,
-                 "accuracy_change_points": variant.accuracy_change_points,
-                 "size_bytes": variant.size_bytes, "training_emissions_g": training_g,
-                 "training_emissions_basis": training_basis}
-        if not variant.eligible or not variant.file:
-            entry.update(status="skipped", reason=variant.reason or variant.eligibility_reason)
+    for variant, entry in pairs:
+        if entry.get("status") == "skipped":
             results.append(entry)
             continue
         report = evaluate_variant_sci(
             str(Path(variants_dir) / variant.file), X, profile=profile, intensity_g_per_kwh=intensity,
             intensity_source=source, settings=settings, functional_unit=unit,
-            expected_lifetime_inferences=expected_lifetime_inferences, training_emissions_g=training_g,
-            subject=f"{candidate}/{variant.name}",
+            expected_lifetime_inferences=expected_lifetime_inferences,
+            training_emissions_g=entry["training_emissions_g"], subject=f"{entry['candidate']}/{variant.name}",
         ).to_dict()
         detail = SciDetail.from_dict(report)
         bench = detail.benchmark
@@ -212,6 +225,7 @@ def benchmark_all_variants(
 
     from .interleaved import interleaved_benchmark
 
+    _check_lifetime(expected_lifetime_inferences)
     profile = resolve_profile(hardware_profile, hardware_overrides)
     settings = BenchmarkSettings(intra_op_threads=threads, max_seconds=max_seconds, min_seconds=0.0,
                                  max_repeats=max_rounds)
@@ -221,22 +235,11 @@ def benchmark_all_variants(
     X = read_dataset(test_path).X
     pending, models = [], {}
     for variants_dir, variant_list_path, training_path in groups:
-        variants = read_record(VariantList, variant_list_path)
-        training = read_record(TrainingRecord, training_path) if training_path else None
-        training_g, training_basis = training.emissions_g if training else (None, None)
-        candidate = training.name if training else (Path(variants[0].source_path).stem if variants else None)
-        for variant in variants:
-            entry = {"schema": SCHEMA, "candidate": candidate, "variant": variant.name,
-                     "precision": variant.precision, "accuracy": variant.accuracy,
-                     "accuracy_change_points": variant.accuracy_change_points,
-                     "size_bytes": variant.size_bytes, "training_emissions_g": training_g,
-                     "training_emissions_basis": training_basis}
-            if not variant.eligible or not variant.file:
-                entry.update(status="skipped", reason=variant.reason or variant.eligibility_reason)
-            else:
-                name = f"{candidate}/{variant.name}"
+        for variant, entry in _candidate_entries(variant_list_path, training_path):
+            if entry.get("status") != "skipped":
+                name = f"{entry['candidate']}/{variant.name}"
                 if name in models:
-                    raise ValueError(f"two candidates are named {candidate!r}: variant names must be unique")
+                    raise ValueError(f"two candidates are named {entry['candidate']!r}: variant names must be unique")
                 models[name] = str(Path(variants_dir) / variant.file)
             pending.append(entry)
     measured = interleaved_benchmark(
