@@ -92,6 +92,9 @@ TRAINING = _spec(
     Parameter("seed", int, 0, "random seed of the split", flag="--seed"),
     Parameter("candidates", str, "", "JSON list of candidate specs {name, estimator, params}; empty means the "
               "defaults (the CLI takes a file)", flag="--candidates"),
+    Parameter("fit_threads", int, 1, "BLAS and OpenMP threads of each fit (threadpoolctl): 1 keeps the "
+              "candidates' concurrent fits from oversubscribing the cores, whose spinning threads would make "
+              "fit time and energy vary many times over between runs", flag="--fit-threads"),
     Parameter("tracker", str, "offline", "CodeCarbon tracker: offline or online", flag="--tracker",
               choices=("offline", "online")),
     Parameter("country_iso_code", str, "", "CodeCarbon's country (ISO alpha-3) when the region is not an "

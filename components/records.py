@@ -597,8 +597,11 @@ class TrainingRecord(_Record):
     model: dict = field(default_factory=dict)
     train_rows: int | None = None
     test_rows: int | None = None
+    fit_threads: int | None = None
     units: dict = field(default_factory=lambda: {
         "energy": "kWh", "emissions": "g CO2eq", "intensity": "gCO2eq/kWh", "time": "s"})
+
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"fit_threads"})  # records from before it keep their shape
 
     @property
     def name(self) -> str:
@@ -1088,7 +1091,9 @@ class SelectionRecord(_Record):
 
 @dataclass(frozen=True)
 class TrainingPart(_Part):
-    """Training as scheduled (gate's run-now intensity) against as optimized (its window)."""
+    """Training as scheduled (gate's run-now intensity) against as optimized (its window);
+    ``realized`` False when the run did not wait (plan mode); ``hourly_g``: the fits' energy at
+    the hours they actually ran (the training step's own pricing), a cross-check."""
 
     energy_kwh: float | None
     scheduled_g: float | None
@@ -1104,6 +1109,9 @@ class TrainingPart(_Part):
     unavailable_reason: str | None = None
     scheduled_basis: str | None = None
     optimized_basis: str | None = None
+    realized: bool | None = None
+    hourly_g: float | None = None
+    hourly_basis: str | None = None
 
     _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"unavailable_reason"})
 
@@ -1198,15 +1206,30 @@ class SustainabilityReport(_Record):
         "emissions": "g CO2eq", "energy": "kWh", "intensity": "gCO2eq/kWh", "accuracy": "percentage points"})
 
     def metrics(self) -> dict[str, float]:
-        return _finite_metrics({
+        """Numbers for the KFP UI. Each saving is logged with its 95 % interval and a
+        ``_significant`` flag (1 or 0): a UI shows numbers only, and an estimate whose interval
+        includes zero must not read as a saving."""
+        figures = {
             "training_scheduled_g": self.training.scheduled_g,
             "training_optimized_g": self.training.optimized_g,
             "inference_scheduled_g": self.inference.scheduled_g,
             "inference_optimized_g": self.inference.optimized_g,
-            "total_saved_g": self.total.saved_g,
-            "total_saved_percent": self.total.saved_percent,
             "accuracy_given_up_points": self.total.accuracy_given_up_points,
-        })
+        }
+        for part in ("training", "inference", "total"):
+            saving = self.saving(part)
+            if saving is None:
+                continue
+            figures.update({f"{part}_saved_g": saving.g.estimate, f"{part}_saved_g_low": saving.g.low,
+                            f"{part}_saved_g_high": saving.g.high,
+                            f"{part}_saved_significant": 1.0 if saving.significant else 0.0})
+            if saving.percent is not None:
+                figures.update({f"{part}_saved_percent": saving.percent.estimate,
+                                f"{part}_saved_percent_low": saving.percent.low,
+                                f"{part}_saved_percent_high": saving.percent.high})
+        if self.saving("total") is None:  # no intervals (a report without savings): the point figures
+            figures.update(total_saved_g=self.total.saved_g, total_saved_percent=self.total.saved_percent)
+        return _finite_metrics(figures)
 
     def rows(self) -> list[tuple[str, float | None, float | None, float | None, str]]:
         """(part, scheduled g, optimized g, saved g, basis) for training, inference and the total."""
@@ -1231,7 +1254,11 @@ class SustainabilityReport(_Record):
     @property
     def accuracy_given_up_text(self) -> str:
         points = self.total.accuracy_given_up_points
-        return "n/a" if points is None else f"{points:+.2f} points"
+        if points is None:
+            return "n/a"
+        if abs(points) < 5e-7:
+            return "none (same accuracy)"
+        return f"{points:.2f} points" if points > 0 else f"none (the selected variant is {-points:.2f} points more accurate)"
 
     @property
     def comparison_text(self) -> str | None:

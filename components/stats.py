@@ -180,3 +180,32 @@ def compare(a: Estimate, b: Estimate, direction: str) -> int:
     if a.low > b.high:
         return -1 if direction == "min" else 1
     return 0
+
+
+#: Relative standard uncertainties from one run to another, which one run's rounds cannot see.
+#: Measured with ``scripts/bench_selection_stability.py --processes`` (the whole flagship, each
+#: run in its own process) on the project's shared 2-core machine, and rounded up:
+#:
+#: * ``COMMON_RUN_TO_RUN``: the machine's state (neighbours' load, frequency, caches) scales every
+#:   variant's absolute figures alike; it cancels in the variants' ratio, not in grams.
+#: * ``VARIANT_RUN_TO_RUN``: each variant's own share, independent between variants (a fresh
+#:   process lays out memory and threads anew): it moves the variants' ratio, so it widens every
+#:   benchmark interval (and selection then ties what a rerun could reverse).
+#: * ``TRAINING_RUN_TO_RUN``: the fits' total energy, measured once per run.
+COMMON_RUN_TO_RUN = 0.05
+VARIANT_RUN_TO_RUN = 0.02
+TRAINING_RUN_TO_RUN = 0.05
+
+_Z95 = 1.959963984540054
+
+
+def widened(estimate: Estimate, relative_sd: float) -> Estimate:
+    """``estimate`` with a relative standard uncertainty added to each side of its interval in
+    quadrature: half-width ``sqrt(h**2 + (1.96 x relative_sd x |estimate|)**2)``."""
+    if isinstance(relative_sd, bool) or not isinstance(relative_sd, (int, float)) or not (
+            math.isfinite(relative_sd) and 0 <= relative_sd < 1):
+        raise ValueError(f"relative_sd must be a number within [0, 1), got {relative_sd!r}")
+    extra = _Z95 * relative_sd * abs(estimate.estimate)
+    low = estimate.estimate - math.hypot(estimate.estimate - estimate.low, extra)
+    high = estimate.estimate + math.hypot(estimate.high - estimate.estimate, extra)
+    return Estimate(estimate.estimate, low, high)

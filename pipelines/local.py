@@ -242,7 +242,10 @@ def run_summary(result: TrainingRun) -> dict:
     for part in ("training", "inference", "total"):
         saving = report.saving(part) if report else None
         savings[part] = None if saving is None else {
-            "g": _figure(saving.g), "percent": _figure(saving.percent), "significant": saving.significant}
+            "g": _figure(saving.g), "percent": _figure(saving.percent), "significant": saving.significant,
+            "basis": saving.basis}
+    if savings["training"] is not None:
+        savings["training"]["realized"] = report.training.realized
     variants = []
     for entry in result.sci:
         scored = entry.scored
@@ -252,7 +255,12 @@ def run_summary(result: TrainingRun) -> dict:
             "energy_per_inference_kwh": (_figure(entry.energy_per_inference_kwh_interval)
                                          or _point(entry.energy_per_inference_kwh)) if scored else None,
             "sci": (_figure(entry.sci_interval) or _point(entry.sci)) if scored else None,
-            "sci_unit": entry.sci_unit, "macs": entry.macs, "tree_comparisons": entry.tree_comparisons,
+            "sci_unit": entry.sci_unit, "energy_method": entry.energy_method if scored else None,
+            "latency_p95_ms": (_figure(entry.latency_p95_ms_interval) or _point(entry.latency_p95_ms))
+            if scored else None,
+            "time_per_inference_ms": _figure(entry.time_per_inference_ms) if scored else None,
+            "cpu_time_per_inference_ms": _figure(entry.cpu_time_per_inference_ms) if scored else None,
+            "macs": entry.macs, "tree_comparisons": entry.tree_comparisons,
             "weight_bytes": entry.weight_bytes, "reason": None if scored else entry.reason,
         })
     baseline = report.inference.baseline.name if report and report.inference.baseline else (
@@ -264,5 +272,13 @@ def run_summary(result: TrainingRun) -> dict:
         "savings": savings,
         "significance": dict(selection.significance or {}) if selection else {},
         "variants": variants,
+        "units": {"savings_g": "g CO2eq over the expected inferences (inference) or the fits (training)",
+                  "savings_percent": "% of the scheduled figure", "energy_per_inference_kwh": "kWh per inference",
+                  "sci": "g CO2eq per functional unit (sci_unit)", "latency_p95_ms": "ms, single-row requests",
+                  "time_per_inference_ms": "ms wall time per inference",
+                  "cpu_time_per_inference_ms": "ms CPU time per inference",
+                  "macs": "multiply-accumulates per row", "tree_comparisons": "most comparisons per row",
+                  "weight_bytes": "bytes of weights", "accuracy": "fraction of the test split"},
+        "intervals": "95 %: [low, high]; estimate == low == high marks a figure without an interval",
         "run_dir": result.run_dir,
     }

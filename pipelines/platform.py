@@ -94,23 +94,26 @@ class KubeflowSettings:
 DEFAULT_KUBEFLOW = KubeflowSettings()
 
 
-#: Whole CPUs and memory of a benchmark task, requests equal to limits (Guaranteed QoS): the
-#: pod is not CPU-throttled by a CFS quota below its request, so the measured times are the
-#: model's, not the scheduler's.
+#: Whole CPUs and memory of a benchmark task's container, requests equal to limits: its CPU share
+#: is fixed, so the measured times are the model's, not its neighbours'. The *pod's* QoS class is
+#: Guaranteed only when every container, init containers included, has equal requests and limits;
+#: KFP's launcher init container and Argo's wait container get none from the pipeline (Argo's
+#: come from the workflow controller's ``executor.resources``), so on most clusters the pod is
+#: Burstable, and the static CPU manager's exclusive cores (which need Guaranteed) are not given.
 BENCHMARK_CPU = "2"
 BENCHMARK_MEMORY = "4G"
 
 
 def configure_task(task, platform: str, *, pipeline: str, role: str, settings: KubeflowSettings | None = None,
-                   spot: bool = False, credentials: bool = False, guaranteed: bool = False):
+                   spot: bool = False, credentials: bool = False, whole_cpus: bool = False):
     """On Kubeflow: attribution labels on every pod, provider credentials from the secret where
     the step reads a carbon provider, spot nodes for training and benchmark steps, and for a
-    benchmark (``guaranteed``) whole CPUs and memory with requests equal to limits (Guaranteed
-    QoS). On Vertex: nothing (labels go on the job at submission; Vertex sizes the machine from
+    benchmark (``whole_cpus``) whole CPUs and memory with requests equal to limits on its container
+    (see :data:`BENCHMARK_CPU` for what that does and does not give). On Vertex: nothing (labels go on the job at submission; Vertex sizes the machine from
     limits and has no QoS classes to ask for)."""
     if platform != "kubeflow":
         return task
-    if guaranteed:
+    if whole_cpus:
         task.set_cpu_request(BENCHMARK_CPU).set_cpu_limit(BENCHMARK_CPU)
         task.set_memory_request(BENCHMARK_MEMORY).set_memory_limit(BENCHMARK_MEMORY)
     settings = settings or DEFAULT_KUBEFLOW
@@ -141,9 +144,9 @@ class Steps:
     settings: KubeflowSettings | None = None
 
     def __call__(self, task, name: str, *, cache: bool = True, spot: bool = False, credentials: bool = False,
-                 guaranteed: bool = False):
+                 whole_cpus: bool = False):
         task.set_display_name(name)
         if not cache:  # a measurement or a decision that depends on the clock: never reuse an old one
             task.set_caching_options(False)
         return configure_task(task, self.platform, pipeline=self.pipeline, role=name, settings=self.settings,
-                              spot=spot, credentials=credentials, guaranteed=guaranteed)
+                              spot=spot, credentials=credentials, whole_cpus=whole_cpus)

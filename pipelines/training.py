@@ -58,6 +58,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
         mode: str = "wait",
         energy_kwh: float = 0.0,
         provider_options: dict = {},
+        fit_threads: int = 1,
         tracker: str = "offline",
         country_iso_code: str = "",
         hardware_profile: str = "n2-standard-4",
@@ -79,7 +80,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
         specs = resolve_candidates(candidates=candidates)
         step(specs, "resolve-candidates")
         checked = check_training_options(
-            test_size=test_size, seed=seed, tracker=tracker, country_iso_code=country_iso_code,
+            test_size=test_size, seed=seed, fit_threads=fit_threads, tracker=tracker, country_iso_code=country_iso_code,
             hardware_profile=hardware_profile, hardware_overrides=hardware_overrides, variant_names=variant_names,
             tolerance_points=tolerance_points, functional_unit_size=functional_unit_size,
             expected_lifetime_inferences=expected_lifetime_inferences, max_seconds_per_variant=max_seconds_per_variant,
@@ -99,6 +100,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                     country_iso_code=country_iso_code,
                     provider=provider,
                     provider_options=provider_options,
+                    fit_threads=fit_threads,
                     tracker=tracker,
                     hardware_profile=hardware_profile,
                     hardware_overrides=hardware_overrides,
@@ -129,7 +131,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                 provider_options=provider_options,
                 seed=seed,
             )
-            step(sci, "benchmark-variants", cache=False, spot=True, guaranteed=True)
+            step(sci, "benchmark-variants", cache=False, spot=True, whole_cpus=True)
             selection = select_pareto_model(
                 sci_reports=sci.outputs["sci_reports"],
                 variant_lists=dsl.Collected(onnx.outputs["variant_list"]),

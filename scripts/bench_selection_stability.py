@@ -21,7 +21,18 @@ total), and how often the run's 95 % interval for the total savings contains the
 runs' estimates (goal >= 9/10 for new; the old behaviour has no interval, so it scores only when
 its estimate equals the mean exactly).
 
-Usage: python scripts/bench_selection_stability.py [--runs N] [--dataset NAME] [--sci-seconds S] [--json PATH]
+With ``--processes``, the whole flagship instead runs ``--runs`` times, each in a separate
+process (``greenkfp run-local ... --summary-json``, exactly as ``make demo`` runs it): training,
+conversion, benchmark, selection and report all redone, so the figures see what one process
+cannot (training time and energy moving with the neighbours' load, the machine's state from one
+run to the next). It reports the same figures for the total saving in grams and in percent (the
+interval of each run against the mean of the runs' estimates), and the relative standard
+deviation between runs of the fits' total energy and of the baseline's carbon per inference:
+the run-to-run uncertainties the report's intervals assume (``TRAINING_RUN_TO_RUN_UNCERTAINTY``,
+``RUN_TO_RUN_UNCERTAINTY`` in ``greenkfp.components.reporting.sustainability``).
+
+Usage: python scripts/bench_selection_stability.py [--runs N] [--dataset NAME] [--sci-seconds S] [--processes]
+       [--json PATH]
 Exit code 0 when the new behaviour meets both goals, 1 when it does not.
 """
 
@@ -111,17 +122,101 @@ def _row(selected, total, scheduled, seconds) -> dict:
             "significant": total.significant, "seconds": seconds}
 
 
+def _one_process(dataset: str, sci_seconds: float, folder: Path, index: int) -> dict:
+    """One whole ``greenkfp run-local`` in its own process; the row from its summary and records."""
+    import json
+    import subprocess
+
+    summary = folder / f"summary-{index}.json"
+    command = [str(Path(sys.executable).with_name("greenkfp")), "run-local", "--pipeline", "training",
+               "--dataset", dataset, "--regions", "GB", "DE-LU", "US-CAL-CISO", "--duration", "1h", "--max-delay",
+               "12h", "--sci-seconds", f"{sci_seconds:g}", "--pipeline-root", str(folder / f"run-{index}"),
+               "--summary-json", str(summary)]
+    t0 = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"run {index} exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    data = json.loads(summary.read_text(encoding="utf-8"))
+    (report_path,) = Path(data["run_dir"]).glob("sustainability-report/report_json")
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    total = data["savings"]["total"]
+    baseline = next(v for v in data["variants"] if v["name"] == data["baseline"])
+    return {"selected": data["selected"], "saved_g": total["g"]["estimate"], "low_g": total["g"]["low"],
+            "high_g": total["g"]["high"], "saved_percent": total["percent"]["estimate"],
+            "low_percent": total["percent"]["low"], "high_percent": total["percent"]["high"],
+            "width_percent": total["percent"]["high"] - total["percent"]["low"], "significant": total["significant"],
+            "seconds": seconds, "training_energy_kwh": report["training"]["energy_kwh"],
+            "baseline_energy_per_inference_kwh": baseline["energy_per_inference_kwh"]["estimate"],
+            "inference_saved_percent": data["savings"]["inference"]["percent"]["estimate"]}
+
+
+def _relative_sd(values: list[float]) -> float:
+    return statistics.stdev(values) / statistics.fmean(values) if len(values) > 1 and statistics.fmean(values) else 0.0
+
+
+def main_processes(args, console) -> int:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.runs):
+            try:
+                rows.append(_one_process(args.dataset, args.sci_seconds, Path(tmp), i))
+            except (RuntimeError, OSError, ValueError, KeyError, StopIteration) as exc:
+                print_error(f"flagship run {i + 1}", exc)
+                return 1
+            r = rows[-1]
+            console.print(f"run {i + 1}/{args.runs}: {r['selected']} total {r['saved_percent']:.1f} % "
+                          f"[{r['low_percent']:.1f}, {r['high_percent']:.1f}], training "
+                          f"{r['training_energy_kwh'] * 1000:.3g} Wh, {r['seconds']:.0f} s")
+    figures = _summary(rows)
+    mean_percent = statistics.fmean(r["saved_percent"] for r in rows)
+    figures.update(
+        saved_percent_mean=mean_percent,
+        percent_interval_contains_mean=sum(1 for r in rows if r["low_percent"] <= mean_percent <= r["high_percent"]),
+        training_energy_relative_sd=_relative_sd([r["training_energy_kwh"] for r in rows]),
+        baseline_energy_relative_sd=_relative_sd([r["baseline_energy_per_inference_kwh"] for r in rows]),
+        inference_saved_percent_sd=statistics.stdev(r["inference_saved_percent"] for r in rows))
+    table = Table(title=f"the whole flagship, {args.runs} runs in separate processes ({args.dataset}, "
+                        f"{args.sci_seconds:g} s per variant)", title_justify="left")
+    for column in ("same selection", "most frequent", "total saved % min..max", "sd (points)",
+                   "interval width (points)", "% interval contains mean", "g interval contains mean",
+                   "training energy rel. sd", "baseline energy rel. sd", "s per run"):
+        table.add_column(column, justify="left" if column == "most frequent" else "right")
+    f = figures
+    table.add_row(f"{f['same_selection']}/{f['runs']}", str(f["most_frequent"]),
+                  f"{f['saved_percent_min']:.1f} .. {f['saved_percent_max']:.1f}", f"{f['saved_percent_sd']:.2f}",
+                  f"{f['mean_interval_width_percent']:.2f}", f"{f['percent_interval_contains_mean']}/{f['runs']}",
+                  f"{f['interval_contains_mean']}/{f['runs']}", f"{f['training_energy_relative_sd']:.1%}",
+                  f"{f['baseline_energy_relative_sd']:.1%}", f"{f['seconds_per_run']:.0f}")
+    console.print(table)
+    goal = round(GOAL_COVERAGE * args.runs / 10)
+    ok = f["same_selection"] >= min(GOAL_SAME, args.runs) and f["percent_interval_contains_mean"] >= goal \
+        and f["interval_contains_mean"] >= goal
+    console.print(f"goals (same selection {GOAL_SAME}/10; each run's interval, in % and in g, contains the mean of "
+                  f"the runs' estimates >= {GOAL_COVERAGE}/10): " + ("[green]met[/green]" if ok else "[red]not met[/red]"))
+    write_figures(args.json, {"runs": args.runs, "dataset": args.dataset, "sci_seconds": args.sci_seconds,
+                              "mode": "processes", "load_average": load_average(2), "summary": figures,
+                              "rows": rows, "goals_met": ok}, console)
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=10, help="re-measurements per behaviour (default 10)")
     parser.add_argument("--dataset", default="wide", help="the flagship's dataset (default wide, the demo's)")
     parser.add_argument("--sci-seconds", type=float, default=3.0,
                         help="benchmark budget per variant, seconds, both behaviours (default 3, the pipeline's)")
+    parser.add_argument("--processes", action="store_true",
+                        help="run the whole flagship (training included) in a separate process each time")
     add_json_option(parser)
     args = parser.parse_args(argv)
     if args.runs < 2:
         parser.error("--runs must be at least 2")
+    if not (args.sci_seconds > 0):
+        parser.error(f"--sci-seconds must be > 0, got {args.sci_seconds!r}")
     console = wide_console(150)
+    if args.processes:
+        return main_processes(args, console)
     from greenkfp.components.records import SciReport, TrainingRecord, VariantList, read_record
     from greenkfp.components.sci.evaluate import benchmark_all_variants
 

@@ -105,7 +105,7 @@ def test_run_local_training_prints_both_pricings(tmp_path, monkeypatch, capsys):
     assert summary["selected"] == summary["baseline"] == "logreg/fp32"
     for part in ("training", "inference", "total"):
         saving = summary["savings"][part]
-        assert set(saving) == {"g", "percent", "significant"}
+        assert set(saving) >= {"g", "percent", "significant", "basis"}
         assert set(saving["g"]) == {"estimate", "low", "high"} and saving["g"]["low"] <= saving["g"]["high"]
         assert isinstance(saving["significant"], bool)
     assert summary["savings"]["inference"]["g"] == {"estimate": 0.0, "low": 0.0, "high": 0.0}
@@ -113,8 +113,12 @@ def test_run_local_training_prints_both_pricings(tmp_path, monkeypatch, capsys):
     (variant,) = [v for v in summary["variants"] if v["status"] == "scored"]
     assert variant["name"] == "logreg/fp32" and variant["macs"] == 4 * 3  # 4 features x 3 classes
     assert variant["weight_bytes"] > 0
-    for figure in ("energy_per_inference_kwh", "sci"):
-        assert variant[figure]["low"] <= variant[figure]["estimate"] <= variant[figure]["high"]
+    for figure in ("energy_per_inference_kwh", "sci", "latency_p95_ms", "time_per_inference_ms",
+                   "cpu_time_per_inference_ms"):
+        assert variant[figure]["low"] < variant[figure]["estimate"] < variant[figure]["high"], figure
+    assert variant["energy_method"] in ("measured", "modeled", "mixed")
+    assert summary["savings"]["training"]["realized"] is False  # run-local plans: the run did not wait
+    assert {"sci", "latency_p95_ms", "macs", "weight_bytes"} <= set(summary["units"])
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -264,7 +264,7 @@ def _training(name, energy_kwh, hourly_g):
         "emissions": {"codecarbon_g": None, "codecarbon_basis": "test", "hourly_g": hourly_g, "hourly_pricing": pricing}})
 
 
-def test_report_prices_optimized_training_with_the_training_steps_own_hourly_figure():
+def test_report_prices_training_at_the_gates_window_from_one_forecast_and_keeps_the_hourly_cross_check():
     from greenkfp.components.records import SciEntry, SelectionRecord
     from greenkfp.components.reporting import build_sustainability_report
 
@@ -278,15 +278,21 @@ def test_report_prices_optimized_training_with_the_training_steps_own_hourly_fig
                                          selection, expected_lifetime_inferences=1e6)
     training = report.training
     assert training.scheduled_g == 2.0 * 300.0  # the gate's run-now counterfactual
-    assert training.optimized_g == 180.0  # the fits' own hourly figures, not 2 kWh x the window's 100
-    assert training.intensity_optimized_gco2_per_kwh == 90.0
-    assert "run-now" in training.scheduled_basis
-    assert "training step's hourly pricing" in training.optimized_basis
-    assert "embedded replayed historical" in training.optimized_basis
-    # a fit without an hourly figure: the gate's window stands in, and the basis says so
+    assert training.optimized_g == 2.0 * 100.0  # the same energy at the same forecast's window, not another source
+    assert training.intensity_optimized_gco2_per_kwh == 100.0
+    assert training.hourly_g == 180.0 and "embedded replayed historical" in training.hourly_basis
+    assert "run-now" in training.scheduled_basis and "chosen-window" in training.optimized_basis
+    # plan mode (the decision's default): the run did not wait, and the report says the saving was not realized
+    assert training.realized is False and "did not wait" in training.optimized_basis
+    assert "plan mode" in report.savings.training.basis
+    saving = report.savings.training
+    assert saving.percent.estimate == pytest.approx(100.0 * 2 / 3) == saving.percent.low  # the intensities' ratio
+    assert saving.g.low < 400.0 < saving.g.high  # the fits' energy is one measurement: it carries an interval
+    # a fit without an hourly figure: no cross-check, and the basis says which
     report = build_sustainability_report(decision, [_training("a", 0.5, 60.0), _training("b", 1.5, None)], entries,
                                          selection, expected_lifetime_inferences=1e6)
-    assert report.training.optimized_g == 200.0 and "no hourly pricing for b" in report.training.optimized_basis
+    assert report.training.hourly_g is None and "no hourly pricing for b" in report.training.hourly_basis
+    assert report.training.optimized_g == 200.0
 
 
 def test_cli_options_become_the_one_shape(capsys):

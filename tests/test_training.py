@@ -248,3 +248,52 @@ def test_a_huge_candidates_file_is_refused_fast():
     with pytest.raises(EstimatorSpecError, match="at most 200 candidates in one run, got 5,000"):
         parse_candidates(json.loads(many)[:5000])
     assert time.monotonic() - started < 5
+
+
+from sklearn.base import BaseEstimator, ClassifierMixin  # noqa: E402
+
+
+class _ThreadRecordingClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier that records the BLAS threads it was given while fitting (allow_non_sklearn)."""
+
+    seen: list = []
+    _parameter_constraints: dict = {}
+
+    def fit(self, X, y):
+        from threadpoolctl import threadpool_info
+
+        type(self).seen.append(max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"))
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+def test_a_fit_runs_on_the_threads_it_is_given_and_its_record_says_so(iris, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from threadpoolctl import threadpool_limits
+
+    module = types.ModuleType("greenkfp_test_threads")
+    module.Recorder = _ThreadRecordingClassifier
+    monkeypatch.setitem(sys.modules, "greenkfp_test_threads", module)
+    spec = {"name": "recorder", "estimator": "greenkfp_test_threads.Recorder", "params": {}}
+    train, test = iris
+    _ThreadRecordingClassifier.seen.clear()
+    with threadpool_limits(limits=2):  # the machine's pools may be wider than the fit is allowed
+        default = train_candidate(str(train), str(test), spec, str(tmp_path / "a.skops"), allow_non_sklearn=True,
+                                  output_dir=str(tmp_path / "cc"))
+    assert _ThreadRecordingClassifier.seen == [1] and default.to_record().fit_threads == 1
+    two = train_candidate(str(train), str(test), spec, str(tmp_path / "b.skops"), fit_threads=2,
+                          allow_non_sklearn=True, output_dir=str(tmp_path / "cc"))
+    assert _ThreadRecordingClassifier.seen[-1] == 2 and two.to_record().fit_threads == 2
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "2"])
+def test_fit_threads_must_be_a_whole_number_of_at_least_one(iris, tmp_path, value):
+    train, test = iris
+    with pytest.raises(ValueError, match=f"fit_threads must be a whole number >= 1, got {value!r}"):
+        train_candidate(str(train), str(test), LOGREG, str(tmp_path / "m.skops"), fit_threads=value)
+    assert not (tmp_path / "m.skops").exists()

@@ -10,6 +10,7 @@ from .._runtime import component
 def check_training_options(
     test_size: float = 0.25,
     seed: int = 0,
+    fit_threads: int = 1,
     tracker: str = "offline",
     country_iso_code: str = "",
     hardware_profile: str = "n2-standard-4",
@@ -32,6 +33,7 @@ def check_training_options(
     Args:
         test_size: Fraction of the rows in the test split.
         seed: Random seed of the split.
+        fit_threads: BLAS and OpenMP threads of each fit, a whole number >= 1.
         tracker: CodeCarbon tracker, offline or online.
         country_iso_code: CodeCarbon's country (ISO alpha-3), or empty.
         hardware_profile: The hardware preset training and SCI are modeled on.

@@ -30,6 +30,7 @@ def check_training_options(
     *,
     test_size: float = 0.25,
     seed: int = 0,
+    fit_threads: int = 1,
     tracker: str = "offline",
     country_iso_code: str = "",
     hardware_profile: str = "n2-standard-4",
@@ -62,6 +63,9 @@ def check_training_options(
     )
 
     _check_split_params(test_size, seed)  # its messages name test_size or seed themselves
+    _positive_number("fit_threads", fit_threads, whole=True)
+    if isinstance(fit_threads, float):
+        raise ValueError(f"fit_threads must be a whole number > 0, got {fit_threads!r}")
     if tracker not in ("offline", "online"):
         raise ValueError(f"tracker must be offline or online, got {tracker!r}")
     if country_iso_code and not _COUNTRY.fullmatch(country_iso_code):

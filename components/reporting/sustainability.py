@@ -22,6 +22,7 @@ import math
 from typing import Sequence
 
 from greenkfp.components.energy import MODELED_ERROR_RANGE
+from greenkfp.components.stats import COMMON_RUN_TO_RUN, TRAINING_RUN_TO_RUN, VARIANT_RUN_TO_RUN
 from greenkfp.components.records import (
     GateDecisionRecord,
     SciEntry,
@@ -72,55 +73,62 @@ def _figures(entry: SciEntry, name: str) -> dict:
 
 
 def _training_part(decision: GateDecisionRecord, training_records: Sequence[TrainingRecord]) -> dict:
-    """Training as scheduled (all fits' energy at the gate's run-now intensity) against as
-    optimized (the training step's own hourly figures; the gate's window where a fit has none)."""
+    """Training as scheduled (all fits' energy at the gate's run-now intensity) against at the
+    gate's window (the same energy at the window's intensity): one forecast, one averaging over the
+    job's duration, so the difference is the window's and not two sources'. The training step's
+    own hourly figure (the fits' energy at the hours they actually ran) is kept beside it as a
+    cross-check. ``realized`` says whether the run waited for the window: in ``plan`` mode the
+    candidates trained at once, and the saving is what waiting would have saved."""
     energy_kwh, methods, missing = _training_energy(training_records)
     now_i, window_i = decision.intensity_now_gco2_per_kwh, decision.intensity_window_gco2_per_kwh
     hourly_g, hourly_sources, unpriced = _hourly_emissions(training_records)
+    waited = decision.inputs.mode == "wait" or decision.action == "run_now"
     training = {"energy_kwh": energy_kwh, "energy_methods": methods, "energy_missing": missing,
-                "intensity_scheduled_gco2_per_kwh": now_i, "intensity_optimized_gco2_per_kwh": None,
+                "intensity_scheduled_gco2_per_kwh": now_i, "intensity_optimized_gco2_per_kwh": window_i,
                 "scheduled_g": None, "optimized_g": None,
                 "scheduled_basis": "all candidates' fit energy x the gate's run-now average intensity in the home "
                                    "region (the run as scheduled, at submission time)",
-                "optimized_basis": None, "home_region": decision.home_region,
-                "chosen_region": decision.region, "delay_seconds": decision.delay_seconds}
+                "optimized_basis": "the same energy x the gate's chosen-window average intensity (same forecast, "
+                                   "same averaging over the job's duration)"
+                                   + ("" if waited else "; plan mode: the run did not wait, so this is what "
+                                                        "waiting for the window would have saved"),
+                "realized": waited, "hourly_g": hourly_g,
+                "hourly_basis": (f"the training step's hourly pricing: each fit's energy x the time-weighted intensity "
+                                 f"of the hours it actually ran ({', '.join(hourly_sources)})") if hourly_g is not None
+                else f"no hourly pricing for {', '.join(unpriced) or 'any fit'}",
+                "home_region": decision.home_region, "chosen_region": decision.region,
+                "delay_seconds": decision.delay_seconds}
     if energy_kwh is not None and now_i is not None:
         training["scheduled_g"] = energy_kwh * now_i
-    if hourly_g is not None:
-        training.update(optimized_g=hourly_g, optimized_basis=(
-            "the training step's hourly pricing: each fit's energy x the time-weighted intensity of the hours it "
-            f"ran ({', '.join(hourly_sources)})"))
-        if energy_kwh:
-            training["intensity_optimized_gco2_per_kwh"] = hourly_g / energy_kwh
-    elif energy_kwh is not None and window_i is not None:
-        training.update(optimized_g=energy_kwh * window_i, intensity_optimized_gco2_per_kwh=window_i, optimized_basis=(
-            "all candidates' fit energy x the gate's chosen-window average intensity (no hourly pricing for "
-            f"{', '.join(unpriced)})"))
+    if energy_kwh is not None and window_i is not None:
+        training["optimized_g"] = energy_kwh * window_i
     training["basis"] = f"scheduled: {training['scheduled_basis']}; optimized: {training['optimized_basis']}"
     if training["scheduled_g"] is None or training["optimized_g"] is None:
         training["unavailable_reason"] = (
-            "no gate forecast (failure policy applied)" if now_i is None else "training energy unavailable")
+            "no gate forecast (failure policy applied)" if now_i is None or window_i is None
+            else "training energy unavailable")
     return training
 
 
-#: Relative standard uncertainty of absolute per-inference figures from one run to another: the
-#: machine's state (neighbours' load, frequency, caches) scales every variant alike for minutes at
-#: a time, which one run's rounds cannot see. Measured with scripts/bench_selection_stability.py
-#: on the project's shared 2-core machine: the baseline's carbon per inference varied by about 4 %
-#: (relative standard deviation) over re-measurements; 5 % is used.
-RUN_TO_RUN_UNCERTAINTY = 0.05
+#: The run-to-run uncertainties the savings' intervals add (measured; see greenkfp.components.stats).
+RUN_TO_RUN_UNCERTAINTY = COMMON_RUN_TO_RUN
+TRAINING_RUN_TO_RUN_UNCERTAINTY = TRAINING_RUN_TO_RUN
 
 _SAVINGS_METHOD = (
-    "each saving is scheduled - optimized with a 95 % interval. Inference: the expected inferences x (median "
-    "carbon per inference of the baseline - of the selected variant), its interval a paired block bootstrap over "
-    "the interleaved benchmark's rounds (round r of both variants ran together; 2,000 resamples, seeded), each "
-    f"resample also scaled by a common run-to-run factor (normal, mean 1, sd {RUN_TO_RUN_UNCERTAINTY:g}: the "
-    "machine's state changes every variant's absolute figures alike between runs, which one run cannot see; it "
-    "cancels in the variants' ratio but not in grams, nor against training's fixed figure); "
-    "without per-round figures, the point estimates and a zero-width interval. Training: the fits' energy "
-    "priced two ways; one measurement, no repeated rounds, so its interval has zero width (the energy model's "
-    "own error band is stated apart, in the caveats). Total: training + inference, each resample's sum. "
-    "'no significant difference' where the grams' interval includes zero."
+    "each saving is scheduled - optimized with a 95 % interval from 2,000 seeded resamples. Inference: the "
+    "expected inferences x (median carbon per inference of the baseline - of the selected variant), each resample "
+    "a paired block bootstrap over the interleaved benchmark's rounds (round r of both variants ran together), "
+    f"scaled by a common run-to-run factor (normal, mean 1, sd {COMMON_RUN_TO_RUN:g}: the machine's state "
+    "changes every variant's absolute figures alike between runs, which one run cannot see; it cancels in the "
+    f"variants' ratio but not in grams) and by one factor per variant (sd {VARIANT_RUN_TO_RUN:g}: what a rerun in a "
+    "fresh process moves one variant by, which moves their ratio); without per-round figures, the point "
+    "estimates and a zero-width interval. "
+    "Training: the fits' energy priced at the gate's run-now and window intensities, scaled in each resample by "
+    f"a run-to-run factor of its own (normal, mean 1, sd {TRAINING_RUN_TO_RUN_UNCERTAINTY:g}: a fit is measured "
+    "once, and its time moves with its neighbours' load); its percentage is the intensities' ratio, which the "
+    "energy cancels from. Total: training + inference in each resample, so the total's percentage carries the "
+    "uncertainty of their mix. 'no significant difference' where the grams' interval includes zero. The energy "
+    "models' own error bands (modeled energy) are stated apart, in the caveats."
 )
 
 
@@ -131,62 +139,86 @@ def _paired(baseline: SciEntry, chosen: SciEntry) -> bool:
 
 
 def _savings(training: dict, baseline: SciEntry | None, chosen: SciEntry | None, volume: float,
-             seed: int = 0, run_to_run: float = RUN_TO_RUN_UNCERTAINTY) -> dict:
+             seed: int = 0, run_to_run: float = RUN_TO_RUN_UNCERTAINTY,
+             training_run_to_run: float = TRAINING_RUN_TO_RUN_UNCERTAINTY,
+             variant_run_to_run: float = VARIANT_RUN_TO_RUN) -> dict:
     """Training, inference and total savings as estimates with 95 % intervals (see _SAVINGS_METHOD)."""
     import numpy as np
 
     from greenkfp.components.stats import DEFAULT_RESAMPLES, Estimate, paired_bootstrap
 
-    factors = np.random.default_rng(seed + 1).normal(1.0, run_to_run, DEFAULT_RESAMPLES)
+    rng = np.random.default_rng(seed + 1)
+    inference_factor = rng.normal(1.0, run_to_run, DEFAULT_RESAMPLES)
+    variant_factor = {key: rng.normal(1.0, variant_run_to_run, DEFAULT_RESAMPLES) for key in ("b", "s")}
+    training_factor = np.clip(rng.normal(1.0, training_run_to_run, DEFAULT_RESAMPLES), 0.0, None)
 
-    def common(a) -> np.ndarray:  # the run-to-run factor of each resample (1 for the point estimate)
-        return np.ones(1) if a["b"].shape[0] == 1 else factors
+    def resampled(a) -> bool:  # False for the point estimate's single row
+        return next(iter(a.values())).shape[0] != 1
 
     def part(g: Estimate, percent: Estimate | None, basis: str) -> dict:
         return {"g": g.to_dict(), "percent": None if percent is None else percent.to_dict(),
                 "significant": g.significant, "basis": basis}
 
+    def spread(point: float, draws: np.ndarray) -> Estimate:
+        low, high = np.percentile(draws, [2.5, 97.5])
+        return Estimate(point, min(float(low), point), max(float(high), point))
+
     out: dict = {"training": None, "inference": None, "total": None, "method": _SAVINGS_METHOD}
     t_sched, t_opt = training["scheduled_g"], training["optimized_g"]
     t_saved = None if t_sched is None or t_opt is None else t_sched - t_opt
     if t_saved is not None:
-        out["training"] = part(Estimate.exact(t_saved), Estimate.exact(100.0 * t_saved / t_sched) if t_sched else None,
-                               "one measurement: zero-width interval")
+        realized = "" if training.get("realized", True) else "; not realized: the run did not wait (plan mode)"
+        out["training"] = part(spread(t_saved, t_saved * training_factor),
+                               Estimate.exact(100.0 * t_saved / t_sched) if t_sched else None,
+                               "run-to-run factor on the fits' energy; the percentage is the intensities' ratio"
+                               + realized)
     if baseline is None or chosen is None:
         return out
     if baseline.name == chosen.name:
-        inference_g = inference_percent = Estimate.exact(0.0)
+        variant_factor["s"] = variant_factor["b"]  # one variant: one factor
         samples = None
+        inference_g = inference_percent = Estimate.exact(0.0)
+        point_b = point_s = baseline.per_inference_g
     elif _paired(baseline, chosen):
         samples = {"b": baseline.rounds.per_inference_g, "s": chosen.rounds.per_inference_g}
-
-        def med(arrays, key):
-            return np.median(arrays[key], axis=1) * common(arrays)
-
-        inference_g = paired_bootstrap(samples, lambda a: volume * (med(a, "b") - med(a, "s")), seed=seed)
-        inference_percent = paired_bootstrap(samples, lambda a: 100.0 * (med(a, "b") - med(a, "s")) / med(a, "b"),
-                                             seed=seed)
     else:
         samples = None
-        inference_g = Estimate.exact(volume * (baseline.per_inference_g - chosen.per_inference_g))
-        inference_percent = Estimate.exact(100.0 * (baseline.per_inference_g - chosen.per_inference_g)
-                                           / baseline.per_inference_g) if baseline.per_inference_g else None
+        point_b, point_s = baseline.per_inference_g, chosen.per_inference_g
+        inference_g = Estimate.exact(volume * (point_b - point_s))
+        inference_percent = Estimate.exact(100.0 * (point_b - point_s) / point_b) if point_b else None
+
+    def per_inference(a, key):
+        if samples is None:  # no rounds: the point estimates in every resample
+            value = np.full(next(iter(a.values())).shape[0], point_b if key == "b" else point_s)
+        else:
+            value = np.median(a[key], axis=1)
+        return value * (inference_factor * variant_factor[key] if resampled(a) else 1.0)
+
+    if samples is not None:
+        inference_g = paired_bootstrap(samples, lambda a: volume * (per_inference(a, "b") - per_inference(a, "s")),
+                                       seed=seed)
+        inference_percent = paired_bootstrap(
+            samples, lambda a: 100.0 * (per_inference(a, "b") - per_inference(a, "s")) / per_inference(a, "b"),
+            seed=seed)
     out["inference"] = part(inference_g, inference_percent,
                             "paired bootstrap over the interleaved rounds" if samples else
                             "point estimates (no per-round figures to pair): zero-width interval")
     if t_saved is None:
         return out
-    if samples:
-        def total_saved(a):
-            return t_saved + volume * (med(a, "b") - med(a, "s"))
+    series = samples or {"b": [0.0, 0.0]}  # without rounds, only the training factor varies
 
-        total_g = paired_bootstrap(samples, total_saved, seed=seed)
-        total_percent = paired_bootstrap(
-            samples, lambda a: 100.0 * total_saved(a) / (t_sched + volume * med(a, "b")), seed=seed)
-    else:
-        total_g = Estimate(t_saved + inference_g.estimate, t_saved + inference_g.low, t_saved + inference_g.high)
-        scheduled = t_sched + volume * baseline.per_inference_g
-        total_percent = total_g.scaled(100.0 / scheduled) if scheduled else None
+    def t_factor(a):
+        return training_factor if resampled(a) else 1.0
+
+    def total_saved(a):
+        return t_saved * t_factor(a) + volume * (per_inference(a, "b") - per_inference(a, "s"))
+
+    def total_scheduled(a):
+        return t_sched * t_factor(a) + volume * per_inference(a, "b")
+
+    total_g = paired_bootstrap(series, total_saved, seed=seed)
+    total_percent = paired_bootstrap(series, lambda a: 100.0 * total_saved(a) / total_scheduled(a), seed=seed) \
+        if t_sched + volume * (baseline.per_inference_g or 0.0) else None
     out["total"] = part(total_g, total_percent, "training + inference, per resample")
     return out
 
@@ -199,14 +231,23 @@ def build_sustainability_report(
     *,
     expected_lifetime_inferences: float,
     run_to_run_uncertainty: float = RUN_TO_RUN_UNCERTAINTY,
+    training_run_to_run_uncertainty: float = TRAINING_RUN_TO_RUN_UNCERTAINTY,
+    variant_run_to_run_uncertainty: float = VARIANT_RUN_TO_RUN,
 ) -> SustainabilityReport:
     """The report record. Missing inputs leave their part ``None`` with a reason.
 
     ``run_to_run_uncertainty``: relative standard uncertainty of absolute per-inference figures
     between runs (see :data:`RUN_TO_RUN_UNCERTAINTY`); 0 keeps only the run's own noise.
+    ``training_run_to_run_uncertainty``: the same for the fits' total energy (see
+    :data:`TRAINING_RUN_TO_RUN_UNCERTAINTY`); ``variant_run_to_run_uncertainty``: each variant's own
+    (see :data:`greenkfp.components.stats.VARIANT_RUN_TO_RUN`). All 0: only the run's own noise.
     """
-    if not (math.isfinite(run_to_run_uncertainty) and 0 <= run_to_run_uncertainty < 1):
-        raise ValueError(f"run_to_run_uncertainty must be within [0, 1), got {run_to_run_uncertainty!r}")
+    for name, value in (("run_to_run_uncertainty", run_to_run_uncertainty),
+                        ("training_run_to_run_uncertainty", training_run_to_run_uncertainty),
+                        ("variant_run_to_run_uncertainty", variant_run_to_run_uncertainty)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value)
+                                                                                   and 0 <= value < 1):
+            raise ValueError(f"{name} must be a number within [0, 1), got {value!r}")
     if not (math.isfinite(expected_lifetime_inferences) and expected_lifetime_inferences >= 0):
         raise ValueError(f"expected_lifetime_inferences must be >= 0, got {expected_lifetime_inferences!r}")
     training = _training_part(decision, training_records)
@@ -241,7 +282,9 @@ def build_sustainability_report(
             "unavailable_reason": None if complete else "a part is missing (see training and inference)",
         },
         "savings": _savings(training, baseline, chosen, expected_lifetime_inferences,
-                            run_to_run=run_to_run_uncertainty),
+                            run_to_run=run_to_run_uncertainty,
+                            training_run_to_run=training_run_to_run_uncertainty,
+                            variant_run_to_run=variant_run_to_run_uncertainty),
         "promoted": selection.promote if selection else None,
         "gate": {"action": decision.action, "data_kinds": decision.data_kinds,
                  "failure_policy_applied": decision.failure_policy_applied},
@@ -251,9 +294,9 @@ def build_sustainability_report(
             "Inference energy comes from the SCI benchmark (modeled from CPU utilisation unless RAPL was readable).",
             "Intensities are the gate's forecast or recorded data, and the training step's hourly figures; "
             "replayed historical data is labelled as such.",
-            "Savings carry 95 % intervals (the benchmark's paired rounds and a run-to-run factor for the machine's "
-            "state); 'no significant difference' where the interval includes zero. The energy models' own error "
-            "bands are apart from them.",
+            "Savings carry 95 % intervals (the benchmark's paired rounds, a run-to-run factor for the machine's "
+            "state, and one for the fits' energy); 'no significant difference' where the interval includes zero. "
+            "The energy models' own error bands are apart from them.",
         ],
     })
 

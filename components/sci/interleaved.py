@@ -16,8 +16,10 @@ Per variant and round: time and CPU time per inference, energy per inference (x 
 carbon per inference ``(E x I + M) / n`` with ``M`` the embodied share for the visit's wall
 time, and the p95 of the visit's single-row latencies (the variant's ``latency_p95_ms`` is the
 median of those over rounds; p50 and p99 are over all single-row requests pooled). Each figure is reported as the median over rounds with its 95 % bootstrap interval
-(:mod:`greenkfp.components.stats`); the interval is that of the energy model's *inputs* (time
-and CPU time as measured). The energy model's own error band (modeled energy) is stated apart,
+(:mod:`greenkfp.components.stats`), widened in quadrature by
+:data:`~greenkfp.components.stats.VARIANT_RUN_TO_RUN` (what a rerun in a fresh process moves one
+variant by, which one run's rounds cannot see); the interval is that of the energy model's
+*inputs* (time and CPU time as measured). The energy model's own error band (modeled energy) is stated apart,
 in the SCI report's ``uncertainty``. Each variant also gets a full :class:`~.sci.SciReport`
 over all its rounds (ratio of the sums), for the disclosure the SCI specification asks for.
 
@@ -35,7 +37,7 @@ import numpy as np
 
 from greenkfp.components.energy import HardwareProfile, resolve_profile
 
-from ..stats import Estimate, bootstrap_median
+from ..stats import VARIANT_RUN_TO_RUN, Estimate, bootstrap_median, widened
 from .benchmark import BenchmarkResult, BenchmarkSettings, _boundary, _load_session, _percentiles, _prepare_input, \
     cpu_clock_for
 from .graph import GraphFigures, graph_figures
@@ -59,7 +61,8 @@ class VariantMeasurement:
     seed: int
 
     def _median(self, values: Sequence[float], scale: float = 1.0, offset: int = 0) -> Estimate:
-        return bootstrap_median(np.asarray(values) * scale, seed=self.seed + offset)
+        # the rounds' interval, widened by what a rerun in a fresh process moves one variant by
+        return widened(bootstrap_median(np.asarray(values) * scale, seed=self.seed + offset), VARIANT_RUN_TO_RUN)
 
     @property
     def time_ms(self) -> Estimate:

@@ -22,6 +22,7 @@ def train_with_emissions(
     country_iso_code: str = "",
     provider: str = "embedded",
     provider_options: dict = {},
+    fit_threads: int = 1,
     tracker: str = "offline",
     hardware_profile: str = "n2-standard-4",
     hardware_overrides: dict = {},
@@ -43,6 +44,8 @@ def train_with_emissions(
         provider: Carbon provider for the hourly pricing (default: the embedded data).
         provider_options: Settings per provider name, as the gate's, e.g.
             {"embedded": {"replay_year": 2023}} (no secrets; keys come from the environment).
+        fit_threads: BLAS and OpenMP threads of the fit (threadpoolctl); 1 by default, so that
+            candidates fitted side by side do not oversubscribe the cores.
         tracker: offline (default) or online CodeCarbon tracker.
         hardware_profile: The machine, a preset (n2-standard-4, e2-standard-4, m5.xlarge,
             c5.2xlarge, Standard_D4s_v5): its TDP and RAM replace CodeCarbon's guesses when it
@@ -71,7 +74,7 @@ def train_with_emissions(
     result = train_candidate(
         train.path, test.path, candidate, model.path, region=region, country_iso_code=country_iso_code or None,
         provider=provider, provider_options=provider_options, tracker=tracker,
-        hardware_profile=hardware_profile, hardware_overrides=hardware_overrides,
+        fit_threads=fit_threads, hardware_profile=hardware_profile, hardware_overrides=hardware_overrides,
         output_dir=tempfile.mkdtemp(prefix="codecarbon-"), allow_non_sklearn=allow_non_sklearn,
     )
     model.metadata.update(result.model_metadata())
