@@ -64,6 +64,7 @@ __all__ = [
     "VariantEntry",
     "VariantList",
     "WindowRecord",
+    "operations",
     "read_record",
     "write_record",
 ]
@@ -846,6 +847,17 @@ class RoundSeries(_Part):
     cpu_time_per_inference_s: tuple[float, ...]
 
 
+def operations(macs: int | float | None, tree_comparisons: int | float | None) -> int | float | None:
+    """Operations per inference (one row), comparable across model families: ``macs +
+    tree_comparisons`` (a tree ensemble has 0 MACs but compares; see
+    ``greenkfp.components.sci.graph.BASIS``). A missing figure counts 0 when the other is known;
+    None when both are missing (nothing is known). The one definition: the graph figures and the
+    selection's tie-break use it."""
+    if macs is None and tree_comparisons is None:
+        return None
+    return (macs or 0) + (tree_comparisons or 0)
+
+
 @dataclass(frozen=True)
 class SciEntry(_Part):
     """One variant of one candidate: its SCI figures, or why it was not scored."""
@@ -900,6 +912,11 @@ class SciEntry(_Part):
         data = super().to_dict()
         drop = ({"reason"} if self.scored else self._SCORED_ONLY) | self._INTERVAL_FIELDS
         return {k: v for k, v in data.items() if not (k in drop and v is None)}
+
+    @property
+    def operations(self) -> int | None:
+        """``macs + tree_comparisons`` (:func:`operations`); None when neither is known."""
+        return operations(self.macs, self.tree_comparisons)
 
     @property
     def name(self) -> str:
@@ -1039,6 +1056,11 @@ class SelectionCandidate(_Part):
     normalized: dict | None = None
     score: float | None = None
     metadata: dict = field(default_factory=dict)
+    #: Every constraint applied, kept or broken, with ``met`` (on the point estimate) and
+    #: ``within_noise`` (the 95 % interval says otherwise); absent when no constraint applied.
+    constraint_checks: tuple[dict, ...] | None = None
+
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"constraint_checks"})
 
 
 @dataclass(frozen=True)

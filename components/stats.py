@@ -15,6 +15,14 @@ benchmark (numpy, seeded, so the same data give the same interval):
   differences between variants then keep the pairing and are far tighter than two separate
   intervals would suggest.
 
+A share measured on ``n`` independent items (accuracy: correct test rows out of ``n``) gets
+the 95 % Wilson score interval (:func:`wilson_interval`): unlike the normal approximation it
+stays inside [0, 1] and keeps its coverage near 0 and 1 and for small ``n``.
+
+Arguments are checked up front; a bad one raises ValueError naming the argument and the value
+(``resamples`` an integer >= 1, ``block`` an integer from 1 to the number of rounds, finite
+samples, a statistic that returns one finite value per resample).
+
 Comparison rules (:func:`compare`): ``a`` is better than ``b`` on a ``"min"`` objective only
 when ``a.high < b.low`` (and conversely for ``"max"``); overlapping intervals are a tie. A saving
 is *significant* when its interval excludes zero (:attr:`Estimate.significant`).
@@ -25,13 +33,15 @@ Plain Python and numpy; no kfp import.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 __all__ = ["CONFIDENCE", "DEFAULT_RESAMPLES", "Estimate", "block_length", "bootstrap_median", "compare",
-           "paired_bootstrap"]
+           "paired_bootstrap", "wilson_interval"]
 
 #: The confidence level of every interval.
 CONFIDENCE = 0.95
@@ -90,12 +100,37 @@ def _rng(seed: int) -> np.random.Generator:
 
 
 def _check_samples(name: str, values: Sequence[float]) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of numbers, got {values!r}") from None
     if array.ndim != 1 or array.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D sequence of numbers, got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must hold finite numbers only")
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        raise ValueError(f"{name} must hold finite numbers only, got {float(array[bad[0]])!r} at index {int(bad[0])} "
+                         f"({bad.size} non-finite of {array.size})")
     return array
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_resamples(resamples) -> int:
+    if not _is_int(resamples) or resamples < 1:
+        raise ValueError(f"resamples must be an integer >= 1, got {resamples!r}")
+    return int(resamples)
+
+
+def _check_block(block, n: int, where: str = "") -> int:
+    """The block length: ``block`` (an integer from 1 to ``n``) or the default for ``n`` rounds."""
+    if block is None:
+        return block_length(n)
+    if not _is_int(block) or not 1 <= block <= n:
+        raise ValueError(f"block must be None or an integer between 1 and the number of rounds, got {block!r} "
+                         f"for {n} round{'s' if n != 1 else ''}{where}")
+    return int(block)
 
 
 def block_length(n: int) -> int:
@@ -106,10 +141,11 @@ def block_length(n: int) -> int:
 def _indices(n: int, resamples: int, rng: np.random.Generator, block: int | None) -> np.ndarray:
     """Resampled round indices, shape (resamples, n): circular blocks of ``block`` consecutive
     rounds (the moving-block bootstrap; ``block=1`` is the ordinary bootstrap)."""
-    size = block_length(n) if block is None else max(1, min(int(block), n))
+    resamples = _check_resamples(resamples)
+    size = _check_block(block, n)
     blocks = -(-n // size)
-    starts = rng.integers(0, n, size=(int(resamples), blocks))
-    return ((starts[:, :, None] + np.arange(size)) % n).reshape(int(resamples), blocks * size)[:, :n]
+    starts = rng.integers(0, n, size=(resamples, blocks))
+    return ((starts[:, :, None] + np.arange(size)) % n).reshape(resamples, blocks * size)[:, :n]
 
 
 def _interval(statistics: np.ndarray) -> tuple[float, float]:
@@ -127,8 +163,14 @@ def bootstrap_median(values: Sequence[float], *, resamples: int = DEFAULT_RESAMP
     each resample instead of averaging it away. ``block=1``: the ordinary bootstrap.
 
     One value gives a zero-width interval (nothing to resample).
+
+    Raises:
+        ValueError: ``values`` empty or not finite, ``resamples`` not an integer >= 1, ``block``
+            not None or an integer from 1 to ``len(values)`` (the message names the value).
     """
     array = _check_samples("values", values)
+    _check_resamples(resamples)
+    _check_block(block, array.size)
     median = float(np.median(array))
     if array.size == 1:
         return Estimate.exact(median)
@@ -153,12 +195,23 @@ def paired_bootstrap(
             same round indices (paired); a series of another length is resampled on its own.
         statistic: Takes name -> a 2-D array (resamples x rounds; the point estimate is computed
             with one row holding the data as measured) and returns one value per row.
-        resamples, seed: The bootstrap's size and seed.
+        resamples, seed: The bootstrap's size (an integer >= 1) and seed.
+        block: Rounds per block, an integer from 1 to the shortest series' length (default
+            ``round(sqrt(n))`` per length).
+
+    Raises:
+        ValueError: a bad argument, or a statistic that does not return one finite value per
+            row (the message names the argument and the value).
     """
+    if not isinstance(samples, Mapping):
+        raise ValueError(f"samples must be a mapping of name to values, got {type(samples).__name__}")
     arrays = {name: _check_samples(f"samples[{name!r}]", values) for name, values in samples.items()}
     if not arrays:
-        raise ValueError("samples must name at least one series")
-    point = float(np.asarray(statistic({k: v[None, :] for k, v in arrays.items()}))[0])
+        raise ValueError("samples must name at least one series, got none")
+    _check_resamples(resamples)
+    for name, array in arrays.items():
+        _check_block(block, array.size, f" (samples[{name!r}])")
+    point = float(_statistic_values(statistic, {k: v[None, :] for k, v in arrays.items()}, 1, "the data")[0])
     rng = _rng(seed)
     by_length: dict[int, np.ndarray] = {}
     drawn = {}
@@ -166,8 +219,50 @@ def paired_bootstrap(
         if array.size not in by_length:
             by_length[array.size] = _indices(array.size, resamples, rng, block)
         drawn[name] = array[by_length[array.size]]
-    low, high = _interval(np.asarray(statistic(drawn), dtype=np.float64))
+    low, high = _interval(_statistic_values(statistic, drawn, int(resamples), "the resamples"))
     return Estimate(point, min(low, point), max(high, point))
+
+
+def _statistic_values(statistic, arrays: Mapping[str, np.ndarray], rows: int, what: str) -> np.ndarray:
+    """The statistic's values, checked: one finite number per row."""
+    try:
+        values = np.asarray(statistic(arrays), dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"statistic must return one number per row, failed on {what}: {exc}") from None
+    if values.size != rows:
+        raise ValueError(f"statistic must return one number per row ({rows}), got {values.size} on {what}")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"statistic must return finite numbers, got {float(values[bad[0]])!r} on {what} "
+                         f"({bad.size} non-finite of {rows})")
+    return values
+
+
+def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> Estimate:
+    """The share ``successes / n`` with its Wilson score interval (95 % by default).
+
+    For accuracy: ``successes`` correct test rows out of ``n``. The interval
+    ``(p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)`` always holds ``p`` and stays
+    inside [0, 1]; ``z`` is the standard normal quantile of ``(1 + confidence) / 2``.
+
+    Raises:
+        ValueError: ``n`` not an integer >= 1, ``successes`` not an integer from 0 to ``n``, or
+            ``confidence`` not strictly between 0 and 1 (the message names the value).
+    """
+    if not _is_int(n) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if not _is_int(successes) or not 0 <= successes <= n:
+        raise ValueError(f"successes must be an integer between 0 and n ({n}), got {successes!r}")
+    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
+        raise ValueError(f"confidence must be a number strictly between 0 and 1, got {confidence!r}")
+    n, p = int(n), int(successes) / int(n)
+    z = NormalDist().inv_cdf(0.5 + float(confidence) / 2.0)
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
+    denominator = 1.0 + z * z / n
+    low, high = (centre - spread) / denominator, (centre + spread) / denominator
+    # the interval holds p exactly; clip float round-off at p and at 0 and 1
+    return Estimate(p, max(0.0, min(low, p)), min(1.0, max(high, p)))
 
 
 def compare(a: Estimate, b: Estimate, direction: str) -> int:

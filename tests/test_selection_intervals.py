@@ -1,10 +1,27 @@
 """Selection that respects noise: dominance beyond 95 % intervals, ties and their tie-break,
 every rule on that basis, the energy guard and the significance against the baseline."""
 
-import pytest
+import json
+import re
 
-from greenkfp.components.selection import Candidate, Objective, interval_dominates, interval_front, select_model
+import pytest
+from test_records import sci_dict, variant_dict
+
+from greenkfp.components.records import SciReport, SelectionRecord, VariantList
+from greenkfp.components.sci.graph import BASIS, operations
+from greenkfp.components.selection import (
+    TIE_BREAK,
+    Candidate,
+    Objective,
+    SelectionError,
+    interval,
+    interval_dominates,
+    interval_front,
+    select_model,
+)
+from greenkfp.components.selection.collect import accuracy_interval, candidates_from_evaluations
 from greenkfp.components.selection.intervals import tie_key
+from greenkfp.components.stats import Estimate, wilson_interval
 
 OBJ = (Objective("accuracy", "max"), Objective("sci", "min"))
 
@@ -101,3 +118,188 @@ def test_exact_candidates_keep_the_exact_rules():
     assert decision.assessment("c").dominated_by == ("b",)
     with pytest.raises(KeyError):
         decision.assessment("zzz")
+
+
+# --- malformed intervals are errors ------------------------------------------------------------
+@pytest.mark.parametrize(("figures", "message"), [
+    ({"sci_low": 0.9}, "sci_high is missing (sci=1.0, sci_low=0.9, sci_high=None)"),
+    ({"sci_high": 1.1}, "sci_low is missing (sci=1.0, sci_low=None, sci_high=1.1)"),
+    ({"sci_low": float("nan"), "sci_high": 1.1}, "the ends must be finite (sci=1.0, sci_low=nan, sci_high=1.1)"),
+    ({"sci_low": 0.9, "sci_high": float("inf")}, "the ends must be finite"),
+    ({"sci_low": 1.2, "sci_high": 0.8}, "sci_low > sci_high (sci=1.0, sci_low=1.2, sci_high=0.8)"),
+    ({"sci_low": 1.05, "sci_high": 1.2}, "it does not hold the figure (sci=1.0, sci_low=1.05, sci_high=1.2)"),
+    ({"sci_low": 0.8, "sci_high": 0.95}, "it does not hold the figure (sci=1.0, sci_low=0.8, sci_high=0.95)"),
+])
+def test_a_malformed_interval_is_an_error_naming_the_candidate_the_metric_and_the_values(figures, message):
+    bad = Candidate("m/int8", None, {"accuracy": 0.9, "sci": 1.0, **figures})
+    good = Candidate("m/fp32", None, m(0.9, 1.5))
+    with pytest.raises(SelectionError, match=re.escape(f"candidate 'm/int8': sci has a malformed interval: {message}")):
+        select_model([good, bad], OBJ)
+    with pytest.raises(ValueError):  # a ValueError: the CLI prints it as one line
+        interval(bad.metrics, "sci")
+
+
+def test_an_interval_within_round_off_of_its_figure_is_accepted_and_none_is_exact():
+    assert interval({"sci": 1.0, "sci_low": 1.0 + 1e-13, "sci_high": 1.2}, "sci") == Estimate(1.0, 1.0, 1.2)
+    assert interval({"sci": 1e-9, "sci_low": 0.5e-9, "sci_high": 1e-9 * (1 - 1e-12)}, "sci").high == 1e-9
+    assert interval({"sci": 1.0}, "sci") == Estimate.exact(1.0)
+    assert interval({"sci": 1.0, "sci_low": None, "sci_high": None}, "sci") == Estimate.exact(1.0)
+
+
+# --- accuracy has a Wilson interval from the test rows ----------------------------------------
+def _evaluation(candidate, accuracies, test_rows, **figures):
+    """(SciReport, variants dir, VariantList) of one candidate; ``figures`` per variant name."""
+    entries, variants = [], []
+    for variant, accuracy in accuracies.items():
+        entry = {**sci_dict(variant), "candidate": candidate, "accuracy": accuracy, **figures.get(variant, {})}
+        entries.append(entry)
+        variants.append({**variant_dict(variant), "accuracy": accuracy, "test_rows": test_rows})
+    return SciReport.from_list(entries), "/variants", VariantList.from_list(variants)
+
+
+def test_accuracy_carries_its_wilson_interval_from_the_test_rows():
+    # 475 and 474 correct out of 500: a difference of one row
+    (fp32, int8) = candidates_from_evaluations([_evaluation("m", {"fp32": 0.95, "int8_dynamic": 0.948}, 500)])
+    expected = wilson_interval(475, 500)
+    assert (fp32.metrics["accuracy_low"], fp32.metrics["accuracy_high"]) == (expected.low, expected.high)
+    assert interval(int8.metrics, "accuracy", int8.name) == Estimate(0.948, *[
+        getattr(wilson_interval(474, 500), k) for k in ("low", "high")])
+    assert accuracy_interval(0.95, None) is None and accuracy_interval(None, 500) is None
+    with pytest.raises(ValueError, match=re.escape("accuracy 0.3333 is not a share of correct rows out of test_rows 10")):
+        accuracy_interval(0.3333, 10)
+
+
+def test_a_difference_of_two_test_rows_is_not_significant():
+    # fp32 475/500 correct, int8 473/500; same SCI within the noise; int8 is smaller
+    sci = {"fp32": {"sci": 0.002, "sci_interval": {"estimate": 0.002, "low": 0.0019, "high": 0.0021}, "weight_bytes": 4000},
+           "int8_dynamic": {"sci": 0.00201, "sci_interval": {"estimate": 0.00201, "low": 0.0019, "high": 0.0022},
+                            "weight_bytes": 1000}}
+    candidates = candidates_from_evaluations([_evaluation("m", {"fp32": 0.95, "int8_dynamic": 0.946}, 500, **sci)])
+    decision = select_model(candidates, OBJ)
+    assert decision.front == ("m/fp32", "m/int8_dynamic")  # exact accuracy made fp32 dominate int8
+    assert decision.chosen.name == "m/int8_dynamic"
+    assert decision.significance()["accuracy"]["verdict"] == "no significant difference"
+    # far more rows: the same two-point gap is now beyond the noise
+    many = candidates_from_evaluations([_evaluation("m", {"fp32": 0.95, "int8_dynamic": 0.946}, 100_000, **sci)])
+    assert select_model(many, OBJ).chosen.name == "m/fp32"
+
+
+# --- the tie-break counts a tree's comparisons ---------------------------------------------------
+def test_the_tie_key_counts_operations_across_model_families():
+    assert operations(0, 900) == 900 and operations(31, None) == 31 and operations(None, None) is None
+    tree = {"macs": 0, "tree_comparisons": 900, "weight_bytes": 100, "accuracy": 0.95}
+    linear = {"macs": 31, "tree_comparisons": 0, "weight_bytes": 1000, "accuracy": 0.95}
+    assert tie_key("linear", linear) < tie_key("tree", tree)
+    assert tie_key("unknown", {"weight_bytes": 1}) > tie_key("tree", tree)  # nothing known sorts last
+    assert "macs + tree_comparisons" in TIE_BREAK and "operations" in BASIS and "macs + tree_comparisons" in BASIS
+
+
+def test_a_tree_ensemble_does_not_win_every_tie_and_the_reason_states_the_rule_applied():
+    forest = Candidate("forest/fp32", None, m(0.95, 1.00, 0.90, 1.10, macs=0, tree_comparisons=900, weight_bytes=100),
+                       metadata={"variant": "fp32"})
+    linear = Candidate("logreg/fp32", None, m(0.95, 1.02, 0.92, 1.12, macs=31, tree_comparisons=0, weight_bytes=1000),
+                       metadata={"variant": "fp32"})
+    decision = select_model([forest, linear], OBJ)
+    assert decision.chosen.name == "logreg/fp32"
+    reason = decision.reason
+    # the rule picked the forest on the point estimates; the tie-break chose the linear model
+    assert reason.startswith("knee: 'forest/fp32' is the knee")
+    assert "'logreg/fp32' is the knee" not in reason
+    assert ("'logreg/fp32' is tied with 'forest/fp32' (95 % intervals overlap on accuracy, sci) and wins the "
+            "tie-break on fewer operations per inference (macs + tree_comparisons): 31 against 900 for "
+            "'forest/fp32', so 'logreg/fp32' is chosen") in reason
+    assert "operations per inference (macs + tree_comparisons" in decision.to_record().tie_break
+    assert "MAC count" not in decision.to_record().tie_break
+    # the pick keeps the tie: the reason says who was tied and what decided
+    kept = select_model([forest, Candidate("logreg/fp32", None, m(0.95, 1.02, 0.92, 1.12, macs=5000))], OBJ)
+    assert kept.chosen.name == "forest/fp32"
+    assert ("'logreg/fp32' tied with 'forest/fp32' (95 % intervals overlap on accuracy, sci), and 'forest/fp32' "
+            "wins the tie-break on fewer operations per inference (macs + tree_comparisons): 900 against 5,000 for "
+            "'logreg/fp32'") in kept.reason
+    # nobody tied: no tie text
+    assert "tie-break" not in select_model([forest], OBJ).reason
+
+
+def test_the_collected_candidates_carry_tree_comparisons():
+    figures = {"fp32": {"macs": 0, "tree_comparisons": 640, "weight_bytes": 2000}}
+    (candidate,) = candidates_from_evaluations([_evaluation("forest", {"fp32": 0.9}, 100, **figures)])
+    assert candidate.metrics["tree_comparisons"] == 640 and candidate.metrics["macs"] == 0
+    assert tie_key(candidate.name, candidate.metrics)[0] == 640
+
+
+# --- every rule works on the interval basis ------------------------------------------------------
+@pytest.mark.parametrize("rule", ["knee", "chebyshev", "weighted_sum", "epsilon_constraint"])
+def test_every_rule_breaks_ties_within_the_intervals_by_the_tie_key(rule):
+    # on the point estimates every rule picks "heavy" (best on both objectives); "lean" overlaps it
+    # on both; "green" is far cleaner and far less accurate (on the front, tied with nobody)
+    heavy = Candidate("heavy", None, {"accuracy": 0.95, "accuracy_low": 0.93, "accuracy_high": 0.97,
+                                      "sci": 1.0, "sci_low": 0.9, "sci_high": 1.1, "macs": 5000})
+    lean = Candidate("lean", None, {"accuracy": 0.94, "accuracy_low": 0.92, "accuracy_high": 0.96,
+                                    "sci": 1.05, "sci_low": 0.95, "sci_high": 1.15, "macs": 100})
+    green = Candidate("green", None, {"accuracy": 0.80, "accuracy_low": 0.78, "accuracy_high": 0.82,
+                                      "sci": 0.5, "sci_low": 0.45, "sci_high": 0.55, "macs": 100})
+    decision = select_model([heavy, lean, green], OBJ, rule=rule)
+    assert decision.front == ("heavy", "lean", "green")
+    scores = {a.name: a.score for a in decision.assessments}
+    best = min(scores, key=scores.get) if rule in ("knee", "chebyshev") else max(scores, key=scores.get)
+    assert best == "heavy", scores  # the rule's own pick
+    assert decision.chosen.name == "lean"  # tied within the noise, fewer operations
+    assert f"{rule}: 'heavy'" in decision.reason and "'lean' is tied with 'heavy'" in decision.reason
+    # exact figures: the same points, no ties, the rule's pick stands
+    exact = [Candidate(c.name, None, {k: v for k, v in c.metrics.items() if not k.endswith(("_low", "_high"))})
+             for c in (heavy, lean, green)]
+    exact_decision = select_model(exact, OBJ, rule=rule)
+    assert exact_decision.chosen.name == "heavy" and "tie-break" not in exact_decision.reason
+
+
+# --- constraints: point estimates, marked when within the noise --------------------------------
+def test_constraint_decisions_within_the_noise_are_marked():
+    objectives = (Objective("accuracy", "max"), Objective("sci", "min"))
+    cands = [
+        Candidate("meets-noisy", None, m(0.90, 0.98, 0.90, 1.05, macs=10)),   # meets max_sci 1, interval crosses it
+        Candidate("breaks-noisy", None, m(0.91, 1.02, 0.95, 1.10, macs=10)),  # breaks it, interval reaches inside
+        Candidate("breaks-clearly", None, m(0.99, 2.0, 1.9, 2.1)),           # breaks it beyond the noise
+        Candidate("meets-exactly", None, m(0.70, 0.5)),                      # exact figure, well within
+    ]
+    decision = select_model(cands, objectives, constraints={"max_sci": 1.0})
+    checks = {a.name: a.constraint_checks for a in decision.assessments}
+    assert [(c["constraint"], c["met"], c["within_noise"]) for c in checks["meets-noisy"]] == [("max_sci", True, True)]
+    assert [(c["met"], c["within_noise"]) for c in checks["breaks-noisy"]] == [(False, True)]
+    assert [(c["met"], c["within_noise"]) for c in checks["breaks-clearly"]] == [(False, False)]
+    assert [(c["met"], c["within_noise"]) for c in checks["meets-exactly"]] == [(True, False)]
+    assert checks["meets-noisy"][0]["low"] == 0.90 and checks["meets-noisy"][0]["high"] == 1.05
+    noisy = decision.assessment("breaks-noisy")
+    assert noisy.status == "violates_constraints" and noisy.violations[0]["within_noise"] is True
+    assert noisy.reasons == ("sci 1.02 > max_sci 1 (within the noise: the 95 % interval [0.95, 1.1] reaches the limit)",)
+    assert decision.chosen.name == "meets-noisy"
+    assert "constraints are judged on point estimates" in decision.reason
+    assert "'meets-noisy' meets max_sci 1 on the point estimate but its interval crosses it" in decision.reason
+    assert "'breaks-noisy' breaks max_sci 1 on the point estimate but its interval reaches inside" in decision.reason
+    assert "breaks-clearly" not in decision.reason.split("within the noise:")[1]
+    record = decision.to_record()
+    assert SelectionRecord.from_json(record.to_json()) == record
+    by_name = {c.name: c for c in record.candidates}
+    assert by_name["breaks-noisy"].constraint_checks[0]["within_noise"] is True
+    assert json.loads(record.to_json())["candidates"][0]["constraint_checks"][0]["met"] is True
+    # no constraint: no checks in the record, the JSON shape as before
+    plain = select_model(cands, objectives).to_record()
+    assert all("constraint_checks" not in c for c in json.loads(plain.to_json())["candidates"])
+    assert "point estimates" not in plain.reason
+
+
+def test_accuracy_limits_within_the_noise_use_the_accuracy_interval():
+    top = Candidate("top", None, {**m(0.95, 1.0), "accuracy_low": 0.93, "accuracy_high": 0.97})
+    close = Candidate("close", None, {**m(0.935, 0.5), "accuracy_low": 0.915, "accuracy_high": 0.955})
+    decision = select_model([top, close], OBJ, constraints={"max_accuracy_drop_points": 1.0, "min_accuracy": 0.94},
+                            on_none="block")
+    checks = {c["constraint"]: c for c in decision.assessment("close").constraint_checks}
+    # drop 1.5 points (interval -0.5 .. 3.5 against top's 0.95): broken within the noise
+    assert checks["max_accuracy_drop_points"]["met"] is False and checks["max_accuracy_drop_points"]["within_noise"]
+    assert checks["max_accuracy_drop_points"]["low"] == pytest.approx(-0.5)
+    assert checks["min_accuracy"]["met"] is False and checks["min_accuracy"]["within_noise"]
+    top_checks = {c["constraint"]: c for c in decision.assessment("top").constraint_checks}
+    assert top_checks["min_accuracy"]["met"] and top_checks["min_accuracy"]["within_noise"]  # 0.93 < 0.94
+    assert decision.chosen.name == "top"
+    # nothing left: the blocked message says the limits were judged on point estimates
+    blocked = select_model([close], OBJ, constraints={"min_accuracy": 0.94}, on_none="block")
+    assert "judged on point estimates" in blocked.reason and "within the noise" in blocked.reason

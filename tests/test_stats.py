@@ -1,9 +1,11 @@
 """Estimates with bootstrap intervals, and comparisons that respect them."""
 
+import re
+
 import numpy as np
 import pytest
 
-from greenkfp.components.stats import Estimate, bootstrap_median, compare, paired_bootstrap
+from greenkfp.components.stats import Estimate, bootstrap_median, compare, paired_bootstrap, wilson_interval
 
 
 def test_bootstrap_median_interval_covers_the_true_median_about_95_percent_of_the_time():
@@ -76,3 +78,90 @@ def test_blocks_of_consecutive_rounds_keep_slow_drift_in_the_interval():
     single = bootstrap_median(series, block=1)
     blocks = bootstrap_median(series)  # default block: sqrt(500) ~ 22 rounds
     assert blocks.high - blocks.low > 2 * (single.high - single.low)
+
+
+# --- strict arguments ------------------------------------------------------------------------
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"resamples": 0}, "resamples must be an integer >= 1, got 0"),
+    ({"resamples": -5}, "resamples must be an integer >= 1, got -5"),
+    ({"resamples": 100.0}, "resamples must be an integer >= 1, got 100.0"),
+    ({"resamples": True}, "resamples must be an integer >= 1, got True"),
+    ({"block": 0}, "block must be None or an integer between 1 and the number of rounds, got 0 for 5 rounds"),
+    ({"block": -1}, "got -1 for 5 rounds"),
+    ({"block": 6}, "got 6 for 5 rounds"),
+    ({"block": 2.0}, "got 2.0 for 5 rounds"),
+    ({"block": True}, "got True for 5 rounds"),
+])
+def test_bootstrap_arguments_are_strict_and_the_message_names_the_value(kwargs, message):
+    data = [1.0, 2.0, 3.0, 4.0, 5.0]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        bootstrap_median(data, **kwargs)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        paired_bootstrap({"a": data}, lambda s: np.median(s["a"], axis=1), **kwargs)
+    # even where nothing is resampled (one value), a bad argument is refused
+    if "resamples" in kwargs:
+        with pytest.raises(ValueError, match=re.escape(message.split(", got")[0])):
+            bootstrap_median([2.0], **kwargs)
+
+
+def test_block_may_be_one_to_n_and_each_paired_series_is_checked():
+    data = np.arange(5.0)
+    assert bootstrap_median(data, block=5, resamples=50).contains(2.0)
+    assert bootstrap_median(data, block=1, resamples=50).contains(2.0)
+    assert bootstrap_median([3.0], block=1) == Estimate.exact(3.0)
+    with pytest.raises(ValueError, match=re.escape("got 4 for 3 rounds (samples['b'])")):
+        paired_bootstrap({"a": np.arange(5.0), "b": np.arange(3.0)}, lambda s: np.median(s["a"], axis=1), block=4)
+
+
+def test_non_finite_samples_and_statistics_are_named():
+    with pytest.raises(ValueError, match=re.escape("values must hold finite numbers only, got nan at index 2")):
+        bootstrap_median([1.0, 2.0, float("nan")])
+    with pytest.raises(ValueError, match=re.escape("samples['b'] must hold finite numbers only, got inf at index 0")):
+        paired_bootstrap({"a": [1.0, 2.0], "b": [float("inf"), 1.0]}, lambda s: s["a"][:, 0])
+    with pytest.raises(ValueError, match="non-empty 1-D sequence of numbers"):
+        bootstrap_median(["x", "y"])
+    # a statistic that turns finite data into NaN or inf (a median of zero as a divisor) is named
+    with np.errstate(divide="ignore", invalid="ignore"):
+        with pytest.raises(ValueError, match="statistic must return finite numbers, got inf on the data"):
+            paired_bootstrap({"a": [0.0, 0.0, 1.0]}, lambda s: 1.0 / np.median(s["a"], axis=1))
+        with pytest.raises(ValueError, match="statistic must return finite numbers, got .* on the resamples"):
+            paired_bootstrap({"a": [0.0, 1.0, 2.0]}, lambda s: 1.0 / np.min(s["a"], axis=1) if s["a"].shape[0] > 1
+                             else np.ones(1))
+    with pytest.raises(ValueError, match=re.escape("statistic must return one number per row (20), got 1")):
+        paired_bootstrap({"a": [0.0, 1.0, 2.0]}, lambda s: np.ones(1), resamples=20)
+
+
+# --- Wilson score interval -------------------------------------------------------------------
+def test_wilson_interval_matches_the_formula_and_stays_inside_zero_and_one():
+    half = wilson_interval(5, 10)
+    assert (half.estimate, half.low, half.high) == pytest.approx((0.5, 0.236593, 0.763407), abs=1e-6)
+    assert wilson_interval(0, 10).low == 0.0 and wilson_interval(0, 10).high == pytest.approx(0.277533, abs=1e-6)
+    assert wilson_interval(10, 10).high == 1.0 and wilson_interval(10, 10).low == pytest.approx(0.722467, abs=1e-6)
+    # two test rows out of 1,000 are well within the noise
+    assert compare(wilson_interval(950, 1000), wilson_interval(948, 1000), "max") == 0
+    assert compare(wilson_interval(950, 1000), wilson_interval(900, 1000), "max") == 1
+    for k in (0, 1, 37, 99, 100):
+        w = wilson_interval(k, 100)
+        assert 0.0 <= w.low <= w.estimate <= w.high <= 1.0
+
+
+def test_wilson_interval_covers_the_true_share_about_95_percent_of_the_time():
+    rng = np.random.default_rng(7)
+    for p, n in ((0.9, 200), (0.97, 100), (0.5, 30)):
+        hits = sum(wilson_interval(int(k), n).contains(p) for k in rng.binomial(n, p, size=2000))
+        assert 0.92 <= hits / 2000 <= 0.98, (p, n, hits / 2000)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((5, 0), "n must be an integer >= 1, got 0"),
+    ((5, -10), "n must be an integer >= 1, got -10"),
+    ((5, 10.0), "n must be an integer >= 1, got 10.0"),
+    ((1, True), "n must be an integer >= 1, got True"),
+    ((11, 10), "successes must be an integer between 0 and n (10), got 11"),
+    ((-1, 10), "successes must be an integer between 0 and n (10), got -1"),
+    ((2.5, 10), "successes must be an integer between 0 and n (10), got 2.5"),
+    ((5, 10, 1.0), "confidence must be a number strictly between 0 and 1, got 1.0"),
+])
+def test_wilson_interval_is_strict_about_its_arguments(args, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        wilson_interval(*args)

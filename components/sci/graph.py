@@ -9,6 +9,10 @@
 * ``tree_comparisons``: for ``TreeEnsembleClassifier`` / ``TreeEnsembleRegressor``, the most
   comparisons one row can need: the sum over trees of each tree's depth (branch nodes on the
   longest root-to-leaf path). Counted apart from ``macs`` (a comparison is not a MAC).
+* ``operations``: ``macs + tree_comparisons`` (:func:`greenkfp.components.records.operations`,
+  re-exported here), the per-inference operation
+  count that is comparable across model families: a tree ensemble has 0 MACs, so MACs alone
+  would make every tree look free. The selection's tie-break compares this figure.
 * ``weight_bytes``: bytes of the weights: every initializer and Constant tensor (elements x
   element size), plus the numeric array attributes of ai.onnx.ml operators (floats 4 bytes,
   ints 8 bytes), where trees and linear models keep theirs.
@@ -22,7 +26,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GraphFigures", "graph_figures"]
+from ..records import operations  # defined with the records the figures travel in (SciEntry)
+
+__all__ = ["GraphFigures", "graph_figures", "operations"]
 
 _MATMUL_LIKE = {"MatMul", "Gemm", "MatMulInteger", "QLinearMatMul", "QGemm", "DynamicQuantizeMatMul", "FusedMatMul"}
 _PASS_THROUGH = {"DequantizeLinear", "Cast", "Identity", "QuantizeLinear"}
@@ -31,8 +37,9 @@ _LINEAR_ML = {"LinearClassifier", "LinearRegressor"}
 
 BASIS = ("macs: multiply-accumulates per row from weight shapes (MatMul/Gemm and quantized forms: K x N; Conv: "
          "weight size x output positions; LinearClassifier/Regressor: coefficients); tree_comparisons: sum over "
-         "trees of the tree's depth (most comparisons one row can need); weight_bytes: initializers and Constant "
-         "tensors (elements x element size) plus ai.onnx.ml numeric array attributes")
+         "trees of the tree's depth (most comparisons one row can need); operations: macs + tree_comparisons "
+         "per row (comparable across model families; the selection's tie-break uses it); weight_bytes: "
+         "initializers and Constant tensors (elements x element size) plus ai.onnx.ml numeric array attributes")
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,11 @@ class GraphFigures:
     tree_comparisons: int
     tree_nodes: int
     weight_bytes: int
+
+    @property
+    def operations(self) -> int:
+        """``macs + tree_comparisons`` (see :func:`operations`)."""
+        return operations(self.macs, self.tree_comparisons)
 
     def to_dict(self) -> dict:
         return {"macs": self.macs, "tree_comparisons": self.tree_comparisons, "tree_nodes": self.tree_nodes,

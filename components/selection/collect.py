@@ -8,6 +8,7 @@ from typing import Sequence
 
 from .._files import write_atomic
 from ..records import SciReport, VariantList, write_record
+from ..stats import Estimate, wilson_interval
 from .report import selection_html
 from .select import Candidate, SelectionDecision
 
@@ -18,6 +19,11 @@ def candidates_from_evaluations(evaluations: Sequence[tuple[SciReport, str, Vari
     Each variant becomes ``<candidate>/<variant>``; a variant that was not scored (not
     produced, or not eligible after quantization) stays in, marked ineligible with its reason,
     so the selection record accounts for every variant.
+
+    Intervals: SCI, latency and energy carry the benchmark's (``<name>_low``/``<name>_high``);
+    accuracy carries its 95 % Wilson interval from the variant's test rows
+    (:func:`accuracy_interval`; exact when the row count is unknown). ``macs`` and
+    ``tree_comparisons`` go in for the tie-break's operation count.
     """
     candidates = []
     for entries, variants_dir, variant_list in evaluations:
@@ -26,9 +32,11 @@ def candidates_from_evaluations(evaluations: Sequence[tuple[SciReport, str, Vari
             file = variant.file if variant else None
             metrics = {key: getattr(entry, key) for key in ("accuracy", "latency_p95_ms", "sci", "energy_per_inference_kwh",
                                                            "training_emissions_g", "accuracy_change_points", "size_bytes",
-                                                           "macs", "weight_bytes")}
+                                                           "macs", "tree_comparisons", "weight_bytes")}
+            accuracy = accuracy_interval(entry.accuracy, variant.test_rows if variant else None)
             for key, figure in (("sci", entry.sci_interval), ("latency_p95_ms", entry.latency_p95_ms_interval),
-                                ("energy_per_inference_kwh", entry.energy_per_inference_kwh_interval)):
+                                ("energy_per_inference_kwh", entry.energy_per_inference_kwh_interval),
+                                ("accuracy", accuracy)):
                 if figure is not None:
                     metrics[f"{key}_low"], metrics[f"{key}_high"] = figure.low, figure.high
             candidates.append(Candidate(
@@ -41,6 +49,22 @@ def candidates_from_evaluations(evaluations: Sequence[tuple[SciReport, str, Vari
                           "precision": entry.precision, "sci_unit": entry.sci_unit},
             ))
     return candidates
+
+
+def accuracy_interval(accuracy: float | None, test_rows: int | None) -> Estimate | None:
+    """The 95 % Wilson interval of an accuracy measured on ``test_rows`` rows (correct rows =
+    ``round(accuracy x test_rows)``), or None (an exact figure) when either is unknown.
+
+    Raises:
+        ValueError: ``accuracy`` is not a fraction that ``test_rows`` rows can give (the message
+            names both).
+    """
+    if accuracy is None or test_rows is None or test_rows == 0:
+        return None
+    correct = accuracy * test_rows
+    if not (0.0 <= accuracy <= 1.0) or abs(correct - round(correct)) > 1e-6 * max(1.0, test_rows):
+        raise ValueError(f"accuracy {accuracy!r} is not a share of correct rows out of test_rows {test_rows!r}")
+    return wilson_interval(int(round(correct)), int(test_rows))
 
 
 def evaluations_from_report(report: SciReport, variant_dirs: Sequence[str],

@@ -26,10 +26,12 @@ def select_pareto_model(
     """Pick the model variant that balances accuracy, latency and SCI on the Pareto front, respecting noise.
 
     Every scored variant of every candidate is a point; dominance holds only beyond the 95 %
-    intervals, ties go to fewer MACs, a smaller model, higher accuracy; the choice is never
-    significantly worse on energy than the baseline (most accurate fp32) unless the weights ask; ineligible variants and those breaking a
-    constraint are excluded with the reason, the non-dominated rest form the front, and the rule
-    picks one. If nothing qualifies, promotion is blocked: the task fails with the reason
+    intervals (accuracy's is the Wilson interval from the test rows), ties go to fewer
+    operations per inference (MACs + tree comparisons), a smaller model, higher accuracy; the
+    choice is never significantly worse on energy than the baseline (most accurate fp32) unless
+    the weights ask; ineligible variants and those breaking a constraint (judged on point
+    estimates; the record marks decisions within the noise) are excluded with the reason, the
+    non-dominated rest form the front, and the rule picks one. If nothing qualifies, promotion is blocked: the task fails with the reason
     (on_no_candidate="fail"), or returns promote=False (on_no_candidate="block").
 
     Args:

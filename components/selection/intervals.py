@@ -1,14 +1,19 @@
 """The interval-aware layer of the selection: dominance and ties that respect measurement noise.
 
 A candidate's objective may carry a 95 % interval: metrics ``<name>_low`` and ``<name>_high``
-beside ``<name>`` (as the interleaved benchmark reports SCI, energy and latency). Without them
-the interval has zero width (an exact figure such as accuracy on the test split), and every
-rule below reduces to the exact one of :mod:`.pareto`.
+beside ``<name>`` (as the interleaved benchmark reports SCI, energy and latency, and the
+selection's collector gives accuracy its Wilson interval from the test rows). Without them the
+interval has zero width (an exact figure), and every rule below reduces to the exact one of
+:mod:`.pareto`. A malformed interval (only one end, an end not finite, ``low > high``, or an end
+on the wrong side of the figure beyond float round-off) is an error (:class:`SelectionError`),
+never quietly an exact figure.
 
 * On one objective, ``a`` is *better* than ``b`` only beyond both intervals (``a.high < b.low``
   for a ``min`` objective); overlapping intervals are a *tie*.
 * ``a`` *dominates* ``b`` when it is better on at least one objective and worse on none.
-* Ties between candidates go to the smaller MAC count (``macs``), then the smaller model
+* Ties between candidates (:data:`TIE_BREAK`, :func:`tie_key`) go to fewer operations per
+  inference (``macs + tree_comparisons``, :func:`greenkfp.components.records.operations`: a
+  tree ensemble has 0 MACs, so MACs alone would hand it every tie), then the smaller model
   (``weight_bytes``, else ``size_bytes``), then the higher accuracy, then the name.
 
 Plain Python; no kfp import.
@@ -19,20 +24,53 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
+from ..records import operations
 from ..stats import Estimate, compare
 
-__all__ = ["TIE_BREAK", "interval", "interval_dominates", "interval_front", "tie_key", "verdict"]
+__all__ = ["TIE_BREAK", "SelectionError", "interval", "interval_dominates", "interval_front", "tie_key", "verdict"]
 
-TIE_BREAK = ("ties (overlapping 95 % intervals on every objective, or equal scores) go to the smaller MAC count, "
-             "then the smaller model (weight bytes), then the higher accuracy, then the name")
+TIE_BREAK = ("front members whose 95 % intervals overlap the rule's pick on every objective the rule scores are "
+             "tied with it; ties go to fewer operations per inference (macs + tree_comparisons, so a tree "
+             "ensemble's comparisons count like a network's multiply-accumulates), then the smaller model (weight "
+             "bytes, else size bytes), then the higher accuracy, then the name")
+
+#: Relative slack for an interval end on the wrong side of its figure (float round-off).
+_ROUND_OFF = 1e-9
 
 
-def interval(metrics: Mapping[str, float | None], name: str) -> Estimate:
-    """The objective ``name`` of a candidate's metrics as an :class:`Estimate`."""
+class SelectionError(ValueError):
+    """Bad input to the selection (kept a ValueError for scikit-learn-style callers)."""
+
+
+def interval(metrics: Mapping[str, float | None], name: str, candidate: str | None = None) -> Estimate:
+    """The objective ``name`` of a candidate's metrics as an :class:`Estimate`.
+
+    Without ``<name>_low`` and ``<name>_high`` the figure is exact (a zero-width interval).
+
+    Raises:
+        SelectionError: the figure is not finite, only one end is given, an end is not finite,
+            ``low > high``, or ``low > value`` / ``high < value`` beyond float round-off; the
+            message names the candidate (when given), the metric and the values.
+    """
     value = metrics[name]
     low, high = metrics.get(f"{name}_low"), metrics.get(f"{name}_high")
-    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)) or low > high:
+    where = f"candidate {candidate!r}: " if candidate is not None else ""
+    if value is None or not math.isfinite(value):
+        raise SelectionError(f"{where}{name} must be a finite number to compare, got {value!r}")
+    if low is None and high is None:
         return Estimate.exact(value)
+    figures = f"{name}={value!r}, {name}_low={low!r}, {name}_high={high!r}"
+    if low is None or high is None:
+        missing = f"{name}_low" if low is None else f"{name}_high"
+        raise SelectionError(f"{where}{name} has a malformed interval: {missing} is missing ({figures}); give both "
+                             "ends or neither")
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise SelectionError(f"{where}{name} has a malformed interval: the ends must be finite ({figures})")
+    if low > high:
+        raise SelectionError(f"{where}{name} has a malformed interval: {name}_low > {name}_high ({figures})")
+    slack = _ROUND_OFF * max(abs(value), abs(low), abs(high))
+    if low > value + slack or high < value - slack:
+        raise SelectionError(f"{where}{name} has a malformed interval: it does not hold the figure ({figures})")
     return Estimate(value, min(low, value), max(high, value))
 
 
@@ -59,15 +97,22 @@ def tied(a: Mapping, b: Mapping, objectives: Sequence) -> bool:
 
 
 def tie_key(name: str, metrics: Mapping[str, float | None], accuracy: str = "accuracy") -> tuple:
-    """Sort key of the tie-break: smaller MACs, smaller model, higher accuracy, name."""
-    def number(key: str, default: float = math.inf) -> float:
+    """Sort key of the tie-break (:data:`TIE_BREAK`): fewer operations per inference (``macs +
+    tree_comparisons``; unknown sorts last), smaller model, higher accuracy, name."""
+    def number(key: str, default: float | None = math.inf) -> float | None:
         value = metrics.get(key)
         return default if value is None or not math.isfinite(value) else float(value)
 
+    ops = operations(number("macs", None), number("tree_comparisons", None))
     size = number("weight_bytes")
     if size == math.inf:
         size = number("size_bytes")
-    return number("macs"), size, -number(accuracy, -math.inf), name
+    return math.inf if ops is None else float(ops), size, -number(accuracy, -math.inf), name
+
+
+#: What each element of :func:`tie_key` compares, in order (for the reason text).
+TIE_KEY_PARTS = ("operations per inference (macs + tree_comparisons)", "model size (weight bytes, else size bytes)",
+                 "accuracy", "name")
 
 
 def verdict(chosen: Estimate, baseline: Estimate, direction: str) -> str:

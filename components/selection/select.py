@@ -11,7 +11,10 @@ The steps, in order; a candidate leaves at the first step it fails, with its rea
 2. ``missing_objective``: an objective is missing, None, NaN or infinite.
 3. ``violates_constraints``: a :class:`Constraints` limit is broken (all broken limits are
    listed, with the values). The accuracy drop is measured against the most accurate
-   candidate left after steps 1 and 2.
+   candidate left after steps 1 and 2. Feasibility is judged on the point estimates; where a
+   figure has a 95 % interval, every check (kept or broken) records whether the decision is
+   *within the noise* (``within_noise``): the limit is met but the interval crosses it, or
+   broken but the interval reaches back inside. The reason then says so.
 4. ``dominated``: another candidate left is at least as good in every objective and better in
    one (the record names the front members that dominate it).
 5. The rule picks one member of the front (``chosen``; the others are ``front``).
@@ -33,14 +36,17 @@ front's best value and 0 its worst; an objective on which every front member is 
   the other objectives being held by the constraints' limits: "the most accurate candidate
   within the limits".
 
-Ties (scores within ``1e-9`` relative) go to the better ``primary`` objective value, then to
-the name in ascending order, so the choice never depends on the input order.
+Equal scores (within ``1e-9`` relative) go to the better ``primary`` objective value, then to
+the name in ascending order, so the choice never depends on the input order. Then the tie rule
+on the noise below applies to that pick.
 
 Noise (:mod:`.intervals`): an objective may carry a 95 % interval (metrics ``<name>_low`` and
 ``<name>_high``, as the interleaved benchmark reports them). Dominance in step 4 then holds
 only beyond the intervals, and after a rule has scored the front, every front member whose
 intervals overlap the pick's on every objective the rule scores is tied with it; ties go to
-the smaller MAC count, then the smaller model, then the higher accuracy, then the name.
+fewer operations per inference (``macs + tree_comparisons``), then the smaller model, then the
+higher accuracy, then the name (:data:`.intervals.TIE_BREAK`); the reason names the members
+tied with the pick and what decided. This holds for every rule.
 Finally the choice is never significantly worse on energy (``energy_per_inference_kwh``, else
 ``sci``) than the baseline, the most accurate fp32 variant, unless the user's weights put no
 weight on it; the record says per objective whether the choice is significantly better than
@@ -52,7 +58,8 @@ When no candidate is left after step 3, nothing may be promoted: ``on_none="fail
 decision with ``chosen=None`` and ``promote=False``.
 
 Accuracy is a fraction between 0 and 1; accuracy drops are in percentage points
-(``(best - accuracy) x 100``), as in the quantization report.
+(``(best - accuracy) x 100``), as in the quantization report. A malformed interval (one end
+only, not finite, ``low > high``, or not holding its figure) raises :class:`SelectionError`.
 """
 
 from __future__ import annotations
@@ -66,7 +73,7 @@ import numpy as np
 
 from ..records import SelectionRecord
 from ..stats import compare
-from .intervals import TIE_BREAK, interval, interval_front, tie_key, tied, verdict
+from .intervals import TIE_BREAK, TIE_KEY_PARTS, SelectionError, interval, interval_front, tie_key, tied, verdict
 from .pareto import DIRECTIONS
 
 RECORD_SCHEMA = SelectionRecord.SCHEMA
@@ -86,10 +93,6 @@ TIE_RTOL = 1e-9
 # Accuracy drops within this many points of the limit count as within it (float round-off).
 _POINTS_EPS = 1e-9
 _STATUS_ORDER = ("chosen", "front", "dominated", "violates_constraints", "missing_objective", "ineligible")
-
-
-class SelectionError(ValueError):
-    """Bad input to the selection (kept a ValueError for scikit-learn-style callers)."""
 
 
 class NoEligibleCandidateError(RuntimeError):
@@ -171,6 +174,9 @@ def _optional_limit(value, name: str, lower: float = 0.0, upper: float = math.in
 @dataclass(frozen=True)
 class Constraints:
     """Limits a candidate must meet before the front is computed. None means no limit.
+
+    A limit is met or broken on the point estimate; where the figure has a 95 % interval that
+    says otherwise, the decision's record marks it ``within_noise`` (see :func:`select_model`).
 
     Args:
         min_accuracy: Lowest acceptable ``accuracy`` (fraction, 0 to 1).
@@ -339,12 +345,15 @@ class Assessment:
 
     ``status`` is one of ``chosen``, ``front``, ``dominated``, ``violates_constraints``,
     ``missing_objective``, ``ineligible``. ``normalized`` and ``score`` exist for front members.
+    ``constraint_checks`` holds every limit applied to the candidate, kept or broken, with
+    ``met`` and ``within_noise`` (see :func:`_check_constraints`); ``violations`` the broken ones.
     """
 
     candidate: Candidate
     status: str
     reasons: tuple[str, ...] = ()
     violations: tuple[dict, ...] = ()
+    constraint_checks: tuple[dict, ...] = ()
     dominated_by: tuple[str, ...] = ()
     normalized: Mapping[str, float] | None = None
     score: float | None = None
@@ -364,6 +373,7 @@ class Assessment:
             "eligibility_reason": c.eligibility_reason,
             "reasons": list(self.reasons),
             "violations": [dict(v) for v in self.violations],
+            "constraint_checks": [dict(v) for v in self.constraint_checks] or None,
             "dominated_by": list(self.dominated_by),
             "metrics": {k: _finite(v) for k, v in c.metrics.items()},
             "normalized": None if self.normalized is None else {k: _finite(v) for k, v in self.normalized.items()},
@@ -444,8 +454,8 @@ class SelectionDecision:
             "rule": self.rule,
             "rule_definition": _RULE_DEFINITIONS[self.rule],
             "score_direction": self._score_direction(),
-            "tie_break": f"scores within {TIE_RTOL:g} relative are ties: better {self.primary}, then name ascending; "
-                         f"then {TIE_BREAK}",
+            "tie_break": f"equal scores (within {TIE_RTOL:g} relative) go to the better {self.primary}, then the "
+                         f"name ascending; then {TIE_BREAK}",
             "baseline": None if self.baseline is None else self.baseline.name,
             "significance": self.significance() or None,
             "energy_guard": self.energy_guard,
@@ -522,28 +532,85 @@ def _fmt(value: float | None) -> str:
 
 
 def _check_constraints(c: Candidate, constraints: Constraints, best_accuracy: float | None) -> list[dict]:
-    """Every broken limit: ``{constraint, metric, limit, value, message}``."""
-    broken = []
+    """Every limit applied to ``c``, kept or broken: ``{constraint, metric, limit, value, low,
+    high, met, within_noise}``, and ``message`` for a broken one.
 
-    def broke(constraint: str, metric: str, limit: float, value: float | None, message: str):
-        broken.append({"constraint": constraint, "metric": metric, "limit": limit, "value": value, "message": message})
+    ``met`` is judged on the point estimate. ``low``/``high`` are the 95 % interval of the figure
+    compared (None when the figure is missing); ``within_noise`` is true when the limit is met
+    but the interval crosses it, or broken but the interval reaches back inside (never for an
+    exact figure). The accuracy drop's interval is the candidate's accuracy interval against the
+    most accurate candidate's point value.
+    """
+    checks = []
+
+    def check(constraint: str, metric: str, limit: float, value: float | None, figure, upper: bool,
+              message: str, slack: float = 0.0):
+        if value is None:
+            met, noise, low, high = False, False, None, None
+        else:
+            low, high = figure
+            met = value <= limit + slack if upper else value >= limit
+            if upper:
+                noise = high > limit + slack if met else low <= limit + slack
+            else:
+                noise = low < limit if met else high >= limit
+        entry = {"constraint": constraint, "metric": metric, "limit": limit, "value": value, "low": low,
+                 "high": high, "met": met, "within_noise": noise}
+        if not met:
+            if noise:
+                message += f" (within the noise: the 95 % interval [{low:.6g}, {high:.6g}] reaches the limit)"
+            entry["message"] = message
+        checks.append(entry)
 
     accuracy = c.value(ACCURACY)
-    if constraints.min_accuracy is not None and (accuracy is None or accuracy < constraints.min_accuracy):
-        broke("min_accuracy", ACCURACY, constraints.min_accuracy, accuracy,
+    if accuracy is not None and not math.isfinite(accuracy):
+        accuracy = None  # an infinite accuracy meets nothing: missing
+    figure = None
+    if accuracy is not None and constraints.uses_accuracy:
+        estimate = interval(c.metrics, ACCURACY, c.name)
+        figure = (estimate.low, estimate.high)
+    if constraints.min_accuracy is not None:
+        check("min_accuracy", ACCURACY, constraints.min_accuracy, accuracy, figure, False,
               f"{ACCURACY} {_fmt(accuracy)} < min_accuracy {constraints.min_accuracy:g}")
     if constraints.max_accuracy_drop_points is not None and best_accuracy is not None:
         drop = None if accuracy is None else 100.0 * (best_accuracy - accuracy)
-        if drop is None or drop > constraints.max_accuracy_drop_points + _POINTS_EPS:
-            broke("max_accuracy_drop_points", ACCURACY, constraints.max_accuracy_drop_points, drop,
-                  f"accuracy drop {'missing' if drop is None else f'{drop:.4g}'} points against the most accurate "
-                  f"candidate ({best_accuracy:.6g}) > max_accuracy_drop_points {constraints.max_accuracy_drop_points:g}")
+        drop_figure = None if figure is None else (100.0 * (best_accuracy - figure[1]),
+                                                   100.0 * (best_accuracy - figure[0]))
+        check("max_accuracy_drop_points", ACCURACY, constraints.max_accuracy_drop_points, drop, drop_figure, True,
+              f"accuracy drop {'missing' if drop is None else f'{drop:.4g}'} points against the most accurate "
+              f"candidate ({best_accuracy:.6g}) > max_accuracy_drop_points {constraints.max_accuracy_drop_points:g}",
+              slack=_POINTS_EPS)
     for limit_name, metric in (("max_latency_ms", LATENCY_P95), ("max_sci", SCI)):
         limit = getattr(constraints, limit_name)
+        if limit is None:
+            continue
         value = c.value(metric)
-        if limit is not None and (value is None or not value <= limit):
-            broke(limit_name, metric, limit, value, f"{metric} {_fmt(value)} > {limit_name} {limit:g}")
-    return broken
+        if value is not None and not math.isfinite(value):
+            value = None
+        estimate = None if value is None else interval(c.metrics, metric, c.name)
+        check(limit_name, metric, limit, value, None if estimate is None else (estimate.low, estimate.high), True,
+              f"{metric} {_fmt(value)} > {limit_name} {limit:g}")
+    return checks
+
+
+def _noise_notes(assessments: Iterable[Assessment], chosen: str | None) -> list[str]:
+    """Constraint decisions within the noise that mattered: the chosen candidate's kept limits and
+    the excluded candidates' broken ones."""
+    notes = []
+    for a in assessments:
+        for check in a.constraint_checks:
+            if not check["within_noise"]:
+                continue
+            figure = f"{check['metric']} {check['value']:.6g} [{check['low']:.6g}, {check['high']:.6g}]"
+            if check["constraint"] == "max_accuracy_drop_points":
+                figure = f"accuracy drop {check['value']:.4g} points [{check['low']:.4g}, {check['high']:.4g}]"
+            if check["met"] and a.name == chosen:
+                notes.append(f"{a.name!r} meets {check['constraint']} {check['limit']:g} on the point estimate but "
+                             f"its interval crosses it ({figure})")
+            elif not check["met"]:
+                notes.append(f"{a.name!r} breaks {check['constraint']} {check['limit']:g} on the point estimate but "
+                             f"its interval reaches inside ({figure})")
+    return notes
 
 
 def _objective_problems(c: Candidate, objectives: Sequence[Objective]) -> list[str]:
@@ -672,6 +739,11 @@ def select_model(
         raise SelectionError(f"constraints must be a Constraints, a mapping or None; got {constraints!r}")
     weights = normalise_weights(weights, objectives, rule)
     candidates = as_candidates(candidates)
+    for c in candidates:  # a malformed interval is an error, never quietly an exact figure
+        for name in dict.fromkeys([*names, ENERGY, SCI]):
+            value = c.value(name)
+            if value is not None and math.isfinite(value):
+                interval(c.metrics, name, c.name)
     if constraints.uses_accuracy:
         for c in candidates:
             a = c.value(ACCURACY)
@@ -700,10 +772,13 @@ def select_model(
         reference = {"name": top.name, ACCURACY: top.value(ACCURACY)}
     best_accuracy = None if reference is None else reference[ACCURACY]
     allowed = []
+    checks: dict[str, tuple[dict, ...]] = {}
     for c in complete:
-        broken = _check_constraints(c, constraints, best_accuracy)
+        checks[c.name] = tuple(_check_constraints(c, constraints, best_accuracy))
+        broken = tuple(b for b in checks[c.name] if not b["met"])
         if broken:
-            status[c.name] = Assessment(c, "violates_constraints", tuple(b["message"] for b in broken), tuple(broken))
+            status[c.name] = Assessment(c, "violates_constraints", tuple(b["message"] for b in broken), broken,
+                                        checks[c.name])
         else:
             allowed.append(c)
 
@@ -712,6 +787,9 @@ def select_model(
     if not allowed:
         ordered = tuple(status[c.name] for c in candidates)
         message = _none_message(ordered)
+        if any(v["within_noise"] for a in ordered for v in a.violations):
+            message += (" | constraints are judged on point estimates; a limit broken 'within the noise' has a 95 % "
+                        "interval that reaches inside it")
         decision = SelectionDecision(None, False, message, assessments=ordered, **common)
         if on_none == "fail":
             raise NoEligibleCandidateError(message, decision.to_record())
@@ -725,23 +803,31 @@ def select_model(
     for i, c in enumerate(allowed):
         if i not in on_front:
             by = tuple(allowed[j].name for j in ([j for j in beaten[i] if j in on_front] or beaten[i]))
-            status[c.name] = Assessment(c, "dominated", (f"dominated by {', '.join(by)}",), dominated_by=by)
+            status[c.name] = Assessment(c, "dominated", (f"dominated by {', '.join(by)}",), dominated_by=by,
+                                        constraint_checks=checks[c.name])
 
     # 5: normalise over the front, score, pick; then ties beyond the noise, then the energy guard
     scales, normed = _normalise(front, objectives)
     scores, lower_better = _scores(rule, normed, weights, objectives, front, primary)
     primary_dir = next(o.direction for o in objectives if o.name == primary)
-    best = _pick(front, scores, lower_better, primary, primary_dir)
-    best = _break_ties(front, best, _scored_objectives(rule, objectives, weights, primary))
+    pick = _pick(front, scores, lower_better, primary, primary_dir)
+    scored_objectives = _scored_objectives(rule, objectives, weights, primary)
+    best, tied_with = _break_ties(front, pick, scored_objectives)
     baseline = _baseline(complete)
+    best_before_guard = best
     best, guard = _energy_guard(front, best, baseline, scores, lower_better, rule, weights, objectives)
     for i, c in enumerate(front):
-        status[c.name] = Assessment(c, "chosen" if i == best else "front",
+        status[c.name] = Assessment(c, "chosen" if i == best else "front", constraint_checks=checks[c.name],
                                     normalized=dict(zip(names, map(float, normed[i]))), score=float(scores[i]))
     chosen = front[best]
-    reason = _reason(rule, chosen, float(scores[best]), weights, len(front), len(candidates), primary)
+    reason = _reason(rule, front[pick], float(scores[pick]), weights, len(front), len(candidates), primary)
+    reason += _tie_text(front, pick, best_before_guard, tied_with, scored_objectives)
     if guard:
         reason += f"; {guard}"
+    notes = _noise_notes((status[c.name] for c in candidates), chosen.name)
+    if notes:
+        reason += "; constraints are judged on point estimates, and these decisions are within the noise: " + \
+                  "; ".join(notes)
     return SelectionDecision(chosen, True, reason, assessments=tuple(status[c.name] for c in candidates),
                              normalization=scales, baseline=baseline, energy_guard=guard, **common)
 
@@ -755,11 +841,42 @@ def _scored_objectives(rule: str, objectives: Sequence[Objective], weights, prim
     return list(objectives)
 
 
-def _break_ties(front: list[Candidate], best: int, objectives: Sequence[Objective]) -> int:
+def _break_ties(front: list[Candidate], best: int, objectives: Sequence[Objective]) -> tuple[int, list[int]]:
     """The rule's pick, or a front member tied with it beyond the noise on every scored objective
-    that wins the tie-break (smaller MACs, smaller model, higher accuracy, name)."""
+    that wins the tie-break (fewer operations, smaller model, higher accuracy, name); and the
+    members tied with the pick (the pick included)."""
     tied_with = [i for i, c in enumerate(front) if i == best or tied(front[best].metrics, c.metrics, objectives)]
-    return min(tied_with, key=lambda i: tie_key(front[i].name, front[i].metrics))
+    return min(tied_with, key=lambda i: tie_key(front[i].name, front[i].metrics)), tied_with
+
+
+def _tie_text(front: list[Candidate], pick: int, best: int, tied_with: Sequence[int],
+              objectives: Sequence[Objective]) -> str:
+    """The tie rule as applied: who is tied with the rule's pick, who won the tie-break and on what."""
+    others = [i for i in tied_with if i != best]
+    if not others:
+        return ""
+    keys = {i: tie_key(front[i].name, front[i].metrics) for i in tied_with}
+    runner = min(others, key=keys.get)
+    part = next(k for k in range(len(keys[best])) if keys[best][k] != keys[runner][k])
+
+    def shown(i: int) -> str:
+        value = keys[i][part]
+        if part == 3:
+            return repr(value)
+        if part == 2:
+            value = -value
+        return "unknown" if not math.isfinite(value) else f"{value:,.6g}"
+
+    better = ("fewer", "smaller", "higher", "first by")[part]
+    decided = (f"{better} {TIE_KEY_PARTS[part]}: {shown(best)} against {shown(runner)} for {front[runner].name!r}"
+               if part < 3 else f"{better} {TIE_KEY_PARTS[part]} (ascending), the other figures being equal")
+    on = ", ".join(o.name for o in objectives)
+    if best != pick:
+        return (f"; {front[best].name!r} is tied with {front[pick].name!r} (95 % intervals overlap on {on}) and "
+                f"wins the tie-break on {decided}, so {front[best].name!r} is chosen")
+    names = ", ".join(repr(front[i].name) for i in tied_with if i != pick)
+    return (f"; {names} tied with {front[pick].name!r} (95 % intervals overlap on {on}), and {front[pick].name!r} "
+            f"wins the tie-break on {decided}")
 
 
 def _is_fp32(c: Candidate) -> bool:
