@@ -1168,6 +1168,10 @@ class TotalPart(_Part):
     saved_percent: float | None = None
     accuracy_given_up_points: float | None = None
     unavailable_reason: str | None = None
+    #: the selection's verdict on accuracy against the baseline, from their Wilson intervals
+    accuracy_verdict: str | None = None
+
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"accuracy_verdict"})
 
 
 @dataclass(frozen=True)
@@ -1278,9 +1282,13 @@ class SustainabilityReport(_Record):
         points = self.total.accuracy_given_up_points
         if points is None:
             return "n/a"
+        verdict = self.total.accuracy_verdict
+        noise = " (no significant difference)" if verdict == "no significant difference" else ""
         if abs(points) < 5e-7:
             return "none (same accuracy)"
-        return f"{points:.2f} points" if points > 0 else f"none (the selected variant is {-points:.2f} points more accurate)"
+        if points > 0:
+            return f"{points:.2f} points{noise}"
+        return f"none (the selected variant is {-points:.2f} points more accurate{noise.replace(' (', '; ').rstrip(')')})"
 
     @property
     def comparison_text(self) -> str | None:

@@ -136,6 +136,10 @@ def test_accuracy_given_up_reads_as_a_person_would_say_it():
                          (-0.4, "none (the selected variant is 0.40 points more accurate)")):
         total = report.total.__class__(**{**report.total.__dict__, "accuracy_given_up_points": points})
         assert report.__class__(**{**report.__dict__, "total": total}).accuracy_given_up_text == text
+    total = report.total.__class__(**{**report.total.__dict__, "accuracy_given_up_points": -0.4,
+                                      "accuracy_verdict": "no significant difference"})
+    assert report.__class__(**{**report.__dict__, "total": total}).accuracy_given_up_text == \
+        "none (the selected variant is 0.40 points more accurate; no significant difference)"
 
 
 def test_widened_adds_a_relative_uncertainty_in_quadrature_and_names_a_bad_argument():

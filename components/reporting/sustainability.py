@@ -279,6 +279,8 @@ def build_sustainability_report(
             "scheduled_g": scheduled, "optimized_g": optimized, "saved_g": saved,
             "saved_percent": None if not complete or not scheduled else 100.0 * saved / scheduled,
             "accuracy_given_up_points": accuracy_given_up,
+            "accuracy_verdict": ((selection.significance or {}).get("accuracy") or {}).get("verdict")
+            if selection else None,
             "unavailable_reason": None if complete else "a part is missing (see training and inference)",
         },
         "savings": _savings(training, baseline, chosen, expected_lifetime_inferences,
