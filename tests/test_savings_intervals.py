@@ -73,9 +73,9 @@ def test_a_real_saving_has_an_interval_excluding_zero_and_the_parts_add_up():
     report = _report(baseline, selected)
     training, inference, total = report.saving("training"), report.saving("inference"), report.saving("total")
     # training: 1 Wh x (300 - 100) g/kWh = 0.2 g, measured once: the run-to-run factor on the fits' energy
-    # (5 %) gives it about +-10 %; its percentage is the intensities' ratio, which the energy cancels from
+    # (10 %) gives it about +-20 %; its percentage is the intensities' ratio, which the energy cancels from
     assert training.g.estimate == pytest.approx(0.2)
-    assert 0.15 < (training.g.high - training.g.low) / training.g.estimate < 0.25
+    assert 0.3 < (training.g.high - training.g.low) / training.g.estimate < 0.5
     assert training.percent.estimate == pytest.approx(200 / 3) == training.percent.high == training.percent.low
     assert inference.significant and 0 < inference.g.low <= inference.g.estimate <= inference.g.high
     assert inference.percent.low > 40 and inference.percent.high < 60  # about half
