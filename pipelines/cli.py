@@ -179,7 +179,7 @@ def _print_variants(runs: Sequence[CandidateRun]) -> None:
                "µWh/1k inf.", "SCI µg/1k inf.", "eligible / why not")
     for column in columns:
         table.add_column(column, justify="left" if column in ("candidate", "variant", "eligible / why not") else "right",
-                         no_wrap=column in ("µWh/1k inf.", "SCI µg/1k inf."))
+                         no_wrap=column in ("p95 ms", "µWh/1k inf.", "SCI µg/1k inf."))
     skipped, notes = [], set()
     for run in sorted(runs, key=lambda r: r.name):
         notes.update(run.sci.notes())
@@ -194,7 +194,8 @@ def _print_variants(runs: Sequence[CandidateRun]) -> None:
                 macs = "-" if scored.macs is None else (f"{scored.tree_comparisons:,} cmp" if scored.tree_comparisons
                                                         and not scored.macs else f"{scored.macs:,}")
                 # kWh per inference x 1e12 = µWh per 1,000 inferences; g per 1,000 x 1e6 = µg per 1,000
-                figures = (macs, f"{scored.latency_p95_ms:.4f}",
+                p95 = scored.latency_p95_ms_interval
+                figures = (macs, f"{p95.estimate:.3g} [{p95.low:.3g}-{p95.high:.3g}]" if p95 else f"{scored.latency_p95_ms:.4f}",
                            _interval_text(energy, 1e12) if energy else f"{scored.energy_per_inference_kwh * 1e12:.3g}",
                            _interval_text(sci, 1e6 * 1000 / _per(scored)) if sci else
                            f"{scored.sci * 1e6 * 1000 / _per(scored):.3g}")
@@ -244,7 +245,9 @@ def _print_report(result: TrainingRun) -> None:
     def g(value):
         return "n/a" if value is None else f"{value:.4g}"
 
-    labels = {"training": "training (fit energy: run-now vs its own hours)",
+    waited = report.training.realized is not False
+    labels = {"training": "training (fit energy: run-now vs the gate's window"
+                          + (")" if waited else "; plan mode: not waited)"),
               "inference": f"inference ({report.inference.expected_inferences:,.0f} inferences)", "total": "total"}
     for part, scheduled, optimized, saved, _ in report.rows():
         saving = report.saving(part)
