@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from greenkfp.components._messages import shorten
+
 if TYPE_CHECKING:
     from greenkfp.components.records import GateDecisionRecord
     from greenkfp.pipelines.local import CandidateRun, TrainingRun
@@ -321,6 +323,13 @@ def _check_summary_path(text: str, pipeline: str) -> Path:
         path = Path(text).expanduser()
     except RuntimeError as exc:  # ~nouser
         raise ValueError(f"--summary-json {text!r}: {exc}") from None
+    try:
+        return _check_summary_file(path, text)
+    except OSError as exc:  # a name too long, a loop of links...
+        raise ValueError(f"--summary-json {shorten(text)}: {exc.strerror or exc}") from None
+
+
+def _check_summary_file(path: Path, text: str) -> Path:
     if path.is_dir():
         raise ValueError(f"--summary-json must be a file path, got the directory {text!r}")
     if path.is_symlink() or (path.exists() and not path.is_file()):
@@ -380,6 +389,13 @@ def cmd_run_local(args: argparse.Namespace) -> int:
             failed = progress.failed
             console.print(f"[red]error:[/red] task {failed.task} failed: {failed.error or 'see the log'}")
             console.print(f"full log: {log_path}")
+            if summary_path is not None:  # never leave an earlier run's outcome where this run's belongs
+                from greenkfp.components._files import write_atomic
+                from greenkfp.pipelines.local import failed_summary
+
+                write_atomic(summary_path, json.dumps(failed_summary(failed.task, failed.error, run_dir),
+                                                      indent=2, sort_keys=True) + "\n")
+                console.print(f"summary (failed run): {summary_path}")
             return 1
     if args.pipeline == "gate":
         title = f"carbon-forecast gate: branch '{result.branch}' ran"

@@ -233,6 +233,21 @@ def _point(value: float | None) -> dict | None:
     return None if value is None else {"estimate": value, "low": value, "high": value}
 
 
+def _accuracy_interval(accuracy: float | None, metrics: dict) -> dict | None:
+    """The selection's Wilson interval of the accuracy (from the test rows), else the point."""
+    low, high = metrics.get("accuracy_low"), metrics.get("accuracy_high")
+    if accuracy is None:
+        return None
+    return {"estimate": accuracy, "low": low, "high": high} if low is not None and high is not None else \
+        _point(accuracy)
+
+
+def failed_summary(task: str, error: str | None, run_dir) -> dict:
+    """The summary of a run that failed: ``status`` failed, the task and its error, no outcome."""
+    return {"schema": SUMMARY_SCHEMA, "status": "failed", "failed_task": task, "error": error or "see the run's log",
+            "selected": None, "baseline": None, "savings": None, "variants": [], "run_dir": str(run_dir)}
+
+
 def run_summary(result: TrainingRun) -> dict:
     """The run's outcome for machines (``greenkfp run-local --summary-json``): the selected and
     baseline variants, the savings with 95 % intervals, and every variant's energy and SCI with
@@ -246,12 +261,14 @@ def run_summary(result: TrainingRun) -> dict:
             "basis": saving.basis}
     if savings["training"] is not None:
         savings["training"]["realized"] = report.training.realized
+    metrics = {c.name: c.metrics for c in selection.candidates} if selection else {}
     variants = []
     for entry in result.sci:
         scored = entry.scored
         variants.append({
             "name": entry.name, "candidate": entry.candidate, "variant": entry.variant, "status": entry.status,
             "accuracy": entry.accuracy,
+            "accuracy_interval": _accuracy_interval(entry.accuracy, metrics.get(entry.name, {})),
             "energy_per_inference_kwh": (_figure(entry.energy_per_inference_kwh_interval)
                                          or _point(entry.energy_per_inference_kwh)) if scored else None,
             "sci": (_figure(entry.sci_interval) or _point(entry.sci)) if scored else None,
@@ -267,6 +284,7 @@ def run_summary(result: TrainingRun) -> dict:
         selection.baseline if selection else None)
     return {
         "schema": SUMMARY_SCHEMA,
+        "status": "succeeded",
         "selected": selection.chosen if selection and selection.promote else None,
         "baseline": baseline,
         "savings": savings,

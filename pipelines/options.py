@@ -187,8 +187,13 @@ def check_local_training(arguments: dict) -> None:
     from greenkfp.components.parameters import TRAINING
     from greenkfp.components.preflight import check_training_options
 
-    check_training_options(**{name: arguments[name] for name in TRAINING
-                              if name not in ("dataset", "label_column", "candidates", "summary_json")})
+    try:
+        check_training_options(**{name: arguments[name] for name in TRAINING
+                                  if name not in ("dataset", "label_column", "candidates", "summary_json")})
+    except ValueError as exc:  # name the option the user typed, not only the pipeline's parameter
+        message = str(exc)
+        named = next((p for name, p in TRAINING.items() if p.flag and message.startswith(name)), None)
+        raise ValueError(f"{named.flag}: {message}" if named else message) from None
     dataset = arguments["dataset"]
     if dataset in BUILTIN_DATASETS or "://" not in dataset:  # remote URIs are read by the pipeline's first step
         frame, label = load_source(dataset, arguments["label_column"] or None)

@@ -106,15 +106,21 @@ def test_a_noisy_negative_estimate_is_not_reported_as_a_loss():
     assert report.saved_text.startswith("no significant difference")
 
 
-def test_entries_without_rounds_fall_back_to_point_estimates_with_zero_width():
+def test_entries_without_rounds_use_point_estimates_with_the_run_to_run_factors():
     base = _entry("m", "fp32", 0.95, [2e-6] * 3)
     chosen = _entry("m", "int8_dynamic", 0.95, [1e-6] * 3, group="another-benchmark")  # not paired
     selection = SelectionRecord(promote=True, chosen="m/int8_dynamic", reason="by hand", rule="knee")
     report = build_sustainability_report(_decision(), [_training("m", 1e-3)], [base, chosen], selection,
                                          expected_lifetime_inferences=1e6)
     inference = report.saving("inference")
-    assert inference.g.estimate == pytest.approx(1.0) and inference.g.low == inference.g.high
-    assert "point estimates" in report.savings.inference.basis
+    assert inference.g.estimate == pytest.approx(1.0) and inference.g.low < 1.0 < inference.g.high
+    assert "point estimates" in report.savings.inference.basis and "run-to-run" in report.savings.inference.basis
+    # a variant 1 % dirtier than the baseline, measured apart: inside the run-to-run noise, so inference and
+    # total agree that there is no significant difference (not a zero-width, "significant" loss)
+    dirtier = _entry("m", "int8_dynamic", 0.95, [2.02e-6] * 3, group="another-benchmark")
+    report = build_sustainability_report(_decision(now=200.0, window=200.0), [_training("m", 1e-3)], [base, dirtier],
+                                         selection, expected_lifetime_inferences=1e6)
+    assert not report.saving("inference").significant and not report.saving("total").significant
 
 
 def test_the_ui_metrics_carry_each_savings_interval_and_whether_it_is_significant():

@@ -29,8 +29,12 @@ to CodeCarbon through its own knobs, so training's modeled energy rests on the s
 
 * ``cpu_tdp_w`` -> ``force_cpu_power``. CodeCarbon's ``cpu_load`` model then uses this TDP
   instead of its registry guess. The profile is the machine the job runs on, so the TDP is not
-  scaled: CodeCarbon's load is the whole machine's, as the TDP is (a note says when this
-  machine's CPU count differs from the profile's ``vcpus``).
+  scaled; CodeCarbon charges the fit ``TDP x (its process's CPU time / wall time / CPU count)``
+  (``tracking_mode="process"``; a note says when this machine's CPU count differs from the
+  profile's ``vcpus``). Process tracking, not the whole machine's load: a training pod shares
+  its node, and with the machine's load the same seeded fit was charged 2x more energy when a
+  neighbour slowed it down (the machine's power for twice the wall time); its own CPU time does
+  not move with its neighbours.
 * ``ram_gb`` -> ``force_ram_power`` = ``ram_gb`` x :data:`~.model.TEADS_RAM_W_PER_GB`, the RAM
   model SCI uses, instead of CodeCarbon's DIMM count.
 * **Measured wins.** ``force_cpu_power`` switches CodeCarbon's RAPL reading off, so where
@@ -42,7 +46,7 @@ Everything that changes a figure or could open a network connection is passed to
 explicitly, so a stray ``.codecarbon.config`` (in ``$HOME`` or the working directory) or a
 ``CODECARBON_*`` environment variable cannot change the result: no PUE/WUE, no forced
 intensity, no Electricity Maps token and no HTTP endpoint in offline mode, CSV output only,
-``tracking_mode="machine"``, ``allow_multiple_runs=True`` (no lock file, no signal handlers).
+``tracking_mode="process"``, ``allow_multiple_runs=True`` (no lock file, no signal handlers).
 In offline mode CodeCarbon opens no network connection (checked in the tests with an audit
 hook). The online tracker does: it geolocates the machine by IP (geojs.io, then ipinfo.io) and
 probes cloud metadata at 169.254.169.254; without network CodeCarbon falls back to Canada /
@@ -436,7 +440,7 @@ class EnergyTracker:
             "emissions_endpoint": None,
             "logging_logger": None,
             "metadata": None,
-            "tracking_mode": "machine",
+            "tracking_mode": "process",
             "log_level": logging.getLevelName(self._capture.capture_level).lower(),
             "allow_multiple_runs": True,
             "pue": 1.0,
@@ -700,8 +704,10 @@ def _describe_part(hw, settings: Mapping[str, Any], conf: Mapping[str, Any]) -> 
         if mode in _COUNTER_CPU_MODES:
             return "cpu", f"CPU: measured, CodeCarbon '{mode}' mode ({_COUNTER_CPU_MODES[mode]})"
         if mode == "cpu_load":
-            return "cpu", (f"CPU: modeled, CodeCarbon 'cpu_load' mode (no RAPL): power = TDP x (0.1 + 0.9 x load^3), "
-                           f"load = {getattr(hw, '_tracking_mode', 'machine')}-wide CPU load (psutil), "
+            formula = ("TDP x (the process's and its children's CPU time / wall time / CPU count)"
+                       if getattr(hw, "_tracking_mode", "machine") == "process"
+                       else "TDP x (0.1 + 0.9 x load^3), load = the machine-wide CPU load (psutil)")
+            return "cpu", (f"CPU: modeled, CodeCarbon 'cpu_load' mode (no RAPL): power = {formula}, "
                            f"TDP = {float(hw._tdp):g} W ({_tdp_source(hw, settings)})")
         if mode == "constant":
             return "cpu", (f"CPU: modeled, CodeCarbon 'constant' mode: 50% of TDP = {float(hw._tdp) * 0.5:g} W "

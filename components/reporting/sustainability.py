@@ -122,10 +122,10 @@ _SAVINGS_METHOD = (
     "changes every variant's absolute figures alike between runs, which one run cannot see; it cancels in the "
     f"variants' ratio but not in grams) and by one factor per variant (sd {VARIANT_RUN_TO_RUN:g}: what a rerun in a "
     "fresh process moves one variant by, which moves their ratio); without per-round figures, the point "
-    "estimates and a zero-width interval. "
+    "estimates with those factors. "
     "Training: the fits' energy priced at the gate's run-now and window intensities, scaled in each resample by "
     f"a run-to-run factor of its own (normal, mean 1, sd {TRAINING_RUN_TO_RUN_UNCERTAINTY:g}: a fit is measured "
-    "once, and its time moves with its neighbours' load); its percentage is the intensities' ratio, which the "
+    "once); its percentage is the intensities' ratio, which the "
     "energy cancels from. Total: training + inference in each resample, so the total's percentage carries the "
     "uncertainty of their mix. 'no significant difference' where the grams' interval includes zero. The energy "
     "models' own error bands (modeled energy) are stated apart, in the caveats."
@@ -174,18 +174,13 @@ def _savings(training: dict, baseline: SciEntry | None, chosen: SciEntry | None,
                                + realized)
     if baseline is None or chosen is None:
         return out
-    if baseline.name == chosen.name:
+    same = baseline.name == chosen.name
+    if same:
         variant_factor["s"] = variant_factor["b"]  # one variant: one factor
-        samples = None
-        inference_g = inference_percent = Estimate.exact(0.0)
-        point_b = point_s = baseline.per_inference_g
-    elif _paired(baseline, chosen):
-        samples = {"b": baseline.rounds.per_inference_g, "s": chosen.rounds.per_inference_g}
-    else:
-        samples = None
-        point_b, point_s = baseline.per_inference_g, chosen.per_inference_g
-        inference_g = Estimate.exact(volume * (point_b - point_s))
-        inference_percent = Estimate.exact(100.0 * (point_b - point_s) / point_b) if point_b else None
+    samples = None if same or not _paired(baseline, chosen) else \
+        {"b": baseline.rounds.per_inference_g, "s": chosen.rounds.per_inference_g}
+    point_b, point_s = baseline.per_inference_g, chosen.per_inference_g
+    series = samples or {"b": [0.0, 0.0]}  # without rounds, the point estimates and the run-to-run factors
 
     def per_inference(a, key):
         if samples is None:  # no rounds: the point estimates in every resample
@@ -194,18 +189,20 @@ def _savings(training: dict, baseline: SciEntry | None, chosen: SciEntry | None,
             value = np.median(a[key], axis=1)
         return value * (inference_factor * variant_factor[key] if resampled(a) else 1.0)
 
-    if samples is not None:
-        inference_g = paired_bootstrap(samples, lambda a: volume * (per_inference(a, "b") - per_inference(a, "s")),
+    if same:
+        inference_g = inference_percent = Estimate.exact(0.0)
+        basis = "the baseline itself was selected: nothing saved"
+    else:
+        inference_g = paired_bootstrap(series, lambda a: volume * (per_inference(a, "b") - per_inference(a, "s")),
                                        seed=seed)
         inference_percent = paired_bootstrap(
-            samples, lambda a: 100.0 * (per_inference(a, "b") - per_inference(a, "s")) / per_inference(a, "b"),
-            seed=seed)
-    out["inference"] = part(inference_g, inference_percent,
-                            "paired bootstrap over the interleaved rounds" if samples else
-                            "point estimates (no per-round figures to pair): zero-width interval")
+            series, lambda a: 100.0 * (per_inference(a, "b") - per_inference(a, "s")) / per_inference(a, "b"),
+            seed=seed) if point_b else None
+        basis = ("paired bootstrap over the interleaved rounds, with the run-to-run factors" if samples else
+                 "point estimates (no per-round figures to pair), with the run-to-run factors")
+    out["inference"] = part(inference_g, inference_percent, basis)
     if t_saved is None:
         return out
-    series = samples or {"b": [0.0, 0.0]}  # without rounds, only the training factor varies
 
     def t_factor(a):
         return training_factor if resampled(a) else 1.0

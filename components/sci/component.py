@@ -112,8 +112,9 @@ def benchmark_variants(
     fresh seeded random order, so drift and neighbours' load hit all variants alike. Per variant:
     median time, CPU time, energy and SCI per inference over rounds with 95 % bootstrap
     intervals (the energy model's own error band is stated apart), plus MACs per inference and
-    weight bytes read from the ONNX graph. On Kubeflow the task's container requests whole CPUs
-    with requests equal to limits, so its CPU share is fixed and it is not throttled below it.
+    weight bytes read from the ONNX graph. Give the task whole CPUs with requests equal to limits
+    (task.set_cpu_request / set_cpu_limit), so its CPU share is fixed while it measures: the
+    flagship pipeline does so on Kubeflow; this component alone sets no resources.
 
     Args:
         variants: Each candidate's directory of ONNX variants, collected over the loop.

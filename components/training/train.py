@@ -152,8 +152,8 @@ def train_candidate(
         allow_non_sklearn: Permit estimator classes outside ``sklearn.``.
     """
     spec = spec if isinstance(spec, EstimatorSpec) else EstimatorSpec.from_dict(spec)
-    if isinstance(fit_threads, bool) or not isinstance(fit_threads, int) or fit_threads < 1:
-        raise ValueError(f"fit_threads must be a whole number >= 1, got {fit_threads!r}")
+    if isinstance(fit_threads, bool) or not isinstance(fit_threads, int) or not 1 <= fit_threads <= 1024:
+        raise ValueError(f"fit_threads must be a whole number from 1 to 1024, got {fit_threads!r}")
     provider_options = parse_provider_options(provider_options)  # a typo fails now, not after the fit
     estimator = build_estimator(spec, allow_non_sklearn=allow_non_sklearn)
     if country_iso_code:
