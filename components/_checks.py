@@ -8,11 +8,25 @@ from datetime import datetime, timezone
 from typing import Any
 
 
+def shown(value: Any) -> str:
+    """``repr(value)`` for an error message: an integer too long to print whole (Python limits
+    int -> str) by its size, and any other long repr cut at 200 characters."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)).bit_length() > 200:
+        return f"an integer of about {int(abs(int(value)).bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def number(name: str, value: Any) -> float:
-    """``value`` as a float; an error naming ``name`` unless it is a finite real number."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
+    """``value`` as a float; an error naming ``name`` unless it is a finite real number (an
+    integer too large for a float is not)."""
+    try:
+        result = math.nan if isinstance(value, bool) or not isinstance(value, numbers.Real) else float(value)
+    except OverflowError:
+        result = math.nan
+    if not math.isfinite(result):
+        raise ValueError(f"{name} must be a finite number, got {shown(value)}")
+    return result
 
 
 def non_negative(name: str, value: Any) -> float:

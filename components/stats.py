@@ -20,8 +20,11 @@ the 95 % Wilson score interval (:func:`wilson_interval`): unlike the normal appr
 stays inside [0, 1] and keeps its coverage near 0 and 1 and for small ``n``.
 
 Arguments are checked up front; a bad one raises ValueError naming the argument and the value
-(``resamples`` an integer >= 1, ``block`` an integer from 1 to the number of rounds, finite
-samples, a statistic that returns one finite value per resample).
+(``resamples`` an integer >= 1, ``seed`` an integer >= 0, ``block`` an integer from 1 to the
+number of rounds, samples of finite real numbers (not strings or booleans), a statistic that
+returns one finite value per resample; a statistic that raises is wrapped in a ValueError that
+keeps its exception as the cause). Numbers may be Python's or numpy's real scalars; booleans are
+never numbers here, and an integer too large for a float is refused.
 
 Comparison rules (:func:`compare`): ``a`` is better than ``b`` on a ``"min"`` objective only
 when ``a.high < b.low`` (and conversely for ``"max"``); overlapping intervals are a tie. A saving
@@ -39,6 +42,8 @@ from statistics import NormalDist
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
+
+from ._checks import shown as _show
 
 __all__ = ["CONFIDENCE", "DEFAULT_RESAMPLES", "Estimate", "block_length", "bootstrap_median", "compare",
            "paired_bootstrap", "wilson_interval"]
@@ -60,10 +65,7 @@ class Estimate:
 
     def __post_init__(self) -> None:
         for name in ("estimate", "low", "high"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
-            object.__setattr__(self, name, float(value))
+            object.__setattr__(self, name, _finite_real(name, getattr(self, name)))
         if self.low > self.high:
             raise ValueError(f"low must be <= high, got low={self.low!r} high={self.high!r}")
 
@@ -89,25 +91,81 @@ class Estimate:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Estimate:
+        """From ``{"estimate": ..., "low": ..., "high": ...}``; ValueError naming a missing key."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"data must be a mapping with keys 'estimate', 'low' and 'high', "
+                             f"got {type(data).__name__}: {_show(data)}")
+        missing = [key for key in ("estimate", "low", "high") if key not in data]
+        if missing:
+            raise ValueError(f"data is missing key(s) {', '.join(map(repr, missing))}, got keys "
+                             f"{sorted(map(str, data))!r}")
         return cls(data["estimate"], data["low"], data["high"])
 
     def text(self, fmt: str = ".4g", unit: str = "") -> str:
         return f"{self.estimate:{fmt}}{unit} [{self.low:{fmt}}, {self.high:{fmt}}]"
 
 
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
+def _is_real(value) -> bool:
+    """A Python or numpy real scalar (np.integer, np.floating), never a bool or np.bool_."""
+    return isinstance(value, (numbers.Real, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _finite_real(name: str, value) -> float:
+    """``value`` as a float; ValueError naming ``name`` unless it is a finite real number (an
+    integer too large for a float is not)."""
+    try:
+        result = float(value) if _is_real(value) else math.nan
+    except OverflowError:
+        result = math.nan
+    if not math.isfinite(result):
+        raise ValueError(f"{name} must be a finite number, got {_show(value)}")
+    return result
+
+
+def _rng(seed) -> np.random.Generator:
+    return np.random.default_rng(_check_seed(seed))
+
+
+def _check_seed(seed) -> int:
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {_show(seed)}")
+    return int(seed)
 
 
 def _check_samples(name: str, values: Sequence[float]) -> np.ndarray:
+    """``values`` as a 1-D float array; ValueError naming ``name`` unless they are finite real
+    numbers (strings, booleans and integers too large for a float are refused)."""
+    problem = f"{name} must be a non-empty 1-D sequence of numbers, got"
     try:
-        array = np.asarray(values, dtype=np.float64)
+        raw = np.asarray(values)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of numbers, got {values!r}") from None
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of numbers, got shape {array.shape}")
+        raise ValueError(f"{problem} {_show(values)}") from None
+    if raw.ndim != 1 or raw.size == 0:
+        raise ValueError(f"{problem} shape {raw.shape}")
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind not in "iufO":
+            raise ValueError(f"{problem} an array of {values.dtype}")
+        items = raw if values.dtype.kind == "O" else ()
+    else:
+        items = values
+    # np.asarray would take "1" or True for a number: each item must be a real number itself
+    for i, value in enumerate(items):
+        if not _is_real(value):
+            raise ValueError(f"{problem} {_show(value)} ({type(value).__name__}) at index {i}")
+        if _not_float(value):
+            raise ValueError(f"{problem} {_show(value)} at index {i}, which a float cannot hold")
+    array = raw.astype(np.float64)
     _require_finite(array, f"{name} must hold finite numbers only", lambda i: f"at index {i}")
     return array
+
+
+def _not_float(value) -> bool:
+    """Whether a real number overflows a float (an int beyond about 1.8e308)."""
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False
 
 
 def _require_finite(array: np.ndarray, problem: str, where) -> None:
@@ -124,7 +182,7 @@ def _is_int(value) -> bool:
 
 def _check_resamples(resamples) -> int:
     if not _is_int(resamples) or resamples < 1:
-        raise ValueError(f"resamples must be an integer >= 1, got {resamples!r}")
+        raise ValueError(f"resamples must be an integer >= 1, got {_show(resamples)}")
     return int(resamples)
 
 
@@ -133,7 +191,7 @@ def _check_block(block, n: int, where: str = "") -> int:
     if block is None:
         return block_length(n)
     if not _is_int(block) or not 1 <= block <= n:
-        raise ValueError(f"block must be None or an integer between 1 and the number of rounds, got {block!r} "
+        raise ValueError(f"block must be None or an integer between 1 and the number of rounds, got {_show(block)} "
                          f"for {n} round{'s' if n != 1 else ''}{where}")
     return int(block)
 
@@ -170,11 +228,13 @@ def bootstrap_median(values: Sequence[float], *, resamples: int = DEFAULT_RESAMP
     One value gives a zero-width interval (nothing to resample).
 
     Raises:
-        ValueError: ``values`` empty or not finite, ``resamples`` not an integer >= 1, ``block``
-            not None or an integer from 1 to ``len(values)`` (the message names the value).
+        ValueError: ``values`` empty, not real numbers (strings and booleans are not) or not
+            finite, ``resamples`` not an integer >= 1, ``seed`` not an integer >= 0, ``block`` not
+            None or an integer from 1 to ``len(values)`` (the message names the value).
     """
     array = _check_samples("values", values)
     _check_resamples(resamples)
+    _check_seed(seed)
     _check_block(block, array.size)
     median = float(np.median(array))
     if array.size == 1:
@@ -200,13 +260,14 @@ def paired_bootstrap(
             same round indices (paired); a series of another length is resampled on its own.
         statistic: Takes name -> a 2-D array (resamples x rounds; the point estimate is computed
             with one row holding the data as measured) and returns one value per row.
-        resamples, seed: The bootstrap's size (an integer >= 1) and seed.
+        resamples, seed: The bootstrap's size (an integer >= 1) and seed (an integer >= 0).
         block: Rounds per block, an integer from 1 to the shortest series' length (default
             ``round(sqrt(n))`` per length).
 
     Raises:
-        ValueError: a bad argument, or a statistic that does not return one finite value per
-            row (the message names the argument and the value).
+        ValueError: a bad argument, a statistic that does not return one finite value per row
+            (the message names the argument and the value), or a statistic that raises
+            ("statistic failed on ...: <type>: <message>", its exception chained as the cause).
     """
     if not isinstance(samples, Mapping):
         raise ValueError(f"samples must be a mapping of name to values, got {type(samples).__name__}")
@@ -214,6 +275,7 @@ def paired_bootstrap(
     if not arrays:
         raise ValueError("samples must name at least one series, got none")
     _check_resamples(resamples)
+    _check_seed(seed)
     for name, array in arrays.items():
         _check_block(block, array.size, f" (samples[{name!r}])")
     point = float(_statistic_values(statistic, {k: v[None, :] for k, v in arrays.items()}, 1, "the data")[0])
@@ -229,11 +291,19 @@ def paired_bootstrap(
 
 
 def _statistic_values(statistic, arrays: Mapping[str, np.ndarray], rows: int, what: str) -> np.ndarray:
-    """The statistic's values, checked: one finite number per row."""
+    """The statistic's values, checked: one finite number per row. A statistic that raises is
+    wrapped in a ValueError (one line; the exception is its cause)."""
     try:
-        values = np.asarray(statistic(arrays), dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"statistic must return one number per row, failed on {what}: {exc}") from None
+        result = statistic(arrays)
+    except Exception as exc:
+        detail = " ".join(str(exc).split())
+        raise ValueError(f"statistic failed on {what}: {type(exc).__name__}"
+                         f"{': ' + detail if detail else ''}") from exc
+    try:
+        values = np.asarray(result, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"statistic must return one number per row, got {type(result).__name__} on {what}: "
+                         f"{' '.join(str(exc).split())}") from None
     if values.size != rows:
         raise ValueError(f"statistic must return one number per row ({rows}), got {values.size} on {what}")
     _require_finite(values, "statistic must return finite numbers", lambda i: f"on {what}")
@@ -248,13 +318,16 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> E
     inside [0, 1]; ``z`` is the standard normal quantile of ``(1 + confidence) / 2``.
 
     Raises:
-        ValueError: ``n`` not an integer >= 1, ``successes`` not an integer from 0 to ``n``, or
-            ``confidence`` not strictly between 0 and 1 (the message names the value).
+        ValueError: ``n`` not an integer >= 1 that a float can hold, ``successes`` not an integer
+            from 0 to ``n``, or ``confidence`` not strictly between 0 and 1 (the message names the
+            value).
     """
     if not _is_int(n) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        raise ValueError(f"n must be an integer >= 1, got {_show(n)}")
+    if _not_float(n):
+        raise ValueError(f"n must be an integer >= 1 that a float can hold, got {_show(n)}")
     if not _is_int(successes) or not 0 <= successes <= n:
-        raise ValueError(f"successes must be an integer between 0 and n ({n}), got {successes!r}")
+        raise ValueError(f"successes must be an integer between 0 and n ({n}), got {_show(successes)}")
     if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0 < confidence < 1:
         raise ValueError(f"confidence must be a number strictly between 0 and 1, got {confidence!r}")
     n, p = int(n), int(successes) / int(n)
@@ -301,11 +374,23 @@ _Z95 = 1.959963984540054
 
 def widened(estimate: Estimate, relative_sd: float) -> Estimate:
     """``estimate`` with a relative standard uncertainty added to each side of its interval in
-    quadrature: half-width ``sqrt(h**2 + (1.96 x relative_sd x |estimate|)**2)``."""
+    quadrature: half-width ``sqrt(h**2 + (1.96 x relative_sd x |estimate|)**2)``.
+
+    ``h`` is each side's own half-width, ``max(0, estimate - low)`` below and ``max(0, high -
+    estimate)`` above: an estimate outside its interval (a percentile interval beside a skewed
+    statistic) has no half-width on the side it lies beyond, so that side only gets the added
+    uncertainty and the result always holds the estimate (never a far side pushed out by the gap).
+
+    Raises:
+        ValueError: ``estimate`` not an :class:`Estimate`, or ``relative_sd`` not a number
+            within [0, 1) (the message names the argument and the value).
+    """
+    if not isinstance(estimate, Estimate):
+        raise ValueError(f"estimate must be an Estimate, got {type(estimate).__name__}: {_show(estimate)}")
     if isinstance(relative_sd, bool) or not isinstance(relative_sd, (int, float)) or not (
             math.isfinite(relative_sd) and 0 <= relative_sd < 1):
         raise ValueError(f"relative_sd must be a number within [0, 1), got {relative_sd!r}")
     extra = _Z95 * relative_sd * abs(estimate.estimate)
-    low = estimate.estimate - math.hypot(estimate.estimate - estimate.low, extra)
-    high = estimate.estimate + math.hypot(estimate.high - estimate.estimate, extra)
+    low = estimate.estimate - math.hypot(max(0.0, estimate.estimate - estimate.low), extra)
+    high = estimate.estimate + math.hypot(max(0.0, estimate.high - estimate.estimate), extra)
     return Estimate(estimate.estimate, low, high)

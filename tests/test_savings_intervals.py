@@ -1,6 +1,8 @@
 """Savings with 95 % intervals: 'no significant difference' where the interval includes zero,
 and a total that noise alone cannot make negative."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -158,3 +160,53 @@ def test_widened_adds_a_relative_uncertainty_in_quadrature_and_names_a_bad_argum
     for bad in (-0.1, 1.0, float("nan"), True, "0.1"):
         with pytest.raises(ValueError, match=f"relative_sd must be a number within \\[0, 1\\), got {bad!r}"):
             widened(Estimate.exact(1.0), bad)
+
+
+# --- strict arguments ------------------------------------------------------------------------
+def _arguments(**changes):
+    rng = np.random.default_rng(3)
+    entries = [_entry("m", "fp32", 0.95, rng.normal(2e-6, 1e-8, 20)),
+               _entry("m", "int8_dynamic", 0.95, rng.normal(1e-6, 1e-8, 20))]
+    arguments = {"decision": _decision(), "training_records": [_training("m", 1e-3)], "sci_entries": entries,
+                 "selection": SelectionRecord(promote=True, chosen="m/int8_dynamic", reason="by hand", rule="knee"),
+                 "expected_lifetime_inferences": 1e6}
+    arguments.update(changes)
+    return arguments
+
+
+@pytest.mark.parametrize(("volume", "message"), [
+    ("1e8", "expected_lifetime_inferences must be a finite number, got '1e8'"),
+    (None, "expected_lifetime_inferences must be a finite number, got None"),
+    (True, "expected_lifetime_inferences must be a finite number, got True"),
+    (float("nan"), "expected_lifetime_inferences must be a finite number, got nan"),
+    (-1, "expected_lifetime_inferences must be >= 0, got -1"),
+    (10 ** 400, "expected_lifetime_inferences must be a finite number, got an integer of about 401 digits"),
+], ids=["string", "none", "bool", "nan", "negative", "huge"])
+def test_the_expected_inferences_are_a_real_number_of_at_least_zero(volume, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        build_sustainability_report(**_arguments(expected_lifetime_inferences=volume))
+    report = build_sustainability_report(**_arguments(expected_lifetime_inferences=np.int64(10)))
+    assert report.inference.expected_inferences == 10
+
+
+@pytest.mark.parametrize(("argument", "value", "message"), [
+    ("decision", None, "decision must be a GateDecisionRecord, got NoneType"),
+    ("decision", {"action": "run_now"}, "decision must be a GateDecisionRecord, got dict"),
+    ("selection", {"chosen": "m/int8_dynamic"}, "selection must be a SelectionRecord or None, got dict"),
+    ("training_records", [{"candidate": "m"}], "training_records[0] must be a TrainingRecord, got dict"),
+    ("training_records", None, "training_records must be a list of TrainingRecord, got NoneType"),
+    ("sci_entries", [None], "sci_entries[0] must be a SciEntry, got NoneType"),
+])
+def test_records_of_the_wrong_type_are_named(argument, value, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        build_sustainability_report(**_arguments(**{argument: value}))
+
+
+def test_a_candidate_trained_twice_is_refused_not_counted_twice():
+    with pytest.raises(ValueError, match=re.escape("training_records name candidate 'm' twice (at 0 and 1)")):
+        build_sustainability_report(**_arguments(training_records=[_training("m", 1e-3), _training("m", 1e-3)]))
+    # distinct candidates are summed
+    report = build_sustainability_report(**_arguments(training_records=[_training("m", 1e-3), _training("n", 2e-3)]))
+    assert report.training.energy_kwh == pytest.approx(3e-3)
+    # no selection is allowed: the inference part is then unavailable
+    assert build_sustainability_report(**_arguments(selection=None)).inference.selected is None

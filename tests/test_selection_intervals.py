@@ -303,3 +303,93 @@ def test_accuracy_limits_within_the_noise_use_the_accuracy_interval():
     # nothing left: the blocked message says the limits were judged on point estimates
     blocked = select_model([close], OBJ, constraints={"min_accuracy": 0.94}, on_none="block")
     assert "judged on point estimates" in blocked.reason and "within the noise" in blocked.reason
+
+
+# --- hostile inputs --------------------------------------------------------------------------
+OBJ3 = (Objective("accuracy", "max"), Objective("latency_p95_ms", "min"), Objective("sci", "min"))
+
+
+def _three():
+    return [Candidate("m/fp32", None, {"accuracy": 0.95, "latency_p95_ms": 10.0, "sci": 1.0},
+                      metadata={"variant": "fp32"}),
+            Candidate("m/fp16", None, {"accuracy": 0.94, "latency_p95_ms": 6.0, "sci": 1.5}),
+            Candidate("m/int8", None, {"accuracy": 0.90, "latency_p95_ms": 4.0, "sci": 0.8})]
+
+
+@pytest.mark.parametrize("rule", ["weighted_sum", "chebyshev"])
+def test_weights_near_the_float_maximum_select_as_their_ratios_do(rule):
+    huge = select_model(_three(), OBJ3, rule=rule, weights={"sci": 1e308, "latency_p95_ms": 1e308})
+    plain = select_model(_three(), OBJ3, rule=rule, weights={"sci": 1, "latency_p95_ms": 1})
+    assert huge.weights == plain.weights == {"accuracy": 0.0, "latency_p95_ms": 0.5, "sci": 0.5}
+    assert huge.chosen.name == plain.chosen.name and huge.reason == plain.reason
+    assert huge.energy_guard == plain.energy_guard
+    assert "overlap on )" not in huge.reason
+    # a weight too small to register beside a huge one is zero, never NaN
+    tiny = select_model(_three(), OBJ3, rule=rule, weights={"sci": 1e308, "latency_p95_ms": 5e-324})
+    assert tiny.weights == {"accuracy": 0.0, "latency_p95_ms": 0.0, "sci": 1.0}
+
+
+def test_the_tie_text_reads_well_without_scored_objectives():
+    from greenkfp.components.selection.select import _tie_text
+
+    front = [Candidate("a", None, {"accuracy": 0.9, "sci": 1.0}), Candidate("b", None, {"accuracy": 0.8, "sci": 1.0})]
+    text = _tie_text(front, 0, 0, [0, 1], [])
+    assert "overlap on )" not in text and "on every scored objective" in text
+
+
+def test_a_metric_given_as_a_string_is_named_with_its_value_and_type():
+    record = {"name": "a", "accuracy": 0.9, "latency_p95_ms": 1.0, "sci": 1.0, "sci_low": "0.5", "sci_high": 1.5}
+    with pytest.raises(SelectionError, match=re.escape("candidate 'a': sci_low must be a number or None; got '0.5' "
+                                                       "(str)")):
+        select_model([record])
+    with pytest.raises(SelectionError, match=re.escape("candidate 'a': metrics['sci_low'] must be a number or None; "
+                                                       "got '0.5' (str)")):
+        select_model([{"name": "a", "metrics": {k: v for k, v in record.items() if k != "name"}}])
+    # a string objective is named too, not reported as missing
+    with pytest.raises(SelectionError, match=re.escape("candidate 'a': sci must be a number or None; got '1' (str)")):
+        select_model([{**record, "sci": "1", "sci_low": None, "sci_high": None}])
+
+
+@pytest.mark.parametrize("candidates", [None, 5, 1.5])
+def test_candidates_that_are_not_a_list_are_named(candidates):
+    with pytest.raises(SelectionError, match=re.escape(f"candidates must be a list of candidates; got "
+                                                       f"{type(candidates).__name__}: {candidates!r}")):
+        select_model(candidates)
+
+
+def test_the_record_says_when_the_baseline_was_excluded_and_the_choice_is_significantly_worse_than_it():
+    from greenkfp.components.selection import Constraints
+
+    baseline = Candidate("m/fp32", None, {"accuracy": 0.95, "latency_p95_ms": 12.0, "sci": 1.0, "sci_low": 0.95,
+                                          "sci_high": 1.05}, metadata={"variant": "fp32"})
+    fp16 = Candidate("m/fp16", None, {"accuracy": 0.95, "latency_p95_ms": 5.0, "sci": 2.0, "sci_low": 1.9,
+                                      "sci_high": 2.1}, metadata={"variant": "fp16"})
+    decision = select_model([baseline, fp16], OBJ3, Constraints(max_latency_ms=10))
+    assert decision.chosen.name == "m/fp16"
+    expected = ("the baseline 'm/fp32' was excluded by constraints (latency_p95_ms 12 > max_latency_ms 10); the "
+                "chosen 'm/fp16' is significantly worse on sci than it")
+    assert expected in decision.reason
+    record = decision.to_record()
+    assert expected in record.energy_guard and record.significance["sci"]["verdict"] == "worse"
+    # not worse beyond the noise: nothing to say
+    close = Candidate("m/fp16", None, {**fp16.metrics, "sci": 1.02, "sci_low": 0.97, "sci_high": 1.07})
+    quiet = select_model([baseline, close], OBJ3, Constraints(max_latency_ms=10))
+    assert quiet.energy_guard is None and "baseline" not in quiet.reason
+    # weights that put nothing on SCI asked for it
+    asked = select_model([baseline, fp16], OBJ3, Constraints(max_latency_ms=10), rule="weighted_sum",
+                         weights={"latency_p95_ms": 1})
+    assert asked.energy_guard is None
+
+
+def test_the_record_says_when_a_dominated_baseline_is_significantly_better_on_energy():
+    energy = {"energy_per_inference_kwh": 1e-9, "energy_per_inference_kwh_low": 0.9e-9,
+              "energy_per_inference_kwh_high": 1.1e-9}
+    baseline = Candidate("m/fp32", None, {"accuracy": 0.95, "latency_p95_ms": 12.0, "sci": 1.0, **energy},
+                         metadata={"variant": "fp32"})
+    faster = Candidate("m/fp16", None, {"accuracy": 0.95, "latency_p95_ms": 5.0, "sci": 1.0,
+                                        **{k: 3 * v for k, v in energy.items()}})
+    decision = select_model([baseline, faster], OBJ3)
+    assert decision.chosen.name == "m/fp16" and decision.assessment("m/fp32").status == "dominated"
+    expected = ("the baseline 'm/fp32' was dominated by 'm/fp16'; the chosen 'm/fp16' is significantly worse on "
+                "energy_per_inference_kwh than it")
+    assert expected in decision.reason and expected in decision.energy_guard

@@ -165,3 +165,94 @@ def test_wilson_interval_covers_the_true_share_about_95_percent_of_the_time():
 def test_wilson_interval_is_strict_about_its_arguments(args, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         wilson_interval(*args)
+
+
+# --- hostile inputs --------------------------------------------------------------------------
+def test_estimate_from_dict_names_missing_keys_and_refuses_non_mappings():
+    with pytest.raises(ValueError, match=re.escape("data is missing key(s) 'low', 'high'")):
+        Estimate.from_dict({"estimate": 1})
+    with pytest.raises(ValueError, match=re.escape("data must be a mapping with keys 'estimate', 'low' and 'high', "
+                                                   "got list")):
+        Estimate.from_dict([1, 0, 2])
+    assert Estimate.from_dict({"estimate": 1, "low": 0, "high": 2}) == Estimate(1.0, 0.0, 2.0)
+
+
+def test_estimate_accepts_numpy_real_scalars_but_not_bools_or_huge_ints():
+    e = Estimate(np.int64(1), np.float32(0.5), np.uint8(2))
+    assert e == Estimate(1.0, 0.5, 2.0) and all(type(v) is float for v in (e.estimate, e.low, e.high))
+    for bad in (np.bool_(True), True, "1", None):
+        with pytest.raises(ValueError, match="estimate must be a finite number, got"):
+            Estimate(bad, 0, 2)
+    with pytest.raises(ValueError, match="high must be a finite number, got an integer of about 401 digits"):
+        Estimate(1, 0, 10 ** 400)
+
+
+@pytest.mark.parametrize("seed", [-1, "x", 1.5, True, None])
+def test_the_seed_is_checked_and_named(seed):
+    message = f"seed must be an integer >= 0, got {seed!r}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        bootstrap_median([1.0, 2.0, 3.0], seed=seed)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        paired_bootstrap({"a": [1.0, 2.0, 3.0]}, lambda s: np.median(s["a"], axis=1), seed=seed)
+    assert bootstrap_median([1.0, 2.0, 3.0], seed=np.int64(3)) == bootstrap_median([1.0, 2.0, 3.0], seed=3)
+
+
+@pytest.mark.parametrize(("values", "shown"), [
+    (["1", "2"], "'1' (str) at index 0"),
+    ([True, False], "True (bool) at index 0"),
+    ([1.0, True], "True (bool) at index 1"),
+    (np.array([True, False]), "an array of bool"),
+    ([1.0, 10 ** 400], "at index 1"),
+])
+def test_non_numeric_samples_are_refused_naming_the_argument(values, shown):
+    with pytest.raises(ValueError, match=r"^values must be a non-empty 1-D sequence of numbers, got .*" + re.escape(shown)):
+        bootstrap_median(values)
+    with pytest.raises(ValueError, match=re.escape("samples['a'] must be a non-empty 1-D sequence of numbers")):
+        paired_bootstrap({"a": values}, lambda s: np.median(s["a"], axis=1))
+    # numbers of any numpy or Python real type are fine
+    assert bootstrap_median([np.int64(1), 2, np.float32(3.0)]).estimate == 2.0
+
+
+@pytest.mark.parametrize(("statistic", "shown"), [
+    (lambda s: s["missing"], "KeyError: 'missing'"),
+    (lambda s: 1 / 0, "ZeroDivisionError: division by zero"),
+    (lambda s: (_ for _ in ()).throw(RuntimeError("boom\nsecond line")), "RuntimeError: boom second line"),
+])
+def test_a_statistic_that_raises_is_wrapped_with_its_cause(statistic, shown):
+    with pytest.raises(ValueError, match=re.escape(f"statistic failed on the data: {shown}")) as info:
+        paired_bootstrap({"a": [1.0, 2.0, 3.0]}, statistic)
+    assert "\n" not in str(info.value) and info.value.__cause__ is not None
+
+
+def test_a_statistic_that_fails_only_on_the_resamples_is_named_so():
+    def statistic(s):
+        if s["a"].shape[0] > 1:
+            raise KeyError("late")
+        return np.ones(1)
+    with pytest.raises(ValueError, match=re.escape("statistic failed on the resamples: KeyError: 'late'")):
+        paired_bootstrap({"a": [1.0, 2.0, 3.0]}, statistic, resamples=10)
+
+
+def test_wilson_interval_refuses_integers_too_large_for_a_float():
+    with pytest.raises(ValueError, match=r"^n must be an integer >= 1 that a float can hold, got an integer of about "
+                                         r"401 digits$"):
+        wilson_interval(10 ** 400, 10 ** 400)
+    with pytest.raises(ValueError, match=r"^successes must be an integer between 0 and n \(10\), got an integer"):
+        wilson_interval(10 ** 400, 10)
+    assert wilson_interval(np.int64(5), np.int64(10)) == wilson_interval(5, 10)
+
+
+def test_widened_requires_an_estimate_and_never_widens_the_far_side_of_an_estimate_outside_it():
+    from greenkfp.components.stats import widened
+
+    with pytest.raises(ValueError, match=re.escape("estimate must be an Estimate, got tuple: (1, 0, 2)")):
+        widened((1, 0, 2), 0.1)
+    # the estimate lies above its interval: the high side has no half-width, the low side keeps its own
+    assert widened(Estimate(5, 0, 1), 0) == Estimate(5.0, 0.0, 5.0)
+    wide = widened(Estimate(5, 0, 1), 0.1)
+    extra = 1.959963984540054 * 0.1 * 5
+    assert wide.high == pytest.approx(5 + extra) and wide.low == pytest.approx(5 - np.hypot(5, extra))
+    below = widened(Estimate(-1, 0, 3), 0)
+    assert below == Estimate(-1.0, -1.0, 3.0)
+    # an ordinary interval: quadrature on each side, as before
+    assert widened(Estimate(10, 9, 12), 0) == Estimate(10.0, 9.0, 12.0)

@@ -238,15 +238,41 @@ def build_sustainability_report(
     ``training_run_to_run_uncertainty``: the same for the fits' total energy (see
     :data:`TRAINING_RUN_TO_RUN_UNCERTAINTY`); ``variant_run_to_run_uncertainty``: each variant's own
     (see :data:`greenkfp.components.stats.VARIANT_RUN_TO_RUN`). All 0: only the run's own noise.
+
+    Raises:
+        ValueError: ``decision`` not a GateDecisionRecord, ``training_records`` not a list of
+            TrainingRecord or naming a candidate twice, ``sci_entries`` not a list of SciEntry,
+            ``selection`` not a SelectionRecord or None, ``expected_lifetime_inferences`` not a
+            real number >= 0, or an uncertainty not within [0, 1) (the message names the argument
+            and the value).
     """
+    import numbers
+
+    from greenkfp.components._checks import non_negative, shown
+
+    if not isinstance(decision, GateDecisionRecord):
+        raise ValueError(f"decision must be a GateDecisionRecord, got {type(decision).__name__}: {shown(decision)}")
+    if selection is not None and not isinstance(selection, SelectionRecord):
+        raise ValueError(f"selection must be a SelectionRecord or None, got {type(selection).__name__}: "
+                         f"{shown(selection)}")
+    training_records = _records("training_records", training_records, TrainingRecord)
+    sci_entries = _records("sci_entries", sci_entries, SciEntry)
+    seen: dict[str, int] = {}
+    for i, record in enumerate(training_records):
+        if record.name in seen:
+            raise ValueError(f"training_records name candidate {record.name!r} twice (at {seen[record.name]} and {i}); "
+                             "each candidate's fit counts once")
+        seen[record.name] = i
+    non_negative("expected_lifetime_inferences", expected_lifetime_inferences)
+    expected_lifetime_inferences = (int(expected_lifetime_inferences)  # numpy's scalars as Python's
+                                    if isinstance(expected_lifetime_inferences, numbers.Integral)
+                                    else float(expected_lifetime_inferences))
     for name, value in (("run_to_run_uncertainty", run_to_run_uncertainty),
                         ("training_run_to_run_uncertainty", training_run_to_run_uncertainty),
                         ("variant_run_to_run_uncertainty", variant_run_to_run_uncertainty)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value)
                                                                                    and 0 <= value < 1):
             raise ValueError(f"{name} must be a number within [0, 1), got {value!r}")
-    if not (math.isfinite(expected_lifetime_inferences) and expected_lifetime_inferences >= 0):
-        raise ValueError(f"expected_lifetime_inferences must be >= 0, got {expected_lifetime_inferences!r}")
     training = _training_part(decision, training_records)
 
     baseline = _baseline(sci_entries)
@@ -298,6 +324,21 @@ def build_sustainability_report(
             "The energy models' own error bands are apart from them.",
         ],
     })
+
+
+def _records(name: str, records, kind: type) -> list:
+    """``records`` as a list, each a ``kind``; an error naming ``name`` and the first bad item."""
+    from collections.abc import Iterable, Mapping
+
+    from greenkfp.components._checks import shown
+
+    if records is None or isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Iterable):
+        raise ValueError(f"{name} must be a list of {kind.__name__}, got {type(records).__name__}: {shown(records)}")
+    records = list(records)
+    for i, record in enumerate(records):
+        if not isinstance(record, kind):
+            raise ValueError(f"{name}[{i}] must be a {kind.__name__}, got {type(record).__name__}: {shown(record)}")
+    return records
 
 
 def _chart_svg(report: SustainabilityReport) -> str:

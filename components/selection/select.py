@@ -49,9 +49,11 @@ higher accuracy, then the name (:data:`.intervals.TIE_BREAK`); the reason names 
 tied with the pick and what decided. This holds for every rule.
 Finally the choice is never significantly worse on energy (``energy_per_inference_kwh``, else
 ``sci``) than the baseline, the most accurate fp32 variant, unless the user's weights put no
-weight on it; the record says per objective whether the choice is significantly better than
-the baseline (``significance``). Exact figures have zero-width intervals, so without intervals
-all of this is the exact rule.
+weight on it. When the baseline is off the front (excluded by the constraints, or dominated) and
+every front member is significantly worse than it, the pick stands and the reason and
+``energy_guard`` say so. The record says per objective whether the choice is significantly
+better than the baseline (``significance``). Exact figures have zero-width intervals, so
+without intervals all of this is the exact rule.
 
 When no candidate is left after step 3, nothing may be promoted: ``on_none="fail"`` raises
 :class:`NoEligibleCandidateError` (which carries the record), ``on_none="block"`` returns a
@@ -215,7 +217,7 @@ def _metric_value(value, where: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise SelectionError(f"{where} must be a number or None; got {value!r}")
+        raise SelectionError(f"{where} must be a number or None; got {value!r} ({type(value).__name__})")
     return float(value)
 
 
@@ -297,6 +299,9 @@ def as_candidates(candidates: Iterable[Candidate | Mapping]) -> tuple[Candidate,
     """Candidates from :class:`Candidate` objects or records; names must be distinct."""
     if isinstance(candidates, (Mapping, Candidate, str)):
         raise SelectionError(f"candidates must be a list of candidates; got a single {type(candidates).__name__}")
+    if not isinstance(candidates, Iterable):
+        raise SelectionError(f"candidates must be a list of candidates; got {type(candidates).__name__}: "
+                             f"{candidates!r}")
     parsed = tuple(c if isinstance(c, Candidate) else Candidate.from_record(c) for c in candidates)
     names = [c.name for c in parsed]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -309,7 +314,10 @@ def normalise_weights(weights, objectives: Sequence[Objective], rule: str) -> di
     """Weights per objective name, summing to 1 (None: equal weights for the weighted rules).
 
     ``weights`` is a mapping name -> weight (absent objectives weigh 0) or a sequence in the
-    objectives' order. Weights apply to ``chebyshev`` and ``weighted_sum`` only.
+    objectives' order. Weights apply to ``chebyshev`` and ``weighted_sum`` only. They are divided
+    by the largest before they are summed, so weights near the float maximum (``1e308`` each)
+    keep their ratios instead of overflowing the sum; a weight too small to register beside the
+    largest becomes 0.
     """
     names = [o.name for o in objectives]
     if rule not in ("chebyshev", "weighted_sum"):
@@ -332,10 +340,15 @@ def normalise_weights(weights, objectives: Sequence[Objective], rule: str) -> di
     for n, w in raw.items():
         if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w) or w < 0:
             raise SelectionError(f"weights[{n!r}] must be a finite number >= 0; got {w!r}")
-    total = float(sum(raw.values()))
-    if total <= 0:
+    top = float(max(raw.values()))
+    if top <= 0:
         raise SelectionError(f"weights must not all be zero; got {raw!r}")
-    return {n: float(w) / total for n, w in raw.items()}
+    scaled = {n: float(w) / top for n, w in raw.items()}  # each in [0, 1]: the sum cannot overflow
+    total = sum(scaled.values())
+    normalised = {n: w / total for n, w in scaled.items()}
+    if not all(math.isfinite(w) for w in normalised.values()) or not any(normalised.values()):
+        raise SelectionError(f"weights could not be normalised to finite shares summing to 1; got {raw!r}")
+    return normalised
 
 
 # --- the decision ------------------------------------------------------------------------------
@@ -741,6 +754,11 @@ def select_model(
     candidates = as_candidates(candidates)
     for c in candidates:  # a malformed interval is an error, never quietly an exact figure
         for name in dict.fromkeys([*names, ENERGY, SCI]):
+            for key in (name, f"{name}_low", f"{name}_high"):  # a record's "0.5" went to metadata: name it
+                if key not in c.metrics and c.metadata.get(key) is not None:
+                    value = c.metadata[key]
+                    raise SelectionError(f"candidate {c.name!r}: {key} must be a number or None; got {value!r} "
+                                         f"({type(value).__name__})")
             value = c.value(name)
             if value is not None and math.isfinite(value):
                 interval(c.metrics, name, c.name)
@@ -815,7 +833,8 @@ def select_model(
     best, tied_with = _break_ties(front, pick, scored_objectives)
     baseline = _baseline(complete)
     best_before_guard = best
-    best, guard = _energy_guard(front, best, baseline, scores, lower_better, rule, weights, objectives)
+    off_front = None if baseline is None or baseline.name not in status else _off_front(status[baseline.name])
+    best, guard = _energy_guard(front, best, baseline, scores, lower_better, rule, weights, objectives, off_front)
     for i, c in enumerate(front):
         status[c.name] = Assessment(c, "chosen" if i == best else "front", constraint_checks=checks[c.name],
                                     normalized=dict(zip(names, map(float, normed[i]))), score=float(scores[i]))
@@ -870,7 +889,7 @@ def _tie_text(front: list[Candidate], pick: int, best: int, tied_with: Sequence[
     better = ("fewer", "smaller", "higher", "first by")[part]
     decided = (f"{better} {TIE_KEY_PARTS[part]}: {shown(best)} against {shown(runner)} for {front[runner].name!r}"
                if part < 3 else f"{better} {TIE_KEY_PARTS[part]} (ascending), the other figures being equal")
-    on = ", ".join(o.name for o in objectives)
+    on = ", ".join(o.name for o in objectives) or "every scored objective (none is scored)"
     if best != pick:
         return (f"; {front[best].name!r} is tied with {front[pick].name!r} (95 % intervals overlap on {on}) and "
                 f"wins the tie-break on {decided}, so {front[best].name!r} is chosen")
@@ -893,9 +912,23 @@ def _energy_metric(c: Candidate) -> str | None:
     return ENERGY if c.value(ENERGY) is not None else SCI if c.value(SCI) is not None else None
 
 
-def _energy_guard(front, best, baseline, scores, lower_better, rule, weights, objectives) -> tuple[int, str | None]:
+def _off_front(assessment: Assessment) -> str:
+    """Why a candidate is not on the front, for the guard's text."""
+    if assessment.status == "violates_constraints":
+        return f"excluded by constraints ({'; '.join(assessment.reasons)})"
+    if assessment.status == "dominated":
+        return f"dominated by {', '.join(map(repr, assessment.dominated_by))}"
+    return f"excluded ({'; '.join(assessment.reasons) or assessment.status})"
+
+
+def _energy_guard(front, best, baseline, scores, lower_better, rule, weights, objectives,
+                  off_front: str | None = None) -> tuple[int, str | None]:
     """Never choose a variant significantly worse than the baseline on energy, unless the user's
-    weights put no weight on SCI (then they asked for it)."""
+    weights put no weight on SCI (then they asked for it).
+
+    When the baseline is not on the front (``off_front`` says why: excluded by constraints, or
+    dominated on the objectives) every front member may be significantly worse than it; the
+    pick then stands, and the text says so."""
     if baseline is None:
         return best, None
     metric = _energy_metric(front[best])
@@ -910,7 +943,9 @@ def _energy_guard(front, best, baseline, scores, lower_better, rule, weights, ob
     allowed = [i for i, c in enumerate(front)
                if c.value(metric) is not None and compare(interval(c.metrics, metric), reference, "min") >= 0]
     if not allowed:
-        return best, None
+        why = f" was {off_front}" if off_front else " is not on the front"
+        return best, (f"the baseline {baseline.name!r}{why}; the chosen {front[best].name!r} is significantly worse "
+                      f"on {metric} than it, as is every front member")
     sign = 1.0 if lower_better else -1.0
     pick = min(allowed, key=lambda i: (sign * float(scores[i]), tie_key(front[i].name, front[i].metrics)))
     return pick, (f"{front[best].name!r} scored best but is significantly worse than the baseline "
