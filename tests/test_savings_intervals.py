@@ -75,9 +75,10 @@ def test_a_real_saving_has_an_interval_excluding_zero_and_the_parts_add_up():
     report = _report(baseline, selected)
     training, inference, total = report.saving("training"), report.saving("inference"), report.saving("total")
     # training: 1 Wh x (300 - 100) g/kWh = 0.2 g, measured once: the run-to-run factor on the fits' energy
-    # (10 %) gives it about +-20 %; its percentage is the intensities' ratio, which the energy cancels from
+    # (lognormal, sigma 0.4) gives it about 0.42x to 2x; its percentage is the intensities' ratio, which the
+    # energy cancels from
     assert training.g.estimate == pytest.approx(0.2)
-    assert 0.3 < (training.g.high - training.g.low) / training.g.estimate < 0.5
+    assert 0.35 < training.g.low / training.g.estimate < 0.5 and 1.8 < training.g.high / training.g.estimate < 2.3
     assert training.percent.estimate == pytest.approx(200 / 3) == training.percent.high == training.percent.low
     assert inference.significant and 0 < inference.g.low <= inference.g.estimate <= inference.g.high
     assert inference.percent.low > 40 and inference.percent.high < 60  # about half
@@ -85,9 +86,9 @@ def test_a_real_saving_has_an_interval_excluding_zero_and_the_parts_add_up():
     assert total.g.low > 0 and total.g.high - total.g.low > inference.g.high - inference.g.low  # both parts vary
     assert report.total.saved_g == pytest.approx(total.g.estimate)
     # the common run-to-run factor (5 %) scales both variants alike: grams get about +-10 %; the variants' own
-    # factors (2 % each) move the ratio: about +-3 points on a 50 % saving
-    assert 0.15 < (inference.g.high - inference.g.low) / inference.g.estimate < 0.3
-    assert 3.0 < inference.percent.high - inference.percent.low < 8.0
+    # factors (3 % each) move the ratio: about +-4 points on a 50 % saving
+    assert 0.15 < (inference.g.high - inference.g.low) / inference.g.estimate < 0.35
+    assert 5.0 < inference.percent.high - inference.percent.low < 11.0
     only_common = _report(baseline, selected, variant_run_to_run_uncertainty=0.0).saving("inference")
     assert only_common.percent.high - only_common.percent.low < 2.0
     # the run's own noise alone: pairing the rounds is tighter than separate intervals would make it

@@ -124,7 +124,7 @@ _SAVINGS_METHOD = (
     "fresh process moves one variant by, which moves their ratio); without per-round figures, the point "
     "estimates with those factors. "
     "Training: the fits' energy priced at the gate's run-now and window intensities, scaled in each resample by "
-    f"a run-to-run factor of its own (normal, mean 1, sd {TRAINING_RUN_TO_RUN_UNCERTAINTY:g}: a fit is measured "
+    f"a run-to-run factor of its own (lognormal, mean 1, sigma {TRAINING_RUN_TO_RUN_UNCERTAINTY:g}: a fit is measured "
     "once); its percentage is the intensities' ratio, which the "
     "energy cancels from. Total: training + inference in each resample, so the total's percentage carries the "
     "uncertainty of their mix. 'no significant difference' where the grams' interval includes zero. The energy "
@@ -150,7 +150,8 @@ def _savings(training: dict, baseline: SciEntry | None, chosen: SciEntry | None,
     rng = np.random.default_rng(seed + 1)
     inference_factor = rng.normal(1.0, run_to_run, DEFAULT_RESAMPLES)
     variant_factor = {key: rng.normal(1.0, variant_run_to_run, DEFAULT_RESAMPLES) for key in ("b", "s")}
-    training_factor = np.clip(rng.normal(1.0, training_run_to_run, DEFAULT_RESAMPLES), 0.0, None)
+    # lognormal with mean 1: a multiplicative spread that large is skewed, and energy is never negative
+    training_factor = rng.lognormal(-training_run_to_run ** 2 / 2, training_run_to_run, DEFAULT_RESAMPLES)
 
     def resampled(a) -> bool:  # False for the point estimate's single row
         return next(iter(a.values())).shape[0] != 1
