@@ -38,6 +38,7 @@ def test_wheel_contents(wheel):
         "greenkfp/components/carbon/data/intensity_hourly.npz",
         "greenkfp/components/carbon/data/NOTICE.md",
         "greenkfp/components/carbon/providers/uk.py",
+        "greenkfp/components/governance/policy/budget.rego",
         "greenkfp/pipelines/cli.py",
     ):
         assert required in names, required
