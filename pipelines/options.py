@@ -188,7 +188,7 @@ def check_local_training(arguments: dict) -> None:
     from greenkfp.components.preflight import check_training_options
 
     check_training_options(**{name: arguments[name] for name in TRAINING
-                              if name not in ("dataset", "label_column", "candidates", "summary_json")})
+                              if name not in ("dataset", "label_column", "candidates", "summary_json", "gatekeeper_url")})
     dataset = arguments["dataset"]
     if dataset in BUILTIN_DATASETS or "://" not in dataset:  # remote URIs are read by the pipeline's first step
         frame, label = load_source(dataset, arguments["label_column"] or None)
