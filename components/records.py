@@ -1,8 +1,9 @@
 """The records that cross a step boundary, one frozen dataclass each, and their renderings.
 
 Every record a step writes for another step (or for the CLI) is defined here once: the gate
-decision, the training record, the variant list, the SCI report, the selection record and the
-sustainability report. Each carries a schema id (``greenkfp.<record>/v<N>``, the ``schema`` key
+decision, the training record, the variant list, the SCI report, the selection record, the
+sustainability report and the carbon-budget records (ledger entry, exception, status,
+reservation decision). Each carries a schema id (``greenkfp.<record>/v<N>``, the ``schema`` key
 of its JSON), reads and writes itself with :meth:`to_json` / :meth:`from_json`, and renders
 itself (Markdown for the KFP UI, a metrics dict for ``Output[Metrics]``, rows for tables).
 Steps and the CLI read attributes, never nested keys.
@@ -32,6 +33,8 @@ from typing import Any, ClassVar, TypeVar, Union
 from ._files import write_atomic
 
 __all__ = [
+    "BudgetStatus",
+    "ExceptionGrant",
     "GateAttempt",
     "GateDecisionRecord",
     "GateInputs",
@@ -39,8 +42,11 @@ __all__ = [
     "GateSummary",
     "InferencePart",
     "IntervalFigure",
+    "LEDGER_KINDS",
+    "LedgerEntry",
     "ModelFigures",
     "RecordError",
+    "Reservation",
     "RoundSeries",
     "SciBenchmark",
     "SciDetail",
@@ -66,6 +72,7 @@ __all__ = [
     "WindowRecord",
     "operations",
     "read_record",
+    "grams_text",
     "write_record",
 ]
 
@@ -165,7 +172,8 @@ def _load(tp: Any, value: Any, path: str, title: str) -> Any:
 
 #: Fields that hold a moment: ISO 8601 with a time zone, or the record is refused.
 _TIME_FIELDS = frozenset({"decided_at", "start_at", "start", "end", "retrieved_at", "first_point", "data_end",
-                          "started_at", "ended_at", "earliest_start", "deadline"})
+                          "started_at", "ended_at", "earliest_start", "deadline", "at", "as_of", "expires_at",
+                          "requested_at"})
 
 
 def _check_meaning(cls: type, name: str, value: Any, path: str, title: str) -> None:
@@ -1310,3 +1318,177 @@ class SustainabilityReport(_Record):
                   for p, a, b, c, d in self.rows()]
         lines += [""] + [f"> {c}" for c in self.caveats]
         return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- carbon budgets
+
+#: What an entry of the budget ledger records (``action`` says which step of it).
+LEDGER_KINDS = ("limit", "transfer", "exception", "decision", "reservation", "settlement", "release", "board")
+
+
+def grams_text(value: float) -> str:
+    """``1,250 g``, ``12.5 g``, ``0.00312 g``: grams for people."""
+    if value != 0 and abs(value) < 1:
+        return f"{value:.3g} g"
+    return f"{value:,.2f}".rstrip("0").rstrip(".") + " g"
+
+
+@dataclass(frozen=True)
+class LedgerEntry(_Record):
+    """One append-only entry of the carbon-budget ledger: what happened, to whom, by whom, when.
+
+    ``kind`` is one of :data:`LEDGER_KINDS`; ``action`` the step (``requested``, ``approved``,
+    ``rejected`` for exceptions, ``released`` or ``expired`` for releases, ``set``, ``granted``,
+    ``refused``, ...). ``detail`` holds the rest (tier, reasons, the reason given).
+    """
+
+    SCHEMA: ClassVar[str] = "greenkfp.ledger_entry/v1"
+    _CHOICES: ClassVar[dict] = {"kind": LEDGER_KINDS}
+
+    id: int
+    kind: str
+    action: str
+    at: str
+    actor: str
+    team: str | None = None
+    period: str | None = None
+    run_id: str | None = None
+    amount_g: float | None = None
+    to_team: str | None = None
+    pipeline: str | None = None
+    ref_id: int | None = None
+    expires_at: str | None = None
+    detail: dict = field(default_factory=dict)
+
+    def text(self) -> str:
+        """One line: ``#12 2026-12-01T09:00:00Z alice reservation granted team=ml 2026-12 run=r1 100 g``."""
+        parts = [f"#{self.id}", self.at, self.actor, self.kind, self.action]
+        subjects = (("team", self.team), ("to", self.to_team), ("period", self.period), ("run", self.run_id),
+                    ("ref", self.ref_id), ("member", self.detail.get("member")))
+        parts += [f"{key}={value}" for key, value in subjects if value is not None]
+        if self.amount_g is not None:
+            parts.append(grams_text(self.amount_g))
+        return " ".join(str(part) for part in parts)
+
+
+@dataclass(frozen=True)
+class ExceptionGrant(_Record):
+    """A review-board exception: a one-off allowance for a team (or one run) to spend beyond its
+    remaining budget by up to ``amount_g`` until ``expires_at``. ``id`` is the request's entry id."""
+
+    SCHEMA: ClassVar[str] = "greenkfp.budget_exception/v1"
+    _CHOICES: ClassVar[dict] = {"status": ("pending", "approved", "rejected", "expired")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"amount_g"})
+
+    id: int
+    team: str
+    period: str
+    amount_g: float
+    requester: str
+    reason: str
+    requested_at: str
+    expires_at: str
+    status: str
+    run_id: str | None = None
+    approver: str | None = None
+    decided_at: str | None = None
+    decision_reason: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Pending or approved, and not expired."""
+        return self.status in ("pending", "approved")
+
+    def text(self) -> str:
+        scope = f"run {self.run_id}" if self.run_id else f"team {self.team}"
+        who = f", by {self.approver}" if self.approver else ""
+        return (f"#{self.id} {self.status}{who}: {grams_text(self.amount_g)} for {scope} in {self.period} until "
+                f"{self.expires_at} (requested by {self.requester}: {self.reason})")
+
+
+@dataclass(frozen=True)
+class BudgetStatus(_Record):
+    """A team's budget for one month, derived from the ledger's entries at ``as_of``.
+
+    ``limit_g`` is the limit as set plus the transfers in, less the transfers out
+    (``transferred_g``, net); ``remaining_g = limit_g - reserved_g - settled_g`` (negative after an
+    overdraft). ``reserved_g`` counts the granted reservations neither settled, released nor
+    expired. ``exception_g`` is the open approved team-wide exceptions; ``overdraft_g`` what the
+    soft tier may overdraw (``limit_g x overdraft_percent / 100``; 0 on the hard tier).
+    ``exceptions`` lists the open (pending or approved, unexpired) exceptions.
+    """
+
+    SCHEMA: ClassVar[str] = "greenkfp.budget_status/v1"
+    _CHOICES: ClassVar[dict] = {"tier": ("hard", "soft")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"reserved_g", "settled_g", "overdraft_percent", "overdraft_g",
+                                                    "exception_g"})
+
+    team: str
+    period: str
+    tier: str
+    limit_g: float
+    reserved_g: float
+    settled_g: float
+    remaining_g: float
+    overdraft_percent: float
+    as_of: str
+    transferred_g: float = 0.0
+    exception_g: float = 0.0
+    overdraft_g: float = 0.0
+    exceptions: tuple[ExceptionGrant, ...] = ()
+    units: dict = field(default_factory=lambda: {"emissions": "g CO2eq"})
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(label, value) pairs for a table, in reading order."""
+        g = grams_text
+        tier = self.tier + (f", overdraft up to {self.overdraft_percent:g} % ({g(self.overdraft_g)})"
+                            if self.tier == "soft" else "")
+        rows = [("team", self.team), ("period", f"{self.period} (UTC)"), ("tier", tier),
+                ("limit_g", g(self.limit_g) + (f" (transfers {self.transferred_g:+,g} g)" if self.transferred_g
+                                               else "")),
+                ("reserved_g", g(self.reserved_g)), ("settled_g", g(self.settled_g)),
+                ("remaining_g", g(self.remaining_g))]
+        if self.exception_g:
+            rows.append(("approved exceptions", g(self.exception_g)))
+        rows.append(("open exceptions", "\n".join(e.text() for e in self.exceptions) or "none"))
+        return rows
+
+
+@dataclass(frozen=True)
+class Reservation(_Record):
+    """The ledger's answer to a reservation request: the budget decision of one run.
+
+    ``amount_g`` is the estimate asked for; ``remaining_g`` the team's remaining budget once the
+    decision was taken (the reservation deducted when granted). ``replayed`` is True when the
+    answer is the one recorded for an earlier request with the same ``run_id``.
+    ``overdraft_used_g`` is the part of the grant beyond the remaining budget and the approved
+    exceptions: such a grant has ``review_required``.
+    """
+
+    SCHEMA: ClassVar[str] = "greenkfp.budget_decision/v1"
+    _CHOICES: ClassVar[dict] = {"tier": ("hard", "soft")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"amount_g", "overdraft_used_g"})
+
+    granted: bool
+    run_id: str
+    team: str
+    period: str
+    amount_g: float
+    remaining_g: float
+    review_required: bool
+    reasons: tuple[str, ...]
+    replayed: bool
+    decided_at: str
+    tier: str
+    overdraft_used_g: float = 0.0
+    expires_at: str | None = None
+    pipeline: str = ""
+    decision_id: int | None = None
+
+    def text(self) -> str:
+        """``granted 100 g for run r1 (team ml, 2026-12); remaining 900 g``, then the reasons."""
+        verdict = "granted" if self.granted else "refused"
+        replay = " (replayed: the answer first given to this run id)" if self.replayed else ""
+        review = "; review required" if self.review_required else ""
+        return (f"{verdict} {grams_text(self.amount_g)} for run {self.run_id} (team {self.team}, {self.period}); "
+                f"remaining {grams_text(self.remaining_g)}{review}{replay}")

@@ -596,6 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
     vertex.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="job label, repeatable")
     vertex.add_argument("--service-account", default="", help="service account the job runs as")
     vertex.set_defaults(func=cmd_submit)
+    from greenkfp.pipelines.budget_cli import add_budget_commands  # greenkfp budget ...
+    add_budget_commands(sub)
     return parser
 
 

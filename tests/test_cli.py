@@ -22,6 +22,8 @@ UTC = timezone.utc
         (["run-local"], ["--pipeline", "--dataset", "--candidates", "--regions", "--provider", "--fallback", "--threshold",
                          "--on-provider-failure", "--mode"]),
         (["forecast"], ["--region", "--provider", "--duration", "--deadline"]),
+        (["budget"], ["set-limit", "reserve", "settle", "release", "status", "exception", "transfer", "board"]),
+        (["budget", "reserve"], ["--ledger", "--actor", "--team", "--period", "--estimate-g", "--run-id", "--json"]),
     ],
 )
 def test_help_for_every_command(command, expected):

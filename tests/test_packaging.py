@@ -39,6 +39,10 @@ def test_wheel_contents(wheel):
         "greenkfp/components/carbon/data/NOTICE.md",
         "greenkfp/components/carbon/providers/uk.py",
         "greenkfp/components/governance/policy/budget.rego",
+        "greenkfp/components/governance/ledger.py",
+        "greenkfp/components/governance/migrations/env.py",
+        "greenkfp/components/governance/migrations/script.py.mako",
+        "greenkfp/components/governance/migrations/versions/0001_budget_ledger.py",
         "greenkfp/pipelines/cli.py",
     ):
         assert required in names, required

@@ -30,3 +30,15 @@ def test_the_gate_example_runs_the_gated_step_under_the_local_runner(tmp_path, m
     gate = json.loads((run / "carbon-forecast-gate" / "executor_output.json").read_text())["parameterValues"]
     assert start_at == gate["start_at"] and gate["should_run"] is True
     assert not (run / "gate-outcome").exists()
+
+
+def test_the_ledger_example_prints_what_its_comments_say(tmp_path):
+    """In a process of its own, as a reader runs it (its SQLite file goes in a temporary folder)."""
+    import subprocess
+    import sys
+
+    block = readme_block("ledger")
+    result = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    said = [line.split("#", 1)[1].strip() for line in block.splitlines() if "print(" in line and "#" in line]
+    assert result.stdout.splitlines() == said

@@ -1,0 +1,822 @@
+"""The carbon-budget ledger: team budgets per month, atomic reservations, settlements, the review board.
+
+One SQL database holds everything, as append-only entries (:class:`~greenkfp.components.records.
+LedgerEntry`); balances are derived from them, never stored. SQLite (a file, the default) for one
+machine, PostgreSQL for a team. Opening a ledger migrates its database to the newest schema
+(Alembic, no ``alembic.ini``).
+
+API (grams of CO2eq, periods are calendar months ``YYYY-MM`` in UTC, times timezone-aware)::
+
+    ledger = Ledger("sqlite:///greenkfp-ledger.db")          # or "postgresql+psycopg://user@host/db"
+    ledger.set_limit("ml-research", "2026-12", 1000, "hard", actor="lead")          # -> entry id
+    ledger.set_limit("search", "2026-12", 5000, "soft", overdraft_percent=10, actor="lead")
+    answer = ledger.reserve("ml-research", "2026-12", 120.0, "run-42", actor="gatekeeper",
+                            allow=True, overdraft_allowed_g=0.0, review_required=False,
+                            reasons=(), pipeline="training", ttl_seconds=86400)
+    answer.granted, answer.remaining_g, answer.reasons, answer.replayed    # a Reservation record
+    ledger.settle("run-42", 97.5, actor="gatekeeper")           # -> the settlement LedgerEntry
+    ledger.release("run-43", actor="gatekeeper")                # the run did not happen
+    ledger.expire()                                             # -> how many reservations expired
+    ledger.status("ml-research", "2026-12")                    # -> a BudgetStatus record
+    ledger.settled_history("ml-research", "training")         # -> [97.5, ...], newest first
+    ledger.add_board_member("carol", actor="lead")              # -> entry id (remove_board_member too)
+    ledger.board_members()                                      # -> ["carol"]
+    grant = ledger.request_exception("ml-research", "2026-12", 300, requester="bob", reason="paper deadline",
+                                     expires_at=datetime(...), run_id=None)   # -> the exception's id
+    ledger.approve_exception(grant, approver="carol")           # -> ExceptionGrant; reject_exception(..., reason=)
+    ledger.exception(grant)                                     # -> ExceptionGrant, as it stands
+    ledger.transfer("search", "ml-research", "2026-12", 500, approver="carol", reason="...")   # -> entry id
+    ledger.entries(team="ml-research", period="2026-12")        # -> [LedgerEntry, ...]
+    ledger.close()                                              # or: with Ledger(url) as ledger: ...
+
+Rules the ledger enforces, whatever the policy said:
+
+- **Atomic reservations.** :meth:`Ledger.reserve` re-reads the balance and decides inside one
+  transaction that holds the budget's lock (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL:
+  ``SELECT ... FOR UPDATE`` on the team's row in ``budget_periods``), so concurrent requests never
+  spend more than the budget. A request is granted only if ``allow`` and ``estimate_g <=
+  remaining_g + open approved exceptions (the team's, and the run's own) + overdraft``.
+- **Tiers.** ``hard``: no overdraft (``overdraft_allowed_g`` is capped at 0). ``soft``: the policy
+  may allow an overdraft up to the limit's ``overdraft_percent``; ``overdraft_allowed_g=None``
+  means all of it. A grant into overdraft sets ``review_required``.
+- **Idempotent by run id.** Every request, granted or refused, is recorded exactly once as a
+  ``decision`` entry (with its reasons); a request with a run id already decided returns the first
+  answer with ``replayed=True`` and writes nothing (the same run id for another team or month is
+  an error). A granted request also writes a ``reservation`` entry that expires after
+  ``ttl_seconds``: an expired reservation no longer counts as reserved; :meth:`Ledger.expire`
+  writes its ``release`` entry. A run can still be settled after its reservation expired.
+- **Settlement is final.** Settling again with the same figure returns the first entry; with
+  another figure it is an error. A released run cannot be settled, a settled run not released.
+- **Exceptions** are allowances to spend beyond the remaining budget, for a team or one run, until
+  they expire; **transfers** move limit between teams (never more than the giver's remaining).
+  The approver of either must be a member of the review board, and not the exception's requester.
+- **Bad input writes nothing**: every argument is checked first; errors are
+  :class:`~greenkfp.components.governance.errors.BudgetError` naming the argument and the value
+  (an unknown team: no limit set for that month). A database that cannot be reached is a
+  :class:`~greenkfp.components.governance.errors.LedgerUnavailableError` naming the URL, password
+  hidden.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeDecorator
+
+from .._checks import iso
+from ..records import BudgetStatus, ExceptionGrant, LedgerEntry, Reservation
+from ..records import grams_text as _text_g
+from .errors import BudgetError, LedgerUnavailableError
+
+__all__ = ["DEFAULT_LEDGER_URL", "Ledger", "TIERS", "alembic_config", "check_grams", "check_period", "period_of"]
+
+DEFAULT_LEDGER_URL = "sqlite:///greenkfp-ledger.db"
+TIERS = ("hard", "soft")
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+#: Two amounts closer than this (grams) are equal: sums of floats in SQL are not exact.
+_TOLERANCE_G = 1e-9
+#: The key of the PostgreSQL advisory lock that serializes migrations of one database.
+_MIGRATION_LOCK = 0x6B66705F6C6467  # "kfp_ldg"
+_SQLITE_BUSY_MS = 30_000
+_PG_CONNECT_TIMEOUT_S = 5
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on both databases (SQLite stores it naive, in UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+# The query side of the tables the migrations create (migrations/versions/ holds their definition).
+BUDGETS = sa.table("budget_periods", sa.column("team", sa.String), sa.column("period", sa.String),
+                   sa.column("created_at", UTCDateTime))
+ENTRIES = sa.table(
+    "budget_entries",
+    *(sa.column(name, sa.String) for name in ("kind", "action", "team", "period", "run_id", "to_team", "pipeline",
+                                              "actor", "detail", "unique_key")),
+    *(sa.column(name, sa.Integer) for name in ("id", "ref_id")),
+    sa.column("amount_g", sa.Double), sa.column("expires_at", UTCDateTime), sa.column("at", UTCDateTime),
+)
+_E = ENTRIES.c
+
+
+# --------------------------------------------------------------------------- argument checks
+
+_PERIOD = re.compile(r"([0-9]{4})-([0-9]{2})")
+
+
+def check_period(period: Any) -> str:
+    """``period`` if it is a calendar month ``YYYY-MM`` (UTC, years 1970 to 9999); else an error naming it."""
+    match = _PERIOD.fullmatch(period) if isinstance(period, str) else None
+    if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1970:
+        raise BudgetError("period", "must be a calendar month YYYY-MM (UTC)", period)
+    return period
+
+
+def period_of(moment: datetime) -> str:
+    """The calendar month (UTC) of an aware ``moment``: ``2026-12``."""
+    return _aware("moment", moment).strftime("%Y-%m")
+
+
+def _name(field: str, value: Any, limit: int = 128) -> str:
+    if (not isinstance(value, str) or not value.strip() or value != value.strip() or len(value) > limit
+            or any(ord(c) < 32 or ord(c) == 127 for c in value)):
+        raise BudgetError(field, f"must be a name of 1 to {limit} characters, without control characters or "
+                                 "spaces around it", value)
+    return value
+
+
+def _text(field: str, value: Any, limit: int = 1000) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise BudgetError(field, f"must be a text of 1 to {limit} characters", value)
+    return value.strip()
+
+
+def _finite(field: str, value: Any, what: str, *, zero: bool = False) -> float:
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+    if not real or float(value) < 0 or (float(value) == 0 and not zero):
+        raise BudgetError(field, f"must be a finite number of {what} {'>= 0' if zero else '> 0'}", value)
+    return float(value)
+
+
+def check_grams(field: str, value: Any, *, zero: bool = False) -> float:
+    """``value`` as a float if it is a finite number of grams > 0 (``zero``: >= 0); else an error naming ``field``."""
+    return _finite(field, value, "grams", zero=zero)
+
+
+def _aware(field: str, value: Any) -> datetime:
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+        except ValueError:
+            raise BudgetError(field, "must be an ISO 8601 time such as 2026-12-31T23:59:00Z", value) from None
+    if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
+        raise BudgetError(field, "must be a timezone-aware time (such as 2026-12-31T23:59:00Z)", value)
+    return moment.astimezone(timezone.utc)
+
+
+def _entry_id(field: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise BudgetError(field, "must be an entry id (a whole number > 0)", value)
+    return value
+
+
+# --------------------------------------------------------------------------- the database
+
+def alembic_config(connection: sa.Connection | None = None):
+    """The Alembic configuration of the ledger's migrations (no ``alembic.ini``); ``connection``
+    is the one ``env.py`` migrates."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _shown_url(url: sa.URL | str) -> str:
+    return url.render_as_string(hide_password=True) if isinstance(url, sa.URL) else str(url)
+
+
+def _create_engine(url: str) -> sa.Engine:
+    if not isinstance(url, str) or not url.strip():
+        raise BudgetError("ledger", "must be a database URL such as sqlite:///greenkfp-ledger.db", url)
+    try:
+        parsed = sa.make_url(url)
+    except (sa_exc.ArgumentError, ValueError):
+        raise BudgetError("ledger", "must be a database URL such as sqlite:///greenkfp-ledger.db or "
+                                    "postgresql+psycopg://user@host/db", _hide_password(url)) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # SQLAlchemy's default, psycopg2, is not installed
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise BudgetError("ledger", "must name a SQLite file (sqlite:///path.db): an in-memory database is "
+                                        "not shared between connections", url)
+        engine = sa.create_engine(parsed)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if backend != "postgresql":
+        raise BudgetError("ledger", "must be a sqlite:/// or postgresql+psycopg:// URL", _shown_url(parsed))
+    try:
+        return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": _PG_CONNECT_TIMEOUT_S})
+    except (ImportError, sa_exc.NoSuchModuleError) as exc:
+        raise BudgetError("ledger", f"needs a driver that is not installed ({exc})", _shown_url(parsed)) from None
+
+
+def _hide_password(url: str) -> str:
+    from .._messages import redact_urls
+
+    return redact_urls(url)
+
+
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    # The driver's own transaction handling off: _sqlite_begin says BEGIN, IMMEDIATE for writes.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")  # readers do not wait for the writer
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    # IMMEDIATE takes the write lock at once: two writers never both read a balance, then both write.
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get("greenkfp_write")
+                               else "BEGIN")
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth another attempt: a serialization failure or deadlock, a busy SQLite, or a concurrent
+    insert of a once-only entry (the next attempt finds it and answers from it)."""
+    if isinstance(exc, sa_exc.IntegrityError):
+        return "unique_key" in str(exc.orig)
+    if isinstance(exc, sa_exc.OperationalError):
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return code in ("40001", "40P01") or "database is locked" in str(exc.orig)
+    return False
+
+
+def _reason(exc: sa_exc.DBAPIError) -> str:
+    lines = [line.strip() for line in str(exc.orig).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc.orig).__name__
+
+
+# --------------------------------------------------------------------------- the ledger
+
+class Ledger:
+    """The carbon-budget ledger on the database at ``url`` (see the module's docstring).
+
+    Args:
+        url: ``sqlite:///path.db`` (the default file is ``greenkfp-ledger.db`` in the working
+            directory) or ``postgresql+psycopg://user:password@host:port/database``.
+        clock: a callable returning the current time (timezone-aware); the system's UTC clock by
+            default.
+
+    Raises:
+        LedgerUnavailableError: the database cannot be reached or opened.
+    """
+
+    def __init__(self, url: str = DEFAULT_LEDGER_URL, *, clock: Callable[[], datetime] | None = None):
+        self._engine = _create_engine(url)
+        self.url = _shown_url(self._engine.url)
+        self.dialect = self._engine.dialect.name
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        try:
+            self._run(self._migrate)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    # ----------------------------------------------------------------- plumbing
+
+    def close(self) -> None:
+        """Close the ledger's connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.url!r})"
+
+    def _now(self) -> datetime:
+        return _aware("clock()", self._clock())
+
+    def _run(self, work: Callable[[sa.Connection], Any], *, write: bool = True) -> Any:
+        """``work(connection)`` in one transaction (the write lock taken first on SQLite), retried
+        a few times on transient conflicts; a database that fails is a LedgerUnavailableError."""
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+        def once():
+            with self._engine.connect() as connection:
+                if write:
+                    connection.execution_options(greenkfp_write=True)
+                elif self.dialect == "postgresql":  # one snapshot for all the reads of a balance
+                    connection.execution_options(isolation_level="REPEATABLE READ")
+                with connection.begin():
+                    return work(connection)
+
+        try:
+            for attempt in Retrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(8),
+                                    wait=wait_random_exponential(multiplier=0.005, max=0.2), reraise=True):
+                with attempt:
+                    return once()
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            raise LedgerUnavailableError("ledger", f"{self.url} cannot be used: {_reason(exc)}") from None
+
+    def _migrate(self, connection: sa.Connection) -> None:
+        import logging
+
+        from alembic import command
+
+        if self.dialect == "postgresql":  # one migrating process at a time; SQLite's BEGIN IMMEDIATE does it there
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        # Alembic says "Context impl SQLiteImpl." at INFO on every open: not on a CLI's stdout, where a
+        # host's logging setup would put it in the middle of --json output
+        quiet = logging.getLogger("alembic.runtime.migration")
+        level = quiet.level
+        quiet.setLevel(logging.WARNING)
+        try:
+            command.upgrade(alembic_config(connection), "head")
+        finally:
+            quiet.setLevel(level)
+
+    def _insert(self, connection: sa.Connection, kind: str, action: str, *, actor: str, at: datetime,
+                detail: dict | None = None, unique_key: str | None = None, **columns: Any) -> LedgerEntry:
+        values = {"kind": kind, "action": action, "actor": actor, "at": at,
+                  "detail": json.dumps(detail or {}, sort_keys=True), "unique_key": unique_key, **columns}
+        entry_id = connection.execute(ENTRIES.insert().values(**values).returning(_E.id)).scalar_one()
+        return _entry({**values, "id": entry_id})
+
+    def _lock(self, connection: sa.Connection, team: str, period: str, *, lock: bool = True) -> None:
+        """Lock the budget of (team, period) until the transaction ends (``lock=False``: only look);
+        an error naming the team when it has no limit for that month."""
+        query = sa.select(BUDGETS.c.team).where(BUDGETS.c.team == team, BUDGETS.c.period == period)
+        if connection.execute(query.with_for_update() if lock else query).first() is None:
+            raise BudgetError("team", f"has no budget for {period} (set a limit for it first)", team)
+
+    def _select(self, connection: sa.Connection, *where: Any, order: Any = None, limit: int | None = None
+                ) -> list[LedgerEntry]:
+        query = sa.select(ENTRIES).where(*where).order_by(*(order if order is not None else (_E.id,)))
+        if limit is not None:
+            query = query.limit(limit)
+        return [_entry(row._mapping) for row in connection.execute(query)]
+
+    def _run_entries(self, connection: sa.Connection, run_id: str) -> dict[str, LedgerEntry]:
+        """The entries of a run by kind (decision, reservation, settlement, release): each exists once."""
+        return {e.kind: e for e in self._select(connection, _E.run_id == run_id,
+                                                _E.kind.in_(("decision", "reservation", "settlement", "release")))}
+
+    # ----------------------------------------------------------------- balances
+
+    def _status(self, connection: sa.Connection, team: str, period: str, now: datetime) -> tuple[BudgetStatus, list]:
+        """The budget of (team, period) at ``now``, and all its exceptions (any status)."""
+        (limit,) = self._select(connection, _E.team == team, _E.period == period, _E.kind == "limit",
+                                order=(_E.id.desc(),), limit=1)
+
+        def total(*where: Any) -> float:
+            return float(connection.execute(sa.select(sa.func.coalesce(sa.func.sum(_E.amount_g), 0.0))
+                                            .where(*where)).scalar_one())
+
+        closed = ENTRIES.alias("closed")
+        reserved = total(_E.kind == "reservation", _E.team == team, _E.period == period, _E.expires_at > now,
+                         ~sa.exists().where(closed.c.run_id == _E.run_id,
+                                            closed.c.kind.in_(("settlement", "release"))))
+        settled = total(_E.kind == "settlement", _E.team == team, _E.period == period)
+        transferred = (total(_E.kind == "transfer", _E.to_team == team, _E.period == period)
+                       - total(_E.kind == "transfer", _E.team == team, _E.period == period))
+        exceptions = self._exceptions(connection, now, _E.team == team, _E.period == period)
+        tier, percent = limit.detail["tier"], float(limit.detail["overdraft_percent"])
+        limit_g = limit.amount_g + transferred
+        status = BudgetStatus(
+            team=team, period=period, tier=tier, limit_g=limit_g, reserved_g=reserved, settled_g=settled,
+            remaining_g=limit_g - reserved - settled, overdraft_percent=percent, as_of=iso(now),
+            transferred_g=transferred, overdraft_g=max(limit_g, 0.0) * percent / 100 if tier == "soft" else 0.0,
+            exception_g=sum((e.amount_g for e in exceptions if e.status == "approved" and e.run_id is None), 0.0),
+            exceptions=tuple(e for e in exceptions if e.is_open))
+        return status, exceptions
+
+    def _exceptions(self, connection: sa.Connection, now: datetime, *where: Any) -> list[ExceptionGrant]:
+        """The exceptions whose requests match ``where``, each as its decision (if any) left it at ``now``."""
+        requested = self._select(connection, _E.kind == "exception", _E.action == "requested", *where)
+        decisions = {e.ref_id: e for e in self._select(connection, _E.kind == "exception", _E.action != "requested",
+                                                       _E.ref_id.in_([e.id for e in requested]))} if requested else {}
+        return [_grant(request, decisions.get(request.id), now) for request in requested]
+
+    # ----------------------------------------------------------------- budgets
+
+    def set_limit(self, team: str, period: str, limit_g: float, tier: str, *, overdraft_percent: float = 0.0,
+                  actor: str) -> int:
+        """Set the limit of ``team`` for ``period`` (replacing an earlier one); returns the entry id.
+
+        ``tier`` is ``hard`` (no overdraft) or ``soft`` (an overdraft of up to ``overdraft_percent``
+        of the limit may be allowed, each such grant flagged for review).
+        """
+        team, period, actor = _name("team", team), check_period(period), _name("actor", actor)
+        limit_g = check_grams("limit_g", limit_g, zero=True)
+        if tier not in TIERS:
+            raise BudgetError("tier", "must be hard or soft", tier)
+        percent = overdraft_percent
+        if isinstance(percent, bool) or not isinstance(percent, numbers.Real) or not 0 <= float(percent) <= 100:
+            raise BudgetError("overdraft_percent", "must be a number from 0 to 100", overdraft_percent)
+        if tier == "hard" and percent:
+            raise BudgetError("overdraft_percent", "must be 0 for a hard budget (a hard budget has no overdraft)",
+                              overdraft_percent)
+
+        def work(connection):
+            now = self._now()
+            insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+            connection.execute(insert(BUDGETS).values(team=team, period=period, created_at=now)
+                               .on_conflict_do_nothing())
+            self._lock(connection, team, period)
+            return self._insert(connection, "limit", "set", actor=actor, at=now, team=team, period=period,
+                                amount_g=limit_g, detail={"tier": tier, "overdraft_percent": float(percent)}).id
+
+        return self._run(work)
+
+    def status(self, team: str, period: str) -> BudgetStatus:
+        """The budget of ``team`` for ``period`` now: limit, reserved, settled, remaining, open exceptions."""
+        team, period = _name("team", team), check_period(period)
+
+        def work(connection):
+            self._lock(connection, team, period, lock=False)
+            return self._status(connection, team, period, self._now())[0]
+
+        return self._run(work, write=False)
+
+    # ----------------------------------------------------------------- reservations
+
+    def reserve(self, team: str, period: str, estimate_g: float, run_id: str, *, actor: str, allow: bool = True,
+                overdraft_allowed_g: float | None = 0.0, review_required: bool = False, reasons: Sequence[str] = (),
+                pipeline: str = "", ttl_seconds: float = 86400.0) -> Reservation:
+        """Decide, atomically, whether run ``run_id`` may spend ``estimate_g`` of the budget.
+
+        Args:
+            team, period: whose budget, which month.
+            estimate_g: the run's estimated emissions (grams, > 0).
+            run_id: the run; a request with a run id already decided gets the first answer back.
+            actor: who asks (the gatekeeper, a person).
+            allow: the policy's verdict; False refuses, with ``reasons``.
+            overdraft_allowed_g: how far beyond the remaining budget the policy allows this run to go,
+                capped by the tier (0 on hard, ``overdraft_percent`` of the limit on soft); None
+                means as far as the tier allows.
+            review_required: the policy asks for a review of the run (a grant into overdraft
+                always does).
+            reasons: the policy's reasons, recorded and returned first.
+            pipeline: the pipeline's name (the estimator reads settled history by it).
+            ttl_seconds: an unsettled reservation stops counting after this long.
+
+        Returns:
+            The decision, recorded (or replayed) in the ledger.
+        """
+        team, period, actor = _name("team", team), check_period(period), _name("actor", actor)
+        estimate_g, run_id = check_grams("estimate_g", estimate_g), _name("run_id", run_id, 256)
+        if not isinstance(allow, bool):
+            raise BudgetError("allow", "must be true or false", allow)
+        if not isinstance(review_required, bool):
+            raise BudgetError("review_required", "must be true or false", review_required)
+        asked_g = (None if overdraft_allowed_g is None
+                   else check_grams("overdraft_allowed_g", overdraft_allowed_g, zero=True))
+        if isinstance(reasons, str) or not all(isinstance(r, str) for r in reasons):
+            raise BudgetError("reasons", "must be a list of texts", reasons)
+        reasons = [" ".join(r.split()) for r in reasons if r.strip()]
+        if not isinstance(pipeline, str) or len(pipeline) > 256:
+            raise BudgetError("pipeline", "must be a text of at most 256 characters", pipeline)
+        ttl = _finite("ttl_seconds", ttl_seconds, "seconds")
+
+        def work(connection):
+            now = self._now()
+            self._lock(connection, team, period)
+            earlier = self._run_entries(connection, run_id).get("decision")
+            if earlier is not None:
+                if (earlier.team, earlier.period) != (team, period):
+                    raise BudgetError("run_id", f"was decided for team {earlier.team!r} in {earlier.period}; "
+                                                "a run id names one run", run_id)
+                return _reservation(earlier, replayed=True)
+            status, exceptions = self._status(connection, team, period, now)
+            cap = status.overdraft_g
+            overdraft = cap if asked_g is None else min(asked_g, cap)
+            notes = list(reasons)
+            if asked_g is not None and asked_g > cap + _TOLERANCE_G:
+                notes.append(f"overdraft_allowed_g {_text_g(asked_g)} capped at {_text_g(cap)} "
+                             f"({status.tier} tier, overdraft_percent {status.overdraft_percent:g})")
+            excepted = sum((e.amount_g for e in exceptions if e.status == "approved" and e.run_id in (None, run_id)),
+                           0.0)
+            covered = status.remaining_g + excepted  # what the run may spend without overdraft
+            granted = allow and estimate_g <= covered + overdraft + _TOLERANCE_G
+            used = max(0.0, estimate_g - max(covered, 0.0)) if granted else 0.0
+            spendable = _spendable(status, excepted, overdraft)
+            if not allow:
+                notes = notes if reasons else ["refused by the policy", *notes]
+            elif not granted:
+                notes.append(f"estimate {_text_g(estimate_g)} exceeds what team {team} may still spend in {period}: "
+                             f"{spendable}")
+            elif used > _TOLERANCE_G:
+                notes.append(f"uses {_text_g(used)} of the soft tier's overdraft ({spendable}): flagged for review")
+            elif estimate_g > status.remaining_g + _TOLERANCE_G:
+                from_exceptions = estimate_g - max(status.remaining_g, 0.0)
+                notes.append(f"within budget with {_text_g(from_exceptions)} of approved exceptions: "
+                             f"{_text_g(estimate_g)} of {_spendable(status, excepted, 0.0)}")
+            else:
+                notes.append(f"within budget: {_text_g(estimate_g)} of {_spendable(status, excepted, 0.0)}")
+            review = review_required or used > _TOLERANCE_G
+            expires_at = now + timedelta(seconds=ttl) if granted else None
+            remaining = status.remaining_g - (estimate_g if granted else 0.0)
+            decision = self._insert(
+                connection, "decision", "granted" if granted else "refused", actor=actor, at=now, team=team,
+                period=period, run_id=run_id, amount_g=estimate_g, pipeline=pipeline, expires_at=expires_at,
+                unique_key=f"decision:{run_id}",
+                detail={"granted": granted, "reasons": notes, "review_required": review, "remaining_g": remaining,
+                        "tier": status.tier, "overdraft_used_g": used, "overdraft_allowed_g": overdraft,
+                        "allow": allow, "exceptions_g": excepted})
+            if granted:
+                self._insert(connection, "reservation", "reserved", actor=actor, at=now, team=team, period=period,
+                             run_id=run_id, amount_g=estimate_g, pipeline=pipeline, expires_at=expires_at,
+                             ref_id=decision.id, unique_key=f"reservation:{run_id}")
+            return _reservation(decision, replayed=False)
+
+        return self._run(work)
+
+    def _reservation_of(self, connection: sa.Connection, run_id: str) -> tuple[LedgerEntry, dict]:
+        """The granted reservation of ``run_id`` (its budget locked) and the run's other entries."""
+        found = self._run_entries(connection, run_id)
+        reservation = found.get("reservation")
+        if reservation is None:
+            problem = ("was refused: it has no reservation" if "decision" in found
+                       else "has no reservation in the ledger")
+            raise BudgetError("run_id", problem, run_id)
+        self._lock(connection, reservation.team, reservation.period)
+        return reservation, found
+
+    def settle(self, run_id: str, actual_g: float, *, actor: str) -> LedgerEntry:
+        """Record the actual emissions of a finished run; its reservation stops counting (the
+        difference goes back to the budget). Settling again with the same figure returns the
+        first entry; with another figure it is an error."""
+        run_id, actor = _name("run_id", run_id, 256), _name("actor", actor)
+        actual_g = check_grams("actual_g", actual_g, zero=True)
+
+        def work(connection):
+            reservation, found = self._reservation_of(connection, run_id)
+            settled, released = found.get("settlement"), found.get("release")
+            if settled is not None:
+                if abs(settled.amount_g - actual_g) <= _TOLERANCE_G * max(1.0, actual_g):
+                    return settled
+                raise BudgetError("actual_g", f"differs from the {_text_g(settled.amount_g)} already settled for "
+                                              f"run {run_id!r} (a settlement is final)", actual_g)
+            if released is not None and released.action == "released":
+                raise BudgetError("run_id", "was released (the run did not happen): there is nothing to settle",
+                                  run_id)
+            return self._insert(
+                connection, "settlement", "settled", actor=actor, at=self._now(), team=reservation.team,
+                period=reservation.period, run_id=run_id, amount_g=actual_g, pipeline=reservation.pipeline,
+                ref_id=reservation.id, unique_key=f"settlement:{run_id}",
+                detail={"reserved_g": reservation.amount_g, "released_g": max(reservation.amount_g - actual_g, 0.0),
+                        "beyond_reservation_g": max(actual_g - reservation.amount_g, 0.0),
+                        "after_expiry": released is not None})
+
+        return self._run(work)
+
+    def release(self, run_id: str, *, actor: str) -> LedgerEntry:
+        """Give a reservation back (the run will not happen); releasing again returns the first entry."""
+        run_id, actor = _name("run_id", run_id, 256), _name("actor", actor)
+
+        def work(connection):
+            reservation, found = self._reservation_of(connection, run_id)
+            if "settlement" in found:
+                raise BudgetError("run_id", "was settled: a settled run cannot be released", run_id)
+            if "release" in found:
+                return found["release"]
+            return self._insert(connection, "release", "released", actor=actor, at=self._now(),
+                                team=reservation.team, period=reservation.period, run_id=run_id,
+                                amount_g=reservation.amount_g, pipeline=reservation.pipeline, ref_id=reservation.id,
+                                unique_key=f"release:{run_id}")
+
+        return self._run(work)
+
+    def expire(self, now: datetime | None = None, *, actor: str = "ledger") -> int:
+        """Write a release entry for every reservation unsettled past its expiry; returns how many.
+
+        (An expired reservation stops counting at its expiry whether or not this ran.)
+        """
+        actor = _name("actor", actor)
+        moment = None if now is None else _aware("now", now)
+
+        def work(connection):
+            at = self._now()
+            closed = ENTRIES.alias("closed")
+            due = self._select(connection, _E.kind == "reservation", _E.expires_at <= (moment or at),
+                               ~sa.exists().where(closed.c.run_id == _E.run_id,
+                                                  closed.c.kind.in_(("settlement", "release"))))
+            for reservation in due:
+                self._insert(connection, "release", "expired", actor=actor, at=at, team=reservation.team,
+                             period=reservation.period, run_id=reservation.run_id, amount_g=reservation.amount_g,
+                             pipeline=reservation.pipeline, ref_id=reservation.id,
+                             unique_key=f"release:{reservation.run_id}", detail={"expires_at": reservation.expires_at})
+            return len(due)
+
+        return self._run(work)
+
+    def settled_history(self, team: str, pipeline: str, limit: int = 100) -> list[float]:
+        """The actual grams of the settled runs of ``team``'s ``pipeline``, newest first (any month)."""
+        team = _name("team", team)
+        if not isinstance(pipeline, str) or len(pipeline) > 256:
+            raise BudgetError("pipeline", "must be a text of at most 256 characters", pipeline)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+            raise BudgetError("limit", "must be a whole number > 0", limit)
+
+        def work(connection):
+            query = (sa.select(_E.amount_g).where(_E.kind == "settlement", _E.team == team, _E.pipeline == pipeline)
+                     .order_by(_E.at.desc(), _E.id.desc()).limit(limit))
+            return [float(value) for value in connection.execute(query).scalars()]
+
+        return self._run(work, write=False)
+
+    # ----------------------------------------------------------------- the review board
+
+    def add_board_member(self, name: str, *, actor: str) -> int:
+        """Add ``name`` to the review board (again: no new entry); returns the entry id."""
+        name, actor = _name("name", name), _name("actor", actor)
+        return self._run(lambda connection: self._board_change(connection, name, "added", actor))
+
+    def remove_board_member(self, name: str, *, actor: str) -> int:
+        """Take ``name`` off the review board; returns the entry id."""
+        name, actor = _name("name", name), _name("actor", actor)
+        return self._run(lambda connection: self._board_change(connection, name, "removed", actor))
+
+    def _board_change(self, connection: sa.Connection, name: str, action: str, actor: str) -> int:
+        changes = [e for e in self._select(connection, _E.kind == "board") if e.detail["member"] == name]
+        if changes and changes[-1].action == action:
+            return changes[-1].id
+        if action == "removed" and not changes:
+            raise BudgetError("name", "is not a member of the review board", name)
+        return self._insert(connection, "board", action, actor=actor, at=self._now(), detail={"member": name}).id
+
+    def board_members(self) -> list[str]:
+        """The review board's members, sorted."""
+        return self._run(self._members, write=False)
+
+    def _members(self, connection: sa.Connection) -> list[str]:
+        members: dict[str, bool] = {}
+        for change in self._select(connection, _E.kind == "board"):
+            members[change.detail["member"]] = change.action == "added"
+        return sorted(name for name, member in members.items() if member)
+
+    def _check_approver(self, connection: sa.Connection, approver: str) -> None:
+        if approver not in self._members(connection):
+            raise BudgetError("approver", "is not a member of the review board", approver)
+
+    def request_exception(self, team: str, period: str, amount_g: float, *, requester: str, reason: str,
+                          expires_at: datetime | str, run_id: str | None = None) -> int:
+        """Ask the board to let ``team`` (or only run ``run_id``) spend up to ``amount_g`` beyond its
+        remaining budget in ``period`` until ``expires_at``; returns the exception's id."""
+        team, period, requester = _name("team", team), check_period(period), _name("requester", requester)
+        amount_g, reason = check_grams("amount_g", amount_g), _text("reason", reason)
+        expiry = _aware("expires_at", expires_at)
+        run_id = None if run_id is None else _name("run_id", run_id, 256)
+
+        def work(connection):
+            now = self._now()
+            if expiry <= now:
+                raise BudgetError("expires_at", f"must be later than now ({iso(now)})", iso(expiry))
+            self._lock(connection, team, period)
+            return self._insert(connection, "exception", "requested", actor=requester, at=now, team=team,
+                                period=period, run_id=run_id, amount_g=amount_g, expires_at=expiry,
+                                detail={"reason": reason}).id
+
+        return self._run(work)
+
+    def exception(self, exception_id: int) -> ExceptionGrant:
+        """The exception with this id, as it stands now."""
+        exception_id = _entry_id("exception_id", exception_id)
+        return self._run(lambda connection: self._exception(connection, exception_id), write=False)
+
+    def _exception(self, connection: sa.Connection, exception_id: int) -> ExceptionGrant:
+        found = self._exceptions(connection, self._now(), _E.id == exception_id)
+        if not found:
+            raise BudgetError("exception_id", "names no exception request in the ledger", exception_id)
+        return found[0]
+
+    def approve_exception(self, exception_id: int, *, approver: str) -> ExceptionGrant:
+        """Approve a pending exception. The approver must be on the board and not its requester."""
+        return self._decide_exception(exception_id, approver, "approved", None)
+
+    def reject_exception(self, exception_id: int, *, approver: str, reason: str) -> ExceptionGrant:
+        """Reject a pending exception, saying why. The approver must be on the board and not its requester."""
+        return self._decide_exception(exception_id, approver, "rejected", _text("reason", reason))
+
+    def _decide_exception(self, exception_id: int, approver: str, action: str, reason: str | None) -> ExceptionGrant:
+        exception_id, approver = _entry_id("exception_id", exception_id), _name("approver", approver)
+
+        def work(connection):
+            grant = self._exception(connection, exception_id)
+            self._lock(connection, grant.team, grant.period)
+            self._check_approver(connection, approver)
+            if approver == grant.requester:
+                raise BudgetError("approver", f"requested exception {exception_id} and cannot decide on it", approver)
+            if grant.status != "pending":
+                raise BudgetError("exception_id", f"is {grant.status}, not pending: nothing to decide", exception_id)
+            self._insert(connection, "exception", action, actor=approver, at=self._now(), team=grant.team,
+                         period=grant.period, run_id=grant.run_id, amount_g=grant.amount_g, ref_id=exception_id,
+                         unique_key=f"exception:{exception_id}", detail={"reason": reason} if reason else {})
+            return self._exception(connection, exception_id)
+
+        return self._run(work)
+
+    def transfer(self, from_team: str, to_team: str, period: str, amount_g: float, *, approver: str,
+                 reason: str) -> int:
+        """Move ``amount_g`` of ``period``'s limit from one team to another (never more than the
+        giver's remaining budget); the approver must be on the board. Returns the entry id."""
+        from_team, to_team = _name("from_team", from_team), _name("to_team", to_team)
+        period, approver = check_period(period), _name("approver", approver)
+        amount_g, reason = check_grams("amount_g", amount_g), _text("reason", reason)
+        if from_team == to_team:
+            raise BudgetError("to_team", "must differ from from_team", to_team)
+
+        def work(connection):
+            now = self._now()
+            for field, team in sorted((("from_team", from_team), ("to_team", to_team)), key=lambda pair: pair[1]):
+                try:  # always in name order: two opposite transfers cannot deadlock
+                    self._lock(connection, team, period)
+                except BudgetError as exc:
+                    raise exc.renamed(field) from None
+            self._check_approver(connection, approver)
+            remaining = self._status(connection, from_team, period, now)[0].remaining_g
+            if amount_g > remaining + _TOLERANCE_G:
+                raise BudgetError("amount_g", f"exceeds the {_text_g(max(remaining, 0))} {from_team} has "
+                                              f"remaining in {period}", amount_g)
+            return self._insert(connection, "transfer", "moved", actor=approver, at=now, team=from_team,
+                                to_team=to_team, period=period, amount_g=amount_g, detail={"reason": reason}).id
+
+        return self._run(work)
+
+    # ----------------------------------------------------------------- the record
+
+    def entries(self, team: str | None = None, period: str | None = None) -> list[LedgerEntry]:
+        """The ledger's entries in the order written, optionally of one team (transfers to it
+        included) and one month."""
+        where = []
+        if team is not None:
+            team = _name("team", team)
+            where.append(sa.or_(_E.team == team, _E.to_team == team))
+        if period is not None:
+            where.append(_E.period == check_period(period))
+        return self._run(lambda connection: self._select(connection, *where), write=False)
+
+
+# --------------------------------------------------------------------------- rows to records
+
+def _entry(row: Any) -> LedgerEntry:
+    """A row of ``budget_entries`` (a mapping; the columns left out of an insert are None)."""
+    expires, amount = row.get("expires_at"), row.get("amount_g")
+    return LedgerEntry(
+        id=int(row["id"]), kind=row["kind"], action=row["action"], at=iso(row["at"]), actor=row["actor"],
+        team=row.get("team"), period=row.get("period"), run_id=row.get("run_id"),
+        amount_g=None if amount is None else float(amount), to_team=row.get("to_team"), pipeline=row.get("pipeline"),
+        ref_id=row.get("ref_id"), expires_at=None if expires is None else iso(expires),
+        detail=json.loads(row.get("detail") or "{}"))
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _grant(request: LedgerEntry, decision: LedgerEntry | None, now: datetime) -> ExceptionGrant:
+    status = decision.action if decision is not None else "pending"
+    if status in ("pending", "approved") and _when(request.expires_at) <= now:
+        status = "expired"
+    return ExceptionGrant(
+        id=request.id, team=request.team, period=request.period, amount_g=request.amount_g,
+        requester=request.actor, reason=request.detail.get("reason", ""), requested_at=request.at,
+        expires_at=request.expires_at, status=status, run_id=request.run_id,
+        approver=decision.actor if decision is not None else None,
+        decided_at=decision.at if decision is not None else None,
+        decision_reason=decision.detail.get("reason") if decision is not None else None)
+
+
+def _reservation(decision: LedgerEntry, *, replayed: bool) -> Reservation:
+    detail = decision.detail
+    return Reservation(
+        granted=bool(detail["granted"]), run_id=decision.run_id, team=decision.team, period=decision.period,
+        amount_g=decision.amount_g, remaining_g=float(detail["remaining_g"]),
+        review_required=bool(detail["review_required"]), reasons=tuple(detail["reasons"]), replayed=replayed,
+        decided_at=decision.at, tier=detail["tier"], overdraft_used_g=float(detail["overdraft_used_g"]),
+        expires_at=decision.expires_at, pipeline=decision.pipeline or "", decision_id=decision.id)
+
+
+def _spendable(status: BudgetStatus, excepted: float, overdraft: float) -> str:
+    """``900 g remaining (limit 1,000 g) + 300 g of approved exceptions + 100 g of overdraft``."""
+    parts = [f"{_text_g(status.remaining_g)} remaining (limit {_text_g(status.limit_g)})"]
+    if excepted:
+        parts.append(f"{_text_g(excepted)} of approved exceptions")
+    if overdraft:
+        parts.append(f"{_text_g(overdraft)} of overdraft")
+    return " + ".join(parts)

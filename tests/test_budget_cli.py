@@ -1,0 +1,172 @@
+"""`greenkfp budget`: the ledger from the command line (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from greenkfp.components.governance import Ledger
+from greenkfp.pipelines.cli import main
+
+P = "2026-12"
+
+
+def budget(capsys, url, *argv, actor="lead"):
+    """Run `greenkfp budget ...`; (exit code, stdout, stderr)."""
+    command, *rest = argv
+    if command in ("exception", "board"):
+        command, action, *rest = argv
+        command = [command, action]
+    else:
+        command = [command]
+    code = main(["budget", *command, "--ledger", url, "--actor", actor, *rest])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_budget_commands_end_to_end(ledger_url, capsys):
+    run = lambda *argv, **kw: budget(capsys, ledger_url, *argv, **kw)  # noqa: E731
+    code, out, _ = run("set-limit", "--team", "research", "--period", P, "--limit-g", "1000", "--tier", "hard")
+    assert code == 0 and "limit_g  1,000 g" in out
+    assert run("set-limit", "--team", "search", "--period", P, "--limit-g", "5000", "--tier", "soft",
+               "--overdraft-percent", "10")[0] == 0
+
+    code, out, _ = run("reserve", "--team", "research", "--period", P, "--estimate-g", "600", "--run-id", "run-1",
+                       "--pipeline", "training", actor="gatekeeper")
+    assert code == 0 and out.startswith("granted 600 g for run run-1 (team research, 2026-12); remaining 400 g")
+    code, out, _ = run("reserve", "--team", "research", "--period", P, "--estimate-g", "500", "--run-id", "run-2")
+    assert code == 3 and out.startswith("refused 500 g for run run-2")
+    assert "  - estimate 500 g exceeds what team research may still spend in 2026-12: 400 g remaining" in out
+    code, out, _ = run("reserve", "--team", "research", "--period", P, "--estimate-g", "500", "--run-id", "run-2",
+                       "--json")
+    answer = json.loads(out)
+    assert code == 3 and answer["replayed"] and not answer["granted"]
+    assert answer["schema"] == "greenkfp.budget_decision/v1"
+    code, out, _ = run("reserve", "--team", "search", "--period", P, "--estimate-g", "5200", "--run-id", "run-3")
+    assert code == 0 and "review required" in out and "soft tier's overdraft" in out
+
+    code, out, _ = run("settle", "--run-id", "run-1", "--actual-g", "480")
+    assert code == 0 and out.startswith("settled run run-1: 480 g (reserved 600 g, released 120 g)")
+    assert run("settle", "--run-id", "run-1", "--actual-g", "480")[0] == 0  # the same figure again
+
+    assert "review board: carol" in run("board", "add", "carol")[1]
+    code, out, _ = run("exception", "request", "--team", "research", "--period", P, "--amount-g", "300",
+                       "--reason", "paper deadline", "--expires-at", "72h", actor="bob")
+    assert code == 0 and "pending: 300 g for team research in 2026-12" in out
+    grant_id = out.split()[0].lstrip("#")
+    code, out, _ = run("exception", "approve", "--id", grant_id, actor="carol")
+    assert code == 0 and f"#{grant_id} approved, by carol: 300 g" in out
+    code, _, err = run("transfer", "--from-team", "search", "--to-team", "research", "--period", P,
+                       "--amount-g", "1", "--reason", "thanks", actor="carol")  # search is in overdraft
+    assert code == 2 and err == "error: --amount-g exceeds the 0 g search has remaining in 2026-12, got 1.0\n"
+    code, out, _ = run("transfer", "--from-team", "research", "--to-team", "search", "--period", P,
+                       "--amount-g", "20", "--reason", "cover the overdraft", actor="carol")
+    assert code == 0 and out.startswith("moved 20 g of 2026-12 from research to search; entry #")
+
+    code, out, _ = run("status", "--team", "research", "--period", P, "--json")
+    status = json.loads(out)
+    assert code == 0
+    assert (status["limit_g"], status["reserved_g"], status["settled_g"], status["remaining_g"]) == (980, 0, 480, 500)
+    assert [(e["id"], e["status"], e["approver"]) for e in status["exceptions"]] == \
+        [(int(grant_id), "approved", "carol")]
+    code, out, _ = run("status", "--team", "research", "--period", P)
+    assert "remaining_g 500 g" in " ".join(out.split()) and f"#{grant_id} approved" in out
+
+    code, out, _ = run("entries", "--team", "research", "--json")
+    kinds = [(e["kind"], e["action"], e["actor"]) for e in json.loads(out)]
+    assert kinds[:3] == [("limit", "set", "lead"), ("decision", "granted", "gatekeeper"),
+                         ("reservation", "reserved", "gatekeeper")]
+    assert ("exception", "approved", "carol") in kinds
+
+
+def test_reject_release_and_expire(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    run = lambda *argv, **kw: budget(capsys, url, *argv, **kw)  # noqa: E731
+    run("set-limit", "--team", "research", "--period", P, "--limit-g", "100", "--tier", "hard")
+    run("board", "add", "carol")
+    _, out, _ = run("exception", "request", "--team", "research", "--period", P, "--amount-g", "5", "--reason", "x",
+                    "--expires-at", "2999-01-01T00:00:00Z", "--run-id", "run-9", actor="bob")
+    code, out, _ = run("exception", "reject", "--id", out.split()[0][1:], "--reason", "no", actor="carol")
+    assert code == 0 and "rejected, by carol: 5 g for run run-9" in out
+    run("reserve", "--team", "research", "--period", P, "--estimate-g", "40", "--run-id", "run-1", "--ttl", "1m")
+    run("reserve", "--team", "research", "--period", P, "--estimate-g", "40", "--run-id", "run-2")
+    code, out, _ = run("release", "--run-id", "run-2")
+    assert code == 0 and out.startswith("released run run-2: 40 g back to team research (2026-12)")
+    code, out, _ = run("board", "remove", "carol")
+    assert code == 0 and out.strip() == "review board: (nobody)"
+    assert run("expire")[1].strip() == "0 reservation(s) expired"
+
+
+def set_limit(period=P, limit="10", tier="hard", *extra):
+    return ["set-limit", "--team", "t", "--period", period, "--limit-g", limit, "--tier", tier, *extra]
+
+
+def reserve(team="research", estimate="1", *extra):
+    return ["reserve", "--team", team, "--period", P, "--estimate-g", estimate, "--run-id", "r", *extra]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (set_limit("2026-13"), "--period must be a calendar month YYYY-MM (UTC), got '2026-13'"),
+    (set_limit(P, "-5"), "--limit-g must be a finite number of grams >= 0, got '-5'"),
+    (set_limit(P, "1e400"), "--limit-g must be a finite number of grams >= 0, got '1e400'"),
+    (set_limit(P, "10", "medium"), "--tier must be hard or soft, got 'medium'"),
+    (set_limit(P, "10", "soft", "--overdraft-percent", "x"),
+     "--overdraft-percent must be a number from 0 to 100, got 'x'"),
+    (reserve("nobody"), "--team has no budget for 2026-12 (set a limit for it first), got 'nobody'"),
+    (reserve("research", "-1"), "--estimate-g must be a finite number of grams > 0, got '-1'"),
+    (reserve("research", "abc"), "--estimate-g must be a finite number of grams > 0, got 'abc'"),
+    (reserve("research", "1", "--ttl", "soon"), "--ttl must be a duration such as 2h"),
+    (["settle", "--run-id", "unknown", "--actual-g", "5"], "--run-id has no reservation in the ledger, got 'unknown'"),
+    (["settle", "--run-id", "r", "--actual-g", "nan"], "--actual-g must be a finite number of grams >= 0, got 'nan'"),
+    (["exception", "approve", "--id", "12x"], "--id must be an exception's id (a whole number > 0), got '12x'"),
+    (["exception", "request", "--team", "research", "--period", P, "--amount-g", "5", "--reason", "r",
+      "--expires-at", "2026-12-31T00:00:00"], "--expires-at must be timezone-aware"),
+    (["transfer", "--from-team", "research", "--to-team", "x", "--period", P, "--amount-g", "5", "--reason", "r"],
+     "--to-team has no budget for 2026-12 (set a limit for it first), got 'x'"),
+    (["board", "remove", "erin"], "NAME is not a member of the review board, got 'erin'"),
+])
+def test_bad_input_is_one_line_naming_the_option_exit_2_and_nothing_written(tmp_path, capsys, argv, message):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger(url) as ledger:
+        ledger.set_limit("research", P, 100, "hard", actor="lead")
+        before = ledger.entries()
+    code, out, err = budget(capsys, url, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1
+    with Ledger(url) as ledger:
+        assert ledger.entries() == before
+
+
+def test_bad_input_writes_no_ledger_file(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    assert budget(capsys, url, "status", "--team", "t", "--period", "2026-13")[0] == 2
+    assert not (tmp_path / "new.db").exists()
+
+
+def test_an_unreachable_ledger_is_one_line_without_traceback_or_password(tmp_path):
+    """Through the console script: what a person sees, exit code and all."""
+    env_url = "postgresql+psycopg://admin:s3cret@127.0.0.1:1/ledger"
+    result = subprocess.run([sys.executable, "-m", "greenkfp.pipelines.cli", "budget", "status", "--team", "t",
+                             "--period", P], capture_output=True, text=True, cwd=tmp_path,
+                            env={"GREENKFP_LEDGER": env_url, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: --ledger postgresql+psycopg://***@127.0.0.1:1/ledger cannot be used: ")
+    assert result.stderr.count("\n") == 1 and "s3cret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_ledger_and_actor_default_to_the_environment(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GREENKFP_LEDGER", f"sqlite:///{tmp_path / 'env.db'}")
+    monkeypatch.setenv("USER", "dana")
+    assert main(["budget", "set-limit", "--team", "t", "--period", P, "--limit-g", "5", "--tier", "hard"]) == 0
+    with Ledger(f"sqlite:///{tmp_path / 'env.db'}") as ledger:
+        assert [(e.kind, e.actor) for e in ledger.entries()] == [("limit", "dana")]
+    monkeypatch.delenv("GREENKFP_LEDGER")
+    monkeypatch.delenv("USER")
+    monkeypatch.chdir(tmp_path)
+    assert main(["budget", "set-limit", "--team", "t", "--period", P, "--limit-g", "5", "--tier", "hard"]) == 0
+    with Ledger("sqlite:///greenkfp-ledger.db") as ledger:
+        assert [(e.kind, e.actor) for e in ledger.entries()] == [("limit", "cli")]
+    capsys.readouterr()

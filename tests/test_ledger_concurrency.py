@@ -1,0 +1,89 @@
+"""Many processes reserve against one team's budget at once, on SQLite and on PostgreSQL: the
+ledger never grants more than the budget (plus the allowed overdraft), records exactly one
+decision per run id, and answers a retried run id with its first answer."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import defaultdict
+
+import pytest
+
+from greenkfp.components.governance import Ledger
+
+PROCESSES, REQUESTS, SHARED = 8, 20, 3  # each process: 17 runs of its own and 3 run ids other processes ask too
+PERIOD = "2026-12"
+LIMIT_G = 300.0
+
+
+def _jobs(worker: int) -> list[tuple[str, float]]:
+    own = [(f"run-{worker}-{i}", 3.0 + (7 * i + worker) % 9) for i in range(REQUESTS - SHARED)]
+    shared = [(f"shared-{(worker + k) % PROCESSES}", 5.0) for k in range(SHARED)]  # each asked by 3 processes
+    return shared[:1] + own[:8] + shared[1:2] + own[8:] + shared[2:]
+
+
+def _reserve_all(url: str, worker: int, start, results) -> None:
+    """One process: open the ledger, wait for the others, then reserve one job after another."""
+    try:
+        with Ledger(url) as ledger:
+            start.wait(timeout=60)
+            answers = [ledger.reserve("research", PERIOD, estimate, run_id, actor=f"worker-{worker}",
+                                      overdraft_allowed_g=None).to_dict() for run_id, estimate in _jobs(worker)]
+        results.put((worker, answers))
+    except BaseException as exc:  # the parent reports it: a child's traceback would be lost
+        results.put((worker, f"{type(exc).__name__}: {exc}"))
+
+
+def _run_processes(url: str) -> list[dict]:
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(PROCESSES), context.Queue()
+    processes = [context.Process(target=_reserve_all, args=(url, w, start, results)) for w in range(PROCESSES)]
+    for process in processes:
+        process.start()
+    try:
+        outcomes = dict(results.get(timeout=120) for _ in processes)
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    failed = {w: outcome for w, outcome in outcomes.items() if isinstance(outcome, str)}
+    assert not failed, failed
+    return [answer for w in sorted(outcomes) for answer in outcomes[w]]
+
+
+@pytest.mark.parametrize("tier, overdraft_percent", [("hard", 0.0), ("soft", 10.0)])
+def test_concurrent_reservations_never_spend_more_than_the_budget(ledger_url, tier, overdraft_percent):
+    with Ledger(ledger_url) as ledger:
+        ledger.set_limit("research", PERIOD, LIMIT_G, tier, overdraft_percent=overdraft_percent, actor="lead")
+    answers = _run_processes(ledger_url)  # the parent's ledger is closed: no connection crosses a fork
+
+    assert len(answers) == PROCESSES * REQUESTS
+    by_run = defaultdict(list)
+    for answer in answers:
+        by_run[answer["run_id"]].append(answer)
+    assert len(by_run) == PROCESSES * (REQUESTS - SHARED) + PROCESSES
+    for run_id, same in by_run.items():  # a run id asked by 3 processes: one decision, the others replay it
+        assert sum(not a["replayed"] for a in same) == 1, run_id
+        assert {(a["granted"], a["decided_at"], a["decision_id"]) for a in same} == \
+            {(same[0]["granted"], same[0]["decided_at"], same[0]["decision_id"])}
+    first = [next(a for a in same if not a["replayed"]) for same in by_run.values()]
+    granted = [a for a in first if a["granted"]]
+    spent = sum(a["amount_g"] for a in granted)
+    assert spent <= LIMIT_G * (1 + overdraft_percent / 100) + 1e-6
+    assert all(a["review_required"] == (a["overdraft_used_g"] > 0) for a in granted)
+    assert (tier == "soft") == any(a["review_required"] for a in granted)
+
+    with Ledger(ledger_url) as ledger:
+        status = ledger.status("research", PERIOD)
+        entries = ledger.entries()
+        decided = [e.run_id for e in entries if e.kind == "decision"]
+        reserved = [e.run_id for e in entries if e.kind == "reservation"]
+        assert sorted(decided) == sorted(by_run)  # every run id: exactly one recorded decision
+        assert sorted(reserved) == sorted(a["run_id"] for a in granted)
+        assert status.reserved_g == pytest.approx(spent)
+        # nothing refused needlessly: each refusal asked for more than was left when it came, and
+        # what is left only shrinks
+        assert all(a["amount_g"] > status.remaining_g + status.overdraft_g for a in first if not a["granted"])
+        retried = ledger.reserve("research", PERIOD, 1.0, "shared-0", actor="retry")
+        assert retried.replayed and retried.decision_id == by_run["shared-0"][0]["decision_id"]
