@@ -16,11 +16,11 @@ from rich.text import Text
 console = Console(stderr=True)
 
 LEDGER_ENV = "GREENKFP_LEDGER"
-DEFAULT_LEDGER = "sqlite:///greenkfp-ledger.db"
 
 
 def add_gatekeeper_commands(sub) -> None:
     """Add ``gatekeeper serve`` to the ``greenkfp`` command's subparsers."""
+    from greenkfp.components.governance.ledger import DEFAULT_LEDGER_URL
     parser = sub.add_parser("gatekeeper", help="the carbon-budget gatekeeper in front of the KFP API",
                             description="The carbon-budget gatekeeper: a KFP v2beta1 API subset that refuses runs "
                                         "over a team's budget, and an admission API.")
@@ -32,7 +32,7 @@ def add_gatekeeper_commands(sub) -> None:
                     "admin: GREENKFP_GATEKEEPER_ADMIN_TOKEN[_FILE]; board members: "
                     "GREENKFP_GATEKEEPER_BOARD_TOKENS[_FILE]; the KFP API's own bearer token: GREENKFP_KFP_TOKEN[_FILE].")
     serve.add_argument("--ledger", default=None, metavar="URL",
-                       help=f"the budget ledger's database (default: ${LEDGER_ENV}, else {DEFAULT_LEDGER})")
+                       help=f"the budget ledger's database (default: ${LEDGER_ENV}, else {DEFAULT_LEDGER_URL})")
     serve.add_argument("--kfp-url", required=True, metavar="URL",
                        help="the real KFP API that granted runs are forwarded to, e.g. http://ml-pipeline.kubeflow:8888")
     policy = serve.add_mutually_exclusive_group()
@@ -72,6 +72,7 @@ def settings_from_args(args: argparse.Namespace, environ=None):
         ValueError: a bad option, or no team token at all.
     """
     from greenkfp.components.governance.gatekeeper import GatekeeperSettings
+    from greenkfp.components.governance.ledger import DEFAULT_LEDGER_URL
     from greenkfp.components.governance.tokens import ENV_TEAMS, Tokens
     from greenkfp.pipelines.options import duration_hours
 
@@ -84,7 +85,7 @@ def settings_from_args(args: argparse.Namespace, environ=None):
     if not 1 <= args.workers <= 64:
         raise ValueError(f"--workers must be from 1 to 64, got {args.workers}")
     return GatekeeperSettings(
-        ledger_url=args.ledger or environ.get(LEDGER_ENV) or DEFAULT_LEDGER, kfp_url=args.kfp_url, tokens=tokens,
+        ledger_url=args.ledger or environ.get(LEDGER_ENV) or DEFAULT_LEDGER_URL, kfp_url=args.kfp_url, tokens=tokens,
         policy_url=args.policy_url, policy_file=args.policy_file, region=args.region, provider=args.provider,
         hardware_profile=args.hardware_profile,
         reservation_ttl_s=duration_hours(args.reservation_ttl, "--reservation-ttl") * 3600.0,
@@ -110,15 +111,14 @@ def cmd_gatekeeper_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from greenkfp.components._messages import redact_urls
-    from greenkfp.components.governance.errors import LedgerUnavailableError
     from greenkfp.components.governance.gatekeeper import create_app
     from greenkfp.components.governance.policy import PolicyError
 
-    settings = settings_from_args(args)
     try:
+        settings = settings_from_args(args)
         app = create_app(settings)  # also when workers start their own: a bad ledger or policy fails here, once
-    except (PolicyError, LedgerUnavailableError) as exc:
-        console.print("[red]error:[/red]", Text(str(exc)))
+    except (PolicyError, ValueError) as exc:  # ValueError: TokenError, BudgetError, LedgerUnavailableError too
+        console.print("[red]error:[/red]", Text(redact_urls(" ".join(str(exc).split()))))
         return 2
     core = app.state.gatekeeper
     console.print(f"greenkfp gatekeeper on http://{args.host}:{args.port} -> KFP API {redact_urls(settings.kfp_url)}; "

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,26 +13,16 @@ from pathlib import Path
 import httpx
 import kfp
 import pytest
-import uvicorn
+from conftest import ADMIN, BOARD, TOKENS, LiveGatekeeper, free_port
 from kfp_server_api.exceptions import ApiException
 from werkzeug import Response
 
-from greenkfp.components.governance.gatekeeper import GatekeeperSettings, create_app
 from greenkfp.components.governance.tokens import Tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 GATE_PIPELINE = ROOT / "compiled" / "kubeflow" / "carbon_gate.yaml"
-TOKENS = {"ml": "ml-team-token-0123456789", "search": "search-team-token-012345"}
-ADMIN = "admin-token-0123456789abcdef"
-BOARD = {"carol": "board-carol-token-0123456"}
 NOW = datetime.now(timezone.utc)
 PERIOD = NOW.strftime("%Y-%m")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class KfpStandIn:
@@ -113,49 +100,6 @@ class KfpStandIn:
 @pytest.fixture
 def kfp_api(httpserver):
     return KfpStandIn(httpserver)
-
-
-class LiveGatekeeper:
-    """A gatekeeper app served by uvicorn in a thread on 127.0.0.1 and a free port."""
-
-    def __init__(self, app):
-        self.app, self.core = app, app.state.gatekeeper
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning",
-                                                    lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the gatekeeper did not start")
-            time.sleep(0.01)
-        self.url = f"http://127.0.0.1:{self.server.config.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
-
-    def call(self, method: str, path: str, token: str | None = None, **kwargs) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
-
-
-@pytest.fixture
-def start_gatekeeper(tmp_path):
-    """``start(kfp_url, ledger_url=None, **settings)``: a live gatekeeper; stopped at the end."""
-    started = []
-
-    def start(kfp_url: str, ledger_url: str | None = None, **settings) -> LiveGatekeeper:
-        tokens = settings.pop("tokens", None) or Tokens(teams=TOKENS, admin=ADMIN, board=BOARD,
-                                                        upstream="upstream-kfp-token-0123456")
-        app = create_app(GatekeeperSettings(ledger_url=ledger_url or f"sqlite:///{tmp_path / 'ledger.db'}",
-                                            kfp_url=kfp_url, tokens=tokens, **settings))
-        started.append(LiveGatekeeper(app))
-        return started[-1]
-
-    yield start
-    for gatekeeper in started:
-        gatekeeper.stop()
 
 
 @pytest.fixture
@@ -250,7 +194,7 @@ def test_upstream_failure_releases_the_reservation_and_returns_kfps_answer(gatek
 
 
 def test_unreachable_upstream_is_503_unavailable_and_releases(start_gatekeeper):
-    live = start_gatekeeper(f"http://127.0.0.1:{_free_port()}")  # nothing listens there
+    live = start_gatekeeper(f"http://127.0.0.1:{free_port()}")  # nothing listens there
     live.core.ledger.set_limit("ml", PERIOD, 10_000.0, "hard", actor="lead")
     body = json.loads(json.dumps({"display_name": "r", "pipeline_spec": {"pipelineInfo": {"name": "p"}},
                                   "runtime_config": {"parameters": {"energy_kwh": 1.0}}}))
@@ -437,3 +381,105 @@ def test_a_kept_status_never_decides_a_refusal(gatekeeper):
     reply = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
                             json={"pipeline": "p", "run_id": "b", "energy_kwh": 3.0})
     assert reply.status_code == 200, reply.text  # the kept 300 g limit would have refused it
+
+
+# --------------------------------------------------------------------------- the components' core
+
+
+def test_the_budget_components_reserve_then_settle_through_the_gatekeeper(gatekeeper, tmp_path, monkeypatch):
+    from kfp.dsl import Artifact, Markdown
+
+    from greenkfp.components import carbon_budget_gate, settle_carbon_budget
+    from greenkfp.components.records import Reservation, SustainabilityReport, read_record
+
+    monkeypatch.setenv("GREENKFP_GATEKEEPER_TOKEN", TOKENS["ml"])
+    reservation, summary = Artifact(uri=str(tmp_path / "reservation")), Markdown(uri=str(tmp_path / "summary.md"))
+    outputs = carbon_budget_gate.python_func(reservation=reservation, summary=summary, gatekeeper_url=gatekeeper.url,
+                                             pipeline="flagship", run_id="kfp-run-1", energy_kwh=1.5,
+                                             regions=["DE-LU", "GB"])
+    record = read_record(Reservation, reservation.path)
+    assert record.granted and record.run_id == "kfp-run-1" and outputs.reserved_g == pytest.approx(record.amount_g)
+    assert reservation.metadata["schema"] == Reservation.SCHEMA and not outputs.review_required
+    assert "# Carbon budget: granted" in Path(summary.path).read_text()
+    # the report's training emissions at the hours the fits ran are what is settled
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(_report(hourly_g=42.5)))
+    grams = settle_carbon_budget.python_func(report_json=Artifact(uri=str(report)),
+                                             summary=Markdown(uri=str(tmp_path / "settled.md")),
+                                             gatekeeper_url=gatekeeper.url, run_id="kfp-run-1")
+    assert grams == 42.5 and gatekeeper.core.ledger.status("ml", PERIOD).settled_g == 42.5
+    assert "42.5 g CO2eq" in (tmp_path / "settled.md").read_text()
+    assert read_record(SustainabilityReport, report).training.hourly_g == 42.5
+
+
+def test_a_refused_budget_fails_the_gate_step_with_the_reasons(gatekeeper, tmp_path, monkeypatch):
+    from kfp.dsl import Artifact, Markdown
+
+    from greenkfp.components import carbon_budget_gate
+    from greenkfp.components.governance.client import AdmissionRefused, GatekeeperError
+
+    monkeypatch.setenv("GREENKFP_GATEKEEPER_TOKEN", TOKENS["search"])  # a 5 g budget
+    arguments = dict(reservation=Artifact(uri=str(tmp_path / "r")), summary=Markdown(uri=str(tmp_path / "s")),
+                     gatekeeper_url=gatekeeper.url, pipeline="flagship", run_id="kfp-run-2", energy_kwh=3.0)
+    with pytest.raises(AdmissionRefused, match=r"carbon budget refused run kfp-run-2 of team search .*exceeds") as e:
+        carbon_budget_gate.python_func(**arguments)
+    assert e.value.answer["granted"] is False and e.value.reasons
+    monkeypatch.delenv("GREENKFP_GATEKEEPER_TOKEN")
+    with pytest.raises(GatekeeperError, match="GREENKFP_GATEKEEPER_TOKEN holds no gatekeeper token"):
+        carbon_budget_gate.python_func(**arguments)
+    monkeypatch.setenv("GREENKFP_GATEKEEPER_TOKEN", "a-wrong-token-0123456789")
+    with pytest.raises(GatekeeperError, match="HTTP 401") as e:
+        carbon_budget_gate.python_func(**arguments)
+    assert "a-wrong-token" not in str(e.value)
+
+
+def test_the_client_retries_a_gatekeeper_that_is_down_then_says_so(monkeypatch):
+    from greenkfp.components.governance.client import GatekeeperClient, GatekeeperError
+
+    url = f"http://127.0.0.1:{free_port()}"
+    with GatekeeperClient(url, "some-token-0123456789", timeout_s=1, retries=1) as client:
+        with pytest.raises(GatekeeperError, match=r"cannot reach http://127\.0\.0\.1:\d+ \(ConnectError\)"):
+            client.admit(pipeline="p", run_id="r")
+    with pytest.raises(GatekeeperError, match="gatekeeper_url must be an http"):
+        GatekeeperClient("ftp://example.org", "t")
+
+
+def _report(hourly_g=None, optimized_g=10.0, scheduled_g=20.0, realized=True) -> dict:
+    """A sustainability report's JSON with the training part the settlement reads."""
+    from greenkfp.components.records import SustainabilityReport
+
+    return {"schema": SustainabilityReport.SCHEMA,
+            "training": {"energy_kwh": 0.1, "scheduled_g": scheduled_g, "optimized_g": optimized_g, "basis": "by hand",
+                         "hourly_g": hourly_g, "realized": realized},
+            "inference": {"expected_inferences": 1.0, "scheduled_g": None, "optimized_g": None, "basis": "by hand"},
+            "total": {"scheduled_g": None, "optimized_g": None, "saved_g": None},
+            "promoted": True, "gate": {"action": "run_now", "region": "GB"}}
+
+
+@pytest.mark.parametrize("training, grams, basis", [
+    ({"hourly_g": 3.0}, 3.0, "at the hours they ran"),
+    ({"realized": True}, 10.0, "window the run waited for"),
+    ({"realized": False}, 20.0, "run-now"),
+])
+def test_a_runs_emissions_come_from_its_report(training, grams, basis):
+    from greenkfp.components.governance.client import run_emissions
+    from greenkfp.components.records import SustainabilityReport
+
+    emitted = run_emissions(SustainabilityReport.from_dict(_report(**training)))
+    assert emitted.grams == grams and basis in emitted.basis
+    with pytest.raises(ValueError, match="no training emissions"):
+        run_emissions(SustainabilityReport.from_dict(_report(optimized_g=None)))
+
+
+def test_settled_runs_become_the_estimate_of_the_next(gatekeeper):
+    ml = TOKENS["ml"]
+    for i, actual in enumerate((100.0, 120.0, 200.0)):
+        ask = {"pipeline": "nightly", "run_id": f"n{i}", "energy_kwh": 1.0}
+        assert gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml, json=ask).status_code == 200
+        assert gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", ml,
+                               json={"run_id": f"n{i}", "actual_g": actual}).status_code == 200
+    answer = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                             json={"pipeline": "nightly", "run_id": "n3", "energy_kwh": 1.0}).json()
+    # the p90 of the three settled runs (numpy's linear interpolation), not the energy_kwh figure
+    assert answer["estimate"]["method"] == "history" and answer["reserved_g"] == pytest.approx(184.0)
+    assert answer["estimate"]["median_g"] == 120.0

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import httpx
-import tenacity
 
 from .._messages import redact_urls
+from ._http import Closing, Retryable, send_retrying
 
 __all__ = ["AdmissionRefused", "DEFAULT_TOKEN_ENV", "GatekeeperClient", "GatekeeperError", "RunEmissions",
            "run_emissions", "token_from_env"]
@@ -69,11 +69,7 @@ def token_from_env(name: str) -> str:
     return token
 
 
-class _Retry(Exception):
-    """Internal: a failure worth another try."""
-
-
-class GatekeeperClient:
+class GatekeeperClient(Closing):
     """The gatekeeper's admission API over HTTP.
 
     Args:
@@ -103,35 +99,18 @@ class GatekeeperClient:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> GatekeeperClient:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
     def _message(self, text: str) -> str:
         return redact_urls(text.replace(self._token, "***"))
 
     def _send(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> httpx.Response:
-        def attempt() -> httpx.Response:
-            try:
-                response = self._client.request(method, path, json=body)
-            except httpx.TimeoutException:
-                raise _Retry(f"no answer from {self.url}{path}") from None
-            except httpx.RequestError as exc:
-                raise _Retry(f"cannot reach {self.url} ({type(exc).__name__})") from None
-            if response.status_code >= 500:
-                raise _Retry(f"HTTP {response.status_code} from {self.url}{path}: {self._detail(response)}")
-            return response
-
-        retrying = tenacity.Retrying(stop=tenacity.stop_after_attempt(self.retries + 1),
-                                     wait=tenacity.wait_exponential(multiplier=0.5, max=5.0),
-                                     retry=tenacity.retry_if_exception_type(_Retry), reraise=True,
-                                     before_sleep=lambda s: logger.warning("gatekeeper: %s; retrying",
-                                                                           s.outcome.exception()))
         try:
-            return retrying(attempt)
-        except _Retry as exc:
+            return send_retrying(
+                lambda: self._client.request(method, path, json=body), retries=self.retries, wait_s=0.5,
+                max_wait_s=5.0, timeout_text=f"no answer from {self.url}{path}",
+                unreachable_text=f"cannot reach {self.url}", detail=lambda r: f" from {self.url}{path}: {self._detail(r)}",
+                on_retry=lambda text, n: logger.warning("gatekeeper: %s; retry %d of %d", self._message(text), n,
+                                                        self.retries))
+        except Retryable as exc:
             error = GatekeeperError(self._message(f"gatekeeper: {exc}"))
         raise error  # outside the handler: no chain back to httpx's request and its headers
 

@@ -13,7 +13,7 @@ from .._runtime import component
 
 @component()
 def carbon_budget_gate(
-    decision: Output[Artifact],
+    reservation: Output[Artifact],
     summary: Output[Markdown],
     gatekeeper_url: str,
     pipeline: str,
@@ -44,7 +44,7 @@ def carbon_budget_gate(
         period: The budget's month, YYYY-MM (UTC); empty: the current month.
 
     Returns:
-        decision: The ledger's budget decision (JSON, schema greenkfp.budget_decision/v1).
+        reservation: The ledger's budget decision for the run (JSON, schema greenkfp.budget_decision/v1).
         summary: The decision for people: granted, the estimate and how it was made, what remains.
         reserved_g: Grams CO2eq reserved for the run.
         remaining_g: The team's remaining budget after the reservation, grams CO2eq.
@@ -61,8 +61,8 @@ def carbon_budget_gate(
                                   hardware_profile=hardware_profile or None, region=(regions or [None])[0],
                                   period=period or None)
     record = Reservation.from_dict(answer["reservation"])
-    write_record(record, decision.path)
-    decision.metadata.update(schema=record.SCHEMA, granted=record.granted, units="g CO2eq")
+    write_record(record, reservation.path)
+    reservation.metadata.update(schema=record.SCHEMA, granted=record.granted, units="g CO2eq")
     write_atomic(summary.path, admission_markdown(answer))
     outputs = namedtuple("BudgetGateOutputs", ["reserved_g", "remaining_g", "review_required"])
     return outputs(float(answer["reserved_g"]), float(answer["remaining_g"]), bool(answer["review_required"]))

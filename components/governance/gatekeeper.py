@@ -63,7 +63,7 @@ from fastapi import Request  # at module level: FastAPI resolves the handlers' (
 
 from .._checks import iso, strict_json
 from .._messages import redact_urls
-from .kfp_api import API, KfpApiError, Submission, error_body, parse_submission, quota_failure, with_spec
+from .kfp_api import API, KfpApiError, Submission, parse_submission, quota_failure, with_spec
 from .tokens import Identity, Tokens, bearer
 
 __all__ = ["Admission", "AdmissionRequest", "Gatekeeper", "GatekeeperSettings", "KFP_ROUTES", "create_app"]
@@ -294,7 +294,7 @@ class _Recent:
         now = time.monotonic()
         with self._lock:
             kept = self._items.get(key)
-        if kept is not None and kept[1] is not None and now - kept[0] < self.seconds:
+        if kept is not None and now - kept[0] < self.seconds:
             return kept[1], True
         value = compute()
         self.put(key, value, now)
@@ -312,8 +312,12 @@ class _Recent:
         """Replace the kept value by ``change(value)``, keeping its age (nothing when none is kept)."""
         with self._lock:
             kept = self._items.get(key)
-            if kept is not None:
+            if kept is not None and kept[1] is not None:
                 self._items[key] = (kept[0], change(kept[1]))
+
+    def drop(self, key) -> None:
+        with self._lock:
+            self._items.pop(key, None)
 
 
 class Gatekeeper:
@@ -409,13 +413,25 @@ class Gatekeeper:
                            for e in status.exceptions if e.status == "approved"],
         }
 
-    def owner(self, run_id: str) -> str | None:
-        """The team whose run ``run_id`` is, from the ledger (None: no such run)."""
-        return next((e.team for e in self.ledger.entries() if e.run_id == run_id and e.kind == "decision"), None)
+    def owner(self, run_id: str, team: str) -> str | None:
+        """The team whose run ``run_id`` is, from the ledger's decisions (None: no such run);
+        ``team``'s own entries are read first (the whole ledger only when the run is not its)."""
+        for entries in (lambda: self.ledger.entries(team=team), self.ledger.entries):
+            found = next((e.team for e in entries() if e.kind == "decision" and e.run_id == run_id), None)
+            if found is not None:
+                return found
+        return None
+
+    def settle(self, team: str, run_id: str, actual_g: float):
+        """Settle ``team``'s run (see :meth:`Ledger.settle`); the kept status and history it changes are dropped."""
+        entry = self.ledger.settle(run_id, actual_g, actor=f"team:{team}")
+        self.forget(team, entry.period)
+        self._histories.drop((team, entry.pipeline or ""))
+        return entry
 
     def forget(self, team: str, period: str) -> None:
         """Drop the kept status of (team, period): its limit, transfers or exceptions changed here."""
-        self._statuses.update((team, period), lambda kept: None)
+        self._statuses.drop((team, period))
 
     def release(self, run_id: str) -> None:
         """Give a reservation back (the KFP API did not create the run); a failure is logged, not raised."""
@@ -691,12 +707,12 @@ def create_app(settings: GatekeeperSettings):
                 raise ValueError("actual_g must be a number >= 0, got None")
         except ValueError as exc:
             raise _invalid(str(exc)) from None
-        owner = await call(core.owner, run_id)
+        owner = await call(core.owner, run_id, team)
         if owner is None:
             raise KfpApiError("NOT_FOUND", f"run {run_id} has no reservation in the ledger", reason="NO_SUCH_RUN")
         if owner != team:
             raise _forbidden(f"run {run_id} is not a run of team {team}")
-        entry = await call(lambda: core.ledger.settle(run_id, actual, actor=f"team:{team}"))
+        entry = await call(core.settle, team, run_id, actual)
         return {"settled": True, "run_id": run_id, "team": team, "actual_g": actual, "entry": entry.to_dict()}
 
     def budget_reader(request: Request, team: str) -> None:

@@ -28,6 +28,8 @@ __all__ = [
     "error_body",
     "parse_submission",
     "pipeline_spec_of",
+    "quota_failure",
+    "with_spec",
 ]
 
 #: The API's prefix.
@@ -192,7 +194,6 @@ def parse_submission(body: Any, kind: str) -> Submission:
         raise _bad("runtime_config.parameters must be an object")
     spec, platform = pipeline_spec_of(body.get("pipeline_spec"))
     reference = body.get("pipeline_version_reference")
-    version = None
     if spec is None:
         if not isinstance(reference, Mapping) or not reference.get("pipeline_id"):
             raise _bad(f"the {kind.replace('_', ' ')} carries neither pipeline_spec nor pipeline_version_reference")
