@@ -30,8 +30,16 @@ class PostgresUnavailable(RuntimeError):
 class PostgresServer:
     """A running throwaway server (trust authentication, user ``postgres``)."""
 
-    def __init__(self, port: int):
-        self.port = port
+    def __init__(self, port: int, data_dir: Path | None = None):
+        self.port, self.data_dir = port, data_dir
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id (its backends are its children), None when unknown."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError, TypeError):
+            return None
 
     def url(self, database: str = "postgres", password: str | None = None) -> str:
         auth = "postgres" if password is None else f"postgres:{password}"
@@ -97,7 +105,7 @@ def postgres_server(options: str = FAST_OPTIONS) -> Iterator[PostgresServer]:
         if started.returncode:
             log = (base / "server.log").read_text() if (base / "server.log").exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {started.stderr.strip()} {log[-2000:]}")
-        yield PostgresServer(port)
+        yield PostgresServer(port, data)
     finally:
         if (data / "postmaster.pid").exists():
             subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],

@@ -61,9 +61,29 @@ def team_tokens() -> dict[str, str]:
     return {team: f"bench-{team}-{uuid.uuid4().hex}" for team in TEAMS}
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process ``pid`` and its children (0 when unknown)."""
+    import psutil
+
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        total = 0.0
+        for process in (root, *root.children(recursive=True)):
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+        return total
+    except psutil.Error:
+        return 0.0
+
+
 @contextmanager
 def gatekeeper_process(ledger_url: str, tokens: dict[str, str], workers: int, log_path: Path):
-    """``greenkfp gatekeeper serve`` in a subprocess on a free port; yields its base URL."""
+    """``greenkfp gatekeeper serve`` in a subprocess on a free port; yields its base URL and pid."""
     import httpx
 
     port = free_port()
@@ -88,7 +108,7 @@ def gatekeeper_process(ledger_url: str, tokens: dict[str, str], workers: int, lo
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the gatekeeper did not start within 60 s: {log_path.read_text()[-2000:]}")
                 time.sleep(0.1)
-            yield url
+            yield url, process.pid
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             try:
@@ -124,8 +144,9 @@ async def _admit(client, url: str, token: str, rng: random.Random) -> tuple[floa
 
 
 async def run_phase(url: str, tokens: dict[str, str], clients: int, seconds: float, rate: float | None,
-                    seed: int) -> dict:
-    """One phase: closed loop (``rate`` None) or open loop at ``rate`` per second."""
+                    seed: int, pids: dict[str, int | None] | None = None) -> dict:
+    """One phase: closed loop (``rate`` None) or open loop at ``rate`` per second; with ``pids``
+    (``{"gatekeeper": pid, "postgresql": pid}``), the CPU each spent per admission."""
     import httpx
 
     latencies: list[float] = []
@@ -134,6 +155,8 @@ async def run_phase(url: str, tokens: dict[str, str], clients: int, seconds: flo
     # with a 50-connection pool costs httpx several times the CPU per request
     async with contextlib.AsyncExitStack() as stack:
         pool = [await stack.enter_async_context(httpx.AsyncClient(timeout=httpx.Timeout(60.0))) for _ in range(clients)]
+        cpu_before = {name: cpu_seconds(pid) for name, pid in (pids or {}).items()}
+        client_before = time.process_time()
         start = time.perf_counter()
         stop = start + seconds
 
@@ -162,6 +185,8 @@ async def run_phase(url: str, tokens: dict[str, str], clients: int, seconds: flo
 
         await asyncio.gather(*((closed if rate is None else opened)(i) for i in range(clients)))
         elapsed = time.perf_counter() - start
+        cpu_ms = {name: 1e3 * (cpu_seconds(pid) - cpu_before[name]) / len(latencies) for name, pid in (pids or {}).items()}
+        cpu_ms["client"] = 1e3 * (time.process_time() - client_before) / len(latencies)
     latencies.sort()
 
     def pct(q: float) -> float:
@@ -172,7 +197,7 @@ async def run_phase(url: str, tokens: dict[str, str], clients: int, seconds: flo
             "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": 1e3 * latencies[-1],
             "mean_ms": 1e3 * sum(latencies) / len(latencies),
             "granted": sum(a["granted"] for a in answers), "refused": sum(not a["granted"] for a in answers),
-            "_answers": answers}
+            "cpu_ms_per_admission": cpu_ms, "_answers": answers}
 
 
 def overspend(url: str, budgets: dict[str, dict], answers: list[dict]) -> dict:
@@ -196,14 +221,15 @@ def overspend(url: str, budgets: dict[str, dict], answers: list[dict]) -> dict:
         abs(v["granted_g"] - v["ledger_spent_g"]) <= 1e-6 * max(1.0, v["cap_g"]) for v in teams.values())}
 
 
-def bench_ledger(name: str, ledger_url: str, args, folder: Path) -> dict:
+def bench_ledger(name: str, ledger_url: str, args, folder: Path, postgres_pid: int | None = None) -> dict:
     tokens = team_tokens()
-    with gatekeeper_process(ledger_url, tokens, args.workers, folder / f"gatekeeper-{name}.log") as url:
+    with gatekeeper_process(ledger_url, tokens, args.workers, folder / f"gatekeeper-{name}.log") as (url, pid):
+        pids = {"gatekeeper": pid, **({"postgresql": postgres_pid} if postgres_pid else {})}
         expected = int(args.seconds * args.rate * 2.2)  # both phases, the saturation one somewhat faster
         budgets = set_budgets(url, expected)
         warm_up = asyncio.run(run_phase(url, tokens, args.clients, 2.0, None, seed=1))  # connections, pools, caches
-        saturation = asyncio.run(run_phase(url, tokens, args.clients, args.seconds, None, seed=100))
-        offered = asyncio.run(run_phase(url, tokens, args.clients, args.seconds, args.rate, seed=200))
+        saturation = asyncio.run(run_phase(url, tokens, args.clients, args.seconds, None, seed=100, pids=pids))
+        offered = asyncio.run(run_phase(url, tokens, args.clients, args.seconds, args.rate, seed=200, pids=pids))
         check = overspend(url, budgets, warm_up.pop("_answers") + saturation.pop("_answers") + offered.pop("_answers"))
     return {"ledger": name, "saturation": saturation, "offered": offered, "overspend": check}
 
@@ -215,14 +241,20 @@ def render(console, report: dict) -> None:
                  f"{report['seconds']:g} s per phase")
     console.print(f"{report['cpu']} ({report['cores']} cores), load before {report['load_before']}")
     table = Table()
-    for column in ("ledger", "phase", "admissions/s", "p50 ms", "p99 ms", "max ms", "granted", "refused"):
+    for column in ("ledger", "phase", "admissions/s", "p50 ms", "p99 ms", "max ms", "granted", "refused",
+                   "CPU ms: gk + db + client"):
         table.add_column(column, justify="left" if column in ("ledger", "phase") else "right")
     for result in report["results"]:
         for phase in ("saturation", "offered"):
             p = result[phase]
+            cpu = p["cpu_ms_per_admission"]
             table.add_row(result["ledger"], p["mode"], f"{p['per_second']:.1f}", f"{p['p50_ms']:.1f}",
-                          f"{p['p99_ms']:.1f}", f"{p['max_ms']:.1f}", str(p["granted"]), str(p["refused"]))
+                          f"{p['p99_ms']:.1f}", f"{p['max_ms']:.1f}", str(p["granted"]), str(p["refused"]),
+                          f"{cpu['gatekeeper']:.2f} + {cpu.get('postgresql', 0.0):.2f} + {cpu['client']:.2f}")
     console.print(table)
+    console.print(f"[dim]CPU milliseconds per admission of the gatekeeper's processes (gk; SQLite's work is in them), "
+                  f"PostgreSQL's and this client's: at most {report['cores']} x 1,000 / their sum admissions/s fit on "
+                  "this machine, less what else runs on it.[/dim]")
     for result in report["results"]:
         check = result["overspend"]
         console.print(f"{result['ledger']}: overspend count {check['count']} (teams whose granted grams exceed "
@@ -262,12 +294,14 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="greenkfp-bench-gk-") as tmp, ExitStack() as stack:
             folder = Path(tmp)
             for name in args.ledgers:
+                server = None
                 if name == "sqlite":
                     url = f"sqlite:///{folder / 'ledger.db'}"
                 else:
-                    url = stack.enter_context(postgres_server()).fresh_url()
+                    server = stack.enter_context(postgres_server())
+                    url = server.fresh_url()
                 console.print(f"[dim]{name}: benchmarking ...[/dim]")
-                report["results"].append(bench_ledger(name, url, args, folder))
+                report["results"].append(bench_ledger(name, url, args, folder, server.pid if server else None))
     except (PostgresUnavailable, RuntimeError) as exc:
         print_error("bench_gatekeeper", exc)
         return 1
