@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.greenkfp-installed
 
-BENCHES := gate training inference sci selection pipeline
+BENCHES := gate training inference sci selection pipeline gatekeeper
 
 .PHONY: demo demo-digits test compile check-compiled bench $(addprefix bench-,$(BENCHES)) bench-selection-stability clean
 

@@ -22,6 +22,9 @@ _COMPONENTS = {
     "benchmark_variants": ".sci.component",
     "select_pareto_model": ".selection.component",
     "sustainability_report": ".reporting.component",
+    "carbon_budget_gate": ".governance.component",
+    "settle_carbon_budget": ".governance.component",
+    "carbon_budget_off": ".governance.component",
 }
 
 __all__ = ["__version__", *_COMPONENTS]

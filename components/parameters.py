@@ -122,6 +122,9 @@ TRAINING = _spec(
               "max_accuracy_drop_points, max_latency_ms, max_sci", flag="--selection-constraints", kind="json"),
     Parameter("on_no_candidate", str, "fail", "fail the run, or block promotion, when no variant qualifies",
               flag="--on-no-candidate", choices=("fail", "block")),
+    Parameter("gatekeeper_url", str, "", "the carbon-budget gatekeeper's URL: the run reserves its estimated carbon "
+              "there first and settles its actual emissions at the end (the team's token from "
+              "GREENKFP_GATEKEEPER_TOKEN); empty: no budget", flag="--gatekeeper-url"),
 )
 
 #: Every shared knob, by name.

@@ -580,6 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_provider_option_arguments(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_forecast)
+    from greenkfp.pipelines.gatekeeper_cli import add_gatekeeper_commands  # greenkfp gatekeeper serve
+    add_gatekeeper_commands(sub)
 
     p = sub.add_parser("submit", help="submit a compiled pipeline to Kubeflow Pipelines or Vertex AI",
                        description="Submit a compiled pipeline, optionally at the greenest time before a deadline.")

@@ -189,7 +189,8 @@ def check_local_training(arguments: dict) -> None:
 
     try:
         check_training_options(**{name: arguments[name] for name in TRAINING
-                                  if name not in ("dataset", "label_column", "candidates", "summary_json")})
+                                  if name not in ("dataset", "label_column", "candidates", "summary_json",
+                                                  "gatekeeper_url")})
     except ValueError as exc:  # name the option the user typed, not only the pipeline's parameter
         message = str(exc)
         named = next((p for name, p in TRAINING.items() if p.flag and message.startswith(name)), None)

@@ -11,6 +11,9 @@ PLATFORMS = ("kubeflow", "vertex")
 
 #: Environment variables read from the credentials secret (each key optional in the secret).
 CARBON_CREDENTIAL_ENV = ("ELECTRICITYMAPS_API_KEY", "WATTTIME_USERNAME", "WATTTIME_PASSWORD")
+#: The environment variable the budget steps read the team's gatekeeper token from, and its key in the secret.
+GATEKEEPER_TOKEN_ENV = "GREENKFP_GATEKEEPER_TOKEN"
+GATEKEEPER_TOKEN_KEY = "token"
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
@@ -47,6 +50,8 @@ class KubeflowSettings:
         spot_node_selector: ``(label, value)`` of spot nodes.
         spot_toleration: ``(taint key, value, effect)`` of spot nodes.
         credentials_secret: Kubernetes secret whose keys become the provider credentials' env.
+        gatekeeper_secret: Kubernetes secret whose key ``token`` holds the team's carbon-budget
+            gatekeeper token (the budget steps read it as ``GREENKFP_GATEKEEPER_TOKEN``).
     """
 
     team: str = "ml-platform"
@@ -56,6 +61,7 @@ class KubeflowSettings:
     spot_node_selector: tuple[str, str] = ("cloud.google.com/gke-spot", "true")
     spot_toleration: tuple[str, str, str] = ("cloud.google.com/gke-spot", "true", "NoSchedule")
     credentials_secret: str = "greenkfp-carbon-credentials"
+    gatekeeper_secret: str = "greenkfp-gatekeeper-token"
     extra_labels: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -71,9 +77,11 @@ class KubeflowSettings:
             _check_label_key("spot_toleration's key", self.spot_toleration[0])
         for key in self.extra_labels:
             _check_label_key(f"extra_labels key {key!r}", key)
-        if len(self.credentials_secret) > 253 or not _DNS_SUBDOMAIN.match(self.credentials_secret):
-            raise ValueError(f"credentials_secret must be a Kubernetes secret name (lower-case letters, digits, "
-                             f"'-' and '.'), got {self.credentials_secret!r}")
+        for name in ("credentials_secret", "gatekeeper_secret"):
+            value = getattr(self, name)
+            if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+                raise ValueError(f"{name} must be a Kubernetes secret name (lower-case letters, digits, "
+                                 f"'-' and '.'), got {value!r}")
         if len(self.spot_toleration) != 3 or self.spot_toleration[2] not in _TAINT_EFFECTS:
             raise ValueError(
                 f"spot_toleration must be (key, value, effect) with effect one of {', '.join(_TAINT_EFFECTS)}, "
@@ -105,9 +113,10 @@ BENCHMARK_MEMORY = "4G"
 
 
 def configure_task(task, platform: str, *, pipeline: str, role: str, settings: KubeflowSettings | None = None,
-                   spot: bool = False, credentials: bool = False, whole_cpus: bool = False):
+                   spot: bool = False, credentials: bool = False, whole_cpus: bool = False, gatekeeper: bool = False):
     """On Kubeflow: attribution labels on every pod, provider credentials from the secret where
-    the step reads a carbon provider, spot nodes for training and benchmark steps, and for a
+    the step reads a carbon provider, the team's gatekeeper token where it asks the carbon-budget
+    gatekeeper, spot nodes for training and benchmark steps, and for a
     benchmark (``whole_cpus``) whole CPUs and memory with requests equal to limits on its container
     (see :data:`BENCHMARK_CPU` for what that does and does not give). On Vertex: nothing (labels go on the job at submission; Vertex sizes the machine from
     limits and has no QoS classes to ask for)."""
@@ -126,6 +135,9 @@ def configure_task(task, platform: str, *, pipeline: str, role: str, settings: K
             secret_key_to_env={name: name for name in CARBON_CREDENTIAL_ENV},
             optional=True,
         )
+    if gatekeeper:  # the team's gatekeeper token: a budget step without it fails with a clear message
+        kubernetes.use_secret_as_env(task, secret_name=settings.gatekeeper_secret,
+                                     secret_key_to_env={GATEKEEPER_TOKEN_KEY: GATEKEEPER_TOKEN_ENV}, optional=True)
     if spot and settings.spot:
         label, value = settings.spot_node_selector
         kubernetes.add_node_selector(task, label_key=label, label_value=value)
@@ -144,9 +156,9 @@ class Steps:
     settings: KubeflowSettings | None = None
 
     def __call__(self, task, name: str, *, cache: bool = True, spot: bool = False, credentials: bool = False,
-                 whole_cpus: bool = False):
+                 whole_cpus: bool = False, gatekeeper: bool = False):
         task.set_display_name(name)
         if not cache:  # a measurement or a decision that depends on the clock: never reuse an old one
             task.set_caching_options(False)
         return configure_task(task, self.platform, pipeline=self.pipeline, role=name, settings=self.settings,
-                              spot=spot, credentials=credentials, whole_cpus=whole_cpus)
+                              spot=spot, credentials=credentials, whole_cpus=whole_cpus, gatekeeper=gatekeeper)

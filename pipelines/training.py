@@ -13,6 +13,8 @@ from kfp import dsl
 
 from greenkfp.components import (
     benchmark_variants,
+    carbon_budget_gate,
+    carbon_budget_off,
     check_training_options,
     convert_and_quantize,
     select_pareto_model,
@@ -20,6 +22,7 @@ from greenkfp.components import (
     gate_outcome,
     load_dataset,
     resolve_candidates,
+    settle_carbon_budget,
     train_with_emissions,
 )
 
@@ -27,6 +30,10 @@ from .platform import PLATFORMS, KubeflowSettings, Steps
 from .steps import add_carbon_gate
 
 PIPELINE_NAME = "greenkfp-carbon-aware-training"
+#: The container steps that do the run's work (the carbon budget's estimate per step counts them).
+WORK_STEPS = ("load-dataset", "resolve-candidates", "check-training-options", "carbon-forecast-gate",
+              "train-with-emissions", "convert-and-quantize", "benchmark-variants", "select-pareto-model",
+              "sustainability-report")
 
 
 def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings | None = None):
@@ -73,12 +80,21 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
         selection_weights: dict = {},
         selection_constraints: dict = {"max_accuracy_drop_points": 1.0},
         on_no_candidate: str = "fail",
+        gatekeeper_url: str = "",
     ):
         step = Steps(platform, PIPELINE_NAME, settings)
+        # the carbon budget first: nothing runs before the gatekeeper has reserved the run's estimate
+        with dsl.If(gatekeeper_url != "", name="carbon-budget"):
+            budget = carbon_budget_gate(gatekeeper_url=gatekeeper_url, pipeline=PIPELINE_NAME,
+                                        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, energy_kwh=energy_kwh,
+                                        steps=len(WORK_STEPS), hardware_profile=hardware_profile, regions=regions)
+            step(budget, "carbon-budget-gate", cache=False, gatekeeper=True)
+        with dsl.Else(name="no-carbon-budget"):
+            step(carbon_budget_off(stage="admission"), "carbon-budget-off")
         data = load_dataset(dataset=dataset, label_column=label_column, test_size=test_size, seed=seed)
-        step(data, "load-dataset")
+        step(data, "load-dataset").after(budget)
         specs = resolve_candidates(candidates=candidates)
-        step(specs, "resolve-candidates")
+        step(specs, "resolve-candidates").after(budget)
         checked = check_training_options(
             test_size=test_size, seed=seed, fit_threads=fit_threads, tracker=tracker, country_iso_code=country_iso_code,
             hardware_profile=hardware_profile, hardware_overrides=hardware_overrides, variant_names=variant_names,
@@ -87,7 +103,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
             intensity_basis=intensity_basis, selection_rule=selection_rule, selection_weights=selection_weights,
             selection_constraints=selection_constraints, on_no_candidate=on_no_candidate,
         )
-        step(checked, "check-training-options")
+        step(checked, "check-training-options").after(budget)
         gate = add_carbon_gate(step, locals())
         gate.after(data, specs, checked)  # validate data, candidates and options before waiting, not after
         with dsl.If(gate.outputs["should_run"] == True, name="green-window"):  # noqa: E712 (kfp condition)
@@ -150,6 +166,12 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                 expected_lifetime_inferences=expected_lifetime_inferences,
             )
             step(report, "sustainability-report")
+            with dsl.If(gatekeeper_url != "", name="settle-carbon-budget"):
+                settled = settle_carbon_budget(report_json=report.outputs["report_json"], gatekeeper_url=gatekeeper_url,
+                                               run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+                step(settled, "settle-carbon-budget", cache=False, gatekeeper=True)
+            with dsl.Else(name="nothing-to-settle"):
+                step(carbon_budget_off(stage="settlement"), "carbon-budget-off-settlement")
         with dsl.Else(name="refused"):
             refused = gate_outcome(decision=gate.outputs["decision"], branch="refused")
             step(refused, "refusal")

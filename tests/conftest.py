@@ -37,93 +37,25 @@ def clock():
 
 # --------------------------------------------------------------------------- PostgreSQL
 
-class PostgresServer:
-    """A throwaway PostgreSQL server on 127.0.0.1 (trust authentication, user ``postgres``)."""
-
-    def __init__(self, port: int):
-        self.port = port
-
-    def url(self, database: str = "postgres", password: str | None = None) -> str:
-        auth = "postgres" if password is None else f"postgres:{password}"
-        return f"postgresql+psycopg://{auth}@127.0.0.1:{self.port}/{database}"
-
-    def fresh_url(self) -> str:
-        """The URL of a new, empty schema of the ``postgres`` database (its search_path set in the
-        URL): as isolated as a new database for the ledger, and a thousand times faster to make."""
-        import uuid
-
-        import psycopg
-
-        name = f"t_{uuid.uuid4().hex[:16]}"
-        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
-                             autocommit=True) as connection:
-            connection.execute(f'CREATE SCHEMA "{name}"')
-        return f"{self.url()}?options=-csearch_path%3D{name}"
-
-
-def postgres_bindir():
-    """The folder of initdb and pg_ctl: from the PATH, else the newest /usr/lib/postgresql/*/bin; None without."""
-    import glob
-    import shutil
-    from pathlib import Path
-
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent  # Debian links /usr/local/bin/initdb into /usr/lib/postgresql/N/bin
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                      key=lambda path: int(Path(path).parts[-3]) if Path(path).parts[-3].isdigit() else 0)
-    return Path(versions[-1]).parent if versions else None
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_server():
     """A PostgreSQL server for the session, started with initdb and pg_ctl in a temporary folder,
     on 127.0.0.1 and a free port, stopped (``-m immediate``) and deleted at the end, also when a
-    test fails. PostgreSQL refuses to run as root: as root it runs as ``nobody`` (runuser)."""
-    import os
-    import shutil
-    import subprocess
-    import tempfile
+    test fails; as root it runs as ``nobody``. The same code starts the benchmarks' server
+    (``scripts/_postgres.py``)."""
+    import sys
     from pathlib import Path
 
-    bindir = postgres_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL is not installed: no initdb on the PATH nor in /usr/lib/postgresql/*/bin "
-                    "(.ci/run installs Debian's postgresql)")
-    base = Path(tempfile.mkdtemp(prefix="greenkfp-pg-"))
-    base.chmod(0o755)
-    as_user = []
-    if os.geteuid() == 0:
-        import pwd
-
-        nobody = pwd.getpwnam("nobody")
-        os.chown(base, nobody.pw_uid, nobody.pw_gid)
-        as_user = ["runuser", "-u", "nobody", "--"]
-    data, port = base / "data", _free_port()
-    options = (f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off "
-               "-c synchronous_commit=off -c full_page_writes=off")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     try:
-        subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                        "-E", "UTF8", "--no-sync"], check=True, capture_output=True, text=True, timeout=120)
-        started = subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"),
-                                  "-o", options, "-w", "-t", "60", "start"], capture_output=True, text=True, timeout=90)
-        if started.returncode:
-            log = (base / "server.log").read_text() if (base / "server.log").exists() else ""
-            raise RuntimeError(f"pg_ctl start failed: {started.stderr.strip()} {log[-2000:]}")
-        yield PostgresServer(port)
+        from _postgres import PostgresUnavailable, postgres_server as server
     finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                           capture_output=True, timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+        sys.path.pop(0)
+    try:
+        with server() as running:
+            yield running
+    except PostgresUnavailable as exc:  # raised on entering only: nothing was yielded
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -132,3 +64,73 @@ def ledger_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
     return request.getfixturevalue("postgres_server").fresh_url()
+
+
+# --------------------------------------------------------------------------- the gatekeeper
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LiveGatekeeper:
+    """A gatekeeper app served by uvicorn in a thread on 127.0.0.1 and a free port."""
+
+    def __init__(self, app):
+        import threading
+        import time
+
+        import uvicorn
+
+        self.app, self.core = app, app.state.gatekeeper
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the gatekeeper did not start")
+            time.sleep(0.01)
+        self.url = f"http://127.0.0.1:{self.server.config.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+
+    def call(self, method: str, path: str, token: str | None = None, **kwargs):
+        import httpx
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
+
+
+#: The tokens of the test gatekeepers (two teams, the admin, one board member).
+TOKENS = {"ml": "ml-team-token-0123456789", "search": "search-team-token-012345"}
+ADMIN = "admin-token-0123456789abcdef"
+BOARD = {"carol": "board-carol-token-0123456"}
+
+
+@pytest.fixture
+def start_gatekeeper(tmp_path):
+    """``start(kfp_url, ledger_url=None, **settings)``: a live gatekeeper; stopped at the end."""
+    started = []
+
+    def start(kfp_url: str, ledger_url: str | None = None, **settings) -> LiveGatekeeper:
+        from greenkfp.components.governance.gatekeeper import GatekeeperSettings, create_app
+        from greenkfp.components.governance.tokens import Tokens
+
+        tokens = settings.pop("tokens", None) or Tokens(teams=TOKENS, admin=ADMIN, board=BOARD,
+                                                        upstream="upstream-kfp-token-0123456")
+        app = create_app(GatekeeperSettings(ledger_url=ledger_url or f"sqlite:///{tmp_path / 'ledger.db'}",
+                                            kfp_url=kfp_url, tokens=tokens, **settings))
+        started.append(LiveGatekeeper(app))
+        return started[-1]
+
+    yield start
+    for gatekeeper in started:
+        gatekeeper.stop()

@@ -97,6 +97,10 @@ def test_run_local_training_prints_both_pricings(tmp_path, monkeypatch, capsys):
                  "--earliest-start", "2023-06-14T09:00:00Z", "--duration", "1h", "--sci-seconds", "0.5",
                  "--summary-json", "summary.json"])
     assert code == 0
+    # no --gatekeeper-url: the budget steps' other branch ran, at the start and at the end
+    assert {p.name for p in tmp_path.rglob("carbon-budget-off*") if p.is_dir()} == {"carbon-budget-off",
+                                                                                      "carbon-budget-off-2"}
+    assert not list(tmp_path.rglob("carbon-budget-gate")) and not list(tmp_path.rglob("settle-carbon-budget"))
     out = " ".join(capsys.readouterr().out.split())
     assert "trained candidates" in out and "logreg" in out and "modeled" in out
     assert "mg CO2eq, CodeCarbon" in out and "historical intensity of GB" in out

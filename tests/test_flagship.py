@@ -23,17 +23,36 @@ CANDIDATES = [
 
 
 @pytest.mark.slow
-def test_flagship_pipeline_end_to_end_and_the_report_adds_up(tmp_path, monkeypatch):
+def test_flagship_pipeline_end_to_end_and_the_report_adds_up(tmp_path, monkeypatch, start_gatekeeper):
+    """With a gatekeeper_url: the run reserves its estimate first and settles what it emitted at the end."""
+    from conftest import TOKENS
+
+    from greenkfp.components.governance.client import run_emissions
     from greenkfp.pipelines.local import run_training_locally
+    from greenkfp.pipelines.training import PIPELINE_NAME
 
     monkeypatch.chdir(tmp_path)
+    gatekeeper = start_gatekeeper("http://127.0.0.1:9")  # the admission API only: no KFP behind it here
+    period = __import__("datetime").datetime.now(__import__("datetime").timezone.utc).strftime("%Y-%m")
+    gatekeeper.core.ledger.set_limit("ml", period, 1e6, "hard", actor="lead")
+    monkeypatch.setenv("GREENKFP_GATEKEEPER_TOKEN", TOKENS["ml"])  # the budget steps' token (a secret on Kubeflow)
     result = run_training_locally(
         {"dataset": "breast_cancer", "candidates": CANDIDATES, "mode": "plan", "regions": ["GB", "DE-LU"],
          "earliest_start": "2023-06-14T09:00:00Z", "max_seconds_per_variant": 1.0,
-         "expected_lifetime_inferences": 1e6, "selection_constraints": {"max_accuracy_drop_points": 5.0}},
+         "expected_lifetime_inferences": 1e6, "selection_constraints": {"max_accuracy_drop_points": 5.0},
+         "gatekeeper_url": gatekeeper.url},
         tmp_path / "root",
     )
     decision, report, selection = result.decision, result.report, result.selection
+    # the budget's branch ran, not the other: one reservation first, its settlement at the end
+    run = Path(result.run_dir)
+    assert (run / "carbon-budget-gate").is_dir() and (run / "settle-carbon-budget").is_dir()
+    assert not list(run.rglob("carbon-budget-off*"))
+    entries = {e.kind: e for e in gatekeeper.core.ledger.entries(team="ml")}
+    assert entries["decision"].action == "granted" and entries["decision"].pipeline == PIPELINE_NAME
+    assert entries["settlement"].run_id == entries["reservation"].run_id
+    assert entries["settlement"].amount_g == pytest.approx(run_emissions(report).grams)
+    assert gatekeeper.core.ledger.status("ml", period).reserved_g == 0
     assert selection.promote is True and selection.chosen in selection.front
     # every variant of every candidate is accounted for in the selection record
     variants = [f"{run.name}/{v.name}" for run in result.candidates for v in run.variants]

@@ -1,5 +1,7 @@
-"""Carbon governance: team budgets in an atomic ledger, the review board, the estimate of a
-submission (:mod:`.estimate`) and the budget policy in Rego (:mod:`.policy`).
+"""Carbon governance: team budgets in an atomic ledger, the review board, the carbon estimate of a
+submission (:mod:`.estimate`), the budget policy in Rego (:mod:`.policy`) and the gatekeeper
+service in front of the KFP API (:mod:`.gatekeeper`, with :mod:`.tokens`, :mod:`.kfp_api` and
+its client :mod:`.client`).
 
 Core code, no kfp import. :class:`Ledger` keeps the budgets (SQLite or PostgreSQL, see
 :mod:`greenkfp.components.governance.ledger` for the API and the rules it enforces); its answers

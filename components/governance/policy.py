@@ -43,9 +43,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping, Protocol
 
 import httpx
-import tenacity
 
 from .._messages import redact_urls, shorten
+from ._http import Closing, Retryable, send_retrying
 from .rego import RegoError, RegoModule
 
 __all__ = [
@@ -207,17 +207,6 @@ class BudgetPolicy(Protocol):
     def close(self) -> None: ...
 
 
-class _Closing:
-    def close(self) -> None:
-        """Release resources (nothing for the in-process engine)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-
 def _rego_location(message: str) -> str:
     """Rego's multi-line message (``--> file:3:9``, the line, a caret, ``error: ...``) as one line."""
     where = re.search(r"-->\s*(\S+)", message)
@@ -227,7 +216,7 @@ def _rego_location(message: str) -> str:
     return " ".join(message.split())
 
 
-class RegoPolicy(_Closing):
+class RegoPolicy(Closing):
     """The budget policy evaluated in-process by regorus.
 
     Args:
@@ -275,11 +264,7 @@ class RegoPolicy(_Closing):
         return PolicyDecision.from_dict(value, engine=self.engine, policy=self.policy)
 
 
-class _Retry(Exception):
-    """Internal: an OPA failure worth another try (a timeout, no connection, a 5xx)."""
-
-
-class OpaPolicy(_Closing):
+class OpaPolicy(Closing):
     """The budget policy asked of an OPA server through its REST Data API.
 
     ``POST {url}/v1/data/{package}/decision`` with ``{"input": ...}``; OPA answers
@@ -352,31 +337,18 @@ class OpaPolicy(_Closing):
         return f" ({text[:80]!r})" if text else ""
 
     def _post(self, content: str) -> httpx.Response:
-        def attempt() -> httpx.Response:
-            try:
-                response = self._client.post(self.url, content=content)
-            except httpx.TimeoutException:
-                raise _Retry(f"no answer within {self.timeout_s:g} s") from None
-            except httpx.RequestError as exc:
-                raise _Retry(f"cannot connect ({type(exc).__name__})") from None
-            if response.status_code >= 500:
-                raise _Retry(f"HTTP {response.status_code}{self._detail(response)}")
+        try:
+            response = send_retrying(
+                lambda: self._client.post(self.url, content=content), retries=self.retries, wait_s=0.1,
+                max_wait_s=1.0, timeout_text=f"no answer within {self.timeout_s:g} s", unreachable_text="cannot connect",
+                detail=self._detail,
+                on_retry=lambda text, n: logger.warning("%s; retry %d of %d", self._error(text), n, self.retries))
+        except Retryable as exc:
+            error = self._error(str(exc))
+        else:
             if not 200 <= response.status_code < 300:
                 raise self._error(f"HTTP {response.status_code}{self._detail(response)}")
             return response
-
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.retries + 1),
-            wait=tenacity.wait_exponential(multiplier=0.1, max=1.0),
-            retry=tenacity.retry_if_exception_type(_Retry),
-            before_sleep=lambda s: logger.warning("%s; retry %d of %d", self._error(str(s.outcome.exception())),
-                                                  s.attempt_number, self.retries),
-            reraise=True,
-        )
-        try:
-            return retrying(attempt)
-        except _Retry as exc:
-            error = self._error(str(exc))
         raise error  # outside the handler: no chain back to httpx's request and its headers
 
     def decide(self, policy_input: Mapping[str, Any]) -> PolicyDecision:

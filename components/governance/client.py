@@ -1,0 +1,242 @@
+"""A client of the gatekeeper's admission API, and the actual emissions of a finished run: what
+the ``carbon_budget_gate`` and ``settle_carbon_budget`` components (and scripts) call.
+
+::
+
+    with GatekeeperClient("http://gatekeeper:8888", token) as gatekeeper:
+        answer = gatekeeper.admit(pipeline="training", run_id=run_id, energy_kwh=2.0)  # or raise Refused
+        gatekeeper.settle(run_id, run_emissions(report).grams)
+
+Timeouts always set; a timeout, no connection or a 5xx is tried again (``retries``, with
+backoff) since admission and settlement are idempotent by run id. Errors are typed
+(:class:`GatekeeperError`, :class:`AdmissionRefused`) and never carry the token.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import httpx
+
+from .._messages import redact_urls
+from ._http import Closing, Retryable, send_retrying
+
+__all__ = ["AdmissionRefused", "DEFAULT_TOKEN_ENV", "GatekeeperClient", "GatekeeperError", "RunEmissions",
+           "run_emissions", "token_from_env"]
+
+logger = logging.getLogger("greenkfp.governance")
+
+#: The environment variable a pipeline step reads its team's gatekeeper token from.
+DEFAULT_TOKEN_ENV = "GREENKFP_GATEKEEPER_TOKEN"
+ADMISSIONS = "/apis/greenkfp/v1/admissions"
+SETTLEMENTS = "/apis/greenkfp/v1/settlements"
+
+
+class GatekeeperError(Exception):
+    """The gatekeeper could not be asked, or answered with an error (``status``: HTTP, 0 when
+    unreachable). One line, never a token."""
+
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status
+
+
+class AdmissionRefused(GatekeeperError):
+    """The gatekeeper refused the submission: ``reasons`` say why, ``answer`` is its whole JSON."""
+
+    def __init__(self, answer: Mapping[str, Any]):
+        self.answer = dict(answer)
+        self.reasons = tuple(str(r) for r in answer.get("reasons") or ())
+        super().__init__(f"carbon budget refused run {answer.get('run_id')} of team {answer.get('team')} in "
+                         f"{answer.get('period')}: {'; '.join(self.reasons) or 'no reason given'}", 403)
+
+
+def token_from_env(name: str) -> str:
+    """The token in environment variable ``name``.
+
+    Raises:
+        GatekeeperError: ``name`` is not a variable name, or the variable is unset or empty.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise GatekeeperError(f"team_token_env must name an environment variable, got {name!r}")
+    token = os.environ.get(name, "").strip()
+    if not token:
+        raise GatekeeperError(f"environment variable {name} holds no gatekeeper token (on Kubeflow it comes from "
+                              "the team's secret; see deploy/gatekeeper/README)")
+    return token
+
+
+class GatekeeperClient(Closing):
+    """The gatekeeper's admission API over HTTP.
+
+    Args:
+        url: The gatekeeper's address (``http://greenkfp-gatekeeper.kubeflow:8888``).
+        token: The team's bearer token.
+        timeout_s: Timeout of one request, seconds (> 0, at most 300).
+        retries: Further tries after a timeout, no connection or a 5xx (0 to 5).
+    """
+
+    def __init__(self, url: str, token: str, *, timeout_s: float = 30.0, retries: int = 2):
+        from ..carbon.providers.base import check_base_url, check_timeout
+
+        try:
+            self.url = check_base_url(url).rstrip("/")
+        except ValueError as exc:
+            raise GatekeeperError(str(exc).replace("base_url", "gatekeeper_url")) from None
+        check_timeout(timeout_s)
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 5:
+            raise ValueError(f"retries must be a whole number from 0 to 5, got {retries!r}")
+        if not isinstance(token, str) or not token.strip():
+            raise GatekeeperError("a gatekeeper token is required")
+        self._token = token.strip()
+        self.retries = retries
+        self._client = httpx.Client(base_url=self.url, timeout=httpx.Timeout(timeout_s), follow_redirects=False,
+                                    headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"})
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _message(self, text: str) -> str:
+        return redact_urls(text.replace(self._token, "***"))
+
+    def _send(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> httpx.Response:
+        try:
+            return send_retrying(
+                lambda: self._client.request(method, path, json=body), retries=self.retries, wait_s=0.5,
+                max_wait_s=5.0, timeout_text=f"no answer from {self.url}{path}",
+                unreachable_text=f"cannot reach {self.url}", detail=lambda r: f" from {self.url}{path}: {self._detail(r)}",
+                on_retry=lambda text, n: logger.warning("gatekeeper: %s; retry %d of %d", self._message(text), n,
+                                                        self.retries))
+        except Retryable as exc:
+            error = GatekeeperError(self._message(f"gatekeeper: {exc}"))
+        raise error  # outside the handler: no chain back to httpx's request and its headers
+
+    def _detail(self, response: httpx.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return repr(response.text.strip()[:200])
+        if isinstance(body, Mapping) and isinstance(body.get("message"), str):
+            return body["message"][:500]
+        return repr(response.text.strip()[:200])
+
+    def _json(self, response: httpx.Response, path: str) -> dict:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise GatekeeperError(f"gatekeeper: {self.url}{path} answered HTTP {response.status_code} with something "
+                                  "else than a JSON object", response.status_code)
+        return body
+
+    def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> dict:
+        response = self._send(method, path, body)
+        if response.status_code >= 300:
+            raise GatekeeperError(self._message(f"gatekeeper: HTTP {response.status_code} from {self.url}{path}: "
+                                                f"{self._detail(response)}"), response.status_code)
+        return self._json(response, path)
+
+    def admit(self, *, pipeline: str, run_id: str, **inputs: Any) -> dict:
+        """Ask to reserve run ``run_id``'s estimate; ``inputs``: ``period``, ``energy_kwh``,
+        ``steps``, ``hardware_profile``, ``region``, ``window_start``, ``window_end``, ``labels``
+        (None values are left out). Returns the admission (``granted`` true).
+
+        Raises:
+            AdmissionRefused: the budget does not allow it (the reasons are in the error).
+            GatekeeperError: the gatekeeper could not be asked, or answered an error.
+        """
+        body = {"pipeline": pipeline, "run_id": run_id, **{k: v for k, v in inputs.items() if v is not None}}
+        response = self._send("POST", ADMISSIONS, body)
+        if response.status_code == 403:
+            answer = self._json(response, ADMISSIONS)
+            if "granted" in answer:
+                raise AdmissionRefused(answer)
+        if response.status_code >= 300:
+            raise GatekeeperError(self._message(f"gatekeeper: HTTP {response.status_code} from {self.url}{ADMISSIONS}: "
+                                                f"{self._detail(response)}"), response.status_code)
+        return self._json(response, ADMISSIONS)
+
+    def settle(self, run_id: str, actual_g: float) -> dict:
+        """Record run ``run_id``'s actual emissions (grams); settling again with the same figure is a no-op."""
+        return self._call("POST", SETTLEMENTS, {"run_id": run_id, "actual_g": actual_g})
+
+    def budget(self, team: str, period: str) -> dict:
+        """The team's budget for ``period`` (``YYYY-MM``): limit, reserved, settled, remaining."""
+        return self._call("GET", f"/apis/greenkfp/v1/budgets/{team}/{period}")
+
+
+# --------------------------------------------------------------------------- a run's actual emissions
+
+
+@dataclass(frozen=True)
+class RunEmissions:
+    """A finished run's emissions, grams CO2eq, and where the figure comes from."""
+
+    grams: float
+    basis: str
+
+
+def run_emissions(report: Any) -> RunEmissions:
+    """What a finished run of the flagship emitted, from its sustainability report: the training
+    fits' energy priced at the hours they ran (``hourly_g``), else at the window the run used
+    (the gate's window when it waited, else run-now). The model's inference over its service
+    life is not the run's own emission and is left out.
+
+    Raises:
+        ValueError: the report has no training emissions (say why).
+    """
+    training = report.training
+    if training.hourly_g is not None:
+        return RunEmissions(float(training.hourly_g), "training fits' energy at the hours they ran (hourly grid "
+                                                      "intensity), from the sustainability report")
+    waited = training.realized is not False
+    grams = training.optimized_g if waited else training.scheduled_g
+    if grams is None:
+        raise ValueError("the sustainability report has no training emissions to settle: "
+                         f"{training.unavailable_reason or training.basis}")
+    return RunEmissions(float(grams), f"training energy at the {'window the run waited for' if waited else 'run-now'}"
+                                      " intensity, from the sustainability report")
+
+
+# --------------------------------------------------------------------------- renderings
+
+
+def _grams(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):,.4g} g"
+
+
+def admission_markdown(answer: Mapping[str, Any]) -> str:
+    """An admission (the gatekeeper's JSON) for people: the verdict, the reasons, the estimate."""
+    estimate = answer.get("estimate") or {}
+    verdict = "granted" + (" (flagged for review)" if answer.get("review_required") else "") \
+        if answer.get("granted") else "refused"
+    lines = [f"# Carbon budget: {verdict}", "",
+             f"Team **{answer.get('team')}**, {answer.get('period')} (UTC), run `{answer.get('run_id')}`"
+             + (" (the answer recorded for this run earlier)" if answer.get("replayed") else ""), "",
+             "| | |", "|---|---|",
+             f"| estimate | {_grams(estimate.get('estimate_g'))} CO2eq ({estimate.get('method', 'n/a')}) |",
+             f"| reserved | {_grams(answer.get('reserved_g'))} CO2eq |",
+             f"| remaining | {_grams(answer.get('remaining_g'))} CO2eq |",
+             f"| intensity | {estimate.get('intensity_g_per_kwh', 'n/a')} gCO2eq/kWh: "
+             f"{estimate.get('intensity_basis', 'n/a')} |", ""]
+    lines += [f"- {reason}" for reason in answer.get("reasons") or ()]
+    if estimate.get("caveat"):
+        lines += ["", f"> {estimate['caveat']}"]
+    return "\n".join(lines) + "\n"
+
+
+def settlement_markdown(answer: Mapping[str, Any], emitted: RunEmissions) -> str:
+    """A settlement for people: the grams settled and their source."""
+    entry = answer.get("entry") or {}
+    detail = entry.get("detail") or {}
+    return "\n".join([
+        "# Carbon budget: settled", "",
+        f"Team **{answer.get('team')}**, run `{answer.get('run_id')}`: {_grams(emitted.grams)} CO2eq "
+        f"({emitted.basis}).", "",
+        f"Reserved {_grams(detail.get('reserved_g'))}; released back to the budget "
+        f"{_grams(detail.get('released_g'))}; beyond the reservation {_grams(detail.get('beyond_reservation_g'))}.",
+    ]) + "\n"

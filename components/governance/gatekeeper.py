@@ -1,0 +1,805 @@
+"""The gatekeeper: a FastAPI service between teams and Kubeflow Pipelines that refuses a
+submission whose estimated carbon exceeds the team's remaining budget.
+
+Start it with ``greenkfp gatekeeper serve`` or build the app with :func:`create_app`. It serves:
+
+* **the subset of the KFP v2beta1 REST API that ``kfp.Client`` uses to create runs and
+  recurring runs** (:data:`KFP_ROUTES`): a team points ``kfp.Client(host=<gatekeeper>,
+  existing_token=<team token>)`` at it unchanged. Creating a run or a recurring run is
+  estimated (:func:`~.estimate.estimate_submission` from the team's settled history of the
+  pipeline, the run's ``energy_kwh`` parameter or its steps, priced at the run-now window of a
+  gated pipeline or the region's annual average), put to the policy
+  (:mod:`~.policy`) with the team's budget, and reserved in the ledger (which enforces the
+  decision atomically), then forwarded to the real KFP API and its answer returned unchanged
+  (the reservation's run id in the ``X-Greenkfp-Run-Id`` header). A refusal is HTTP 403 in
+  KFP's error format (gRPC code 7) with the reasons, which ``kfp.Client`` raises as an
+  ``ApiException`` whose body shows them. When the KFP API fails after a reservation, the
+  reservation is released. The other calls of the subset are forwarded as they are. Every other
+  path is 404 in the same format. ``/apis/v2beta1/healthz`` needs no token (``kfp.Client``
+  calls it first, with retries that would hide a bad token for 25 s); the rest needs a team's.
+  A run id comes from the ``Idempotency-Key`` header (``<team>/<key>``) or is a new UUID.
+* **the greenkfp admission API** (:data:`GREENKFP_API`) for other clients: the
+  ``carbon_budget_gate`` component (for runs that bypass the proxy), scripts:
+
+  - ``POST /apis/greenkfp/v1/admissions`` ``{pipeline, run_id, period?, energy_kwh?, steps?,
+    hardware_profile?, region?, window_start?, window_end?, labels?}``: the estimate, the
+    policy's decision and the ledger's reservation; 200 when granted, 403 when refused (the
+    same JSON), idempotent by ``run_id``;
+  - ``POST /apis/greenkfp/v1/settlements`` ``{run_id, actual_g}``: a finished run's emissions;
+  - ``GET /apis/greenkfp/v1/budgets/{team}/{period}``: the team's budget (its own team only;
+    the admin any);
+  - admin and board actions with their own tokens: ``PUT /apis/greenkfp/v1/budgets/{team}/{period}``
+    ``{limit_g, tier, overdraft_percent?}`` and ``POST /apis/greenkfp/v1/board/members`` ``{name}``
+    (admin); ``POST /apis/greenkfp/v1/exceptions`` ``{period, amount_g, reason, expires_at,
+    run_id?}`` (a team, for itself); ``POST /apis/greenkfp/v1/exceptions/{id}:approve`` and
+    ``:reject`` ``{reason}``, ``POST /apis/greenkfp/v1/transfers`` ``{from_team, to_team,
+    period, amount_g, reason}`` (a board member, who is the approver).
+
+Identity is the bearer token (:mod:`.tokens`): a team cannot reserve, settle or read another
+team's budget (403). Errors everywhere are KFP's error JSON (:mod:`.kfp_api`).
+
+What the gatekeeper does not do: it does not police the KFP objects a team reads or lists
+(KFP's own multi-user mode does that), and a recurring run is admitted on one run's estimate
+(its later runs are gated only by a ``carbon_budget_gate`` step in the pipeline). A run that
+goes through the proxy *and* has its own ``carbon_budget_gate`` step is reserved twice (under
+the proxy's run id and under KFP's); the proxy's reservation then expires unsettled. Settle a
+proxied run with its ``X-Greenkfp-Run-Id``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping
+
+from fastapi import Request  # at module level: FastAPI resolves the handlers' (string) annotations here
+
+from .._checks import iso, strict_json
+from .._messages import redact_urls
+from .kfp_api import API, KfpApiError, Submission, parse_submission, quota_failure, with_spec
+from .tokens import Identity, Tokens, bearer
+
+__all__ = ["Admission", "AdmissionRequest", "Gatekeeper", "GatekeeperSettings", "KFP_ROUTES", "create_app"]
+
+logger = logging.getLogger("greenkfp.gatekeeper")
+
+#: The KFP v2beta1 calls served (method, path): run and recurring-run creation is gated, the rest forwarded.
+KFP_ROUTES = (
+    ("GET", f"{API}/healthz"),
+    ("POST", f"{API}/experiments"), ("GET", f"{API}/experiments"), ("GET", f"{API}/experiments/{{experiment_id}}"),
+    ("POST", f"{API}/runs"), ("GET", f"{API}/runs"), ("GET", f"{API}/runs/{{run_id}}"),
+    ("POST", f"{API}/recurringruns"), ("GET", f"{API}/recurringruns"),
+    ("GET", f"{API}/recurringruns/{{recurring_run_id}}"),
+)
+GREENKFP_API = "/apis/greenkfp/v1"
+RUN_ID_HEADER = "X-Greenkfp-Run-Id"
+#: The largest request body read (a compiled pipeline spec is well below it).
+MAX_BODY_BYTES = 32 * 1024 * 1024
+_PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+@dataclass(frozen=True)
+class GatekeeperSettings:
+    """How the gatekeeper runs.
+
+    Attributes:
+        ledger_url: The budget ledger's database (``sqlite:///...`` or ``postgresql+psycopg://...``).
+        kfp_url: The real KFP API that granted submissions are forwarded to (``http://ml-pipeline.kubeflow:8888``).
+        tokens: Who may ask (:class:`~.tokens.Tokens`, usually ``Tokens.from_env()``); its
+            ``upstream`` token, if any, is sent to the KFP API.
+        policy_url: An OPA server's URL; empty: the in-process engine on ``policy_file``.
+        policy_file: A Rego file replacing the bundled policy (with the in-process engine).
+        region: The region a submission is priced in when it names none (its ``regions``).
+        provider: The carbon provider pricing a planned window (``embedded``: offline).
+        hardware_profile: The hardware preset a submission's steps are modeled on when it names none.
+        reservation_ttl_s: How long an unsettled reservation counts, seconds.
+        upstream_timeout_s: Timeout of one request to the KFP API, seconds.
+        status_cache_s: How old a team's budget status may be as the *policy's input* for a
+            grant, seconds (0: read it for every request). The ledger checks every grant against
+            its own current balance in the same transaction that records it, whatever the policy
+            saw; the cached status is brought up to date by every answer of this process (the
+            ledger says what remains), and a refusal is always decided again on a fresh status.
+        history_cache_s: How old a team's settled history of a pipeline may be for an estimate, seconds.
+        actor: The name the gatekeeper writes into the ledger's entries.
+        clock: Returns the current time (timezone-aware); the system's UTC clock by default.
+    """
+
+    ledger_url: str
+    kfp_url: str
+    tokens: Tokens = field(default_factory=Tokens, repr=False)
+    policy_url: str = ""
+    policy_file: str = ""
+    region: str = "GB"
+    provider: str = "embedded"
+    hardware_profile: str = "n2-standard-4"
+    reservation_ttl_s: float = 86400.0
+    upstream_timeout_s: float = 30.0
+    status_cache_s: float = 1.0
+    history_cache_s: float = 30.0
+    actor: str = "gatekeeper"
+    clock: Callable[[], datetime] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from ..carbon.providers.base import check_base_url
+
+        if not isinstance(self.tokens, Tokens):
+            raise ValueError(f"tokens must be a Tokens, got {type(self.tokens).__name__}")
+        try:
+            check_base_url(self.kfp_url)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("base_url", "kfp_url")) from None
+        for name in ("reservation_ttl_s", "upstream_timeout_s", "status_cache_s", "history_cache_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
+                    or (value == 0 and name in ("reservation_ttl_s", "upstream_timeout_s")):
+                raise ValueError(f"{name} must be a number of seconds > 0 (caches: >= 0), got {value!r}")
+        if self.policy_url and self.policy_file:
+            raise ValueError("give policy_url or policy_file, not both")
+
+
+# --------------------------------------------------------------------------- admission
+
+
+def _text(body: Mapping, name: str, *, required: bool = False, limit: int = 256) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit or value != value.strip():
+        raise ValueError(f"{name} must be a non-empty text of at most {limit} characters without spaces around it, "
+                         f"got {_shown(value)}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "..."
+
+
+def _moment(body: Mapping, name: str) -> datetime | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError(f"{name} must be an ISO 8601 time with a time zone, got {_shown(value)}")
+    return moment.astimezone(timezone.utc)
+
+
+def _number(body: Mapping, name: str, *, positive: bool = False) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
+            or (positive and value == 0):
+        raise ValueError(f"{name} must be a number {'>' if positive else '>='} 0, got {_shown(value)}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class AdmissionRequest:
+    """What a submission asks: reserve the estimate of run ``run_id`` of ``pipeline``.
+
+    Attributes:
+        pipeline: The pipeline's name (the settled history is read by it).
+        run_id: The run's id; a request with an id already decided gets the first answer.
+        period: The budget's month ``YYYY-MM`` (UTC); None: the current one.
+        energy_kwh: The run's expected energy, kWh (None: unknown).
+        steps: The pipeline's container steps, >= 1.
+        hardware_profile: The preset the steps are modeled on (None: the gatekeeper's).
+        region: Where the run's energy is priced (None: the gatekeeper's).
+        window_start, window_end: The planned window (both or neither).
+        labels: The submission's labels (the policy may read them; they never widen a budget).
+    """
+
+    pipeline: str
+    run_id: str
+    period: str | None = None
+    energy_kwh: float | None = None
+    steps: int = 1
+    hardware_profile: str | None = None
+    region: str | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    FIELDS = ("pipeline", "run_id", "period", "energy_kwh", "steps", "hardware_profile", "region", "window_start",
+              "window_end", "labels")
+
+    @classmethod
+    def from_json(cls, body: Any) -> AdmissionRequest:
+        """From the admission endpoint's JSON body.
+
+        Raises:
+            ValueError: an unknown field, or a field of the wrong type; the message names it.
+        """
+        if not isinstance(body, Mapping):
+            raise ValueError("the admission request must be a JSON object")
+        unknown = sorted(set(body) - set(cls.FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}; the fields are {', '.join(cls.FIELDS)}")
+        period = _text(body, "period", limit=7)
+        if period is not None and not _PERIOD.fullmatch(period):
+            raise ValueError(f"period must be a calendar month YYYY-MM, got {_shown(period)}")
+        steps = body.get("steps", 1)
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10000:
+            raise ValueError(f"steps must be a whole number from 1 to 10000, got {_shown(steps)}")
+        labels = body.get("labels") or {}
+        if not isinstance(labels, Mapping) or not all(isinstance(k, str) and isinstance(v, str) and len(k) <= 253
+                                                      and len(v) <= 253 for k, v in labels.items()):
+            raise ValueError("labels must be an object of texts (at most 253 characters each)")
+        start, end = _moment(body, "window_start"), _moment(body, "window_end")
+        if (start is None) != (end is None) or (start is not None and end <= start):
+            raise ValueError("window_start and window_end go together, the end after the start")
+        energy = _number(body, "energy_kwh")
+        return cls(pipeline=_text(body, "pipeline", required=True), run_id=_text(body, "run_id", required=True),
+                   period=period, energy_kwh=energy or None, steps=steps,
+                   hardware_profile=_text(body, "hardware_profile", limit=64), region=_text(body, "region", limit=64),
+                   window_start=start, window_end=end, labels=dict(labels))
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The answer to an :class:`AdmissionRequest`: the estimate, the policy's decision and the
+    ledger's reservation (whose ``granted`` is the answer)."""
+
+    team: str
+    period: str
+    region: str
+    estimate: Any  # SubmissionEstimate
+    decision: Any  # PolicyDecision
+    reservation: Any  # Reservation
+
+    @property
+    def granted(self) -> bool:
+        return bool(self.reservation.granted)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(self.reservation.reasons)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the answer first, then how it came about."""
+        r = self.reservation
+        return {"granted": r.granted, "run_id": r.run_id, "team": self.team, "period": self.period,
+                "region": self.region, "reserved_g": r.amount_g if r.granted else 0.0, "remaining_g": r.remaining_g,
+                "review_required": r.review_required, "reasons": list(r.reasons), "replayed": r.replayed,
+                "estimate": self.estimate.to_dict(), "policy": self.decision.to_dict(),
+                "reservation": r.to_dict(), "units": {"grams": "g CO2eq"}}
+
+
+class NoBudgetError(Exception):
+    """The team has no budget for the period: refused, and nothing written."""
+
+
+class _Recent:
+    """Values kept for ``seconds`` (0: not kept), shared by a server's threads; at most ``size``."""
+
+    def __init__(self, seconds: float, size: int = 10000):
+        self.seconds, self.size = seconds, size
+        self._items: dict = {}
+        self._lock = threading.Lock()
+
+    def get(self, key, compute: Callable[[], Any]) -> tuple[Any, bool]:
+        """``(value, cached)``: the kept value if it is recent enough, else ``compute()``'s, kept."""
+        now = time.monotonic()
+        with self._lock:
+            kept = self._items.get(key)
+        if kept is not None and now - kept[0] < self.seconds:
+            return kept[1], True
+        value = compute()
+        self.put(key, value, now)
+        return value, False
+
+    def put(self, key, value, at: float | None = None) -> None:
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            if len(self._items) >= self.size:
+                self._items.clear()
+            self._items[key] = (time.monotonic() if at is None else at, value)
+
+    def update(self, key, change: Callable[[Any], Any]) -> None:
+        """Replace the kept value by ``change(value)``, keeping its age (nothing when none is kept)."""
+        with self._lock:
+            kept = self._items.get(key)
+            if kept is not None and kept[1] is not None:
+                self._items[key] = (kept[0], change(kept[1]))
+
+    def drop(self, key) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+
+class Gatekeeper:
+    """The admission logic, synchronous (a server calls it from a worker thread): the ledger,
+    the policy and the settings. :func:`create_app` wraps it in HTTP."""
+
+    def __init__(self, settings: GatekeeperSettings):
+        from .ledger import Ledger
+        from .policy import policy_from
+
+        self.settings = settings
+        self._clock = settings.clock or (lambda: datetime.now(timezone.utc))
+        self._statuses = _Recent(settings.status_cache_s)
+        self._histories = _Recent(settings.history_cache_s)
+        self.policy = policy_from(settings.policy_url or None, settings.policy_file or None)
+        try:
+            self.ledger = Ledger(settings.ledger_url, clock=settings.clock)
+        except BaseException:
+            self.policy.close()
+            raise
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.policy.close()
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def status(self, team: str, period: str):
+        """The team's budget for ``period`` (:class:`NoBudgetError` when it has none)."""
+        from .errors import BudgetError
+
+        try:
+            return self.ledger.status(team, period)
+        except BudgetError as exc:
+            if exc.field == "team":
+                raise NoBudgetError(f"team {team} has no carbon budget for {period}: the platform lead sets one "
+                                    f"(greenkfp budget set-limit)") from None
+            raise
+
+    def estimate(self, team: str, request: AdmissionRequest):
+        """The run's estimate (see :mod:`.estimate`), priced in its region and window."""
+        from .estimate import estimate_submission, planned_intensity
+
+        intensity = planned_intensity(request.region or self.settings.region, request.window_start,
+                                      request.window_end, provider=self.settings.provider)
+        history, _ = self._histories.get((team, request.pipeline),
+                                         lambda: self.ledger.settled_history(team, request.pipeline))
+        return estimate_submission(history_g=history, energy_kwh=request.energy_kwh, steps=request.steps,
+                                   hardware_profile=request.hardware_profile or self.settings.hardware_profile,
+                                   intensity_g_per_kwh=intensity.gco2_per_kwh, intensity_basis=intensity.basis)
+
+    def admit(self, team: str, request: AdmissionRequest) -> Admission:
+        """Estimate, ask the policy, reserve (atomic and idempotent by run id in the ledger).
+
+        Raises:
+            NoBudgetError: the team has no budget for the period.
+            PolicyError: the policy could not decide (nothing is recorded: a retry may pass).
+            BudgetError: the ledger refused the request's values (or the run id is another's).
+            LedgerUnavailableError: the ledger cannot be reached.
+            ValueError, UnknownRegionError: a bad region, profile or window.
+        """
+        now = self.now()
+        period = request.period or now.strftime("%Y-%m")
+        status, cached = self._statuses.get((team, period), lambda: self.status(team, period))
+        estimate = self.estimate(team, request)
+        decision = self.policy.decide(self._policy_input(team, period, status, estimate, request, now))
+        if cached and not decision.allow:  # a refusal is never decided on a kept status
+            status = self.status(team, period)
+            self._statuses.put((team, period), status)
+            decision = self.policy.decide(self._policy_input(team, period, status, estimate, request, now))
+        reservation = self.ledger.reserve(
+            team, period, estimate.estimate_g, request.run_id, actor=self.settings.actor, allow=decision.allow,
+            overdraft_allowed_g=decision.overdraft_allowed_g, review_required=decision.review_required,
+            reasons=decision.reasons, pipeline=request.pipeline, ttl_seconds=self.settings.reservation_ttl_s)
+        if not reservation.replayed:  # the ledger's answer says what remains now
+            self._statuses.update((team, period), lambda kept: replace(
+                kept, remaining_g=reservation.remaining_g,
+                reserved_g=max(kept.limit_g - kept.settled_g - reservation.remaining_g, 0.0)))
+        admission = Admission(team, period, request.region or self.settings.region, estimate, decision, reservation)
+        logger.info("admission team=%s run=%s pipeline=%s estimate_g=%.6g granted=%s replayed=%s", team,
+                    request.run_id, request.pipeline, estimate.estimate_g, admission.granted, reservation.replayed)
+        return admission
+
+    @staticmethod
+    def _policy_input(team: str, period: str, status, estimate, request: AdmissionRequest, now: datetime) -> dict:
+        return {
+            "team": team, "tier": status.tier, "period": period, "estimate_g": estimate.estimate_g,
+            "limit_g": status.limit_g, "reserved_g": status.reserved_g, "settled_g": status.settled_g,
+            "remaining_g": status.remaining_g, "overdraft_percent": status.overdraft_percent,
+            "pipeline": request.pipeline, "labels": dict(request.labels), "run_id": request.run_id, "now": iso(now),
+            "exceptions": [{"id": str(e.id), "amount_g": e.amount_g, "expires_at": e.expires_at, "run_id": e.run_id}
+                           for e in status.exceptions if e.status == "approved"],
+        }
+
+    def owner(self, run_id: str, team: str) -> str | None:
+        """The team whose run ``run_id`` is, from the ledger's decisions (None: no such run);
+        ``team``'s own entries are read first (the whole ledger only when the run is not its)."""
+        for entries in (lambda: self.ledger.entries(team=team), self.ledger.entries):
+            found = next((e.team for e in entries() if e.kind == "decision" and e.run_id == run_id), None)
+            if found is not None:
+                return found
+        return None
+
+    def settle(self, team: str, run_id: str, actual_g: float):
+        """Settle ``team``'s run (see :meth:`Ledger.settle`); the kept status and history it changes are dropped."""
+        entry = self.ledger.settle(run_id, actual_g, actor=f"team:{team}")
+        self.forget(team, entry.period)
+        self._histories.drop((team, entry.pipeline or ""))
+        return entry
+
+    def forget(self, team: str, period: str) -> None:
+        """Drop the kept status of (team, period): its limit, transfers or exceptions changed here."""
+        self._statuses.drop((team, period))
+
+    def release(self, run_id: str) -> None:
+        """Give a reservation back (the KFP API did not create the run); a failure is logged, not raised."""
+        try:
+            self.ledger.release(run_id, actor=self.settings.actor)
+        except Exception as exc:  # noqa: BLE001 - the upstream's answer matters more; the reservation expires anyway
+            logger.warning("could not release the reservation of run %s: %s", run_id, redact_urls(str(exc)))
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def _refusal(admission: Admission) -> KfpApiError:
+    reasons = admission.reasons
+    message = (f"carbon budget: submission refused for team {admission.team} in {admission.period}: "
+               + "; ".join(reasons))
+    return KfpApiError("PERMISSION_DENIED", message, reason="CARBON_BUDGET_REFUSED",
+                       details=[quota_failure(f"team:{admission.team}/period:{admission.period}", reasons)],
+                       metadata={"team": admission.team, "period": admission.period,
+                                 "run_id": admission.reservation.run_id,
+                                 "estimate_g": f"{admission.reservation.amount_g:.6g}",
+                                 "remaining_g": f"{admission.reservation.remaining_g:.6g}"})
+
+
+def _unauthenticated() -> KfpApiError:
+    error = KfpApiError("UNAUTHENTICATED", "a valid bearer token is required (Authorization: Bearer <token>)",
+                        reason="UNAUTHENTICATED")
+    error.headers = {"WWW-Authenticate": 'Bearer realm="greenkfp-gatekeeper"'}
+    return error
+
+
+def _forbidden(message: str) -> KfpApiError:
+    return KfpApiError("PERMISSION_DENIED", message, reason="FORBIDDEN")
+
+
+def _invalid(message: str) -> KfpApiError:
+    return KfpApiError("INVALID_ARGUMENT", message, reason="INVALID_ARGUMENT")
+
+
+def _planned_window(submission: Submission, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """A gated pipeline's run-now window: from ``earliest_start`` (else now) for ``duration_hours``.
+    Conservative: the carbon gate only ever moves a run to a greener window."""
+    hours = submission.duration_hours()
+    if hours is None:
+        return None, None
+    start = now
+    text = submission.text_parameter("earliest_start")
+    if text:
+        try:
+            given = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            given = None
+        if given is not None and given.tzinfo is not None:
+            start = max(given.astimezone(timezone.utc), now)
+    return start, start + timedelta(hours=hours)
+
+
+def create_app(settings: GatekeeperSettings):
+    """The gatekeeper's FastAPI app (see the module's docstring). Opens the ledger (migrating
+    it) and the policy at once, so a bad URL or policy file fails here, not at the first request.
+
+    Raises:
+        LedgerUnavailableError: the ledger cannot be opened.
+        PolicyError: the policy cannot be loaded.
+    """
+    import contextlib
+
+    import anyio
+    import httpx
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse, Response
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from .._runtime import __version__
+    from ..carbon.errors import CarbonError
+    from .errors import BudgetError, LedgerUnavailableError
+    from .policy import PolicyError
+
+    core = Gatekeeper(settings)
+    tokens = settings.tokens
+    upstream = settings.kfp_url.rstrip("/")
+    shown_upstream = redact_urls(upstream)
+    clients: dict[str, httpx.AsyncClient] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        clients["kfp"] = httpx.AsyncClient(timeout=httpx.Timeout(settings.upstream_timeout_s, connect=5.0),
+                                           follow_redirects=False)  # a redirect would carry the token elsewhere
+        try:
+            yield
+        finally:
+            await clients.pop("kfp").aclose()
+            core.close()
+
+    app = FastAPI(title="greenkfp gatekeeper", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None, openapi_url=None)
+    app.state.gatekeeper = core
+
+    def answer(error: KfpApiError) -> JSONResponse:
+        return JSONResponse(error.body, status_code=error.status, headers=getattr(error, "headers", None))
+
+    @app.exception_handler(KfpApiError)
+    async def _kfp_error(_request, error: KfpApiError):
+        return answer(error)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException):
+        return answer(KfpApiError("NOT_FOUND", f"{request.method} {request.url.path} is not served by the greenkfp "
+                                               "gatekeeper", reason="NOT_FOUND"))
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, error: Exception):
+        logger.error("internal error on %s %s: %s", request.method, request.url.path,
+                     redact_urls(f"{type(error).__name__}: {error}"))
+        return answer(KfpApiError("INTERNAL", "internal error of the gatekeeper (see its log)", reason="INTERNAL"))
+
+    # ----------------------------------------------------------------- helpers
+
+    def identify(request: Request) -> Identity:
+        identity = tokens.identify(bearer(request.headers.get("authorization")))
+        if identity is None:
+            raise _unauthenticated()
+        return identity
+
+    def team_of(request: Request) -> str:
+        identity = identify(request)
+        if identity.role != "team":
+            raise _forbidden(f"this call needs a team's token, not the {identity.role}'s")
+        return identity.name
+
+    async def body_of(request: Request) -> tuple[bytes, Any]:
+        raw = await request.body()
+        if len(raw) > MAX_BODY_BYTES:
+            raise _invalid(f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+        try:
+            return raw, strict_json(raw.decode("utf-8"), "the request body")
+        except UnicodeDecodeError:
+            raise _invalid("the request body is not UTF-8 JSON") from None
+        except ValueError as exc:
+            raise _invalid(str(exc)) from None
+
+    async def call(work, *args, no_budget: str = "PERMISSION_DENIED"):
+        """``work(*args)`` on a worker thread, its errors as KFP errors (a team without a budget:
+        ``no_budget``, a key of :data:`~.kfp_api.GRPC`)."""
+        try:
+            return await run_in_threadpool(work, *args)
+        except NoBudgetError as exc:
+            raise KfpApiError(no_budget, f"carbon budget: {exc}", reason="NO_BUDGET") from None
+        except PolicyError as exc:
+            raise KfpApiError("UNAVAILABLE", f"the budget policy could not decide: {exc}",
+                              reason="POLICY_UNAVAILABLE") from None
+        except LedgerUnavailableError as exc:
+            raise KfpApiError("UNAVAILABLE", f"the budget ledger is unavailable: {exc}",
+                              reason="LEDGER_UNAVAILABLE") from None
+        except BudgetError as exc:
+            if exc.field == "run_id" and "decided for team" in exc.problem:
+                raise KfpApiError("ALREADY_EXISTS", "run_id is already used by another submission: give each run "
+                                                    "its own id", reason="RUN_ID_TAKEN") from None
+            raise _invalid(str(exc)) from None
+        except (CarbonError, ValueError) as exc:
+            raise _invalid(redact_urls(str(exc))) from None
+
+    async def forward(request: Request, content: bytes | None = None, path: str | None = None) -> Response:
+        headers = {"Accept": "application/json"}
+        if content is not None:
+            headers["Content-Type"] = request.headers.get("content-type", "application/json")
+        if tokens.upstream:
+            headers["Authorization"] = f"Bearer {tokens.upstream}"
+        url = upstream + (path or request.url.path)
+        query = request.url.query if path is None else ""
+        try:
+            reply = await clients["kfp"].request(request.method if path is None else "GET",
+                                                 url + (f"?{query}" if query else ""), content=content,
+                                                 headers=headers)
+        except httpx.TimeoutException:
+            raise KfpApiError("DEADLINE_EXCEEDED", f"the KFP API at {shown_upstream} did not answer within "
+                                                   f"{settings.upstream_timeout_s:g} s", reason="UPSTREAM_TIMEOUT") from None
+        except httpx.RequestError as exc:
+            raise KfpApiError("UNAVAILABLE", f"cannot reach the KFP API at {shown_upstream} ({type(exc).__name__})",
+                              reason="UPSTREAM_UNAVAILABLE") from None
+        return Response(reply.content, status_code=reply.status_code,
+                        media_type=reply.headers.get("content-type", "application/json"))
+
+    # ----------------------------------------------------------------- KFP v2beta1 subset
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz():
+        """The gatekeeper's own liveness (no token, no upstream call): for Kubernetes probes."""
+        return {"status": "ok", "service": "greenkfp-gatekeeper", "version": __version__}
+
+    @app.get(f"{API}/healthz")
+    async def kfp_healthz(request: Request):
+        return await forward(request)
+
+    async def forwarded(request: Request):
+        team_of(request)
+        content = (await body_of(request))[0] if request.method == "POST" else None
+        return await forward(request, content)
+
+    gated = {("GET", f"{API}/healthz"), ("POST", f"{API}/runs"), ("POST", f"{API}/recurringruns")}
+    for method, path in KFP_ROUTES:
+        if (method, path) not in gated:
+            app.add_api_route(path, forwarded, methods=[method], include_in_schema=False)
+
+    async def submit(request: Request, kind: str):
+        team = team_of(request)
+        raw, body = await body_of(request)
+        submission = parse_submission(body, kind)
+        if submission.version_reference and submission.version_reference[1]:
+            pipeline_id, version_id = submission.version_reference
+            stored = await forward(request, path=f"{API}/pipelines/{pipeline_id}/versions/{version_id}")
+            if stored.status_code != 200:
+                return stored  # KFP's own answer: no such pipeline version, no access
+            submission = with_spec(submission, json.loads(stored.body))
+        key = request.headers.get("idempotency-key", "").strip()
+        if key and (len(key) > 200 or not key.isprintable()):
+            raise _invalid("Idempotency-Key must be 1 to 200 printable characters")
+        run_id = f"{team}/{key}" if key else str(uuid.uuid4())
+        start, end = _planned_window(submission, core.now())
+        admission = await call(core.admit, team, AdmissionRequest(
+            pipeline=submission.pipeline, run_id=run_id, energy_kwh=submission.energy_kwh(), steps=submission.steps,
+            hardware_profile=submission.text_parameter("hardware_profile"), region=submission.region(),
+            window_start=start, window_end=end, labels=submission.labels))
+        if not admission.granted:
+            raise _refusal(admission)
+        if admission.reservation.replayed:
+            raise KfpApiError("ABORTED", f"Idempotency-Key {key!r} was used already (run id {run_id}): the earlier "
+                                         "submission stands; a new submission needs a new key", reason="REPLAYED")
+        with anyio.CancelScope(shield=True):  # a client that hangs up must not leave a reservation behind
+            try:
+                reply = await forward(request, raw)
+            except KfpApiError:
+                await run_in_threadpool(core.release, run_id)
+                raise
+            if reply.status_code >= 300:
+                await run_in_threadpool(core.release, run_id)
+                return reply
+        reply.headers[RUN_ID_HEADER] = run_id
+        return reply
+
+    @app.post(f"{API}/runs")
+    async def create_run(request: Request):
+        return await submit(request, "run")
+
+    @app.post(f"{API}/recurringruns")
+    async def create_recurring_run(request: Request):
+        return await submit(request, "recurring_run")
+
+    # ----------------------------------------------------------------- greenkfp admission API
+
+    @app.post(f"{GREENKFP_API}/admissions")
+    async def admissions(request: Request):
+        team = team_of(request)
+        _, body = await body_of(request)
+        try:
+            admission_request = AdmissionRequest.from_json(body)
+        except ValueError as exc:
+            raise _invalid(str(exc)) from None
+        admission = await call(core.admit, team, admission_request)
+        return JSONResponse(admission.to_dict(), status_code=200 if admission.granted else 403)
+
+    @app.post(f"{GREENKFP_API}/settlements")
+    async def settlements(request: Request):
+        team = team_of(request)
+        _, body = await body_of(request)
+        if not isinstance(body, Mapping) or set(body) - {"run_id", "actual_g"}:
+            raise _invalid("the settlement must be a JSON object {run_id, actual_g}")
+        try:
+            run_id = _text(body, "run_id", required=True)
+            actual = _number(body, "actual_g")
+            if actual is None:
+                raise ValueError("actual_g must be a number >= 0, got None")
+        except ValueError as exc:
+            raise _invalid(str(exc)) from None
+        owner = await call(core.owner, run_id, team)
+        if owner is None:
+            raise KfpApiError("NOT_FOUND", f"run {run_id} has no reservation in the ledger", reason="NO_SUCH_RUN")
+        if owner != team:
+            raise _forbidden(f"run {run_id} is not a run of team {team}")
+        entry = await call(core.settle, team, run_id, actual)
+        return {"settled": True, "run_id": run_id, "team": team, "actual_g": actual, "entry": entry.to_dict()}
+
+    def budget_reader(request: Request, team: str) -> None:
+        """A team reads its own budget; the admin and the board members read any."""
+        identity = identify(request)
+        if identity.role == "team" and identity.name != team:
+            raise _forbidden(f"team {identity.name} cannot read the budget of another team")
+
+    @app.get(GREENKFP_API + "/budgets/{team}/{period}")
+    async def budget(request: Request, team: str, period: str):
+        budget_reader(request, team)
+        return (await call(core.status, team, period, no_budget="NOT_FOUND")).to_dict()
+
+    _admin_routes(app, core, identify, body_of, call)
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+                   include_in_schema=False)
+    async def not_served(request: Request, path: str):
+        raise KfpApiError("NOT_FOUND", f"{request.method} /{path} is not served by the greenkfp gatekeeper "
+                                       "(it serves the KFP v2beta1 calls that create runs and recurring runs, and "
+                                       f"{GREENKFP_API})", reason="NOT_FOUND")
+
+    return app
+
+
+def _admin_routes(app, core: Gatekeeper, identify, body_of, call) -> None:
+    """The admin's and the review board's actions: limits, the board's members, exceptions, transfers."""
+    def needs(request: Request, *roles: str) -> Identity:
+        identity = identify(request)
+        if identity.role not in roles:
+            raise _forbidden(f"this call needs {' or '.join('a ' + r if r != 'admin' else 'the admin' for r in roles)}"
+                             f"'s token")
+        return identity
+
+    async def fields(request: Request, allowed: tuple[str, ...]) -> dict:
+        _, body = await body_of(request)
+        if not isinstance(body, Mapping) or set(body) - set(allowed):
+            raise _invalid(f"the body must be a JSON object with the fields {', '.join(allowed)}")
+        return dict(body)
+
+    @app.put(GREENKFP_API + "/budgets/{team}/{period}")
+    async def set_limit(request: Request, team: str, period: str):
+        needs(request, "admin")
+        body = await fields(request, ("limit_g", "tier", "overdraft_percent"))
+        entry_id = await call(lambda: core.ledger.set_limit(team, period, body.get("limit_g"), body.get("tier"),
+                                                            overdraft_percent=body.get("overdraft_percent", 0.0),
+                                                            actor="admin"))
+        core.forget(team, period)
+        return {"entry_id": entry_id, "budget": (await call(core.ledger.status, team, period)).to_dict()}
+
+    @app.post(GREENKFP_API + "/board/members")
+    async def add_member(request: Request):
+        needs(request, "admin")
+        body = await fields(request, ("name",))
+        return {"entry_id": await call(lambda: core.ledger.add_board_member(body.get("name"), actor="admin")),
+                "members": await call(core.ledger.board_members)}
+
+    @app.post(GREENKFP_API + "/exceptions")
+    async def request_exception(request: Request):
+        team = needs(request, "team").name
+        body = await fields(request, ("period", "amount_g", "reason", "expires_at", "run_id"))
+        grant_id = await call(lambda: core.ledger.request_exception(
+            team, body.get("period"), body.get("amount_g"), requester=team, reason=body.get("reason"),
+            expires_at=body.get("expires_at"), run_id=body.get("run_id")))
+        return (await call(core.ledger.exception, grant_id)).to_dict()
+
+    @app.post(GREENKFP_API + "/exceptions/{exception_id}:{action}")
+    async def decide_exception(request: Request, exception_id: int, action: str):
+        member = needs(request, "board").name
+        if action not in ("approve", "reject"):
+            raise KfpApiError("NOT_FOUND", f"no action {action!r}: approve or reject", reason="NOT_FOUND")
+        body = await fields(request, ("reason",))
+        if action == "approve":
+            grant = await call(lambda: core.ledger.approve_exception(exception_id, approver=member))
+        else:
+            grant = await call(lambda: core.ledger.reject_exception(exception_id, approver=member,
+                                                                    reason=body.get("reason")))
+        core.forget(grant.team, grant.period)
+        return grant.to_dict()
+
+    @app.post(GREENKFP_API + "/transfers")
+    async def transfer(request: Request):
+        member = needs(request, "board").name
+        body = await fields(request, ("from_team", "to_team", "period", "amount_g", "reason"))
+        entry_id = await call(lambda: core.ledger.transfer(body.get("from_team"), body.get("to_team"),
+                                                           body.get("period"), body.get("amount_g"),
+                                                           approver=member, reason=body.get("reason")))
+        core.forget(body["from_team"], body["period"])
+        core.forget(body["to_team"], body["period"])
+        return {"entry_id": entry_id}

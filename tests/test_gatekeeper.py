@@ -1,0 +1,485 @@
+"""The carbon-budget gatekeeper end to end: kfp.Client -> the gatekeeper (uvicorn on a free
+loopback port) -> a local stand-in for the KFP v2beta1 API (a real HTTP server), on a real
+ledger (SQLite, and PostgreSQL where marked) and the bundled Rego policy. No mocks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import kfp
+import pytest
+from conftest import ADMIN, BOARD, TOKENS, LiveGatekeeper, free_port
+from kfp_server_api.exceptions import ApiException
+from werkzeug import Response
+
+from greenkfp.components.governance.tokens import Tokens
+
+ROOT = Path(__file__).resolve().parents[1]
+GATE_PIPELINE = ROOT / "compiled" / "kubeflow" / "carbon_gate.yaml"
+NOW = datetime.now(timezone.utc)
+PERIOD = NOW.strftime("%Y-%m")
+
+
+class KfpStandIn:
+    """The KFP v2beta1 calls kfp.Client makes to create runs, answered like KFP's API server
+    (pytest-httpserver): experiments, runs, recurring runs and stored pipeline versions, kept in
+    memory. ``fail_creates`` makes run creation answer a KFP error (HTTP 500)."""
+
+    def __init__(self, server):
+        self.server, self.experiments, self.runs, self.recurring = server, {}, {}, {}
+        self.versions = {}
+        self.fail_creates = False
+        self.authorizations: list[str | None] = []
+        api = "/apis/v2beta1"
+        server.expect_request(f"{api}/healthz").respond_with_json({"multi_user": False, "pipeline_store": "database"})
+        server.expect_request(f"{api}/experiments", method="GET").respond_with_handler(self._list_experiments)
+        server.expect_request(f"{api}/experiments", method="POST").respond_with_handler(self._create_experiment)
+        server.expect_request(f"{api}/runs", method="POST").respond_with_handler(self._create("run", self.runs))
+        server.expect_request(f"{api}/runs", method="GET").respond_with_handler(
+            lambda r: self._json({"runs": list(self.runs.values()), "total_size": len(self.runs)}))
+        server.expect_request(f"{api}/recurringruns", method="POST").respond_with_handler(
+            self._create("recurring_run", self.recurring))
+        server.expect_request(
+            __import__("re").compile(f"{api}/pipelines/[^/]+/versions/[^/]+"), method="GET").respond_with_handler(
+            self._version)
+        server.expect_request(__import__("re").compile(f"{api}/runs/[^/]+"), method="GET").respond_with_handler(
+            lambda r: self._json(self.runs[r.path.rsplit("/", 1)[1]]) if r.path.rsplit("/", 1)[1] in self.runs
+            else self._error(404, 5, "run not found"))
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("").rstrip("/")
+
+    @staticmethod
+    def _json(body, status=200):
+        return Response(json.dumps(body), status=status, content_type="application/json")
+
+    def _error(self, status, code, message):
+        return self._json({"error": message, "code": code, "message": message, "details": []}, status)
+
+    def _list_experiments(self, request):
+        experiments = list(self.experiments.values())
+        wanted = request.args.get("filter")
+        if wanted:
+            name = json.loads(wanted)["predicates"][0]["stringValue"]
+            experiments = [e for e in experiments if e["display_name"] == name]
+        return self._json({"experiments": experiments, "total_size": len(experiments)})
+
+    def _create_experiment(self, request):
+        body = request.get_json()
+        experiment = {"experiment_id": str(uuid.uuid4()), "display_name": body["display_name"],
+                      "storage_state": "AVAILABLE", "created_at": "2026-01-01T00:00:00Z"}
+        self.experiments[experiment["experiment_id"]] = experiment
+        return self._json(experiment)
+
+    def _create(self, kind, store):
+        def handler(request):
+            self.authorizations.append(request.headers.get("Authorization"))
+            if self.fail_creates:
+                return self._error(500, 13, "Failed to create a new run: InternalServerError: the database is down")
+            body = request.get_json()
+            created = {**body, f"{kind}_id": str(uuid.uuid4()), "created_at": "2026-01-01T00:00:00Z"}
+            if kind == "run":
+                created["state"] = "PENDING"
+            store[created[f"{kind}_id"]] = created
+            return self._json(created)
+        return handler
+
+    def _version(self, request):
+        version_id = request.path.rsplit("/", 1)[1]
+        if version_id not in self.versions:
+            return self._error(404, 5, "pipeline version not found")
+        return self._json(self.versions[version_id])
+
+
+@pytest.fixture
+def kfp_api(httpserver):
+    return KfpStandIn(httpserver)
+
+
+@pytest.fixture
+def gatekeeper(start_gatekeeper, kfp_api):
+    live = start_gatekeeper(kfp_api.url)
+    live.core.ledger.set_limit("ml", PERIOD, 10_000.0, "hard", actor="lead")
+    live.core.ledger.set_limit("search", PERIOD, 5.0, "hard", actor="lead")
+    return live
+
+
+def _client(gatekeeper: LiveGatekeeper, team: str = "ml") -> kfp.Client:
+    return kfp.Client(host=gatekeeper.url, existing_token=TOKENS[team])
+
+
+def _error(exc: ApiException) -> dict:
+    return json.loads(exc.body)
+
+
+# --------------------------------------------------------------------------- kfp.Client through the gatekeeper
+
+
+def test_kfp_client_run_is_estimated_reserved_and_forwarded_unchanged(gatekeeper, kfp_api):
+    client = _client(gatekeeper)
+    result = client.create_run_from_pipeline_package(str(GATE_PIPELINE), arguments={"energy_kwh": 2.0},
+                                                     experiment_name="green", run_name="budgeted")
+    (run,) = kfp_api.runs.values()
+    assert result.run_id == run["run_id"]  # KFP's own answer came back
+    assert run["display_name"] == "budgeted" and run["runtime_config"]["parameters"]["energy_kwh"] == 2.0
+    assert run["pipeline_spec"]["pipeline_spec"]["pipelineInfo"]["name"] == "greenkfp-carbon-gate"
+    # the gatekeeper's token stays with the gatekeeper; KFP gets the upstream's own
+    assert kfp_api.authorizations == ["Bearer upstream-kfp-token-0123456"]
+    status = gatekeeper.core.ledger.status("ml", PERIOD)
+    (entry,) = [e for e in gatekeeper.core.ledger.entries(team="ml") if e.kind == "reservation"]
+    # priced from energy_kwh: 2 kWh at GB's intensity over the gate's run-now window
+    assert entry.pipeline == "greenkfp-carbon-gate" and status.reserved_g == pytest.approx(entry.amount_g)
+    assert 2 * 20 < entry.amount_g < 2 * 600
+    assert list(kfp_api.experiments.values())[0]["display_name"] == "green"
+
+
+def test_kfp_client_refusal_is_403_in_kfps_error_format_with_the_reasons(gatekeeper, kfp_api):
+    client = _client(gatekeeper, "search")  # a 5 g budget
+    with pytest.raises(ApiException) as raised:
+        client.create_run_from_pipeline_package(str(GATE_PIPELINE), arguments={"energy_kwh": 2.0})
+    assert raised.value.status == 403
+    body = _error(raised.value)
+    assert body["code"] == 7 and body["error"] == body["message"]
+    assert "exceeds" in body["message"] and "team search" in body["message"]
+    quota = next(d for d in body["details"] if d["@type"].endswith("QuotaFailure"))
+    assert any("exceeds" in v["description"] for v in quota["violations"])
+    info = next(d for d in body["details"] if d["@type"].endswith("ErrorInfo"))
+    assert info["reason"] == "CARBON_BUDGET_REFUSED" and info["metadata"]["team"] == "search"
+    assert kfp_api.runs == {}  # nothing reached KFP
+    (decision,) = [e for e in gatekeeper.core.ledger.entries(team="search") if e.kind == "decision"]
+    assert decision.action == "refused"
+
+
+def test_recurring_run_is_admitted_and_forwarded(gatekeeper, kfp_api):
+    client = _client(gatekeeper)
+    experiment = client.create_experiment("nightly")
+    created = client.create_recurring_run(experiment.experiment_id, "nightly-gate", cron_expression="0 0 3 * * *",
+                                          pipeline_package_path=str(GATE_PIPELINE), params={"energy_kwh": 1.0})
+    assert created.recurring_run_id in kfp_api.recurring
+    assert [e.kind for e in gatekeeper.core.ledger.entries(team="ml")
+            if e.kind in ("decision", "reservation")] == ["decision", "reservation"]
+
+
+def test_a_stored_pipeline_version_is_read_from_kfp_to_estimate_it(gatekeeper, kfp_api):
+    import yaml
+
+    spec = yaml.safe_load(GATE_PIPELINE.read_text().split("\n---\n")[0])
+    kfp_api.versions["v1"] = {"pipeline_id": "p1", "pipeline_version_id": "v1", "pipeline_spec": spec}
+    body = {"display_name": "from-version", "pipeline_version_reference": {"pipeline_id": "p1",
+                                                                           "pipeline_version_id": "v1"},
+            "runtime_config": {"parameters": {"energy_kwh": 1.0}}}
+    reply = gatekeeper.call("POST", "/apis/v2beta1/runs", TOKENS["ml"], json=body)
+    assert reply.status_code == 200, reply.text
+    (entry,) = [e for e in gatekeeper.core.ledger.entries(team="ml") if e.kind == "reservation"]
+    assert entry.pipeline == "greenkfp-carbon-gate" and reply.headers["X-Greenkfp-Run-Id"] == entry.run_id
+    missing = {**body, "pipeline_version_reference": {"pipeline_id": "p1", "pipeline_version_id": "nope"}}
+    reply = gatekeeper.call("POST", "/apis/v2beta1/runs", TOKENS["ml"], json=missing)
+    assert reply.status_code == 404 and reply.json()["message"] == "pipeline version not found"  # KFP's answer
+
+
+def test_upstream_failure_releases_the_reservation_and_returns_kfps_answer(gatekeeper, kfp_api):
+    kfp_api.fail_creates = True
+    with pytest.raises(ApiException) as raised:
+        _client(gatekeeper).create_run_from_pipeline_package(str(GATE_PIPELINE), arguments={"energy_kwh": 1.0})
+    assert raised.value.status == 500 and "the database is down" in _error(raised.value)["message"]
+    kinds = [e.kind for e in gatekeeper.core.ledger.entries(team="ml")]
+    assert kinds.count("reservation") == 1 and kinds.count("release") == 1
+    assert gatekeeper.core.ledger.status("ml", PERIOD).reserved_g == 0
+
+
+def test_unreachable_upstream_is_503_unavailable_and_releases(start_gatekeeper):
+    live = start_gatekeeper(f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    live.core.ledger.set_limit("ml", PERIOD, 10_000.0, "hard", actor="lead")
+    body = json.loads(json.dumps({"display_name": "r", "pipeline_spec": {"pipelineInfo": {"name": "p"}},
+                                  "runtime_config": {"parameters": {"energy_kwh": 1.0}}}))
+    reply = live.call("POST", "/apis/v2beta1/runs", TOKENS["ml"], json=body)
+    assert reply.status_code == 503 and reply.json()["code"] == 14 and "cannot reach the KFP API" in reply.text
+    assert live.core.ledger.status("ml", PERIOD).reserved_g == 0
+    assert [e.kind for e in live.core.ledger.entries(team="ml")].count("release") == 1
+
+
+def test_a_bad_token_is_401_and_healthz_needs_none(gatekeeper, kfp_api):
+    client = kfp.Client(host=gatekeeper.url, existing_token="not-a-valid-token-at-all")  # healthz answers
+    with pytest.raises(ApiException) as raised:
+        client.list_experiments()
+    assert raised.value.status == 401 and _error(raised.value)["code"] == 16
+    assert raised.value.headers["WWW-Authenticate"].startswith("Bearer")
+    for headers in ({}, {"Authorization": "Basic bWw6bWw="}, {"Authorization": f"Bearer {TOKENS['ml']}x"}):
+        reply = httpx.post(gatekeeper.url + "/apis/greenkfp/v1/admissions", headers=headers,
+                           json={"pipeline": "p", "run_id": "r"})
+        assert reply.status_code == 401
+    assert kfp_api.runs == {}
+
+
+def test_paths_outside_the_subset_are_404_in_kfps_format(gatekeeper):
+    for method, path in (("GET", "/apis/v2beta1/pipelines"), ("DELETE", "/apis/v2beta1/runs/r1"),
+                         ("POST", "/apis/v2beta1/runs/r1:terminate"), ("GET", "/nothing")):
+        reply = gatekeeper.call(method, path, TOKENS["ml"])
+        assert reply.status_code == 404 and reply.json()["code"] == 5, (method, path)
+        assert "not served by the greenkfp gatekeeper" in reply.json()["message"]
+
+
+def test_reads_are_forwarded_with_the_query(gatekeeper, kfp_api):
+    client = _client(gatekeeper)
+    client.create_run_from_pipeline_package(str(GATE_PIPELINE), arguments={"energy_kwh": 1.0}, experiment_name="e")
+    (run_id,) = kfp_api.runs
+    assert client.get_run(run_id).run_id == run_id
+    assert client.list_runs(page_size=5).total_size == 1
+    assert client.get_experiment(experiment_name="e").display_name == "e"  # a filtered list
+    reply = gatekeeper.call("GET", "/apis/v2beta1/runs/missing", TOKENS["ml"])
+    assert reply.status_code == 404 and reply.json()["message"] == "run not found"
+
+
+def test_an_idempotency_key_replays_instead_of_creating_twice(gatekeeper, kfp_api):
+    body = {"display_name": "r", "pipeline_spec": {"pipelineInfo": {"name": "p"}},
+            "runtime_config": {"parameters": {"energy_kwh": 1.0}}}
+    headers = {"Authorization": f"Bearer {TOKENS['ml']}", "Idempotency-Key": "nightly-42"}
+    first = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
+    assert first.status_code == 200 and first.headers["X-Greenkfp-Run-Id"] == "ml/nightly-42"
+    again = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
+    assert again.status_code == 409 and again.json()["code"] == 10 and len(kfp_api.runs) == 1
+
+
+def test_a_team_without_a_budget_is_refused(gatekeeper, start_gatekeeper, kfp_api):
+    tokens = Tokens(teams={**TOKENS, "new": "new-team-token-0123456789"})
+    live = start_gatekeeper(kfp_api.url, ledger_url=gatekeeper.core.settings.ledger_url, tokens=tokens)
+    reply = live.call("POST", "/apis/greenkfp/v1/admissions", "new-team-token-0123456789",
+                      json={"pipeline": "p", "run_id": "r-new", "energy_kwh": 1.0})
+    assert reply.status_code == 403 and "team new has no carbon budget" in reply.json()["message"]
+    reply = live.call("GET", f"/apis/greenkfp/v1/budgets/new/{PERIOD}", "new-team-token-0123456789")
+    assert reply.status_code == 404
+
+
+# --------------------------------------------------------------------------- the admission API
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_admission_settlement_and_budget_endpoints(backend, start_gatekeeper, kfp_api, request):
+    url = None if backend == "sqlite" else request.getfixturevalue("postgres_server").fresh_url()
+    live = start_gatekeeper(kfp_api.url, ledger_url=url)
+    live.core.ledger.set_limit("ml", PERIOD, 1000.0, "soft", overdraft_percent=10.0, actor="lead")
+    ml = TOKENS["ml"]
+    ask = {"pipeline": "training", "run_id": "run-1", "energy_kwh": 1.0, "region": "DE-LU"}
+    first = live.call("POST", "/apis/greenkfp/v1/admissions", ml, json=ask)
+    assert first.status_code == 200, first.text
+    answer = first.json()
+    assert answer["granted"] and not answer["replayed"] and answer["team"] == "ml" and answer["period"] == PERIOD
+    assert answer["estimate"]["method"] == "energy_kwh" and answer["region"] == "DE-LU"
+    assert "annual average" in answer["estimate"]["intensity_basis"]  # no planned window given
+    assert answer["reserved_g"] == pytest.approx(answer["estimate"]["estimate_g"])
+    assert answer["policy"]["engine"] == "regorus" and answer["policy"]["allow"]
+    # the same run id again: the first answer, nothing new written
+    again = live.call("POST", "/apis/greenkfp/v1/admissions", ml, json=ask).json()
+    assert again["replayed"] and again["reservation"]["decided_at"] == answer["reservation"]["decided_at"]
+    budget = live.call("GET", f"/apis/greenkfp/v1/budgets/ml/{PERIOD}", ml).json()
+    assert budget["reserved_g"] == pytest.approx(answer["reserved_g"])
+    # settle: the difference goes back
+    settled = live.call("POST", "/apis/greenkfp/v1/settlements", ml, json={"run_id": "run-1", "actual_g": 100.0})
+    assert settled.status_code == 200 and settled.json()["entry"]["detail"]["reserved_g"] == pytest.approx(
+        answer["reserved_g"])
+    budget = live.call("GET", f"/apis/greenkfp/v1/budgets/ml/{PERIOD}", ml).json()
+    assert budget["reserved_g"] == 0 and budget["settled_g"] == 100.0 and budget["remaining_g"] == 900.0
+    # into the soft tier's overdraft: granted, flagged for review; beyond it: refused with 403
+    over = live.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                     json={"pipeline": "training", "run_id": "run-2", "energy_kwh": 6.0, "region": "GB"})
+    assert over.status_code == 200 and over.json()["review_required"], over.text
+    refused = live.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                        json={"pipeline": "training", "run_id": "run-3", "energy_kwh": 50.0, "period": PERIOD})
+    assert refused.status_code == 403 and refused.json()["granted"] is False and refused.json()["reasons"]
+
+
+def test_a_team_cannot_reserve_settle_or_read_for_another(gatekeeper):
+    ml, search = TOKENS["ml"], TOKENS["search"]
+    assert gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                           json={"pipeline": "p", "run_id": "ml-run", "energy_kwh": 0.5}).status_code == 200
+    reply = gatekeeper.call("GET", f"/apis/greenkfp/v1/budgets/ml/{PERIOD}", search)
+    assert reply.status_code == 403 and reply.json()["code"] == 7
+    reply = gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", search, json={"run_id": "ml-run", "actual_g": 1})
+    assert reply.status_code == 403 and "not a run of team search" in reply.json()["message"]
+    # the same run id from another team is not a replay of ml's answer
+    reply = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", search,
+                            json={"pipeline": "p", "run_id": "ml-run", "energy_kwh": 0.001})
+    assert reply.status_code == 409 and "team ml" not in reply.text
+    assert gatekeeper.call("GET", f"/apis/greenkfp/v1/budgets/ml/{PERIOD}", ADMIN).status_code == 200
+    assert gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", ml,
+                           json={"run_id": "nope", "actual_g": 1}).status_code == 404
+    # the admin's token is not a team's
+    reply = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ADMIN, json={"pipeline": "p", "run_id": "a"})
+    assert reply.status_code == 403
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"run_id": "r"}, "pipeline must be a non-empty text"),
+    ({"pipeline": "p", "run_id": "r", "energy_kwh": -1}, "energy_kwh must be a number >= 0"),
+    ({"pipeline": "p", "run_id": "r", "period": "2026-13"}, "period must be a calendar month"),
+    ({"pipeline": "p", "run_id": "r", "steps": 0}, "steps must be a whole number"),
+    ({"pipeline": "p", "run_id": "r", "estimate_g": 1}, "unknown field 'estimate_g'"),
+    ({"pipeline": "p", "run_id": "r", "window_start": "2026-01-01T00:00:00"}, "window_start must be an ISO 8601"),
+    ({"pipeline": "p", "run_id": "r", "region": "Atlantis"}, "Atlantis"),
+    ([1, 2], "must be a JSON object"),
+])
+def test_bad_admission_requests_are_400_naming_the_field(gatekeeper, body, message):
+    reply = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", TOKENS["ml"], json=body)
+    assert reply.status_code == 400 and reply.json()["code"] == 3, reply.text
+    assert message in reply.json()["message"]
+    reply = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", TOKENS["ml"], content=b'{"pipeline": NaN}')
+    assert reply.status_code == 400
+
+
+def test_admin_and_board_actions_need_their_own_tokens(gatekeeper):
+    ml = TOKENS["ml"]
+    assert gatekeeper.call("PUT", f"/apis/greenkfp/v1/budgets/ml/{PERIOD}", ml,
+                           json={"limit_g": 1e9, "tier": "hard"}).status_code == 403
+    reply = gatekeeper.call("PUT", f"/apis/greenkfp/v1/budgets/ml/{PERIOD}", ADMIN, json={"limit_g": 50, "tier": "hard"})
+    assert reply.status_code == 200 and reply.json()["budget"]["limit_g"] == 50
+    assert gatekeeper.call("POST", "/apis/greenkfp/v1/board/members", ADMIN, json={"name": "carol"}).status_code == 200
+    expires = (NOW + timedelta(days=3)).isoformat()
+    grant = gatekeeper.call("POST", "/apis/greenkfp/v1/exceptions", ml,
+                            json={"period": PERIOD, "amount_g": 500, "reason": "paper deadline", "expires_at": expires})
+    assert grant.status_code == 200 and grant.json()["status"] == "pending" and grant.json()["requester"] == "ml"
+    path = f"/apis/greenkfp/v1/exceptions/{grant.json()['id']}:approve"
+    assert gatekeeper.call("POST", path, ml, json={}).status_code == 403  # a team cannot approve
+    approved = gatekeeper.call("POST", path, BOARD["carol"], json={})
+    assert approved.status_code == 200 and approved.json()["approver"] == "carol"
+    # the exception widens ml's budget at once (the kept status is dropped)
+    reply = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                            json={"pipeline": "p", "run_id": "with-exception", "energy_kwh": 2.0})
+    assert reply.status_code == 200, reply.text
+    moved = gatekeeper.call("POST", "/apis/greenkfp/v1/transfers", BOARD["carol"],
+                            json={"from_team": "search", "to_team": "ml", "period": PERIOD, "amount_g": 1.0,
+                                  "reason": "rebalance"})
+    assert moved.status_code == 200
+    assert gatekeeper.call("GET", f"/apis/greenkfp/v1/budgets/search/{PERIOD}", ADMIN).json()["limit_g"] == 4.0
+
+
+def test_no_token_reaches_a_log_or_an_answer(gatekeeper, kfp_api, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = _client(gatekeeper)
+    client.create_run_from_pipeline_package(str(GATE_PIPELINE), arguments={"energy_kwh": 1.0})
+    with pytest.raises(ApiException) as raised:
+        _client(gatekeeper, "search").create_run_from_pipeline_package(str(GATE_PIPELINE),
+                                                                       arguments={"energy_kwh": 9.0})
+    secrets = [*TOKENS.values(), ADMIN, "upstream-kfp-token-0123456"]
+    seen = caplog.text + str(raised.value) + json.dumps([dict(r) for r in kfp_api.runs.values()])
+    assert not any(secret in seen for secret in secrets)
+    assert "upstream-kfp-token" not in repr(gatekeeper.core.settings)
+
+
+def test_a_kept_status_never_decides_a_refusal(gatekeeper):
+    """A grant may use a status kept for a second; a refusal is decided on a fresh one."""
+    ml = TOKENS["ml"]
+    gatekeeper.core.ledger.set_limit("ml", PERIOD, 300.0, "hard", actor="lead")
+    assert gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                           json={"pipeline": "p", "run_id": "a", "energy_kwh": 1.0}).status_code == 200  # kept
+    gatekeeper.core.ledger.set_limit("ml", PERIOD, 1000.0, "hard", actor="lead")  # behind the gatekeeper's back
+    reply = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                            json={"pipeline": "p", "run_id": "b", "energy_kwh": 3.0})
+    assert reply.status_code == 200, reply.text  # the kept 300 g limit would have refused it
+
+
+# --------------------------------------------------------------------------- the components' core
+
+
+def test_the_budget_components_reserve_then_settle_through_the_gatekeeper(gatekeeper, tmp_path, monkeypatch):
+    from kfp.dsl import Artifact, Markdown
+
+    from greenkfp.components import carbon_budget_gate, settle_carbon_budget
+    from greenkfp.components.records import Reservation, SustainabilityReport, read_record
+
+    monkeypatch.setenv("GREENKFP_GATEKEEPER_TOKEN", TOKENS["ml"])
+    reservation, summary = Artifact(uri=str(tmp_path / "reservation")), Markdown(uri=str(tmp_path / "summary.md"))
+    outputs = carbon_budget_gate.python_func(reservation=reservation, summary=summary, gatekeeper_url=gatekeeper.url,
+                                             pipeline="flagship", run_id="kfp-run-1", energy_kwh=1.5,
+                                             regions=["DE-LU", "GB"])
+    record = read_record(Reservation, reservation.path)
+    assert record.granted and record.run_id == "kfp-run-1" and outputs.reserved_g == pytest.approx(record.amount_g)
+    assert reservation.metadata["schema"] == Reservation.SCHEMA and not outputs.review_required
+    assert "# Carbon budget: granted" in Path(summary.path).read_text()
+    # the report's training emissions at the hours the fits ran are what is settled
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(_report(hourly_g=42.5)))
+    grams = settle_carbon_budget.python_func(report_json=Artifact(uri=str(report)),
+                                             summary=Markdown(uri=str(tmp_path / "settled.md")),
+                                             gatekeeper_url=gatekeeper.url, run_id="kfp-run-1")
+    assert grams == 42.5 and gatekeeper.core.ledger.status("ml", PERIOD).settled_g == 42.5
+    assert "42.5 g CO2eq" in (tmp_path / "settled.md").read_text()
+    assert read_record(SustainabilityReport, report).training.hourly_g == 42.5
+
+
+def test_a_refused_budget_fails_the_gate_step_with_the_reasons(gatekeeper, tmp_path, monkeypatch):
+    from kfp.dsl import Artifact, Markdown
+
+    from greenkfp.components import carbon_budget_gate
+    from greenkfp.components.governance.client import AdmissionRefused, GatekeeperError
+
+    monkeypatch.setenv("GREENKFP_GATEKEEPER_TOKEN", TOKENS["search"])  # a 5 g budget
+    arguments = dict(reservation=Artifact(uri=str(tmp_path / "r")), summary=Markdown(uri=str(tmp_path / "s")),
+                     gatekeeper_url=gatekeeper.url, pipeline="flagship", run_id="kfp-run-2", energy_kwh=3.0)
+    with pytest.raises(AdmissionRefused, match=r"carbon budget refused run kfp-run-2 of team search .*exceeds") as e:
+        carbon_budget_gate.python_func(**arguments)
+    assert e.value.answer["granted"] is False and e.value.reasons
+    monkeypatch.delenv("GREENKFP_GATEKEEPER_TOKEN")
+    with pytest.raises(GatekeeperError, match="GREENKFP_GATEKEEPER_TOKEN holds no gatekeeper token"):
+        carbon_budget_gate.python_func(**arguments)
+    monkeypatch.setenv("GREENKFP_GATEKEEPER_TOKEN", "a-wrong-token-0123456789")
+    with pytest.raises(GatekeeperError, match="HTTP 401") as e:
+        carbon_budget_gate.python_func(**arguments)
+    assert "a-wrong-token" not in str(e.value)
+
+
+def test_the_client_retries_a_gatekeeper_that_is_down_then_says_so(monkeypatch):
+    from greenkfp.components.governance.client import GatekeeperClient, GatekeeperError
+
+    url = f"http://127.0.0.1:{free_port()}"
+    with GatekeeperClient(url, "some-token-0123456789", timeout_s=1, retries=1) as client:
+        with pytest.raises(GatekeeperError, match=r"cannot reach http://127\.0\.0\.1:\d+ \(ConnectError\)"):
+            client.admit(pipeline="p", run_id="r")
+    with pytest.raises(GatekeeperError, match="gatekeeper_url must be an http"):
+        GatekeeperClient("ftp://example.org", "t")
+
+
+def _report(hourly_g=None, optimized_g=10.0, scheduled_g=20.0, realized=True) -> dict:
+    """A sustainability report's JSON with the training part the settlement reads."""
+    from greenkfp.components.records import SustainabilityReport
+
+    return {"schema": SustainabilityReport.SCHEMA,
+            "training": {"energy_kwh": 0.1, "scheduled_g": scheduled_g, "optimized_g": optimized_g, "basis": "by hand",
+                         "hourly_g": hourly_g, "realized": realized},
+            "inference": {"expected_inferences": 1.0, "scheduled_g": None, "optimized_g": None, "basis": "by hand"},
+            "total": {"scheduled_g": None, "optimized_g": None, "saved_g": None},
+            "promoted": True, "gate": {"action": "run_now", "region": "GB"}}
+
+
+@pytest.mark.parametrize("training, grams, basis", [
+    ({"hourly_g": 3.0}, 3.0, "at the hours they ran"),
+    ({"realized": True}, 10.0, "window the run waited for"),
+    ({"realized": False}, 20.0, "run-now"),
+])
+def test_a_runs_emissions_come_from_its_report(training, grams, basis):
+    from greenkfp.components.governance.client import run_emissions
+    from greenkfp.components.records import SustainabilityReport
+
+    emitted = run_emissions(SustainabilityReport.from_dict(_report(**training)))
+    assert emitted.grams == grams and basis in emitted.basis
+    with pytest.raises(ValueError, match="no training emissions"):
+        run_emissions(SustainabilityReport.from_dict(_report(optimized_g=None)))
+
+
+def test_settled_runs_become_the_estimate_of_the_next(gatekeeper):
+    ml = TOKENS["ml"]
+    for i, actual in enumerate((100.0, 120.0, 200.0)):
+        ask = {"pipeline": "nightly", "run_id": f"n{i}", "energy_kwh": 1.0}
+        assert gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml, json=ask).status_code == 200
+        assert gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", ml,
+                               json={"run_id": f"n{i}", "actual_g": actual}).status_code == 200
+    answer = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                             json={"pipeline": "nightly", "run_id": "n3", "energy_kwh": 1.0}).json()
+    # the p90 of the three settled runs (numpy's linear interpolation), not the energy_kwh figure
+    assert answer["estimate"]["method"] == "history" and answer["reserved_g"] == pytest.approx(184.0)
+    assert answer["estimate"]["median_g"] == 120.0
