@@ -95,8 +95,16 @@ def cmd_set_limit(args, ledger) -> int:
 
 
 def cmd_reserve(args, ledger) -> int:
+    from greenkfp.components.governance.policy import budget_input, policy_from
+
+    # the policy decides (the bundled Rego file, a replacement, or an OPA server); the ledger enforces
+    with policy_from(args.policy_url or None, args.policy_file or None) as policy:
+        decision = policy.decide(budget_input(ledger.status(args.team, args.period), estimate_g=args.estimate_g,
+                                              pipeline=args.pipeline, run_id=args.run_id))
     answer = ledger.reserve(args.team, args.period, args.estimate_g, args.run_id, actor=args.actor,
-                            overdraft_allowed_g=None, pipeline=args.pipeline, ttl_seconds=args.ttl)
+                            allow=decision.allow, overdraft_allowed_g=decision.overdraft_allowed_g,
+                            review_required=decision.review_required, reasons=decision.reasons,
+                            pipeline=args.pipeline, ttl_seconds=args.ttl)
     if args.json:
         _print_json(answer.to_dict())
     else:
@@ -185,6 +193,7 @@ def _run(command: Callable[[argparse.Namespace, Any], int]) -> Callable[[argpars
     def run(args: argparse.Namespace) -> int:
         from greenkfp.components._messages import redact_urls
         from greenkfp.components.governance import BudgetError, Ledger
+        from greenkfp.components.governance.policy import PolicyError
 
         try:
             _check_values(args)
@@ -194,6 +203,9 @@ def _run(command: Callable[[argparse.Namespace, Any], int]) -> Callable[[argpars
             message = str(exc.renamed(_option(exc.field)))
         except (ValueError, OverflowError) as exc:  # a bad duration or time, named by its parser
             message = str(exc)
+        except PolicyError as exc:  # a policy file that does not parse, an OPA server that fails
+            option = "--policy-url" if getattr(args, "policy_url", "") else "--policy-file"
+            message = f"{option}: {exc}"
         print(f"error: {' '.join(redact_urls(message).split())}", file=sys.stderr)
         return 2
 
@@ -237,9 +249,13 @@ def add_budget_commands(sub: argparse._SubParsersAction) -> None:
     team_period(p)
     p.add_argument("--estimate-g", required=True, help="the run's estimated emissions, grams (> 0)")
     p.add_argument("--run-id", required=True, help="the run; a retried run id gets the first answer back")
-    p.add_argument("--pipeline", default="", help="the pipeline's name (settled history is kept by it)")
+    p.add_argument("--pipeline", default="manual", help="the pipeline's name (settled history is kept by it; "
+                                                          "default: manual)")
     p.add_argument("--ttl", default="24h", help="an unsettled reservation expires after this long (default: 24h)")
     p.add_argument("--json", action="store_true", help="print the decision record as JSON")
+    p.add_argument("--policy-url", default="", help="an OPA server to ask (its REST Data API); default: the "
+                                                     "bundled Rego policy, evaluated in-process")
+    p.add_argument("--policy-file", default="", help="a Rego policy to evaluate in-process instead of the bundled one")
 
     p = command("settle", cmd_settle, "record a finished run's actual emissions (releases the difference)")
     p.add_argument("--run-id", required=True)

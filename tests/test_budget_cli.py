@@ -39,7 +39,7 @@ def test_the_budget_commands_end_to_end(ledger_url, capsys):
     assert code == 0 and out.startswith("granted 600 g for run run-1 (team research, 2026-12); remaining 400 g")
     code, out, _ = run("reserve", "--team", "research", "--period", P, "--estimate-g", "500", "--run-id", "run-2")
     assert code == 3 and out.startswith("refused 500 g for run run-2")
-    assert "  - estimate 500 g exceeds what team research may still spend in 2026-12: 400 g remaining" in out
+    assert '  - hard budget of team "research" for 2026-12: estimate 500 g exceeds remaining 400 g' in out
     code, out, _ = run("reserve", "--team", "research", "--period", P, "--estimate-g", "500", "--run-id", "run-2",
                        "--json")
     answer = json.loads(out)
@@ -170,3 +170,28 @@ def test_the_ledger_and_actor_default_to_the_environment(tmp_path, monkeypatch, 
     with Ledger("sqlite:///greenkfp-ledger.db") as ledger:
         assert [(e.kind, e.actor) for e in ledger.entries()] == [("limit", "cli")]
     capsys.readouterr()
+
+
+def test_reserve_asks_the_policy_and_a_replaced_or_broken_policy_is_used_or_named(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    run = lambda *argv: budget(capsys, url, *argv)  # noqa: E731
+    assert run("set-limit", "--team", "lab", "--period", P, "--limit-g", "100", "--tier", "soft",
+               "--overdraft-percent", "10")[0] == 0
+    # the bundled policy: 5 g into the soft tier's 10 g overdraft is allowed and flagged for review
+    code, out, _ = run("reserve", "--team", "lab", "--period", P, "--estimate-g", "105", "--run-id", "a")
+    assert code == 0 and "review required" in out and "overdraft" in out
+    # a replaced policy decides instead (here: refuse everything, with its own reason)
+    strict = tmp_path / "strict.rego"
+    strict.write_text('package greenkfp.budget\n\ndecision := {"allow": false, "reasons": ["frozen by the board"], '
+                      '"review_required": false, "overdraft_allowed_g": 0}\n')
+    code, out, _ = run("reserve", "--team", "lab", "--period", P, "--estimate-g", "1", "--run-id", "b",
+                       "--policy-file", str(strict))
+    assert code == 3 and "frozen by the board" in out
+    # a policy that does not parse: one line naming the option, exit 2, no decision recorded for the run
+    broken = tmp_path / "broken.rego"
+    broken.write_text("package greenkfp.budget\ndecision := {\n")
+    code, out, err = run("reserve", "--team", "lab", "--period", P, "--estimate-g", "1", "--run-id", "c",
+                         "--policy-file", str(broken))
+    assert code == 2 and err.startswith("error: --policy-file: ") and "does not parse" in err and len(err.splitlines()) == 1
+    with Ledger(url) as ledger:
+        assert not [e for e in ledger.entries(team="lab") if e.run_id == "c"]

@@ -404,14 +404,10 @@ class Gatekeeper:
 
     @staticmethod
     def _policy_input(team: str, period: str, status, estimate, request: AdmissionRequest, now: datetime) -> dict:
-        return {
-            "team": team, "tier": status.tier, "period": period, "estimate_g": estimate.estimate_g,
-            "limit_g": status.limit_g, "reserved_g": status.reserved_g, "settled_g": status.settled_g,
-            "remaining_g": status.remaining_g, "overdraft_percent": status.overdraft_percent,
-            "pipeline": request.pipeline, "labels": dict(request.labels), "run_id": request.run_id, "now": iso(now),
-            "exceptions": [{"id": str(e.id), "amount_g": e.amount_g, "expires_at": e.expires_at, "run_id": e.run_id}
-                           for e in status.exceptions if e.status == "approved"],
-        }
+        from .policy import budget_input
+
+        return budget_input(status, estimate_g=estimate.estimate_g, pipeline=request.pipeline,
+                            labels=request.labels, run_id=request.run_id, now=now)
 
     def owner(self, run_id: str, team: str) -> str | None:
         """The team whose run ``run_id`` is, from the ledger's decisions (None: no such run);

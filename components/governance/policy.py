@@ -38,12 +38,13 @@ import numbers
 import os
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping, Protocol
 
 import httpx
 
+from .._checks import iso
 from .._messages import redact_urls, shorten
 from ._http import Closing, Retryable, send_retrying
 from .rego import RegoError, RegoModule
@@ -373,6 +374,22 @@ class OpaPolicy(Closing):
             return PolicyDecision.from_dict(payload["result"], engine=self.engine, policy=self.url)
         except PolicyError as exc:
             raise self._error(str(exc).removeprefix(f"policy decision from {self.url}: "), exc.field) from None
+
+
+def budget_input(status, *, estimate_g: float, pipeline: str = "", labels: Mapping[str, str] | None = None,
+                 run_id: str | None = None, now: datetime | None = None) -> dict:
+    """The policy's input for a submission of ``estimate_g`` grams against ``status`` (a
+    :class:`~greenkfp.components.records.BudgetStatus`): the one shape the gatekeeper and the CLI
+    both send (see the module docstring)."""
+    return {
+        "team": status.team, "tier": status.tier, "period": status.period, "estimate_g": estimate_g,
+        "limit_g": status.limit_g, "reserved_g": status.reserved_g, "settled_g": status.settled_g,
+        "remaining_g": status.remaining_g, "overdraft_percent": status.overdraft_percent,
+        "pipeline": pipeline, "labels": dict(labels or {}), "run_id": run_id,
+        "now": iso(now or datetime.now(timezone.utc)),
+        "exceptions": [{"id": str(e.id), "amount_g": e.amount_g, "expires_at": e.expires_at, "run_id": e.run_id}
+                       for e in status.exceptions if e.status == "approved"],
+    }
 
 
 def policy_from(url: str | None, path: str | os.PathLike | None = None) -> RegoPolicy | OpaPolicy:
