@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from greenkfp.components._messages import shorten
 
@@ -488,6 +489,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     # everything that can be checked is checked before any waiting: package, parameters, host, credentials
     params = submit.typed_params(submit.read_package(package), submit.parse_params(args.param))
     job = None
+    budget_run = None
+    if args.backend == "vertex" and args.gatekeeper_url:
+        budget_run = submit.budget_run_id()
+        labels = {**labels, submit.BUDGET_RUN_LABEL: budget_run}
     if args.backend == "vertex":
         job = submit.build_vertex_job(package, project=args.project, location=args.location,
                                       pipeline_root=args.pipeline_root, params=params, labels=labels,
@@ -505,6 +510,20 @@ def cmd_submit(args: argparse.Namespace) -> int:
             return 3
         if green.start_at > datetime.now(timezone.utc) + timedelta(minutes=1):
             start_at = green.start_at
+    if budget_run is not None:  # the team's carbon budget, asked before anything is sent
+        from greenkfp.components.governance.client import AdmissionRefused
+
+        try:
+            admission = submit.ask_gatekeeper(
+                args.gatekeeper_url, run_id=budget_run, pipeline=job._gca_resource.pipeline_spec["pipelineInfo"]["name"],
+                params=params, labels=labels, token_env=args.gatekeeper_token_env, window_start=start_at)
+        except AdmissionRefused as refused:
+            console.print("[red]the carbon budget refuses: not submitting[/red]")
+            for reason in refused.reasons:
+                console.print(Text(f"  - {reason}"))
+            return 3
+        console.print(f"carbon budget: reserved {admission.get('reserved_g', 0):.4g} g for run {budget_run} "
+                      f"(label {submit.BUDGET_RUN_LABEL}; settle it with greenkfp budget settle --run-id {budget_run})")
     if start_at is not None and args.schedule:
         if args.backend == "kfp":
             schedule_id = submit.kfp_one_off_schedule(package, host=args.host, params=params, start_at=start_at,
@@ -611,6 +630,11 @@ def build_parser() -> argparse.ArgumentParser:
     vertex.add_argument("--pipeline-root", required=True, help="gs:// URI for the run's artifacts")
     vertex.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="job label, repeatable")
     vertex.add_argument("--service-account", default="", help="service account the job runs as")
+    vertex.add_argument("--gatekeeper-url", default=os.environ.get("GREENKFP_GATEKEEPER_URL", ""),
+                        help="ask this greenkfp gatekeeper to reserve the run's carbon before submitting (exit 3 "
+                             "when the team's budget refuses; default: $GREENKFP_GATEKEEPER_URL, empty = off)")
+    vertex.add_argument("--gatekeeper-token-env", default="GREENKFP_GATEKEEPER_TOKEN",
+                        help="the environment variable holding the team's gatekeeper token")
     vertex.set_defaults(func=cmd_submit)
     from greenkfp.pipelines.budget_cli import add_budget_commands  # greenkfp budget ...
     add_budget_commands(sub)
@@ -622,6 +646,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from greenkfp.components._messages import redact_urls
     from greenkfp.components.carbon.errors import CarbonError, ProviderConfigError, ProviderError
+    from greenkfp.components.governance.client import GatekeeperError
 
     parser = build_parser()
     try:
@@ -635,6 +660,9 @@ def main(argv: list[str] | None = None) -> int:
     except ProviderError as exc:  # the provider failed (not the person's input): exit 1
         console.print("[red]error:[/red]", Text(redact_urls(str(exc))))
         return 2 if isinstance(exc, ProviderConfigError) else 1
+    except GatekeeperError as exc:  # the gatekeeper could not be asked: an outage, exit 1
+        console.print("[red]error:[/red]", Text(redact_urls(str(exc))))
+        return 1
     except (CarbonError, ValueError) as exc:
         # a user's value is shown as typed: never read as rich markup, never with URL credentials
         console.print("[red]error:[/red]", Text(redact_urls(str(exc))))

@@ -742,3 +742,33 @@ def greenest_start(*, regions: list[str], duration: timedelta, provider: str, ma
                         deadline=deadline, mode="plan", fallback_providers=("embedded",) if provider != "embedded" else ())
     decision = decide(policy, clock=clock or utc_now)
     return GreenStart(decision.start_at, decision.should_run, decision.to_record())
+
+
+#: The Vertex job label that ties a job to its carbon-budget reservation (settle it by this id).
+BUDGET_RUN_LABEL = "greenkfp-budget-run"
+
+
+def budget_run_id() -> str:
+    """A fresh run id for a reservation: 32 lower-case hex digits (a valid Vertex label value)."""
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def ask_gatekeeper(url: str, *, run_id: str, pipeline: str, params: dict, labels: dict[str, str],
+                   token_env: str, window_start: datetime | None = None) -> dict:
+    """Ask the gatekeeper's admission API to reserve this submission's carbon before it is sent
+    (``greenkfp submit vertex --gatekeeper-url``): the run's ``energy_kwh`` parameter, if any, and
+    its labels go with it. Returns the admission (granted).
+
+    Raises:
+        AdmissionRefused: the team's budget does not allow it (the reasons are in the error).
+        GatekeeperError: the gatekeeper could not be asked (the token missing, unreachable, an error).
+    """
+    from greenkfp.components.governance.client import GatekeeperClient, token_from_env
+
+    energy = params.get("energy_kwh")
+    with GatekeeperClient(url, token_from_env(token_env)) as gatekeeper:
+        return gatekeeper.admit(pipeline=pipeline, run_id=run_id, labels=dict(labels),
+                                energy_kwh=float(energy) if energy else None,
+                                window_start=window_start.isoformat() if window_start else None)

@@ -483,3 +483,26 @@ def test_settled_runs_become_the_estimate_of_the_next(gatekeeper):
     # the p90 of the three settled runs (numpy's linear interpolation), not the energy_kwh figure
     assert answer["estimate"]["method"] == "history" and answer["reserved_g"] == pytest.approx(184.0)
     assert answer["estimate"]["median_g"] == 120.0
+
+
+def test_submit_vertex_asks_the_gatekeeper_first_and_a_refusal_stops_it(gatekeeper, monkeypatch):
+    from greenkfp.components.governance.client import AdmissionRefused, GatekeeperError
+    from greenkfp.pipelines import submit
+
+    monkeypatch.setenv("TEAM_TOKEN", TOKENS["ml"])
+    run_id = submit.budget_run_id()
+    answer = submit.ask_gatekeeper(gatekeeper.url, run_id=run_id, pipeline="greenkfp-carbon-aware-training",
+                                   params={"energy_kwh": 2.0}, labels={"team": "ml"}, token_env="TEAM_TOKEN")
+    assert answer["granted"] and answer["run_id"] == run_id and answer["reserved_g"] > 0
+    assert gatekeeper.core.ledger.status("ml", PERIOD).reserved_g == pytest.approx(answer["reserved_g"])
+    # a team over its budget (5 g) is refused with the reasons, and nothing is submitted by the caller
+    monkeypatch.setenv("TEAM_TOKEN", TOKENS["search"])
+    with pytest.raises(AdmissionRefused) as refused:
+        submit.ask_gatekeeper(gatekeeper.url, run_id=submit.budget_run_id(), pipeline="greenkfp-carbon-aware-training",
+                              params={"energy_kwh": 50.0}, labels={}, token_env="TEAM_TOKEN")
+    assert refused.value.reasons and "exceeds" in " ".join(refused.value.reasons)
+    # no token in the environment: a one-line GatekeeperError naming the variable, not a traceback
+    monkeypatch.delenv("TEAM_TOKEN")
+    with pytest.raises(GatekeeperError, match="TEAM_TOKEN"):
+        submit.ask_gatekeeper(gatekeeper.url, run_id=submit.budget_run_id(), pipeline="p", params={}, labels={},
+                              token_env="TEAM_TOKEN")
