@@ -83,6 +83,8 @@ RUN_ID_HEADER = "X-Greenkfp-Run-Id"
 #: The largest request body read (a compiled pipeline spec is well below it).
 MAX_BODY_BYTES = 32 * 1024 * 1024
 _PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+#: Worker threads of a server process for the ledger's and the policy's calls (within the ledger's pool).
+WORKER_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -332,6 +334,7 @@ class Gatekeeper:
         self._clock = settings.clock or (lambda: datetime.now(timezone.utc))
         self._statuses = _Recent(settings.status_cache_s)
         self._histories = _Recent(settings.history_cache_s)
+        self._averages: dict[str, Any] = {}  # region -> its annual average (IntensityEstimate)
         self.policy = policy_from(settings.policy_url or None, settings.policy_file or None)
         try:
             self.ledger = Ledger(settings.ledger_url, clock=settings.clock)
@@ -362,8 +365,16 @@ class Gatekeeper:
         """The run's estimate (see :mod:`.estimate`), priced in its region and window."""
         from .estimate import estimate_submission, planned_intensity
 
-        intensity = planned_intensity(request.region or self.settings.region, request.window_start,
-                                      request.window_end, provider=self.settings.provider)
+        region = request.region or self.settings.region
+        if request.window_start is None:  # the region's annual average: fixed data, read once per region
+            intensity = self._averages.get(region)
+            if intensity is None:
+                intensity = planned_intensity(region, provider=self.settings.provider)
+                if len(self._averages) < 1000:
+                    self._averages[region] = intensity
+        else:
+            intensity = planned_intensity(region, request.window_start, request.window_end,
+                                          provider=self.settings.provider)
         history, _ = self._histories.get((team, request.pipeline),
                                          lambda: self.ledger.settled_history(team, request.pipeline))
         return estimate_submission(history_g=history, energy_kwh=request.energy_kwh, steps=request.steps,
@@ -515,6 +526,9 @@ def create_app(settings: GatekeeperSettings):
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        # the ledger's and the policy's calls run on worker threads: a few keep the CPU busy (each
+        # mostly waits on the database); dozens only contend for the GIL and add queueing to the tail
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         clients["kfp"] = httpx.AsyncClient(timeout=httpx.Timeout(settings.upstream_timeout_s, connect=5.0),
                                            follow_redirects=False)  # a redirect would carry the token elsewhere
         try:
