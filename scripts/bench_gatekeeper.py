@@ -3,7 +3,7 @@ and whether concurrent admissions ever overspend a budget.
 
 What it measures
 ----------------
-``greenkfp gatekeeper serve`` runs in its own process(es) on 127.0.0.1 (``--workers``), on a
+``greenkfp gatekeeper serve`` runs in its own process(es) on 127.0.0.1 (``--workers``, ``--threads``), on a
 budget ledger in SQLite (a file in a temporary folder) and in PostgreSQL (a throwaway server
 started with initdb and pg_ctl, see ``_postgres.py``). The policy is the bundled Rego file,
 evaluated in-process. The client is this process: ``--clients`` (50) concurrent httpx async
@@ -29,7 +29,7 @@ machine. Both phases are reported; the goal is checked on the offered-load phase
 rate) and on the saturation throughput.
 
 Usage: python scripts/bench_gatekeeper.py [--seconds 15] [--clients 50] [--rate 200]
-       [--workers 2] [--ledgers sqlite postgresql] [--json PATH]
+       [--workers 2] [--threads 0] [--ledgers sqlite postgresql] [--json PATH]
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 @contextmanager
-def gatekeeper_process(ledger_url: str, tokens: dict[str, str], workers: int, log_path: Path):
+def gatekeeper_process(ledger_url: str, tokens: dict[str, str], workers: int, log_path: Path, threads: int = 0):
     """``greenkfp gatekeeper serve`` in a subprocess on a free port; yields its base URL and pid."""
     import httpx
 
@@ -100,6 +100,7 @@ def gatekeeper_process(ledger_url: str, tokens: dict[str, str], workers: int, lo
            "GREENKFP_GATEKEEPER_ADMIN_TOKEN": ADMIN_TOKEN}
     command = [sys.executable, "-m", "greenkfp.pipelines.cli", "gatekeeper", "serve", "--ledger", ledger_url,
                "--kfp-url", "http://127.0.0.1:9", "--port", str(port), "--workers", str(workers),
+               "--threads", str(threads),
                "--log-level", "warning", "--no-access-log"]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -233,7 +234,8 @@ def overspend(url: str, budgets: dict[str, dict], answers: list[dict], period: s
 
 def bench_ledger(name: str, ledger_url: str, args, folder: Path, postgres_pid: int | None = None) -> dict:
     tokens = team_tokens()
-    with gatekeeper_process(ledger_url, tokens, args.workers, folder / f"gatekeeper-{name}.log") as (url, pid):
+    with gatekeeper_process(ledger_url, tokens, args.workers, folder / f"gatekeeper-{name}.log",
+                            args.threads) as (url, pid):
         pids = {"gatekeeper": pid, **({"postgresql": postgres_pid} if postgres_pid else {})}
         # each phase on its own month's budgets, sized so that about half of its requests are granted
         # (the saturation phase's guessed at 1.5 x the offered rate, its warm-up included)
@@ -257,6 +259,7 @@ def render(console, report: dict) -> None:
     from rich.table import Table
 
     console.rule(f"[bold]gatekeeper admissions: {report['clients']} clients, {report['workers']} worker process(es), "
+                  f"--threads {report['threads']}, "
                  f"{report['seconds']:g} s per phase")
     console.print(f"{report['cpu']} ({report['cores']} cores), load before {report['load_before']}")
     table = Table()
@@ -301,13 +304,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default: 50)")
     parser.add_argument("--rate", type=float, default=GOAL_RATE, help="offered admissions/s of the open-loop phase")
     parser.add_argument("--workers", type=int, default=2, help="gatekeeper worker processes (default: 2)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="the gatekeeper's --threads per worker (default: 0, its calls on the event loop)")
     parser.add_argument("--ledgers", nargs="+", default=["sqlite", "postgresql"], choices=("sqlite", "postgresql"))
     add_json_option(parser)
     args = parser.parse_args(argv)
-    if args.seconds <= 0 or args.clients < 1 or args.rate <= 0 or args.workers < 1:
+    if args.seconds <= 0 or args.clients < 1 or args.rate <= 0 or args.workers < 1 or args.threads < 0:
         parser.error("--seconds, --clients, --rate and --workers must be positive")
     console = wide_console(110)
-    report = {"clients": args.clients, "workers": args.workers, "seconds": args.seconds, "rate": args.rate,
+    report = {"clients": args.clients, "workers": args.workers, "threads": args.threads, "seconds": args.seconds, "rate": args.rate,
               "cpu": cpu_model(), "cores": os.cpu_count(), "load_before": load_average(2), "results": []}
     try:
         with tempfile.TemporaryDirectory(prefix="greenkfp-bench-gk-") as tmp, ExitStack() as stack:

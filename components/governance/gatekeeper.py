@@ -83,8 +83,6 @@ RUN_ID_HEADER = "X-Greenkfp-Run-Id"
 #: The largest request body read (a compiled pipeline spec is well below it).
 MAX_BODY_BYTES = 32 * 1024 * 1024
 _PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
-#: Worker threads of a server process for the ledger's and the policy's calls (within the ledger's pool).
-WORKER_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -109,6 +107,11 @@ class GatekeeperSettings:
             saw; the cached status is brought up to date by every answer of this process (the
             ledger says what remains), and a refusal is always decided again on a fresh status.
         history_cache_s: How old a team's settled history of a pipeline may be for an estimate, seconds.
+        threads: Worker threads per server process for the ledger's and the policy's calls (each
+            mostly waits on the database; more only contend for the GIL). 0: call them on the event
+            loop itself, one at a time per process, as a synchronous server would: no thread
+            hand-off or GIL contention (the lowest latency on a small machine), but a slow
+            database holds up that process's other requests until the call ends.
         actor: The name the gatekeeper writes into the ledger's entries.
         clock: Returns the current time (timezone-aware); the system's UTC clock by default.
     """
@@ -125,6 +128,7 @@ class GatekeeperSettings:
     upstream_timeout_s: float = 30.0
     status_cache_s: float = 1.0
     history_cache_s: float = 30.0
+    threads: int = 8
     actor: str = "gatekeeper"
     clock: Callable[[], datetime] | None = field(default=None, repr=False, compare=False)
 
@@ -142,6 +146,8 @@ class GatekeeperSettings:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
                     or (value == 0 and name in ("reservation_ttl_s", "upstream_timeout_s")):
                 raise ValueError(f"{name} must be a number of seconds > 0 (caches: >= 0), got {value!r}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or not 0 <= self.threads <= 256:
+            raise ValueError(f"threads must be a whole number from 0 to 256, got {self.threads!r}")
         if self.policy_url and self.policy_file:
             raise ValueError("give policy_url or policy_file, not both")
 
@@ -528,7 +534,8 @@ def create_app(settings: GatekeeperSettings):
     async def lifespan(_app):
         # the ledger's and the policy's calls run on worker threads: a few keep the CPU busy (each
         # mostly waits on the database); dozens only contend for the GIL and add queueing to the tail
-        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+        if settings.threads:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         clients["kfp"] = httpx.AsyncClient(timeout=httpx.Timeout(settings.upstream_timeout_s, connect=5.0),
                                            follow_redirects=False)  # a redirect would carry the token elsewhere
         try:
@@ -588,7 +595,7 @@ def create_app(settings: GatekeeperSettings):
         """``work(*args)`` on a worker thread, its errors as KFP errors (a team without a budget:
         ``no_budget``, a key of :data:`~.kfp_api.GRPC`)."""
         try:
-            return await run_in_threadpool(work, *args)
+            return work(*args) if not settings.threads else await run_in_threadpool(work, *args)
         except NoBudgetError as exc:
             raise KfpApiError(no_budget, f"carbon budget: {exc}", reason="NO_BUDGET") from None
         except PolicyError as exc:
