@@ -1,8 +1,13 @@
 """The carbon-budget ledger: team budgets per month, atomic reservations, settlements, the review board.
 
 One SQL database holds everything, as append-only entries (:class:`~greenkfp.components.records.
-LedgerEntry`); balances are derived from them, never stored. SQLite (a file, the default) for one
-machine, PostgreSQL for a team. Opening a ledger migrates its database to the newest schema
+LedgerEntry`), the record; balances are derived from them. So that a reservation reads one row
+instead of aggregating a month of entries, each budget's row in ``budget_periods`` keeps running
+totals (limit, tier, transfers, open reservations, settlements, how many exceptions, the first
+expiry of its open reservations), updated in the same transaction as each entry, under the row's
+lock (migration 0002 adds and backfills them; ``tests/test_ledger_totals.py`` checks they always
+equal the entries' aggregate). A run's entries are found by their unique keys
+(``decision:<run id>``, ...). SQLite (a file, the default) for one machine, PostgreSQL for a team. Opening a ledger migrates its database to the newest schema
 (Alembic, no ``alembic.ini``).
 
 API (grams of CO2eq, periods are calendar months ``YYYY-MM`` in UTC, times timezone-aware)::
