@@ -59,6 +59,10 @@ def add_gatekeeper_commands(sub) -> None:
                        help="how old a pipeline's settled history may be for an estimate (default: 30)")
     serve.add_argument("--workers", type=int, default=1,
                        help="worker processes (default: 1); each opens its own ledger connections")
+    serve.add_argument("--threads", type=int, default=8,
+                       help="threads per worker process for the ledger's and the policy's calls (default: 8); 0: "
+                            "on the event loop, one call at a time per process (lowest latency on a small machine; "
+                            "a slow database holds up that process)")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     serve.add_argument("--no-access-log", dest="access_log", action="store_false",
                        help="no line per request (the decisions are still logged)")
@@ -89,7 +93,8 @@ def settings_from_args(args: argparse.Namespace, environ=None):
         policy_url=args.policy_url, policy_file=args.policy_file, region=args.region, provider=args.provider,
         hardware_profile=args.hardware_profile,
         reservation_ttl_s=duration_hours(args.reservation_ttl, "--reservation-ttl") * 3600.0,
-        upstream_timeout_s=args.upstream_timeout, status_cache_s=args.status_cache, history_cache_s=args.history_cache)
+        upstream_timeout_s=args.upstream_timeout, status_cache_s=args.status_cache, history_cache_s=args.history_cache,
+        threads=getattr(args, "threads", 8))
 
 
 _ARGS_ENV = "GREENKFP_GATEKEEPER_SERVE_ARGS"

@@ -259,10 +259,10 @@ def test_a_team_without_a_budget_is_refused(gatekeeper, start_gatekeeper, kfp_ap
 # --------------------------------------------------------------------------- the admission API
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_admission_settlement_and_budget_endpoints(backend, start_gatekeeper, kfp_api, request):
+@pytest.mark.parametrize(("backend", "threads"), [("sqlite", 8), ("postgresql", 8), ("postgresql", 0)])
+def test_admission_settlement_and_budget_endpoints(backend, threads, start_gatekeeper, kfp_api, request):
     url = None if backend == "sqlite" else request.getfixturevalue("postgres_server").fresh_url()
-    live = start_gatekeeper(kfp_api.url, ledger_url=url)
+    live = start_gatekeeper(kfp_api.url, ledger_url=url, threads=threads)  # 0: the calls on the event loop
     live.core.ledger.set_limit("ml", PERIOD, 1000.0, "soft", overdraft_percent=10.0, actor="lead")
     ml = TOKENS["ml"]
     ask = {"pipeline": "training", "run_id": "run-1", "energy_kwh": 1.0, "region": "DE-LU"}

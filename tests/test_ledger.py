@@ -451,7 +451,7 @@ def test_opening_migrates_to_head_once_and_the_migration_downgrades(ledger_url):
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"version_table": "greenkfp_ledger_version"})
-            assert context.get_current_revision() == head == "0001"
+            assert context.get_current_revision() == head == "0002"
             assert {"budget_entries", "budget_periods"} <= set(sa.inspect(connection).get_table_names())
         with engine.begin() as connection:
             command.downgrade(alembic_config(connection), "base")

@@ -48,6 +48,7 @@ proxied run with its ``X-Greenkfp-Run-Id``.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -107,6 +108,11 @@ class GatekeeperSettings:
             saw; the cached status is brought up to date by every answer of this process (the
             ledger says what remains), and a refusal is always decided again on a fresh status.
         history_cache_s: How old a team's settled history of a pipeline may be for an estimate, seconds.
+        threads: Worker threads per server process for the ledger's and the policy's calls (each
+            mostly waits on the database; more only contend for the GIL). 0: call them on the event
+            loop itself, one at a time per process, as a synchronous server would: no thread
+            hand-off or GIL contention (the lowest latency on a small machine), but a slow
+            database holds up that process's other requests until the call ends.
         actor: The name the gatekeeper writes into the ledger's entries.
         clock: Returns the current time (timezone-aware); the system's UTC clock by default.
     """
@@ -123,6 +129,7 @@ class GatekeeperSettings:
     upstream_timeout_s: float = 30.0
     status_cache_s: float = 1.0
     history_cache_s: float = 30.0
+    threads: int = 8
     actor: str = "gatekeeper"
     clock: Callable[[], datetime] | None = field(default=None, repr=False, compare=False)
 
@@ -140,6 +147,8 @@ class GatekeeperSettings:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
                     or (value == 0 and name in ("reservation_ttl_s", "upstream_timeout_s")):
                 raise ValueError(f"{name} must be a number of seconds > 0 (caches: >= 0), got {value!r}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or not 0 <= self.threads <= 256:
+            raise ValueError(f"threads must be a whole number from 0 to 256, got {self.threads!r}")
         if self.policy_url and self.policy_file:
             raise ValueError("give policy_url or policy_file, not both")
 
@@ -332,6 +341,7 @@ class Gatekeeper:
         self._clock = settings.clock or (lambda: datetime.now(timezone.utc))
         self._statuses = _Recent(settings.status_cache_s)
         self._histories = _Recent(settings.history_cache_s)
+        self._averages: dict[str, Any] = {}  # region -> its annual average (IntensityEstimate)
         self.policy = policy_from(settings.policy_url or None, settings.policy_file or None)
         try:
             self.ledger = Ledger(settings.ledger_url, clock=settings.clock)
@@ -362,8 +372,16 @@ class Gatekeeper:
         """The run's estimate (see :mod:`.estimate`), priced in its region and window."""
         from .estimate import estimate_submission, planned_intensity
 
-        intensity = planned_intensity(request.region or self.settings.region, request.window_start,
-                                      request.window_end, provider=self.settings.provider)
+        region = request.region or self.settings.region
+        if request.window_start is None:  # the region's annual average: fixed data, read once per region
+            intensity = self._averages.get(region)
+            if intensity is None:
+                intensity = planned_intensity(region, provider=self.settings.provider)
+                if len(self._averages) < 1000:
+                    self._averages[region] = intensity
+        else:
+            intensity = planned_intensity(region, request.window_start, request.window_end,
+                                          provider=self.settings.provider)
         history, _ = self._histories.get((team, request.pipeline),
                                          lambda: self.ledger.settled_history(team, request.pipeline))
         return estimate_submission(history_g=history, energy_kwh=request.energy_kwh, steps=request.steps,
@@ -410,13 +428,9 @@ class Gatekeeper:
                             labels=request.labels, run_id=request.run_id, now=now)
 
     def owner(self, run_id: str, team: str) -> str | None:
-        """The team whose run ``run_id`` is, from the ledger's decisions (None: no such run);
-        ``team``'s own entries are read first (the whole ledger only when the run is not its)."""
-        for entries in (lambda: self.ledger.entries(team=team), self.ledger.entries):
-            found = next((e.team for e in entries() if e.kind == "decision" and e.run_id == run_id), None)
-            if found is not None:
-                return found
-        return None
+        """The team whose run ``run_id`` is, from the ledger's decision (None: no such run; ``team``,
+        the asker, is not needed: the decision is found by the run id's unique key)."""
+        return self.ledger.run_team(run_id)
 
     def settle(self, team: str, run_id: str, actual_g: float):
         """Settle ``team``'s run (see :meth:`Ledger.settle`); the kept status and history it changes are dropped."""
@@ -515,6 +529,14 @@ def create_app(settings: GatekeeperSettings):
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        # the ledger's and the policy's calls run on worker threads: a few keep the CPU busy (each
+        # mostly waits on the database); dozens only contend for the GIL and add queueing to the tail
+        if settings.threads:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        # what the start-up loaded (modules, the app, the policy) out of the collector's way: fewer and
+        # shorter full collections while serving (their pauses are the latency's tail)
+        gc.collect()
+        gc.freeze()
         clients["kfp"] = httpx.AsyncClient(timeout=httpx.Timeout(settings.upstream_timeout_s, connect=5.0),
                                            follow_redirects=False)  # a redirect would carry the token elsewhere
         try:
@@ -574,7 +596,7 @@ def create_app(settings: GatekeeperSettings):
         """``work(*args)`` on a worker thread, its errors as KFP errors (a team without a budget:
         ``no_budget``, a key of :data:`~.kfp_api.GRPC`)."""
         try:
-            return await run_in_threadpool(work, *args)
+            return work(*args) if not settings.threads else await run_in_threadpool(work, *args)
         except NoBudgetError as exc:
             raise KfpApiError(no_budget, f"carbon budget: {exc}", reason="NO_BUDGET") from None
         except PolicyError as exc:

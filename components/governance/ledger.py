@@ -1,8 +1,13 @@
 """The carbon-budget ledger: team budgets per month, atomic reservations, settlements, the review board.
 
 One SQL database holds everything, as append-only entries (:class:`~greenkfp.components.records.
-LedgerEntry`); balances are derived from them, never stored. SQLite (a file, the default) for one
-machine, PostgreSQL for a team. Opening a ledger migrates its database to the newest schema
+LedgerEntry`), the record; balances are derived from them. So that a reservation reads one row
+instead of aggregating a month of entries, each budget's row in ``budget_periods`` keeps running
+totals (limit, tier, transfers, open reservations, settlements, how many exceptions, the first
+expiry of its open reservations), updated in the same transaction as each entry, under the row's
+lock (migration 0002 adds and backfills them; ``tests/test_ledger_totals.py`` checks they always
+equal the entries' aggregate). A run's entries are found by their unique keys
+(``decision:<run id>``, ...). SQLite (a file, the default) for one machine, PostgreSQL for a team. Opening a ledger migrates its database to the newest schema
 (Alembic, no ``alembic.ini``).
 
 API (grams of CO2eq, periods are calendar months ``YYYY-MM`` in UTC, times timezone-aware)::
@@ -62,7 +67,9 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import random
 import re
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -90,6 +97,12 @@ _TOLERANCE_G = 1e-9
 _MIGRATION_LOCK = 0x6B66705F6C6467  # "kfp_ldg"
 _SQLITE_BUSY_MS = 30_000
 _PG_CONNECT_TIMEOUT_S = 5
+#: Connections kept per process (a server's worker threads share them), and how many more at a peak.
+_PG_POOL_SIZE, _PG_POOL_OVERFLOW = 10, 20
+_ATTEMPTS = 8
+#: Every column of an entry, None unless given: one insert statement, compiled once.
+_COLUMNS = ("kind", "action", "team", "period", "run_id", "to_team", "pipeline", "actor", "detail", "unique_key",
+            "ref_id", "amount_g", "expires_at", "at")
 
 
 class UTCDateTime(TypeDecorator):
@@ -112,7 +125,19 @@ class UTCDateTime(TypeDecorator):
 
 # The query side of the tables the migrations create (migrations/versions/ holds their definition).
 BUDGETS = sa.table("budget_periods", sa.column("team", sa.String), sa.column("period", sa.String),
-                   sa.column("created_at", UTCDateTime))
+                   sa.column("created_at", UTCDateTime), sa.column("tier", sa.String), sa.column("exceptions", sa.Integer),
+                   *(sa.column(name, sa.Double) for name in ("limit_g", "overdraft_percent", "transferred_g",
+                                                              "reserved_g", "settled_g")),
+                   sa.column("next_expiry", UTCDateTime))
+_B = BUDGETS.c
+_HERE = (_B.team == sa.bindparam("b_team")) & (_B.period == sa.bindparam("b_period"))
+#: Add to a budget's running totals (the row is locked): bind b_team, b_period and the deltas.
+_ADD = {name: BUDGETS.update().where(_HERE).values({name: _B[name] + sa.bindparam("delta")})
+        for name in ("reserved_g", "settled_g", "transferred_g", "exceptions")}
+_SETTLE = BUDGETS.update().where(_HERE).values(settled_g=_B.settled_g + sa.bindparam("settled"),
+                                               reserved_g=_B.reserved_g - sa.bindparam("unreserved"))
+_RESERVE = BUDGETS.update().where(_HERE).values(reserved_g=_B.reserved_g + sa.bindparam("delta"),
+                                                next_expiry=sa.bindparam("next_expiry"))
 ENTRIES = sa.table(
     "budget_entries",
     *(sa.column(name, sa.String) for name in ("kind", "action", "team", "period", "run_id", "to_team", "pipeline",
@@ -121,6 +146,19 @@ ENTRIES = sa.table(
     sa.column("amount_g", sa.Double), sa.column("expires_at", UTCDateTime), sa.column("at", UTCDateTime),
 )
 _E = ENTRIES.c
+#: A run's entries by their unique keys (``decision:<run id>``, ...): one index lookup, no scan.
+_RUN_KINDS = ("decision", "reservation", "settlement", "release")
+_BY_KEYS = sa.select(ENTRIES).where(_E.unique_key.in_(sa.bindparam("keys", expanding=True)))
+_BY_KEY = sa.select(ENTRIES).where(_E.unique_key == sa.bindparam("key"))
+_INSERT = ENTRIES.insert().returning(_E.id)
+_CLOSED = ENTRIES.alias("closed")
+#: Open reservations of a budget (not settled or released): what expired of them at :now, and the first expiry.
+_OPEN = (sa.select(sa.func.coalesce(sa.func.sum(sa.case((_E.expires_at <= sa.bindparam("now"), _E.amount_g),
+                                                        else_=0.0)), 0.0), sa.func.min(_E.expires_at))
+         .where(_E.kind == "reservation", _E.team == sa.bindparam("b_team"), _E.period == sa.bindparam("b_period"),
+                ~sa.exists().where(_CLOSED.c.run_id == _E.run_id, _CLOSED.c.kind.in_(("settlement", "release")))))
+_ROW = sa.select(BUDGETS).where(_HERE)
+_ROW_LOCKED = _ROW.with_for_update()
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -224,7 +262,9 @@ def _create_engine(url: str) -> sa.Engine:
     if backend != "postgresql":
         raise BudgetError("ledger", "must be a sqlite:/// or postgresql+psycopg:// URL", _shown_url(parsed))
     try:
-        return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": _PG_CONNECT_TIMEOUT_S})
+        # no pool_pre_ping (a round trip per transaction): a connection found dead is retried instead (_transient)
+        return sa.create_engine(parsed, pool_size=_PG_POOL_SIZE, max_overflow=_PG_POOL_OVERFLOW, pool_recycle=3600,
+                                connect_args={"connect_timeout": _PG_CONNECT_TIMEOUT_S})
     except (ImportError, sa_exc.NoSuchModuleError) as exc:
         raise BudgetError("ledger", f"needs a driver that is not installed ({exc})", _shown_url(parsed)) from None
 
@@ -256,6 +296,8 @@ def _transient(exc: BaseException) -> bool:
     insert of a once-only entry (the next attempt finds it and answers from it)."""
     if isinstance(exc, sa_exc.IntegrityError):
         return "unique_key" in str(exc.orig)
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True  # a pooled connection the server closed (no pre-ping): a new one is taken
     if isinstance(exc, sa_exc.OperationalError):
         code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         return code in ("40001", "40P01") or "database is locked" in str(exc.orig)
@@ -314,24 +356,24 @@ class Ledger:
     def _run(self, work: Callable[[sa.Connection], Any], *, write: bool = True) -> Any:
         """``work(connection)`` in one transaction (the write lock taken first on SQLite), retried
         a few times on transient conflicts; a database that fails is a LedgerUnavailableError."""
-        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
-
-        def once():
-            with self._engine.connect() as connection:
-                if write:
-                    connection.execution_options(greenkfp_write=True)
-                elif self.dialect == "postgresql":  # one snapshot for all the reads of a balance
-                    connection.execution_options(isolation_level="REPEATABLE READ")
-                with connection.begin():
-                    return work(connection)
-
-        try:
-            for attempt in Retrying(retry=retry_if_exception(_transient), stop=stop_after_attempt(8),
-                                    wait=wait_random_exponential(multiplier=0.005, max=0.2), reraise=True):
-                with attempt:
-                    return once()
-        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-            raise LedgerUnavailableError("ledger", f"{self.url} cannot be used: {_reason(exc)}") from None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with self._engine.connect() as connection:
+                    if write:
+                        connection.execution_options(greenkfp_write=True)
+                    elif self.dialect == "postgresql":  # one snapshot for all the reads of a balance
+                        connection.execution_options(isolation_level="REPEATABLE READ")
+                    with connection.begin():
+                        return work(connection)
+            except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.IntegrityError) as exc:
+                if attempt < _ATTEMPTS and _transient(exc):
+                    time.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** attempt)))  # random exponential backoff
+                    continue
+                if isinstance(exc, sa_exc.IntegrityError):
+                    raise
+                raise LedgerUnavailableError("ledger", f"{self.url} cannot be used: {_reason(exc)}") from None
 
     def _migrate(self, connection: sa.Connection) -> None:
         import logging
@@ -352,17 +394,25 @@ class Ledger:
 
     def _insert(self, connection: sa.Connection, kind: str, action: str, *, actor: str, at: datetime,
                 detail: dict | None = None, unique_key: str | None = None, **columns: Any) -> LedgerEntry:
-        values = {"kind": kind, "action": action, "actor": actor, "at": at,
-                  "detail": json.dumps(detail or {}, sort_keys=True), "unique_key": unique_key, **columns}
-        entry_id = connection.execute(ENTRIES.insert().values(**values).returning(_E.id)).scalar_one()
+        values = dict.fromkeys(_COLUMNS)
+        values.update(kind=kind, action=action, actor=actor, at=at, detail=json.dumps(detail or {}, sort_keys=True),
+                      unique_key=unique_key, **columns)
+        entry_id = connection.execute(_INSERT, values).scalar_one()
         return _entry({**values, "id": entry_id})
 
-    def _lock(self, connection: sa.Connection, team: str, period: str, *, lock: bool = True) -> None:
-        """Lock the budget of (team, period) until the transaction ends (``lock=False``: only look);
-        an error naming the team when it has no limit for that month."""
-        query = sa.select(BUDGETS.c.team).where(BUDGETS.c.team == team, BUDGETS.c.period == period)
-        if connection.execute(query.with_for_update() if lock else query).first() is None:
+    def _lock(self, connection: sa.Connection, team: str, period: str, *, lock: bool = True) -> Any:
+        """Lock the budget of (team, period) until the transaction ends (``lock=False``: only look)
+        and return its row (with its running totals); an error naming the team when it has no
+        limit for that month."""
+        row = connection.execute(_ROW_LOCKED if lock else _ROW, {"b_team": team, "b_period": period}).first()
+        if row is None:
             raise BudgetError("team", f"has no budget for {period} (set a limit for it first)", team)
+        return row
+
+    @staticmethod
+    def _add(connection: sa.Connection, team: str, period: str, total: str, delta: float) -> None:
+        """Add ``delta`` to the running ``total`` of the budget of (team, period), whose row is locked."""
+        connection.execute(_ADD[total], {"b_team": team, "b_period": period, "delta": delta})
 
     def _select(self, connection: sa.Connection, *where: Any, order: Any = None, limit: int | None = None
                 ) -> list[LedgerEntry]:
@@ -371,39 +421,43 @@ class Ledger:
             query = query.limit(limit)
         return [_entry(row._mapping) for row in connection.execute(query)]
 
-    def _run_entries(self, connection: sa.Connection, run_id: str) -> dict[str, LedgerEntry]:
-        """The entries of a run by kind (decision, reservation, settlement, release): each exists once."""
-        return {e.kind: e for e in self._select(connection, _E.run_id == run_id,
-                                                _E.kind.in_(("decision", "reservation", "settlement", "release")))}
+    @staticmethod
+    def _run_entries(connection: sa.Connection, run_id: str) -> dict[str, LedgerEntry]:
+        """The entries of a run by kind (decision, reservation, settlement, release): each exists
+        once, found by its unique key."""
+        rows = connection.execute(_BY_KEYS, {"keys": [f"{kind}:{run_id}" for kind in _RUN_KINDS]})
+        return {e.kind: e for e in (_entry(row._mapping) for row in rows)}
+
+    @staticmethod
+    def _once(connection: sa.Connection, key: str) -> LedgerEntry | None:
+        """The entry with this unique key (``decision:<run id>``, ...), if any."""
+        row = connection.execute(_BY_KEY, {"key": key}).first()
+        return None if row is None else _entry(row._mapping)
 
     # ----------------------------------------------------------------- balances
 
-    def _status(self, connection: sa.Connection, team: str, period: str, now: datetime) -> tuple[BudgetStatus, list]:
-        """The budget of (team, period) at ``now``, and all its exceptions (any status)."""
-        (limit,) = self._select(connection, _E.team == team, _E.period == period, _E.kind == "limit",
-                                order=(_E.id.desc(),), limit=1)
-
-        def total(*where: Any) -> float:
-            return float(connection.execute(sa.select(sa.func.coalesce(sa.func.sum(_E.amount_g), 0.0))
-                                            .where(*where)).scalar_one())
-
-        closed = ENTRIES.alias("closed")
-        reserved = total(_E.kind == "reservation", _E.team == team, _E.period == period, _E.expires_at > now,
-                         ~sa.exists().where(closed.c.run_id == _E.run_id,
-                                            closed.c.kind.in_(("settlement", "release"))))
-        settled = total(_E.kind == "settlement", _E.team == team, _E.period == period)
-        transferred = (total(_E.kind == "transfer", _E.to_team == team, _E.period == period)
-                       - total(_E.kind == "transfer", _E.team == team, _E.period == period))
-        exceptions = self._exceptions(connection, now, _E.team == team, _E.period == period)
-        tier, percent = limit.detail["tier"], float(limit.detail["overdraft_percent"])
-        limit_g = limit.amount_g + transferred
+    def _status(self, connection: sa.Connection, row: Any, now: datetime) -> tuple[BudgetStatus, list, Any]:
+        """The budget of the row of (team, period) (``_lock``'s) at ``now``, all its exceptions
+        (any status), and the first expiry of its open reservations (a lower bound). From the
+        row's running totals; the entries are read only for what the row cannot hold:
+        reservations past their expiry that no release closed yet (only when the row's
+        ``next_expiry`` has passed) and the exceptions (only when the budget has any)."""
+        team, period = row.team, row.period
+        reserved, settled, transferred = float(row.reserved_g), float(row.settled_g), float(row.transferred_g)
+        first = row.next_expiry
+        if first is not None and first <= now:
+            expired, first = connection.execute(_OPEN, {"now": now, "b_team": team, "b_period": period}).one()
+            reserved -= float(expired)
+        exceptions = self._exceptions(connection, now, _E.team == team, _E.period == period) if row.exceptions else []
+        tier, percent = row.tier, float(row.overdraft_percent)
+        limit_g = float(row.limit_g) + transferred
         status = BudgetStatus(
             team=team, period=period, tier=tier, limit_g=limit_g, reserved_g=reserved, settled_g=settled,
             remaining_g=limit_g - reserved - settled, overdraft_percent=percent, as_of=iso(now),
             transferred_g=transferred, overdraft_g=max(limit_g, 0.0) * percent / 100 if tier == "soft" else 0.0,
             exception_g=sum((e.amount_g for e in exceptions if e.status == "approved" and e.run_id is None), 0.0),
             exceptions=tuple(e for e in exceptions if e.is_open))
-        return status, exceptions
+        return status, exceptions, first
 
     def _exceptions(self, connection: sa.Connection, now: datetime, *where: Any) -> list[ExceptionGrant]:
         """The exceptions whose requests match ``where``, each as its decision (if any) left it at ``now``."""
@@ -438,6 +492,9 @@ class Ledger:
             connection.execute(insert(BUDGETS).values(team=team, period=period, created_at=now)
                                .on_conflict_do_nothing())
             self._lock(connection, team, period)
+            connection.execute(BUDGETS.update().where(_HERE).values(
+                limit_g=sa.bindparam("limit_g"), tier=sa.bindparam("tier"), overdraft_percent=sa.bindparam("percent")),
+                {"b_team": team, "b_period": period, "limit_g": limit_g, "tier": tier, "percent": float(percent)})
             return self._insert(connection, "limit", "set", actor=actor, at=now, team=team, period=period,
                                 amount_g=limit_g, detail={"tier": tier, "overdraft_percent": float(percent)}).id
 
@@ -448,8 +505,7 @@ class Ledger:
         team, period = _name("team", team), check_period(period)
 
         def work(connection):
-            self._lock(connection, team, period, lock=False)
-            return self._status(connection, team, period, self._now())[0]
+            return self._status(connection, self._lock(connection, team, period, lock=False), self._now())[0]
 
         return self._run(work, write=False)
 
@@ -495,14 +551,14 @@ class Ledger:
 
         def work(connection):
             now = self._now()
-            self._lock(connection, team, period)
-            earlier = self._run_entries(connection, run_id).get("decision")
+            row = self._lock(connection, team, period)
+            earlier = self._once(connection, f"decision:{run_id}")
             if earlier is not None:
                 if (earlier.team, earlier.period) != (team, period):
                     raise BudgetError("run_id", f"was decided for team {earlier.team!r} in {earlier.period}; "
                                                 "a run id names one run", run_id)
                 return _reservation(earlier, replayed=True)
-            status, exceptions = self._status(connection, team, period, now)
+            status, exceptions, first = self._status(connection, row, now)
             cap = status.overdraft_g
             overdraft = cap if asked_g is None else min(asked_g, cap)
             notes = list(reasons)
@@ -542,20 +598,34 @@ class Ledger:
                 self._insert(connection, "reservation", "reserved", actor=actor, at=now, team=team, period=period,
                              run_id=run_id, amount_g=estimate_g, pipeline=pipeline, expires_at=expires_at,
                              ref_id=decision.id, unique_key=f"reservation:{run_id}")
+                connection.execute(_RESERVE, {"b_team": team, "b_period": period, "delta": estimate_g,
+                                              "next_expiry": expires_at if first is None else min(first, expires_at)})
+            elif first != row.next_expiry:  # the open reservations' first expiry, brought up to date
+                connection.execute(_RESERVE, {"b_team": team, "b_period": period, "delta": 0.0, "next_expiry": first})
             return _reservation(decision, replayed=False)
 
         return self._run(work)
 
     def _reservation_of(self, connection: sa.Connection, run_id: str) -> tuple[LedgerEntry, dict]:
-        """The granted reservation of ``run_id`` (its budget locked) and the run's other entries."""
-        found = self._run_entries(connection, run_id)
-        reservation = found.get("reservation")
+        """The granted reservation of ``run_id`` (its budget locked) and the run's other entries
+        (read after the lock: a concurrent settlement, release or expiry is seen)."""
+        reservation = self._once(connection, f"reservation:{run_id}")
         if reservation is None:
-            problem = ("was refused: it has no reservation" if "decision" in found
+            problem = ("was refused: it has no reservation" if self._once(connection, f"decision:{run_id}")
                        else "has no reservation in the ledger")
             raise BudgetError("run_id", problem, run_id)
         self._lock(connection, reservation.team, reservation.period)
-        return reservation, found
+        return reservation, self._run_entries(connection, run_id)
+
+    def run_team(self, run_id: str) -> str | None:
+        """The team whose request run ``run_id`` is (from its decision, by the unique key); None: no such run."""
+        run_id = _name("run_id", run_id, 256)
+
+        def work(connection):
+            decision = self._once(connection, f"decision:{run_id}")
+            return None if decision is None else decision.team
+
+        return self._run(work, write=False)
 
     def settle(self, run_id: str, actual_g: float, *, actor: str) -> LedgerEntry:
         """Record the actual emissions of a finished run; its reservation stops counting (the
@@ -575,6 +645,9 @@ class Ledger:
             if released is not None and released.action == "released":
                 raise BudgetError("run_id", "was released (the run did not happen): there is nothing to settle",
                                   run_id)
+            connection.execute(_SETTLE, {"b_team": reservation.team, "b_period": reservation.period,
+                                         "settled": actual_g,
+                                         "unreserved": 0.0 if released is not None else reservation.amount_g})
             return self._insert(
                 connection, "settlement", "settled", actor=actor, at=self._now(), team=reservation.team,
                 period=reservation.period, run_id=run_id, amount_g=actual_g, pipeline=reservation.pipeline,
@@ -595,6 +668,7 @@ class Ledger:
                 raise BudgetError("run_id", "was settled: a settled run cannot be released", run_id)
             if "release" in found:
                 return found["release"]
+            self._add(connection, reservation.team, reservation.period, "reserved_g", -reservation.amount_g)
             return self._insert(connection, "release", "released", actor=actor, at=self._now(),
                                 team=reservation.team, period=reservation.period, run_id=run_id,
                                 amount_g=reservation.amount_g, pipeline=reservation.pipeline, ref_id=reservation.id,
@@ -612,15 +686,26 @@ class Ledger:
 
         def work(connection):
             at = self._now()
-            closed = ENTRIES.alias("closed")
-            due = self._select(connection, _E.kind == "reservation", _E.expires_at <= (moment or at),
-                               ~sa.exists().where(closed.c.run_id == _E.run_id,
-                                                  closed.c.kind.in_(("settlement", "release"))))
+
+            def overdue():
+                return self._select(connection, _E.kind == "reservation", _E.expires_at <= (moment or at),
+                                    ~sa.exists().where(_CLOSED.c.run_id == _E.run_id,
+                                                       _CLOSED.c.kind.in_(("settlement", "release"))))
+
+            budgets = sorted({(e.team, e.period) for e in overdue()})
+            for team, period in budgets:  # in name order, then read again: a settlement may have come first
+                self._lock(connection, team, period)
+            due = overdue()
             for reservation in due:
+                self._add(connection, reservation.team, reservation.period, "reserved_g", -reservation.amount_g)
                 self._insert(connection, "release", "expired", actor=actor, at=at, team=reservation.team,
                              period=reservation.period, run_id=reservation.run_id, amount_g=reservation.amount_g,
                              pipeline=reservation.pipeline, ref_id=reservation.id,
                              unique_key=f"release:{reservation.run_id}", detail={"expires_at": reservation.expires_at})
+            for team, period in budgets:  # the first expiry of what is still open
+                first = connection.execute(_OPEN, {"now": at, "b_team": team, "b_period": period}).one()[1]
+                connection.execute(BUDGETS.update().where(_HERE).values(next_expiry=sa.bindparam("next_expiry")),
+                                   {"b_team": team, "b_period": period, "next_expiry": first})
             return len(due)
 
         return self._run(work)
@@ -688,6 +773,7 @@ class Ledger:
             if expiry <= now:
                 raise BudgetError("expires_at", f"must be later than now ({iso(now)})", iso(expiry))
             self._lock(connection, team, period)
+            self._add(connection, team, period, "exceptions", 1)
             return self._insert(connection, "exception", "requested", actor=requester, at=now, team=team,
                                 period=period, run_id=run_id, amount_g=amount_g, expires_at=expiry,
                                 detail={"reason": reason}).id
@@ -743,16 +829,19 @@ class Ledger:
 
         def work(connection):
             now = self._now()
+            rows = {}
             for field, team in sorted((("from_team", from_team), ("to_team", to_team)), key=lambda pair: pair[1]):
                 try:  # always in name order: two opposite transfers cannot deadlock
-                    self._lock(connection, team, period)
+                    rows[field] = self._lock(connection, team, period)
                 except BudgetError as exc:
                     raise exc.renamed(field) from None
             self._check_approver(connection, approver)
-            remaining = self._status(connection, from_team, period, now)[0].remaining_g
+            remaining = self._status(connection, rows["from_team"], now)[0].remaining_g
             if amount_g > remaining + _TOLERANCE_G:
                 raise BudgetError("amount_g", f"exceeds the {_text_g(max(remaining, 0))} {from_team} has "
                                               f"remaining in {period}", amount_g)
+            self._add(connection, from_team, period, "transferred_g", -amount_g)
+            self._add(connection, to_team, period, "transferred_g", amount_g)
             return self._insert(connection, "transfer", "moved", actor=approver, at=now, team=from_team,
                                 to_team=to_team, period=period, amount_g=amount_g, detail={"reason": reason}).id
 
