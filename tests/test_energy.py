@@ -152,9 +152,10 @@ def test_hardware_profile_reaches_codecarbon(tmp_path):
     assert small_r.codecarbon_settings["force_cpu_power"] == 20
     assert "TDP = 200 W" in big_r.method_detail and "force_cpu_power" in big_r.method_detail
     assert "TDP = 20 W" in small_r.method_detail
-    # CodeCarbon's load model keeps the power between 10% and 100% of that TDP ...
-    assert 20 - 1e-9 <= big_r.cpu_power_w <= 200 + 1e-9
-    assert 2 - 1e-9 <= small_r.cpu_power_w <= 20 + 1e-9
+    # process tracking: TDP x the process's share of the CPUs (its CPU time over wall time and CPU
+    # count; sampling two clocks can push that share a little past 1 on a busy machine) ...
+    assert 0 < big_r.cpu_power_w <= 200 * 1.25
+    assert 0 < small_r.cpu_power_w <= 20 * 1.25
     # ... so the same work gives clearly different CPU power and energy (about 10x).
     assert big_r.cpu_power_w > 3 * small_r.cpu_power_w
     assert big_r.cpu_energy_kwh > 3 * small_r.cpu_energy_kwh
@@ -179,7 +180,7 @@ def test_the_profiles_tdp_is_the_machines_and_a_cpu_count_mismatch_is_noted(tmp_
         assert result.available
         # the profile is the machine the job runs on: its TDP is not scaled by cores
         assert result.codecarbon_settings["force_cpu_power"] == 20
-        assert 0.1 * 20 - 1e-9 <= result.cpu_power_w <= 20 + 1e-9
+        assert 0 < result.cpu_power_w <= 20 * 1.25  # process tracking: TDP x the process's CPU share
         notes[vcpus] = [n for n in result.notes if "CPU threads" in n]
     assert notes[threads] == []
     assert f"this machine's ({threads} CPU threads)" in notes[threads + 1][0]
