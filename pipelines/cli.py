@@ -516,7 +516,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         try:
             admission = submit.ask_gatekeeper(
                 args.gatekeeper_url, run_id=budget_run, pipeline=job._gca_resource.pipeline_spec["pipelineInfo"]["name"],
-                params=params, labels=labels, token_env=args.gatekeeper_token_env, window_start=start_at)
+                params=params, labels=labels, token_env=args.gatekeeper_token_env, window_start=start_at,
+                duration_hours=args.duration_hours)
         except AdmissionRefused as refused:
             console.print("[red]the carbon budget refuses: not submitting[/red]")
             for reason in refused.reasons:

@@ -756,7 +756,7 @@ def budget_run_id() -> str:
 
 
 def ask_gatekeeper(url: str, *, run_id: str, pipeline: str, params: dict, labels: dict[str, str],
-                   token_env: str, window_start: datetime | None = None) -> dict:
+                   token_env: str, window_start: datetime | None = None, duration_hours: float = 1.0) -> dict:
     """Ask the gatekeeper's admission API to reserve this submission's carbon before it is sent
     (``greenkfp submit vertex --gatekeeper-url``): the run's ``energy_kwh`` parameter, if any, and
     its labels go with it. Returns the admission (granted).
@@ -771,4 +771,6 @@ def ask_gatekeeper(url: str, *, run_id: str, pipeline: str, params: dict, labels
     with GatekeeperClient(url, token_from_env(token_env)) as gatekeeper:
         return gatekeeper.admit(pipeline=pipeline, run_id=run_id, labels=dict(labels),
                                 energy_kwh=float(energy) if energy else None,
-                                window_start=window_start.isoformat() if window_start else None)
+                                window_start=window_start.isoformat() if window_start else None,
+                                window_end=(window_start + timedelta(hours=duration_hours)).isoformat()
+                                if window_start else None)

@@ -154,8 +154,8 @@ def test_hardware_profile_reaches_codecarbon(tmp_path):
     assert "TDP = 20 W" in small_r.method_detail
     # process tracking: TDP x the process's share of the CPUs (its CPU time over wall time and CPU
     # count; sampling two clocks can push that share a little past 1 on a busy machine) ...
-    assert 0 < big_r.cpu_power_w <= 200 * 1.25
-    assert 0 < small_r.cpu_power_w <= 20 * 1.25
+    assert 0 < big_r.cpu_power_w <= 200 * 2
+    assert 0 < small_r.cpu_power_w <= 20 * 2
     # ... so the same work gives clearly different CPU power and energy (about 10x).
     assert big_r.cpu_power_w > 3 * small_r.cpu_power_w
     assert big_r.cpu_energy_kwh > 3 * small_r.cpu_energy_kwh
@@ -180,7 +180,9 @@ def test_the_profiles_tdp_is_the_machines_and_a_cpu_count_mismatch_is_noted(tmp_
         assert result.available
         # the profile is the machine the job runs on: its TDP is not scaled by cores
         assert result.codecarbon_settings["force_cpu_power"] == 20
-        assert 0 < result.cpu_power_w <= 20 * 1.25  # process tracking: TDP x the process's CPU share
+        # process tracking: TDP x the process's CPU share; over a 0.1 s block CodeCarbon's two clocks (CPU
+        # time and wall time, sampled apart) can put that share well past 1, so only the order is checked
+        assert 0 < result.cpu_power_w <= 20 * 2
         notes[vcpus] = [n for n in result.notes if "CPU threads" in n]
     assert notes[threads] == []
     assert f"this machine's ({threads} CPU threads)" in notes[threads + 1][0]

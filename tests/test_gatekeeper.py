@@ -506,3 +506,28 @@ def test_submit_vertex_asks_the_gatekeeper_first_and_a_refusal_stops_it(gatekeep
     with pytest.raises(GatekeeperError, match="TEAM_TOKEN"):
         submit.ask_gatekeeper(gatekeeper.url, run_id=submit.budget_run_id(), pipeline="p", params={}, labels={},
                               token_env="TEAM_TOKEN")
+
+
+def test_a_team_cannot_charge_a_run_to_another_month(gatekeeper):
+    future = (NOW.replace(day=1) + timedelta(days=40)).strftime("%Y-%m")
+    gatekeeper.core.ledger.set_limit("ml", future, 10_000.0, "hard", actor="lead")
+    headers = {"Authorization": f"Bearer {TOKENS['ml']}"}
+    answer = httpx.post(f"{gatekeeper.url}/apis/greenkfp/v1/admissions", headers=headers, timeout=10,
+                        json={"pipeline": "p", "run_id": "future-1", "energy_kwh": 1.0, "period": future})
+    assert answer.status_code == 400 and f"period must be the month the run starts ({PERIOD})" in answer.text
+    far, after = (NOW + timedelta(days=400)).isoformat(), (NOW + timedelta(days=400, hours=1)).isoformat()
+    answer = httpx.post(f"{gatekeeper.url}/apis/greenkfp/v1/admissions", headers=headers, timeout=10,
+                        json={"pipeline": "p", "run_id": "future-2", "energy_kwh": 1.0, "window_start": far,
+                              "window_end": after})
+    assert answer.status_code == 400 and "window_start must be within 31 days" in answer.text
+    assert gatekeeper.core.ledger.status("ml", future).reserved_g == 0
+
+
+def test_submit_vertex_sends_a_planned_window_the_gatekeeper_accepts(gatekeeper, monkeypatch):
+    from greenkfp.pipelines import submit
+
+    monkeypatch.setenv("TEAM_TOKEN", TOKENS["ml"])
+    answer = submit.ask_gatekeeper(gatekeeper.url, run_id=submit.budget_run_id(), pipeline="p", params={},
+                                   labels={}, token_env="TEAM_TOKEN", window_start=NOW + timedelta(hours=3),
+                                   duration_hours=2.0)
+    assert answer["granted"]

@@ -286,6 +286,23 @@ class Admission:
                 "reservation": r.to_dict(), "units": {"grams": "g CO2eq"}}
 
 
+#: How far ahead a planned window may start and still be charged to its own month.
+MAX_PLANNED_AHEAD = timedelta(days=31)
+
+
+def charged_period(request: AdmissionRequest, now: datetime) -> str:
+    """The month a run is charged to: the month it starts (now, or its planned window's start, at
+    most :data:`MAX_PLANNED_AHEAD` away). A team does not choose: a ``period`` naming another
+    month, or a window beyond that horizon, is refused (else a run could spend a future month)."""
+    start = request.window_start or now
+    if start > now + MAX_PLANNED_AHEAD:
+        raise ValueError(f"window_start must be within {MAX_PLANNED_AHEAD.days} days, got {iso(start)}")
+    expected = max(start, now).strftime("%Y-%m")
+    if request.period is not None and request.period != expected:
+        raise ValueError(f"period must be the month the run starts ({expected}), got {_shown(request.period)}")
+    return expected
+
+
 class NoBudgetError(Exception):
     """The team has no budget for the period: refused, and nothing written."""
 
@@ -399,7 +416,7 @@ class Gatekeeper:
             ValueError, UnknownRegionError: a bad region, profile or window.
         """
         now = self.now()
-        period = request.period or now.strftime("%Y-%m")
+        period = charged_period(request, now)
         status, cached = self._statuses.get((team, period), lambda: self.status(team, period))
         estimate = self.estimate(team, request)
         decision = self.policy.decide(self._policy_input(team, period, status, estimate, request, now))
