@@ -18,7 +18,7 @@ clients on loopback, each posting ``POST /apis/greenkfp/v1/admissions`` with a n
   so a server that falls behind is charged for the queue it builds (no coordinated omission).
 
 Half of the teams have a hard budget, half a soft one with a 10 % overdraft. Each phase spends
-its own month's budgets (the warm-up this month's, the phases the next two months'), sized so that
+its own teams' budgets for this month (a run is charged to the month it starts), sized so that
 about half of that phase's requests are refused by its end: both answers are exercised in both
 phases. After each ledger, the **overspend count** is the number of (team, month) budgets whose
 granted grams (as answered to the clients, and as the ledger's own status says) exceed the limit
@@ -53,22 +53,23 @@ from _bench import add_json_option, cpu_model, load_average, print_error, wide_c
 from _postgres import PostgresUnavailable, free_port, postgres_server
 
 TEAMS = [f"team-{i}" for i in range(10)]
+#: Each phase spends its own teams' budgets of this month (a run is charged to the month it starts).
+PHASES = ("warm", "saturation", "offered")
+
+
+def teams_of(phase: str) -> list[str]:
+    return [f"{phase}-{team}" for team in TEAMS]
+
+
 ADMIN_TOKEN = "bench-admin-" + uuid.uuid4().hex
-#: Each phase spends its own month's budgets (this month, then later ones), sized for that phase alone.
 PERIOD = time.strftime("%Y-%m", time.gmtime())
-
-
-def later_period(months: int) -> str:
-    year, month = map(int, PERIOD.split("-"))
-    index = year * 12 + month - 1 + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 ADMISSIONS = "/apis/greenkfp/v1/admissions"
 #: The goal of issue 12, with PostgreSQL on this machine.
 GOAL_RATE, GOAL_P99_MS = 200.0, 50.0
 
 
 def team_tokens() -> dict[str, str]:
-    return {team: f"bench-{team}-{uuid.uuid4().hex}" for team in TEAMS}
+    return {team: f"bench-{team}-{uuid.uuid4().hex}" for phase in PHASES for team in teams_of(phase)}
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -129,14 +130,15 @@ def gatekeeper_process(ledger_url: str, tokens: dict[str, str], workers: int, lo
                 process.wait()
 
 
-def set_budgets(url: str, expected_requests: int, period: str = PERIOD) -> dict[str, dict]:
-    """Limits of ``period`` sized so that about half of ``expected_requests`` (over all teams) are granted."""
+def set_budgets(url: str, expected_requests: int, phase: str) -> dict[str, dict]:
+    """This month's limits of ``phase``'s teams, sized so that about half of ``expected_requests`` are granted."""
+    period = PERIOD
     import httpx
 
     mean_g = 0.0125 * 162.7  # the mean energy_kwh x GB's annual average (the embedded data's)
     limit = max(expected_requests / len(TEAMS) / 2, 5) * mean_g
     budgets = {}
-    for i, team in enumerate(TEAMS):
+    for i, team in enumerate(teams_of(phase)):
         soft = i % 2 == 1
         body = {"limit_g": round(limit, 3), "tier": "soft" if soft else "hard", "overdraft_percent": 10.0 if soft else 0.0}
         response = httpx.put(f"{url}/apis/greenkfp/v1/budgets/{team}/{period}", json=body,
@@ -146,9 +148,8 @@ def set_budgets(url: str, expected_requests: int, period: str = PERIOD) -> dict[
     return budgets
 
 
-async def _admit(client, url: str, token: str, rng: random.Random, period: str) -> tuple[float, dict]:
-    body = {"pipeline": "bench", "run_id": uuid.uuid4().hex, "energy_kwh": round(rng.uniform(0.005, 0.02), 6),
-            "period": period}
+async def _admit(client, url: str, token: str, rng: random.Random) -> tuple[float, dict]:
+    body = {"pipeline": "bench", "run_id": uuid.uuid4().hex, "energy_kwh": round(rng.uniform(0.005, 0.02), 6)}
     response = await client.post(url + ADMISSIONS, json=body, headers={"Authorization": f"Bearer {token}"})
     if response.status_code not in (200, 403) or "granted" not in response.json():
         raise RuntimeError(f"admission answered HTTP {response.status_code}: {response.text[:300]}")
@@ -156,7 +157,7 @@ async def _admit(client, url: str, token: str, rng: random.Random, period: str) 
 
 
 async def run_phase(url: str, tokens: dict[str, str], clients: int, seconds: float, rate: float | None,
-                    seed: int, pids: dict[str, int | None] | None = None, period: str = PERIOD) -> dict:
+                    seed: int, pids: dict[str, int | None] | None = None, phase: str = "warm") -> dict:
     """One phase: closed loop (``rate`` None) or open loop at ``rate`` per second; with ``pids``
     (``{"gatekeeper": pid, "postgresql": pid}``), the CPU each spent per admission."""
     import httpx
@@ -173,15 +174,15 @@ async def run_phase(url: str, tokens: dict[str, str], clients: int, seconds: flo
         stop = start + seconds
 
         async def closed(i: int) -> None:
-            client, rng, token = pool[i], random.Random(seed + i), tokens[TEAMS[i % len(TEAMS)]]
+            client, rng, token = pool[i], random.Random(seed + i), tokens[teams_of(phase)[i % len(TEAMS)]]
             while time.perf_counter() < stop:
                 sent = time.perf_counter()
-                done, answer = await _admit(client, url, token, rng, period)
+                done, answer = await _admit(client, url, token, rng)
                 latencies.append(done - sent)
                 answers.append(answer)
 
         async def opened(i: int) -> None:
-            client, rng, token = pool[i], random.Random(seed + i), tokens[TEAMS[i % len(TEAMS)]]
+            client, rng, token = pool[i], random.Random(seed + i), tokens[teams_of(phase)[i % len(TEAMS)]]
             k = 0
             while True:
                 scheduled = start + (k * clients + i) / rate
@@ -191,7 +192,7 @@ async def run_phase(url: str, tokens: dict[str, str], clients: int, seconds: flo
                 delay = scheduled - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                done, answer = await _admit(client, url, token, rng, period)
+                done, answer = await _admit(client, url, token, rng)
                 latencies.append(done - scheduled)
                 answers.append(answer)
 
@@ -212,11 +213,12 @@ async def run_phase(url: str, tokens: dict[str, str], clients: int, seconds: flo
             "cpu_ms_per_admission": cpu_ms, "_answers": answers}
 
 
-def overspend(url: str, budgets: dict[str, dict], answers: list[dict], period: str = PERIOD) -> dict:
-    """Teams whose granted grams exceed limit + overdraft in ``period``: by the clients' answers and by the ledger."""
+def overspend(url: str, budgets: dict[str, dict], answers: list[dict], phase: str) -> dict:
+    """``phase``'s teams whose granted grams exceed limit + overdraft: by the clients' answers and by the ledger."""
     import httpx
 
-    granted: dict[str, float] = {team: 0.0 for team in TEAMS}
+    period = PERIOD
+    granted: dict[str, float] = {team: 0.0 for team in teams_of(phase)}
     for answer in answers:
         if answer["granted"] and not answer["replayed"]:
             granted[answer["team"]] += answer["reserved_g"]
@@ -238,23 +240,22 @@ def bench_ledger(name: str, ledger_url: str, args, folder: Path, postgres_pid: i
     with gatekeeper_process(ledger_url, tokens, args.workers, folder / f"gatekeeper-{name}.log",
                             args.threads) as (url, pid):
         pids = {"gatekeeper": pid, **({"postgresql": postgres_pid} if postgres_pid else {})}
-        # each phase on its own month's budgets, sized so that about half of its requests are granted
+        # each phase on its own teams' budgets, sized so that about half of its requests are granted
         # (the saturation phase's guessed at 1.5 x the offered rate, its warm-up included)
-        saturation_period, offered_period = later_period(1), later_period(2)
-        budgets = {PERIOD: set_budgets(url, int(2.0 * args.rate * 1.5), PERIOD),
-                   saturation_period: set_budgets(url, int(args.seconds * args.rate * 1.5), saturation_period),
-                   offered_period: set_budgets(url, int(args.seconds * args.rate), offered_period)}
+        budgets = {"warm": set_budgets(url, int(2.0 * args.rate * 1.5), "warm"),
+                   "saturation": set_budgets(url, int(args.seconds * args.rate * 1.5), "saturation"),
+                   "offered": set_budgets(url, int(args.seconds * args.rate), "offered")}
         warm_up = asyncio.run(run_phase(url, tokens, args.clients, 2.0, None, seed=1))  # connections, pools, caches
         gc.collect()  # the client's own collector pauses would be counted as the gatekeeper's latency
         gc.freeze()
         saturation = asyncio.run(run_phase(url, tokens, args.clients, args.seconds, None, seed=100, pids=pids,
-                                           period=saturation_period))
+                                           phase="saturation"))
         offered = asyncio.run(run_phase(url, tokens, args.clients, args.seconds, args.rate, seed=200, pids=pids,
-                                        period=offered_period))
-        checks = [overspend(url, budgets[period], phase.pop("_answers"), period)
-                  for period, phase in ((PERIOD, warm_up), (saturation_period, saturation), (offered_period, offered))]
+                                        phase="offered"))
+        checks = [overspend(url, budgets[phase], result.pop("_answers"), phase)
+                  for phase, result in (("warm", warm_up), ("saturation", saturation), ("offered", offered))]
         check = {"count": sum(c["count"] for c in checks), "consistent": all(c["consistent"] for c in checks),
-                 "teams": {period: c["teams"] for period, c in zip(budgets, checks)}}
+                 "teams": {phase: c["teams"] for phase, c in zip(budgets, checks)}}
     return {"ledger": name, "saturation": saturation, "offered": offered, "overspend": check}
 
 
