@@ -135,6 +135,17 @@ SPEC: dict[str, Parameter] = {**GATE, **TRAINING}
 INTENSITY_BASES = ("annual_average", "gate_window")
 
 
+#: More BLAS threads than any node has cores is a typo (and past C's int, an overflow mid-run).
+MAX_FIT_THREADS = 1024
+
+
+def check_fit_threads(value) -> int:
+    """``value`` as the fit's BLAS/OpenMP thread count: a whole number from 1 to :data:`MAX_FIT_THREADS`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_FIT_THREADS:
+        raise ValueError(f"fit_threads must be a whole number from 1 to {MAX_FIT_THREADS}, got {value!r}")
+    return value
+
+
 def parse_intensity_basis(basis: Any) -> float | None:
     """``intensity_basis``: None for a named basis, or the gCO2eq/kWh a user gives as a number.
 

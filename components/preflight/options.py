@@ -7,8 +7,6 @@ import re
 from typing import Any, Mapping, Sequence
 
 _COUNTRY = re.compile(r"[A-Za-z]{3}")
-#: More BLAS threads than any node has cores is a typo (and past C's int, an overflow mid-run).
-MAX_FIT_THREADS = 1024
 
 
 def _option(name: str, check, *args) -> None:
@@ -56,7 +54,7 @@ def check_training_options(
     from greenkfp.components.data.datasets import _check_split_params
     from greenkfp.components.energy import resolve_profile
     from greenkfp.components.quantization.quantize import check_variants
-    from greenkfp.components.parameters import parse_intensity_basis
+    from greenkfp.components.parameters import check_fit_threads, parse_intensity_basis
     from greenkfp.components.selection.select import (
         DEFAULT_OBJECTIVES,
         RULES,
@@ -65,9 +63,7 @@ def check_training_options(
     )
 
     _check_split_params(test_size, seed)  # its messages name test_size or seed themselves
-    _positive_number("fit_threads", fit_threads, whole=True)
-    if isinstance(fit_threads, float) or fit_threads > MAX_FIT_THREADS:
-        raise ValueError(f"fit_threads must be a whole number from 1 to {MAX_FIT_THREADS}, got {fit_threads!r}")
+    check_fit_threads(fit_threads)
     if tracker not in ("offline", "online"):
         raise ValueError(f"tracker must be offline or online, got {tracker!r}")
     if country_iso_code and not _COUNTRY.fullmatch(country_iso_code):

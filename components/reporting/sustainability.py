@@ -160,16 +160,17 @@ def _savings(training: dict, baseline: SciEntry | None, chosen: SciEntry | None,
         return {"g": g.to_dict(), "percent": None if percent is None else percent.to_dict(),
                 "significant": g.significant, "basis": basis}
 
-    def spread(point: float, draws: np.ndarray) -> Estimate:
-        low, high = np.percentile(draws, [2.5, 97.5])
-        return Estimate(point, min(float(low), point), max(float(high), point))
+    def t_factor(a):
+        return training_factor if resampled(a) else 1.0
+
+    no_rounds = {"b": [0.0, 0.0]}  # a series to resample when only the run-to-run factors vary
 
     out: dict = {"training": None, "inference": None, "total": None, "method": _SAVINGS_METHOD}
     t_sched, t_opt = training["scheduled_g"], training["optimized_g"]
     t_saved = None if t_sched is None or t_opt is None else t_sched - t_opt
     if t_saved is not None:
         realized = "" if training.get("realized", True) else "; not realized: the run did not wait (plan mode)"
-        out["training"] = part(spread(t_saved, t_saved * training_factor),
+        out["training"] = part(paired_bootstrap(no_rounds, lambda a: t_saved * t_factor(a), seed=seed),
                                Estimate.exact(100.0 * t_saved / t_sched) if t_sched else None,
                                "run-to-run factor on the fits' energy; the percentage is the intensities' ratio"
                                + realized)
@@ -181,7 +182,7 @@ def _savings(training: dict, baseline: SciEntry | None, chosen: SciEntry | None,
     samples = None if same or not _paired(baseline, chosen) else \
         {"b": baseline.rounds.per_inference_g, "s": chosen.rounds.per_inference_g}
     point_b, point_s = baseline.per_inference_g, chosen.per_inference_g
-    series = samples or {"b": [0.0, 0.0]}  # without rounds, the point estimates and the run-to-run factors
+    series = samples or no_rounds
 
     def per_inference(a, key):
         if samples is None:  # no rounds: the point estimates in every resample
@@ -204,9 +205,6 @@ def _savings(training: dict, baseline: SciEntry | None, chosen: SciEntry | None,
     out["inference"] = part(inference_g, inference_percent, basis)
     if t_saved is None:
         return out
-
-    def t_factor(a):
-        return training_factor if resampled(a) else 1.0
 
     def total_saved(a):
         return t_saved * t_factor(a) + volume * (per_inference(a, "b") - per_inference(a, "s"))

@@ -18,6 +18,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from threadpoolctl import threadpool_limits
 
 from greenkfp.components._files import write_atomic
+from greenkfp.components.parameters import check_fit_threads
 from greenkfp.components.records import TrainingRecord, write_record
 from greenkfp.components.carbon.errors import CarbonError
 from greenkfp.components.carbon.intensity import parse_provider_options
@@ -152,8 +153,7 @@ def train_candidate(
         allow_non_sklearn: Permit estimator classes outside ``sklearn.``.
     """
     spec = spec if isinstance(spec, EstimatorSpec) else EstimatorSpec.from_dict(spec)
-    if isinstance(fit_threads, bool) or not isinstance(fit_threads, int) or not 1 <= fit_threads <= 1024:
-        raise ValueError(f"fit_threads must be a whole number from 1 to 1024, got {fit_threads!r}")
+    check_fit_threads(fit_threads)
     provider_options = parse_provider_options(provider_options)  # a typo fails now, not after the fit
     estimator = build_estimator(spec, allow_non_sklearn=allow_non_sklearn)
     if country_iso_code:
