@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from datetime import datetime, timezone
 from typing import Any
 
@@ -65,18 +66,26 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _float_sized_int(text: str) -> int:
+    """A JSON integer, if a float can hold it (every number checker converts to float: ``10**400`` overflowed there)."""
+    value = int(text)
+    if abs(value) > sys.float_info.max:
+        raise ValueError(f"a number too large for a float: {text[:20]}... ({len(text):,} digits)")
+    return value
+
+
 def _no_constant(text: str) -> float:
     raise ValueError(f"{text} is not a number JSON allows")
 
 
 def strict_json(text: str, name: str) -> Any:
-    """JSON as the standard says it: no NaN or Infinity (``1e400`` overflows to one), and not
-    nested beyond Python's recursion limit; an error naming ``name`` otherwise. A value that
+    """JSON as the standard says it: no NaN or Infinity (``1e400`` overflows to one), no integer
+    beyond a float's range (``10**400``), and not nested beyond Python's recursion limit; an error naming ``name`` otherwise. A value that
     passes can travel through KFP's protobuf parameters and into JSON records."""
     import json
 
     try:
-        return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+        return json.loads(text, parse_float=_finite_float, parse_int=_float_sized_int, parse_constant=_no_constant)
     except RecursionError:
         raise ValueError(f"{name} is JSON nested too deeply to read") from None
     except json.JSONDecodeError as exc:

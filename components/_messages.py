@@ -1,6 +1,7 @@
 """Error messages a person can read, and that never carry a secret: lists in them are capped, so
-a 10,000-class label or a 100,000-column file gives one line, not a page; the userinfo of any URL
-(``http://user:secret@host``) is redacted from messages and records.
+a 10,000-class label or a 100,000-column file gives one line, not a page; the credentials of any
+URL, its userinfo (``http://user:secret@host``) and its secret query parameters
+(``?password=secret``, ``&api_key=...``), are redacted from messages and records.
 
 Standard library only: embedded as-is in portable component builds.
 """
@@ -28,13 +29,23 @@ def listing(items: Iterable[object], limit: int = LIST_LIMIT) -> str:
     return f"{', '.join(shown)}, ... and {total - limit:,} more ({total:,} in all)"
 
 
-#: ``scheme://userinfo@``: what a URL carries credentials in.
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/@]+@")
+#: ``scheme://userinfo@``: what a URL carries credentials in (up to the authority's last ``@``:
+#: a password may hold one).
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#]+@")
+#: A query parameter that carries a credential: a name holding password, passwd, pwd, token,
+#: secret, key, signature or credential (``password``, ``sslpassword``, ``api_key``,
+#: ``access_token``, ``X-Amz-Signature``), or one of ``pass``, ``sig``, ``auth``; its value is
+#: redacted up to the next ``&``, ``#``, space or quote.
+_SECRET_PARAMETER = re.compile(
+    r"(?P<name>[?&;](?:[^=&#\s'\"]*(?:password|passwd|pwd|token|secret|key|signature|credential)[^=&#\s'\"]*"
+    r"|pass|sig|auth)=)[^&#\s'\"]*", re.IGNORECASE)
 
 
 def redact_urls(text: str) -> str:
-    """``text`` with the userinfo of every URL in it replaced by ``***``."""
-    return _USERINFO.sub(r"\g<scheme>***@", text)
+    """``text`` with the credentials of every URL in it replaced by ``***``: the userinfo
+    (``postgresql://***@host/db``) and the values of secret query parameters
+    (``...?password=***``, ``&token=***``)."""
+    return _SECRET_PARAMETER.sub(r"\g<name>***", _USERINFO.sub(r"\g<scheme>***@", text))
 
 
 def redact(value: Any) -> Any:

@@ -5,7 +5,9 @@ command takes ``--ledger URL`` (default: ``$GREENKFP_LEDGER``, else
 ``sqlite:///greenkfp-ledger.db``) and ``--actor NAME`` (default: ``$USER``, else ``cli``), who is
 recorded as having done it. Exit codes: 0 done (a reservation granted), 3 a reservation refused,
 2 bad input or a ledger that cannot be reached: one line on stderr that names the option and the
-value, nothing written, never a password.
+value, nothing written, never a password. Every option is checked before the ledger opens, with
+a bound: an id from 1 to 2**63 - 1, a duration or an expiry at most 366 days ahead, numbers in
+ASCII digits.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 #: Exit code of a refused reservation (as `greenkfp submit --carbon-aware` when the gate refuses).
@@ -30,16 +32,22 @@ def _option(field: str) -> str:
 
 
 def _number(text: str) -> float | str:
+    """``text`` as a float if it is one in ASCII (``float`` also reads other scripts' digits, ``١٠``)."""
     try:
-        return float(text)
+        return float(text) if text.isascii() else text
     except ValueError:
         return text  # the check names it as typed
 
 
+#: The longest pipeline name the budget policy takes (budget.rego: ``count(value) <= 200``).
+_PIPELINE_LIMIT = 200
+
+
 def _check_values(args: argparse.Namespace) -> None:
     """The options that need no database, checked (and converted) before the ledger opens."""
-    from greenkfp.components.carbon.params import parse_duration
     from greenkfp.components.governance import BudgetError, check_grams, check_period
+    from greenkfp.components.governance.bounds import check_entry_id
+    from greenkfp.pipelines.options import duration_hours
 
     for name in ("limit_g", "estimate_g", "amount_g", "actual_g"):
         text = getattr(args, name, None)
@@ -53,22 +61,36 @@ def _check_values(args: argparse.Namespace) -> None:
     if getattr(args, "period", None) is not None:
         args.period = check_period(args.period)
     if getattr(args, "id", None) is not None:
-        if not args.id.isdigit():
-            raise BudgetError("exception_id", "must be an exception's id (a whole number > 0)", args.id)
-        args.id = int(args.id)
-    if getattr(args, "ttl", None) is not None:
-        args.ttl = parse_duration(args.ttl, "--ttl").total_seconds()
+        args.id = check_entry_id("exception_id", args.id)
+    if getattr(args, "ttl", None) is not None:  # at most 366 days (a larger one overflowed the ledger's dates)
+        hours = duration_hours(args.ttl, "--ttl")
+        if hours <= 0:
+            raise ValueError(f"--ttl must be longer than 0, got {args.ttl!r}")
+        args.ttl = hours * 3600.0
     if getattr(args, "expires_at", None) is not None:
         args.expires_at = _moment(args.expires_at, "--expires-at")
+    pipeline = getattr(args, "pipeline", None)
+    if pipeline is not None and (not pipeline.strip() or pipeline != pipeline.strip() or len(pipeline) > _PIPELINE_LIMIT
+                                 or not pipeline.isprintable()):
+        raise BudgetError("pipeline", f"must be a name of 1 to {_PIPELINE_LIMIT} printable characters without "
+                                      "spaces around it", pipeline)
+    if getattr(args, "from_team", None) is not None and args.from_team == args.to_team:
+        raise BudgetError("to_team", "must be another team than --from-team", args.to_team)
 
 
 def _moment(text: str, option: str) -> datetime:
-    """An ISO 8601 time (``2026-12-31T23:59:00Z``) or a duration from now (``72h``, ``7d``)."""
-    from greenkfp.components.carbon.params import parse_datetime, parse_duration
+    """An ISO 8601 time (``2026-12-31T23:59:00Z``) or a duration from now (``72h``, ``7d``), at
+    most 366 days ahead."""
+    from greenkfp.components.carbon.params import parse_datetime
+    from greenkfp.components.governance.bounds import check_ahead
+    from greenkfp.pipelines.options import duration_hours
 
+    now = datetime.now(timezone.utc)
     if "T" in text or text.count("-") >= 2:
-        return parse_datetime(text, option)
-    return datetime.now(timezone.utc) + parse_duration(text, option)
+        moment = parse_datetime(text, option)
+    else:
+        moment = now + timedelta(hours=duration_hours(text, option))
+    return check_ahead("expires_at", moment, now, text)
 
 
 def _print_json(data: Any) -> None:
@@ -251,7 +273,8 @@ def add_budget_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-id", required=True, help="the run; a retried run id gets the first answer back")
     p.add_argument("--pipeline", default="manual", help="the pipeline's name (settled history is kept by it; "
                                                           "default: manual)")
-    p.add_argument("--ttl", default="24h", help="an unsettled reservation expires after this long (default: 24h)")
+    p.add_argument("--ttl", default="24h", help="an unsettled reservation expires after this long (default: 24h; "
+                                                "at most 366 days)")
     p.add_argument("--json", action="store_true", help="print the decision record as JSON")
     p.add_argument("--policy-url", default="", help="an OPA server to ask (its REST Data API); default: the "
                                                      "bundled Rego policy, evaluated in-process")
@@ -280,10 +303,10 @@ def add_budget_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--amount-g", required=True, help="grams beyond the remaining budget (> 0)")
     p.add_argument("--reason", required=True)
     p.add_argument("--expires-at", required=True, help="an ISO 8601 time (2026-12-31T23:59:00Z) or a duration from "
-                                                       "now (72h, 7d)")
+                                                       "now (72h, 7d); at most 366 days ahead")
     p.add_argument("--run-id", default=None, help="only for this run (default: the whole team)")
     p = command("approve", cmd_exception_approve, "approve an exception (--actor: a board member)", actions)
-    p.add_argument("--id", type=str, required=True, help="the exception's id")
+    p.add_argument("--id", type=str, required=True, help="the exception's id (a whole number)")
     p = command("reject", cmd_exception_reject, "reject an exception (--actor: a board member)", actions)
     p.add_argument("--id", type=str, required=True, help="the exception's id")
     p.add_argument("--reason", required=True)

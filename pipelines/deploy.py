@@ -129,6 +129,28 @@ def write_gatekeeper_manifests(folder: str | Path = "deploy/gatekeeper") -> list
     return written
 
 
-if __name__ == "__main__":
-    for path in write_gatekeeper_manifests(*sys.argv[1:2]):
+def main(argv: list[str] | None = None) -> int:
+    """``python -m greenkfp.pipelines.deploy [DIR]``: write the manifests into DIR."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m greenkfp.pipelines.deploy",
+        description="Write the gatekeeper's Kubernetes manifests (deployment.yaml, service.yaml, "
+                    "kustomization.yaml) into a folder; they name the secrets they read and hold no values.")
+    parser.add_argument("folder", nargs="?", default="deploy/gatekeeper", metavar="DIR",
+                        help="where to write them (default: deploy/gatekeeper; made if missing)")
+    args = parser.parse_args(argv)
+    if not args.folder.strip():
+        parser.error(f"DIR must be a folder, got {args.folder!r}")
+    try:
+        written = write_gatekeeper_manifests(args.folder)
+    except OSError as exc:
+        print(f"error: DIR {args.folder!r} cannot be written: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    for path in written:
         print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

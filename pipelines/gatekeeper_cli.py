@@ -2,13 +2,20 @@
 
 Only wiring: the service is :func:`greenkfp.components.governance.gatekeeper.create_app`.
 Tokens come from the environment (see :mod:`greenkfp.components.governance.tokens`), never from
-the command line.
+the command line. Every option is checked before anything is opened: a bad one is one line on
+stderr naming the option and the value, exit 2. The log (stderr, ``--log-level``) has uvicorn's
+lines and the gatekeeper's own (``greenkfp.*`` loggers), one line per admission among them
+(team, run, pipeline, estimate, decision; never a token), in every worker process.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import logging
+import math
 import os
+import re
 
 from rich.console import Console
 from rich.text import Text
@@ -16,6 +23,39 @@ from rich.text import Text
 console = Console(stderr=True)
 
 LEDGER_ENV = "GREENKFP_LEDGER"
+#: The settings' names as the options that set them (an error of the settings names the option).
+_OPTION_OF_SETTING = {"kfp_url": "--kfp-url", "region": "--region", "provider": "--provider",
+                      "hardware_profile": "--hardware-profile", "reservation_ttl_s": "--reservation-ttl",
+                      "upstream_timeout_s": "--upstream-timeout", "status_cache_s": "--status-cache",
+                      "history_cache_s": "--history-cache", "threads": "--threads", "ledger": "--ledger",
+                      "policy_url": "--policy-url", "policy_file": "--policy-file"}
+#: A log line's control characters, shown escaped: a value from a request cannot forge a line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class OneLineFormatter(logging.Formatter):
+    """A log record on one line: newlines and other control characters escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _CONTROL.sub(lambda m: repr(m.group())[1:-1], super().format(record))
+
+
+def log_config(level: str) -> dict:
+    """uvicorn's logging configuration plus the gatekeeper's loggers (``greenkfp``) at ``level``,
+    one line per record on stderr; uvicorn applies it in each worker process."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["greenkfp"] = {"()": f"{__name__}.OneLineFormatter",
+                                        "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["greenkfp"] = {"class": "logging.StreamHandler", "formatter": "greenkfp",
+                                      "stream": "ext://sys.stderr"}
+    config["loggers"]["greenkfp"] = {"handlers": ["greenkfp"], "level": level.upper(), "propagate": False}
+    return config
+
+
+#: ``--max-body-mib``'s default (:data:`~greenkfp.components.governance.gatekeeper.MAX_BODY_BYTES`, in MiB).
+MAX_BODY_MIB = 4
 
 
 def add_gatekeeper_commands(sub) -> None:
@@ -41,60 +81,127 @@ def add_gatekeeper_commands(sub) -> None:
     policy.add_argument("--policy-file", default="", metavar="PATH",
                         help="a Rego file replacing the bundled budget policy (in-process)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8888, help="port (default: 8888)")
+    serve.add_argument("--port", default="8888", help="port (default: 8888)")
     serve.add_argument("--region", default="GB", help="where a run naming no region is priced (default: GB)")
     serve.add_argument("--provider", default="embedded",
                        help="the carbon provider pricing a run's planned window (default: embedded, offline)")
     serve.add_argument("--hardware-profile", default="n2-standard-4",
                        help="the hardware preset a run's steps are modeled on when it names none")
     serve.add_argument("--reservation-ttl", default="24h", metavar="DURATION",
-                       help="how long an unsettled reservation counts (default: 24h)")
-    serve.add_argument("--upstream-timeout", type=float, default=30.0, metavar="SECONDS",
-                       help="timeout of one request to the KFP API (default: 30)")
-    serve.add_argument("--status-cache", type=float, default=1.0, metavar="SECONDS",
+                       help="how long an unsettled reservation counts (default: 24h; at most 366 days)")
+    serve.add_argument("--upstream-timeout", default="30", metavar="SECONDS",
+                       help="timeout of one request to the KFP API (default: 30; at most 3600)")
+    serve.add_argument("--status-cache", default="1", metavar="SECONDS",
                        help="how old a team's budget status may be as the policy's input for a grant (default: 1; "
-                            "0: read for every request); the ledger checks every grant against its current balance "
-                            "and a refusal is always decided on a fresh status")
-    serve.add_argument("--history-cache", type=float, default=30.0, metavar="SECONDS",
-                       help="how old a pipeline's settled history may be for an estimate (default: 30)")
-    serve.add_argument("--workers", type=int, default=1,
-                       help="worker processes (default: 1); each opens its own ledger connections")
-    serve.add_argument("--threads", type=int, default=8,
-                       help="threads per worker process for the ledger's and the policy's calls (default: 8); 0: "
-                            "on the event loop, one call at a time per process (lowest latency on a small machine; "
-                            "a slow database holds up that process)")
-    serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+                            "0: read for every request; at most 3600); the ledger checks every grant against its "
+                            "current balance and a refusal is always decided on a fresh status")
+    serve.add_argument("--history-cache", default="30", metavar="SECONDS",
+                       help="how old a pipeline's settled history may be for an estimate (default: 30; at most 86400)")
+    serve.add_argument("--workers", default="1",
+                       help="worker processes (default: 1, at most 64); each opens its own ledger connections")
+    serve.add_argument("--threads", default="8",
+                       help="threads per worker process for the ledger's and the policy's calls (default: 8, at most "
+                            "256); 0: on the event loop, one call at a time per process (lowest latency on a small "
+                            "machine; a slow database holds up that process)")
+    serve.add_argument("--max-body-mib", default=str(MAX_BODY_MIB), metavar="MIB",
+                       help=f"the largest request body, MiB (default: {MAX_BODY_MIB}, 30 times the largest compiled "
+                            "pipeline's run request; at most 256); a larger one is answered 413 without being read. "
+                            "Memory: up to about 6 x this per request being handled (threads x workers at once)")
+    serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
+                       help="the log's level (stderr), for uvicorn's lines and the gatekeeper's: at info, one line "
+                            "per admission (team, run, pipeline, estimate, decision; never a token) (default: info)")
     serve.add_argument("--no-access-log", dest="access_log", action="store_false",
-                       help="no line per request (the decisions are still logged)")
+                       help="no line per request (the admissions are still logged)")
     serve.set_defaults(func=cmd_gatekeeper_serve)
+
+
+def _whole(args: argparse.Namespace, name: str, lowest: int, highest: int) -> int:
+    """Option ``--name`` (a text) as a whole number from ``lowest`` to ``highest``, written in ASCII digits."""
+    option, text = "--" + name.replace("_", "-"), str(getattr(args, name))
+    if not re.fullmatch(r"[0-9]{1,12}", text.strip()) or not lowest <= int(text) <= highest:
+        raise ValueError(f"{option} must be a whole number from {lowest} to {highest}, got {text!r}")
+    return int(text)
+
+
+def _seconds(args: argparse.Namespace, name: str, highest: float, *, zero: bool) -> float:
+    """Option ``--name`` (a text) as a number of seconds, > 0 (``zero``: >= 0), at most ``highest``."""
+    option, text = "--" + name.replace("_", "-"), str(getattr(args, name))
+    try:
+        value = float(text) if text.strip().isascii() else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero) or value > highest:
+        raise ValueError(f"{option} must be a number of seconds from 0 ({'included' if zero else 'excluded'}) to "
+                         f"{highest:g}, got {text!r}")
+    return value
+
+
+def check_options(args: argparse.Namespace) -> dict:
+    """``serve``'s numeric options, checked and converted (``name -> value``).
+
+    Raises:
+        ValueError: one naming the option and the value as typed.
+    """
+    from greenkfp.components.governance.gatekeeper import MAX_SECONDS
+    from greenkfp.pipelines.options import duration_hours
+
+    if not str(args.host).strip():
+        raise ValueError(f"--host must be an address to listen on (127.0.0.1, 0.0.0.0, ::), got {args.host!r}")
+    return {"port": _whole(args, "port", 1, 65535), "workers": _whole(args, "workers", 1, 64),
+            "threads": _whole(args, "threads", 0, 256), "max_body_mib": _whole(args, "max_body_mib", 1, 256),
+            "upstream_timeout": _seconds(args, "upstream_timeout", MAX_SECONDS["upstream_timeout_s"], zero=False),
+            "status_cache": _seconds(args, "status_cache", MAX_SECONDS["status_cache_s"], zero=True),
+            "history_cache": _seconds(args, "history_cache", MAX_SECONDS["history_cache_s"], zero=True),
+            "reservation_ttl_h": duration_hours(args.reservation_ttl, "--reservation-ttl")}
 
 
 def settings_from_args(args: argparse.Namespace, environ=None):
     """The gatekeeper's settings from ``serve``'s options and the environment's tokens.
 
     Raises:
-        ValueError: a bad option, or no team token at all.
+        ValueError: a bad option (named), or no team token at all.
     """
     from greenkfp.components.governance.gatekeeper import GatekeeperSettings
     from greenkfp.components.governance.ledger import DEFAULT_LEDGER_URL
     from greenkfp.components.governance.tokens import ENV_TEAMS, Tokens
-    from greenkfp.pipelines.options import duration_hours
 
     environ = os.environ if environ is None else environ
+    values = check_options(args)
+    if values["reservation_ttl_h"] <= 0:
+        raise ValueError(f"--reservation-ttl must be longer than 0, got {args.reservation_ttl!r}")
     tokens = Tokens.from_env(environ)
     if not tokens.teams:
         raise ValueError(f"no team tokens: set {ENV_TEAMS} (team=token,...) or {ENV_TEAMS}_FILE")
-    if not 0 < args.port < 65536:
-        raise ValueError(f"--port must be from 1 to 65535, got {args.port}")
-    if not 1 <= args.workers <= 64:
-        raise ValueError(f"--workers must be from 1 to 64, got {args.workers}")
     return GatekeeperSettings(
         ledger_url=args.ledger or environ.get(LEDGER_ENV) or DEFAULT_LEDGER_URL, kfp_url=args.kfp_url, tokens=tokens,
         policy_url=args.policy_url, policy_file=args.policy_file, region=args.region, provider=args.provider,
-        hardware_profile=args.hardware_profile,
-        reservation_ttl_s=duration_hours(args.reservation_ttl, "--reservation-ttl") * 3600.0,
-        upstream_timeout_s=args.upstream_timeout, status_cache_s=args.status_cache, history_cache_s=args.history_cache,
-        threads=getattr(args, "threads", 8))
+        hardware_profile=args.hardware_profile, reservation_ttl_s=values["reservation_ttl_h"] * 3600.0,
+        upstream_timeout_s=values["upstream_timeout"], status_cache_s=values["status_cache"],
+        history_cache_s=values["history_cache"], threads=values["threads"],
+        max_body_bytes=values["max_body_mib"] * 1024 * 1024)
+
+
+def _named(message: str) -> str:
+    """``message`` with a setting's name at its start replaced by its option's (``region: ...`` -> ``--region: ...``)."""
+    first, rest = re.match(r"([a-z_]*)(.*)", message, re.DOTALL).groups()
+    return _OPTION_OF_SETTING.get(first, first) + rest
+
+
+def _check_listen(host: str, port: int) -> None:
+    """That ``host:port`` can be listened on (uvicorn would say so only after opening everything)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        raise ValueError(f"--host {host!r} is not an address to listen on: {exc}") from None
+    family, kind, proto, _, address = infos[0]
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise ValueError(f"--host/--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 _ARGS_ENV = "GREENKFP_GATEKEEPER_SERVE_ARGS"
@@ -121,20 +228,25 @@ def cmd_gatekeeper_serve(args: argparse.Namespace) -> int:
 
     try:
         settings = settings_from_args(args)
+        port, workers = int(args.port), int(args.workers)  # checked
+        _check_listen(args.host, port)
         app = create_app(settings)  # also when workers start their own: a bad ledger or policy fails here, once
     except (PolicyError, ValueError) as exc:  # ValueError: TokenError, BudgetError, LedgerUnavailableError too
-        console.print("[red]error:[/red]", Text(redact_urls(" ".join(str(exc).split()))))
+        console.print("[red]error:[/red]", Text(redact_urls(" ".join(_named(str(exc)).split()))), soft_wrap=True)
         return 2
     core = app.state.gatekeeper
-    console.print(f"greenkfp gatekeeper on http://{args.host}:{args.port} -> KFP API {redact_urls(settings.kfp_url)}; "
-                  f"ledger {core.ledger.url}; policy {core.policy.policy}; teams {', '.join(settings.tokens.team_names)}"
-                  + (f"; {args.workers} workers" if args.workers > 1 else ""))
-    options = dict(host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
-    if args.workers == 1:
+    console.print(Text(redact_urls(
+        f"greenkfp gatekeeper on http://{args.host}:{port} -> KFP API {settings.kfp_url}; ledger {core.ledger.url}; "
+        f"policy {core.policy.policy}; teams {', '.join(settings.tokens.team_names)}; request bodies up to "
+        f"{settings.max_body_bytes // 1048576} MiB; log level {args.log_level}"
+        + (f"; {workers} workers" if workers > 1 else ""))), soft_wrap=True)
+    options = dict(host=args.host, port=port, log_level=args.log_level, access_log=args.access_log,
+                   log_config=log_config(args.log_level))
+    if workers == 1:
         uvicorn.run(app, **options)
         return 0
     core.close()
     os.environ[_ARGS_ENV] = json.dumps({k: v for k, v in vars(args).items() if k != "func"})
-    uvicorn.run("greenkfp.pipelines.gatekeeper_cli:app_from_environment", factory=True, workers=args.workers,
+    uvicorn.run("greenkfp.pipelines.gatekeeper_cli:app_from_environment", factory=True, workers=workers,
                 **options)
     return 0

@@ -81,8 +81,22 @@ KFP_ROUTES = (
 )
 GREENKFP_API = "/apis/greenkfp/v1"
 RUN_ID_HEADER = "X-Greenkfp-Run-Id"
-#: The largest request body read (a compiled pipeline spec is well below it).
-MAX_BODY_BYTES = 32 * 1024 * 1024
+#: The largest request body read by default (``--max-body-mib``): 4 MiB. The largest compiled
+#: pipeline spec here (compiled/kubeflow/carbon_aware_training.yaml) is 135 KiB, its run request
+#: 107 KiB of JSON: the cap leaves 30 times that. A body is held while it is read, as text and
+#: parsed (about 6 times its size in all), by each of a process's ``threads`` requests at once:
+#: with the Deployment's 2 workers x 8 threads, 16 x 6 x 4 MiB = 384 MiB at worst beside the
+#: processes' own ~375 MiB (uvicorn's parent and two workers, ~125 MiB each, measured), inside
+#: its 1 GiB limit (tests/test_gatekeeper_http.py checks the sum against the manifest). The old
+#: 32 MiB cap would have been 3 GiB.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+#: The largest cap that can be set (``--max-body-mib`` 256).
+MAX_BODY_LIMIT_BYTES = 256 * 1024 * 1024
+#: Upper bounds of the settings in seconds (beyond them a value is a typo: 1e308 s).
+MAX_SECONDS = {"reservation_ttl_s": 366 * 86400.0, "upstream_timeout_s": 3600.0, "status_cache_s": 3600.0,
+               "history_cache_s": 86400.0}
+#: The largest energy a submission may declare, kWh (a terawatt-hour).
+MAX_ENERGY_KWH = 1e9
 _PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 
 
@@ -113,6 +127,9 @@ class GatekeeperSettings:
             loop itself, one at a time per process, as a synchronous server would: no thread
             hand-off or GIL contention (the lowest latency on a small machine), but a slow
             database holds up that process's other requests until the call ends.
+        max_body_bytes: The largest request body, bytes (:data:`MAX_BODY_BYTES` by default, at
+            most :data:`MAX_BODY_LIMIT_BYTES`): a larger one is answered 413 as soon as its
+            ``Content-Length`` says so or its bytes pass the cap, without reading the rest.
         actor: The name the gatekeeper writes into the ledger's entries.
         clock: Returns the current time (timezone-aware); the system's UTC clock by default.
     """
@@ -130,6 +147,7 @@ class GatekeeperSettings:
     status_cache_s: float = 1.0
     history_cache_s: float = 30.0
     threads: int = 8
+    max_body_bytes: int = MAX_BODY_BYTES
     actor: str = "gatekeeper"
     clock: Callable[[], datetime] | None = field(default=None, repr=False, compare=False)
 
@@ -142,13 +160,18 @@ class GatekeeperSettings:
             check_base_url(self.kfp_url)
         except ValueError as exc:
             raise ValueError(str(exc).replace("base_url", "kfp_url")) from None
-        for name in ("reservation_ttl_s", "upstream_timeout_s", "status_cache_s", "history_cache_s"):
+        for name, highest in MAX_SECONDS.items():
             value = getattr(self, name)
+            lowest = "0 (excluded)" if name in ("reservation_ttl_s", "upstream_timeout_s") else "0"
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
-                    or (value == 0 and name in ("reservation_ttl_s", "upstream_timeout_s")):
-                raise ValueError(f"{name} must be a number of seconds > 0 (caches: >= 0), got {value!r}")
+                    or (value == 0 and "excluded" in lowest) or value > highest:
+                raise ValueError(f"{name} must be a number of seconds from {lowest} to {highest:g}, got {value!r}")
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or not 0 <= self.threads <= 256:
             raise ValueError(f"threads must be a whole number from 0 to 256, got {self.threads!r}")
+        if isinstance(self.max_body_bytes, bool) or not isinstance(self.max_body_bytes, int) \
+                or not 1024 <= self.max_body_bytes <= MAX_BODY_LIMIT_BYTES:
+            raise ValueError(f"max_body_bytes must be a whole number from 1024 to {MAX_BODY_LIMIT_BYTES}, "
+                             f"got {self.max_body_bytes!r}")
         if self.policy_url and self.policy_file:
             raise ValueError("give policy_url or policy_file, not both")
 
@@ -184,13 +207,14 @@ def _moment(body: Mapping, name: str) -> datetime | None:
     return moment.astimezone(timezone.utc)
 
 
-def _number(body: Mapping, name: str, *, positive: bool = False) -> float | None:
+def _number(body: Mapping, name: str, *, positive: bool = False, highest: float | None = None) -> float | None:
     value = body.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
-            or (positive and value == 0):
-        raise ValueError(f"{name} must be a number {'>' if positive else '>='} 0, got {_shown(value)}")
+            or (positive and value == 0) or (highest is not None and value > highest):
+        bound = f"from 0 to {highest:g}" if highest is not None else f"{'>' if positive else '>='} 0"
+        raise ValueError(f"{name} must be a number {bound}, got {_shown(value)}")
     return float(value)
 
 
@@ -249,7 +273,7 @@ class AdmissionRequest:
         start, end = _moment(body, "window_start"), _moment(body, "window_end")
         if (start is None) != (end is None) or (start is not None and end <= start):
             raise ValueError("window_start and window_end go together, the end after the start")
-        energy = _number(body, "energy_kwh")
+        energy = _number(body, "energy_kwh", highest=MAX_ENERGY_KWH)
         return cls(pipeline=_text(body, "pipeline", required=True), run_id=_text(body, "run_id", required=True),
                    period=period, energy_kwh=energy or None, steps=steps,
                    hardware_profile=_text(body, "hardware_profile", limit=64), region=_text(body, "region", limit=64),
@@ -498,6 +522,56 @@ def _invalid(message: str) -> KfpApiError:
     return KfpApiError("INVALID_ARGUMENT", message, reason="INVALID_ARGUMENT")
 
 
+def _too_large(limit: int) -> KfpApiError:
+    """413 in KFP's format (gRPC RESOURCE_EXHAUSTED, as grpc-gateway says of a message too large)."""
+    error = KfpApiError("RESOURCE_EXHAUSTED", f"the request body is larger than the gatekeeper's limit of "
+                                              f"{limit:,} bytes ({limit / 1048576:g} MiB)", reason="REQUEST_TOO_LARGE")
+    error.status = 413
+    error.headers = {"Connection": "close"}  # the rest of the body is not read
+    return error
+
+
+class _Unexpected:
+    """ASGI middleware: an unexpected error of a request is one log line and a 500 in KFP's
+    format. (A FastAPI handler for ``Exception`` answers too, but Starlette then raises the error
+    again and uvicorn logs its traceback, with whatever the error's text carries.) The traceback
+    goes to the debug level, URLs' credentials redacted."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def sending(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as error:  # noqa: BLE001 - the last line of defence: answer, log one line
+            import traceback
+
+            logger.error("internal error on %s %s: %s", scope.get("method"), scope.get("path"),
+                         " ".join(redact_urls(f"{type(error).__name__}: {error}").split()))
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s", redact_urls("".join(traceback.format_exception(error))))
+            if started:  # the answer is under way: nothing better than closing it
+                return
+            from .kfp_api import error_body
+
+            body = json.dumps(error_body("INTERNAL", "internal error of the gatekeeper (see its log)",
+                                         reason="INTERNAL")).encode()
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+
 def _planned_window(submission: Submission, now: datetime) -> tuple[datetime | None, datetime | None]:
     """A gated pipeline's run-now window: from ``earliest_start`` (else now) for ``duration_hours``.
     Conservative: the carbon gate only ever moves a run to a greener window."""
@@ -516,11 +590,33 @@ def _planned_window(submission: Submission, now: datetime) -> tuple[datetime | N
     return start, start + timedelta(hours=hours)
 
 
+def _check_pricing(settings: GatekeeperSettings) -> None:
+    """The provider, hardware profile and region a submission naming none is priced with, checked
+    at start-up (else every such submission would fail). Errors begin with the setting's name."""
+    from ..carbon.providers import PROVIDER_NAMES
+    from ..energy.profiles import resolve_profile
+    from .estimate import planned_intensity
+
+    if settings.provider not in PROVIDER_NAMES:
+        raise ValueError(f"provider must be one of {', '.join(PROVIDER_NAMES)}, got {_shown(settings.provider)}")
+    try:
+        resolve_profile(settings.hardware_profile)
+    except ValueError as exc:
+        raise ValueError(f"hardware_profile: {exc}") from None
+    try:
+        planned_intensity(settings.region, provider=settings.provider)
+    except ValueError as exc:
+        raise ValueError(f"region: {exc}") from None
+
+
 def create_app(settings: GatekeeperSettings):
-    """The gatekeeper's FastAPI app (see the module's docstring). Opens the ledger (migrating
-    it) and the policy at once, so a bad URL or policy file fails here, not at the first request.
+    """The gatekeeper's FastAPI app (see the module's docstring). Checks the pricing defaults
+    and opens the ledger (migrating it) and the policy at once, so a bad region, URL or policy
+    file fails here, not at the first request.
 
     Raises:
+        ValueError: an unknown provider, hardware profile or region (the message begins with
+            the setting's name).
         LedgerUnavailableError: the ledger cannot be opened.
         PolicyError: the policy cannot be loaded.
     """
@@ -529,6 +625,7 @@ def create_app(settings: GatekeeperSettings):
     import anyio
     import httpx
     from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -538,6 +635,7 @@ def create_app(settings: GatekeeperSettings):
     from .errors import BudgetError, LedgerUnavailableError
     from .policy import PolicyError
 
+    _check_pricing(settings)
     core = Gatekeeper(settings)
     tokens = settings.tokens
     upstream = settings.kfp_url.rstrip("/")
@@ -565,6 +663,8 @@ def create_app(settings: GatekeeperSettings):
     app = FastAPI(title="greenkfp gatekeeper", version=__version__, lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url=None)
     app.state.gatekeeper = core
+    app.add_middleware(_Unexpected)
+    max_body = settings.max_body_bytes
 
     def answer(error: KfpApiError) -> JSONResponse:
         return JSONResponse(error.body, status_code=error.status, headers=getattr(error, "headers", None))
@@ -578,11 +678,19 @@ def create_app(settings: GatekeeperSettings):
         return answer(KfpApiError("NOT_FOUND", f"{request.method} {request.url.path} is not served by the greenkfp "
                                                "gatekeeper", reason="NOT_FOUND"))
 
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, error: Exception):
-        logger.error("internal error on %s %s: %s", request.method, request.url.path,
-                     redact_urls(f"{type(error).__name__}: {error}"))
-        return answer(KfpApiError("INTERNAL", "internal error of the gatekeeper (see its log)", reason="INTERNAL"))
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError):
+        # every route takes its path parameters as text and checks them after the token; this
+        # only answers what slips through, also after the token, and in KFP's format
+        try:
+            identify(request)
+        except KfpApiError as refused:
+            return answer(refused)
+        problems = error.errors()
+        first = problems[0] if problems else {}
+        where = [str(part) for part in first.get("loc", ()) if part not in ("path", "query", "body")]
+        return answer(_invalid(f"{'.'.join(where) or 'the request'} is not valid: {first.get('msg', 'invalid')}, "
+                               f"got {_shown(first.get('input'))}"))
 
     # ----------------------------------------------------------------- helpers
 
@@ -599,9 +707,20 @@ def create_app(settings: GatekeeperSettings):
         return identity.name
 
     async def body_of(request: Request) -> tuple[bytes, Any]:
-        raw = await request.body()
-        if len(raw) > MAX_BODY_BYTES:
-            raise _invalid(f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+        """The body, read as it arrives up to ``max_body_bytes`` (413 past it: the rest is not read),
+        and its JSON."""
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isascii() or not declared.isdigit()):
+            raise _invalid(f"Content-Length must be a whole number of bytes, got {_shown(declared)}")
+        if declared is not None and int(declared) > max_body:
+            raise _too_large(max_body)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body:
+                raise _too_large(max_body)
+            chunks.append(chunk)
+        raw = b"".join(chunks)
         try:
             return raw, strict_json(raw.decode("utf-8"), "the request body")
         except UnicodeDecodeError:
@@ -775,6 +894,8 @@ def create_app(settings: GatekeeperSettings):
 
 def _admin_routes(app, core: Gatekeeper, identify, body_of, call) -> None:
     """The admin's and the review board's actions: limits, the board's members, exceptions, transfers."""
+    from .bounds import check_ahead, check_entry_id
+    from .errors import BudgetError
     def needs(request: Request, *roles: str) -> Identity:
         identity = identify(request)
         if identity.role not in roles:
@@ -809,21 +930,31 @@ def _admin_routes(app, core: Gatekeeper, identify, body_of, call) -> None:
     async def request_exception(request: Request):
         team = needs(request, "team").name
         body = await fields(request, ("period", "amount_g", "reason", "expires_at", "run_id"))
+        try:  # a time in the year ahead (the ledger checks the rest)
+            expires = _moment(body, "expires_at") if isinstance(body.get("expires_at"), str) else None
+            if expires is not None:
+                check_ahead("expires_at", expires, core.now(), body["expires_at"])
+        except ValueError as exc:
+            raise _invalid(str(exc)) from None
         grant_id = await call(lambda: core.ledger.request_exception(
             team, body.get("period"), body.get("amount_g"), requester=team, reason=body.get("reason"),
             expires_at=body.get("expires_at"), run_id=body.get("run_id")))
         return (await call(core.ledger.exception, grant_id)).to_dict()
 
     @app.post(GREENKFP_API + "/exceptions/{exception_id}:{action}")
-    async def decide_exception(request: Request, exception_id: int, action: str):
-        member = needs(request, "board").name
+    async def decide_exception(request: Request, exception_id: str, action: str):
+        member = needs(request, "board").name  # the token first, whatever the path says
         if action not in ("approve", "reject"):
             raise KfpApiError("NOT_FOUND", f"no action {action!r}: approve or reject", reason="NOT_FOUND")
+        try:
+            grant_id = check_entry_id("exception_id", exception_id)
+        except BudgetError as exc:
+            raise _invalid(str(exc)) from None
         body = await fields(request, ("reason",))
         if action == "approve":
-            grant = await call(lambda: core.ledger.approve_exception(exception_id, approver=member))
+            grant = await call(lambda: core.ledger.approve_exception(grant_id, approver=member))
         else:
-            grant = await call(lambda: core.ledger.reject_exception(exception_id, approver=member,
+            grant = await call(lambda: core.ledger.reject_exception(grant_id, approver=member,
                                                                     reason=body.get("reason")))
         core.forget(grant.team, grant.period)
         return grant.to_dict()
