@@ -61,7 +61,7 @@ def _check_values(args: argparse.Namespace) -> None:
     if getattr(args, "period", None) is not None:
         args.period = check_period(args.period)
     if getattr(args, "id", None) is not None:
-        args.id = check_entry_id("exception_id", args.id)
+        args.id = check_entry_id("exception_id", args.id, "an exception's id")
     if getattr(args, "ttl", None) is not None:  # at most 366 days (a larger one overflowed the ledger's dates)
         hours = duration_hours(args.ttl, "--ttl")
         if hours <= 0:

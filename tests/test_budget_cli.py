@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -87,8 +88,9 @@ def test_reject_release_and_expire(tmp_path, capsys):
     run = lambda *argv, **kw: budget(capsys, url, *argv, **kw)  # noqa: E731
     run("set-limit", "--team", "research", "--period", P, "--limit-g", "100", "--tier", "hard")
     run("board", "add", "carol")
+    in_300_days = (datetime.now(timezone.utc) + timedelta(days=300)).replace(microsecond=0).isoformat()  # <= 366
     _, out, _ = run("exception", "request", "--team", "research", "--period", P, "--amount-g", "5", "--reason", "x",
-                    "--expires-at", "2999-01-01T00:00:00Z", "--run-id", "run-9", actor="bob")
+                    "--expires-at", in_300_days, "--run-id", "run-9", actor="bob")
     code, out, _ = run("exception", "reject", "--id", out.split()[0][1:], "--reason", "no", actor="carol")
     assert code == 0 and "rejected, by carol: 5 g for run run-9" in out
     run("reserve", "--team", "research", "--period", P, "--estimate-g", "40", "--run-id", "run-1", "--ttl", "1m")
@@ -121,7 +123,8 @@ def reserve(team="research", estimate="1", *extra):
     (reserve("research", "1", "--ttl", "soon"), "--ttl must be a duration such as 2h"),
     (["settle", "--run-id", "unknown", "--actual-g", "5"], "--run-id has no reservation in the ledger, got 'unknown'"),
     (["settle", "--run-id", "r", "--actual-g", "nan"], "--actual-g must be a finite number of grams >= 0, got 'nan'"),
-    (["exception", "approve", "--id", "12x"], "--id must be an exception's id (a whole number > 0), got '12x'"),
+    (["exception", "approve", "--id", "12x"],
+     "--id must be an exception's id, a whole number from 1 to 9223372036854775807, got '12x'"),
     (["exception", "request", "--team", "research", "--period", P, "--amount-g", "5", "--reason", "r",
       "--expires-at", "2026-12-31T00:00:00"], "--expires-at must be timezone-aware"),
     (["transfer", "--from-team", "research", "--to-team", "x", "--period", P, "--amount-g", "5", "--reason", "r"],

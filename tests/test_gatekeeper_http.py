@@ -139,7 +139,7 @@ def test_the_token_is_checked_before_the_paths_parameters(gatekeeper, exception_
     assert gatekeeper.call("POST", path, TOKENS["ml"], json={}).status_code == 403  # a team cannot decide
     reply = gatekeeper.call("POST", path, BOARD["carol"], json={})
     assert reply.status_code == 400 and reply.json()["code"] == 3, reply.text
-    assert reply.json()["message"].startswith("exception_id must be an id, a whole number from 1 to "
+    assert reply.json()["message"].startswith("exception_id must be an exception's id, a whole number from 1 to "
                                               "9223372036854775807, got ")
 
 
@@ -308,3 +308,25 @@ def test_serve_logs_one_line_per_admission_and_never_a_secret(postgres_server, t
     start = next(line for line in lines if line.startswith("greenkfp gatekeeper on"))
     assert "password=***" in start and "request bodies up to 4 MiB" in start
     assert secret not in output and team not in output and ADMIN not in output
+
+
+def test_an_unexpected_error_is_one_log_line_and_a_500_in_kfps_format(caplog):
+    """The gatekeeper's last line of defence, around a stand-in app that fails: Starlette's own
+    handler for ``Exception`` answers too, but then raises the error again for uvicorn to log with
+    its traceback (and whatever the error's text carries)."""
+    from starlette.testclient import TestClient
+
+    from greenkfp.components.governance.gatekeeper import _Unexpected
+
+    async def failing(scope, receive, send):  # an ASGI app (as FastAPI's routes are, inside the middleware)
+        raise RuntimeError("lost postgresql+psycopg://gk:pw-in-userinfo@db/ledger?password=pw-in-query")
+
+    caplog.set_level(logging.INFO, logger="greenkfp")
+    client = TestClient(_Unexpected(failing), raise_server_exceptions=True)  # no lifespan: not a context
+    reply = client.get("/fail")  # raise_server_exceptions: anything escaping the middleware fails here
+    assert reply.status_code == 500 and reply.json()["code"] == 13
+    assert reply.json()["message"] == "internal error of the gatekeeper (see its log)"
+    (record,) = [r for r in caplog.records if r.name == "greenkfp.gatekeeper"]
+    assert record.levelname == "ERROR" and "\n" not in record.getMessage() and record.exc_info is None
+    assert "RuntimeError: lost postgresql+psycopg://***@db/ledger?password=***" in record.getMessage()
+    assert "pw-in" not in caplog.text

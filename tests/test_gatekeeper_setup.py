@@ -75,8 +75,8 @@ def test_bearer_reads_only_a_bearer_header():
 
 @pytest.mark.parametrize("argv, environ, message", [
     ([], {}, "no team tokens: set GREENKFP_GATEKEEPER_TOKENS"),
-    (["--kfp-url", "ftp://kfp"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"}, "kfp_url must be an http(s)://"),
-    (["--port", "0"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"}, "--port must be from 1 to 65535"),
+    (["--kfp-url", "ftp://kfp"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"}, "--kfp-url must be an http(s)://"),
+    (["--port", "0"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"}, "--port must be a whole number from 1 to 65535"),
     (["--reservation-ttl", "soon"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"}, "--reservation-ttl must be"),
     (["--policy-file", "/nonexistent.rego"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"},
      "cannot read policy file /nonexistent.rego"),
@@ -89,7 +89,7 @@ def test_serve_refuses_bad_settings_in_one_line(argv, environ, message, monkeypa
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     argv = ["gatekeeper", "serve", "--kfp-url", "http://127.0.0.1:9", "--ledger", f"sqlite:///{tmp_path / 'l.db'}",
-            *argv]
+            "--port", str(free_port()), *argv]
     assert main(argv) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert message in err and "Traceback" not in err and TEAM_A not in err
@@ -149,6 +149,7 @@ def test_the_manifests_are_a_fresh_generation():
 def test_the_manifests_parse_and_reference_secrets_only_by_name():
     from greenkfp.pipelines.cli import build_parser
     from greenkfp.pipelines.deploy import SECRETS
+    from greenkfp.pipelines.gatekeeper_cli import check_options
 
     documents = _manifests()
     kinds = {d["kind"]: d for d in documents}
@@ -168,7 +169,7 @@ def test_the_manifests_parse_and_reference_secrets_only_by_name():
     args = build_parser().parse_args(container["command"][1:])
     assert args.host == "0.0.0.0" and args.kfp_url.startswith("http://ml-pipeline.")
     port = container["ports"][0]["containerPort"]
-    assert args.port == port and service["spec"]["ports"][0]["targetPort"] == "http"
+    assert check_options(args)["port"] == port and service["spec"]["ports"][0]["targetPort"] == "http"
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert pod["securityContext"]["runAsNonRoot"] is True

@@ -31,8 +31,9 @@ MAX_AHEAD = timedelta(days=366)
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
-def check_entry_id(field: str, value: Any) -> int:
-    """``value`` (an int, or a text of ASCII digits) as an entry id from 1 to :data:`MAX_ENTRY_ID`.
+def check_entry_id(field: str, value: Any, what: str = "an entry's id") -> int:
+    """``value`` (an int, or a text of ASCII digits) as an entry id from 1 to :data:`MAX_ENTRY_ID`
+    (``what``: what the message calls it).
 
     Raises:
         BudgetError: anything else (``٣``, ``1e3``, ``-1``, 20 digits), naming ``field``.
@@ -42,7 +43,7 @@ def check_entry_id(field: str, value: Any) -> int:
     else:
         number = value
     if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_ENTRY_ID:
-        raise BudgetError(field, f"must be an id, a whole number from 1 to {MAX_ENTRY_ID}", value)
+        raise BudgetError(field, f"must be {what}, a whole number from 1 to {MAX_ENTRY_ID}", value)
     return number
 
 

@@ -947,7 +947,7 @@ def _admin_routes(app, core: Gatekeeper, identify, body_of, call) -> None:
         if action not in ("approve", "reject"):
             raise KfpApiError("NOT_FOUND", f"no action {action!r}: approve or reject", reason="NOT_FOUND")
         try:
-            grant_id = check_entry_id("exception_id", exception_id)
+            grant_id = check_entry_id("exception_id", exception_id, "an exception's id")
         except BudgetError as exc:
             raise _invalid(str(exc)) from None
         body = await fields(request, ("reason",))
