@@ -70,7 +70,9 @@ def add_gatekeeper_commands(sub) -> None:
         description="Serve the gatekeeper. Team tokens: GREENKFP_GATEKEEPER_TOKENS (team=token,...) or "
                     "GREENKFP_GATEKEEPER_TOKENS_FILE (a file of team=token lines, or a mounted secret folder); "
                     "admin: GREENKFP_GATEKEEPER_ADMIN_TOKEN[_FILE]; board members: "
-                    "GREENKFP_GATEKEEPER_BOARD_TOKENS[_FILE]; the KFP API's own bearer token: GREENKFP_KFP_TOKEN[_FILE].")
+                    "GREENKFP_GATEKEEPER_BOARD_TOKENS[_FILE]; the KFP API's own bearer token: GREENKFP_KFP_TOKEN[_FILE]. "
+                    "Token files are read again within 2 s of a change (a rotated secret needs no restart); tokens "
+                    "in the variables themselves are fixed until a restart.")
     serve.add_argument("--ledger", default=None, metavar="URL",
                        help=f"the budget ledger's database (default: ${LEDGER_ENV}, else {DEFAULT_LEDGER_URL})")
     serve.add_argument("--kfp-url", required=True, metavar="URL",

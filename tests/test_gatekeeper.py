@@ -316,7 +316,7 @@ def test_a_team_cannot_reserve_settle_or_read_for_another(gatekeeper):
 
 @pytest.mark.parametrize("body, message", [
     ({"run_id": "r"}, "pipeline must be a non-empty text"),
-    ({"pipeline": "p", "run_id": "r", "energy_kwh": -1}, "energy_kwh must be a number >= 0"),
+    ({"pipeline": "p", "run_id": "r", "energy_kwh": -1}, "energy_kwh must be a number from 0 to 1e+09"),
     ({"pipeline": "p", "run_id": "r", "period": "2026-13"}, "period must be a calendar month"),
     ({"pipeline": "p", "run_id": "r", "steps": 0}, "steps must be a whole number"),
     ({"pipeline": "p", "run_id": "r", "estimate_g": 1}, "unknown field 'estimate_g'"),

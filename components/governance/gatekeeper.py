@@ -64,6 +64,7 @@ from fastapi import Request  # at module level: FastAPI resolves the handlers' (
 
 from .._checks import iso, strict_json
 from .._messages import redact_urls
+from .bounds import MAX_AHEAD
 from .kfp_api import API, KfpApiError, Submission, parse_submission, quota_failure, with_spec
 from .tokens import Identity, Tokens, bearer
 
@@ -92,8 +93,9 @@ RUN_ID_HEADER = "X-Greenkfp-Run-Id"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 #: The largest cap that can be set (``--max-body-mib`` 256).
 MAX_BODY_LIMIT_BYTES = 256 * 1024 * 1024
-#: Upper bounds of the settings in seconds (beyond them a value is a typo: 1e308 s).
-MAX_SECONDS = {"reservation_ttl_s": 366 * 86400.0, "upstream_timeout_s": 3600.0, "status_cache_s": 3600.0,
+#: Upper bounds of the settings in seconds (beyond them a value is a typo: 1e308 s); a
+#: reservation lives at most as long as anything else ahead (:data:`~.bounds.MAX_AHEAD`).
+MAX_SECONDS = {"reservation_ttl_s": MAX_AHEAD.total_seconds(), "upstream_timeout_s": 3600.0, "status_cache_s": 3600.0,
                "history_cache_s": 86400.0}
 #: The largest energy a submission may declare, kWh (a terawatt-hour).
 MAX_ENERGY_KWH = 1e9
@@ -629,6 +631,7 @@ def create_app(settings: GatekeeperSettings):
     from fastapi.responses import JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect
 
     from .._runtime import __version__
     from ..carbon.errors import CarbonError
@@ -715,11 +718,14 @@ def create_app(settings: GatekeeperSettings):
         if declared is not None and int(declared) > max_body:
             raise _too_large(max_body)
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body:
-                raise _too_large(max_body)
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_body:
+                    raise _too_large(max_body)
+                chunks.append(chunk)
+        except ClientDisconnect:  # nobody to answer; not an error of the gatekeeper's
+            raise _invalid("the client hung up before its request body was read") from None
         raw = b"".join(chunks)
         try:
             return raw, strict_json(raw.decode("utf-8"), "the request body")
@@ -896,6 +902,7 @@ def _admin_routes(app, core: Gatekeeper, identify, body_of, call) -> None:
     """The admin's and the review board's actions: limits, the board's members, exceptions, transfers."""
     from .bounds import check_ahead, check_entry_id
     from .errors import BudgetError
+
     def needs(request: Request, *roles: str) -> Identity:
         identity = identify(request)
         if identity.role not in roles:
