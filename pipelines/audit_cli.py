@@ -32,8 +32,13 @@ def _number(option: str, text: str | None) -> float | None:
 
 def _kfp_runs(host: str, namespace: str | None) -> list[dict[str, Any]]:
     """Every run the KFP API at ``host`` lists, as v2beta1 JSON."""
-    from greenkfp.pipelines.submit import SubmitError, _client, _kfp_call, preflight_kfp
+    from greenkfp.components.governance.audit import AuditError
+    from greenkfp.pipelines.submit import SubmitError, _client, _kfp_call, check_host, preflight_kfp
 
+    try:
+        host = check_host(host)
+    except SubmitError as exc:  # a malformed URL is bad input (exit 2), not an outage
+        raise AuditError(str(exc).replace("--host", "--kfp-host")) from None
     try:
         preflight_kfp(host)
         client = _kfp_call("connecting", host, lambda: _client(host, namespace))

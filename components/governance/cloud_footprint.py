@@ -120,10 +120,10 @@ def _month_of(text: Any, path: str, line: int, field: str, formats: str) -> str:
     raise CloudExportError(path, line, field, f"has an unknown month format (expected {formats})", text)
 
 
-def _number(value: Any, path: str, line: int, field: str, *, required: bool) -> float | None:
+def _number(value: Any, path: str, line: int, field: str, *, required: bool, unit: str = "kg CO2e") -> float | None:
     if value is None or (isinstance(value, str) and value.strip() in ("", "NULL", "null")):
         if required:
-            raise CloudExportError(path, line, field, "is empty (a number of kg CO2e is required)", value)
+            raise CloudExportError(path, line, field, f"is empty (a number of {unit} is required)", value)
         return None
     number = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -134,7 +134,7 @@ def _number(value: Any, path: str, line: int, field: str, *, required: bool) -> 
         except ValueError:
             number = None
     if number is None or not math.isfinite(number) or number < 0:
-        raise CloudExportError(path, line, field, "must be a number of kg CO2e >= 0", value)
+        raise CloudExportError(path, line, field, f"must be a number of {unit} >= 0", value)
     return number
 
 
@@ -257,7 +257,7 @@ def read_gcp_export(path: str | os.PathLike) -> list[CloudFootprintRow]:
 
 
 def _tons(value: Any, unit: Any, path: str, line: int, field: str, *, required: bool) -> float | None:
-    tons = _number(value, path, line, f"{field}_value", required=False)
+    tons = _number(value, path, line, f"{field}_value", required=False, unit="metric tons CO2e")
     if tons is None:
         return 0.0 if required else None  # the export allows a null value: no emissions estimated
     if _text(unit).upper() not in ("MTCO2E", "MTCO2-E", "METRIC TONS CO2E"):
