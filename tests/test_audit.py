@@ -28,7 +28,7 @@ from greenkfp.components.governance.audit import (
 )
 from greenkfp.components.governance.cloud_footprint import read_aws_export, read_gcp_export
 from greenkfp.components.governance.demo import seed_quarter, write_demo_exports
-from greenkfp.components.records import AuditBaseline, RunFacts, read_record
+from greenkfp.components.records import AuditBaseline, read_record
 from greenkfp.pipelines.cli import main
 
 UTC = timezone.utc
@@ -429,4 +429,3 @@ def test_write_audit_stages_then_moves(demo, tmp_path):
     written = write_audit(result, tmp_path / "nested" / "out")
     assert [p.name for p in written] == list(AUDIT_FILES) and all(p.is_file() for p in written)
     assert sorted(p.name for p in (tmp_path / "nested").iterdir()) == ["out"]
-    assert RunFacts  # the records the audit reads are the ones the settlement stores
