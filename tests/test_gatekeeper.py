@@ -570,7 +570,8 @@ def test_a_huge_gram_figure_is_400_naming_the_field(gatekeeper):
                            json={"pipeline": "p", "run_id": "big", "energy_kwh": 1.0}).status_code == 200
     reply = gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", ml, json={"run_id": "big", "actual_g": 1.7e308})
     assert reply.status_code == 400
-    assert reply.json()["message"] == "actual_g must be a finite number of grams >= 0, at most 1e15 g (1 Gt), got 1.7e+308"
+    assert reply.json()["message"] == \
+        "actual_g must be a finite number of grams >= 0, at most 1e15 g (1 Gt), got 1.7e+308"
     reply = gatekeeper.call("PUT", f"/apis/greenkfp/v1/budgets/ml/{PERIOD}", ADMIN,
                             json={"limit_g": 1.7e308, "tier": "hard"})
     assert reply.status_code == 400 and reply.json()["message"].startswith("limit_g must be a finite number of grams")
@@ -579,8 +580,7 @@ def test_a_huge_gram_figure_is_400_naming_the_field(gatekeeper):
 
 
 def test_names_up_to_the_ledgers_limits_pass_the_gatekeeper_the_policy_and_the_ledger(gatekeeper, kfp_api):
-    from greenkfp.components.governance.errors import MAX_PIPELINE_CHARS, MAX_RUN_ID_CHARS
-
+    MAX_PIPELINE_CHARS = MAX_RUN_ID_CHARS = 256  # noqa: N806 - errors.MAX_*_CHARS, as the API documents them
     ml = TOKENS["ml"]
     longest = {"pipeline": "p" * MAX_PIPELINE_CHARS, "run_id": "r" * MAX_RUN_ID_CHARS, "energy_kwh": 0.1}
     reply = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml, json=longest)
@@ -631,8 +631,9 @@ def test_a_proxied_run_with_its_own_gate_step_is_reserved_once(gatekeeper, kfp_a
     assert open_runs == [kfp_run_id]
     report = tmp_path / "report.json"
     report.write_text(json.dumps(_report(hourly_g=12.5)))
-    settle_carbon_budget.python_func(report_json=Artifact(uri=str(report)), summary=Markdown(uri=str(tmp_path / "d.md")),
-                                     gatekeeper_url=gatekeeper.url, run_id=kfp_run_id)
+    settle_carbon_budget.python_func(report_json=Artifact(uri=str(report)),
+                                     summary=Markdown(uri=str(tmp_path / "d.md")), gatekeeper_url=gatekeeper.url,
+                                     run_id=kfp_run_id)
     status = ledger.status("ml", PERIOD)
     assert (status.reserved_g, status.settled_g) == (0, 12.5)
 
@@ -648,3 +649,15 @@ def test_the_run_id_header_is_kfps_run_id_and_a_retried_key_still_replays(gateke
     settled = gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", TOKENS["ml"],
                               json={"run_id": first.headers["X-Greenkfp-Run-Id"], "actual_g": 3.0})
     assert settled.status_code == 200 and gatekeeper.core.ledger.status("ml", PERIOD).reserved_g == 0
+
+
+def test_a_gate_step_that_asks_before_the_proxy_moved_its_reservation_is_still_charged_once(gatekeeper):
+    """The race the re-key can lose: the run's step reserves under KFP's run id before the proxy
+    moves its provisional reservation there; the provisional one is then released."""
+    ml, core = TOKENS["ml"], gatekeeper.core
+    assert gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                           json={"pipeline": "p", "run_id": "provisional", "energy_kwh": 1.0}).status_code == 200
+    step = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                           json={"pipeline": "p", "run_id": "kfp-run", "energy_kwh": 2.0}).json()
+    assert core.rekey("ml", "provisional", "kfp-run")
+    assert core.ledger.status("ml", PERIOD).reserved_g == pytest.approx(step["reserved_g"])

@@ -417,7 +417,8 @@ class Gatekeeper:
         Raises:
             NoBudgetError: the team has no budget for the period.
             PolicyError: the policy could not decide (nothing is recorded: a retry may pass).
-            BudgetError: the ledger refused the request's values (or the run id is another's).
+            BudgetError: the ledger refused the request's values (RunIdTakenError: the team's run id
+                was decided for another month).
             LedgerUnavailableError: the ledger cannot be reached.
             ValueError, UnknownRegionError: a bad region, profile or window.
         """
@@ -472,9 +473,16 @@ class Gatekeeper:
     def rekey(self, team: str, run_id: str, kfp_run_id: str) -> bool:
         """Move the reservation of the proxy's provisional ``run_id`` to the id KFP gave the run
         (see :meth:`Ledger.rekey`), so a ``carbon_budget_gate`` step in it replays the same
-        decision; False (logged) when it cannot: the run keeps its provisional id."""
+        decision; False (logged) when it cannot: the run keeps its provisional id. When the run's
+        step got there first (KFP's run id is decided already: the run has its own reservation),
+        the provisional one is released instead, so the run is still charged once."""
+        from .errors import RunIdTakenError
+
         try:
             self.ledger.rekey(team, run_id, kfp_run_id, actor=self.settings.actor)
+            return True
+        except RunIdTakenError:
+            self.release(team, run_id)
             return True
         except Exception as exc:  # noqa: BLE001 - KFP created the run: its answer goes back whatever happens here
             logger.warning("could not move the reservation of run %s to KFP's run id %s: %s", run_id, kfp_run_id,

@@ -7,8 +7,9 @@ totals (limit, tier, transfers, open reservations, settlements, how many excepti
 expiry of its open reservations), updated in the same transaction as each entry, under the row's
 lock (migration 0002 adds and backfills them; ``tests/test_ledger_totals.py`` checks they always
 equal the entries' aggregate). Run ids are per team: a run's entries are found by the team and
-their unique keys (``decision:<run id>``, ...; unique per team since migration 0003). SQLite (a file, the default) for one machine, PostgreSQL for a team. Opening a ledger migrates its database to the newest schema
-(Alembic, no ``alembic.ini``).
+their unique keys (``decision:<run id>``, ...; unique per team since migration 0003). SQLite (a
+file, the default) for one machine, PostgreSQL for a team. Opening a ledger migrates its database
+to the newest schema (Alembic, no ``alembic.ini``).
 
 API (grams of CO2eq, periods are calendar months ``YYYY-MM`` in UTC, times timezone-aware)::
 
