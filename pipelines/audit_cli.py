@@ -86,9 +86,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 rows = read_export(kind, path)
                 cloud_rows += rows
                 sources.append((kind, path, len(rows)))
-        _check_ledger(args.ledger)
         kfp = kfp_runs_from_api(_kfp_runs(args.kfp_host, args.kfp_namespace)) if args.kfp_host else []
-        with Ledger(args.ledger) as ledger:
+        with Ledger(args.ledger, create=False) as ledger:  # an audit reads: a missing ledger is not created
             from greenkfp.pipelines.submit import safe_url
 
             result = run_audit(ledger, settings, kfp_runs=kfp, kfp_host=safe_url(args.kfp_host) if args.kfp_host
@@ -114,21 +113,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 0
     print(f"error: {' '.join(redact_urls(message).split())}", file=sys.stderr)
     return 2
-
-
-def _check_ledger(url: str) -> None:
-    """An SQLite ledger must exist: an audit reads, it does not create an empty ledger."""
-    import sqlalchemy as sa
-
-    from greenkfp.components.governance.audit import AuditError
-
-    try:
-        parsed = sa.make_url(url)
-    except Exception:  # noqa: BLE001 - the ledger names a bad URL itself
-        return
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
-            and not os.path.exists(parsed.database):
-        raise AuditError(f"--ledger {url}: no such SQLite file (the audit reads an existing ledger)")
 
 
 def add_audit_commands(sub: argparse._SubParsersAction) -> None:

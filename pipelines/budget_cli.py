@@ -5,7 +5,9 @@ command takes ``--ledger URL`` (default: ``$GREENKFP_LEDGER``, else
 ``sqlite:///greenkfp-ledger.db``) and ``--actor NAME`` (default: ``$USER``, else ``cli``), who is
 recorded as having done it. Exit codes: 0 done (a reservation granted), 3 a reservation refused,
 2 bad input or a ledger that cannot be reached: one line on stderr that names the option and the
-value, nothing written, never a password.
+value, nothing written, never a password. Only ``set-limit`` and ``board add|remove`` create a
+ledger; the other commands need one (``--ledger sqlite:///typo.db does not exist``). Run ids are
+per team: ``settle`` and ``release`` take the run's ``--team``.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def _check_values(args: argparse.Namespace) -> None:
         text = getattr(args, name, None)
         if text is not None:
             try:
-                setattr(args, name, check_grams(name, _number(text), zero=name in ("limit_g", "actual_g")))
+                setattr(args, name, check_grams(name, _number(text), zero=name != "amount_g"))
             except BudgetError as exc:
                 raise BudgetError(name, exc.problem, text) from None  # the value as typed
     if getattr(args, "overdraft_percent", None) is not None:
@@ -124,7 +126,7 @@ def cmd_reserve(args, ledger) -> int:
 
 
 def cmd_settle(args, ledger) -> int:
-    entry = ledger.settle(args.run_id, args.actual_g, actor=args.actor, facts=args.facts_json)
+    entry = ledger.settle(args.team, args.run_id, args.actual_g, actor=args.actor, facts=args.facts_json)
     detail = entry.detail
     print(f"settled run {entry.run_id}: {entry.amount_g:g} g (reserved {detail['reserved_g']:g} g, released "
           f"{detail['released_g']:g} g); entry #{entry.id}")
@@ -132,7 +134,7 @@ def cmd_settle(args, ledger) -> int:
 
 
 def cmd_release(args, ledger) -> int:
-    entry = ledger.release(args.run_id, actor=args.actor)
+    entry = ledger.release(args.team, args.run_id, actor=args.actor)
     print(f"released run {entry.run_id}: {entry.amount_g:g} g back to team {entry.team} ({entry.period}); "
           f"entry #{entry.id}")
     return 0
@@ -195,6 +197,12 @@ def cmd_entries(args, ledger) -> int:
     return 0
 
 
+#: The commands that may create the ledger (a SQLite file that does not exist): those that start one.
+#: The others need an existing ledger (``--ledger sqlite:///typo.db does not exist``, exit 2): a
+#: read-only command never creates a file, and one that needs a budget or a run has none in a new ledger.
+_CREATING = {cmd_set_limit, cmd_board}
+
+
 def _run(command: Callable[[argparse.Namespace, Any], int]) -> Callable[[argparse.Namespace], int]:
     """``command(args, ledger)`` with the ledger opened and closed; a BudgetError (or a bad value)
     is one line on stderr naming the option, exit 2."""
@@ -206,7 +214,8 @@ def _run(command: Callable[[argparse.Namespace, Any], int]) -> Callable[[argpars
 
         try:
             _check_values(args)
-            with Ledger(args.ledger) as ledger:
+            creating = command in _CREATING and getattr(args, "board_action", "add") != "list"
+            with Ledger(args.ledger, create=creating) as ledger:
                 return command(args, ledger)
         except BudgetError as exc:
             message = str(exc.renamed(_option(exc.field)))
@@ -256,7 +265,7 @@ def add_budget_commands(sub: argparse._SubParsersAction) -> None:
 
     p = command("reserve", cmd_reserve, "reserve a run's estimated emissions (exit 0 granted, 3 refused)")
     team_period(p)
-    p.add_argument("--estimate-g", required=True, help="the run's estimated emissions, grams (> 0)")
+    p.add_argument("--estimate-g", required=True, help="the run's estimated emissions, grams (>= 0)")
     p.add_argument("--run-id", required=True, help="the run; a retried run id gets the first answer back")
     p.add_argument("--pipeline", default="manual", help="the pipeline's name (settled history is kept by it; "
                                                           "default: manual)")
@@ -267,6 +276,7 @@ def add_budget_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy-file", default="", help="a Rego policy to evaluate in-process instead of the bundled one")
 
     p = command("settle", cmd_settle, "record a finished run's actual emissions (releases the difference)")
+    p.add_argument("--team", required=True, help="the run's team (run ids are per team)")
     p.add_argument("--run-id", required=True)
     p.add_argument("--actual-g", required=True, help="the run's actual emissions, grams (>= 0)")
     p.add_argument("--facts-json", default=None, metavar="PATH",
@@ -274,6 +284,7 @@ def add_budget_commands(sub: argparse._SubParsersAction) -> None:
                         "against its baseline, gate delay), kept with the settlement for the audit and the report")
 
     p = command("release", cmd_release, "give a run's reservation back (the run will not happen)")
+    p.add_argument("--team", required=True, help="the run's team (run ids are per team)")
     p.add_argument("--run-id", required=True)
 
     command("expire", cmd_expire, "write a release entry for every reservation past its expiry")

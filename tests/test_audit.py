@@ -166,7 +166,7 @@ def test_a_pipeline_without_an_energy_figure_is_unclassified(tmp_path):
     with Ledger(url) as ledger:
         ledger.set_limit("ml", "2026-08", 1e6, "hard", actor="lead")
         ledger.reserve("ml", "2026-08", 10, "r1", actor="gk", pipeline="old")
-        ledger.settle("r1", 9, actor="gk")  # settled before run facts existed
+        ledger.settle("ml", "r1", 9, actor="gk")  # settled before run facts existed
         result = run_audit(ledger)
     (row,) = result.inventory
     assert (row.intensity, row.quadrant, row.energy_per_run_kwh) == ("unknown", "unclassified", None)
@@ -373,7 +373,7 @@ def test_bad_input_is_one_line_and_nothing_is_written(demo, tmp_path, capsys, ca
         message = "error: no runs in the ledger: nothing to audit"
     elif case == "missing ledger":
         argv[1] = f"sqlite:///{tmp_path / 'nope.db'}"
-        message = f"error: --ledger sqlite:///{tmp_path / 'nope.db'}: no such SQLite file"
+        message = f"error: --ledger sqlite:///{tmp_path / 'nope.db'} does not exist"
     elif case == "unreachable kfp":
         argv += ["--kfp-host", f"http://127.0.0.1:{free_port()}"]
         message, expected_code = "error: cannot reach --kfp-host http://127.0.0.1:", 1

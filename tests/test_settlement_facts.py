@@ -33,7 +33,7 @@ def ledger(ledger_url):
 def test_a_settlement_keeps_the_run_facts_with_the_reservations_pipeline(ledger):
     ledger.reserve("research", P, 300, "run-1", actor="gk", pipeline="training")
     facts = facts_dict(pipeline="")
-    entry = ledger.settle("run-1", 240, actor="gk", facts=facts)
+    entry = ledger.settle("research", "run-1", 240, actor="gk", facts=facts)
     kept = RunFacts.from_dict(entry.detail["facts"])
     assert kept.pipeline == "training"  # the step did not know it: the reservation's
     assert kept == RunFacts.from_dict({**facts, "pipeline": "training"})
@@ -41,9 +41,9 @@ def test_a_settlement_keeps_the_run_facts_with_the_reservations_pipeline(ledger)
     assert run.facts == kept and run.facts_data == entry.detail["facts"]
     # a record is as good as its JSON; without facts a settlement is as before
     ledger.reserve("research", P, 100, "run-2", actor="gk", pipeline="training")
-    assert "facts" not in ledger.settle("run-2", 90, actor="gk").detail
+    assert "facts" not in ledger.settle("research", "run-2", 90, actor="gk").detail
     ledger.reserve("research", P, 100, "run-3", actor="gk", pipeline="training")
-    assert ledger.settle("run-3", 90, actor="gk", facts=RunFacts.from_dict(facts_dict(pipeline="training"))
+    assert ledger.settle("research", "run-3", 90, actor="gk", facts=RunFacts.from_dict(facts_dict(pipeline="training"))
                          ).detail["facts"]["pipeline"] == "training"
 
 
@@ -59,7 +59,7 @@ def test_bad_facts_are_refused_naming_the_field_and_nothing_is_settled(ledger, f
     ledger.reserve("research", P, 300, "run-1", actor="gk", pipeline="greenkfp-carbon-aware-training"
                    if field != "facts.pipeline" else "training")
     with pytest.raises(BudgetError) as caught:
-        ledger.settle("run-1", 240, actor="gk", facts=facts)
+        ledger.settle("research", "run-1", 240, actor="gk", facts=facts)
     assert caught.value.field == field and problem in str(caught.value)
     assert ledger.status("research", P).settled_g == 0 and list(ledger.settled_runs()) == []
 
@@ -74,7 +74,7 @@ def test_settled_runs_by_team_and_months(ledger, ledger_url):
                                                               ("research", "2026-11", 10, 9), ("research", P, 5, 5)]):
             other.reserve(team, period, estimate, f"r{i}", actor="gk", pipeline="p")
             clock.sleep(60)
-            other.settle(f"r{i}", actual, actor="gk")
+            other.settle(team, f"r{i}", actual, actor="gk")
     runs = list(ledger.settled_runs())
     assert [r.run_id for r in runs] == ["r0", "r1", "r2", "r3"] and all(isinstance(r, SettledRun) for r in runs)
     first = runs[0]
@@ -111,13 +111,13 @@ def test_imported_runs_are_runs_like_any_other(ledger, ledger_url):
     assert runs[3].settled_at == datetime(2026, 12, 1, 0, 3, 30, tzinfo=UTC)
     assert runs[3].facts.pipeline == "training"  # filled in from the run's pipeline
     # the API finds them by run id: settling again with the same figure is the first entry, another is an error
-    assert ledger.settle("research-3", 11.0, actor="gk").amount_g == 11.0
+    assert ledger.settle("research", "research-3", 11.0, actor="gk").amount_g == 11.0
     with pytest.raises(BudgetError, match="already settled"):
-        ledger.settle("research-3", 12.0, actor="gk")
+        ledger.settle("research", "research-3", 12.0, actor="gk")
     replay = ledger.reserve("research", P, 99, "research-3", actor="gk")
     assert replay.replayed and replay.granted and replay.amount_g == 13.0 and replay.tier == "hard"
     with pytest.raises(BudgetError, match="settled run cannot be released"):
-        ledger.release("research-3", actor="gk")
+        ledger.release("research", "research-3", actor="gk")
     assert ledger.settled_history("research", "training", limit=1) == [57.0]
 
 
@@ -227,7 +227,7 @@ def test_budget_settle_takes_a_facts_file(ledger_url, tmp_path, capsys):
         ledger.reserve("research", P, 100, "r2", actor="gk", pipeline="training")
     good = tmp_path / "facts.json"
     good.write_text(RunFacts.from_dict(facts_dict(pipeline="training")).to_json())
-    assert main(["budget", "settle", "--ledger", ledger_url, "--run-id", "r1", "--actual-g", "80",
+    assert main(["budget", "settle", "--ledger", ledger_url, "--team", "research", "--run-id", "r1", "--actual-g", "80",
                  "--facts-json", str(good)]) == 0
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(facts_dict(gate_action="later")))
@@ -239,8 +239,8 @@ def test_budget_settle_takes_a_facts_file(ledger_url, tmp_path, capsys):
                           (other, "error: --facts-json field pipeline differs from the pipeline of the run's "
                                   "reservation ('training'), got 'nightly'"),
                           (tmp_path / "missing.json", "error: --facts-json is not a run-facts file: RunFacts (in ")):
-        assert main(["budget", "settle", "--ledger", ledger_url, "--run-id", "r2", "--actual-g", "80",
-                     "--facts-json", str(path)]) == 2
+        assert main(["budget", "settle", "--ledger", ledger_url, "--team", "research", "--run-id", "r2",
+                     "--actual-g", "80", "--facts-json", str(path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(message) and err.count("\n") == 1, err
     with Ledger(ledger_url) as ledger:

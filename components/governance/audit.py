@@ -505,7 +505,7 @@ def run_audit(ledger, settings: AuditSettings | None = None, *, kfp_runs: Sequen
         if ledgered is not None:
             team, month, pipeline = ledgered.team, ledgered.period, ledgered.pipeline or kfp_run.pipeline
         else:
-            team = kfp_run.labels.get(TEAM_LABEL) or ledger.run_team(kfp_run.run_id) or "(no team)"
+            team = kfp_run.labels.get(TEAM_LABEL) or "(no team)"  # run ids are per team: the label says whose
             month, pipeline = kfp_run.month, kfp_run.pipeline
             unknown_to_ledger += 1
         if month is None or not first <= month <= last:

@@ -327,7 +327,7 @@ def _seed(ledger, rng, quarter, baseline, quarter_only, runs_per_month, pools, c
             if answer.granted:
                 reviewed += answer.review_required
                 clock.now += timedelta(hours=2)
-                ledger.settle(run_id, round(grams * 0.95, 3), actor="gatekeeper",
+                ledger.settle("production", run_id, round(grams * 0.95, 3), actor="gatekeeper",
                               facts=pools["recsys-nightly", False][attempt])
                 total += 1
             clock.now += timedelta(hours=4)
