@@ -33,7 +33,10 @@ from typing import Any, ClassVar, TypeVar, Union
 from ._files import write_atomic
 
 __all__ = [
+    "AuditBaseline",
+    "AuditSources",
     "BudgetStatus",
+    "CloudExportSource",
     "ExceptionGrant",
     "GateAttempt",
     "GateDecisionRecord",
@@ -43,11 +46,16 @@ __all__ = [
     "InferencePart",
     "IntervalFigure",
     "LEDGER_KINDS",
+    "LEVERS",
     "LedgerEntry",
+    "LeverSaving",
+    "ModelFacts",
     "ModelFigures",
     "RecordError",
     "Reservation",
+    "ReductionTarget",
     "RoundSeries",
+    "RunFacts",
     "SciBenchmark",
     "SciDetail",
     "SciEnergy",
@@ -61,6 +69,7 @@ __all__ = [
     "SelectionObjective",
     "SelectionRecord",
     "SustainabilityReport",
+    "TeamBaseline",
     "TotalPart",
     "TrainingCandidate",
     "TrainingEmissions",
@@ -173,7 +182,7 @@ def _load(tp: Any, value: Any, path: str, title: str) -> Any:
 #: Fields that hold a moment: ISO 8601 with a time zone, or the record is refused.
 _TIME_FIELDS = frozenset({"decided_at", "start_at", "start", "end", "retrieved_at", "first_point", "data_end",
                           "started_at", "ended_at", "earliest_start", "deadline", "at", "as_of", "expires_at",
-                          "requested_at"})
+                          "requested_at", "generated_at", "settled_at"})
 
 
 def _check_meaning(cls: type, name: str, value: Any, path: str, title: str) -> None:
@@ -1154,6 +1163,13 @@ class ModelFigures(_Part):
     sci: float | None = None
     sci_unit: str | None = None
     energy_method: str | None = None
+    #: the accuracy's 95 % (Wilson) interval from the selection, when it has one
+    accuracy_interval: IntervalFigure | None = None
+    #: p95 latency of one inference batch, ms, and its interval from the benchmark's rounds
+    latency_p95_ms: float | None = None
+    latency_p95_ms_interval: IntervalFigure | None = None
+
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"accuracy_interval", "latency_p95_ms", "latency_p95_ms_interval"})
 
 
 @dataclass(frozen=True)
@@ -1492,3 +1508,249 @@ class Reservation(_Record):
         review = "; review required" if self.review_required else ""
         return (f"{verdict} {grams_text(self.amount_g)} for run {self.run_id} (team {self.team}, {self.period}); "
                 f"remaining {grams_text(self.remaining_g)}{review}{replay}")
+
+
+# --------------------------------------------------------------------------- run facts and the audit baseline
+
+#: The levers a saving is attributed to: the carbon gate's time shifting, the selection's choice
+#: of model, quantization, and serving autoscaling.
+LEVERS = ("time_shifting", "model_selection", "quantization", "autoscaling")
+_MONTH_TEXT = "a calendar month YYYY-MM"
+
+
+def _is_month(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) != 7 or value[4] != "-" or not (value[:4] + value[5:]).isdigit():
+        return False
+    return 1970 <= int(value[:4]) and 1 <= int(value[5:]) <= 12
+
+
+def _check_interval(figure: IntervalFigure | None, path: str, title: str) -> None:
+    if figure is not None and not figure.low <= figure.high:
+        raise RecordError(title, path, "must have low <= high", figure.to_dict())
+
+
+@dataclass(frozen=True)
+class LeverSaving(_Part):
+    """What one lever saved in a run: grams CO2eq with a 95 % interval (``saved_g`` null when the
+    run has no figure for it, and ``basis`` says why), measured or modeled, and how it was had."""
+
+    _CHOICES: ClassVar[dict] = {"lever": LEVERS, "method": ("measured", "modeled")}
+
+    lever: str
+    saved_g: IntervalFigure | None
+    method: str
+    basis: str
+
+
+@dataclass(frozen=True)
+class ModelFacts(_Part):
+    """A model's business figures: accuracy (fraction 0-1, with its 95 % interval when known) and
+    p95 latency (ms)."""
+
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"latency_p95_ms"})
+
+    name: str | None
+    accuracy: float | None
+    accuracy_interval: IntervalFigure | None = None
+    latency_p95_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class RunFacts(_Record):
+    """What a finished greenkfp run reports beside its emissions, for the budget ledger's
+    settlement and the audit and quarterly report: the savings by lever, the promoted model
+    against its baseline, and what the carbon gate did. Made from the run's
+    :class:`SustainabilityReport` by ``greenkfp.components.governance.client.run_facts``.
+
+    ``pipeline`` is empty when the step did not know it (the ledger fills it in from the run's
+    reservation). ``gate_delay_hours`` is 0 when the run ran at once. ``energy_kwh`` is the
+    training fits' energy (``energy_method`` measured or modeled); ``expected_inferences`` the
+    inference volume the run was priced for, when known.
+    """
+
+    SCHEMA: ClassVar[str] = "greenkfp.run_facts/v1"
+    _CHOICES: ClassVar[dict] = {"gate_action": ("run_now", "wait", "refuse"),
+                                "energy_method": ("measured", "modeled")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"gate_delay_hours", "energy_kwh", "expected_inferences"})
+
+    pipeline: str
+    variant: str | None
+    savings: tuple[LeverSaving, ...]
+    promoted: bool | None
+    gate_action: str | None
+    gate_refused: bool
+    gate_delay_hours: float
+    selected: ModelFacts | None = None
+    baseline: ModelFacts | None = None
+    energy_kwh: float | None = None
+    energy_method: str | None = None
+    expected_inferences: float | None = None
+
+    @classmethod
+    def _load_fields(cls, data: dict, path: str, title: str, owns_schema: bool = False):
+        facts = super()._load_fields(data, path, title, owns_schema)
+        if len(facts.pipeline) > 256 or any(ord(c) < 32 for c in facts.pipeline):
+            raise RecordError(title, _join(path, "pipeline"), "must be a name of at most 256 characters without "
+                                                              "control characters", facts.pipeline)
+        seen = set()
+        for i, saving in enumerate(facts.savings):
+            if saving.lever in seen:
+                raise RecordError(title, _join(path, f"savings[{i}].lever"), "names a lever already given "
+                                                                             "(one saving per lever)", saving.lever)
+            seen.add(saving.lever)
+            _check_interval(saving.saved_g, _join(path, f"savings[{i}].saved_g"), title)
+        for name in ("selected", "baseline"):
+            model = getattr(facts, name)
+            if model is None:
+                continue
+            if model.accuracy is not None and not 0.0 <= model.accuracy <= 1.0:
+                raise RecordError(title, _join(path, f"{name}.accuracy"), "must be a fraction from 0 to 1",
+                                  model.accuracy)
+            _check_interval(model.accuracy_interval, _join(path, f"{name}.accuracy_interval"), title)
+        if facts.gate_refused != (facts.gate_action == "refuse"):
+            raise RecordError(title, _join(path, "gate_refused"), f"must be true exactly when gate_action is "
+                                                                  f"'refuse' (gate_action {facts.gate_action!r})",
+                              facts.gate_refused)
+        if facts.gate_action in (None, "run_now", "refuse") and facts.gate_delay_hours:
+            raise RecordError(title, _join(path, "gate_delay_hours"), f"must be 0 when the gate did not wait "
+                                                                      f"(gate_action {facts.gate_action!r})",
+                              facts.gate_delay_hours)
+        return facts
+
+    def saving(self, lever: str) -> LeverSaving | None:
+        """The saving of ``lever`` (one of :data:`LEVERS`), None when the run has none for it."""
+        return next((s for s in self.savings if s.lever == lever), None)
+
+    @property
+    def saved_g(self) -> float:
+        """The point estimates of the savings the run has figures for, summed (grams)."""
+        return sum((s.saved_g.estimate for s in self.savings if s.saved_g is not None), 0.0)
+
+
+@dataclass(frozen=True)
+class TeamBaseline(_Part):
+    """One team's baseline: settled grams per baseline month (0 for a month without runs), their
+    mean, the runs counted, and the team's budget tier (None when it has no budget)."""
+
+    _CHOICES: ClassVar[dict] = {"tier": ("hard", "soft")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"mean_monthly_g", "runs"})
+
+    tier: str | None
+    monthly_g: dict[str, float]
+    mean_monthly_g: float
+    runs: int
+
+
+@dataclass(frozen=True)
+class ReductionTarget(_Part):
+    """The reduction the programme aims at: ``reduction_percent`` below the baseline's mean
+    monthly emissions by the month ``by``."""
+
+    reduction_percent: float
+    by: str
+
+
+@dataclass(frozen=True)
+class CloudExportSource(_Part):
+    """A cloud provider's carbon export the audit read: kind, file and how many rows it held."""
+
+    _CHOICES: ClassVar[dict] = {"kind": ("gcp_carbon_footprint", "aws_ccft")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"rows"})
+
+    kind: str
+    path: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class AuditSources(_Part):
+    """Where the audit's figures come from: the ledger (its URL without a password), the KFP host
+    (None when not asked) and the cloud exports."""
+
+    ledger: str | None
+    kfp_host: str | None = None
+    cloud_exports: tuple[CloudExportSource, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditBaseline(_Record):
+    """The baseline the reduction target is measured against: each team's settled emissions per
+    month over the baseline ``months`` (``YYYY-MM``, UTC, ascending), written by ``greenkfp audit``.
+
+    ``target.reduction_percent`` (default 30) applies to each team's ``mean_monthly_g`` and to
+    their sum; ``target.by`` (default: 12 months after the last baseline month) is the month by
+    which it should be reached.
+    """
+
+    SCHEMA: ClassVar[str] = "greenkfp.audit_baseline/v1"
+
+    generated_at: str
+    months: tuple[str, ...]
+    teams: dict[str, TeamBaseline]
+    target: ReductionTarget
+    sources: AuditSources
+    units: dict = field(default_factory=lambda: {"emissions": "g CO2eq"})
+
+    @classmethod
+    def _load_fields(cls, data: dict, path: str, title: str, owns_schema: bool = False):
+        baseline = super()._load_fields(data, path, title, owns_schema)
+        if not baseline.months:
+            raise RecordError(title, "months", "must name at least one month", [])
+        for i, month in enumerate(baseline.months):
+            if not _is_month(month):
+                raise RecordError(title, f"months[{i}]", f"must be {_MONTH_TEXT}", month)
+        if list(baseline.months) != sorted(set(baseline.months)):
+            raise RecordError(title, "months", "must be distinct and in ascending order", list(baseline.months))
+        for team, figures in baseline.teams.items():
+            where = f"teams[{team!r}]"
+            if not team.strip() or len(team) > 128:
+                raise RecordError(title, "teams", "must be keyed by team names of 1 to 128 characters", team)
+            if set(figures.monthly_g) != set(baseline.months):
+                raise RecordError(title, f"{where}.monthly_g", "must give every baseline month, and only those "
+                                                               f"({', '.join(baseline.months)})",
+                                  sorted(figures.monthly_g))
+            for month, grams in figures.monthly_g.items():
+                if grams < 0:
+                    raise RecordError(title, f"{where}.monthly_g[{month!r}]", "must be >= 0", grams)
+            mean = sum(figures.monthly_g.values()) / len(baseline.months)
+            if abs(mean - figures.mean_monthly_g) > 1e-6 * max(1.0, mean):
+                raise RecordError(title, f"{where}.mean_monthly_g", f"must be the mean of monthly_g ({mean:g})",
+                                  figures.mean_monthly_g)
+        target = baseline.target
+        if not 0 < target.reduction_percent <= 100:
+            raise RecordError(title, "target.reduction_percent", "must be a number > 0 and <= 100",
+                              target.reduction_percent)
+        if not _is_month(target.by) or target.by <= baseline.months[-1]:
+            raise RecordError(title, "target.by", f"must be {_MONTH_TEXT} after the last baseline month "
+                                                  f"{baseline.months[-1]}", target.by)
+        ledger = baseline.sources.ledger
+        if ledger is not None and _has_password(ledger):
+            raise RecordError(title, "sources.ledger", "must not hold a password (write the URL redacted)",
+                              "(hidden)")
+        return baseline
+
+    @property
+    def mean_monthly_g(self) -> float:
+        """All teams' mean monthly emissions, summed (grams)."""
+        return sum(t.mean_monthly_g for t in self.teams.values())
+
+    def target_monthly_g(self, team: str | None = None) -> float:
+        """The monthly grams the target allows ``team`` (None: all teams together)."""
+        base = self.mean_monthly_g if team is None else self.teams[team].mean_monthly_g
+        return base * (1.0 - self.target.reduction_percent / 100.0)
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """(team, tier, grams per baseline month..., mean monthly g, runs), teams by name."""
+        return [(team, t.tier or "-", *(t.monthly_g[m] for m in self.months), t.mean_monthly_g, t.runs)
+                for team, t in sorted(self.teams.items())]
+
+
+def _has_password(url: str) -> bool:
+    """Whether a URL's authority holds a password other than a redaction (``***``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return False
+    userinfo, at, _ = rest.split("/", 1)[0].rpartition("@")
+    if not at or ":" not in userinfo:
+        return False
+    return userinfo.split(":", 1)[1] not in ("", "***", "%2A%2A%2A")
