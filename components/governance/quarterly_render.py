@@ -67,8 +67,8 @@ def _signed(value: float | None, digits: int = 1, suffix: str = "") -> str:
     return "–" if value is None else f"{value:+,.{digits}f}{suffix}"
 
 
-def _money(value: float | None, currency: str) -> str:
-    return "–" if value is None else f"{currency} {value:,.2f}"
+def _money(value: float | None, currency: str, digits: int = 2) -> str:
+    return "–" if value is None else f"{currency} {value:,.{digits}f}"
 
 
 def _e(text: Any) -> str:
@@ -84,6 +84,21 @@ def _md(text: Any) -> str:
 def _tex(text: str) -> str:
     """Text for a matplotlib label: a ``$`` would start mathtext."""
     return str(text).replace("$", r"\$")
+
+
+def _when(moment: str) -> str:
+    """An ISO time as ``2026-12-01 09:30 UTC``."""
+    from datetime import datetime, timezone
+
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _short(month: str) -> str:
+    """``2026-10`` as ``Oct 2026``."""
+    return f"{_MONTH_NAMES[int(month[5:]) - 1]} {month[:4]}"
 
 
 def _track(value: bool | None) -> str:
@@ -165,7 +180,7 @@ def _plot_emissions(report: QuarterlyReport) -> tuple[str, str]:
                     markersize=3, linewidth=1.2, label="target path")
         tier = next((m.tier for m in months if m.tier), None)
         ax.set_title(_tex(f"{team} ({tier} budget)" if tier else f"{team} (no budget)"), fontsize=10)
-        ax.set_xticks(list(x), [label[2:] for label in labels])
+        ax.set_xticks(list(x), [_short(label)[:3] for label in labels])
         ax.set_ylim(0, top / divisor * 1.12)
         if index % cols == 0:
             ax.set_ylabel(unit, fontsize=9)
@@ -191,7 +206,7 @@ def _plot_emissions(report: QuarterlyReport) -> tuple[str, str]:
 
 def _plot_savings(report: QuarterlyReport) -> tuple[str, str]:
     levers = list(report.savings)
-    figure, axes = _figure(7.2, 0.62 * len(levers) + 1.3)
+    figure, axes = _figure(7.2, 0.42 * len(levers) + 1.1)
     ax = axes[0, 0]
     ax.grid(axis="y", visible=False)
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
@@ -202,7 +217,8 @@ def _plot_savings(report: QuarterlyReport) -> tuple[str, str]:
     for row, saving in enumerate(levers):
         label = lever_name(saving.lever)
         if saving.estimate_g is None:
-            ax.text(0, row, "  no figures this quarter", va="center", fontsize=8.5, color="#333333")
+            ax.annotate("no figures this quarter", (0, row), xytext=(6, 0), textcoords="offset points", va="center",
+                        fontsize=8.5, color="#333333")
             words.append(f"{label}: no figures")
             continue
         estimate = saving.estimate_g / divisor
@@ -211,14 +227,14 @@ def _plot_savings(report: QuarterlyReport) -> tuple[str, str]:
         ax.barh(row, estimate, color=colour, height=0.55)
         ax.errorbar(estimate, row, xerr=[[max(estimate - low, 0)], [max(high - estimate, 0)]], fmt="none",
                     ecolor="#000000", elinewidth=1.3, capsize=4)
-        note = "" if saving.significant else "  (no significant difference)"
-        ax.text(max(high, 0), row, f"  {estimate:,.2f} [{low:,.2f}, {high:,.2f}]{note}", va="center", fontsize=8.5,
-                color="#222222")
+        ax.annotate(f"{estimate:,.2f} [{low:,.2f}, {high:,.2f}]", (max(high, estimate, 0), row), xytext=(8, 0),
+                    textcoords="offset points", va="center", fontsize=8.5, color="#222222")
         words.append(f"{label}: {mass(saving.estimate_g)} saved, 95 % interval {mass(saving.low_g)} to "
                      f"{mass(saving.high_g)} over {saving.runs:,} runs ({saving.method})"
                      + ("" if saving.significant else ", no significant difference"))
-    ax.set_yticks(range(len(levers)), [_tex(lever_name(s.lever)) for s in levers])
-    ax.invert_yaxis()
+    ax.set_yticks(range(len(levers)), [_tex(lever_name(s.lever)) + ("\n(no significant difference)" if s.significant
+                                                                     is False else "") for s in levers])
+    ax.set_ylim(len(levers) - 0.5, -0.5)
     ax.axvline(0, color="#000000", linewidth=0.8)
     ax.set_xlim(min(0, min([s.low_g / divisor for s in known], default=0)) * 1.1, top / divisor * 1.9)
     ax.set_xlabel(f"saved in the quarter, {unit} (bar: estimate; whiskers: 95 % interval)", fontsize=9)
@@ -230,7 +246,7 @@ def _plot_savings(report: QuarterlyReport) -> tuple[str, str]:
 def _plot_trajectory(report: QuarterlyReport) -> tuple[str, str]:
     progress = report.progress
     points = progress.trajectory
-    figure, axes = _figure(7.2, 3.2)
+    figure, axes = _figure(7.2, 3.6)
     ax = axes[0, 0]
     top = max([p.path_g for p in points] + [p.actual_g or 0 for p in points] + [1.0])
     divisor, unit = _unit(top)
@@ -244,11 +260,11 @@ def _plot_trajectory(report: QuarterlyReport) -> tuple[str, str]:
                 linewidth=1.6, markersize=5, label=label)
     ax.axhline(progress.target_monthly_g / divisor, color="#000000", linewidth=0.8, linestyle=(0, (1, 2)),
                label="target month")
-    step = max(1, len(points) // 8)
-    ax.set_xticks(x[::step], [p.month for p in points][::step], fontsize=8)
+    step = max(1, math.ceil(len(points) / 7))
+    ax.set_xticks(x[::step], [_short(p.month) for p in points][::step], fontsize=8)
     ax.set_ylim(0, top / divisor * 1.15)
     ax.set_ylabel(f"all teams, {unit} per month", fontsize=9)
-    ax.legend(fontsize=8, frameon=False, loc="lower left")
+    figure.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     verdict = "on track" if progress.on_track else "behind the path"
     ax.set_title(_tex(f"{report.quarter}: {progress.achieved_percent:.1f} % below the baseline month, "
                       f"{progress.required_percent:.1f} % needed by {report.months[-1]}: {verdict}"), fontsize=10)
@@ -286,11 +302,14 @@ nav a { color: #005a8e; margin-right: 14px; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0 4px; font-size: 0.88em; }
 th, td { border-bottom: 1px solid #d9d9d9; padding: 5px 8px; text-align: left; vertical-align: top; }
 th { background: #eef2f5; font-weight: 600; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n, td.nw { white-space: nowrap; }
+.wide { overflow-x: auto; }
 .status-over { color: #a33a00; font-weight: 600; }
 .status-overdraft { color: #7a4f00; font-weight: 600; }
 figure { margin: 14px 0 22px; }
 svg.plot { width: 100%; height: auto; display: block; }
+figure.narrow svg.plot { max-width: 860px; }
 figcaption strong { color: #1a1a1a; }
 footer { margin-top: 40px; padding-bottom: 30px; font-size: 0.85em; color: #404040; }
 @page { size: A4; margin: 14mm 12mm; }
@@ -300,6 +319,8 @@ footer { margin-top: 40px; padding-bottom: 30px; font-size: 0.85em; color: #4040
   nav { display: none; }
   h2 { break-after: avoid; page-break-after: avoid; }
   figure, .cards, tr { break-inside: avoid; page-break-inside: avoid; }
+  .wide { overflow: visible; }
+  figure.narrow svg.plot { max-width: 100%; }
   table { font-size: 8.5pt; }
   th { background: #eeeeee !important; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   a { color: #000000; text-decoration: none; }
@@ -313,7 +334,7 @@ def _table(headers: Iterable[tuple[str, bool]], rows: Iterable[Iterable[tuple[st
     body = "".join("<tr>" + "".join(f'<td class="{cls}">{cell}</td>' if cls else f"<td>{cell}</td>"
                                     for cell, cls in row) + "</tr>" for row in rows)
     cap = f"<caption class='note'>{_e(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='wide'><table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def _status_cell(status: str) -> tuple[str, str]:
@@ -348,11 +369,12 @@ def render_html(report: QuarterlyReport) -> str:
 
     def figure(name: str, caption: str) -> str:
         svg, _ = plots[name]
-        return (f'<figure id="figure-{name}" aria-labelledby="{name}-caption">{svg}'
+        narrow = "" if name == "emissions" else ' class="narrow"'
+        return (f'<figure id="figure-{name}"{narrow} aria-labelledby="{name}-caption">{svg}'
                 f'<figcaption id="{name}-caption"><strong>{_e(PLOTS[name])}.</strong> {_e(caption)}</figcaption>'
                 "</figure>")
 
-    team_month_rows = [[(_e(m.team), ""), (_e(m.month), ""), (_e(m.tier or "–"), ""), (f"{m.runs:,}", "n"),
+    team_month_rows = [[(_e(m.team), ""), (_e(m.month), "nw"), (_e(m.tier or "–"), ""), (f"{m.runs:,}", "n"),
                         (mass(m.emissions_g), "n"), (mass(m.limit_g), "n"), (mass(m.allowed_g), "n"),
                         (_num(m.used_percent, 0, " %"), "n"), (mass(m.baseline_g), "n"), (mass(m.trajectory_g), "n"),
                         _status_cell(m.status)] for m in report.team_months]
@@ -371,37 +393,43 @@ def render_html(report: QuarterlyReport) -> str:
                   ("95 % interval", True), ("method", False), ("verdict", False)]
     basis_items = "".join(f"<li><strong>{_e(lever_name(s.lever))}</strong>: {_e(s.basis)}</li>"
                           for s in report.savings if s.basis)
-    impact_rows = [[(_e(i.team), ""), (f"{i.promoted_runs:,}", "n"), (_signed(i.accuracy_change_pp_mean, 2, " pp"), "n"),
-                    (_signed(i.accuracy_change_pp_min, 2, " pp"), "n"), (f"{i.accuracy_worse_runs:,}", "n"),
-                    (_signed(i.latency_change_ms_mean, 1, " ms"), "n"),
-                    (_signed(i.latency_change_percent_mean, 1, " %"), "n"), (f"{i.budget_refused:,}", "n"),
-                    (f"{i.gate_refused:,}", "n"), (f"{i.delayed_runs:,}", "n"), (_num(i.delay_hours_mean, 1, " h"), "n"),
-                    (_num(i.delay_hours_p95, 1, " h"), "n"), (_num(i.delay_hours_total, 0, " h"), "n")]
-                   for i in report.impact]
+    model_rows = [[(_e(i.team), ""), (f"{i.promoted_runs:,}", "n"), (_signed(i.accuracy_change_pp_mean, 2, " pp"), "n"),
+                   (_signed(i.accuracy_change_pp_min, 2, " pp"), "n"), (f"{i.accuracy_worse_runs:,}", "n"),
+                   (_signed(i.latency_change_ms_mean, 1, " ms"), "n"),
+                   (_signed(i.latency_change_percent_mean, 1, " %"), "n")] for i in report.impact]
+    delay_rows = [[(_e(i.team), ""), (f"{i.runs:,}", "n"), (f"{i.budget_refused:,}", "n"), (f"{i.gate_refused:,}", "n"),
+                   (f"{i.delayed_runs:,}", "n"), (_num(i.delay_hours_mean, 1, " h"), "n"),
+                   (_num(i.delay_hours_p95, 1, " h"), "n"), (_num(i.delay_hours_max, 1, " h"), "n"),
+                   (_num(i.delay_hours_total, 0, " h"), "n")] for i in report.impact]
     reasons = "".join(f"<li><strong>{_e(i.team)}</strong>: " + "; ".join(
         f"{_e(reason)} ({count:,})" for reason, count in sorted(i.refusal_reasons.items(), key=lambda kv: -kv[1]))
         + "</li>" for i in report.impact if i.refusal_reasons)
-    exception_rows = [[(f"#{x.id}", ""), (_e(x.team), ""), (_e(x.month), ""), (mass(x.amount_g), "n"),
+    exception_rows = [[(f"#{x.id}", "nw"), (_e(x.team), ""), (_e(x.month), "nw"), (mass(x.amount_g), "n"),
                        (_e(x.status), ""), (_e(x.requester), ""), (_e(x.reason), ""), (_e(x.approver or "–"), ""),
                        (_e(x.decision_reason or "–"), "")] for x in report.exceptions]
-    transfer_rows = [[(f"#{t.id}", ""), (_e(t.month), ""), (_e(t.from_team), ""), (_e(t.to_team), ""),
+    transfer_rows = [[(f"#{t.id}", "nw"), (_e(t.month), "nw"), (_e(t.from_team), ""), (_e(t.to_team), ""),
                       (mass(t.amount_g), "n"), (_e(t.approver), ""), (_e(t.reason), "")] for t in report.transfers]
     a = report.assumptions
-    cost_rows = [[(_e(c.team), ""), (_e(c.hardware_profile), ""), (_money(c.hourly_price_usd, "USD"), "n"),
+    cost_rows = [[(_e(c.team), ""), (_e(c.hardware_profile), "nw"), (_money(c.hourly_price_usd, "USD", 4), "n"),
                   (f"{c.machine_hours:,.1f}", "n"), (_money(c.cloud_cost_usd, "USD"), "n"),
                   (f"{c.emissions_t:,.4f}", "n"), (_money(c.carbon_exposure_eur, "EUR"), "n"),
                   (_money(c.avoided_exposure_eur, "EUR"), "n"),
                   (_money(c.total_eur, "EUR") if a.usd_per_eur else "–", "n"),
                   (f"{c.runs_unpriced:,}", "n")] for c in report.costs]
-    price_items = "".join(f"<li><strong>{_e(team)}</strong>: {_e(h['profile'])}, "
-                          f"{_money(h['hourly_price_usd'], 'USD')}/h ({_e(h['hourly_price_source'])}); full load "
-                          f"{h['full_load_kw'] * 1000:,.1f} W</li>" for team, h in a.hardware.items())
+    machines: dict[str, list[str]] = {}
+    for team, h in a.hardware.items():
+        machines.setdefault(h["profile"], []).append(team)
+    price_items = "".join(
+        f"<li><strong>{_e(', '.join(teams))}</strong>: {_e(name)}, "
+        f"{_money(a.hardware[teams[0]]['hourly_price_usd'], 'USD', 4)}/h "
+        f"({_e(a.hardware[teams[0]]['hourly_price_source'])}); full-load power "
+        f"{a.hardware[teams[0]]['full_load_kw'] * 1000:,.1f} W</li>" for name, teams in machines.items())
     track_class = "good" if progress.on_track else "bad"
     none = "<p class='note'>None this quarter.</p>"
     body = f"""
 <header>
 <h1>Quarterly sustainability report, {_e(report.quarter)}</h1>
-<p class="meta">Months {_e(report.months[0])} to {_e(report.months[-1])} (UTC) · generated {_e(report.generated_at)} ·
+<p class="meta">Months {_e(report.months[0])} to {_e(report.months[-1])} (UTC) · generated {_e(_when(report.generated_at))} ·
 ledger {_e(report.sources.ledger)} ({report.sources.settled_runs:,} settled runs, {report.sources.runs_with_facts:,}
 with run facts) · baseline {_e(report.sources.baseline)} (audit of {_e(report.sources.baseline_generated_at)})</p>
 <nav aria-label="sections"><a href="#emissions">Emissions</a><a href="#progress">Target</a><a href="#savings">Savings</a>
@@ -448,12 +476,17 @@ with run facts) · baseline {_e(report.sources.baseline)} (audit of {_e(report.s
 </section>
 <section id="impact">
 <h2>Business impact</h2>
-<p class="note">Promoted models against their baselines (accuracy in percentage points; p95 latency of an inference
-batch), runs refused by the budget or by the carbon gate, and runs the gate delayed.</p>
-{_table([("team", False), ("promoted", True), ("accuracy, mean", True), ("accuracy, worst", True),
-         ("significantly less accurate", True), ("p95 latency", True), ("p95 latency", True),
-         ("refused: budget", True), ("refused: gate", True), ("delayed", True), ("delay, mean", True),
-         ("delay, p95", True), ("delay, total", True)], impact_rows)}
+<h3>Promoted models against their baselines</h3>
+<p class="note">Change of the promoted model against the baseline it replaced: accuracy in percentage points
+(significantly less accurate: its 95 % interval lies wholly below the baseline's) and the p95 latency of an
+inference batch.</p>
+{_table([("team", False), ("promoted runs", True), ("accuracy change, mean", True), ("accuracy change, worst", True),
+         ("significantly less accurate", True), ("p95 latency change", True), ("p95 latency change, relative", True)],
+        model_rows)}
+<h3>Runs refused or delayed</h3>
+{_table([("team", False), ("settled runs", True), ("refused by the budget", True), ("refused by the gate", True),
+         ("delayed by the gate", True), ("delay, mean", True), ("delay, p95", True), ("delay, longest", True),
+         ("delay, total", True)], delay_rows)}
 {f"<h3>Why runs were refused</h3><ul>{reasons}</ul>" if reasons else ""}
 </section>
 <section id="board">
@@ -469,7 +502,8 @@ batch), runs refused by the budget or by the carbon gate, and runs the gate dela
 <h2>Total cost of ownership</h2>
 <p class="note">Cloud cost = machine-hours x the hardware profile's hourly list price (USD); carbon-price exposure =
 settled tonnes x EUR {a.carbon_price_eur_per_t:,.2f}/t ({_e(a.carbon_price_source)}).
-{_e(a.usd_per_eur_source if a.usd_per_eur is None else f"Total in EUR at {a.usd_per_eur:g} USD per EUR ({a.usd_per_eur_source}).")}</p>
+{_e("The two are not added (no USD/EUR rate given: --usd-per-eur)." if a.usd_per_eur is None else
+     f"Total in EUR at {a.usd_per_eur:g} USD per EUR ({a.usd_per_eur_source}).")}</p>
 {_table([("team", False), ("machine", False), ("price per hour", True), ("machine-hours", True), ("cloud cost", True),
          ("t CO2eq", True), ("carbon exposure", True), ("exposure avoided", True), ("total", True),
          ("runs unpriced", True)], cost_rows)}
