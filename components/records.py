@@ -124,6 +124,40 @@ def _type_hints(cls: type) -> dict[str, Any]:
     return _hints[cls]
 
 
+_shapes: dict[Any, tuple[Any, tuple, Any]] = {}
+
+
+def _shape(tp: Any) -> tuple[Any, tuple, Any]:
+    """``(typing.get_origin(tp), typing.get_args(tp), the type an Optional holds)``, worked out
+    once per annotation (reading many records spends its time here otherwise)."""
+    try:
+        return _shapes[tp]
+    except KeyError:
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        inner = None
+        if origin in (Union, types.UnionType):
+            (inner,) = [a for a in args if a is not type(None)]
+        _shapes[tp] = shape = (origin, args, inner)
+        return shape
+
+
+_specs: dict[type, tuple[tuple[str, Any, bool, bool], ...]] = {}
+
+
+def _field_specs(cls: type) -> tuple[tuple[str, Any, bool, bool], ...]:
+    """(name, annotation, has a default, needs a meaning check) of each field of ``cls`` but
+    ``extra``, worked out once per class."""
+    specs = _specs.get(cls)
+    if specs is None:
+        hints = _type_hints(cls)
+        checked = _TIME_FIELDS | set(getattr(cls, "_CHOICES", {})) | set(getattr(cls, "_NON_NEGATIVE", ()))
+        specs = _specs[cls] = tuple(
+            (f.name, hints[f.name], f.default is not _dataclass_missing or f.default_factory is not _dataclass_missing,
+             f.name in checked)
+            for f in fields(cls) if f.name != "extra")
+    return specs
+
+
 def _join(path: str, name: str) -> str:
     return name if not path else f"{path}.{name}"
 
@@ -147,14 +181,16 @@ def _load(tp: Any, value: Any, path: str, title: str) -> Any:
     """``value`` (parsed JSON) checked against and converted to the annotation ``tp``."""
     if tp is Any:
         return value
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
+    if tp is float and type(value) is float and math.isfinite(value):  # the common case, first
+        return value
+    if tp is str and type(value) is str:
+        return value
+    origin, args, inner = _shape(tp)
+    if inner is not None:
         if value is None:
             if type(None) in args:
                 return None
             raise RecordError(title, path, f"must be {_type_name(tp)}", value)
-        (inner,) = [a for a in args if a is not type(None)]
         try:
             return _load(inner, value, path, title)
         except RecordError as exc:
@@ -175,11 +211,10 @@ def _load(tp: Any, value: Any, path: str, title: str) -> Any:
             return value
     elif origin is tuple:
         if isinstance(value, (list, tuple)):
-            inner = typing.get_args(tp)[0]
+            inner = args[0]
             return tuple(_load(inner, v, f"{path}[{i}]", title) for i, v in enumerate(value))
     elif origin is dict or tp is dict:
         if isinstance(value, dict):
-            args = typing.get_args(tp)
             if not args or args[1] is Any:
                 return dict(value)
             return {k: _load(args[1], v, f"{path}[{k!r}]", title) for k, v in value.items()}
@@ -246,25 +281,29 @@ class _Part:
 
     @classmethod
     def _load_fields(cls, data: dict, path: str, title: str, owns_schema: bool = False):
-        values, names = {}, set()
-        for f in fields(cls):
-            if f.name == "extra":
-                continue
-            names.add(f.name)
-            raw = data.get(f.name, _MISSING)
+        values, specs = {}, _field_specs(cls)
+        for name, hint, has_default, checked in specs:
+            raw = data.get(name, _MISSING)
             if raw is _MISSING:
-                if f.default is not _dataclass_missing or f.default_factory is not _dataclass_missing:
+                if has_default:
                     continue
-                raise RecordError(title, _join(path, f.name), "is missing")
-            values[f.name] = _load(_type_hints(cls)[f.name], raw, _join(path, f.name), title)
-            _check_meaning(cls, f.name, values[f.name], _join(path, f.name), title)
-        extra = {k: v for k, v in data.items() if k not in names and k != "extra" and not (owns_schema and k == "schema")}
+                raise RecordError(title, _join(path, name), "is missing")
+            where = f"{path}.{name}" if path else name
+            values[name] = value = _load(hint, raw, where, title)
+            if checked:
+                _check_meaning(cls, name, value, where, title)
+        extra = {}
+        if len(data) > len(values):
+            names = {spec[0] for spec in specs}
+            extra = {k: v for k, v in data.items()
+                     if k not in names and k != "extra" and not (owns_schema and k == "schema")}
         return cls(**values, extra=extra)
 
     def to_dict(self) -> dict:
         """The JSON-ready dict (the record's JSON shape): fields, then any kept unknown keys."""
-        data = {f.name: _dump(getattr(self, f.name)) for f in fields(self)
-                if f.name != "extra" and not (f.name in self._OMIT_IF_NONE and getattr(self, f.name) is None)}
+        omit = self._OMIT_IF_NONE
+        data = {name: _dump(getattr(self, name)) for name, _, _, _ in _field_specs(type(self))
+                if not (name in omit and getattr(self, name) is None)}
         data.update({k: v for k, v in self.extra.items() if k not in data})
         return data
 

@@ -26,6 +26,8 @@ _OPTION_OF = {"requester": "--actor", "approver": "--actor", "exception_id": "--
 
 
 def _option(field: str) -> str:
+    if field.startswith("facts."):  # a field of the run facts the ledger checks against the run
+        return f"--facts-json field {field[len('facts.'):]}"
     return _OPTION_OF.get(field) or "--" + field.replace("_", "-")
 
 
@@ -60,6 +62,13 @@ def _check_values(args: argparse.Namespace) -> None:
         args.ttl = parse_duration(args.ttl, "--ttl").total_seconds()
     if getattr(args, "expires_at", None) is not None:
         args.expires_at = _moment(args.expires_at, "--expires-at")
+    if getattr(args, "facts_json", None) is not None:
+        from greenkfp.components.records import RecordError, RunFacts, read_record
+
+        try:
+            args.facts_json = read_record(RunFacts, args.facts_json)
+        except RecordError as exc:
+            raise BudgetError("facts_json", f"is not a run-facts file: {exc}") from None
 
 
 def _moment(text: str, option: str) -> datetime:
@@ -115,7 +124,7 @@ def cmd_reserve(args, ledger) -> int:
 
 
 def cmd_settle(args, ledger) -> int:
-    entry = ledger.settle(args.run_id, args.actual_g, actor=args.actor)
+    entry = ledger.settle(args.run_id, args.actual_g, actor=args.actor, facts=args.facts_json)
     detail = entry.detail
     print(f"settled run {entry.run_id}: {entry.amount_g:g} g (reserved {detail['reserved_g']:g} g, released "
           f"{detail['released_g']:g} g); entry #{entry.id}")
@@ -260,6 +269,9 @@ def add_budget_commands(sub: argparse._SubParsersAction) -> None:
     p = command("settle", cmd_settle, "record a finished run's actual emissions (releases the difference)")
     p.add_argument("--run-id", required=True)
     p.add_argument("--actual-g", required=True, help="the run's actual emissions, grams (>= 0)")
+    p.add_argument("--facts-json", default=None, metavar="PATH",
+                   help="the run's facts (a greenkfp.run_facts/v1 JSON file: savings by lever, promoted model "
+                        "against its baseline, gate delay), kept with the settlement for the audit and the report")
 
     p = command("release", cmd_release, "give a run's reservation back (the run will not happen)")
     p.add_argument("--run-id", required=True)

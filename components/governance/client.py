@@ -5,7 +5,7 @@ the ``carbon_budget_gate`` and ``settle_carbon_budget`` components (and scripts)
 
     with GatekeeperClient("http://gatekeeper:8888", token) as gatekeeper:
         answer = gatekeeper.admit(pipeline="training", run_id=run_id, energy_kwh=2.0)  # or raise Refused
-        gatekeeper.settle(run_id, run_emissions(report).grams)
+        gatekeeper.settle(run_id, run_emissions(report).grams, run_facts(report, "training"))
 
 Timeouts always set; a timeout, no connection or a 5xx is tried again (``retries``, with
 backoff) since admission and settlement are idempotent by run id. Errors are typed
@@ -160,9 +160,14 @@ class GatekeeperClient(Closing):
                                                 f"{self._detail(response)}"), response.status_code)
         return self._json(response, ADMISSIONS)
 
-    def settle(self, run_id: str, actual_g: float) -> dict:
-        """Record run ``run_id``'s actual emissions (grams); settling again with the same figure is a no-op."""
-        return self._call("POST", SETTLEMENTS, {"run_id": run_id, "actual_g": actual_g})
+    def settle(self, run_id: str, actual_g: float, facts: Any = None) -> dict:
+        """Record run ``run_id``'s actual emissions (grams) and, when given, its
+        :class:`~greenkfp.components.records.RunFacts` (kept with the settlement); settling again
+        with the same figure is a no-op."""
+        body: dict = {"run_id": run_id, "actual_g": actual_g}
+        if facts is not None:
+            body["facts"] = facts.to_dict() if hasattr(facts, "to_dict") else dict(facts)
+        return self._call("POST", SETTLEMENTS, body)
 
     def budget(self, team: str, period: str) -> dict:
         """The team's budget for ``period`` (``YYYY-MM``): limit, reserved, settled, remaining."""

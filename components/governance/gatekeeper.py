@@ -25,7 +25,8 @@ Start it with ``greenkfp gatekeeper serve`` or build the app with :func:`create_
     hardware_profile?, region?, window_start?, window_end?, labels?}``: the estimate, the
     policy's decision and the ledger's reservation; 200 when granted, 403 when refused (the
     same JSON), idempotent by ``run_id``;
-  - ``POST /apis/greenkfp/v1/settlements`` ``{run_id, actual_g}``: a finished run's emissions;
+  - ``POST /apis/greenkfp/v1/settlements`` ``{run_id, actual_g, facts?}``: a finished run's
+    emissions, and its RunFacts (schema ``greenkfp.run_facts/v1``), kept with the settlement;
   - ``GET /apis/greenkfp/v1/budgets/{team}/{period}``: the team's budget (its own team only;
     the admin any);
   - admin and board actions with their own tokens: ``PUT /apis/greenkfp/v1/budgets/{team}/{period}``
@@ -449,9 +450,10 @@ class Gatekeeper:
         the asker, is not needed: the decision is found by the run id's unique key)."""
         return self.ledger.run_team(run_id)
 
-    def settle(self, team: str, run_id: str, actual_g: float):
-        """Settle ``team``'s run (see :meth:`Ledger.settle`); the kept status and history it changes are dropped."""
-        entry = self.ledger.settle(run_id, actual_g, actor=f"team:{team}")
+    def settle(self, team: str, run_id: str, actual_g: float, facts: Mapping[str, Any] | None = None):
+        """Settle ``team``'s run (see :meth:`Ledger.settle`; ``facts``: the run's RunFacts JSON, kept
+        with the settlement); the kept status and history it changes are dropped."""
+        entry = self.ledger.settle(run_id, actual_g, actor=f"team:{team}", facts=facts)
         self.forget(team, entry.period)
         self._histories.drop((team, entry.pipeline or ""))
         return entry
@@ -536,6 +538,7 @@ def create_app(settings: GatekeeperSettings):
     from .._runtime import __version__
     from ..carbon.errors import CarbonError
     from .errors import BudgetError, LedgerUnavailableError
+    from .ledger import check_facts
     from .policy import PolicyError
 
     core = Gatekeeper(settings)
@@ -733,13 +736,14 @@ def create_app(settings: GatekeeperSettings):
     async def settlements(request: Request):
         team = team_of(request)
         _, body = await body_of(request)
-        if not isinstance(body, Mapping) or set(body) - {"run_id", "actual_g"}:
-            raise _invalid("the settlement must be a JSON object {run_id, actual_g}")
+        if not isinstance(body, Mapping) or set(body) - {"run_id", "actual_g", "facts"}:
+            raise _invalid("the settlement must be a JSON object {run_id, actual_g, facts (optional)}")
         try:
             run_id = _text(body, "run_id", required=True)
             actual = _number(body, "actual_g")
             if actual is None:
                 raise ValueError("actual_g must be a number >= 0, got None")
+            facts = check_facts(body.get("facts"))
         except ValueError as exc:
             raise _invalid(str(exc)) from None
         owner = await call(core.owner, run_id, team)
@@ -747,7 +751,7 @@ def create_app(settings: GatekeeperSettings):
             raise KfpApiError("NOT_FOUND", f"run {run_id} has no reservation in the ledger", reason="NO_SUCH_RUN")
         if owner != team:
             raise _forbidden(f"run {run_id} is not a run of team {team}")
-        entry = await call(core.settle, team, run_id, actual)
+        entry = await call(core.settle, team, run_id, actual, facts)
         return {"settled": True, "run_id": run_id, "team": team, "actual_g": actual, "entry": entry.to_dict()}
 
     def budget_reader(request: Request, team: str) -> None:

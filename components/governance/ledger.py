@@ -20,6 +20,10 @@ API (grams of CO2eq, periods are calendar months ``YYYY-MM`` in UTC, times timez
                             reasons=(), pipeline="training", ttl_seconds=86400)
     answer.granted, answer.remaining_g, answer.reasons, answer.replayed    # a Reservation record
     ledger.settle("run-42", 97.5, actor="gatekeeper")           # -> the settlement LedgerEntry
+    ledger.settle("run-44", 80.0, actor="gatekeeper", facts=run_facts(report))   # with the run's RunFacts
+    for run in ledger.settled_runs(periods=("2026-10", "2026-12")):   # SettledRun: team, pipeline, period,
+        run.actual_g, run.estimate_g, run.facts                     # settled_at, estimate, actual, facts
+    ledger.import_settled_runs(runs, actor="demo")              # bulk: history, demos, benches (one transaction)
     ledger.release("run-43", actor="gatekeeper")                # the run did not happen
     ledger.expire()                                             # -> how many reservations expired
     ledger.status("ml-research", "2026-12")                    # -> a BudgetStatus record
@@ -72,7 +76,8 @@ import re
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -81,11 +86,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
 from .._checks import iso
-from ..records import BudgetStatus, ExceptionGrant, LedgerEntry, Reservation
+from ..records import _NO_VALUE as _RECORD_NO_VALUE
+from ..records import BudgetStatus, ExceptionGrant, LedgerEntry, RecordError, Reservation, RunFacts
 from ..records import grams_text as _text_g
 from .errors import BudgetError, LedgerUnavailableError
 
-__all__ = ["DEFAULT_LEDGER_URL", "Ledger", "TIERS", "alembic_config", "check_grams", "check_period", "period_of"]
+__all__ = ["DEFAULT_LEDGER_URL", "Ledger", "SettledRun", "TIERS", "alembic_config", "check_grams", "check_facts",
+           "check_period", "period_of"]
 
 DEFAULT_LEDGER_URL = "sqlite:///greenkfp-ledger.db"
 TIERS = ("hard", "soft")
@@ -158,6 +165,8 @@ _OPEN = (sa.select(sa.func.coalesce(sa.func.sum(sa.case((_E.expires_at <= sa.bin
          .where(_E.kind == "reservation", _E.team == sa.bindparam("b_team"), _E.period == sa.bindparam("b_period"),
                 ~sa.exists().where(_CLOSED.c.run_id == _E.run_id, _CLOSED.c.kind.in_(("settlement", "release")))))
 _ROW = sa.select(BUDGETS).where(_HERE)
+#: The reason on the decision of a run written by Ledger.import_settled_runs.
+_IMPORTED = "imported: a run that already happened (remaining_g: the budget's remaining after its actual grams)"
 _ROW_LOCKED = _ROW.with_for_update()
 
 
@@ -221,6 +230,47 @@ def _entry_id(field: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise BudgetError(field, "must be an entry id (a whole number > 0)", value)
     return value
+
+
+def check_facts(facts: Any, field: str = "facts") -> RunFacts | None:
+    """``facts`` (a :class:`RunFacts`, its JSON object, or None) as a RunFacts; else an error
+    naming ``field`` and what is wrong in it."""
+    if facts is None or isinstance(facts, RunFacts):
+        return facts
+    if not isinstance(facts, Mapping):
+        raise BudgetError(field, "must be a JSON object (schema greenkfp.run_facts/v1)", type(facts).__name__)
+    try:
+        return RunFacts.from_dict(dict(facts))
+    except RecordError as exc:
+        given = () if exc.value is _RECORD_NO_VALUE else (exc.value,)
+        raise BudgetError(f"{field}.{exc.field}", exc.problem, *given) from None
+
+
+@dataclass(frozen=True)
+class SettledRun:
+    """A settled run as :meth:`Ledger.settled_runs` yields it: whose, which pipeline and month,
+    when it was settled, its estimate (the grams reserved) and actual grams, and the
+    :class:`RunFacts` its settlement carried (None when it carried none)."""
+
+    run_id: str
+    team: str
+    pipeline: str
+    period: str
+    settled_at: datetime
+    estimate_g: float
+    actual_g: float
+    facts_data: dict | None = None
+
+    @property
+    def facts(self) -> RunFacts | None:
+        """The run's facts as a record (checked when they were settled; read once, then kept)."""
+        if self.facts_data is None:
+            return None
+        kept = self.__dict__.get("_facts")
+        if kept is None:
+            kept = RunFacts.from_dict(self.facts_data)
+            object.__setattr__(self, "_facts", kept)
+        return kept
 
 
 # --------------------------------------------------------------------------- the database
@@ -627,12 +677,19 @@ class Ledger:
 
         return self._run(work, write=False)
 
-    def settle(self, run_id: str, actual_g: float, *, actor: str) -> LedgerEntry:
+    def settle(self, run_id: str, actual_g: float, *, actor: str,
+               facts: RunFacts | Mapping[str, Any] | None = None) -> LedgerEntry:
         """Record the actual emissions of a finished run; its reservation stops counting (the
         difference goes back to the budget). Settling again with the same figure returns the
-        first entry; with another figure it is an error."""
+        first entry; with another figure it is an error.
+
+        ``facts``: the run's :class:`RunFacts` (or their JSON object), checked and kept in the
+        settlement's ``detail["facts"]``; an empty ``pipeline`` in them is the reservation's, and
+        another pipeline than the reservation's is an error.
+        """
         run_id, actor = _name("run_id", run_id, 256), _name("actor", actor)
         actual_g = check_grams("actual_g", actual_g, zero=True)
+        facts = check_facts(facts)
 
         def work(connection):
             reservation, found = self._reservation_of(connection, run_id)
@@ -645,16 +702,18 @@ class Ledger:
             if released is not None and released.action == "released":
                 raise BudgetError("run_id", "was released (the run did not happen): there is nothing to settle",
                                   run_id)
+            detail = {"reserved_g": reservation.amount_g, "released_g": max(reservation.amount_g - actual_g, 0.0),
+                      "beyond_reservation_g": max(actual_g - reservation.amount_g, 0.0),
+                      "after_expiry": released is not None}
+            if facts is not None:
+                detail["facts"] = _facts_of(facts, reservation.pipeline or "")
             connection.execute(_SETTLE, {"b_team": reservation.team, "b_period": reservation.period,
                                          "settled": actual_g,
                                          "unreserved": 0.0 if released is not None else reservation.amount_g})
             return self._insert(
                 connection, "settlement", "settled", actor=actor, at=self._now(), team=reservation.team,
                 period=reservation.period, run_id=run_id, amount_g=actual_g, pipeline=reservation.pipeline,
-                ref_id=reservation.id, unique_key=f"settlement:{run_id}",
-                detail={"reserved_g": reservation.amount_g, "released_g": max(reservation.amount_g - actual_g, 0.0),
-                        "beyond_reservation_g": max(actual_g - reservation.amount_g, 0.0),
-                        "after_expiry": released is not None})
+                ref_id=reservation.id, unique_key=f"settlement:{run_id}", detail=detail)
 
         return self._run(work)
 
@@ -724,6 +783,185 @@ class Ledger:
             return [float(value) for value in connection.execute(query).scalars()]
 
         return self._run(work, write=False)
+
+    def settled_runs(self, *, team: str | None = None, since: str | None = None, until: str | None = None,
+                     read_facts: bool = False) -> Iterator[SettledRun]:
+        """The settled runs, in the order they were settled, as :class:`SettledRun` (team,
+        pipeline, period, settled_at, estimate, actual, facts): of one ``team`` or all, of the
+        months ``since`` to ``until`` (``YYYY-MM``, both included; None: no bound). Read in one
+        transaction (one consistent view), then yielded. ``read_facts``: read every run's
+        :class:`RunFacts` record now (faster for many runs than one by one later)."""
+        where = [_E.kind == "settlement"]
+        if team is not None:
+            where.append(_E.team == _name("team", team))
+        for name, bound in (("since", since), ("until", until)):
+            if bound is not None:
+                try:
+                    check_period(bound)
+                except BudgetError as exc:
+                    raise exc.renamed(name) from None
+                where.append(_E.period >= bound if name == "since" else _E.period <= bound)
+        if since is not None and until is not None and since > until:
+            raise BudgetError("until", f"must not be before since ({since})", until)
+        query = (sa.select(_E.id, _E.run_id, _E.team, _E.pipeline, _E.period, _E.at, _E.amount_g, _E.detail)
+                 .where(*where).order_by(_E.id))
+
+        def work(connection):
+            runs = []
+            with _gc_paused():  # 100,000 runs of nested JSON: the collector's passes would cost more than the reading
+                rows = connection.execute(query).all()
+                for row in rows:
+                    runs.append(_settled(row, self.url))
+                    if read_facts:
+                        runs[-1].facts  # noqa: B018 - read now, kept on the run
+            return runs
+
+        return iter(self._run(work, write=False))
+
+    def import_settled_runs(self, runs: Iterable[Mapping[str, Any]], *, actor: str) -> int:
+        """Write finished runs in bulk, each as a granted decision, its reservation and its
+        settlement (the entries :meth:`reserve` and :meth:`settle` write), in one transaction: for
+        importing history, seeding a demo or a benchmark ledger (100,000 runs in seconds).
+        Returns how many runs were written.
+
+        Each run is a mapping with ``run_id``, ``team``, ``period``, ``pipeline``, ``estimate_g``
+        (reserved, > 0), ``actual_g`` (settled, >= 0), ``decided_at`` and ``settled_at``
+        (timezone-aware, ``decided_at`` in ``period`` and not after ``settled_at``) and optionally
+        ``facts`` (:class:`RunFacts` or its JSON object; one RunFacts object shared by many runs
+        is checked and written out once). Every run is checked before anything is written: the team must have a budget for the period, and a run id must be new (to the
+        ledger and to the batch); an error names the run by its position (``runs[12].run_id``).
+        No policy is asked and no balance is checked: these runs already happened.
+        """
+        with _gc_paused():  # hundreds of thousands of rows made at once
+            return self._import_settled_runs(runs, actor)
+
+    def _import_settled_runs(self, runs: Iterable[Mapping[str, Any]], actor: str) -> int:
+        actor = _name("actor", actor)
+        rows = []
+        known: dict[tuple[int, str], tuple[Any, str]] = {}
+
+        def facts_json(facts: Any, pipeline: str) -> str | None:
+            """The facts' JSON text; a RunFacts object given for many runs is written out once."""
+            if facts is None:
+                return None
+            key = (id(facts), pipeline)
+            if isinstance(facts, RunFacts) and key in known:
+                return known[key][1]
+            text = json.dumps(_facts_of(check_facts(facts), pipeline), sort_keys=True)
+            if isinstance(facts, RunFacts):
+                known[key] = (facts, text)  # the object kept: its id stays its own
+            return text
+
+        for i, run in enumerate(runs):
+            def bad(exc: BudgetError, i=i) -> BudgetError:
+                return exc.renamed(f"runs[{i}].{exc.field}")
+
+            if not isinstance(run, Mapping):
+                raise BudgetError(f"runs[{i}]", "must be a mapping of run_id, team, period, pipeline, estimate_g, "
+                                                "actual_g, decided_at, settled_at", type(run).__name__)
+            unknown = set(run) - {"run_id", "team", "period", "pipeline", "estimate_g", "actual_g", "decided_at",
+                                  "settled_at", "facts"}
+            if unknown:
+                raise BudgetError(f"runs[{i}]", "has keys the ledger does not know", sorted(unknown))
+            try:
+                row = {"run_id": _name("run_id", run.get("run_id"), 256), "team": _name("team", run.get("team")),
+                       "period": check_period(run.get("period")),
+                       "estimate_g": check_grams("estimate_g", run.get("estimate_g")),
+                       "actual_g": check_grams("actual_g", run.get("actual_g"), zero=True),
+                       "decided_at": _aware("decided_at", run.get("decided_at")),
+                       "settled_at": _aware("settled_at", run.get("settled_at"))}
+                pipeline = run.get("pipeline", "")
+                if not isinstance(pipeline, str) or len(pipeline) > 256:
+                    raise BudgetError("pipeline", "must be a text of at most 256 characters", pipeline)
+                if period_of(row["decided_at"]) != row["period"]:
+                    raise BudgetError("decided_at", f"must be in the run's period {row['period']}",
+                                      iso(row["decided_at"]))
+                if row["settled_at"] < row["decided_at"]:
+                    raise BudgetError("settled_at", "must not be before decided_at", iso(row["settled_at"]))
+                row["pipeline"] = pipeline
+                row["facts"] = facts_json(run.get("facts"), pipeline)
+            except BudgetError as exc:
+                raise bad(exc) from None
+            rows.append(row)
+        seen: dict[str, int] = {}
+        for i, row in enumerate(rows):
+            if row["run_id"] in seen:
+                raise BudgetError(f"runs[{i}].run_id", f"is also the run id of runs[{seen[row['run_id']]}]",
+                                  row["run_id"])
+            seen[row["run_id"]] = i
+
+        def work(connection):
+            budgets = sorted({(row["team"], row["period"]) for row in rows})
+            rows_of: dict[tuple[str, str], Any] = {}
+            for team, period in budgets:
+                try:
+                    rows_of[team, period] = self._lock(connection, team, period)
+                except BudgetError as exc:
+                    first = next(i for i, row in enumerate(rows) if (row["team"], row["period"]) == (team, period))
+                    raise exc.renamed(f"runs[{first}].team") from None
+            ids = list(seen)
+            for start in range(0, len(ids), 5000):
+                taken = connection.execute(sa.select(_E.run_id).where(
+                    _E.unique_key.in_([f"decision:{run_id}" for run_id in ids[start:start + 5000]]))).first()
+                if taken is not None:
+                    raise BudgetError(f"runs[{seen[taken.run_id]}].run_id", "is already in the ledger",
+                                      taken.run_id)
+            insert = ENTRIES.insert()
+
+            def ids_of(keys: list[str]) -> list[int]:  # the ids of the entries just written, in the keys' order
+                found: dict[str, int] = {}
+                for at in range(0, len(keys), 5000):
+                    found.update((key, entry_id) for key, entry_id in connection.execute(
+                        sa.select(_E.unique_key, _E.id).where(_E.unique_key.in_(keys[at:at + 5000]))))
+                return [found[key] for key in keys]
+            settled: dict[tuple[str, str], float] = {}
+            remaining: dict[tuple[str, str], float] = {}
+            for start in range(0, len(rows), 20000):
+                chunk = rows[start:start + 20000]
+                base = [{**dict.fromkeys(_COLUMNS), "actor": actor, "team": r["team"], "period": r["period"],
+                         "run_id": r["run_id"], "pipeline": r["pipeline"]} for r in chunk]
+                decisions = []
+                for b, r in zip(base, chunk):
+                    budget = rows_of[r["team"], r["period"]]
+                    remaining[r["team"], r["period"]] = left = remaining.get(
+                        (r["team"], r["period"]), float(budget.limit_g) + float(budget.transferred_g)
+                        - float(budget.reserved_g) - float(budget.settled_g)) - r["actual_g"]
+                    decisions.append({**b, "kind": "decision", "action": "granted", "at": r["decided_at"],
+                                      "amount_g": r["estimate_g"], "expires_at": r["settled_at"],
+                                      "unique_key": f"decision:{r['run_id']}",
+                                      "detail": json.dumps({"granted": True, "reasons": [_IMPORTED],
+                                                            "review_required": False, "remaining_g": left,
+                                                            "tier": budget.tier, "overdraft_used_g": 0.0,
+                                                            "overdraft_allowed_g": 0.0, "allow": True,
+                                                            "exceptions_g": 0.0, "imported": True},
+                                                           sort_keys=True)})
+                connection.execute(insert, decisions)
+                decision_ids = ids_of([d["unique_key"] for d in decisions])
+                reservations = [{**b, "kind": "reservation", "action": "reserved", "at": r["decided_at"],
+                                 "amount_g": r["estimate_g"], "expires_at": r["settled_at"], "ref_id": d,
+                                 "unique_key": f"reservation:{r['run_id']}", "detail": "{}"}
+                                for b, r, d in zip(base, chunk, decision_ids)]
+                connection.execute(insert, reservations)
+                reservation_ids = ids_of([r["unique_key"] for r in reservations])
+                settlements = []
+                for b, r, ref in zip(base, chunk, reservation_ids):
+                    detail = {"reserved_g": r["estimate_g"], "released_g": max(r["estimate_g"] - r["actual_g"], 0.0),
+                              "beyond_reservation_g": max(r["actual_g"] - r["estimate_g"], 0.0),
+                              "after_expiry": False}
+                    text = json.dumps(detail, sort_keys=True)
+                    if r["facts"] is not None:  # spliced in as written once (the keys' order does not matter)
+                        text = f'{text[:-1]}, "facts": {r["facts"]}}}'
+                    settlements.append({**b, "kind": "settlement", "action": "settled", "at": r["settled_at"],
+                                        "amount_g": r["actual_g"], "ref_id": ref,
+                                        "unique_key": f"settlement:{r['run_id']}", "detail": text})
+                    key = (r["team"], r["period"])
+                    settled[key] = settled.get(key, 0.0) + r["actual_g"]
+                connection.execute(insert, settlements)
+            for (team, period), grams in settled.items():
+                connection.execute(_SETTLE, {"b_team": team, "b_period": period, "settled": grams, "unreserved": 0.0})
+            return len(rows)
+
+        return self._run(work)
 
     # ----------------------------------------------------------------- the review board
 
@@ -919,6 +1157,45 @@ def _reservation(decision: LedgerEntry, *, replayed: bool) -> Reservation:
         review_required=bool(detail["review_required"]), reasons=tuple(detail["reasons"]), replayed=replayed,
         decided_at=decision.at, tier=detail["tier"], overdraft_used_g=float(detail["overdraft_used_g"]),
         expires_at=decision.expires_at, pipeline=decision.pipeline or "", decision_id=decision.id)
+
+
+def _settled(row: Any, url: str) -> SettledRun:
+    """A settlement's row as a :class:`SettledRun` (its estimate is the reservation it settled)."""
+    detail = json.loads(row.detail or "{}")
+    if not isinstance(detail, dict) or not isinstance(detail.get("reserved_g"), (int, float)):
+        raise BudgetError("ledger", f"entry {row.id} (the settlement of run {row.run_id}) has no reserved_g in its "
+                                    "detail: the ledger is damaged", url)
+    return SettledRun(run_id=row.run_id, team=row.team, pipeline=row.pipeline or "", period=row.period,
+                      settled_at=row.at, estimate_g=float(detail["reserved_g"]), actual_g=float(row.amount_g),
+                      facts_data=detail.get("facts"))
+
+
+class _gc_paused:
+    """The cyclic garbage collector paused while many objects are made (it is restored after)."""
+
+    def __enter__(self):
+        import gc
+
+        self._was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc_info):
+        import gc
+
+        if self._was:
+            gc.enable()
+
+
+def _facts_of(facts: RunFacts, pipeline: str) -> dict:
+    """The facts' JSON to keep with a settlement of a run of ``pipeline`` (the reservation's):
+    an empty pipeline in them becomes that one; another one is an error."""
+    data = facts.to_dict()
+    if not data["pipeline"]:
+        data["pipeline"] = pipeline
+    elif pipeline and data["pipeline"] != pipeline:
+        raise BudgetError("facts.pipeline", f"differs from the pipeline of the run's reservation ({pipeline!r})",
+                          data["pipeline"])
+    return data
 
 
 def _spendable(status: BudgetStatus, excepted: float, overdraft: float) -> str:
