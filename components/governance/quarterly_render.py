@@ -59,6 +59,17 @@ def mass(grams: float | None) -> str:
     return f"{value:,.{0 if divisor == 1 and abs(value) >= 10 else 1 if abs(value) >= 10 else 2}f} {unit}"
 
 
+def _scale(values: Iterable[float | None]):
+    """A formatter of grams in one unit for a whole table column set, and that unit."""
+    divisor, unit = _unit(max((abs(v) for v in values if v is not None), default=0.0))
+    digits = 0 if divisor == 1 else 1
+
+    def fmt(grams: float | None) -> str:
+        return "–" if grams is None else f"{grams / divisor:,.{digits}f}"
+
+    return fmt, unit
+
+
 def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
     return "–" if value is None else f"{value:,.{digits}f}{suffix}"
 
@@ -108,6 +119,8 @@ def _track(value: bool | None) -> str:
 # --------------------------------------------------------------------------- plots
 
 def _svg(figure, name: str, title: str, description: str) -> str:
+    # drawn at most 1.2 times its own size (96 px an inch): text in the plots stays close to the page's
+    max_width = round(figure.get_figwidth() * 96 * 1.2)
     """The matplotlib ``figure`` as inline SVG: no XML prolog, ids made unique to ``name``, a
     ``<title>`` and ``<desc>`` for screen readers, and a size that follows the page."""
     import matplotlib
@@ -117,6 +130,7 @@ def _svg(figure, name: str, title: str, description: str) -> str:
         figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF about the file, not for readers
     text = re.sub(r'id="([^"]+)"', rf'id="{name}-\1"', text)
     text = re.sub(r'url\(#([^)]+)\)', rf'url(#{name}-\1)', text)
     text = re.sub(r'xlink:href="#([^"]+)"', rf'xlink:href="#{name}-\1"', text)
@@ -125,7 +139,8 @@ def _svg(figure, name: str, title: str, description: str) -> str:
     head = text[:text.index(">") + 1]
     opened = re.sub(r'\s(width|height)="[^"]*"', "", head)
     opened = opened.replace("<svg", f'<svg role="img" aria-labelledby="{name}-title {name}-desc" '
-                                    f'class="plot" preserveAspectRatio="xMidYMid meet"', 1)
+                                    f'class="plot" style="max-width: {max_width}px" '
+                                    'preserveAspectRatio="xMidYMid meet"', 1)
     return (opened + f'<title id="{name}-title">{_e(title)}</title><desc id="{name}-desc">{_e(description)}</desc>'
             + text[len(head):])
 
@@ -305,11 +320,11 @@ th { background: #eef2f5; font-weight: 600; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 td.n, td.nw { white-space: nowrap; }
 .wide { overflow-x: auto; }
+caption { caption-side: bottom; text-align: left; padding-top: 4px; }
 .status-over { color: #a33a00; font-weight: 600; }
 .status-overdraft { color: #7a4f00; font-weight: 600; }
 figure { margin: 14px 0 22px; }
 svg.plot { width: 100%; height: auto; display: block; }
-figure.narrow svg.plot { max-width: 860px; }
 figcaption strong { color: #1a1a1a; }
 footer { margin-top: 40px; padding-bottom: 30px; font-size: 0.85em; color: #404040; }
 @page { size: A4; margin: 14mm 12mm; }
@@ -320,7 +335,8 @@ footer { margin-top: 40px; padding-bottom: 30px; font-size: 0.85em; color: #4040
   h2 { break-after: avoid; page-break-after: avoid; }
   figure, .cards, tr { break-inside: avoid; page-break-inside: avoid; }
   .wide { overflow: visible; }
-  figure.narrow svg.plot { max-width: 100%; }
+  .cards { grid-template-columns: repeat(4, 1fr); gap: 8px; }
+  svg.plot { max-width: 100% !important; }
   table { font-size: 8.5pt; }
   th { background: #eeeeee !important; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   a { color: #000000; text-decoration: none; }
@@ -369,24 +385,27 @@ def render_html(report: QuarterlyReport) -> str:
 
     def figure(name: str, caption: str) -> str:
         svg, _ = plots[name]
-        narrow = "" if name == "emissions" else ' class="narrow"'
-        return (f'<figure id="figure-{name}"{narrow} aria-labelledby="{name}-caption">{svg}'
+        return (f'<figure id="figure-{name}" aria-labelledby="{name}-caption">{svg}'
                 f'<figcaption id="{name}-caption"><strong>{_e(PLOTS[name])}.</strong> {_e(caption)}</figcaption>'
                 "</figure>")
 
+    g1, u1 = _scale(v for m in report.team_months for v in (m.emissions_g, m.limit_g, m.allowed_g, m.baseline_g))
     team_month_rows = [[(_e(m.team), ""), (_e(m.month), "nw"), (_e(m.tier or "–"), ""), (f"{m.runs:,}", "n"),
-                        (mass(m.emissions_g), "n"), (mass(m.limit_g), "n"), (mass(m.allowed_g), "n"),
-                        (_num(m.used_percent, 0, " %"), "n"), (mass(m.baseline_g), "n"), (mass(m.trajectory_g), "n"),
+                        (g1(m.emissions_g), "n"), (g1(m.limit_g), "n"), (g1(m.allowed_g), "n"),
+                        (_num(m.used_percent, 0, " %"), "n"), (g1(m.baseline_g), "n"), (g1(m.trajectory_g), "n"),
                         _status_cell(m.status)] for m in report.team_months]
-    team_rows = [[(_e(t.team), ""), (_e(t.tier or "–"), ""), (f"{t.runs:,}", "n"), (mass(t.emissions_g), "n"),
-                  (mass(t.monthly_mean_g), "n"), (mass(t.baseline_monthly_g), "n"),
+    g2, u2 = _scale(v for t in report.teams for v in (t.emissions_g, t.baseline_monthly_g))
+    team_rows = [[(_e(t.team), ""), (_e(t.tier or "–"), ""), (f"{t.runs:,}", "n"), (g2(t.emissions_g), "n"),
+                  (g2(t.monthly_mean_g), "n"), (g2(t.baseline_monthly_g), "n"),
                   (_signed(t.change_percent, 1, " %"), "n"), (_num(t.required_percent, 1, " %"), "n"),
                   (_e(_track(t.on_track)), "")] for t in report.teams]
 
+    g3, u3 = _scale(v for s in (*report.savings, *report.savings_by_team) for v in (s.low_g, s.high_g))
+
     def lever_rows(items):
         return [[*(([(_e(s.team), "")]) if s.team is not None else []), (_e(lever_name(s.lever)), ""),
-                 (f"{s.runs:,}", "n"), (f"{s.runs_without_figure:,}", "n"), (mass(s.estimate_g), "n"),
-                 ("–" if s.low_g is None else f"{mass(s.low_g)} to {mass(s.high_g)}", "n"), (_e(s.method), ""),
+                 (f"{s.runs:,}", "n"), (f"{s.runs_without_figure:,}", "n"), (g3(s.estimate_g), "n"),
+                 ("–" if s.low_g is None else f"{g3(s.low_g)} to {g3(s.high_g)}", "n"), (_e(s.method), ""),
                  (_e(s.verdict), "")] for s in items]
 
     lever_head = [("lever", False), ("runs", True), ("runs without a figure", True), ("saved", True),
@@ -404,11 +423,12 @@ def render_html(report: QuarterlyReport) -> str:
     reasons = "".join(f"<li><strong>{_e(i.team)}</strong>: " + "; ".join(
         f"{_e(reason)} ({count:,})" for reason, count in sorted(i.refusal_reasons.items(), key=lambda kv: -kv[1]))
         + "</li>" for i in report.impact if i.refusal_reasons)
-    exception_rows = [[(f"#{x.id}", "nw"), (_e(x.team), ""), (_e(x.month), "nw"), (mass(x.amount_g), "n"),
+    g4, u4 = _scale([*(x.amount_g for x in report.exceptions), *(t.amount_g for t in report.transfers)])
+    exception_rows = [[(f"#{x.id}", "nw"), (_e(x.team), ""), (_e(x.month), "nw"), (g4(x.amount_g), "n"),
                        (_e(x.status), ""), (_e(x.requester), ""), (_e(x.reason), ""), (_e(x.approver or "–"), ""),
                        (_e(x.decision_reason or "–"), "")] for x in report.exceptions]
     transfer_rows = [[(f"#{t.id}", "nw"), (_e(t.month), "nw"), (_e(t.from_team), ""), (_e(t.to_team), ""),
-                      (mass(t.amount_g), "n"), (_e(t.approver), ""), (_e(t.reason), "")] for t in report.transfers]
+                      (g4(t.amount_g), "n"), (_e(t.approver), ""), (_e(t.reason), "")] for t in report.transfers]
     a = report.assumptions
     cost_rows = [[(_e(c.team), ""), (_e(c.hardware_profile), "nw"), (_money(c.hourly_price_usd, "USD", 4), "n"),
                   (f"{c.machine_hours:,.1f}", "n"), (_money(c.cloud_cost_usd, "USD"), "n"),
@@ -452,9 +472,10 @@ with run facts) · baseline {_e(report.sources.baseline)} (audit of {_e(report.s
 <h2>Emissions per team and month</h2>
 {figure("emissions", "Settled emissions per month against the team's limit after transfers, its allowance with "
                      "the soft tier's overdraft and approved exceptions, its baseline month and the target path.")}
-{_table([("team", False), ("month", False), ("tier", False), ("runs", True), ("settled", True), ("limit", True),
-         ("allowance", True), ("of limit", True), ("baseline month", True), ("target path", True),
-         ("status", False)], team_month_rows)}
+{_table([("team", False), ("month", False), ("tier", False), ("runs", True), ("settled", True),
+         ("limit", True), ("allowance", True), ("of limit", True), ("baseline month", True), ("target path", True),
+         ("status", False)], team_month_rows, f"Masses in {u1}; the allowance adds the soft tier's overdraft and "
+                                             "approved exceptions to the limit (after transfers).")}
 </section>
 <section id="progress">
 <h2>Progress toward the target</h2>
@@ -463,14 +484,16 @@ with run facts) · baseline {_e(report.sources.baseline)} (audit of {_e(report.s
                       f"{progress.baseline_months[-1]}) by {progress.by}, i.e. {mass(progress.target_monthly_g)} a "
                       "month, along a straight path.")}
 {_table([("team", False), ("tier", False), ("runs", True), ("settled", True), ("mean month", True),
-         ("baseline month", True), ("change", True), ("reduction needed", True), ("verdict", False)], team_rows)}
+         ("baseline month", True), ("change", True), ("reduction needed", True), ("verdict", False)], team_rows,
+        f"Masses in {u2}; change of the quarter's mean month against the baseline month.")}
 </section>
 <section id="savings">
 <h2>Savings by lever</h2>
 {figure("savings", "Each lever's quarter total with its 95 % interval (sums of the runs' bounds, see Method).")}
-{_table(lever_head, lever_rows(report.savings))}
+{_table(lever_head, lever_rows(report.savings), f"Masses in {u3}.")}
 <h3>Per team</h3>
-{_table([("team", False), *lever_head], lever_rows(report.savings_by_team)) if report.savings_by_team else none}
+{_table([("team", False), *lever_head], lever_rows(report.savings_by_team), f"Masses in {u3}.")
+   if report.savings_by_team else none}
 <h3>How each lever was measured</h3>
 <ul>{basis_items or "<li>No run reported a saving.</li>"}</ul>
 </section>
@@ -492,11 +515,14 @@ inference batch.</p>
 <section id="board">
 <h2>Review board: exceptions and transfers</h2>
 <h3>Exceptions</h3>
-{_table([("id", False), ("team", False), ("month", False), ("amount", True), ("status", False), ("requested by", False),
-         ("reason", False), ("decided by", False), ("decision", False)], exception_rows) if exception_rows else none}
+{_table([("id", False), ("team", False), ("month", False), ("amount", True), ("status", False),
+         ("requested by", False),
+         ("reason", False), ("decided by", False), ("decision", False)], exception_rows, f"Amounts in {u4}.")
+   if exception_rows else none}
 <h3>Transfers</h3>
-{_table([("id", False), ("month", False), ("from", False), ("to", False), ("amount", True), ("approved by", False),
-         ("reason", False)], transfer_rows) if transfer_rows else none}
+{_table([("id", False), ("month", False), ("from", False), ("to", False), ("amount", True),
+         ("approved by", False),
+         ("reason", False)], transfer_rows, f"Amounts in {u4}.") if transfer_rows else none}
 </section>
 <section id="tco">
 <h2>Total cost of ownership</h2>
