@@ -78,6 +78,29 @@ def cmd_quarterly(args: argparse.Namespace) -> int:
     return 2
 
 
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from greenkfp.components._messages import redact_urls
+    from greenkfp.components.governance import BudgetError, Ledger
+    from greenkfp.components.governance.demo import check_quarter, seed_quarter
+
+    try:  # the options first: a bad one opens (creates) no ledger
+        check_quarter(args.quarter)
+        runs = int(args.runs_per_month) if args.runs_per_month.isdigit() else args.runs_per_month
+        if not isinstance(runs, int) or not 1 <= runs <= 1_000_000:
+            raise BudgetError("runs_per_month", "must be a whole number from 1 to 1,000,000", args.runs_per_month)
+        with Ledger(args.ledger) as ledger:
+            summary = seed_quarter(ledger, args.quarter, runs_per_month=runs, seed=args.seed)
+    except BudgetError as exc:
+        field = {"runs_per_month": "--runs-per-month", "quarter": "--quarter", "ledger": "--ledger",
+                 "seed": "--seed"}.get(exc.field, exc.field)
+        print(f"error: {' '.join(redact_urls(str(exc.renamed(field))).split())}", file=sys.stderr)
+        return 2
+    print(f"seeded {summary.runs:,} settled runs ({', '.join(summary.baseline_months)} baseline, "
+          f"{', '.join(summary.months)} quarter), {summary.refused} refused, {summary.reviewed} flagged for review, "
+          f"exception #{summary.exception_id}, transfer #{summary.transfer_id} into {redact_urls(args.ledger)}")
+    return 0
+
+
 def _check_ledger_exists(url: str) -> None:
     """A report reads a ledger: a SQLite file that does not exist is a typo, not an empty ledger
     to create."""
@@ -123,3 +146,14 @@ def add_report_commands(sub: argparse._SubParsersAction) -> None:
                    help=f"the machine the runs use, for cloud cost: a preset ({', '.join(PRESETS)}) for all teams "
                         f"or TEAM=PRESET; repeatable (default {DEFAULT_PROFILE})")
     p.set_defaults(func=cmd_quarterly)
+
+    p = kinds.add_parser("seed-demo", help="write a demo quarter of three teams into a ledger (to try the report)",
+                         description="Write the demo quarter (greenkfp.components.governance.demo): three teams "
+                                     "(research on a hard budget, production on a soft one, growth with an "
+                                     "exception and a transfer), the baseline months before it, every run settled "
+                                     "with its run facts. Demo data, not measurements.")
+    p.add_argument("--ledger", required=True, metavar="URL", help="the ledger to write into (created if missing)")
+    p.add_argument("--quarter", default="2026Q4", help="the quarter, YYYYQn (default 2026Q4)")
+    p.add_argument("--runs-per-month", default="300", help="settled runs a month, all teams together (default 300)")
+    p.add_argument("--seed", type=int, default=0, help="the random seed (default 0): the same seed, the same ledger")
+    p.set_defaults(func=cmd_seed_demo)

@@ -156,8 +156,7 @@ def test_a_quarter_is_its_three_months(text, months):
 def test_a_malformed_or_unknown_quarter_is_one_line_naming_it(text):
     with pytest.raises(ReportError) as caught:
         parse_quarter(text)
-    assert str(caught.value) == (f"quarter must be a calendar quarter YYYYQn with n from 1 to 4, such as 2026Q4, "
-                                 f"got {text!r}")
+    assert str(caught.value) == f"quarter must be a calendar quarter YYYYQn such as 2026Q4 (n from 1 to 4), got {text!r}"
 
 
 # --------------------------------------------------------------------------- figures
@@ -408,8 +407,7 @@ def test_cli_bad_quarter_one_line_nothing_written(sqlite_seeded, baseline_file, 
     assert cli("--quarter", quarter, "--ledger", sqlite_seeded, "--baseline", str(baseline_file),
                "--output", str(out)) == 2
     err = capsys.readouterr().err
-    assert err == (f"error: --quarter must be a calendar quarter YYYYQn with n from 1 to 4, such as 2026Q4, got "
-                   f"'{quarter}'\n")
+    assert err == f"error: --quarter must be a calendar quarter YYYYQn such as 2026Q4 (n from 1 to 4), got '{quarter}'\n"
     assert not out.exists()
 
 
@@ -514,3 +512,34 @@ def test_hostile_names_do_not_run_or_fetch_anything_in_the_page(chromium, tmp_pa
     loaded = chromium.load(page, probe="() => document.body.innerText")
     assert loaded.problems == [] and loaded.requests == []
     assert team in loaded.probe  # shown as text
+
+
+def test_cli_seed_demo_then_report(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert main(["report", "seed-demo", "--ledger", url, "--runs-per-month", "60"]) == 0
+    assert capsys.readouterr().out.startswith("seeded 36")  # 6 months x 60 runs (+ the overdrafts settled)
+    with Ledger(url) as ledger:
+        runs = list(ledger.settled_runs(since="2026-07", until="2026-09"))
+    monthly = {team: {m: sum(r.actual_g for r in runs if r.team == team and r.period == m) for m in BASELINE_MONTHS}
+               for team in ("research", "production", "growth")}
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(baseline_data(teams={
+        team: {"tier": "soft" if team == "production" else "hard", "monthly_g": values,
+               "mean_monthly_g": sum(values.values()) / 3, "runs": 30} for team, values in monthly.items()})))
+    assert cli("--quarter", "2026Q4", "--ledger", url, "--baseline", str(baseline), "--output", str(tmp_path / "r")) == 0
+    report = QuarterlyReport.from_json((tmp_path / "r" / "quarterly-2026Q4.json").read_text())
+    assert {t.team for t in report.teams} == {"research", "production", "growth"}
+    assert [x.status for x in report.exceptions] == ["approved"] and len(report.transfers) == 1
+    assert all(s.runs > 0 for s in report.savings)  # every lever has figures in the demo
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--runs-per-month", "0"), "error: --runs-per-month must be a whole number from 1 to 1,000,000, got '0'"),
+    (("--quarter", "2026Q5"), "error: --quarter must be a calendar quarter YYYYQn such as 2026Q4 (n from 1 to 4), got "
+                              "'2026Q5'"),
+])
+def test_cli_seed_demo_bad_options_create_no_ledger(tmp_path, capsys, args, message):
+    path = tmp_path / "demo.db"
+    assert main(["report", "seed-demo", "--ledger", f"sqlite:///{path}", *args]) == 2
+    assert capsys.readouterr().err == message + "\n"
+    assert not path.exists()

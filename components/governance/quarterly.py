@@ -39,7 +39,6 @@ it stored them (not re-validated per run: a 100,000-run quarter is read in secon
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,7 +60,6 @@ __all__ = ["CARBON_PRICE_SOURCE", "DEFAULT_CARBON_PRICE_EUR_PER_T", "Quarter", "
 DEFAULT_CARBON_PRICE_EUR_PER_T = 75.0
 CARBON_PRICE_SOURCE = ("EU ETS: average price of the emission allowances (EUAs) traded in 2025, EUR 75/t "
                        "(Veyt, '2025 EU ETS year in review: turnover reaches all-time high')")
-_QUARTER = re.compile(r"([0-9]{4})Q([1-4])")
 _LEVER_NAMES = {"time_shifting": "time shifting (carbon gate)", "model_selection": "model selection",
                 "quantization": "quantization", "autoscaling": "serving autoscaling"}
 INTERVAL_BASIS = ("95 % intervals. A lever's quarter total is the sum of its runs' point estimates; its interval is "
@@ -91,11 +89,15 @@ class Quarter:
 
 
 def parse_quarter(text: Any) -> Quarter:
-    """``2026Q4`` as a :class:`Quarter`; else a :class:`ReportError` naming ``quarter``."""
-    match = _QUARTER.fullmatch(text) if isinstance(text, str) else None
-    if not match or int(match[1]) < 1970:
-        raise ReportError("quarter", "must be a calendar quarter YYYYQn with n from 1 to 4, such as 2026Q4", text)
-    return Quarter(text, int(match[1]), int(match[2]))
+    """``2026Q4`` as a :class:`Quarter`; else a :class:`ReportError` naming ``quarter`` (the one
+    check of a quarter, :func:`.demo.check_quarter`)."""
+    from .demo import check_quarter
+
+    try:
+        year, number = check_quarter(text)
+    except BudgetError as exc:
+        raise ReportError(exc.field, exc.problem, text) from None
+    return Quarter(text, year, number)
 
 
 def load_baseline(path: str | Path) -> AuditBaseline:

@@ -112,6 +112,11 @@ def _short(month: str) -> str:
     return f"{_MONTH_NAMES[int(month[5:]) - 1]} {month[:4]}"
 
 
+def _relation(change_percent: float) -> str:
+    """``12.6 % below`` / ``6.4 % above`` for a change in percent."""
+    return f"{abs(change_percent):.1f} % {'below' if change_percent < 0 else 'above'}"
+
+
 def _track(value: bool | None) -> str:
     return "–" if value is None else "on track" if value else "behind"
 
@@ -636,7 +641,7 @@ def render_markdown(report: QuarterlyReport) -> str:
              f"{report.months[0]} to {report.months[-1]} (UTC). Ledger: {_md(report.sources.ledger)}; baseline: "
              f"{_md(report.sources.baseline)}. Full figures: `quarterly-{report.quarter}.html`, `.json`, `.csv`.", "",
              f"**Emissions**: {head['emissions']} over {head['runs']} settled runs; the mean month is "
-             f"{head['change']} against the baseline month ({mass(p.baseline_monthly_g)}). The target, "
+             f"{_relation(-p.achieved_percent)} the baseline month ({mass(p.baseline_monthly_g)}). The target, "
              f"{p.reduction_percent:g} % below it by {p.by}, needs {p.required_percent:.1f} % by {report.months[-1]}: "
              f"**{head['track']}**.", "",
              "| team | tier | settled | vs baseline | months over limit | verdict |", "|---|---|--:|--:|--:|---|"]
