@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import kfp
 import pytest
 from conftest import ADMIN, BOARD, TOKENS, LiveGatekeeper, free_port
 from kfp_server_api.exceptions import ApiException
-from werkzeug import Response
+from kfp_standin import KfpStandIn
 
 from greenkfp.components.governance.tokens import Tokens
 
@@ -23,78 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 GATE_PIPELINE = ROOT / "compiled" / "kubeflow" / "carbon_gate.yaml"
 NOW = datetime.now(timezone.utc)
 PERIOD = NOW.strftime("%Y-%m")
-
-
-class KfpStandIn:
-    """The KFP v2beta1 calls kfp.Client makes to create runs, answered like KFP's API server
-    (pytest-httpserver): experiments, runs, recurring runs and stored pipeline versions, kept in
-    memory. ``fail_creates`` makes run creation answer a KFP error (HTTP 500)."""
-
-    def __init__(self, server):
-        self.server, self.experiments, self.runs, self.recurring = server, {}, {}, {}
-        self.versions = {}
-        self.fail_creates = False
-        self.authorizations: list[str | None] = []
-        api = "/apis/v2beta1"
-        server.expect_request(f"{api}/healthz").respond_with_json({"multi_user": False, "pipeline_store": "database"})
-        server.expect_request(f"{api}/experiments", method="GET").respond_with_handler(self._list_experiments)
-        server.expect_request(f"{api}/experiments", method="POST").respond_with_handler(self._create_experiment)
-        server.expect_request(f"{api}/runs", method="POST").respond_with_handler(self._create("run", self.runs))
-        server.expect_request(f"{api}/runs", method="GET").respond_with_handler(
-            lambda r: self._json({"runs": list(self.runs.values()), "total_size": len(self.runs)}))
-        server.expect_request(f"{api}/recurringruns", method="POST").respond_with_handler(
-            self._create("recurring_run", self.recurring))
-        server.expect_request(
-            __import__("re").compile(f"{api}/pipelines/[^/]+/versions/[^/]+"), method="GET").respond_with_handler(
-            self._version)
-        server.expect_request(__import__("re").compile(f"{api}/runs/[^/]+"), method="GET").respond_with_handler(
-            lambda r: self._json(self.runs[r.path.rsplit("/", 1)[1]]) if r.path.rsplit("/", 1)[1] in self.runs
-            else self._error(404, 5, "run not found"))
-
-    @property
-    def url(self) -> str:
-        return self.server.url_for("").rstrip("/")
-
-    @staticmethod
-    def _json(body, status=200):
-        return Response(json.dumps(body), status=status, content_type="application/json")
-
-    def _error(self, status, code, message):
-        return self._json({"error": message, "code": code, "message": message, "details": []}, status)
-
-    def _list_experiments(self, request):
-        experiments = list(self.experiments.values())
-        wanted = request.args.get("filter")
-        if wanted:
-            name = json.loads(wanted)["predicates"][0]["stringValue"]
-            experiments = [e for e in experiments if e["display_name"] == name]
-        return self._json({"experiments": experiments, "total_size": len(experiments)})
-
-    def _create_experiment(self, request):
-        body = request.get_json()
-        experiment = {"experiment_id": str(uuid.uuid4()), "display_name": body["display_name"],
-                      "storage_state": "AVAILABLE", "created_at": "2026-01-01T00:00:00Z"}
-        self.experiments[experiment["experiment_id"]] = experiment
-        return self._json(experiment)
-
-    def _create(self, kind, store):
-        def handler(request):
-            self.authorizations.append(request.headers.get("Authorization"))
-            if self.fail_creates:
-                return self._error(500, 13, "Failed to create a new run: InternalServerError: the database is down")
-            body = request.get_json()
-            created = {**body, f"{kind}_id": str(uuid.uuid4()), "created_at": "2026-01-01T00:00:00Z"}
-            if kind == "run":
-                created["state"] = "PENDING"
-            store[created[f"{kind}_id"]] = created
-            return self._json(created)
-        return handler
-
-    def _version(self, request):
-        version_id = request.path.rsplit("/", 1)[1]
-        if version_id not in self.versions:
-            return self._error(404, 5, "pipeline version not found")
-        return self._json(self.versions[version_id])
 
 
 @pytest.fixture

@@ -42,8 +42,8 @@ from typing import Any
 from ..records import RunFacts
 from .errors import BudgetError
 
-__all__ = ["DEMO_PIPELINES", "DEMO_TEAMS", "DemoPipeline", "DemoSummary", "check_quarter", "quarter_months",
-           "seed_quarter"]
+__all__ = ["DEMO_PIPELINES", "DEMO_PROJECTS", "DEMO_TEAMS", "DemoPipeline", "DemoSummary", "check_quarter",
+           "quarter_months", "seed_quarter", "write_demo_exports"]
 
 UTC = timezone.utc
 _QUARTER = re.compile(r"([0-9]{4})Q([1-4])")
@@ -101,9 +101,9 @@ DEMO_PIPELINES = (
     DemoPipeline("production", "fraud-retrain", 0.4, 60.0, 210.0, True, 1.5e8,
                  (("greenkfp.io/priority", "production-critical"), ("greenkfp.io/cloud-project", "acme-prod"))),
     DemoPipeline("growth", "churn-model", 0.7, 140.0, 330.0, False, 2.0e7,
-                 (("greenkfp.io/priority", "business"), ("greenkfp.io/cloud-project", "acme-growth"))),
+                 (("greenkfp.io/priority", "business"), ("greenkfp.io/cloud-project", "123456789012"))),
     DemoPipeline("growth", "ltv-forecast", 0.3, 55.0, 330.0, False, 5.0e6,
-                 (("greenkfp.io/priority", "business"), ("greenkfp.io/cloud-project", "acme-growth"))),
+                 (("greenkfp.io/priority", "business"), ("greenkfp.io/cloud-project", "123456789012"))),
 )
 
 #: Emissions of the quarter's months against the baseline (the levers taking effect), per team.
@@ -333,3 +333,79 @@ def _seed(ledger, rng, quarter, baseline, quarter_only, runs_per_month, pools, c
             clock.now += timedelta(hours=4)
     return DemoSummary(quarter, tuple(quarter_only), tuple(baseline), total, refused, reviewed, exception_id,
                        transfer_id)
+
+
+#: team -> (cloud, project): research and production on GCP projects, growth on an AWS account.
+DEMO_PROJECTS = {"research": ("gcp", "acme-research"), "production": ("gcp", "acme-prod"),
+                 "growth": ("aws", "123456789012")}
+_GCP_SERVICES = (("Compute Engine", "6E18-756A-64DB", 1.25, 0.0), ("Kubernetes Engine", "CCD8-9BF1-090E", 0.15, 4.0),
+                 ("Cloud Storage", "95FF-2EF5-5EA1", 0.0, 1.8), ("BigQuery", "24E6-581D-38E5", 0.0, 2.5))
+_AWS_PRODUCTS = (("AmazonEC2", 1.3, 0.0), ("AmazonS3", 0.0, 1.2), ("AmazonSageMaker", 0.1, 2.0))
+
+
+def write_demo_exports(ledger, directory, months, *, seed: int = 0) -> dict[str, Any]:
+    """Cloud exports that go with a demo ledger, for the audit's reconciliation, into
+    ``directory``: ``gcp-carbon-footprint.jsonl`` (BigQuery's JSON export of the Carbon
+    Footprint table, nested records), ``aws-carbon-emissions.csv`` (the Data Exports carbon
+    emissions table) and ``project-map.json`` (team -> project). Each project's month is its
+    pipelines' settled kg times a data-centre overhead, plus the rest of the project's usage
+    (storage, analytics), as a cloud's own accounting would show it. Returns the paths."""
+    import csv
+    import io
+    import json
+    from pathlib import Path
+
+    from .._files import write_atomic
+
+    rng = random.Random(seed)
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    kg: dict[tuple[str, str], float] = {}
+    for run in ledger.settled_runs():
+        if run.period in months and run.team in DEMO_PROJECTS:
+            key = (run.team, run.period)
+            kg[key] = kg.get(key, 0.0) + run.actual_g / 1000.0
+    gcp_lines, aws_rows = [], []
+    for team, (cloud, project) in DEMO_PROJECTS.items():
+        for month in months:
+            pipelines = kg.get((team, month), 0.0)
+            if cloud == "gcp":
+                for service, service_id, share, other in _GCP_SERVICES:
+                    location = round(pipelines * share * rng.uniform(0.95, 1.1) + other * rng.uniform(0.8, 1.2), 3)
+                    scope1, scope3 = round(location * 0.01, 3), round(location * 0.45, 3)
+                    market = round(location * 0.3, 3)
+                    gcp_lines.append(json.dumps({
+                        "usage_month": f"{month}-01", "billing_account_id": "01A2B3-C4D5E6-F7A8B9",
+                        "project": {"id": project, "number": str(800000000000 + len(project))},
+                        "service": {"id": service_id, "description": service},
+                        "location": {"location": "europe-west1-b", "region": "europe-west1"},
+                        "carbon_model_version": "12",
+                        "carbon_footprint_kgCO2e": {"scope1": scope1, "scope2": {"location_based": location,
+                                                                                 "market_based": market},
+                                                    "scope3": scope3},
+                        "carbon_footprint_total_kgCO2e": {"location_based": round(scope1 + location + scope3, 3),
+                                                          "market_based": round(scope1 + market + scope3, 3)}}))
+            else:
+                for product, share, other in _AWS_PRODUCTS:
+                    tons = (pipelines * share * rng.uniform(0.95, 1.1) + other * rng.uniform(0.8, 1.2)) / 1000.0
+                    aws_rows.append({
+                        "last_refresh_timestamp": f"{month}-28 06:00:00Z", "location": "Europe (Ireland)",
+                        "model_version": "v3.0.0", "payer_account_id": "210987654321", "product_code": product,
+                        "region_code": "eu-west-1", "total_lbm_emissions_unit": "MTCO2e",
+                        "total_lbm_emissions_value": f"{tons:.6f}", "total_mbm_emissions_unit": "MTCO2e",
+                        "total_mbm_emissions_value": f"{tons * 0.2:.6f}", "usage_account_id": project,
+                        "usage_period_end": f"{_month(int(month[:4]), int(month[5:]), 1)[0]:04d}-"
+                                            f"{_month(int(month[:4]), int(month[5:]), 1)[1]:02d}-01 00:00:00Z",
+                        "usage_period_start": f"{month}-01 00:00:00Z"})
+    paths = {"gcp": folder / "gcp-carbon-footprint.jsonl", "aws": folder / "aws-carbon-emissions.csv",
+             "project_map": folder / "project-map.json"}
+    write_atomic(paths["gcp"], "\n".join(gcp_lines) + "\n")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(aws_rows[0]) if aws_rows else ["usage_account_id"],
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(aws_rows)
+    write_atomic(paths["aws"], buffer.getvalue())
+    write_atomic(paths["project_map"], json.dumps({"teams": {team: project for team, (_, project)
+                                                             in DEMO_PROJECTS.items()}}, indent=2) + "\n")
+    return paths
