@@ -81,15 +81,18 @@ def cmd_quarterly(args: argparse.Namespace) -> int:
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     from greenkfp.components._messages import redact_urls
     from greenkfp.components.governance import BudgetError, Ledger
-    from greenkfp.components.governance.demo import check_quarter, seed_quarter
+    from greenkfp.components.governance.demo import check_quarter, seed_quarter, write_demo_exports
 
     try:  # the options first: a bad one opens (creates) no ledger
         check_quarter(args.quarter)
         runs = int(args.runs_per_month) if args.runs_per_month.isdigit() else args.runs_per_month
         if not isinstance(runs, int) or not 1 <= runs <= 1_000_000:
             raise BudgetError("runs_per_month", "must be a whole number from 1 to 1,000,000", args.runs_per_month)
+        _make_sqlite_folder(args.ledger)
         with Ledger(args.ledger) as ledger:
             summary = seed_quarter(ledger, args.quarter, runs_per_month=runs, seed=args.seed)
+            exports = {} if not args.exports else write_demo_exports(ledger, args.exports, summary.baseline_months,
+                                                                     seed=args.seed)
     except BudgetError as exc:
         field = {"runs_per_month": "--runs-per-month", "quarter": "--quarter", "ledger": "--ledger",
                  "seed": "--seed"}.get(exc.field, exc.field)
@@ -98,23 +101,39 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     print(f"seeded {summary.runs:,} settled runs ({', '.join(summary.baseline_months)} baseline, "
           f"{', '.join(summary.months)} quarter), {summary.refused} refused, {summary.reviewed} flagged for review, "
           f"exception #{summary.exception_id}, transfer #{summary.transfer_id} into {redact_urls(args.ledger)}")
+    for kind, path in exports.items():
+        print(f"{kind:<12} {path}")
     return 0
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file of a ``sqlite:///`` URL (None for another database or a URL that does not parse)."""
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.make_url(url)
+    except Exception:  # noqa: BLE001 - the ledger names a URL it cannot parse
+        return None
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        return parsed.database
+    return None
+
+
+def _make_sqlite_folder(url: str) -> None:
+    """The folder of a new SQLite ledger, created (a demo ledger goes where it is asked)."""
+    path = _sqlite_file(url)
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
 
 def _check_ledger_exists(url: str) -> None:
     """A report reads a ledger: a SQLite file that does not exist is a typo, not an empty ledger
     to create."""
-    import sqlalchemy as sa
-
     from greenkfp.components.governance.quarterly import ReportError
 
-    try:
-        parsed = sa.make_url(url)
-    except Exception:  # noqa: BLE001 - the ledger names a URL it cannot parse
-        return
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        if not os.path.isfile(parsed.database):
-            raise ReportError("ledger", "names a SQLite file that does not exist", url)
+    path = _sqlite_file(url)
+    if path and not os.path.isfile(path):
+        raise ReportError("ledger", "names a SQLite file that does not exist", url)
 
 
 def add_report_commands(sub: argparse._SubParsersAction) -> None:
@@ -156,4 +175,7 @@ def add_report_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quarter", default="2026Q4", help="the quarter, YYYYQn (default 2026Q4)")
     p.add_argument("--runs-per-month", default="300", help="settled runs a month, all teams together (default 300)")
     p.add_argument("--seed", type=int, default=0, help="the random seed (default 0): the same seed, the same ledger")
+    p.add_argument("--exports", default="", metavar="DIR",
+                   help="also write the demo's cloud carbon exports of the baseline months (GCP Carbon Footprint "
+                        "JSON, AWS CCFT CSV) and its project map into DIR, for greenkfp audit")
     p.set_defaults(func=cmd_seed_demo)

@@ -543,3 +543,27 @@ def test_cli_seed_demo_bad_options_create_no_ledger(tmp_path, capsys, args, mess
     assert main(["report", "seed-demo", "--ledger", f"sqlite:///{path}", *args]) == 2
     assert capsys.readouterr().err == message + "\n"
     assert not path.exists()
+
+
+def test_make_demo_governance_commands_run_as_written_within_a_minute(tmp_path, capsys):
+    """The Makefile's demo-governance recipe (seed, audit, report), each greenkfp line run as written
+    with the output folder moved into a temporary one."""
+    import shlex
+    import time
+
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    recipe = makefile.split("\ndemo-governance:", 1)[1].split("\n\n", 1)[0].replace("\\\n", " ")
+    commands = [shlex.split(line.strip().replace("$(GOVERNANCE)", str(tmp_path / "governance")))
+                for line in recipe.splitlines()[1:] if "$(BIN)/greenkfp" in line]
+    assert [c[0:2] for c in commands] == [["$(BIN)/greenkfp", "report"], ["$(BIN)/greenkfp", "audit"],
+                                          ["$(BIN)/greenkfp", "report"]]
+    start = time.perf_counter()
+    for command in commands:
+        assert main(command[1:]) == 0, capsys.readouterr().err
+    assert time.perf_counter() - start < 60
+    report = QuarterlyReport.from_json((tmp_path / "governance" / "quarterly-2026Q4.json").read_text())
+    baseline = load_baseline(tmp_path / "governance" / "audit" / "baseline.json")
+    assert report.progress.baseline_months == baseline.months == ("2026-07", "2026-08", "2026-09")
+    assert {t.team for t in report.teams} == set(baseline.teams) == {"research", "production", "growth"}
+    assert {t.tier for t in report.teams} == {"hard", "soft"}
+    assert report.sources.settled_runs == report.sources.runs_with_facts > 800
