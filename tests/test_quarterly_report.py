@@ -567,3 +567,18 @@ def test_make_demo_governance_commands_run_as_written_within_a_minute(tmp_path, 
     assert {t.team for t in report.teams} == set(baseline.teams) == {"research", "production", "growth"}
     assert {t.tier for t in report.teams} == {"hard", "soft"}
     assert report.sources.settled_runs == report.sources.runs_with_facts > 800
+
+
+def test_ledger_entries_of_reads_only_the_kinds_and_months_asked(sqlite_seeded):
+    from greenkfp.components.governance import BudgetError
+
+    with Ledger(sqlite_seeded) as ledger:
+        refused = ledger.entries_of(["decision"], actions=["refused"], since="2026-12", until="2026-12")
+        assert sorted(e.run_id for e in refused) == ["too-big", "vetoed"]
+        assert [e.period for e in ledger.entries_of(["limit"], since="2026-11", until="2026-11")] == ["2026-11"] * 2
+        assert ledger.entries_of(["transfer"], until="2026-10") == []
+        for kinds, field in ((["nope"], "kinds"), ("limit", "kinds"), ([], "kinds")):
+            with pytest.raises(BudgetError, match=f"^{field} must be a list of entry kinds"):
+                ledger.entries_of(kinds)
+        with pytest.raises(BudgetError, match="^period must be a calendar month"):
+            ledger.entries_of(["limit"], since="2026-13")

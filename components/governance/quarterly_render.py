@@ -456,7 +456,7 @@ def render_html(report: QuarterlyReport) -> str:
 <h1>Quarterly sustainability report, {_e(report.quarter)}</h1>
 <p class="meta">Months {_e(report.months[0])} to {_e(report.months[-1])} (UTC) · generated {_e(_when(report.generated_at))} ·
 ledger {_e(report.sources.ledger)} ({report.sources.settled_runs:,} settled runs, {report.sources.runs_with_facts:,}
-with run facts) · baseline {_e(report.sources.baseline)} (audit of {_e(report.sources.baseline_generated_at)})</p>
+with run facts) · baseline {_e(report.sources.baseline)} (audit of {_e(_when(report.sources.baseline_generated_at))})</p>
 <nav aria-label="sections"><a href="#emissions">Emissions</a><a href="#progress">Target</a><a href="#savings">Savings</a>
 <a href="#impact">Business impact</a><a href="#board">Review board</a><a href="#tco">Cost</a><a href="#method">Method</a></nav>
 </header>
