@@ -35,6 +35,8 @@ from ._files import write_atomic
 __all__ = [
     "AuditBaseline",
     "AuditSources",
+    "BoardException",
+    "BoardTransfer",
     "BudgetStatus",
     "CloudExportSource",
     "ExceptionGrant",
@@ -49,8 +51,15 @@ __all__ = [
     "LEVERS",
     "LedgerEntry",
     "LeverSaving",
+    "LeverTotal",
     "ModelFacts",
     "ModelFigures",
+    "QuarterAssumptions",
+    "QuarterProgress",
+    "QuarterSources",
+    "QuarterTeam",
+    "QuarterTeamMonth",
+    "QuarterlyReport",
     "RecordError",
     "Reservation",
     "ReductionTarget",
@@ -70,12 +79,15 @@ __all__ = [
     "SelectionRecord",
     "SustainabilityReport",
     "TeamBaseline",
+    "TeamCost",
+    "TeamImpact",
     "TotalPart",
     "TrainingCandidate",
     "TrainingEmissions",
     "TrainingEnergy",
     "TrainingPart",
     "TrainingRecord",
+    "TrajectoryPoint",
     "VariantEntry",
     "VariantList",
     "WindowRecord",
@@ -1793,3 +1805,258 @@ def _has_password(url: str) -> bool:
     if not at or ":" not in userinfo:
         return False
     return userinfo.split(":", 1)[1] not in ("", "***", "%2A%2A%2A")
+
+
+# --------------------------------------------------------------------------- the quarterly report
+
+@dataclass(frozen=True)
+class QuarterTeamMonth(_Part):
+    """One team's month of the quarter: its runs and settled grams against its budget (the limit
+    after transfers, the soft tier's overdraft, the board's approved exceptions) and against its
+    baseline and the target trajectory. None where the ledger or the baseline has no figure."""
+
+    _CHOICES: ClassVar[dict] = {"tier": ("hard", "soft"),
+                                "status": ("within limit", "in overdraft or exception", "over allowance",
+                                           "no budget")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"runs", "emissions_g", "overdraft_g", "exceptions_g"})
+
+    team: str
+    month: str
+    tier: str | None
+    runs: int
+    emissions_g: float
+    limit_g: float | None
+    transferred_g: float
+    overdraft_g: float
+    exceptions_g: float
+    allowed_g: float | None
+    used_percent: float | None
+    baseline_g: float | None
+    trajectory_g: float | None
+    status: str
+
+
+@dataclass(frozen=True)
+class QuarterTeam(_Part):
+    """One team's quarter: runs, settled grams, its mean month against its baseline month, and
+    whether that is on the target trajectory (None without a baseline)."""
+
+    _CHOICES: ClassVar[dict] = {"tier": ("hard", "soft")}
+
+    team: str
+    tier: str | None
+    runs: int
+    emissions_g: float
+    monthly_mean_g: float
+    baseline_monthly_g: float | None
+    change_percent: float | None
+    required_percent: float | None
+    on_track: bool | None
+
+
+@dataclass(frozen=True)
+class TrajectoryPoint(_Part):
+    """One month on the way to the target: the path's grams (all teams) and what was emitted
+    (baseline months from the baseline, quarter months from the ledger; None between them)."""
+
+    month: str
+    path_g: float
+    actual_g: float | None
+    kind: str
+
+
+@dataclass(frozen=True)
+class QuarterProgress(_Part):
+    """Progress toward the reduction target, all teams together: the baseline's mean month, the
+    target (``reduction_percent`` below it by ``by``), the straight path from the last baseline
+    month to it, and the quarter's mean month on that path."""
+
+    baseline_months: tuple[str, ...]
+    baseline_monthly_g: float
+    reduction_percent: float
+    by: str
+    target_monthly_g: float
+    quarter_monthly_g: float
+    achieved_percent: float
+    required_percent: float
+    on_track: bool
+    trajectory: tuple[TrajectoryPoint, ...]
+
+
+@dataclass(frozen=True)
+class LeverTotal(_Part):
+    """What one lever saved over the quarter (``team`` None: all teams): the runs' point estimates
+    summed, and the interval of the sum (see :attr:`QuarterAssumptions.interval_basis`);
+    ``significant`` False when that interval includes zero."""
+
+    _CHOICES: ClassVar[dict] = {"lever": LEVERS, "method": ("measured", "modeled", "mixed", "none")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"runs", "runs_without_figure", "measured_runs", "modeled_runs"})
+
+    lever: str
+    team: str | None
+    runs: int
+    runs_without_figure: int
+    estimate_g: float | None
+    low_g: float | None
+    high_g: float | None
+    measured_runs: int
+    modeled_runs: int
+    method: str
+    significant: bool | None
+    verdict: str
+    basis: str
+
+
+@dataclass(frozen=True)
+class TeamImpact(_Part):
+    """Business impact for one team: the promoted models against their baselines (accuracy in
+    percentage points, p95 latency in ms), and the runs refused (by the budget, by the carbon
+    gate) or delayed by the gate, with their delay."""
+
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"runs", "promoted_runs", "accuracy_worse_runs", "budget_refused",
+                                                    "gate_refused", "delayed_runs", "delay_hours_total"})
+
+    team: str
+    runs: int
+    promoted_runs: int
+    accuracy_change_pp_mean: float | None
+    accuracy_change_pp_min: float | None
+    accuracy_worse_runs: int
+    latency_change_ms_mean: float | None
+    latency_change_percent_mean: float | None
+    budget_refused: int
+    gate_refused: int
+    delayed_runs: int
+    delay_hours_total: float
+    delay_hours_mean: float | None
+    delay_hours_p95: float | None
+    delay_hours_max: float | None
+    refusal_reasons: dict[str, int]
+
+
+@dataclass(frozen=True)
+class BoardException(_Part):
+    """An exception the review board was asked for in the quarter, as decided."""
+
+    id: int
+    team: str
+    month: str
+    amount_g: float
+    status: str
+    requester: str
+    reason: str
+    approver: str | None
+    decision_reason: str | None
+    run_id: str | None
+    requested_at: str
+
+
+@dataclass(frozen=True)
+class BoardTransfer(_Part):
+    """Budget moved between teams in the quarter, by a board member, with the reason."""
+
+    id: int
+    month: str
+    from_team: str
+    to_team: str
+    amount_g: float
+    approver: str
+    reason: str
+    at: str
+
+
+@dataclass(frozen=True)
+class TeamCost(_Part):
+    """A team's total cost of ownership for the quarter: cloud cost (machine-hours x the hardware
+    profile's hourly price, USD) and carbon-price exposure (settled tonnes x the carbon price,
+    EUR); ``total_eur`` only when a USD/EUR rate was given."""
+
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"machine_hours", "cloud_cost_usd", "runs_priced", "runs_unpriced",
+                                                    "emissions_t", "carbon_exposure_eur"})
+
+    team: str
+    hardware_profile: str
+    hourly_price_usd: float | None
+    runs_priced: int
+    runs_unpriced: int
+    machine_hours: float
+    cloud_cost_usd: float | None
+    emissions_t: float
+    carbon_exposure_eur: float
+    saved_t: float
+    avoided_exposure_eur: float
+    carbon_share_percent: float | None = None
+    total_eur: float | None = None
+
+
+@dataclass(frozen=True)
+class QuarterAssumptions(_Part):
+    """Every price, rate and method the report's figures rest on, with its source."""
+
+    carbon_price_eur_per_t: float
+    carbon_price_source: str
+    usd_per_eur: float | None
+    usd_per_eur_source: str
+    hardware: dict[str, dict]
+    machine_hours_basis: str
+    interval_basis: str
+    emissions_basis: str
+
+
+@dataclass(frozen=True)
+class QuarterSources(_Part):
+    """Where the figures come from: the ledger (URL without a password) and the audit baseline."""
+
+    ledger: str
+    baseline: str
+    baseline_generated_at: str
+    settled_runs: int
+    runs_with_facts: int
+
+
+@dataclass(frozen=True)
+class QuarterlyReport(_Record):
+    """The quarterly sustainability report's figures for leadership (``greenkfp report
+    quarterly``): emissions per team and month against budget, baseline and target; savings by
+    lever with intervals; business impact; the review board's exceptions and transfers; total
+    cost of ownership. Computed by ``greenkfp.components.governance.quarterly``; rendered as
+    HTML, CSV and a Markdown summary by its ``render`` module. Grams of CO2eq unless a field
+    name says otherwise; months are ``YYYY-MM`` (UTC)."""
+
+    SCHEMA: ClassVar[str] = "greenkfp.quarterly_report/v1"
+
+    quarter: str
+    months: tuple[str, ...]
+    generated_at: str
+    sources: QuarterSources
+    team_months: tuple[QuarterTeamMonth, ...]
+    teams: tuple[QuarterTeam, ...]
+    progress: QuarterProgress
+    savings: tuple[LeverTotal, ...]
+    savings_by_team: tuple[LeverTotal, ...]
+    impact: tuple[TeamImpact, ...]
+    exceptions: tuple[BoardException, ...]
+    transfers: tuple[BoardTransfer, ...]
+    costs: tuple[TeamCost, ...]
+    assumptions: QuarterAssumptions
+    units: dict = field(default_factory=lambda: {"emissions": "g CO2eq", "cost": "USD (cloud), EUR (carbon)",
+                                                 "latency": "ms", "accuracy": "percentage points", "delay": "hours"})
+
+    @classmethod
+    def _load_fields(cls, data: dict, path: str, title: str, owns_schema: bool = False):
+        report = super()._load_fields(data, path, title, owns_schema)
+        if len(report.months) != 3 or not all(_is_month(m) for m in report.months):
+            raise RecordError(title, "months", f"must be the quarter's three months ({_MONTH_TEXT})",
+                              list(report.months))
+        if _has_password(report.sources.ledger):
+            raise RecordError(title, "sources.ledger", "must not hold a password (write the URL redacted)", "(hidden)")
+        return report
+
+    @property
+    def emissions_g(self) -> float:
+        """All teams' settled grams in the quarter."""
+        return sum(t.emissions_g for t in self.teams)
+
+    def lever(self, lever: str) -> LeverTotal | None:
+        """The all-teams total of ``lever``."""
+        return next((s for s in self.savings if s.lever == lever), None)

@@ -640,6 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
     vertex.set_defaults(func=cmd_submit)
     from greenkfp.pipelines.budget_cli import add_budget_commands  # greenkfp budget ...
     add_budget_commands(sub)
+    from greenkfp.pipelines.report_cli import add_report_commands  # greenkfp report quarterly
+    add_report_commands(sub)
     from greenkfp.pipelines.audit_cli import add_audit_commands  # greenkfp audit
     add_audit_commands(sub)
     return parser

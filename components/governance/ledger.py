@@ -1270,6 +1270,26 @@ class Ledger:
             where.append(_E.period == check_period(period))
         return self._run(lambda connection: self._select(connection, *where), write=False)
 
+    def entries_of(self, kinds: Sequence[str], *, actions: Sequence[str] | None = None, since: str | None = None,
+                   until: str | None = None) -> list[LedgerEntry]:
+        """The entries of these ``kinds`` (and ``actions``; None: any) of the months ``since`` to
+        ``until`` (``YYYY-MM``, both included; None: no bound), in the order written: what a
+        report reads (limits, refusals, exceptions, transfers) without every run's own entries."""
+        from ..records import LEDGER_KINDS
+
+        if isinstance(kinds, str) or not kinds or any(kind not in LEDGER_KINDS for kind in kinds):
+            raise BudgetError("kinds", f"must be a list of entry kinds ({', '.join(LEDGER_KINDS)})", kinds)
+        if actions is not None and (isinstance(actions, str) or not all(isinstance(a, str) for a in actions)):
+            raise BudgetError("actions", "must be a list of actions", actions)
+        where = [_E.kind.in_(list(kinds))]
+        if actions is not None:
+            where.append(_E.action.in_(list(actions)))
+        if since is not None:
+            where.append(_E.period >= check_period(since))
+        if until is not None:
+            where.append(_E.period <= check_period(until))
+        return self._run(lambda connection: self._select(connection, *where), write=False)
+
 
 # --------------------------------------------------------------------------- rows to records
 
