@@ -57,8 +57,7 @@ def cmd_quarterly(args: argparse.Namespace) -> int:
         rate = None if args.usd_per_eur is None else _number("--usd-per-eur", args.usd_per_eur)
         hardware = _hardware(args.hardware_profile)
         baseline = load_baseline(args.baseline)
-        _check_ledger_exists(args.ledger)
-        with Ledger(args.ledger) as ledger:
+        with Ledger(args.ledger, create=False) as ledger:  # a report reads: a typo is not a new ledger
             report = quarterly_report(ledger, quarter, baseline, baseline_source=args.baseline,
                                       carbon_price_eur_per_t=price, usd_per_eur=rate, hardware=hardware or None)
         paths = write_report(report, args.output)
@@ -81,7 +80,8 @@ def cmd_quarterly(args: argparse.Namespace) -> int:
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     from greenkfp.components._messages import redact_urls
     from greenkfp.components.governance import BudgetError, Ledger
-    from greenkfp.components.governance.demo import check_quarter, seed_quarter, write_demo_exports
+    from greenkfp.components.governance.demo import seed_quarter, write_demo_exports
+    from greenkfp.components.governance.ledger import check_quarter
 
     try:  # the options first: a bad one opens (creates) no ledger
         check_quarter(args.quarter)
@@ -124,16 +124,6 @@ def _make_sqlite_folder(url: str) -> None:
     path = _sqlite_file(url)
     if path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-
-
-def _check_ledger_exists(url: str) -> None:
-    """A report reads a ledger: a SQLite file that does not exist is a typo, not an empty ledger
-    to create."""
-    from greenkfp.components.governance.quarterly import ReportError
-
-    path = _sqlite_file(url)
-    if path and not os.path.isfile(path):
-        raise ReportError("ledger", "names a SQLite file that does not exist", url)
 
 
 def add_report_commands(sub: argparse._SubParsersAction) -> None:

@@ -10,7 +10,8 @@ from collections import Counter
 import pytest
 
 from greenkfp.components.governance import BudgetError, Ledger
-from greenkfp.components.governance.demo import quarter_months, seed_quarter
+from greenkfp.components.governance.demo import seed_quarter
+from greenkfp.components.governance.ledger import quarter_months
 
 
 @pytest.fixture

@@ -416,7 +416,7 @@ def test_cli_errors_name_the_option(sqlite_seeded, baseline_file, tmp_path, caps
     common = ("--quarter", "2026Q4", "--output", str(out))
     cases = [
         (("--ledger", f"sqlite:///{tmp_path / 'typo.db'}", "--baseline", str(baseline_file)),
-         "error: --ledger names a SQLite file that does not exist, got 'sqlite:///"),
+         f"error: --ledger sqlite:///{tmp_path / 'typo.db'} does not exist"),
         (("--ledger", sqlite_seeded, "--baseline", str(tmp_path / "missing.json")), "error: --baseline must be the "
                                                                                      "audit's baseline.json"),
         (("--ledger", sqlite_seeded, "--baseline", str(baseline_file), "--carbon-price-eur-per-t", "cheap"),

@@ -34,42 +34,21 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..records import RunFacts
 from .errors import BudgetError
+from .ledger import check_quarter, quarter_months, shift_month
 
-__all__ = ["DEMO_PIPELINES", "DEMO_PROJECTS", "DEMO_TEAMS", "DemoPipeline", "DemoSummary", "check_quarter",
-           "quarter_months", "seed_quarter", "write_demo_exports"]
+__all__ = ["DEMO_PIPELINES", "DEMO_PROJECTS", "DEMO_TEAMS", "DemoPipeline", "DemoSummary", "seed_quarter",
+           "write_demo_exports"]
 
 UTC = timezone.utc
-_QUARTER = re.compile(r"([0-9]{4})Q([1-4])")
 #: How many facts each pipeline's pool holds (the runs draw from it).
 _POOL = 64
 _DEMO = "demo data (greenkfp.components.governance.demo), not a measurement"
-
-
-def check_quarter(quarter: Any) -> tuple[int, int]:
-    """``(year, quarter number)`` of ``YYYYQn`` (``2026Q4``); else a BudgetError naming ``quarter``."""
-    match = _QUARTER.fullmatch(quarter) if isinstance(quarter, str) else None
-    if not match or int(match[1]) < 1970:
-        raise BudgetError("quarter", "must be a calendar quarter YYYYQn such as 2026Q4 (n from 1 to 4)", quarter)
-    return int(match[1]), int(match[2])
-
-
-def _month(year: int, month: int, shift: int = 0) -> tuple[int, int]:
-    index = year * 12 + month - 1 + shift
-    return index // 12, index % 12 + 1
-
-
-def quarter_months(quarter: str, before: int = 0) -> list[str]:
-    """The months of ``quarter`` (``YYYY-MM``), preceded by the ``before`` months before it."""
-    year, number = check_quarter(quarter)
-    first = 3 * (number - 1) + 1
-    return [f"{y:04d}-{m:02d}" for y, m in (_month(year, first, shift) for shift in range(-before, 3))]
 
 
 @dataclass(frozen=True)
@@ -201,7 +180,7 @@ def _start(month: str) -> datetime:
 
 
 def _month_seconds(month: str) -> float:
-    year, number = _month(int(month[:4]), int(month[5:]), 1)
+    year, number = shift_month(int(month[:4]), int(month[5:]), 1)
     return (datetime(year, number, 1, tzinfo=UTC) - _start(month)).total_seconds()
 
 
@@ -394,8 +373,8 @@ def write_demo_exports(ledger, directory, months, *, seed: int = 0) -> dict[str,
                         "region_code": "eu-west-1", "total_lbm_emissions_unit": "MTCO2e",
                         "total_lbm_emissions_value": f"{tons:.6f}", "total_mbm_emissions_unit": "MTCO2e",
                         "total_mbm_emissions_value": f"{tons * 0.2:.6f}", "usage_account_id": project,
-                        "usage_period_end": f"{_month(int(month[:4]), int(month[5:]), 1)[0]:04d}-"
-                                            f"{_month(int(month[:4]), int(month[5:]), 1)[1]:02d}-01 00:00:00Z",
+                        "usage_period_end": f"{shift_month(int(month[:4]), int(month[5:]), 1)[0]:04d}-"
+                                            f"{shift_month(int(month[:4]), int(month[5:]), 1)[1]:02d}-01 00:00:00Z",
                         "usage_period_start": f"{month}-01 00:00:00Z"})
     paths = {"gcp": folder / "gcp-carbon-footprint.jsonl", "aws": folder / "aws-carbon-emissions.csv",
              "project_map": folder / "project-map.json"}

@@ -115,7 +115,7 @@ from .errors import (
 )
 
 __all__ = ["DEFAULT_LEDGER_URL", "MAX_GRAMS", "Ledger", "SettledRun", "TIERS", "alembic_config", "check_facts",
-           "check_grams", "check_period", "period_of"]
+           "check_grams", "check_period", "check_quarter", "period_of", "quarter_months", "shift_month"]
 
 DEFAULT_LEDGER_URL = "sqlite:///greenkfp-ledger.db"
 TIERS = ("hard", "soft")
@@ -218,6 +218,30 @@ def check_period(period: Any) -> str:
 def period_of(moment: datetime) -> str:
     """The calendar month (UTC) of an aware ``moment``: ``2026-12``."""
     return _aware("moment", moment).strftime("%Y-%m")
+
+
+_QUARTER = re.compile(r"([0-9]{4})Q([1-4])")
+
+
+def check_quarter(quarter: Any) -> tuple[int, int]:
+    """``(year, quarter number)`` of ``YYYYQn`` (``2026Q4``); else a BudgetError naming ``quarter``."""
+    match = _QUARTER.fullmatch(quarter) if isinstance(quarter, str) else None
+    if not match or int(match[1]) < 1970:
+        raise BudgetError("quarter", "must be a calendar quarter YYYYQn such as 2026Q4 (n from 1 to 4)", quarter)
+    return int(match[1]), int(match[2])
+
+
+def shift_month(year: int, month: int, shift: int = 0) -> tuple[int, int]:
+    """``(year, month)`` ``shift`` months after (before, when negative) ``year``-``month``."""
+    index = year * 12 + month - 1 + shift
+    return index // 12, index % 12 + 1
+
+
+def quarter_months(quarter: str, before: int = 0) -> list[str]:
+    """The months of ``quarter`` (``YYYY-MM``), preceded by the ``before`` months before it."""
+    year, number = check_quarter(quarter)
+    first = 3 * (number - 1) + 1
+    return [f"{y:04d}-{m:02d}" for y, m in (shift_month(year, first, shift) for shift in range(-before, 3))]
 
 
 def _name(field: str, value: Any, limit: int = MAX_NAME_CHARS) -> str:

@@ -90,8 +90,8 @@ class Quarter:
 
 def parse_quarter(text: Any) -> Quarter:
     """``2026Q4`` as a :class:`Quarter`; else a :class:`ReportError` naming ``quarter`` (the one
-    check of a quarter, :func:`.demo.check_quarter`)."""
-    from .demo import check_quarter
+    check of a quarter, :func:`.ledger.check_quarter`)."""
+    from .ledger import check_quarter
 
     try:
         year, number = check_quarter(text)
