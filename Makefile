@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.greenkfp-installed
 
-BENCHES := gate training inference sci selection pipeline gatekeeper
+BENCHES := gate training inference sci selection pipeline gatekeeper report
 
-.PHONY: demo demo-digits test compile check-compiled bench $(addprefix bench-,$(BENCHES)) bench-selection-stability clean
+.PHONY: demo demo-digits demo-governance test compile check-compiled bench $(addprefix bench-,$(BENCHES)) bench-selection-stability clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "greenkfp needs Python >= 3.11, found " + sys.version.split()[0]'
@@ -23,6 +23,19 @@ demo: $(STAMP)
 
 demo-digits: $(STAMP)
 	$(BIN)/greenkfp run-local --pipeline training --dataset digits --regions GB DE-LU US-CAL-CISO --duration 1h --max-delay 12h
+
+# the governance demo: a realistic quarter of three teams' budgets in a ledger, the audit, the quarterly report
+GOVERNANCE := local_outputs/governance
+demo-governance: $(STAMP)
+	@rm -rf $(GOVERNANCE) && mkdir -p $(GOVERNANCE)
+	$(BIN)/greenkfp report seed-demo --ledger sqlite:///$(GOVERNANCE)/ledger.db --quarter 2026Q4 \
+		--exports $(GOVERNANCE)/exports
+	$(BIN)/greenkfp audit --ledger sqlite:///$(GOVERNANCE)/ledger.db --from 2026-07 --to 2026-09 \
+		--gcp-export $(GOVERNANCE)/exports/gcp-carbon-footprint.jsonl \
+		--aws-export $(GOVERNANCE)/exports/aws-carbon-emissions.csv \
+		--project-map $(GOVERNANCE)/exports/project-map.json --output $(GOVERNANCE)/audit
+	$(BIN)/greenkfp report quarterly --quarter 2026Q4 --ledger sqlite:///$(GOVERNANCE)/ledger.db \
+		--baseline $(GOVERNANCE)/audit/baseline.json --output $(GOVERNANCE)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

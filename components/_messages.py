@@ -61,6 +61,9 @@ def redact(value: Any) -> Any:
 
 def shorten(value: Any, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters with the length said: a 100,000-character
-    region name is one line in a message, not 700."""
+    region name is one line in a message, not 700. A string's length is its own (the number a
+    length check counts), not its repr's with the quotes and escapes."""
     text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(value) if isinstance(value, str) else len(text):,} characters)"

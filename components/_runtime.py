@@ -82,21 +82,29 @@ def _compact_source(text: str) -> str:
     return ast.unparse(tree) + "\n"
 
 
-def _portable_source_tree(subpackages: tuple[str, ...]) -> Path:
+def _portable_source_tree(subpackages: tuple[str, ...], modules: tuple[str, ...] | None = None) -> Path:
     """A directory holding ``greenkfp/components`` with only ``subpackages`` and the package's
     top-level modules (``__init__``, this one, ``_files`` ...), compacted, to embed in a
     component: the whole package would pass the 128 KiB limit on one container argument. The
-    KFP adapters (``component.py``) and the embedded carbon data are left out."""
-    key = tuple(sorted(set(subpackages)))
+    KFP adapters (``component.py``) and the embedded carbon data are left out. ``modules``
+    (paths relative to ``greenkfp/components``, :func:`required_modules`): of the subpackages'
+    Python modules, only these are embedded (None: all); their data files (and Python files
+    in folders that are not packages, such as Alembic's migrations) always are."""
+    key = (tuple(sorted(set(subpackages))), None if modules is None else tuple(sorted(set(modules))))
     if key not in _portable_trees:
         root = Path(tempfile.mkdtemp(prefix="greenkfp-embed-"))
         here = Path(__file__).resolve().parent
         target = root / "greenkfp" / "components"
-        sources = list(here.glob("*.py")) + [p for name in key for p in (here / name).rglob("*")
+        sources = list(here.glob("*.py")) + [p for name in key[0] for p in (here / name).rglob("*")
                                              if p.is_file() and "__pycache__" not in p.parts]
+        wanted = None if modules is None else set(modules)
         for source in sources:
             if source.name == "component.py" or source.suffix in (".npz", ".pyc"):
                 continue
+            if (wanted is not None and source.suffix == ".py" and source.parent != here
+                    and (source.parent / "__init__.py").is_file()
+                    and source.relative_to(here).as_posix() not in wanted):
+                continue  # a module of an embedded subpackage that nothing the component runs imports
             destination = target / source.relative_to(here)
             destination.parent.mkdir(parents=True, exist_ok=True)
             if source.suffix == ".py":
@@ -156,6 +164,83 @@ def required_subpackages(func) -> tuple[str, ...]:
     return tuple(sorted(seen))
 
 
+def _imported_modules(tree: ast.AST, package: tuple[str, ...]) -> set[str]:
+    """The greenkfp.components modules (paths relative to the package, ``governance/client.py``)
+    that the imports in ``tree`` load, anywhere in it, with the ``__init__.py`` of every package
+    on their way. ``package``: the module's own package below ``greenkfp.components``."""
+    here = Path(__file__).resolve().parent
+    found: set[str] = set()
+
+    def add(parts: list[str]) -> bool:
+        for depth in range(1, len(parts)):  # the packages on the way are imported first
+            init = Path(*parts[:depth], "__init__.py")
+            if (here / init).is_file():
+                found.add(init.as_posix())
+        for candidate in (Path(*parts).with_suffix(".py"), Path(*parts, "__init__.py")) if parts else ():
+            if (here / candidate).is_file():
+                found.add(candidate.as_posix())
+                return True
+        return False
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [(alias.name.split("."), ()) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if node.level - 1 > len(package):
+                    continue
+                base = ["greenkfp", "components", *package[: len(package) - (node.level - 1)]]
+            else:
+                base = []
+            targets = [(base + (node.module.split(".") if node.module else []), [a.name for a in node.names])]
+        else:
+            continue
+        for parts, names in targets:
+            if parts[:2] != ["greenkfp", "components"]:
+                continue
+            add(parts[2:])
+            for name in names:  # ``from package import module``
+                if (here / Path(*parts[2:], name)).with_suffix(".py").is_file() or \
+                        (here / Path(*parts[2:], name, "__init__.py")).is_file():
+                    add([*parts[2:], name])
+    return found
+
+
+def required_modules(func) -> tuple[str, ...]:
+    """Every greenkfp.components module a component body runs: those its imports load, and
+    those their modules import in turn (paths relative to the package). A portable build embeds
+    only these of its subpackages' modules (the governance package alone would pass the 128 KiB
+    argument limit)."""
+    import inspect
+    import textwrap
+
+    here = Path(__file__).resolve().parent
+    pending = _imported_modules(ast.parse(textwrap.dedent(inspect.getsource(func))), ())
+    pending |= {p.name for p in here.glob("*.py")}  # the top-level modules are always embedded
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        seen.add(name)
+        path = here / name
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        pending |= _imported_modules(tree, Path(name).parent.parts) - seen
+        if _imports_by_name(tree):  # modules loaded by name (a registry of providers): its whole folder
+            pending |= {p.relative_to(here).as_posix() for p in path.parent.glob("*.py")
+                        if p.name != "component.py"} - seen
+    return tuple(sorted(seen))
+
+
+def _imports_by_name(tree: ast.AST) -> bool:
+    """Whether the code calls ``importlib.import_module`` or ``__import__`` (so its imports cannot be read)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if (isinstance(func, ast.Attribute) and func.attr == "import_module") or \
+                    (isinstance(func, ast.Name) and func.id in ("import_module", "__import__")):
+                return True
+    return False
+
+
 def component(*needs: str):
     """``kfp.dsl.component`` with greenkfp's runtime settings: ``needs`` names the packages
     (keys of :data:`PORTABLE_REQUIREMENTS`) the component's core imports beyond
@@ -164,7 +249,8 @@ def component(*needs: str):
     def decorate(func):
         from kfp import dsl
 
-        return dsl.component(func, **component_options(*needs, subpackages=required_subpackages(func)))
+        return dsl.component(func, **component_options(*needs, subpackages=required_subpackages(func),
+                                                       modules=required_modules(func)))
 
     return decorate
 
@@ -196,7 +282,7 @@ def check_package_spec(spec: str) -> str:
     return text
 
 
-def component_options(*needs: str, subpackages: tuple[str, ...] = ()) -> dict:
+def component_options(*needs: str, subpackages: tuple[str, ...] = (), modules: tuple[str, ...] | None = None) -> dict:
     """Keyword arguments for ``kfp.dsl.component`` under the current runtime settings.
 
     ``needs`` names the packages (keys of :data:`PORTABLE_REQUIREMENTS`) the component's core
@@ -217,6 +303,6 @@ def component_options(*needs: str, subpackages: tuple[str, ...] = ()) -> dict:
             "base_image": PORTABLE_BASE_IMAGE,
             "packages_to_install": [PORTABLE_REQUIREMENTS[n] for n in dict.fromkeys((*BASE_PACKAGES, *needs))],
             "install_kfp_package": False,
-            "embedded_artifact_path": str(_portable_source_tree(subpackages)),
+            "embedded_artifact_path": str(_portable_source_tree(subpackages, modules)),
         }
     return {"base_image": component_image(), "install_kfp_package": False}

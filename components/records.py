@@ -33,7 +33,12 @@ from typing import Any, ClassVar, TypeVar, Union
 from ._files import write_atomic
 
 __all__ = [
+    "AuditBaseline",
+    "AuditSources",
+    "BoardException",
+    "BoardTransfer",
     "BudgetStatus",
+    "CloudExportSource",
     "ExceptionGrant",
     "GateAttempt",
     "GateDecisionRecord",
@@ -43,11 +48,23 @@ __all__ = [
     "InferencePart",
     "IntervalFigure",
     "LEDGER_KINDS",
+    "LEVERS",
     "LedgerEntry",
+    "LeverSaving",
+    "LeverTotal",
+    "ModelFacts",
     "ModelFigures",
+    "QuarterAssumptions",
+    "QuarterProgress",
+    "QuarterSources",
+    "QuarterTeam",
+    "QuarterTeamMonth",
+    "QuarterlyReport",
     "RecordError",
     "Reservation",
+    "ReductionTarget",
     "RoundSeries",
+    "RunFacts",
     "SciBenchmark",
     "SciDetail",
     "SciEnergy",
@@ -61,12 +78,16 @@ __all__ = [
     "SelectionObjective",
     "SelectionRecord",
     "SustainabilityReport",
+    "TeamBaseline",
+    "TeamCost",
+    "TeamImpact",
     "TotalPart",
     "TrainingCandidate",
     "TrainingEmissions",
     "TrainingEnergy",
     "TrainingPart",
     "TrainingRecord",
+    "TrajectoryPoint",
     "VariantEntry",
     "VariantList",
     "WindowRecord",
@@ -103,6 +124,40 @@ def _type_hints(cls: type) -> dict[str, Any]:
     return _hints[cls]
 
 
+_shapes: dict[Any, tuple[Any, tuple, Any]] = {}
+
+
+def _shape(tp: Any) -> tuple[Any, tuple, Any]:
+    """``(typing.get_origin(tp), typing.get_args(tp), the type an Optional holds)``, worked out
+    once per annotation (reading many records spends its time here otherwise)."""
+    try:
+        return _shapes[tp]
+    except KeyError:
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        inner = None
+        if origin in (Union, types.UnionType):
+            (inner,) = [a for a in args if a is not type(None)]
+        _shapes[tp] = shape = (origin, args, inner)
+        return shape
+
+
+_specs: dict[type, tuple[tuple[str, Any, bool, bool], ...]] = {}
+
+
+def _field_specs(cls: type) -> tuple[tuple[str, Any, bool, bool], ...]:
+    """(name, annotation, has a default, needs a meaning check) of each field of ``cls`` but
+    ``extra``, worked out once per class."""
+    specs = _specs.get(cls)
+    if specs is None:
+        hints = _type_hints(cls)
+        checked = _TIME_FIELDS | set(getattr(cls, "_CHOICES", {})) | set(getattr(cls, "_NON_NEGATIVE", ()))
+        specs = _specs[cls] = tuple(
+            (f.name, hints[f.name], f.default is not _dataclass_missing or f.default_factory is not _dataclass_missing,
+             f.name in checked)
+            for f in fields(cls) if f.name != "extra")
+    return specs
+
+
 def _join(path: str, name: str) -> str:
     return name if not path else f"{path}.{name}"
 
@@ -126,14 +181,16 @@ def _load(tp: Any, value: Any, path: str, title: str) -> Any:
     """``value`` (parsed JSON) checked against and converted to the annotation ``tp``."""
     if tp is Any:
         return value
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
+    if tp is float and type(value) is float and math.isfinite(value):  # the common case, first
+        return value
+    if tp is str and type(value) is str:
+        return value
+    origin, args, inner = _shape(tp)
+    if inner is not None:
         if value is None:
             if type(None) in args:
                 return None
             raise RecordError(title, path, f"must be {_type_name(tp)}", value)
-        (inner,) = [a for a in args if a is not type(None)]
         try:
             return _load(inner, value, path, title)
         except RecordError as exc:
@@ -154,11 +211,10 @@ def _load(tp: Any, value: Any, path: str, title: str) -> Any:
             return value
     elif origin is tuple:
         if isinstance(value, (list, tuple)):
-            inner = typing.get_args(tp)[0]
+            inner = args[0]
             return tuple(_load(inner, v, f"{path}[{i}]", title) for i, v in enumerate(value))
     elif origin is dict or tp is dict:
         if isinstance(value, dict):
-            args = typing.get_args(tp)
             if not args or args[1] is Any:
                 return dict(value)
             return {k: _load(args[1], v, f"{path}[{k!r}]", title) for k, v in value.items()}
@@ -173,7 +229,7 @@ def _load(tp: Any, value: Any, path: str, title: str) -> Any:
 #: Fields that hold a moment: ISO 8601 with a time zone, or the record is refused.
 _TIME_FIELDS = frozenset({"decided_at", "start_at", "start", "end", "retrieved_at", "first_point", "data_end",
                           "started_at", "ended_at", "earliest_start", "deadline", "at", "as_of", "expires_at",
-                          "requested_at"})
+                          "requested_at", "generated_at", "settled_at"})
 
 
 def _check_meaning(cls: type, name: str, value: Any, path: str, title: str) -> None:
@@ -225,25 +281,29 @@ class _Part:
 
     @classmethod
     def _load_fields(cls, data: dict, path: str, title: str, owns_schema: bool = False):
-        values, names = {}, set()
-        for f in fields(cls):
-            if f.name == "extra":
-                continue
-            names.add(f.name)
-            raw = data.get(f.name, _MISSING)
+        values, specs = {}, _field_specs(cls)
+        for name, hint, has_default, checked in specs:
+            raw = data.get(name, _MISSING)
             if raw is _MISSING:
-                if f.default is not _dataclass_missing or f.default_factory is not _dataclass_missing:
+                if has_default:
                     continue
-                raise RecordError(title, _join(path, f.name), "is missing")
-            values[f.name] = _load(_type_hints(cls)[f.name], raw, _join(path, f.name), title)
-            _check_meaning(cls, f.name, values[f.name], _join(path, f.name), title)
-        extra = {k: v for k, v in data.items() if k not in names and k != "extra" and not (owns_schema and k == "schema")}
+                raise RecordError(title, _join(path, name), "is missing")
+            where = f"{path}.{name}" if path else name
+            values[name] = value = _load(hint, raw, where, title)
+            if checked:
+                _check_meaning(cls, name, value, where, title)
+        extra = {}
+        if len(data) > len(values):
+            names = {spec[0] for spec in specs}
+            extra = {k: v for k, v in data.items()
+                     if k not in names and k != "extra" and not (owns_schema and k == "schema")}
         return cls(**values, extra=extra)
 
     def to_dict(self) -> dict:
         """The JSON-ready dict (the record's JSON shape): fields, then any kept unknown keys."""
-        data = {f.name: _dump(getattr(self, f.name)) for f in fields(self)
-                if f.name != "extra" and not (f.name in self._OMIT_IF_NONE and getattr(self, f.name) is None)}
+        omit = self._OMIT_IF_NONE
+        data = {name: _dump(getattr(self, name)) for name, _, _, _ in _field_specs(type(self))
+                if not (name in omit and getattr(self, name) is None)}
         data.update({k: v for k, v in self.extra.items() if k not in data})
         return data
 
@@ -1154,6 +1214,13 @@ class ModelFigures(_Part):
     sci: float | None = None
     sci_unit: str | None = None
     energy_method: str | None = None
+    #: the accuracy's 95 % (Wilson) interval from the selection, when it has one
+    accuracy_interval: IntervalFigure | None = None
+    #: p95 latency of one inference batch, ms, and its interval from the benchmark's rounds
+    latency_p95_ms: float | None = None
+    latency_p95_ms_interval: IntervalFigure | None = None
+
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"accuracy_interval", "latency_p95_ms", "latency_p95_ms_interval"})
 
 
 @dataclass(frozen=True)
@@ -1492,3 +1559,504 @@ class Reservation(_Record):
         review = "; review required" if self.review_required else ""
         return (f"{verdict} {grams_text(self.amount_g)} for run {self.run_id} (team {self.team}, {self.period}); "
                 f"remaining {grams_text(self.remaining_g)}{review}{replay}")
+
+
+# --------------------------------------------------------------------------- run facts and the audit baseline
+
+#: The levers a saving is attributed to: the carbon gate's time shifting, the selection's choice
+#: of model, quantization, and serving autoscaling.
+LEVERS = ("time_shifting", "model_selection", "quantization", "autoscaling")
+_MONTH_TEXT = "a calendar month YYYY-MM"
+
+
+def _is_month(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) != 7 or value[4] != "-" or not (value[:4] + value[5:]).isdigit():
+        return False
+    return 1970 <= int(value[:4]) and 1 <= int(value[5:]) <= 12
+
+
+def _check_interval(figure: IntervalFigure | None, path: str, title: str) -> None:
+    if figure is not None and not figure.low <= figure.high:
+        raise RecordError(title, path, "must have low <= high", figure.to_dict())
+
+
+@dataclass(frozen=True)
+class LeverSaving(_Part):
+    """What one lever saved in a run: grams CO2eq with a 95 % interval (``saved_g`` null when the
+    run has no figure for it, and ``basis`` says why), measured or modeled, and how it was had."""
+
+    _CHOICES: ClassVar[dict] = {"lever": LEVERS, "method": ("measured", "modeled")}
+
+    lever: str
+    saved_g: IntervalFigure | None
+    method: str
+    basis: str
+
+
+@dataclass(frozen=True)
+class ModelFacts(_Part):
+    """A model's business figures: accuracy (fraction 0-1, with its 95 % interval when known) and
+    p95 latency (ms)."""
+
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"latency_p95_ms"})
+
+    name: str | None
+    accuracy: float | None
+    accuracy_interval: IntervalFigure | None = None
+    latency_p95_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class RunFacts(_Record):
+    """What a finished greenkfp run reports beside its emissions, for the budget ledger's
+    settlement and the audit and quarterly report: the savings by lever, the promoted model
+    against its baseline, and what the carbon gate did. Made from the run's
+    :class:`SustainabilityReport` by ``greenkfp.components.governance.client.run_facts``.
+
+    ``pipeline`` is empty when the step did not know it (the ledger fills it in from the run's
+    reservation). ``gate_delay_hours`` is 0 when the run ran at once. ``energy_kwh`` is the
+    training fits' energy (``energy_method`` measured or modeled); ``expected_inferences`` the
+    inference volume the run was priced for, when known.
+    """
+
+    SCHEMA: ClassVar[str] = "greenkfp.run_facts/v1"
+    _CHOICES: ClassVar[dict] = {"gate_action": ("run_now", "wait", "refuse"),
+                                "energy_method": ("measured", "modeled")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"gate_delay_hours", "energy_kwh", "expected_inferences"})
+
+    pipeline: str
+    variant: str | None
+    savings: tuple[LeverSaving, ...]
+    promoted: bool | None
+    gate_action: str | None
+    gate_refused: bool
+    gate_delay_hours: float
+    selected: ModelFacts | None = None
+    baseline: ModelFacts | None = None
+    energy_kwh: float | None = None
+    energy_method: str | None = None
+    expected_inferences: float | None = None
+
+    @classmethod
+    def _load_fields(cls, data: dict, path: str, title: str, owns_schema: bool = False):
+        facts = super()._load_fields(data, path, title, owns_schema)
+        if len(facts.pipeline) > 256 or any(ord(c) < 32 for c in facts.pipeline):
+            raise RecordError(title, _join(path, "pipeline"), "must be a name of at most 256 characters without "
+                                                              "control characters", facts.pipeline)
+        seen = set()
+        for i, saving in enumerate(facts.savings):
+            if saving.lever in seen:
+                raise RecordError(title, _join(path, f"savings[{i}].lever"), "names a lever already given "
+                                                                             "(one saving per lever)", saving.lever)
+            seen.add(saving.lever)
+            _check_interval(saving.saved_g, _join(path, f"savings[{i}].saved_g"), title)
+        for name in ("selected", "baseline"):
+            model = getattr(facts, name)
+            if model is None:
+                continue
+            if model.accuracy is not None and not 0.0 <= model.accuracy <= 1.0:
+                raise RecordError(title, _join(path, f"{name}.accuracy"), "must be a fraction from 0 to 1",
+                                  model.accuracy)
+            _check_interval(model.accuracy_interval, _join(path, f"{name}.accuracy_interval"), title)
+        if facts.gate_refused != (facts.gate_action == "refuse"):
+            raise RecordError(title, _join(path, "gate_refused"), f"must be true exactly when gate_action is "
+                                                                  f"'refuse' (gate_action {facts.gate_action!r})",
+                              facts.gate_refused)
+        if facts.gate_action in (None, "run_now", "refuse") and facts.gate_delay_hours:
+            raise RecordError(title, _join(path, "gate_delay_hours"), f"must be 0 when the gate did not wait "
+                                                                      f"(gate_action {facts.gate_action!r})",
+                              facts.gate_delay_hours)
+        return facts
+
+    def saving(self, lever: str) -> LeverSaving | None:
+        """The saving of ``lever`` (one of :data:`LEVERS`), None when the run has none for it."""
+        return next((s for s in self.savings if s.lever == lever), None)
+
+    @property
+    def saved_g(self) -> float:
+        """The point estimates of the savings the run has figures for, summed (grams)."""
+        return sum((s.saved_g.estimate for s in self.savings if s.saved_g is not None), 0.0)
+
+
+@dataclass(frozen=True)
+class TeamBaseline(_Part):
+    """One team's baseline: settled grams per baseline month (0 for a month without runs), their
+    mean, the runs counted, and the team's budget tier (None when it has no budget)."""
+
+    _CHOICES: ClassVar[dict] = {"tier": ("hard", "soft")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"mean_monthly_g", "runs"})
+
+    tier: str | None
+    monthly_g: dict[str, float]
+    mean_monthly_g: float
+    runs: int
+
+
+@dataclass(frozen=True)
+class ReductionTarget(_Part):
+    """The reduction the programme aims at: ``reduction_percent`` below the baseline's mean
+    monthly emissions by the month ``by``."""
+
+    reduction_percent: float
+    by: str
+
+
+@dataclass(frozen=True)
+class CloudExportSource(_Part):
+    """A cloud provider's carbon export the audit read: kind, file and how many rows it held."""
+
+    _CHOICES: ClassVar[dict] = {"kind": ("gcp_carbon_footprint", "aws_ccft")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"rows"})
+
+    kind: str
+    path: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class AuditSources(_Part):
+    """Where the audit's figures come from: the ledger (its URL without a password), the KFP host
+    (None when not asked) and the cloud exports."""
+
+    ledger: str | None
+    kfp_host: str | None = None
+    cloud_exports: tuple[CloudExportSource, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditBaseline(_Record):
+    """The baseline the reduction target is measured against: each team's settled emissions per
+    month over the baseline ``months`` (``YYYY-MM``, UTC, ascending), written by ``greenkfp audit``.
+
+    ``target.reduction_percent`` (default 30) applies to each team's ``mean_monthly_g`` and to
+    their sum; ``target.by`` (default: 12 months after the last baseline month) is the month by
+    which it should be reached.
+    """
+
+    SCHEMA: ClassVar[str] = "greenkfp.audit_baseline/v1"
+
+    generated_at: str
+    months: tuple[str, ...]
+    teams: dict[str, TeamBaseline]
+    target: ReductionTarget
+    sources: AuditSources
+    units: dict = field(default_factory=lambda: {"emissions": "g CO2eq"})
+
+    @classmethod
+    def _load_fields(cls, data: dict, path: str, title: str, owns_schema: bool = False):
+        baseline = super()._load_fields(data, path, title, owns_schema)
+        if not baseline.months:
+            raise RecordError(title, "months", "must name at least one month", [])
+        for i, month in enumerate(baseline.months):
+            if not _is_month(month):
+                raise RecordError(title, f"months[{i}]", f"must be {_MONTH_TEXT}", month)
+        if list(baseline.months) != sorted(set(baseline.months)):
+            raise RecordError(title, "months", "must be distinct and in ascending order", list(baseline.months))
+        for team, figures in baseline.teams.items():
+            where = f"teams[{team!r}]"
+            if not team.strip() or len(team) > 128:
+                raise RecordError(title, "teams", "must be keyed by team names of 1 to 128 characters", team)
+            if set(figures.monthly_g) != set(baseline.months):
+                raise RecordError(title, f"{where}.monthly_g", "must give every baseline month, and only those "
+                                                               f"({', '.join(baseline.months)})",
+                                  sorted(figures.monthly_g))
+            for month, grams in figures.monthly_g.items():
+                if grams < 0:
+                    raise RecordError(title, f"{where}.monthly_g[{month!r}]", "must be >= 0", grams)
+            mean = sum(figures.monthly_g.values()) / len(baseline.months)
+            if abs(mean - figures.mean_monthly_g) > 1e-6 * max(1.0, mean):
+                raise RecordError(title, f"{where}.mean_monthly_g", f"must be the mean of monthly_g ({mean:g})",
+                                  figures.mean_monthly_g)
+        target = baseline.target
+        if not 0 < target.reduction_percent <= 100:
+            raise RecordError(title, "target.reduction_percent", "must be a number > 0 and <= 100",
+                              target.reduction_percent)
+        if not _is_month(target.by) or target.by <= baseline.months[-1]:
+            raise RecordError(title, "target.by", f"must be {_MONTH_TEXT} after the last baseline month "
+                                                  f"{baseline.months[-1]}", target.by)
+        ledger = baseline.sources.ledger
+        if ledger is not None and _has_password(ledger):
+            raise RecordError(title, "sources.ledger", "must not hold a password (write the URL redacted)",
+                              "(hidden)")
+        return baseline
+
+    @property
+    def mean_monthly_g(self) -> float:
+        """All teams' mean monthly emissions, summed (grams)."""
+        return sum(t.mean_monthly_g for t in self.teams.values())
+
+    def target_monthly_g(self, team: str | None = None) -> float:
+        """The monthly grams the target allows ``team`` (None: all teams together)."""
+        base = self.mean_monthly_g if team is None else self.teams[team].mean_monthly_g
+        return base * (1.0 - self.target.reduction_percent / 100.0)
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """(team, tier, grams per baseline month..., mean monthly g, runs), teams by name."""
+        return [(team, t.tier or "-", *(t.monthly_g[m] for m in self.months), t.mean_monthly_g, t.runs)
+                for team, t in sorted(self.teams.items())]
+
+
+def _has_password(url: str) -> bool:
+    """Whether a URL's authority holds a password other than a redaction (``***``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return False
+    userinfo, at, _ = rest.split("/", 1)[0].rpartition("@")
+    if not at or ":" not in userinfo:
+        return False
+    return userinfo.split(":", 1)[1] not in ("", "***", "%2A%2A%2A")
+
+
+# --------------------------------------------------------------------------- the quarterly report
+
+@dataclass(frozen=True)
+class QuarterTeamMonth(_Part):
+    """One team's month of the quarter: its runs and settled grams against its budget (the limit
+    after transfers, the soft tier's overdraft, the board's approved exceptions) and against its
+    baseline and the target trajectory. None where the ledger or the baseline has no figure."""
+
+    _CHOICES: ClassVar[dict] = {"tier": ("hard", "soft"),
+                                "status": ("within limit", "in overdraft or exception", "over allowance",
+                                           "no budget")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"runs", "emissions_g", "overdraft_g", "exceptions_g"})
+
+    team: str
+    month: str
+    tier: str | None
+    runs: int
+    emissions_g: float
+    limit_g: float | None
+    transferred_g: float
+    overdraft_g: float
+    exceptions_g: float
+    allowed_g: float | None
+    used_percent: float | None
+    baseline_g: float | None
+    trajectory_g: float | None
+    status: str
+
+
+@dataclass(frozen=True)
+class QuarterTeam(_Part):
+    """One team's quarter: runs, settled grams, its mean month against its baseline month, and
+    whether that is on the target trajectory (None without a baseline)."""
+
+    _CHOICES: ClassVar[dict] = {"tier": ("hard", "soft")}
+
+    team: str
+    tier: str | None
+    runs: int
+    emissions_g: float
+    monthly_mean_g: float
+    baseline_monthly_g: float | None
+    change_percent: float | None
+    required_percent: float | None
+    on_track: bool | None
+
+
+@dataclass(frozen=True)
+class TrajectoryPoint(_Part):
+    """One month on the way to the target: the path's grams (all teams) and what was emitted
+    (baseline months from the baseline, quarter months from the ledger; None between them)."""
+
+    month: str
+    path_g: float
+    actual_g: float | None
+    kind: str
+
+
+@dataclass(frozen=True)
+class QuarterProgress(_Part):
+    """Progress toward the reduction target, all teams together: the baseline's mean month, the
+    target (``reduction_percent`` below it by ``by``), the straight path from the last baseline
+    month to it, and the quarter's mean month on that path."""
+
+    baseline_months: tuple[str, ...]
+    baseline_monthly_g: float
+    reduction_percent: float
+    by: str
+    target_monthly_g: float
+    quarter_monthly_g: float
+    achieved_percent: float
+    required_percent: float
+    on_track: bool
+    trajectory: tuple[TrajectoryPoint, ...]
+
+
+@dataclass(frozen=True)
+class LeverTotal(_Part):
+    """What one lever saved over the quarter (``team`` None: all teams): the runs' point estimates
+    summed, and the interval of the sum (see :attr:`QuarterAssumptions.interval_basis`);
+    ``significant`` False when that interval includes zero."""
+
+    _CHOICES: ClassVar[dict] = {"lever": LEVERS, "method": ("measured", "modeled", "mixed", "none")}
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"runs", "runs_without_figure", "measured_runs", "modeled_runs"})
+
+    lever: str
+    team: str | None
+    runs: int
+    runs_without_figure: int
+    estimate_g: float | None
+    low_g: float | None
+    high_g: float | None
+    measured_runs: int
+    modeled_runs: int
+    method: str
+    significant: bool | None
+    verdict: str
+    basis: str
+
+
+@dataclass(frozen=True)
+class TeamImpact(_Part):
+    """Business impact for one team: the promoted models against their baselines (accuracy in
+    percentage points, p95 latency in ms), and the runs refused (by the budget, by the carbon
+    gate) or delayed by the gate, with their delay."""
+
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"runs", "promoted_runs", "accuracy_worse_runs", "budget_refused",
+                                                    "gate_refused", "delayed_runs", "delay_hours_total"})
+
+    team: str
+    runs: int
+    promoted_runs: int
+    accuracy_change_pp_mean: float | None
+    accuracy_change_pp_min: float | None
+    accuracy_worse_runs: int
+    latency_change_ms_mean: float | None
+    latency_change_percent_mean: float | None
+    budget_refused: int
+    gate_refused: int
+    delayed_runs: int
+    delay_hours_total: float
+    delay_hours_mean: float | None
+    delay_hours_p95: float | None
+    delay_hours_max: float | None
+    refusal_reasons: dict[str, int]
+
+
+@dataclass(frozen=True)
+class BoardException(_Part):
+    """An exception the review board was asked for in the quarter, as decided."""
+
+    id: int
+    team: str
+    month: str
+    amount_g: float
+    status: str
+    requester: str
+    reason: str
+    approver: str | None
+    decision_reason: str | None
+    run_id: str | None
+    requested_at: str
+
+
+@dataclass(frozen=True)
+class BoardTransfer(_Part):
+    """Budget moved between teams in the quarter, by a board member, with the reason."""
+
+    id: int
+    month: str
+    from_team: str
+    to_team: str
+    amount_g: float
+    approver: str
+    reason: str
+    at: str
+
+
+@dataclass(frozen=True)
+class TeamCost(_Part):
+    """A team's total cost of ownership for the quarter: cloud cost (machine-hours x the hardware
+    profile's hourly price, USD) and carbon-price exposure (settled tonnes x the carbon price,
+    EUR); ``total_eur`` only when a USD/EUR rate was given."""
+
+    _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"machine_hours", "cloud_cost_usd", "runs_priced", "runs_unpriced",
+                                                    "emissions_t", "carbon_exposure_eur"})
+
+    team: str
+    hardware_profile: str
+    hourly_price_usd: float | None
+    runs_priced: int
+    runs_unpriced: int
+    machine_hours: float
+    cloud_cost_usd: float | None
+    emissions_t: float
+    carbon_exposure_eur: float
+    saved_t: float
+    avoided_exposure_eur: float
+    carbon_share_percent: float | None = None
+    total_eur: float | None = None
+
+
+@dataclass(frozen=True)
+class QuarterAssumptions(_Part):
+    """Every price, rate and method the report's figures rest on, with its source."""
+
+    carbon_price_eur_per_t: float
+    carbon_price_source: str
+    usd_per_eur: float | None
+    usd_per_eur_source: str
+    hardware: dict[str, dict]
+    machine_hours_basis: str
+    interval_basis: str
+    emissions_basis: str
+
+
+@dataclass(frozen=True)
+class QuarterSources(_Part):
+    """Where the figures come from: the ledger (URL without a password) and the audit baseline."""
+
+    ledger: str
+    baseline: str
+    baseline_generated_at: str
+    settled_runs: int
+    runs_with_facts: int
+
+
+@dataclass(frozen=True)
+class QuarterlyReport(_Record):
+    """The quarterly sustainability report's figures for leadership (``greenkfp report
+    quarterly``): emissions per team and month against budget, baseline and target; savings by
+    lever with intervals; business impact; the review board's exceptions and transfers; total
+    cost of ownership. Computed by ``greenkfp.components.governance.quarterly``; rendered as
+    HTML, CSV and a Markdown summary by its ``render`` module. Grams of CO2eq unless a field
+    name says otherwise; months are ``YYYY-MM`` (UTC)."""
+
+    SCHEMA: ClassVar[str] = "greenkfp.quarterly_report/v1"
+
+    quarter: str
+    months: tuple[str, ...]
+    generated_at: str
+    sources: QuarterSources
+    team_months: tuple[QuarterTeamMonth, ...]
+    teams: tuple[QuarterTeam, ...]
+    progress: QuarterProgress
+    savings: tuple[LeverTotal, ...]
+    savings_by_team: tuple[LeverTotal, ...]
+    impact: tuple[TeamImpact, ...]
+    exceptions: tuple[BoardException, ...]
+    transfers: tuple[BoardTransfer, ...]
+    costs: tuple[TeamCost, ...]
+    assumptions: QuarterAssumptions
+    units: dict = field(default_factory=lambda: {"emissions": "g CO2eq", "cost": "USD (cloud), EUR (carbon)",
+                                                 "latency": "ms", "accuracy": "percentage points", "delay": "hours"})
+
+    @classmethod
+    def _load_fields(cls, data: dict, path: str, title: str, owns_schema: bool = False):
+        report = super()._load_fields(data, path, title, owns_schema)
+        if len(report.months) != 3 or not all(_is_month(m) for m in report.months):
+            raise RecordError(title, "months", f"must be the quarter's three months ({_MONTH_TEXT})",
+                              list(report.months))
+        if _has_password(report.sources.ledger):
+            raise RecordError(title, "sources.ledger", "must not hold a password (write the URL redacted)", "(hidden)")
+        return report
+
+    @property
+    def emissions_g(self) -> float:
+        """All teams' settled grams in the quarter."""
+        return sum(t.emissions_g for t in self.teams)
+
+    def lever(self, lever: str) -> LeverTotal | None:
+        """The all-teams total of ``lever``."""
+        return next((s for s in self.savings if s.lever == lever), None)

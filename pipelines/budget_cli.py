@@ -5,9 +5,11 @@ command takes ``--ledger URL`` (default: ``$GREENKFP_LEDGER``, else
 ``sqlite:///greenkfp-ledger.db``) and ``--actor NAME`` (default: ``$USER``, else ``cli``), who is
 recorded as having done it. Exit codes: 0 done (a reservation granted), 3 a reservation refused,
 2 bad input or a ledger that cannot be reached: one line on stderr that names the option and the
-value, nothing written, never a password. Every option is checked before the ledger opens, with
-a bound: an id from 1 to 2**63 - 1, a duration or an expiry at most 366 days ahead, numbers in
-ASCII digits.
+value, nothing written, never a password. Only ``set-limit`` and ``board add|remove`` create a
+ledger; the other commands need one (``--ledger sqlite:///typo.db does not exist``). Run ids are
+per team: ``settle`` and ``release`` take the run's ``--team``. Every option is checked before the
+ledger opens, with a bound: an id from 1 to 2**63 - 1, a duration or an expiry at most 366 days
+ahead, numbers in ASCII digits.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ _OPTION_OF = {"requester": "--actor", "approver": "--actor", "exception_id": "--
 
 
 def _option(field: str) -> str:
+    if field.startswith("facts."):  # a field of the run facts the ledger checks against the run
+        return f"--facts-json field {field[len('facts.'):]}"
     return _OPTION_OF.get(field) or "--" + field.replace("_", "-")
 
 
@@ -39,21 +43,18 @@ def _number(text: str) -> float | str:
         return text  # the check names it as typed
 
 
-#: The longest pipeline name the budget policy takes (budget.rego: ``count(value) <= 200``).
-_PIPELINE_LIMIT = 200
-
-
 def _check_values(args: argparse.Namespace) -> None:
     """The options that need no database, checked (and converted) before the ledger opens."""
     from greenkfp.components.governance import BudgetError, check_grams, check_period
     from greenkfp.components.governance.bounds import check_entry_id
+    from greenkfp.components.governance.errors import MAX_PIPELINE_CHARS
     from greenkfp.pipelines.options import duration_hours
 
     for name in ("limit_g", "estimate_g", "amount_g", "actual_g"):
         text = getattr(args, name, None)
         if text is not None:
             try:
-                setattr(args, name, check_grams(name, _number(text), zero=name in ("limit_g", "actual_g")))
+                setattr(args, name, check_grams(name, _number(text), zero=name != "amount_g"))
             except BudgetError as exc:
                 raise BudgetError(name, exc.problem, text) from None  # the value as typed
     if getattr(args, "overdraft_percent", None) is not None:
@@ -70,12 +71,19 @@ def _check_values(args: argparse.Namespace) -> None:
     if getattr(args, "expires_at", None) is not None:
         args.expires_at = _moment(args.expires_at, "--expires-at")
     pipeline = getattr(args, "pipeline", None)
-    if pipeline is not None and (not pipeline.strip() or pipeline != pipeline.strip() or len(pipeline) > _PIPELINE_LIMIT
-                                 or not pipeline.isprintable()):
-        raise BudgetError("pipeline", f"must be a name of 1 to {_PIPELINE_LIMIT} printable characters without "
+    if pipeline is not None and (not pipeline.strip() or pipeline != pipeline.strip()
+                                 or len(pipeline) > MAX_PIPELINE_CHARS or not pipeline.isprintable()):
+        raise BudgetError("pipeline", f"must be a name of 1 to {MAX_PIPELINE_CHARS} printable characters without "
                                       "spaces around it", pipeline)
     if getattr(args, "from_team", None) is not None and args.from_team == args.to_team:
         raise BudgetError("to_team", "must be another team than --from-team", args.to_team)
+    if getattr(args, "facts_json", None) is not None:
+        from greenkfp.components.records import RecordError, RunFacts, read_record
+
+        try:
+            args.facts_json = read_record(RunFacts, args.facts_json)
+        except RecordError as exc:
+            raise BudgetError("facts_json", f"is not a run-facts file: {exc}") from None
 
 
 def _moment(text: str, option: str) -> datetime:
@@ -137,7 +145,7 @@ def cmd_reserve(args, ledger) -> int:
 
 
 def cmd_settle(args, ledger) -> int:
-    entry = ledger.settle(args.run_id, args.actual_g, actor=args.actor)
+    entry = ledger.settle(args.team, args.run_id, args.actual_g, actor=args.actor, facts=args.facts_json)
     detail = entry.detail
     print(f"settled run {entry.run_id}: {entry.amount_g:g} g (reserved {detail['reserved_g']:g} g, released "
           f"{detail['released_g']:g} g); entry #{entry.id}")
@@ -145,7 +153,7 @@ def cmd_settle(args, ledger) -> int:
 
 
 def cmd_release(args, ledger) -> int:
-    entry = ledger.release(args.run_id, actor=args.actor)
+    entry = ledger.release(args.team, args.run_id, actor=args.actor)
     print(f"released run {entry.run_id}: {entry.amount_g:g} g back to team {entry.team} ({entry.period}); "
           f"entry #{entry.id}")
     return 0
@@ -208,6 +216,12 @@ def cmd_entries(args, ledger) -> int:
     return 0
 
 
+#: The commands that may create the ledger (a SQLite file that does not exist): those that start one.
+#: The others need an existing ledger (``--ledger sqlite:///typo.db does not exist``, exit 2): a
+#: read-only command never creates a file, and one that needs a budget or a run has none in a new ledger.
+_CREATING = {cmd_set_limit, cmd_board}
+
+
 def _run(command: Callable[[argparse.Namespace, Any], int]) -> Callable[[argparse.Namespace], int]:
     """``command(args, ledger)`` with the ledger opened and closed; a BudgetError (or a bad value)
     is one line on stderr naming the option, exit 2."""
@@ -219,7 +233,8 @@ def _run(command: Callable[[argparse.Namespace, Any], int]) -> Callable[[argpars
 
         try:
             _check_values(args)
-            with Ledger(args.ledger) as ledger:
+            creating = command in _CREATING and getattr(args, "board_action", "add") != "list"
+            with Ledger(args.ledger, create=creating) as ledger:
                 return command(args, ledger)
         except BudgetError as exc:
             message = str(exc.renamed(_option(exc.field)))
@@ -269,7 +284,7 @@ def add_budget_commands(sub: argparse._SubParsersAction) -> None:
 
     p = command("reserve", cmd_reserve, "reserve a run's estimated emissions (exit 0 granted, 3 refused)")
     team_period(p)
-    p.add_argument("--estimate-g", required=True, help="the run's estimated emissions, grams (> 0)")
+    p.add_argument("--estimate-g", required=True, help="the run's estimated emissions, grams (>= 0)")
     p.add_argument("--run-id", required=True, help="the run; a retried run id gets the first answer back")
     p.add_argument("--pipeline", default="manual", help="the pipeline's name (settled history is kept by it; "
                                                           "default: manual)")
@@ -281,10 +296,15 @@ def add_budget_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy-file", default="", help="a Rego policy to evaluate in-process instead of the bundled one")
 
     p = command("settle", cmd_settle, "record a finished run's actual emissions (releases the difference)")
+    p.add_argument("--team", required=True, help="the run's team (run ids are per team)")
     p.add_argument("--run-id", required=True)
     p.add_argument("--actual-g", required=True, help="the run's actual emissions, grams (>= 0)")
+    p.add_argument("--facts-json", default=None, metavar="PATH",
+                   help="the run's facts (a greenkfp.run_facts/v1 JSON file: savings by lever, promoted model "
+                        "against its baseline, gate delay), kept with the settlement for the audit and the report")
 
     p = command("release", cmd_release, "give a run's reservation back (the run will not happen)")
+    p.add_argument("--team", required=True, help="the run's team (run ids are per team)")
     p.add_argument("--run-id", required=True)
 
     command("expire", cmd_expire, "write a release entry for every reservation past its expiry")

@@ -524,7 +524,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 console.print(Text(f"  - {reason}"))
             return 3
         console.print(f"carbon budget: reserved {admission.get('reserved_g', 0):.4g} g for run {budget_run} "
-                      f"(label {submit.BUDGET_RUN_LABEL}; settle it with greenkfp budget settle --run-id {budget_run})")
+                      f"(label {submit.BUDGET_RUN_LABEL}; settle it with greenkfp budget settle --team "
+                      f"{admission.get('team', '<team>')} --run-id {budget_run})")
     if start_at is not None and args.schedule:
         if args.backend == "kfp":
             schedule_id = submit.kfp_one_off_schedule(package, host=args.host, params=params, start_at=start_at,
@@ -639,6 +640,10 @@ def build_parser() -> argparse.ArgumentParser:
     vertex.set_defaults(func=cmd_submit)
     from greenkfp.pipelines.budget_cli import add_budget_commands  # greenkfp budget ...
     add_budget_commands(sub)
+    from greenkfp.pipelines.report_cli import add_report_commands  # greenkfp report quarterly
+    add_report_commands(sub)
+    from greenkfp.pipelines.audit_cli import add_audit_commands  # greenkfp audit
+    add_audit_commands(sub)
     return parser
 
 

@@ -168,7 +168,7 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
             step(report, "sustainability-report")
             with dsl.If(gatekeeper_url != "", name="settle-carbon-budget"):
                 settled = settle_carbon_budget(report_json=report.outputs["report_json"], gatekeeper_url=gatekeeper_url,
-                                               run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+                                               run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, pipeline=PIPELINE_NAME)
                 step(settled, "settle-carbon-budget", cache=False, gatekeeper=True)
             with dsl.Else(name="nothing-to-settle"):
                 step(carbon_budget_off(stage="settlement"), "carbon-budget-off-settlement")

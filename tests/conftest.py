@@ -58,6 +58,29 @@ def postgres_server():
         pytest.skip(str(exc))
 
 
+
+# --------------------------------------------------------------------------- Chromium
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's headless Chromium for the session, driven by Playwright (``scripts/_chromium.py``):
+    ``chromium.load(path, screenshot=..., probe=...)`` gives a page's console errors, exceptions,
+    failed requests (any external request is one) and a full-page screenshot. Skips only when no
+    Chromium binary is installed (``.ci/run`` installs one)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        from _chromium import ChromiumUnavailable, chromium as start
+    finally:
+        sys.path.pop(0)
+    try:
+        with start() as browser:
+            yield browser
+    except ChromiumUnavailable as exc:  # raised on entering only: nothing was yielded
+        pytest.skip(str(exc))
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def ledger_url(request, tmp_path):
     """The URL of an empty budget ledger: a SQLite file, or a new schema on the session's PostgreSQL server."""

@@ -49,9 +49,9 @@ def test_the_budget_commands_end_to_end(ledger_url, capsys):
     code, out, _ = run("reserve", "--team", "search", "--period", P, "--estimate-g", "5200", "--run-id", "run-3")
     assert code == 0 and "review required" in out and "soft tier's overdraft" in out
 
-    code, out, _ = run("settle", "--run-id", "run-1", "--actual-g", "480")
+    code, out, _ = run("settle", "--team", "research", "--run-id", "run-1", "--actual-g", "480")
     assert code == 0 and out.startswith("settled run run-1: 480 g (reserved 600 g, released 120 g)")
-    assert run("settle", "--run-id", "run-1", "--actual-g", "480")[0] == 0  # the same figure again
+    assert run("settle", "--team", "research", "--run-id", "run-1", "--actual-g", "480")[0] == 0  # the same figure again
 
     assert "review board: carol" in run("board", "add", "carol")[1]
     code, out, _ = run("exception", "request", "--team", "research", "--period", P, "--amount-g", "300",
@@ -95,7 +95,7 @@ def test_reject_release_and_expire(tmp_path, capsys):
     assert code == 0 and "rejected, by carol: 5 g for run run-9" in out
     run("reserve", "--team", "research", "--period", P, "--estimate-g", "40", "--run-id", "run-1", "--ttl", "1m")
     run("reserve", "--team", "research", "--period", P, "--estimate-g", "40", "--run-id", "run-2")
-    code, out, _ = run("release", "--run-id", "run-2")
+    code, out, _ = run("release", "--team", "research", "--run-id", "run-2")
     assert code == 0 and out.startswith("released run run-2: 40 g back to team research (2026-12)")
     code, out, _ = run("board", "remove", "carol")
     assert code == 0 and out.strip() == "review board: (nobody)"
@@ -112,17 +112,21 @@ def reserve(team="research", estimate="1", *extra):
 
 @pytest.mark.parametrize("argv, message", [
     (set_limit("2026-13"), "--period must be a calendar month YYYY-MM (UTC), got '2026-13'"),
-    (set_limit(P, "-5"), "--limit-g must be a finite number of grams >= 0, got '-5'"),
-    (set_limit(P, "1e400"), "--limit-g must be a finite number of grams >= 0, got '1e400'"),
+    (set_limit(P, "-5"), "--limit-g must be a finite number of grams >= 0, at most 1e15 g (1 Gt), got '-5'"),
+    (set_limit(P, "1e400"), "--limit-g must be a finite number of grams >= 0, at most 1e15 g (1 Gt), got '1e400'"),
+    (set_limit(P, "1.7e308"), "--limit-g must be a finite number of grams >= 0, at most 1e15 g (1 Gt), got '1.7e308'"),
     (set_limit(P, "10", "medium"), "--tier must be hard or soft, got 'medium'"),
     (set_limit(P, "10", "soft", "--overdraft-percent", "x"),
      "--overdraft-percent must be a number from 0 to 100, got 'x'"),
     (reserve("nobody"), "--team has no budget for 2026-12 (set a limit for it first), got 'nobody'"),
-    (reserve("research", "-1"), "--estimate-g must be a finite number of grams > 0, got '-1'"),
-    (reserve("research", "abc"), "--estimate-g must be a finite number of grams > 0, got 'abc'"),
+    (reserve("research", "-1"), "--estimate-g must be a finite number of grams >= 0, at most 1e15 g (1 Gt), got '-1'"),
+    (reserve("research", "abc"),
+     "--estimate-g must be a finite number of grams >= 0, at most 1e15 g (1 Gt), got 'abc'"),
     (reserve("research", "1", "--ttl", "soon"), "--ttl must be a duration such as 2h"),
-    (["settle", "--run-id", "unknown", "--actual-g", "5"], "--run-id has no reservation in the ledger, got 'unknown'"),
-    (["settle", "--run-id", "r", "--actual-g", "nan"], "--actual-g must be a finite number of grams >= 0, got 'nan'"),
+    (["settle", "--team", "research", "--run-id", "unknown", "--actual-g", "5"],
+     "--run-id has no reservation of team research in the ledger, got 'unknown'"),
+    (["settle", "--team", "research", "--run-id", "r", "--actual-g", "nan"],
+     "--actual-g must be a finite number of grams >= 0, at most 1e15 g (1 Gt), got 'nan'"),
     (["exception", "approve", "--id", "12x"],
      "--id must be an exception's id, a whole number from 1 to 9223372036854775807, got '12x'"),
     (["exception", "request", "--team", "research", "--period", P, "--amount-g", "5", "--reason", "r",
@@ -198,3 +202,53 @@ def test_reserve_asks_the_policy_and_a_replaced_or_broken_policy_is_used_or_name
     assert code == 2 and err.startswith("error: --policy-file: ") and "does not parse" in err and len(err.splitlines()) == 1
     with Ledger(url) as ledger:
         assert not [e for e in ledger.entries(team="lab") if e.run_id == "c"]
+
+
+def test_read_only_commands_do_not_create_a_ledger_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for argv in (["status", "--team", "t", "--period", P], ["entries"], ["board", "list"],
+                 ["settle", "--team", "t", "--run-id", "r", "--actual-g", "1"], ["expire"]):
+        code, out, err = budget(capsys, "sqlite:///typo.db", *argv)
+        assert (code, out, err) == (2, "", "error: --ledger sqlite:///typo.db does not exist\n"), argv
+        assert not (tmp_path / "typo.db").exists()
+    assert budget(capsys, "sqlite:///typo.db", *set_limit())[0] == 0  # a command that writes creates it
+    code, out, _ = budget(capsys, "sqlite:///typo.db", "status", "--team", "t", "--period", P)
+    assert code == 0 and "limit_g" in out
+
+
+def test_settle_and_release_need_the_runs_team(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    run = lambda *argv: budget(capsys, url, *argv)  # noqa: E731
+    for team in ("research", "search"):  # run ids are per team: the same id in two teams
+        run("set-limit", "--team", team, "--period", P, "--limit-g", "100", "--tier", "hard")
+        assert run("reserve", "--team", team, "--period", P, "--estimate-g", "10", "--run-id", "r1")[0] == 0
+    code, _, err = run("settle", "--run-id", "r1", "--actual-g", "5")
+    assert code == 2 and "--team" in err
+    code, out, _ = run("settle", "--team", "search", "--run-id", "r1", "--actual-g", "5")
+    assert code == 0 and out.startswith("settled run r1: 5 g (reserved 10 g, released 5 g)")
+    code, out, _ = run("release", "--team", "research", "--run-id", "r1")
+    assert code == 0 and out.startswith("released run r1: 10 g back to team research")
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("text", "is not a greenkfp ledger (not a SQLite database: file is not a database)"),
+    ("newer", "was created by a newer greenkfp (revision 0099; this greenkfp knows revisions up to 0003): "
+              "upgrade greenkfp"),
+])
+def test_a_corrupt_or_newer_ledger_is_one_line_exit_2(tmp_path, damage, message):
+    import sqlalchemy as sa
+
+    path = tmp_path / "ledger.db"
+    if damage == "text":
+        path.write_text("not a database at all\n" * 100)
+    else:
+        Ledger(f"sqlite:///{path}").close()
+        engine = sa.create_engine(f"sqlite:///{path}")
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE greenkfp_ledger_version SET version_num = '0099'")
+        engine.dispose()
+    result = subprocess.run([sys.executable, "-m", "greenkfp.pipelines.cli", "budget", "status", "--team", "t",
+                             "--period", P, "--ledger", f"sqlite:///{path}"], capture_output=True, text=True,
+                            cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr == f"error: --ledger sqlite:///{path} {message}\n"

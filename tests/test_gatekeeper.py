@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import kfp
 import pytest
 from conftest import ADMIN, BOARD, TOKENS, LiveGatekeeper, free_port
 from kfp_server_api.exceptions import ApiException
-from werkzeug import Response
+from kfp_standin import KfpStandIn
 
 from greenkfp.components.governance.tokens import Tokens
 
@@ -23,78 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 GATE_PIPELINE = ROOT / "compiled" / "kubeflow" / "carbon_gate.yaml"
 NOW = datetime.now(timezone.utc)
 PERIOD = NOW.strftime("%Y-%m")
-
-
-class KfpStandIn:
-    """The KFP v2beta1 calls kfp.Client makes to create runs, answered like KFP's API server
-    (pytest-httpserver): experiments, runs, recurring runs and stored pipeline versions, kept in
-    memory. ``fail_creates`` makes run creation answer a KFP error (HTTP 500)."""
-
-    def __init__(self, server):
-        self.server, self.experiments, self.runs, self.recurring = server, {}, {}, {}
-        self.versions = {}
-        self.fail_creates = False
-        self.authorizations: list[str | None] = []
-        api = "/apis/v2beta1"
-        server.expect_request(f"{api}/healthz").respond_with_json({"multi_user": False, "pipeline_store": "database"})
-        server.expect_request(f"{api}/experiments", method="GET").respond_with_handler(self._list_experiments)
-        server.expect_request(f"{api}/experiments", method="POST").respond_with_handler(self._create_experiment)
-        server.expect_request(f"{api}/runs", method="POST").respond_with_handler(self._create("run", self.runs))
-        server.expect_request(f"{api}/runs", method="GET").respond_with_handler(
-            lambda r: self._json({"runs": list(self.runs.values()), "total_size": len(self.runs)}))
-        server.expect_request(f"{api}/recurringruns", method="POST").respond_with_handler(
-            self._create("recurring_run", self.recurring))
-        server.expect_request(
-            __import__("re").compile(f"{api}/pipelines/[^/]+/versions/[^/]+"), method="GET").respond_with_handler(
-            self._version)
-        server.expect_request(__import__("re").compile(f"{api}/runs/[^/]+"), method="GET").respond_with_handler(
-            lambda r: self._json(self.runs[r.path.rsplit("/", 1)[1]]) if r.path.rsplit("/", 1)[1] in self.runs
-            else self._error(404, 5, "run not found"))
-
-    @property
-    def url(self) -> str:
-        return self.server.url_for("").rstrip("/")
-
-    @staticmethod
-    def _json(body, status=200):
-        return Response(json.dumps(body), status=status, content_type="application/json")
-
-    def _error(self, status, code, message):
-        return self._json({"error": message, "code": code, "message": message, "details": []}, status)
-
-    def _list_experiments(self, request):
-        experiments = list(self.experiments.values())
-        wanted = request.args.get("filter")
-        if wanted:
-            name = json.loads(wanted)["predicates"][0]["stringValue"]
-            experiments = [e for e in experiments if e["display_name"] == name]
-        return self._json({"experiments": experiments, "total_size": len(experiments)})
-
-    def _create_experiment(self, request):
-        body = request.get_json()
-        experiment = {"experiment_id": str(uuid.uuid4()), "display_name": body["display_name"],
-                      "storage_state": "AVAILABLE", "created_at": "2026-01-01T00:00:00Z"}
-        self.experiments[experiment["experiment_id"]] = experiment
-        return self._json(experiment)
-
-    def _create(self, kind, store):
-        def handler(request):
-            self.authorizations.append(request.headers.get("Authorization"))
-            if self.fail_creates:
-                return self._error(500, 13, "Failed to create a new run: InternalServerError: the database is down")
-            body = request.get_json()
-            created = {**body, f"{kind}_id": str(uuid.uuid4()), "created_at": "2026-01-01T00:00:00Z"}
-            if kind == "run":
-                created["state"] = "PENDING"
-            store[created[f"{kind}_id"]] = created
-            return self._json(created)
-        return handler
-
-    def _version(self, request):
-        version_id = request.path.rsplit("/", 1)[1]
-        if version_id not in self.versions:
-            return self._error(404, 5, "pipeline version not found")
-        return self._json(self.versions[version_id])
 
 
 @pytest.fixture
@@ -132,7 +59,9 @@ def test_kfp_client_run_is_estimated_reserved_and_forwarded_unchanged(gatekeeper
     # the gatekeeper's token stays with the gatekeeper; KFP gets the upstream's own
     assert kfp_api.authorizations == ["Bearer upstream-kfp-token-0123456"]
     status = gatekeeper.core.ledger.status("ml", PERIOD)
-    (entry,) = [e for e in gatekeeper.core.ledger.entries(team="ml") if e.kind == "reservation"]
+    # reserved under a provisional id, then moved to KFP's run id (one open reservation)
+    provisional, entry = [e for e in gatekeeper.core.ledger.entries(team="ml") if e.kind == "reservation"]
+    assert entry.run_id == run["run_id"] != provisional.run_id and entry.amount_g == provisional.amount_g
     # priced from energy_kwh: 2 kWh at GB's intensity over the gate's run-now window
     assert entry.pipeline == "greenkfp-carbon-gate" and status.reserved_g == pytest.approx(entry.amount_g)
     assert 2 * 20 < entry.amount_g < 2 * 600
@@ -176,8 +105,9 @@ def test_a_stored_pipeline_version_is_read_from_kfp_to_estimate_it(gatekeeper, k
             "runtime_config": {"parameters": {"energy_kwh": 1.0}}}
     reply = gatekeeper.call("POST", "/apis/v2beta1/runs", TOKENS["ml"], json=body)
     assert reply.status_code == 200, reply.text
-    (entry,) = [e for e in gatekeeper.core.ledger.entries(team="ml") if e.kind == "reservation"]
+    entry = [e for e in gatekeeper.core.ledger.entries(team="ml") if e.kind == "reservation"][-1]
     assert entry.pipeline == "greenkfp-carbon-gate" and reply.headers["X-Greenkfp-Run-Id"] == entry.run_id
+    assert entry.run_id == reply.json()["run_id"]
     missing = {**body, "pipeline_version_reference": {"pipeline_id": "p1", "pipeline_version_id": "nope"}}
     reply = gatekeeper.call("POST", "/apis/v2beta1/runs", TOKENS["ml"], json=missing)
     assert reply.status_code == 404 and reply.json()["message"] == "pipeline version not found"  # KFP's answer
@@ -241,7 +171,7 @@ def test_an_idempotency_key_replays_instead_of_creating_twice(gatekeeper, kfp_ap
             "runtime_config": {"parameters": {"energy_kwh": 1.0}}}
     headers = {"Authorization": f"Bearer {TOKENS['ml']}", "Idempotency-Key": "nightly-42"}
     first = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
-    assert first.status_code == 200 and first.headers["X-Greenkfp-Run-Id"] == "ml/nightly-42"
+    assert first.status_code == 200 and first.headers["X-Greenkfp-Run-Id"] == first.json()["run_id"]
     again = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
     assert again.status_code == 409 and again.json()["code"] == 10 and len(kfp_api.runs) == 1
 
@@ -300,12 +230,21 @@ def test_a_team_cannot_reserve_settle_or_read_for_another(gatekeeper):
                            json={"pipeline": "p", "run_id": "ml-run", "energy_kwh": 0.5}).status_code == 200
     reply = gatekeeper.call("GET", f"/apis/greenkfp/v1/budgets/ml/{PERIOD}", search)
     assert reply.status_code == 403 and reply.json()["code"] == 7
-    reply = gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", search, json={"run_id": "ml-run", "actual_g": 1})
-    assert reply.status_code == 403 and "not a run of team search" in reply.json()["message"]
-    # the same run id from another team is not a replay of ml's answer
+    # another team's run is as unknown as a run id nobody used: the same status, the same message
+    theirs = gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", search, json={"run_id": "ml-run", "actual_g": 1})
+    unknown = gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", search, json={"run_id": "no-run", "actual_g": 1})
+    assert theirs.status_code == unknown.status_code == 404
+    assert theirs.json() == json.loads(unknown.text.replace("no-run", "ml-run"))
+    assert theirs.json()["message"] == "run_id has no reservation of team search in the ledger, got 'ml-run'"
+    assert "ml" not in theirs.json()["message"].replace("ml-run", "")
+    assert gatekeeper.core.ledger.status("ml", PERIOD).settled_g == 0
+    # run ids are per team: the same id from another team is its own run, not a replay of ml's nor a 409
     reply = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", search,
                             json={"pipeline": "p", "run_id": "ml-run", "energy_kwh": 0.001})
-    assert reply.status_code == 409 and "team ml" not in reply.text
+    assert reply.status_code == 200 and reply.json()["team"] == "search" and not reply.json()["replayed"], reply.text
+    assert gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", search,
+                           json={"run_id": "ml-run", "actual_g": 0.2}).status_code == 200
+    assert gatekeeper.core.ledger.status("ml", PERIOD).reserved_g > 0  # ml's run untouched
     assert gatekeeper.call("GET", f"/apis/greenkfp/v1/budgets/ml/{PERIOD}", ADMIN).status_code == 200
     assert gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", ml,
                            json={"run_id": "nope", "actual_g": 1}).status_code == 404
@@ -531,3 +470,121 @@ def test_submit_vertex_sends_a_planned_window_the_gatekeeper_accepts(gatekeeper,
                                    labels={}, token_env="TEAM_TOKEN", window_start=NOW + timedelta(hours=3),
                                    duration_hours=2.0)
     assert answer["granted"]
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def test_a_history_of_zero_gram_runs_is_a_valid_estimate_not_a_lockout(gatekeeper):
+    ml = TOKENS["ml"]
+    for i in range(3):
+        assert gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                               json={"pipeline": "idle", "run_id": f"z{i}", "energy_kwh": 1.0}).status_code == 200
+        assert gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", ml,
+                               json={"run_id": f"z{i}", "actual_g": 0}).status_code == 200
+    reply = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                            json={"pipeline": "idle", "run_id": "z3", "energy_kwh": 1.0})
+    assert reply.status_code == 200, reply.text
+    answer = reply.json()
+    assert answer["granted"] and answer["estimate"]["method"] == "history" and answer["reserved_g"] == 0
+    assert gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", ml,
+                           json={"run_id": "z3", "actual_g": 2.5}).status_code == 200
+
+
+def test_a_huge_gram_figure_is_400_naming_the_field(gatekeeper):
+    ml = TOKENS["ml"]
+    assert gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                           json={"pipeline": "p", "run_id": "big", "energy_kwh": 1.0}).status_code == 200
+    reply = gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", ml, json={"run_id": "big", "actual_g": 1.7e308})
+    assert reply.status_code == 400
+    assert reply.json()["message"] == \
+        "actual_g must be a finite number of grams >= 0, at most 1e15 g (1 Gt), got 1.7e+308"
+    reply = gatekeeper.call("PUT", f"/apis/greenkfp/v1/budgets/ml/{PERIOD}", ADMIN,
+                            json={"limit_g": 1.7e308, "tier": "hard"})
+    assert reply.status_code == 400 and reply.json()["message"].startswith("limit_g must be a finite number of grams")
+    budget = gatekeeper.call("GET", f"/apis/greenkfp/v1/budgets/ml/{PERIOD}", ml).json()
+    assert budget["limit_g"] == 10_000 and budget["settled_g"] == 0  # a JSON number, not null
+
+
+def test_names_up_to_the_ledgers_limits_pass_the_gatekeeper_the_policy_and_the_ledger(gatekeeper, kfp_api):
+    MAX_PIPELINE_CHARS = MAX_RUN_ID_CHARS = 256  # noqa: N806 - errors.MAX_*_CHARS, as the API documents them
+    ml = TOKENS["ml"]
+    longest = {"pipeline": "p" * MAX_PIPELINE_CHARS, "run_id": "r" * MAX_RUN_ID_CHARS, "energy_kwh": 0.1}
+    reply = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml, json=longest)
+    assert reply.status_code == 200 and reply.json()["granted"], reply.text  # the policy does not refuse them
+    for field, limit in (("pipeline", MAX_PIPELINE_CHARS), ("run_id", MAX_RUN_ID_CHARS)):
+        reply = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml, json={**longest, field: "x" * (limit + 1)})
+        assert reply.status_code == 400 and f"{field} must be a non-empty text of at most {limit} characters" \
+            in reply.json()["message"]
+    # the Idempotency-Key: the run id ml/<key> may have MAX_RUN_ID_CHARS characters, and the message says so
+    body = {"display_name": "r", "pipeline_spec": {"pipelineInfo": {"name": "p"}},
+            "runtime_config": {"parameters": {"energy_kwh": 0.1}}}
+    key = "k" * (MAX_RUN_ID_CHARS - len("ml/"))
+    headers = {"Authorization": f"Bearer {ml}", "Idempotency-Key": key}
+    assert httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers).status_code == 200
+    reply = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30,
+                       headers={**headers, "Idempotency-Key": key + "k"})
+    assert reply.status_code == 400 and reply.json()["message"] == (
+        f"Idempotency-Key must be 1 to {len(key)} printable characters (the run id ml/<key> is at most "
+        f"{MAX_RUN_ID_CHARS}), got {len(key) + 1} characters")
+
+
+def test_a_proxied_run_with_its_own_gate_step_is_reserved_once(gatekeeper, kfp_api, tmp_path, monkeypatch):
+    """kfp.Client -> the gatekeeper's proxy -> KFP, then the run's carbon_budget_gate step asks under
+    KFP's run id (what dsl.PIPELINE_JOB_ID_PLACEHOLDER resolves to): the same decision, replayed."""
+    from kfp.dsl import Artifact, Markdown
+
+    from greenkfp.components import carbon_budget_gate, settle_carbon_budget
+    from greenkfp.components.records import Reservation, read_record
+
+    client = _client(gatekeeper)
+    client.create_run_from_pipeline_package(str(GATE_PIPELINE), arguments={"energy_kwh": 2.0}, experiment_name="e")
+    (kfp_run_id,) = kfp_api.runs
+    ledger = gatekeeper.core.ledger
+    reserved = ledger.status("ml", PERIOD).reserved_g
+    assert reserved > 0
+    monkeypatch.setenv("GREENKFP_GATEKEEPER_TOKEN", TOKENS["ml"])
+    reservation = Artifact(uri=str(tmp_path / "reservation"))
+    outputs = carbon_budget_gate.python_func(reservation=reservation, summary=Markdown(uri=str(tmp_path / "s.md")),
+                                             gatekeeper_url=gatekeeper.url, pipeline="flagship", run_id=kfp_run_id,
+                                             energy_kwh=3.0)
+    record = read_record(Reservation, reservation.path)
+    assert record.granted and record.replayed and record.run_id == kfp_run_id
+    assert outputs.reserved_g == pytest.approx(reserved)  # the proxy's estimate, not the step's own
+    assert ledger.status("ml", PERIOD).reserved_g == pytest.approx(reserved)  # charged once
+    open_runs = [e.run_id for e in ledger.entries(team="ml") if e.kind == "reservation"
+                 and not any(c.run_id == e.run_id and c.kind in ("settlement", "release")
+                             for c in ledger.entries(team="ml"))]
+    assert open_runs == [kfp_run_id]
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(_report(hourly_g=12.5)))
+    settle_carbon_budget.python_func(report_json=Artifact(uri=str(report)),
+                                     summary=Markdown(uri=str(tmp_path / "d.md")), gatekeeper_url=gatekeeper.url,
+                                     run_id=kfp_run_id)
+    status = ledger.status("ml", PERIOD)
+    assert (status.reserved_g, status.settled_g) == (0, 12.5)
+
+
+def test_the_run_id_header_is_kfps_run_id_and_a_retried_key_still_replays(gatekeeper, kfp_api):
+    body = {"display_name": "r", "pipeline_spec": {"pipelineInfo": {"name": "p"}},
+            "runtime_config": {"parameters": {"energy_kwh": 1.0}}}
+    headers = {"Authorization": f"Bearer {TOKENS['ml']}", "Idempotency-Key": "nightly-7"}
+    first = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
+    assert first.status_code == 200 and first.headers["X-Greenkfp-Run-Id"] == first.json()["run_id"]
+    again = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
+    assert again.status_code == 409 and len(kfp_api.runs) == 1
+    settled = gatekeeper.call("POST", "/apis/greenkfp/v1/settlements", TOKENS["ml"],
+                              json={"run_id": first.headers["X-Greenkfp-Run-Id"], "actual_g": 3.0})
+    assert settled.status_code == 200 and gatekeeper.core.ledger.status("ml", PERIOD).reserved_g == 0
+
+
+def test_a_gate_step_that_asks_before_the_proxy_moved_its_reservation_is_still_charged_once(gatekeeper):
+    """The race the re-key can lose: the run's step reserves under KFP's run id before the proxy
+    moves its provisional reservation there; the provisional one is then released."""
+    ml, core = TOKENS["ml"], gatekeeper.core
+    assert gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                           json={"pipeline": "p", "run_id": "provisional", "energy_kwh": 1.0}).status_code == 200
+    step = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", ml,
+                           json={"pipeline": "p", "run_id": "kfp-run", "energy_kwh": 2.0}).json()
+    assert core.rekey("ml", "provisional", "kfp-run")
+    assert core.ledger.status("ml", PERIOD).reserved_g == pytest.approx(step["reserved_g"])

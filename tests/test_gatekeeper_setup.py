@@ -95,6 +95,18 @@ def test_serve_refuses_bad_settings_in_one_line(argv, environ, message, monkeypa
     assert message in err and "Traceback" not in err and TEAM_A not in err
 
 
+def test_serve_refuses_to_start_on_a_file_that_is_not_a_ledger(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("GREENKFP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("GREENKFP_GATEKEEPER_TOKENS", f"a={TEAM_A}")
+    (tmp_path / "notes.db").write_text("my notes\n" * 100)
+    assert main(["gatekeeper", "serve", "--kfp-url", "http://127.0.0.1:9", "--ledger", "sqlite:///notes.db"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert err == "error: ledger sqlite:///notes.db is not a greenkfp ledger (not a SQLite database: file is not a " \
+                  "database)"
+
+
 def test_serve_runs_the_gatekeeper_until_stopped(tmp_path):
     """The command as a user types it (two worker processes), on a fresh SQLite ledger."""
     port = free_port()

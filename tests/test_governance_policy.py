@@ -193,8 +193,30 @@ def test_malformed_label_value_and_several_problems_at_once(rego):
 
 def test_a_long_bad_value_is_cut_in_the_reason(rego):
     (reason,) = rego.decide(submission(period="9" * 5000)).reasons
-    assert reason.startswith('input.period must be a month "YYYY-MM", got "999') and "(5002 characters)" in reason
+    assert reason.startswith('input.period must be a month "YYYY-MM", got "999') and "(5000 characters)" in reason
     assert len(reason) < 200
+
+
+def test_the_policy_checks_the_ledgers_limits():
+    """budget.rego declares the ledger's limits (it cannot import them): the same numbers, so a
+    name the gatekeeper and the ledger take is never refused by the policy, and the reverse."""
+    import re
+
+    from greenkfp.components.governance import errors
+
+    text = DEFAULT_POLICY_FILE.read_text()
+    declared = {name: float(value) for name, value in re.findall(r"^(max_\w+) := ([0-9.e]+)$", text, re.M)}
+    assert declared == {"max_grams": errors.MAX_GRAMS, "max_name_chars": errors.MAX_NAME_CHARS,
+                        "max_run_id_chars": errors.MAX_RUN_ID_CHARS, "max_pipeline_chars": errors.MAX_PIPELINE_CHARS,
+                        "max_overdraft_percent": 1000}
+
+
+@pytest.mark.parametrize("field, limit", [("team", 128), ("pipeline", 256), ("run_id", 256)])
+def test_names_are_checked_at_the_ledgers_limits_counting_characters(rego, field, limit):
+    assert rego.decide(submission(**{field: "é" * limit})).allow
+    (reason,) = rego.decide(submission(**{field: "é" * (limit + 1)})).reasons
+    assert reason.startswith(f"input.{field} must be ") and f"at most {limit} characters" in reason
+    assert reason.endswith(f"... ({limit + 1} characters)"), reason  # the string's characters, not its JSON's
 
 
 @pytest.mark.parametrize("value", [[], None, "submission", 5, [submission()]])

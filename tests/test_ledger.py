@@ -17,6 +17,9 @@ from greenkfp.components.governance import (
     LedgerEntry,
     LedgerUnavailableError,
     Reservation,
+    RunIdTakenError,
+    UnknownRunError,
+    check_grams,
     period_of,
 )
 from greenkfp.components.governance.ledger import alembic_config
@@ -109,12 +112,13 @@ def test_a_retried_run_id_replays_the_first_answer_without_a_second_entry(ledger
     assert ledger.status("research", P).reserved_g == 60
 
 
-def test_a_run_id_decided_for_another_team_is_an_error(ledger):
+def test_a_run_id_decided_for_another_month_of_the_team_is_an_error(ledger):
     hard(ledger)
-    hard(ledger, team="search")
+    ledger.set_limit("research", "2027-01", 1000, "hard", actor="lead")
     ledger.reserve("research", P, 10, "run-1", actor="gk")
-    with pytest.raises(BudgetError, match=r"run_id was decided for team 'research' in 2026-12.*got 'run-1'"):
-        ledger.reserve("search", P, 10, "run-1", actor="gk")
+    with pytest.raises(RunIdTakenError, match=r"run_id was decided for team research in 2026-12, not 2027-01.*"
+                                               r"got 'run-1'"):
+        ledger.reserve("research", "2027-01", 10, "run-1", actor="gk")
     assert len(decisions(ledger, "run-1")) == 1
 
 
@@ -185,18 +189,18 @@ def test_unsettled_reservations_expire_after_their_ttl(ledger, clock):
 def test_settlement_records_the_actual_and_releases_the_difference(ledger):
     hard(ledger, limit=1000)
     ledger.reserve("research", P, 300, "run-1", actor="gk", pipeline="training")
-    entry = ledger.settle("run-1", 240, actor="gk")
+    entry = ledger.settle("research", "run-1", 240, actor="gk")
     assert isinstance(entry, LedgerEntry)
     assert (entry.kind, entry.team, entry.period, entry.amount_g, entry.pipeline) == \
         ("settlement", "research", P, 240, "training")
     assert entry.detail["released_g"] == 60 and entry.detail["reserved_g"] == 300
     status = ledger.status("research", P)
     assert (status.reserved_g, status.settled_g, status.remaining_g) == (0, 240, 760)
-    assert ledger.settle("run-1", 240, actor="someone") == entry  # the same figure: the first entry
+    assert ledger.settle("research", "run-1", 240, actor="someone") == entry  # the same figure: the first entry
     with pytest.raises(BudgetError, match=r"actual_g differs from the 240 g already settled for run 'run-1'.*got 250"):
-        ledger.settle("run-1", 250, actor="gk")
+        ledger.settle("research", "run-1", 250, actor="gk")
     ledger.reserve("research", P, 100, "run-2", actor="gk")
-    assert ledger.settle("run-2", 130, actor="gk").detail["beyond_reservation_g"] == 30  # the run overran
+    assert ledger.settle("research", "run-2", 130, actor="gk").detail["beyond_reservation_g"] == 30  # the run overran
     assert ledger.status("research", P).remaining_g == 630
 
 
@@ -205,7 +209,7 @@ def test_a_run_settles_after_its_reservation_expired(ledger, clock):
     ledger.reserve("research", P, 100, "run-1", actor="gk", ttl_seconds=60)
     clock.sleep(3600)
     assert ledger.expire() == 1
-    assert ledger.settle("run-1", 90, actor="gk").detail["after_expiry"] is True
+    assert ledger.settle("research", "run-1", 90, actor="gk").detail["after_expiry"] is True
     assert ledger.status("research", P).settled_g == 90
 
 
@@ -213,24 +217,24 @@ def test_settling_a_refused_or_unknown_run_is_an_error(ledger):
     hard(ledger, limit=10)
     ledger.reserve("research", P, 20, "run-1", actor="gk")
     with pytest.raises(BudgetError, match="run_id was refused: it has no reservation, got 'run-1'"):
-        ledger.settle("run-1", 5, actor="gk")
-    with pytest.raises(BudgetError, match="run_id has no reservation in the ledger, got 'run-9'"):
-        ledger.settle("run-9", 5, actor="gk")
+        ledger.settle("research", "run-1", 5, actor="gk")
+    with pytest.raises(UnknownRunError, match="run_id has no reservation of team research in the ledger, got 'run-9'"):
+        ledger.settle("research", "run-9", 5, actor="gk")
 
 
 def test_release_gives_the_reservation_back(ledger):
     hard(ledger, limit=100)
     ledger.reserve("research", P, 80, "run-1", actor="gk")
-    entry = ledger.release("run-1", actor="gk")
+    entry = ledger.release("research", "run-1", actor="gk")
     assert (entry.kind, entry.action, entry.amount_g) == ("release", "released", 80)
-    assert ledger.release("run-1", actor="gk") == entry
+    assert ledger.release("research", "run-1", actor="gk") == entry
     assert ledger.status("research", P).remaining_g == 100
     with pytest.raises(BudgetError, match="run_id was released .* nothing to settle"):
-        ledger.settle("run-1", 10, actor="gk")
+        ledger.settle("research", "run-1", 10, actor="gk")
     ledger.reserve("research", P, 10, "run-2", actor="gk")
-    ledger.settle("run-2", 10, actor="gk")
+    ledger.settle("research", "run-2", 10, actor="gk")
     with pytest.raises(BudgetError, match="run_id was settled: a settled run cannot be released"):
-        ledger.release("run-2", actor="gk")
+        ledger.release("research", "run-2", actor="gk")
 
 
 def test_settled_history_lists_actual_grams_newest_first(ledger, clock):
@@ -240,7 +244,7 @@ def test_settled_history_lists_actual_grams_newest_first(ledger, clock):
                                                     ("training", "2027-01", 60)]):
         ledger.reserve("research", period, 100, f"run-{i}", actor="gk", pipeline=pipeline)
         clock.sleep(60)
-        ledger.settle(f"run-{i}", actual, actor="gk")
+        ledger.settle("research", f"run-{i}", actual, actor="gk")
     ledger.reserve("research", P, 100, "unsettled", actor="gk", pipeline="training")
     assert ledger.settled_history("research", "training") == [60, 70, 50]
     assert ledger.settled_history("research", "training", limit=2) == [60, 70]
@@ -364,7 +368,7 @@ def test_entries_are_append_only_with_who_and_when(ledger, clock):
     hard(ledger, team="search")
     ledger.reserve("research", P, 10, "run-1", actor="gk")
     clock.sleep(1.5)
-    ledger.settle("run-1", 8, actor="reporter")
+    ledger.settle("research", "run-1", 8, actor="reporter")
     entries = ledger.entries()
     assert [e.id for e in entries] == sorted(e.id for e in entries)
     assert [(e.kind, e.actor, e.at) for e in entries] == [
@@ -387,7 +391,7 @@ BAD = [
     (lambda l: l.set_limit("research", P, 10, "soft", overdraft_percent=150, actor="a"), "overdraft_percent", 150),
     (lambda l: l.set_limit(" research", P, 10, "hard", actor="a"), "team", " research"),
     (lambda l: l.set_limit("research", P, 10, "hard", actor=""), "actor", ""),
-    (lambda l: l.reserve("research", P, 0, "r", actor="a"), "estimate_g", 0),
+    (lambda l: l.reserve("research", P, -1, "r", actor="a"), "estimate_g", -1),
     (lambda l: l.reserve("research", P, float("inf"), "r", actor="a"), "estimate_g", "inf"),
     (lambda l: l.reserve("research", P, True, "r", actor="a"), "estimate_g", True),
     (lambda l: l.reserve("research", P, 1, "", actor="a"), "run_id", ""),
@@ -395,13 +399,25 @@ BAD = [
     (lambda l: l.reserve("research", P, 1, "r", actor="a", reasons="text"), "reasons", "text"),
     (lambda l: l.reserve("research", P, 1, "r", actor="a", ttl_seconds=0), "ttl_seconds", 0),
     (lambda l: l.reserve("research", P, 1, "r", actor="a", allow="yes"), "allow", "yes"),
-    (lambda l: l.settle("r", -5, actor="a"), "actual_g", -5),
+    (lambda l: l.settle("research", "r", -5, actor="a"), "actual_g", -5),
     (lambda l: l.request_exception("research", P, 5, requester="b", reason=" ", expires_at=NOW), "reason", " "),
     (lambda l: l.request_exception("research", P, 5, requester="b", reason="x", expires_at="2026-12-31"),
      "expires_at", "2026-12-31"),
     (lambda l: l.approve_exception(0, approver="c"), "exception_id", 0),
     (lambda l: l.transfer("research", "search", P, -1, approver="c", reason="x"), "amount_g", -1),
     (lambda l: l.settled_history("research", "training", limit=0), "limit", 0),
+    # one upper bound on every gram quantity (MAX_GRAMS, 1e15 g): sums of them stay finite
+    (lambda l: l.set_limit("research", P, 1.7e308, "hard", actor="a"), "limit_g", "1.7e+308"),
+    (lambda l: l.reserve("research", P, 1.7e308, "r", actor="a"), "estimate_g", "1.7e+308"),
+    (lambda l: l.reserve("research", P, 1, "r", actor="a", overdraft_allowed_g=1e16), "overdraft_allowed_g", "1e+16"),
+    (lambda l: l.settle("research", "r", 1.7e308, actor="a"), "actual_g", "1.7e+308"),
+    (lambda l: l.transfer("research", "search", P, 1e15 + 1, approver="c", reason="x"), "amount_g", "1000000000000001"),
+    (lambda l: l.request_exception("research", P, 1.7e308, requester="b", reason="x", expires_at=NOW),
+     "amount_g", "1.7e+308"),
+    # one length limit per kind of text (errors.MAX_*_CHARS), the message stating the number checked
+    (lambda l: l.set_limit("t" * 129, P, 10, "hard", actor="a"), "team", "(129 characters)"),
+    (lambda l: l.reserve("research", P, 1, "r" * 257, actor="a"), "run_id", "(257 characters)"),
+    (lambda l: l.reserve("research", P, 1, "r", actor="a", pipeline="p" * 257), "pipeline", "(257 characters)"),
 ]
 
 
@@ -415,6 +431,214 @@ def test_bad_input_names_the_field_and_the_value_and_writes_nothing(ledger, call
     message = str(error.value)
     assert message.startswith(f"{field} ") and str(value) in message and "\n" not in message
     assert ledger.entries() == before
+
+
+def test_the_limits_are_stated_as_checked(ledger):
+    from greenkfp.components.governance.errors import MAX_GRAMS, MAX_NAME_CHARS, MAX_RUN_ID_CHARS
+
+    with pytest.raises(BudgetError, match=r"^estimate_g must be a finite number of grams >= 0, at most 1e15 g "
+                                          r"\(1 Gt\), got 1.7e\+308$"):
+        check_grams("estimate_g", 1.7e308, zero=True)
+    assert check_grams("limit_g", MAX_GRAMS) == 1e15
+    with pytest.raises(BudgetError, match=f"team must be a name of 1 to {MAX_NAME_CHARS} characters"):
+        ledger.status("t" * (MAX_NAME_CHARS + 1), P)
+    with pytest.raises(BudgetError, match=rf"run_id must be a name of 1 to {MAX_RUN_ID_CHARS} characters.*"
+                                          rf"\({MAX_RUN_ID_CHARS + 1} characters\)$"):
+        ledger.release("research", "é" * (MAX_RUN_ID_CHARS + 1), actor="a")
+
+
+def test_names_at_the_limits_are_taken(ledger):
+    from greenkfp.components.governance.errors import MAX_NAME_CHARS, MAX_PIPELINE_CHARS, MAX_RUN_ID_CHARS
+
+    team = "t" * MAX_NAME_CHARS
+    ledger.set_limit(team, P, 100, "hard", actor="a" * MAX_NAME_CHARS)
+    answer = ledger.reserve(team, P, 1, "é" * MAX_RUN_ID_CHARS, actor="gk", pipeline="p" * MAX_PIPELINE_CHARS)
+    assert answer.granted and ledger.settle(team, "é" * MAX_RUN_ID_CHARS, 1, actor="gk").amount_g == 1
+
+
+# --------------------------------------------------------------------------- review fixes: run ids per team
+
+def test_run_ids_are_per_team(ledger):
+    hard(ledger)
+    hard(ledger, team="search")
+    mine = ledger.reserve("research", P, 10, "run-1", actor="gk")
+    theirs = ledger.reserve("search", P, 20, "run-1", actor="gk")  # not a replay of research's, not an error
+    assert mine.granted and theirs.granted and not theirs.replayed and theirs.decision_id != mine.decision_id
+    assert ledger.reserve("search", P, 99, "run-1", actor="gk").replayed  # idempotent per team
+    # a run id the team did not reserve is unknown, whether another team has it or nobody does
+    with pytest.raises(UnknownRunError) as other:
+        ledger.settle("search", "run-2", 1, actor="gk")
+    ledger.reserve("research", P, 5, "run-2", actor="gk")
+    with pytest.raises(UnknownRunError) as taken:
+        ledger.settle("search", "run-2", 1, actor="gk")
+    assert str(taken.value) == str(other.value) == "run_id has no reservation of team search in the ledger, got 'run-2'"
+    with pytest.raises(UnknownRunError):
+        ledger.release("search", "run-2", actor="gk")
+    assert ledger.settle("search", "run-1", 15, actor="gk").team == "search"
+    assert ledger.release("research", "run-1", actor="gk").team == "research"
+    research, search = ledger.status("research", P), ledger.status("search", P)
+    assert (research.reserved_g, research.settled_g, search.reserved_g, search.settled_g) == (5, 0, 0, 15)
+
+
+def test_an_existing_ledger_is_upgraded_to_run_ids_per_team(ledger_url, clock):
+    """A ledger at revision 0002 (run ids unique across teams) with open and closed runs: opening
+    it migrates to 0003 and keeps every run; then another team may use the same ids."""
+    from alembic import command
+
+    with Ledger(ledger_url, clock=clock) as ledger:
+        hard(ledger)
+        hard(ledger, team="search")
+        ledger.reserve("research", P, 10, "run-1", actor="gk")
+        ledger.reserve("research", P, 20, "run-2", actor="gk")
+        ledger.settle("research", "run-2", 15, actor="gk")
+        ledger.reserve("search", P, 50, "run-3", actor="gk")
+    engine = sa.create_engine(ledger_url)
+    try:
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0002")
+        with engine.connect() as connection:
+            uniques = sa.inspect(connection).get_unique_constraints("budget_entries")
+            assert [u["column_names"] for u in uniques] == [["unique_key"]]  # the 0002 schema
+    finally:
+        engine.dispose()
+    with Ledger(ledger_url, clock=clock) as ledger:  # opening upgrades it
+        assert ledger.reserve("research", P, 99, "run-1", actor="gk").replayed
+        assert ledger.settle("research", "run-2", 15, actor="gk").amount_g == 15  # the first settlement
+        assert ledger.reserve("search", P, 7, "run-1", actor="gk").granted  # the same id, another team
+        ledger.settle("research", "run-1", 8, actor="gk")
+        with pytest.raises(UnknownRunError):
+            ledger.settle("research", "run-3", 1, actor="gk")
+        research, search = ledger.status("research", P), ledger.status("search", P)
+        assert (research.reserved_g, research.settled_g, search.reserved_g) == (0, 23, 57)
+
+
+def test_settling_an_unknown_run_is_an_index_lookup_not_a_scan(ledger, ledger_url):
+    """Unknown, another team's and refused run ids are found by the (team, unique key) index: a
+    few statements whatever the ledger's size, none of which scans the entries."""
+    hard(ledger, limit=1e6)
+    hard(ledger, team="search")
+    for i in range(150):
+        ledger.reserve("research", P, 1, f"run-{i}", actor="gk")
+    ledger.reserve("search", P, 1e6, "refused", actor="gk")
+    statements = []
+
+    def seen(_connection, _cursor, statement, parameters, _context, _many):
+        statements.append((statement, parameters))
+
+    sa.event.listen(ledger._engine, "before_cursor_execute", seen)
+    try:
+        for call in (lambda: ledger.settle("search", "run-7", 1, actor="gk"),
+                     lambda: ledger.settle("search", "nothing", 1, actor="gk"),
+                     lambda: ledger.release("search", "refused", actor="gk")):
+            before = len(statements)
+            with pytest.raises(BudgetError, match="run_id"):
+                call()
+            assert len(statements) - before <= 3
+    finally:
+        sa.event.remove(ledger._engine, "before_cursor_execute", seen)
+    queries = [(q, p) for q, p in statements if q.lstrip().upper().startswith("SELECT") and "budget_entries" in q]
+    assert queries
+    engine = sa.create_engine(ledger_url)
+    try:
+        with engine.connect() as connection:
+            for query, parameters in queries:
+                if connection.dialect.name == "sqlite":
+                    plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}",
+                                                                                      parameters))
+                    assert "SCAN budget_entries" not in plan and "USING INDEX" in plan, (query, plan)
+                else:  # with sequential scans priced out, only an index can avoid one
+                    connection.exec_driver_sql("SET enable_seqscan = off")
+                    plan = " ".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {query}", parameters))
+                    assert "Seq Scan on budget_entries" not in plan and "Index" in plan, (query, plan)
+    finally:
+        engine.dispose()
+
+
+def test_an_estimate_of_zero_grams_is_a_valid_reservation(ledger):
+    hard(ledger, limit=10)
+    answer = ledger.reserve("research", P, 0, "free", actor="gk")
+    assert answer.granted and answer.amount_g == 0 and answer.remaining_g == 10
+    ledger.reserve("research", P, 10, "all", actor="gk")
+    assert ledger.reserve("research", P, 0, "free-2", actor="gk").granted  # nothing left, nothing asked
+    assert ledger.settle("research", "free", 0, actor="gk").amount_g == 0
+    ledger.settle("research", "all", 12, actor="gk")  # overdrawn: even 0 g more is refused
+    assert not ledger.reserve("research", P, 0, "free-3", actor="gk").granted
+
+
+def test_rekey_moves_an_open_reservation_to_a_new_run_id_atomically(ledger):
+    hard(ledger, limit=100)
+    hard(ledger, team="search")
+    first = ledger.reserve("research", P, 30, "provisional", actor="gk", pipeline="training")
+    moved = ledger.rekey("research", "provisional", "kfp-1", actor="gk")
+    assert (moved.granted, moved.run_id, moved.amount_g, moved.reasons, moved.expires_at, moved.replayed) == \
+        (True, "kfp-1", 30, first.reasons, first.expires_at, False)
+    assert ledger.status("research", P).reserved_g == 30  # moved, not added
+    again = ledger.reserve("research", P, 55, "kfp-1", actor="step")  # the run's own gate step
+    assert again.replayed and again.granted and again.amount_g == 30 and again.decision_id == moved.decision_id
+    assert ledger.rekey("research", "provisional", "kfp-1", actor="gk").replayed  # again: the same answer
+    with pytest.raises(BudgetError, match="run_id was re-keyed to run 'kfp-1' already"):
+        ledger.rekey("research", "provisional", "kfp-2", actor="gk")
+    with pytest.raises(BudgetError, match="re-keyed to run 'kfp-1'.*settle that run id"):
+        ledger.settle("research", "provisional", 1, actor="gk")
+    with pytest.raises(UnknownRunError):
+        ledger.rekey("search", "provisional", "kfp-9", actor="gk")  # another team's run is unknown
+    ledger.reserve("research", P, 5, "other", actor="gk")
+    with pytest.raises(RunIdTakenError, match="new_run_id was decided already for team research"):
+        ledger.rekey("research", "other", "kfp-1", actor="gk")
+    assert ledger.settle("research", "kfp-1", 20, actor="gk").detail["reserved_g"] == 30
+    status = ledger.status("research", P)
+    assert (status.reserved_g, status.settled_g) == (5, 20)
+
+
+# --------------------------------------------------------------------------- review fixes: opening a database
+
+def test_a_file_that_is_not_a_ledger_is_one_error_naming_it(tmp_path):
+    text = tmp_path / "notes.db"
+    text.write_text("these are my notes, not a database\n" * 50)
+    with pytest.raises(LedgerUnavailableError) as error:
+        Ledger(f"sqlite:///{text}")
+    assert str(error.value) == f"ledger sqlite:///{text} is not a greenkfp ledger (not a SQLite database: file is " \
+                               "not a database)"
+    other = tmp_path / "other.db"
+    engine = sa.create_engine(f"sqlite:///{other}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE customers (id INTEGER)")
+    engine.dispose()
+    with pytest.raises(LedgerUnavailableError, match=r"other.db is not a greenkfp ledger \(it holds other tables: "
+                                                     r"customers\)$"):
+        Ledger(f"sqlite:///{other}")
+    with sa.create_engine(f"sqlite:///{other}").connect() as connection:  # nothing was added to it
+        assert sa.inspect(connection).get_table_names() == ["customers"]
+
+
+def test_a_ledger_of_a_newer_greenkfp_is_one_error_naming_its_revision(ledger_url):
+    Ledger(ledger_url).close()
+    engine = sa.create_engine(ledger_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE greenkfp_ledger_version SET version_num = '0099'")
+    finally:
+        engine.dispose()
+    with pytest.raises(LedgerUnavailableError) as error:
+        Ledger(ledger_url)
+    message = str(error.value)
+    assert message.startswith("ledger ") and "\n" not in message
+    assert message.endswith("was created by a newer greenkfp (revision 0099; this greenkfp knows revisions up to "
+                            "0003): upgrade greenkfp")
+
+
+def test_read_only_use_does_not_create_a_sqlite_file(tmp_path):
+    typo = tmp_path / "typo.db"
+    with pytest.raises(BudgetError) as error:
+        Ledger(f"sqlite:///{typo}", create=False)
+    assert str(error.value) == f"ledger sqlite:///{typo} does not exist" and not typo.exists()
+    typo.touch()  # an empty file: no ledger in it
+    with pytest.raises(LedgerUnavailableError, match="is not a greenkfp ledger .*set a limit to create one"):
+        Ledger(f"sqlite:///{typo}", create=False)
+    with Ledger(f"sqlite:///{typo}") as ledger:  # a writer may create it
+        hard(ledger)
+    with Ledger(f"sqlite:///{typo}", create=False) as ledger:
+        assert ledger.status("research", P).limit_g == 1000
 
 
 def test_period_of_a_moment_is_its_utc_month():
@@ -451,7 +675,7 @@ def test_opening_migrates_to_head_once_and_the_migration_downgrades(ledger_url):
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"version_table": "greenkfp_ledger_version"})
-            assert context.get_current_revision() == head == "0002"
+            assert context.get_current_revision() == head == "0003"
             assert {"budget_entries", "budget_periods"} <= set(sa.inspect(connection).get_table_names())
         with engine.begin() as connection:
             command.downgrade(alembic_config(connection), "base")

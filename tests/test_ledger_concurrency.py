@@ -87,3 +87,75 @@ def test_concurrent_reservations_never_spend_more_than_the_budget(ledger_url, ti
         assert all(a["amount_g"] > status.remaining_g + status.overdraft_g for a in first if not a["granted"])
         retried = ledger.reserve("research", PERIOD, 1.0, "shared-0", actor="retry")
         assert retried.replayed and retried.decision_id == by_run["shared-0"][0]["decision_id"]
+
+
+# --------------------------------------------------------------------------- settling and releasing at once
+
+RUNS = 6  # runs every process settles or releases at the same moment
+
+
+def _close_all(url: str, worker: int, start, results) -> None:
+    """One process: open the ledger, wait for the others, then settle (even workers, each with its
+    own figure) or release (odd workers) every run, all processes on the same runs at once."""
+    from greenkfp.components.governance import BudgetError
+
+    try:
+        answers = []
+        with Ledger(url) as ledger:
+            start.wait(timeout=60)
+            for i in range(RUNS):
+                try:
+                    if worker % 2 == 0:
+                        entry = ledger.settle("research", f"run-{i}", 10.0 + worker, actor=f"worker-{worker}")
+                    else:
+                        entry = ledger.release("research", f"run-{i}", actor=f"worker-{worker}")
+                    answers.append((f"run-{i}", entry.id, entry.kind, entry.amount_g))
+                except BudgetError as exc:  # the other kind won, or another figure was settled first
+                    answers.append((f"run-{i}", None, exc.field, str(exc)))
+        results.put((worker, answers))
+    except BaseException as exc:  # the parent reports it
+        results.put((worker, f"{type(exc).__name__}: {exc}"))
+
+
+def test_concurrent_settlements_and_releases_of_a_run_act_exactly_once(ledger_url):
+    with Ledger(ledger_url) as ledger:
+        ledger.set_limit("research", PERIOD, LIMIT_G, "hard", actor="lead")
+        for i in range(RUNS):
+            ledger.reserve("research", PERIOD, 40.0, f"run-{i}", actor="gk")
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(PROCESSES), context.Queue()
+    processes = [context.Process(target=_close_all, args=(ledger_url, w, start, results)) for w in range(PROCESSES)]
+    for process in processes:
+        process.start()
+    try:
+        outcomes = dict(results.get(timeout=120) for _ in processes)
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    failed = {w: outcome for w, outcome in outcomes.items() if isinstance(outcome, str)}
+    assert not failed, failed
+
+    with Ledger(ledger_url) as ledger:
+        entries = ledger.entries(team="research")
+        status = ledger.status("research", PERIOD)
+    settled = 0.0
+    for i in range(RUNS):
+        run = f"run-{i}"
+        closing = [e for e in entries if e.run_id == run and e.kind in ("settlement", "release")]
+        assert len(closing) == 1, closing  # exactly one winner, of one kind
+        (winner,) = closing
+        answers = [a for w in outcomes for a in outcomes[w] if a[0] == run]
+        assert len(answers) == PROCESSES
+        # every process that succeeded got the winner's entry back (a release again, or the same figure)
+        assert {a[1] for a in answers if a[1] is not None} == {winner.id}
+        for worker, answer in ((w, a) for w in outcomes for a in outcomes[w] if a[0] == run):
+            if answer[1] is None:  # refused: the loser says why
+                assert answer[2] in ("run_id", "actual_g") and (
+                    "was settled" in answer[3] or "was released" in answer[3] or "already settled" in answer[3])
+        if winner.kind == "settlement":
+            settled += winner.amount_g
+    assert status.reserved_g == pytest.approx(0.0)
+    assert status.settled_g == pytest.approx(settled)
+    assert status.remaining_g == pytest.approx(LIMIT_G - settled)

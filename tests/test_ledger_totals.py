@@ -22,11 +22,11 @@ TEAMS = ("alpha", "beta", "gamma")
 def aggregate(ledger: Ledger, team: str, now: datetime) -> dict:
     """A budget as the entries alone say it (the definition the totals must match)."""
     entries = ledger.entries(period=P)
-    closed = {e.run_id for e in entries if e.kind in ("settlement", "release")}
+    closed = {(e.team, e.run_id) for e in entries if e.kind in ("settlement", "release")}  # run ids are per team
     limit = [e for e in entries if e.kind == "limit" and e.team == team][-1]
     transferred = (sum(e.amount_g for e in entries if e.kind == "transfer" and e.to_team == team)
                    - sum(e.amount_g for e in entries if e.kind == "transfer" and e.team == team))
-    open_ = [e for e in entries if e.kind == "reservation" and e.team == team and e.run_id not in closed]
+    open_ = [e for e in entries if e.kind == "reservation" and e.team == team and (team, e.run_id) not in closed]
     reserved = sum(e.amount_g for e in open_ if datetime.fromisoformat(e.expires_at.replace("Z", "+00:00")) > now)
     settled = sum(e.amount_g for e in entries if e.kind == "settlement" and e.team == team)
     limit_g = limit.amount_g + transferred
@@ -68,22 +68,26 @@ def test_running_totals_equal_the_aggregate_of_the_entries_after_random_operatio
         for i, team in enumerate(TEAMS):
             ledger.set_limit(team, P, 500.0, "soft" if i % 2 else "hard", overdraft_percent=10.0 if i % 2 else 0.0,
                              actor="lead")
-        runs: list[str] = []
+        runs: list[tuple[str, str]] = []
         for step in range(60):
             team, op = rng.choice(TEAMS), rng.random()
             try:
                 if op < 0.45:
-                    run = f"run-{seed}-{step}"
+                    run = f"run-{seed}-{step % 20}"  # run ids are per team: the same id for other teams too
                     ledger.reserve(team, P, round(rng.uniform(1, 80), 3), run, actor="gk",
                                    ttl_seconds=rng.choice([60, 600, 86400]), allow=rng.random() > 0.1,
                                    overdraft_allowed_g=None)
-                    runs.append(run)
+                    runs.append((team, run))
                     if rng.random() < 0.1:  # a retried request: the same answer, nothing written
                         ledger.reserve(team, P, 1.0, run, actor="gk")
                 elif op < 0.6 and runs:
-                    ledger.settle(rng.choice(runs), round(rng.uniform(0, 90), 3), actor="gk")
-                elif op < 0.7 and runs:
-                    ledger.release(rng.choice(runs), actor="gk")
+                    ledger.settle(*rng.choice(runs), round(rng.uniform(0, 90), 3), actor="gk")
+                elif op < 0.66 and runs:
+                    ledger.release(*rng.choice(runs), actor="gk")
+                elif op < 0.7 and runs:  # the gatekeeper's move to KFP's run id
+                    owner, run = rng.choice(runs)
+                    ledger.rekey(owner, run, f"kfp-{run}", actor="gk")
+                    runs.append((owner, f"kfp-{run}"))
                 elif op < 0.78:
                     clock.sleep(rng.choice([30, 120, 900]))
                 elif op < 0.84:
@@ -112,8 +116,8 @@ def test_migration_0002_backfills_the_totals_from_the_entries(ledger_url):
         ledger.set_limit("beta", P, 800, "soft", overdraft_percent=10, actor="lead")
         for i in range(6):
             ledger.reserve("alpha", P, 50 + i, f"r{i}", actor="gk", ttl_seconds=600 if i % 2 else 86400)
-        ledger.settle("r0", 40, actor="gk")
-        ledger.release("r1", actor="gk")
+        ledger.settle("alpha", "r0", 40, actor="gk")
+        ledger.release("alpha", "r1", actor="gk")
         ledger.transfer("alpha", "beta", P, 100, approver="carol", reason="move")
         ledger.request_exception("beta", P, 30, requester="bob", reason="x", expires_at=NOW + timedelta(days=1))
         clock.sleep(3600)  # r3 and r5 expired, not released

@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_PROFILE", "FIGURES", "PRESETS", "HardwareProfile", "UnknownP
 DEFAULT_PROFILE = "n2-standard-4"
 
 #: The figures of a profile, each with a source.
-FIGURES = ("cpu_tdp_w", "vcpus", "ram_gb", "embodied_kgco2eq", "lifespan_years", "host_vcpus")
+FIGURES = ("cpu_tdp_w", "vcpus", "ram_gb", "embodied_kgco2eq", "lifespan_years", "host_vcpus", "hourly_price_usd")
 
 #: Four years: the rack-server lifespan used by Cloud Carbon Footprint (``RACK_SERVER_LIFESPAN
 #: = 4`` in ccfcoef/constants.py; CCF Embodied Emissions page: "same number chosen by the Teads
@@ -51,6 +51,8 @@ class HardwareProfile:
             None means ``vcpus`` (a whole, dedicated machine).
         sources: Where each figure of :data:`FIGURES` comes from; a figure not listed is
             ``"user-given"``.
+        hourly_price_usd: The machine's on-demand list price, US dollars per hour (what the
+            quarterly report's cloud cost uses), >= 0; None when unknown.
     """
 
     name: str
@@ -61,6 +63,7 @@ class HardwareProfile:
     lifespan_years: float = DEFAULT_LIFESPAN_YEARS
     host_vcpus: int | None = None
     sources: Mapping[str, str] = field(default_factory=dict, hash=False)
+    hourly_price_usd: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -69,6 +72,8 @@ class HardwareProfile:
                    "ram_gb": non_negative("ram_gb", self.ram_gb),
                    "embodied_kgco2eq": non_negative("embodied_kgco2eq", self.embodied_kgco2eq),
                    "lifespan_years": positive("lifespan_years", self.lifespan_years)}
+        if self.hourly_price_usd is not None:
+            checked["hourly_price_usd"] = non_negative("hourly_price_usd", self.hourly_price_usd)
         host = checked["vcpus"] if self.host_vcpus is None else positive_int("host_vcpus", self.host_vcpus)
         if host < checked["vcpus"]:
             raise ValueError(f"host_vcpus must be >= vcpus ({checked['vcpus']}), got {self.host_vcpus!r}")
@@ -79,6 +84,8 @@ class HardwareProfile:
             raise ValueError(f"sources names unknown figure(s) {', '.join(map(repr, unknown))}; "
                              f"figures: {', '.join(FIGURES)}")
         sources = {k: str(self.sources.get(k) or _USER) for k in FIGURES}
+        if self.hourly_price_usd is None and not self.sources.get("hourly_price_usd"):
+            sources["hourly_price_usd"] = "unknown: no price given"
         for key, value in {**checked, "host_vcpus": host, "sources": MappingProxyType(sources)}.items():
             object.__setattr__(self, key, value)
 
@@ -96,10 +103,11 @@ class HardwareProfile:
 
 
 def _preset(name: str, cpu_tdp_w: float, vcpus: int, ram_gb: float, embodied_kgco2eq: float, host_vcpus: int,
-            *, shape: str, cpu: str, embodied: str, host: str) -> HardwareProfile:
-    return HardwareProfile(name, cpu_tdp_w, vcpus, ram_gb, embodied_kgco2eq, host_vcpus=host_vcpus, sources={
-        "cpu_tdp_w": cpu, "vcpus": shape, "ram_gb": shape, "embodied_kgco2eq": embodied,
-        "lifespan_years": _LIFESPAN_SOURCE, "host_vcpus": host})
+            hourly_price_usd: float, *, shape: str, cpu: str, embodied: str, host: str, price: str) -> HardwareProfile:
+    return HardwareProfile(name, cpu_tdp_w, vcpus, ram_gb, embodied_kgco2eq, host_vcpus=host_vcpus,
+                           hourly_price_usd=hourly_price_usd, sources={
+                               "cpu_tdp_w": cpu, "vcpus": shape, "ram_gb": shape, "embodied_kgco2eq": embodied,
+                               "lifespan_years": _LIFESPAN_SOURCE, "host_vcpus": host, "hourly_price_usd": price})
 
 
 # Cloud presets. Every value is an approximation from public, open datasets, not a provider
@@ -122,48 +130,61 @@ def _preset(name: str, cpu_tdp_w: float, vcpus: int, ram_gb: float, embodied_kgc
 #   for the given family" (CCF Embodied Emissions page).
 # * lifespan: four years (DEFAULT_LIFESPAN_YEARS).
 # * ram_gb, vcpus: the providers' published machine shapes.
+# * hourly_price_usd: the provider's on-demand (pay-as-you-go) list price for Linux in its
+#   reference US region, no sustained-use, committed-use or spot discount, no disk or network:
+#   GCP's "VM instance pricing" page (us-central1, vCPU-hours plus GB-hours of the series),
+#   AWS's "EC2 On-Demand Pricing" page (us-east-1), Azure's "Linux Virtual Machines Pricing"
+#   page (East US). List prices change; override them with hardware_overrides
+#   ({"hourly_price_usd": ...}) for a negotiated rate.
 PRESETS: dict[str, HardwareProfile] = {p.name: p for p in (
     # GCP n2: Intel Cascade Lake (CCF gcp-instances: n2 -> Cascade Lake).
     # CCF GCP Cascade Lake max watts 3.6425 W/vCPU x 4 = 14.57 W.
     # CCF gcp-embodied: n2-standard-4, Cascade Lake, total 1888.46 kg; largest n2 is 128 vCPUs.
-    _preset("n2-standard-4", 14.57, 4, 16, 1888.46, 128, shape="GCP's n2-standard-4 machine shape",
+    # Price: 4 vCPU x $0.031611 + 16 GB x $0.004237 per hour = $0.194236 (N2, us-central1).
+    _preset("n2-standard-4", 14.57, 4, 16, 1888.46, 128, 0.194236, shape="GCP's n2-standard-4 machine shape",
             cpu="CCF GCP Cascade Lake max 3.6425 W/vCPU x 4 (SPECpower-derived full-load power, used as TDP)",
             embodied="CCF gcp-embodied, n2-standard-4 (Cascade Lake) host total",
-            host="n2-standard-128, the largest n2 (CCF's resource share)"),
+            host="n2-standard-128, the largest n2 (CCF's resource share)",
+            price="GCP VM instance pricing, N2 on-demand us-central1: 4 x $0.031611/vCPU-h + 16 x $0.004237/GB-h"),
     # GCP e2: the host CPU is not fixed; CCF's gcp-embodied rows for e2 list four possible
     # microarchitectures (Skylake, Broadwell, Haswell, EPYC 2nd Gen), so both figures are the
     # mean over those four (an unweighted mean: the real mix is not published): CCF GCP max watts
     # (3.8985 + 3.3857 + 5.9689 + 1.5752) / 4 = 3.71 W/vCPU x 4 = 14.83 W; embodied
     # (3 x 1255.46 + 1155.46) / 4 = 1230.46 kg. Largest e2 machine type: 32 vCPUs.
-    _preset("e2-standard-4", 14.83, 4, 16, 1230.46, 32, shape="GCP's e2-standard-4 machine shape",
+    # Price: 4 vCPU x $0.021811 + 16 GB x $0.002923 per hour = $0.134012 (E2, us-central1).
+    _preset("e2-standard-4", 14.83, 4, 16, 1230.46, 32, 0.134012, shape="GCP's e2-standard-4 machine shape",
             cpu="mean of CCF GCP max W/vCPU over Skylake, Broadwell, Haswell and EPYC Rome, 3.71 x 4 "
                 "(the e2 host CPU varies; SPECpower-derived, used as TDP)",
             embodied="mean of CCF gcp-embodied's four e2-standard-4 rows (one per possible host CPU)",
-            host="e2-standard-32, the largest e2 (CCF's resource share)"),
+            host="e2-standard-32, the largest e2 (CCF's resource share)",
+            price="GCP VM instance pricing, E2 on-demand us-central1: 4 x $0.021811/vCPU-h + 16 x $0.002923/GB-h"),
     # AWS m5: Intel Skylake per CCF data/aws-instances.csv.
     # CCF AWS "Sky Lake" max watts 3.4375 W/vCPU x 4 = 13.75 W.
     # CCF aws-embodied: m5.xlarge total 1610.79 kg; largest m5 (m5.24xlarge / m5.metal) is 96 vCPUs.
-    _preset("m5.xlarge", 13.75, 4, 16, 1610.79, 96, shape="AWS's m5.xlarge instance shape",
+    _preset("m5.xlarge", 13.75, 4, 16, 1610.79, 96, 0.192, shape="AWS's m5.xlarge instance shape",
             cpu="CCF AWS Skylake max 3.4375 W/vCPU x 4 (SPECpower-derived, used as TDP)",
             embodied="CCF aws-embodied, m5.xlarge host total (CCF/Teads)",
-            host="m5.24xlarge, the largest m5 (CCF's resource share)"),
+            host="m5.24xlarge, the largest m5 (CCF's resource share)",
+            price="AWS EC2 On-Demand pricing, m5.xlarge Linux us-east-1: $0.192/h"),
     # AWS c5: Cascade Lake or Skylake per CCF aws-instances.csv, so the mean of CCF AWS max
     # watts (3.6786 + 3.4375) / 2 = 3.558 W/vCPU x 8 = 28.46 W.
     # CCF aws-embodied: c5.2xlarge total 1344.29 kg; largest c5 (c5.24xlarge / c5.metal) is 96 vCPUs.
-    _preset("c5.2xlarge", 28.46, 8, 16, 1344.29, 96, shape="AWS's c5.2xlarge instance shape",
+    _preset("c5.2xlarge", 28.46, 8, 16, 1344.29, 96, 0.34, shape="AWS's c5.2xlarge instance shape",
             cpu="mean of CCF AWS max W/vCPU for Cascade Lake and Skylake, 3.558 x 8 (SPECpower-derived, used as TDP)",
             embodied="CCF aws-embodied, c5.2xlarge host total (CCF/Teads)",
-            host="c5.24xlarge, the largest c5 (CCF's resource share)"),
+            host="c5.24xlarge, the largest c5 (CCF's resource share)",
+            price="AWS EC2 On-Demand pricing, c5.2xlarge Linux us-east-1: $0.34/h"),
     # Azure Dsv5: Intel Ice Lake (per Azure's Dsv5 documentation), a microarchitecture the CCF
     # coefficient CSVs do not cover, so the CPU figure is CCF's Azure average max watts for an
     # unknown microarchitecture, 3.76 W/vCPU (Methodology, Appendix I) x 4 = 15.04 W.
     # Embodied: CCF VirtualMachineTypes.ts 'D4s v5': [4, 16, 1.5104] -> 1510.4 kg; the family's
     # largest size, D96s v5, has 96 vCPUs.
-    _preset("Standard_D4s_v5", 15.04, 4, 16, 1510.4, 96, shape="Azure's Standard_D4s_v5 size",
+    _preset("Standard_D4s_v5", 15.04, 4, 16, 1510.4, 96, 0.192, shape="Azure's Standard_D4s_v5 size",
             cpu="CCF's Azure average max 3.76 W/vCPU x 4 (no CCF coefficient for Ice Lake; SPECpower-derived, "
                 "used as TDP)",
             embodied="CCF VirtualMachineTypes.ts, 'D4s v5' host total",
-            host="D96s v5, the largest Dsv5 (CCF's resource share)"),
+            host="D96s v5, the largest Dsv5 (CCF's resource share)",
+            price="Azure Linux Virtual Machines pricing, D4s v5 pay-as-you-go East US: $0.192/h"),
 )}
 
 _OVERRIDABLE = tuple(f.name for f in fields(HardwareProfile))

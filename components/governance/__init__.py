@@ -12,11 +12,12 @@ are the records :class:`~greenkfp.components.records.Reservation`,
 """
 
 from ..records import BudgetStatus, ExceptionGrant, LedgerEntry, Reservation
-from .errors import BudgetError, LedgerUnavailableError
+from .errors import MAX_GRAMS, BudgetError, LedgerUnavailableError, RunIdTakenError, UnknownRunError
 from .ledger import DEFAULT_LEDGER_URL, TIERS, Ledger, check_grams, check_period, period_of
 
 __all__ = [
     "DEFAULT_LEDGER_URL",
+    "MAX_GRAMS",
     "TIERS",
     "BudgetError",
     "BudgetStatus",
@@ -25,6 +26,8 @@ __all__ = [
     "LedgerEntry",
     "LedgerUnavailableError",
     "Reservation",
+    "RunIdTakenError",
+    "UnknownRunError",
     "check_grams",
     "check_period",
     "period_of",

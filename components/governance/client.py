@@ -5,7 +5,7 @@ the ``carbon_budget_gate`` and ``settle_carbon_budget`` components (and scripts)
 
     with GatekeeperClient("http://gatekeeper:8888", token) as gatekeeper:
         answer = gatekeeper.admit(pipeline="training", run_id=run_id, energy_kwh=2.0)  # or raise Refused
-        gatekeeper.settle(run_id, run_emissions(report).grams)
+        gatekeeper.settle(run_id, run_emissions(report).grams, run_facts(report, "training"))
 
 Timeouts always set; a timeout, no connection or a 5xx is tried again (``retries``, with
 backoff) since admission and settlement are idempotent by run id. Errors are typed
@@ -25,7 +25,7 @@ from .._messages import redact_urls
 from ._http import Closing, Retryable, send_retrying
 
 __all__ = ["AdmissionRefused", "DEFAULT_TOKEN_ENV", "GatekeeperClient", "GatekeeperError", "RunEmissions",
-           "run_emissions", "token_from_env"]
+           "run_emissions", "run_facts", "token_from_env"]
 
 logger = logging.getLogger("greenkfp.governance")
 
@@ -160,9 +160,14 @@ class GatekeeperClient(Closing):
                                                 f"{self._detail(response)}"), response.status_code)
         return self._json(response, ADMISSIONS)
 
-    def settle(self, run_id: str, actual_g: float) -> dict:
-        """Record run ``run_id``'s actual emissions (grams); settling again with the same figure is a no-op."""
-        return self._call("POST", SETTLEMENTS, {"run_id": run_id, "actual_g": actual_g})
+    def settle(self, run_id: str, actual_g: float, facts: Any = None) -> dict:
+        """Record run ``run_id``'s actual emissions (grams) and, when given, its
+        :class:`~greenkfp.components.records.RunFacts` (kept with the settlement); settling again
+        with the same figure is a no-op."""
+        body: dict = {"run_id": run_id, "actual_g": actual_g}
+        if facts is not None:
+            body["facts"] = facts.to_dict() if hasattr(facts, "to_dict") else dict(facts)
+        return self._call("POST", SETTLEMENTS, body)
 
     def budget(self, team: str, period: str) -> dict:
         """The team's budget for ``period`` (``YYYY-MM``): limit, reserved, settled, remaining."""
@@ -200,6 +205,96 @@ def run_emissions(report: Any) -> RunEmissions:
                          f"{training.unavailable_reason or training.basis}")
     return RunEmissions(float(grams), f"training energy at the {'window the run waited for' if waited else 'run-now'}"
                                       " intensity, from the sustainability report")
+
+
+def _method(methods: Any) -> str:
+    """``measured`` when every energy figure behind a saving was measured, else ``modeled``."""
+    methods = [m for m in methods if m]
+    return "measured" if methods and all(m == "measured" for m in methods) else "modeled"
+
+
+def _interval(saving: Any) -> dict | None:
+    return None if saving is None else saving.g.to_dict()
+
+
+def _model(figures: Any) -> dict | None:
+    if figures is None:
+        return None
+    interval = figures.accuracy_interval
+    return {"name": figures.name, "accuracy": figures.accuracy,
+            "accuracy_interval": None if interval is None else interval.to_dict(),
+            "latency_p95_ms": figures.latency_p95_ms}
+
+
+def _split(name: str) -> tuple[str, str]:
+    """``candidate/variant`` as (candidate, variant); a name without a slash is its own candidate, fp32."""
+    candidate, _, variant = name.partition("/")
+    return candidate, variant or "fp32"
+
+
+def run_facts(report: Any, pipeline: str = "") -> Any:
+    """The :class:`~greenkfp.components.records.RunFacts` of a finished run, from its
+    sustainability report.
+
+    Savings by lever, nothing invented:
+
+    * ``time_shifting``: the training saving (the gate's window against running at once), when
+      the run waited for the window; in plan mode the run did not wait, so nothing was saved
+      (``saved_g`` null, the basis says what waiting would have saved).
+    * the inference saving (baseline fp32 against the selected variant over the expected
+      inferences) goes to ``quantization`` when the selected variant is a quantized variant of
+      the baseline's own model, to ``model_selection`` otherwise; when another model *and* a
+      quantized variant were chosen, the report cannot split the two and the basis says that
+      the figure includes quantization.
+
+    Autoscaling is not part of a training run's report and is left out. ``pipeline`` is the
+    pipeline's name (empty: the ledger takes the one of the run's reservation).
+
+    Raises:
+        RecordError: the facts do not validate (such as a pipeline name that is too long).
+    """
+    from ..records import RunFacts
+
+    training, inference, savings = report.training, report.inference, []
+    training_method = _method(training.energy_methods)
+    time_saving = report.saving("training")
+    if time_saving is not None or training.scheduled_g is not None:
+        if training.realized is False:
+            would = "" if time_saving is None else f" (waiting would have saved {time_saving.g.text()} g)"
+            savings.append({"lever": "time_shifting", "saved_g": None, "method": training_method,
+                            "basis": f"not realized: the run did not wait for the gate's window (plan mode){would}"})
+        elif time_saving is not None:
+            savings.append({"lever": "time_shifting", "saved_g": _interval(time_saving), "method": training_method,
+                            "basis": "training energy at the gate's run-now intensity minus at its chosen window's, "
+                                     "from the sustainability report"})
+    inference_saving = report.saving("inference")
+    baseline, selected = inference.baseline, inference.selected
+    if inference_saving is not None and baseline is not None and selected is not None:
+        (b_model, _), (s_model, s_variant) = _split(baseline.name), _split(selected.name)
+        method = _method([baseline.energy_method, selected.energy_method])
+        volume = f"over {inference.expected_inferences:,.0f} expected inferences"
+        if s_model == b_model and s_variant != "fp32":
+            lever, basis = "quantization", (f"the baseline {baseline.name} against its quantized variant "
+                                            f"{selected.name} {volume}")
+        elif s_variant == "fp32":
+            lever, basis = "model_selection", (f"the baseline {baseline.name} against the selected {selected.name} "
+                                               f"{volume} (no quantization)")
+        else:
+            lever, basis = "model_selection", (f"the baseline {baseline.name} against the selected {selected.name} "
+                                               f"{volume}; includes quantization (the report does not split model "
+                                               "choice from quantization)")
+        savings.append({"lever": lever, "saved_g": _interval(inference_saving), "method": method, "basis": basis})
+    action = report.gate.action
+    waited = action == "wait" and training.delay_seconds is not None
+    energy = training.energy_kwh
+    return RunFacts.from_dict({
+        "schema": RunFacts.SCHEMA, "pipeline": pipeline, "variant": None if selected is None else selected.name,
+        "savings": savings, "promoted": report.promoted, "gate_action": action, "gate_refused": action == "refuse",
+        "gate_delay_hours": training.delay_seconds / 3600.0 if waited else 0.0,
+        "selected": _model(selected), "baseline": _model(baseline), "energy_kwh": energy,
+        "energy_method": None if energy is None else training_method,
+        "expected_inferences": float(inference.expected_inferences),
+    })
 
 
 # --------------------------------------------------------------------------- renderings

@@ -75,16 +75,22 @@ def settle_carbon_budget(
     gatekeeper_url: str,
     run_id: str,
     team_token_env: str = "GREENKFP_GATEKEEPER_TOKEN",
+    pipeline: str = "",
 ) -> float:
     """Report a finished run's actual emissions to the gatekeeper, which settles its reservation
     in the team's budget (what was reserved but not emitted goes back to the budget). The grams
     are the training fits' energy priced at the hours they ran, from the sustainability report.
+    The settlement also carries the run's facts (schema greenkfp.run_facts/v1: savings by lever,
+    the promoted model against its baseline, the gate's delay), which the audit and the quarterly
+    report read from the ledger.
 
     Args:
         report_json: The run's sustainability report (schema greenkfp.sustainability_report/v1).
         gatekeeper_url: The gatekeeper's address (the one the run's carbon_budget_gate asked).
         run_id: The run's id, as given to carbon_budget_gate: dsl.PIPELINE_JOB_ID_PLACEHOLDER.
         team_token_env: The environment variable holding the team's gatekeeper token.
+        pipeline: The pipeline's name, as given to carbon_budget_gate (empty: the ledger takes the
+            one of the run's reservation).
 
     Returns:
         summary: The settlement for people: grams settled, where the figure comes from.
@@ -94,14 +100,16 @@ def settle_carbon_budget(
     from greenkfp.components.governance.client import (
         GatekeeperClient,
         run_emissions,
+        run_facts,
         settlement_markdown,
         token_from_env,
     )
     from greenkfp.components.records import SustainabilityReport, read_record
 
-    emitted = run_emissions(read_record(SustainabilityReport, report_json.path))
+    report = read_record(SustainabilityReport, report_json.path)
+    emitted = run_emissions(report)
     with GatekeeperClient(gatekeeper_url, token_from_env(team_token_env)) as gatekeeper:
-        answer = gatekeeper.settle(run_id, emitted.grams)
+        answer = gatekeeper.settle(run_id, emitted.grams, run_facts(report, pipeline))
     write_atomic(summary.path, settlement_markdown(answer, emitted))
     return emitted.grams
 

@@ -12,6 +12,31 @@ from typing import Any
 
 from .._messages import redact_urls, shorten
 
+__all__ = ["MAX_GRAMS", "MAX_NAME_CHARS", "MAX_PIPELINE_CHARS", "MAX_REASON_CHARS", "MAX_RUN_ID_CHARS",
+           "BudgetError", "LedgerUnavailableError", "RunIdTakenError", "UnknownRunError", "grams_limit_text"]
+
+# The limits of what the ledger records, defined once: the ledger checks them, the gatekeeper checks
+# a request's fields with them before it asks, and the bundled policy (budget.rego, which cannot
+# import them) declares the same numbers (tests/test_governance_policy.py compares them).
+
+#: The largest gram quantity anywhere (a limit, an estimate, an actual, a transfer, an exception,
+#: an overdraft): 1e15 g = 1 Gt CO2eq, beyond any team's month; sums of such figures stay finite.
+MAX_GRAMS = 1e15
+#: A team, an actor, a review-board member: characters (the database's column width).
+MAX_NAME_CHARS = 128
+#: A run id (the gatekeeper's ``<team>/<Idempotency-Key>`` included): characters.
+MAX_RUN_ID_CHARS = 256
+#: A pipeline's name: characters.
+MAX_PIPELINE_CHARS = 256
+#: A reason (an exception's, a rejection's, a transfer's): characters.
+MAX_REASON_CHARS = 1000
+
+
+def grams_limit_text() -> str:
+    """``1e15 g (1 Gt)``: :data:`MAX_GRAMS` as messages state it."""
+    return f"{MAX_GRAMS:.0e}".replace("e+", "e") + f" g ({MAX_GRAMS / 1e15:g} Gt)"
+
+
 _NO_VALUE = object()
 
 
@@ -36,3 +61,12 @@ class BudgetError(ValueError):
 
 class LedgerUnavailableError(BudgetError):
     """The ledger's database cannot be reached or opened (the message names its URL, password hidden)."""
+
+
+class UnknownRunError(BudgetError):
+    """The team has no reservation under this run id: the run is unknown to the ledger, or it is
+    another team's (which, for the asking team, is the same thing: run ids are per team)."""
+
+
+class RunIdTakenError(BudgetError):
+    """The run id was decided already for another month of the same team (a run id names one run)."""

@@ -139,6 +139,11 @@ def estimate_submission(
     }
     common = dict(intensity_g_per_kwh=intensity, intensity_basis=intensity_basis, inputs=inputs)
     if len(history) >= MIN_HISTORY_RUNS:
+        # A history of 0 g runs gives an estimate of 0 g, kept as it is: it is what the team's own
+        # settlements say, and the ledger takes a reservation of 0 g (granted while the budget is not
+        # overdrawn), so the team is not locked out. Not replaced by the energy_kwh or per-step
+        # figure: that would price the run on a guess while its measured history says otherwise;
+        # what it really emits is settled afterwards, and a settlement above 0 g moves the p90.
         median, p90 = (float(v) for v in np.percentile(history, [50, 90]))
         return SubmissionEstimate(p90, "history", median, p90, None, **common)
     if energy is not None:

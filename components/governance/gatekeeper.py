@@ -17,7 +17,11 @@ Start it with ``greenkfp gatekeeper serve`` or build the app with :func:`create_
   reservation is released. The other calls of the subset are forwarded as they are. Every other
   path is 404 in the same format. ``/apis/v2beta1/healthz`` needs no token (``kfp.Client``
   calls it first, with retries that would hide a bad token for 25 s); the rest needs a team's.
-  A run id comes from the ``Idempotency-Key`` header (``<team>/<key>``) or is a new UUID.
+  A run is reserved under a provisional id, from the ``Idempotency-Key`` header
+  (``<team>/<key>``) or a new UUID; once KFP has created the run, the reservation is moved
+  (:meth:`~.ledger.Ledger.rekey`) to KFP's run id, which the ``X-Greenkfp-Run-Id`` header then
+  carries: a ``carbon_budget_gate`` step in the run, asking under that id, gets the same
+  decision back instead of reserving again, and the run is settled under it.
 * **the greenkfp admission API** (:data:`GREENKFP_API`) for other clients: the
   ``carbon_budget_gate`` component (for runs that bypass the proxy), scripts:
 
@@ -25,7 +29,9 @@ Start it with ``greenkfp gatekeeper serve`` or build the app with :func:`create_
     hardware_profile?, region?, window_start?, window_end?, labels?}``: the estimate, the
     policy's decision and the ledger's reservation; 200 when granted, 403 when refused (the
     same JSON), idempotent by ``run_id``;
-  - ``POST /apis/greenkfp/v1/settlements`` ``{run_id, actual_g}``: a finished run's emissions;
+  - ``POST /apis/greenkfp/v1/settlements`` ``{run_id, actual_g, facts?}``: a finished run's
+    emissions, and its RunFacts (schema ``greenkfp.run_facts/v1``), kept with the settlement (a
+    run id the team has not reserved, another team's included, is 404: run ids are per team);
   - ``GET /apis/greenkfp/v1/budgets/{team}/{period}``: the team's budget (its own team only;
     the admin any);
   - admin and board actions with their own tokens: ``PUT /apis/greenkfp/v1/budgets/{team}/{period}``
@@ -40,10 +46,9 @@ team's budget (403). Errors everywhere are KFP's error JSON (:mod:`.kfp_api`).
 
 What the gatekeeper does not do: it does not police the KFP objects a team reads or lists
 (KFP's own multi-user mode does that), and a recurring run is admitted on one run's estimate
-(its later runs are gated only by a ``carbon_budget_gate`` step in the pipeline). A run that
-goes through the proxy *and* has its own ``carbon_budget_gate`` step is reserved twice (under
-the proxy's run id and under KFP's); the proxy's reservation then expires unsettled. Settle a
-proxied run with its ``X-Greenkfp-Run-Id``.
+(its later runs are gated only by a ``carbon_budget_gate`` step in the pipeline; the recurring
+run's own reservation keeps the proxy's id). Settle a proxied run with its
+``X-Greenkfp-Run-Id`` (KFP's run id).
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ from fastapi import Request  # at module level: FastAPI resolves the handlers' (
 from .._checks import iso, strict_json
 from .._messages import redact_urls
 from .bounds import MAX_AHEAD
+from .errors import MAX_PIPELINE_CHARS, MAX_RUN_ID_CHARS
 from .kfp_api import API, KfpApiError, Submission, parse_submission, quota_failure, with_spec
 from .tokens import Identity, Tokens, bearer
 
@@ -181,7 +187,7 @@ class GatekeeperSettings:
 # --------------------------------------------------------------------------- admission
 
 
-def _text(body: Mapping, name: str, *, required: bool = False, limit: int = 256) -> str | None:
+def _text(body: Mapping, name: str, *, limit: int, required: bool = False) -> str | None:
     value = body.get(name)
     if value is None and not required:
         return None
@@ -276,7 +282,8 @@ class AdmissionRequest:
         if (start is None) != (end is None) or (start is not None and end <= start):
             raise ValueError("window_start and window_end go together, the end after the start")
         energy = _number(body, "energy_kwh", highest=MAX_ENERGY_KWH)
-        return cls(pipeline=_text(body, "pipeline", required=True), run_id=_text(body, "run_id", required=True),
+        return cls(pipeline=_text(body, "pipeline", required=True, limit=MAX_PIPELINE_CHARS),
+                   run_id=_text(body, "run_id", required=True, limit=MAX_RUN_ID_CHARS),
                    period=period, energy_kwh=energy or None, steps=steps,
                    hardware_profile=_text(body, "hardware_profile", limit=64), region=_text(body, "region", limit=64),
                    window_start=start, window_end=end, labels=dict(labels))
@@ -437,7 +444,8 @@ class Gatekeeper:
         Raises:
             NoBudgetError: the team has no budget for the period.
             PolicyError: the policy could not decide (nothing is recorded: a retry may pass).
-            BudgetError: the ledger refused the request's values (or the run id is another's).
+            BudgetError: the ledger refused the request's values (RunIdTakenError: the team's run id
+                was decided for another month).
             LedgerUnavailableError: the ledger cannot be reached.
             ValueError, UnknownRegionError: a bad region, profile or window.
         """
@@ -470,14 +478,11 @@ class Gatekeeper:
         return budget_input(status, estimate_g=estimate.estimate_g, pipeline=request.pipeline,
                             labels=request.labels, run_id=request.run_id, now=now)
 
-    def owner(self, run_id: str, team: str) -> str | None:
-        """The team whose run ``run_id`` is, from the ledger's decision (None: no such run; ``team``,
-        the asker, is not needed: the decision is found by the run id's unique key)."""
-        return self.ledger.run_team(run_id)
-
-    def settle(self, team: str, run_id: str, actual_g: float):
-        """Settle ``team``'s run (see :meth:`Ledger.settle`); the kept status and history it changes are dropped."""
-        entry = self.ledger.settle(run_id, actual_g, actor=f"team:{team}")
+    def settle(self, team: str, run_id: str, actual_g: float, facts: Mapping[str, Any] | None = None):
+        """Settle ``team``'s run (see :meth:`Ledger.settle`; a run id the team has not reserved,
+        another team's included, is an UnknownRunError; ``facts``: the run's RunFacts JSON, kept
+        with the settlement); the kept status and history it changes are dropped."""
+        entry = self.ledger.settle(team, run_id, actual_g, actor=f"team:{team}", facts=facts)
         self.forget(team, entry.period)
         self._histories.drop((team, entry.pipeline or ""))
         return entry
@@ -486,12 +491,31 @@ class Gatekeeper:
         """Drop the kept status of (team, period): its limit, transfers or exceptions changed here."""
         self._statuses.drop((team, period))
 
-    def release(self, run_id: str) -> None:
+    def release(self, team: str, run_id: str) -> None:
         """Give a reservation back (the KFP API did not create the run); a failure is logged, not raised."""
         try:
-            self.ledger.release(run_id, actor=self.settings.actor)
+            self.ledger.release(team, run_id, actor=self.settings.actor)
         except Exception as exc:  # noqa: BLE001 - the upstream's answer matters more; the reservation expires anyway
             logger.warning("could not release the reservation of run %s: %s", run_id, redact_urls(str(exc)))
+
+    def rekey(self, team: str, run_id: str, kfp_run_id: str) -> bool:
+        """Move the reservation of the proxy's provisional ``run_id`` to the id KFP gave the run
+        (see :meth:`Ledger.rekey`), so a ``carbon_budget_gate`` step in it replays the same
+        decision; False (logged) when it cannot: the run keeps its provisional id. When the run's
+        step got there first (KFP's run id is decided already: the run has its own reservation),
+        the provisional one is released instead, so the run is still charged once."""
+        from .errors import RunIdTakenError
+
+        try:
+            self.ledger.rekey(team, run_id, kfp_run_id, actor=self.settings.actor)
+            return True
+        except RunIdTakenError:
+            self.release(team, run_id)
+            return True
+        except Exception as exc:  # noqa: BLE001 - KFP created the run: its answer goes back whatever happens here
+            logger.warning("could not move the reservation of run %s to KFP's run id %s: %s", run_id, kfp_run_id,
+                           redact_urls(str(exc)))
+            return False
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -574,6 +598,18 @@ class _Unexpected:
             await send({"type": "http.response.body", "body": body})
 
 
+def _created_run_id(body: bytes) -> str | None:
+    """The ``run_id`` of KFP's answer to a created run, if it has a usable one."""
+    try:
+        created = json.loads(body)
+    except ValueError:
+        return None
+    run_id = created.get("run_id") if isinstance(created, dict) else None
+    if isinstance(run_id, str) and run_id.strip() and len(run_id) <= MAX_RUN_ID_CHARS and run_id.isprintable():
+        return run_id
+    return None
+
+
 def _planned_window(submission: Submission, now: datetime) -> tuple[datetime | None, datetime | None]:
     """A gated pipeline's run-now window: from ``earliest_start`` (else now) for ``duration_hours``.
     Conservative: the carbon gate only ever moves a run to a greener window."""
@@ -635,7 +671,8 @@ def create_app(settings: GatekeeperSettings):
 
     from .._runtime import __version__
     from ..carbon.errors import CarbonError
-    from .errors import BudgetError, LedgerUnavailableError
+    from .errors import BudgetError, LedgerUnavailableError, RunIdTakenError, UnknownRunError
+    from .ledger import check_facts
     from .policy import PolicyError
 
     _check_pricing(settings)
@@ -747,10 +784,11 @@ def create_app(settings: GatekeeperSettings):
         except LedgerUnavailableError as exc:
             raise KfpApiError("UNAVAILABLE", f"the budget ledger is unavailable: {exc}",
                               reason="LEDGER_UNAVAILABLE") from None
+        except UnknownRunError as exc:  # the same answer whether another team has the run id or nobody has
+            raise KfpApiError("NOT_FOUND", str(exc), reason="NO_SUCH_RUN") from None
+        except RunIdTakenError as exc:
+            raise KfpApiError("ALREADY_EXISTS", f"{exc}: give each run its own id", reason="RUN_ID_TAKEN") from None
         except BudgetError as exc:
-            if exc.field == "run_id" and "decided for team" in exc.problem:
-                raise KfpApiError("ALREADY_EXISTS", "run_id is already used by another submission: give each run "
-                                                    "its own id", reason="RUN_ID_TAKEN") from None
             raise _invalid(str(exc)) from None
         except (CarbonError, ValueError) as exc:
             raise _invalid(redact_urls(str(exc))) from None
@@ -808,8 +846,10 @@ def create_app(settings: GatekeeperSettings):
                 return stored  # KFP's own answer: no such pipeline version, no access
             submission = with_spec(submission, json.loads(stored.body))
         key = request.headers.get("idempotency-key", "").strip()
-        if key and (len(key) > 200 or not key.isprintable()):
-            raise _invalid("Idempotency-Key must be 1 to 200 printable characters")
+        longest = MAX_RUN_ID_CHARS - len(team) - 1  # the run id <team>/<key> is at most MAX_RUN_ID_CHARS
+        if key and (len(key) > longest or not key.isprintable()):
+            raise _invalid(f"Idempotency-Key must be 1 to {longest} printable characters (the run id {team}/<key> is "
+                           f"at most {MAX_RUN_ID_CHARS}), got {len(key):,} characters")
         run_id = f"{team}/{key}" if key else str(uuid.uuid4())
         start, end = _planned_window(submission, core.now())
         admission = await call(core.admit, team, AdmissionRequest(
@@ -825,11 +865,16 @@ def create_app(settings: GatekeeperSettings):
             try:
                 reply = await forward(request, raw)
             except KfpApiError:
-                await run_in_threadpool(core.release, run_id)
+                await run_in_threadpool(core.release, team, run_id)
                 raise
             if reply.status_code >= 300:
-                await run_in_threadpool(core.release, run_id)
+                await run_in_threadpool(core.release, team, run_id)
                 return reply
+            # the run's own id from now on: a carbon_budget_gate step in it (asking under KFP's run id)
+            # replays this decision instead of reserving a second time
+            created = _created_run_id(reply.body) if kind == "run" else None
+            if created and await run_in_threadpool(core.rekey, team, run_id, created):
+                run_id = created
         reply.headers[RUN_ID_HEADER] = run_id
         return reply
 
@@ -858,21 +903,17 @@ def create_app(settings: GatekeeperSettings):
     async def settlements(request: Request):
         team = team_of(request)
         _, body = await body_of(request)
-        if not isinstance(body, Mapping) or set(body) - {"run_id", "actual_g"}:
-            raise _invalid("the settlement must be a JSON object {run_id, actual_g}")
+        if not isinstance(body, Mapping) or set(body) - {"run_id", "actual_g", "facts"}:
+            raise _invalid("the settlement must be a JSON object {run_id, actual_g, facts (optional)}")
         try:
-            run_id = _text(body, "run_id", required=True)
+            run_id = _text(body, "run_id", required=True, limit=MAX_RUN_ID_CHARS)
             actual = _number(body, "actual_g")
             if actual is None:
                 raise ValueError("actual_g must be a number >= 0, got None")
+            facts = check_facts(body.get("facts"))
         except ValueError as exc:
             raise _invalid(str(exc)) from None
-        owner = await call(core.owner, run_id, team)
-        if owner is None:
-            raise KfpApiError("NOT_FOUND", f"run {run_id} has no reservation in the ledger", reason="NO_SUCH_RUN")
-        if owner != team:
-            raise _forbidden(f"run {run_id} is not a run of team {team}")
-        entry = await call(core.settle, team, run_id, actual)
+        entry = await call(core.settle, team, run_id, actual, facts)  # 404 for a run id the team has not reserved
         return {"settled": True, "run_id": run_id, "team": team, "actual_g": actual, "entry": entry.to_dict()}
 
     def budget_reader(request: Request, team: str) -> None:

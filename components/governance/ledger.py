@@ -6,9 +6,10 @@ instead of aggregating a month of entries, each budget's row in ``budget_periods
 totals (limit, tier, transfers, open reservations, settlements, how many exceptions, the first
 expiry of its open reservations), updated in the same transaction as each entry, under the row's
 lock (migration 0002 adds and backfills them; ``tests/test_ledger_totals.py`` checks they always
-equal the entries' aggregate). A run's entries are found by their unique keys
-(``decision:<run id>``, ...). SQLite (a file, the default) for one machine, PostgreSQL for a team. Opening a ledger migrates its database to the newest schema
-(Alembic, no ``alembic.ini``).
+equal the entries' aggregate). Run ids are per team: a run's entries are found by the team and
+their unique keys (``decision:<run id>``, ...; unique per team since migration 0003). SQLite (a
+file, the default) for one machine, PostgreSQL for a team. Opening a ledger migrates its database
+to the newest schema (Alembic, no ``alembic.ini``).
 
 API (grams of CO2eq, periods are calendar months ``YYYY-MM`` in UTC, times timezone-aware)::
 
@@ -19,8 +20,13 @@ API (grams of CO2eq, periods are calendar months ``YYYY-MM`` in UTC, times timez
                             allow=True, overdraft_allowed_g=0.0, review_required=False,
                             reasons=(), pipeline="training", ttl_seconds=86400)
     answer.granted, answer.remaining_g, answer.reasons, answer.replayed    # a Reservation record
-    ledger.settle("run-42", 97.5, actor="gatekeeper")           # -> the settlement LedgerEntry
-    ledger.release("run-43", actor="gatekeeper")                # the run did not happen
+    ledger.settle("ml-research", "run-42", 97.5, actor="gatekeeper")   # -> the settlement LedgerEntry
+    ledger.settle("ml-research", "run-44", 80.0, actor="gatekeeper", facts=run_facts(report))   # with RunFacts
+    for run in ledger.settled_runs(since="2026-10", until="2026-12"):  # SettledRun: team, pipeline, period,
+        run.actual_g, run.estimate_g, run.facts                     # settled_at, estimate, actual, facts
+    ledger.import_settled_runs(runs, actor="demo")              # bulk: history, demos, benches (one transaction)
+    ledger.release("ml-research", "run-43", actor="gatekeeper")        # the run did not happen
+    ledger.rekey("ml-research", "provisional-id", "kfp-run-id", actor="gatekeeper")  # -> the moved Reservation
     ledger.expire()                                             # -> how many reservations expired
     ledger.status("ml-research", "2026-12")                    # -> a BudgetStatus record
     ledger.settled_history("ml-research", "training")         # -> [97.5, ...], newest first
@@ -44,14 +50,23 @@ Rules the ledger enforces, whatever the policy said:
 - **Tiers.** ``hard``: no overdraft (``overdraft_allowed_g`` is capped at 0). ``soft``: the policy
   may allow an overdraft up to the limit's ``overdraft_percent``; ``overdraft_allowed_g=None``
   means all of it. A grant into overdraft sets ``review_required``.
-- **Idempotent by run id.** Every request, granted or refused, is recorded exactly once as a
-  ``decision`` entry (with its reasons); a request with a run id already decided returns the first
-  answer with ``replayed=True`` and writes nothing (the same run id for another team or month is
-  an error). A granted request also writes a ``reservation`` entry that expires after
+- **Idempotent by run id, per team.** Every request, granted or refused, is recorded exactly once
+  as a ``decision`` entry (with its reasons); a request with a run id the team already decided
+  returns the first answer with ``replayed=True`` and writes nothing (the same run id of the same
+  team for another month is an error). Run ids are per team: another team's run with the same id
+  is another run, and settling, releasing or re-keying a run id the team has not reserved is the
+  same error whether or not another team has (nothing tells one team about another's runs). A
+  granted request also writes a ``reservation`` entry that expires after
   ``ttl_seconds``: an expired reservation no longer counts as reserved; :meth:`Ledger.expire`
   writes its ``release`` entry. A run can still be settled after its reservation expired.
 - **Settlement is final.** Settling again with the same figure returns the first entry; with
   another figure it is an error. A released run cannot be settled, a settled run not released.
+  Settling, releasing and re-keying lock the run's reservation row first, then its budget's row,
+  and read the run's other entries only then: concurrent ones act once.
+- **Bounded.** Every gram quantity is a number from 0 to :data:`~.errors.MAX_GRAMS` (1e15 g, 1 Gt)
+  and every name and text has one length limit (``MAX_NAME_CHARS``, ``MAX_RUN_ID_CHARS``,
+  ``MAX_PIPELINE_CHARS``, ``MAX_REASON_CHARS`` in :mod:`.errors`), which the gatekeeper and the
+  bundled policy check with the same numbers.
 - **Exceptions** are allowances to spend beyond the remaining budget, for a team or one run, until
   they expire; **transfers** move limit between teams (never more than the giver's remaining).
   The approver of either must be a member of the review board, and not the exception's requester.
@@ -59,7 +74,8 @@ Rules the ledger enforces, whatever the policy said:
   :class:`~greenkfp.components.governance.errors.BudgetError` naming the argument and the value
   (an unknown team: no limit set for that month). A database that cannot be reached is a
   :class:`~greenkfp.components.governance.errors.LedgerUnavailableError` naming the URL, password
-  hidden.
+  hidden; so is a database that is not a greenkfp ledger or that a newer greenkfp migrated.
+  ``Ledger(url, create=False)`` (read-only use) does not create a SQLite file that does not exist.
 """
 
 from __future__ import annotations
@@ -72,7 +88,8 @@ import re
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -81,15 +98,30 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
 from .._checks import iso
-from ..records import BudgetStatus, ExceptionGrant, LedgerEntry, Reservation
+from ..records import _NO_VALUE as _RECORD_NO_VALUE
+from ..records import BudgetStatus, ExceptionGrant, LedgerEntry, RecordError, Reservation, RunFacts
 from ..records import grams_text as _text_g
-from .errors import BudgetError, LedgerUnavailableError
+from .errors import (
+    MAX_GRAMS,
+    MAX_NAME_CHARS,
+    MAX_PIPELINE_CHARS,
+    MAX_REASON_CHARS,
+    MAX_RUN_ID_CHARS,
+    BudgetError,
+    LedgerUnavailableError,
+    RunIdTakenError,
+    UnknownRunError,
+    grams_limit_text,
+)
 
-__all__ = ["DEFAULT_LEDGER_URL", "Ledger", "TIERS", "alembic_config", "check_grams", "check_period", "period_of"]
+__all__ = ["DEFAULT_LEDGER_URL", "MAX_GRAMS", "Ledger", "SettledRun", "TIERS", "alembic_config", "check_facts",
+           "check_grams", "check_period", "check_quarter", "period_of", "quarter_months", "shift_month"]
 
 DEFAULT_LEDGER_URL = "sqlite:///greenkfp-ledger.db"
 TIERS = ("hard", "soft")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: Alembic's version table of the ledger (its own: a PostgreSQL database may have other Alembic users).
+VERSION_TABLE = "greenkfp_ledger_version"
 
 #: Two amounts closer than this (grams) are equal: sums of floats in SQL are not exact.
 _TOLERANCE_G = 1e-9
@@ -146,18 +178,27 @@ ENTRIES = sa.table(
     sa.column("amount_g", sa.Double), sa.column("expires_at", UTCDateTime), sa.column("at", UTCDateTime),
 )
 _E = ENTRIES.c
-#: A run's entries by their unique keys (``decision:<run id>``, ...): one index lookup, no scan.
+#: A run's entries by their unique keys, which are per team (``decision:<run id>`` of a team, ...; the
+#: database's unique constraint is on (team, unique_key), migration 0003): one index lookup, no scan.
 _RUN_KINDS = ("decision", "reservation", "settlement", "release")
-_BY_KEYS = sa.select(ENTRIES).where(_E.unique_key.in_(sa.bindparam("keys", expanding=True)))
-_BY_KEY = sa.select(ENTRIES).where(_E.unique_key == sa.bindparam("key"))
+_BY_KEYS = sa.select(ENTRIES).where(_E.team == sa.bindparam("team"),
+                                    _E.unique_key.in_(sa.bindparam("keys", expanding=True)))
+_BY_KEY = sa.select(ENTRIES).where(_E.team == sa.bindparam("team"), _E.unique_key == sa.bindparam("key"))
+#: The same, with the row locked until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE locks it all).
+_BY_KEY_LOCKED = _BY_KEY.with_for_update()
 _INSERT = ENTRIES.insert().returning(_E.id)
 _CLOSED = ENTRIES.alias("closed")
+#: The reservation of ``_E`` was settled or released (a run id is one team's).
+_IS_CLOSED = sa.exists().where(_CLOSED.c.team == _E.team, _CLOSED.c.run_id == _E.run_id,
+                               _CLOSED.c.kind.in_(("settlement", "release")))
 #: Open reservations of a budget (not settled or released): what expired of them at :now, and the first expiry.
 _OPEN = (sa.select(sa.func.coalesce(sa.func.sum(sa.case((_E.expires_at <= sa.bindparam("now"), _E.amount_g),
                                                         else_=0.0)), 0.0), sa.func.min(_E.expires_at))
          .where(_E.kind == "reservation", _E.team == sa.bindparam("b_team"), _E.period == sa.bindparam("b_period"),
-                ~sa.exists().where(_CLOSED.c.run_id == _E.run_id, _CLOSED.c.kind.in_(("settlement", "release")))))
+                ~_IS_CLOSED))
 _ROW = sa.select(BUDGETS).where(_HERE)
+#: The reason on the decision of a run written by Ledger.import_settled_runs.
+_IMPORTED = "imported: a run that already happened (remaining_g: the budget's remaining after its actual grams)"
 _ROW_LOCKED = _ROW.with_for_update()
 
 
@@ -179,7 +220,31 @@ def period_of(moment: datetime) -> str:
     return _aware("moment", moment).strftime("%Y-%m")
 
 
-def _name(field: str, value: Any, limit: int = 128) -> str:
+_QUARTER = re.compile(r"([0-9]{4})Q([1-4])")
+
+
+def check_quarter(quarter: Any) -> tuple[int, int]:
+    """``(year, quarter number)`` of ``YYYYQn`` (``2026Q4``); else a BudgetError naming ``quarter``."""
+    match = _QUARTER.fullmatch(quarter) if isinstance(quarter, str) else None
+    if not match or int(match[1]) < 1970:
+        raise BudgetError("quarter", "must be a calendar quarter YYYYQn such as 2026Q4 (n from 1 to 4)", quarter)
+    return int(match[1]), int(match[2])
+
+
+def shift_month(year: int, month: int, shift: int = 0) -> tuple[int, int]:
+    """``(year, month)`` ``shift`` months after (before, when negative) ``year``-``month``."""
+    index = year * 12 + month - 1 + shift
+    return index // 12, index % 12 + 1
+
+
+def quarter_months(quarter: str, before: int = 0) -> list[str]:
+    """The months of ``quarter`` (``YYYY-MM``), preceded by the ``before`` months before it."""
+    year, number = check_quarter(quarter)
+    first = 3 * (number - 1) + 1
+    return [f"{y:04d}-{m:02d}" for y, m in (shift_month(year, first, shift) for shift in range(-before, 3))]
+
+
+def _name(field: str, value: Any, limit: int = MAX_NAME_CHARS) -> str:
     if (not isinstance(value, str) or not value.strip() or value != value.strip() or len(value) > limit
             or any(ord(c) < 32 or ord(c) == 127 for c in value)):
         raise BudgetError(field, f"must be a name of 1 to {limit} characters, without control characters or "
@@ -187,7 +252,7 @@ def _name(field: str, value: Any, limit: int = 128) -> str:
     return value
 
 
-def _text(field: str, value: Any, limit: int = 1000) -> str:
+def _text(field: str, value: Any, limit: int = MAX_REASON_CHARS) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise BudgetError(field, f"must be a text of 1 to {limit} characters", value)
     return value.strip()
@@ -201,8 +266,25 @@ def _finite(field: str, value: Any, what: str, *, zero: bool = False) -> float:
 
 
 def check_grams(field: str, value: Any, *, zero: bool = False) -> float:
-    """``value`` as a float if it is a finite number of grams > 0 (``zero``: >= 0); else an error naming ``field``."""
-    return _finite(field, value, "grams", zero=zero)
+    """``value`` as a float if it is a number of grams > 0 (``zero``: >= 0) and at most
+    :data:`~.errors.MAX_GRAMS`; else an error naming ``field`` and the value. Every gram quantity
+    the ledger takes (a limit, an estimate, an actual, a transfer, an exception, an overdraft)
+    goes through here, so no sum of them overflows."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+    if not real or float(value) < 0 or (float(value) == 0 and not zero) or float(value) > MAX_GRAMS:
+        raise BudgetError(field, f"must be a finite number of grams {'>= 0' if zero else '> 0'}, at most "
+                                 f"{grams_limit_text()}", value)
+    return float(value)
+
+
+def _pipeline(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > MAX_PIPELINE_CHARS:
+        raise BudgetError("pipeline", f"must be a text of at most {MAX_PIPELINE_CHARS} characters", value)
+    return value
+
+
+def _run_id(field: str, value: Any) -> str:
+    return _name(field, value, MAX_RUN_ID_CHARS)
 
 
 def _aware(field: str, value: Any) -> datetime:
@@ -223,6 +305,47 @@ def _entry_id(field: str, value: Any) -> int:
     return value
 
 
+def check_facts(facts: Any, field: str = "facts") -> RunFacts | None:
+    """``facts`` (a :class:`RunFacts`, its JSON object, or None) as a RunFacts; else an error
+    naming ``field`` and what is wrong in it."""
+    if facts is None or isinstance(facts, RunFacts):
+        return facts
+    if not isinstance(facts, Mapping):
+        raise BudgetError(field, "must be a JSON object (schema greenkfp.run_facts/v1)", type(facts).__name__)
+    try:
+        return RunFacts.from_dict(dict(facts))
+    except RecordError as exc:
+        given = () if exc.value is _RECORD_NO_VALUE else (exc.value,)
+        raise BudgetError(f"{field}.{exc.field}", exc.problem, *given) from None
+
+
+@dataclass(frozen=True)
+class SettledRun:
+    """A settled run as :meth:`Ledger.settled_runs` yields it: whose, which pipeline and month,
+    when it was settled, its estimate (the grams reserved) and actual grams, and the
+    :class:`RunFacts` its settlement carried (None when it carried none)."""
+
+    run_id: str
+    team: str
+    pipeline: str
+    period: str
+    settled_at: datetime
+    estimate_g: float
+    actual_g: float
+    facts_data: dict | None = None
+
+    @property
+    def facts(self) -> RunFacts | None:
+        """The run's facts as a record (checked when they were settled; read once, then kept)."""
+        if self.facts_data is None:
+            return None
+        kept = self.__dict__.get("_facts")
+        if kept is None:
+            kept = RunFacts.from_dict(self.facts_data)
+            object.__setattr__(self, "_facts", kept)
+        return kept
+
+
 # --------------------------------------------------------------------------- the database
 
 def alembic_config(connection: sa.Connection | None = None):
@@ -233,6 +356,7 @@ def alembic_config(connection: sa.Connection | None = None):
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
+    config.attributes["version_table"] = VERSION_TABLE
     return config
 
 
@@ -240,7 +364,7 @@ def _shown_url(url: sa.URL | str) -> str:
     return url.render_as_string(hide_password=True) if isinstance(url, sa.URL) else str(url)
 
 
-def _create_engine(url: str) -> sa.Engine:
+def _create_engine(url: str, create: bool = True) -> sa.Engine:
     if not isinstance(url, str) or not url.strip():
         raise BudgetError("ledger", "must be a database URL such as sqlite:///greenkfp-ledger.db", url)
     try:
@@ -255,6 +379,8 @@ def _create_engine(url: str) -> sa.Engine:
         if parsed.database in (None, "", ":memory:"):
             raise BudgetError("ledger", "must name a SQLite file (sqlite:///path.db): an in-memory database is "
                                         "not shared between connections", url)
+        if not create and not Path(parsed.database).exists():  # SQLite would create it: a typo is not a ledger
+            raise BudgetError("ledger", f"{_shown_url(parsed)} does not exist")
         engine = sa.create_engine(parsed)
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
@@ -304,6 +430,12 @@ def _transient(exc: BaseException) -> bool:
     return False
 
 
+def _not_a_database(exc: BaseException) -> bool:
+    """SQLite's answer to a file that is not one of its databases (a text file, a truncated copy)."""
+    text = str(getattr(exc, "orig", exc))
+    return "file is not a database" in text or "database disk image is malformed" in text
+
+
 def _reason(exc: sa_exc.DBAPIError) -> str:
     lines = [line.strip() for line in str(exc.orig).splitlines() if line.strip()]
     return lines[0] if lines else type(exc.orig).__name__
@@ -319,16 +451,26 @@ class Ledger:
             directory) or ``postgresql+psycopg://user:password@host:port/database``.
         clock: a callable returning the current time (timezone-aware); the system's UTC clock by
             default.
+        create: create the ledger when the database holds none (a SQLite file that does not
+            exist is created). False for read-only use: a SQLite file that does not exist is an
+            error (``ledger sqlite:///typo.db does not exist``), and so is a database without a
+            ledger.
 
     Raises:
-        LedgerUnavailableError: the database cannot be reached or opened.
+        LedgerUnavailableError: the database cannot be reached or opened, is not a greenkfp
+            ledger (a file that is not a SQLite database, a SQLite file of other tables), or was
+            migrated by a newer greenkfp (an Alembic revision this code does not know). The
+            message names the URL, its password hidden.
+        BudgetError: a bad URL; ``create=False`` and no ledger there.
     """
 
-    def __init__(self, url: str = DEFAULT_LEDGER_URL, *, clock: Callable[[], datetime] | None = None):
-        self._engine = _create_engine(url)
+    def __init__(self, url: str = DEFAULT_LEDGER_URL, *, clock: Callable[[], datetime] | None = None,
+                 create: bool = True):
+        self._engine = _create_engine(url, create)
         self.url = _shown_url(self._engine.url)
         self.dialect = self._engine.dialect.name
         self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._create = create
         try:
             self._run(self._migrate)
         except BaseException:
@@ -373,7 +515,15 @@ class Ledger:
                     continue
                 if isinstance(exc, sa_exc.IntegrityError):
                     raise
-                raise LedgerUnavailableError("ledger", f"{self.url} cannot be used: {_reason(exc)}") from None
+                raise self._unusable(exc) from None
+            except sa_exc.DatabaseError as exc:  # a file that is not a database, a corrupt one
+                raise self._unusable(exc) from None
+
+    def _unusable(self, exc: sa_exc.DBAPIError) -> LedgerUnavailableError:
+        if _not_a_database(exc):
+            return LedgerUnavailableError("ledger", f"{self.url} is not a greenkfp ledger (not a SQLite database: "
+                                                    f"{_reason(exc)})")
+        return LedgerUnavailableError("ledger", f"{self.url} cannot be used: {_reason(exc)}")
 
     def _migrate(self, connection: sa.Connection) -> None:
         import logging
@@ -388,9 +538,40 @@ class Ledger:
         level = quiet.level
         quiet.setLevel(logging.WARNING)
         try:
-            command.upgrade(alembic_config(connection), "head")
+            config = alembic_config(connection)
+            self._check_revision(connection, config)
+            command.upgrade(config, "head")
         finally:
             quiet.setLevel(level)
+
+    def _check_revision(self, connection: sa.Connection, config) -> None:
+        """Refuse, before Alembic sees it, a database this code must not migrate: one at a revision
+        it does not know (a newer greenkfp's), a SQLite file of other tables, and (``create=False``)
+        a database without a ledger."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(config)
+        current = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_heads()
+        known = {revision.revision for revision in script.walk_revisions()}
+        for revision in current:
+            if revision not in known:
+                raise LedgerUnavailableError(
+                    "ledger", f"{self.url} was created by a newer greenkfp (revision {revision}; this greenkfp knows "
+                              f"revisions up to {script.get_current_head()}): upgrade greenkfp")
+        if current:
+            return
+        if not self._create:
+            raise LedgerUnavailableError("ledger", f"{self.url} is not a greenkfp ledger (it has no "
+                                                   f"{VERSION_TABLE} table); set a limit to create one")
+        if self.dialect == "sqlite":  # a file is one ledger; on PostgreSQL other applications' tables are expected
+            tables = connection.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT "
+                                                "LIKE 'sqlite_%' AND name != :versions ORDER BY name"),
+                                        {"versions": VERSION_TABLE}).scalars().all()
+            if tables:
+                shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+                raise LedgerUnavailableError("ledger", f"{self.url} is not a greenkfp ledger (it holds other tables: "
+                                                       f"{shown})")
 
     def _insert(self, connection: sa.Connection, kind: str, action: str, *, actor: str, at: datetime,
                 detail: dict | None = None, unique_key: str | None = None, **columns: Any) -> LedgerEntry:
@@ -422,16 +603,17 @@ class Ledger:
         return [_entry(row._mapping) for row in connection.execute(query)]
 
     @staticmethod
-    def _run_entries(connection: sa.Connection, run_id: str) -> dict[str, LedgerEntry]:
-        """The entries of a run by kind (decision, reservation, settlement, release): each exists
-        once, found by its unique key."""
-        rows = connection.execute(_BY_KEYS, {"keys": [f"{kind}:{run_id}" for kind in _RUN_KINDS]})
+    def _run_entries(connection: sa.Connection, team: str, run_id: str) -> dict[str, LedgerEntry]:
+        """The entries of ``team``'s run by kind (decision, reservation, settlement, release):
+        each exists once, found by its unique key."""
+        rows = connection.execute(_BY_KEYS, {"team": team, "keys": [f"{kind}:{run_id}" for kind in _RUN_KINDS]})
         return {e.kind: e for e in (_entry(row._mapping) for row in rows)}
 
     @staticmethod
-    def _once(connection: sa.Connection, key: str) -> LedgerEntry | None:
-        """The entry with this unique key (``decision:<run id>``, ...), if any."""
-        row = connection.execute(_BY_KEY, {"key": key}).first()
+    def _once(connection: sa.Connection, team: str, key: str, *, lock: bool = False) -> LedgerEntry | None:
+        """``team``'s entry with this unique key (``decision:<run id>``, ...), if any; ``lock``:
+        its row locked until the transaction ends."""
+        row = connection.execute(_BY_KEY_LOCKED if lock else _BY_KEY, {"team": team, "key": key}).first()
         return None if row is None else _entry(row._mapping)
 
     # ----------------------------------------------------------------- balances
@@ -518,8 +700,12 @@ class Ledger:
 
         Args:
             team, period: whose budget, which month.
-            estimate_g: the run's estimated emissions (grams, > 0).
-            run_id: the run; a request with a run id already decided gets the first answer back.
+            estimate_g: the run's estimated emissions (grams, >= 0: an estimate of 0 g is a valid
+                reservation, granted while the budget is not overdrawn, so a team whose settled
+                runs all emitted 0 g is not locked out).
+            run_id: the run, one of ``team``'s (run ids are per team: another team's run with the
+                same id is another run); a request with a run id already decided for the team
+                gets the first answer back.
             actor: who asks (the gatekeeper, a person).
             allow: the policy's verdict; False refuses, with ``reasons``.
             overdraft_allowed_g: how far beyond the remaining budget the policy allows this run to go,
@@ -535,7 +721,7 @@ class Ledger:
             The decision, recorded (or replayed) in the ledger.
         """
         team, period, actor = _name("team", team), check_period(period), _name("actor", actor)
-        estimate_g, run_id = check_grams("estimate_g", estimate_g), _name("run_id", run_id, 256)
+        estimate_g, run_id = check_grams("estimate_g", estimate_g, zero=True), _run_id("run_id", run_id)
         if not isinstance(allow, bool):
             raise BudgetError("allow", "must be true or false", allow)
         if not isinstance(review_required, bool):
@@ -545,18 +731,17 @@ class Ledger:
         if isinstance(reasons, str) or not all(isinstance(r, str) for r in reasons):
             raise BudgetError("reasons", "must be a list of texts", reasons)
         reasons = [" ".join(r.split()) for r in reasons if r.strip()]
-        if not isinstance(pipeline, str) or len(pipeline) > 256:
-            raise BudgetError("pipeline", "must be a text of at most 256 characters", pipeline)
+        pipeline = _pipeline(pipeline)
         ttl = _finite("ttl_seconds", ttl_seconds, "seconds")
 
         def work(connection):
             now = self._now()
             row = self._lock(connection, team, period)
-            earlier = self._once(connection, f"decision:{run_id}")
+            earlier = self._once(connection, team, f"decision:{run_id}")
             if earlier is not None:
-                if (earlier.team, earlier.period) != (team, period):
-                    raise BudgetError("run_id", f"was decided for team {earlier.team!r} in {earlier.period}; "
-                                                "a run id names one run", run_id)
+                if earlier.period != period:
+                    raise RunIdTakenError("run_id", f"was decided for team {team} in {earlier.period}, not {period}; "
+                                                    "a run id names one run", run_id)
                 return _reservation(earlier, replayed=True)
             status, exceptions, first = self._status(connection, row, now)
             cap = status.overdraft_g
@@ -606,73 +791,136 @@ class Ledger:
 
         return self._run(work)
 
-    def _reservation_of(self, connection: sa.Connection, run_id: str) -> tuple[LedgerEntry, dict]:
-        """The granted reservation of ``run_id`` (its budget locked) and the run's other entries
-        (read after the lock: a concurrent settlement, release or expiry is seen)."""
-        reservation = self._once(connection, f"reservation:{run_id}")
+    def _reservation_of(self, connection: sa.Connection, team: str, run_id: str) -> tuple[LedgerEntry, dict]:
+        """The granted reservation of ``team``'s run ``run_id`` and the run's entries by kind, read
+        under the run's locks: the reservation's row is locked first (PostgreSQL ``SELECT ... FOR
+        UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already holds the database), then its budget's row,
+        and only then are the run's other entries read. So of two concurrent settlements, or a
+        settlement and a release, the second waits for the first and sees what it wrote.
+
+        Raises:
+            UnknownRunError: the team has no reservation under this run id (another team's run
+                is as unknown as a run id never seen: run ids are per team).
+        """
+        reservation = self._once(connection, team, f"reservation:{run_id}", lock=True)
         if reservation is None:
-            problem = ("was refused: it has no reservation" if self._once(connection, f"decision:{run_id}")
-                       else "has no reservation in the ledger")
-            raise BudgetError("run_id", problem, run_id)
-        self._lock(connection, reservation.team, reservation.period)
-        return reservation, self._run_entries(connection, run_id)
+            if self._once(connection, team, f"decision:{run_id}") is not None:
+                raise BudgetError("run_id", "was refused: it has no reservation", run_id)
+            raise UnknownRunError("run_id", f"has no reservation of team {team} in the ledger", run_id)
+        self._lock(connection, team, reservation.period)
+        return reservation, self._run_entries(connection, team, run_id)
 
-    def run_team(self, run_id: str) -> str | None:
-        """The team whose request run ``run_id`` is (from its decision, by the unique key); None: no such run."""
-        run_id = _name("run_id", run_id, 256)
+    def settle(self, team: str, run_id: str, actual_g: float, *, actor: str,
+               facts: RunFacts | Mapping[str, Any] | None = None) -> LedgerEntry:
+        """Record the actual emissions of ``team``'s finished run ``run_id``; its reservation stops
+        counting (the difference goes back to the budget). Settling again with the same figure
+        returns the first entry; with another figure it is an error.
 
-        def work(connection):
-            decision = self._once(connection, f"decision:{run_id}")
-            return None if decision is None else decision.team
-
-        return self._run(work, write=False)
-
-    def settle(self, run_id: str, actual_g: float, *, actor: str) -> LedgerEntry:
-        """Record the actual emissions of a finished run; its reservation stops counting (the
-        difference goes back to the budget). Settling again with the same figure returns the
-        first entry; with another figure it is an error."""
-        run_id, actor = _name("run_id", run_id, 256), _name("actor", actor)
+        ``facts``: the run's :class:`RunFacts` (or their JSON object), checked and kept in the
+        settlement's ``detail["facts"]``; an empty ``pipeline`` in them is the reservation's, and
+        another pipeline than the reservation's is an error.
+        """
+        team, run_id, actor = _name("team", team), _run_id("run_id", run_id), _name("actor", actor)
         actual_g = check_grams("actual_g", actual_g, zero=True)
+        facts = check_facts(facts)
 
         def work(connection):
-            reservation, found = self._reservation_of(connection, run_id)
+            reservation, found = self._reservation_of(connection, team, run_id)
             settled, released = found.get("settlement"), found.get("release")
             if settled is not None:
                 if abs(settled.amount_g - actual_g) <= _TOLERANCE_G * max(1.0, actual_g):
                     return settled
                 raise BudgetError("actual_g", f"differs from the {_text_g(settled.amount_g)} already settled for "
                                               f"run {run_id!r} (a settlement is final)", actual_g)
+            if released is not None and released.action == "rekeyed":
+                raise BudgetError("run_id", f"was re-keyed to run {released.detail.get('to_run_id')!r} (the id KFP "
+                                            "gave it): settle that run id", run_id)
             if released is not None and released.action == "released":
                 raise BudgetError("run_id", "was released (the run did not happen): there is nothing to settle",
                                   run_id)
-            connection.execute(_SETTLE, {"b_team": reservation.team, "b_period": reservation.period,
-                                         "settled": actual_g,
+            detail = {"reserved_g": reservation.amount_g, "released_g": max(reservation.amount_g - actual_g, 0.0),
+                      "beyond_reservation_g": max(actual_g - reservation.amount_g, 0.0),
+                      "after_expiry": released is not None}
+            if facts is not None:
+                detail["facts"] = _facts_of(facts, reservation.pipeline or "")
+            connection.execute(_SETTLE, {"b_team": team, "b_period": reservation.period, "settled": actual_g,
                                          "unreserved": 0.0 if released is not None else reservation.amount_g})
             return self._insert(
-                connection, "settlement", "settled", actor=actor, at=self._now(), team=reservation.team,
+                connection, "settlement", "settled", actor=actor, at=self._now(), team=team,
                 period=reservation.period, run_id=run_id, amount_g=actual_g, pipeline=reservation.pipeline,
-                ref_id=reservation.id, unique_key=f"settlement:{run_id}",
-                detail={"reserved_g": reservation.amount_g, "released_g": max(reservation.amount_g - actual_g, 0.0),
-                        "beyond_reservation_g": max(actual_g - reservation.amount_g, 0.0),
-                        "after_expiry": released is not None})
+                ref_id=reservation.id, unique_key=f"settlement:{run_id}", detail=detail)
 
         return self._run(work)
 
-    def release(self, run_id: str, *, actor: str) -> LedgerEntry:
-        """Give a reservation back (the run will not happen); releasing again returns the first entry."""
-        run_id, actor = _name("run_id", run_id, 256), _name("actor", actor)
+    def release(self, team: str, run_id: str, *, actor: str) -> LedgerEntry:
+        """Give ``team``'s reservation for ``run_id`` back (the run will not happen); releasing
+        again returns the first entry."""
+        team, run_id, actor = _name("team", team), _run_id("run_id", run_id), _name("actor", actor)
 
         def work(connection):
-            reservation, found = self._reservation_of(connection, run_id)
+            reservation, found = self._reservation_of(connection, team, run_id)
             if "settlement" in found:
                 raise BudgetError("run_id", "was settled: a settled run cannot be released", run_id)
             if "release" in found:
                 return found["release"]
-            self._add(connection, reservation.team, reservation.period, "reserved_g", -reservation.amount_g)
-            return self._insert(connection, "release", "released", actor=actor, at=self._now(),
-                                team=reservation.team, period=reservation.period, run_id=run_id,
-                                amount_g=reservation.amount_g, pipeline=reservation.pipeline, ref_id=reservation.id,
-                                unique_key=f"release:{run_id}")
+            self._add(connection, team, reservation.period, "reserved_g", -reservation.amount_g)
+            return self._insert(connection, "release", "released", actor=actor, at=self._now(), team=team,
+                                period=reservation.period, run_id=run_id, amount_g=reservation.amount_g,
+                                pipeline=reservation.pipeline, ref_id=reservation.id, unique_key=f"release:{run_id}")
+
+        return self._run(work)
+
+    def rekey(self, team: str, run_id: str, new_run_id: str, *, actor: str) -> Reservation:
+        """Move ``team``'s open reservation from ``run_id`` to ``new_run_id``, atomically: the
+        gatekeeper reserves a run under a provisional id before KFP gives it its own, then moves the
+        reservation to KFP's id, so that a ``carbon_budget_gate`` step in the run, asking under that
+        id, gets the same decision back (replayed) instead of a second reservation.
+
+        Append-only: one transaction writes a ``release`` entry of the old run id (action
+        ``rekeyed``, ``to_run_id`` in its detail) and, for the new id, a copy of the old decision
+        (its amount, reasons and expiry; ``rekeyed_from`` in its detail) and of its reservation. The
+        budget's totals do not change. Again with the same two ids: the first answer, replayed.
+
+        Raises:
+            UnknownRunError: the team has no reservation under ``run_id``.
+            BudgetError: the run was settled or released, or moved to another id already.
+            RunIdTakenError: ``new_run_id`` is decided already for the team.
+        """
+        team, actor = _name("team", team), _name("actor", actor)
+        run_id, new_run_id = _run_id("run_id", run_id), _run_id("new_run_id", new_run_id)
+        if new_run_id == run_id:
+            raise BudgetError("new_run_id", "must differ from run_id", new_run_id)
+
+        def work(connection):
+            reservation, found = self._reservation_of(connection, team, run_id)
+            released = found.get("release")
+            if released is not None and released.action == "rekeyed":
+                if released.detail.get("to_run_id") != new_run_id:
+                    raise BudgetError("run_id", f"was re-keyed to run {released.detail.get('to_run_id')!r} already",
+                                      run_id)
+                return _reservation(self._once(connection, team, f"decision:{new_run_id}"), replayed=True)
+            if "settlement" in found:
+                raise BudgetError("run_id", "was settled: a settled run keeps its id", run_id)
+            if released is not None:
+                raise BudgetError("run_id", "was released: there is no reservation to move", run_id)
+            if self._once(connection, team, f"decision:{new_run_id}") is not None:
+                raise RunIdTakenError("new_run_id", f"was decided already for team {team}; a run id names one run",
+                                      new_run_id)
+            decision, now = found["decision"], self._now()
+            expires_at = _when(reservation.expires_at)
+            self._insert(connection, "release", "rekeyed", actor=actor, at=now, team=team, period=reservation.period,
+                         run_id=run_id, amount_g=reservation.amount_g, pipeline=reservation.pipeline,
+                         ref_id=reservation.id, unique_key=f"release:{run_id}", detail={"to_run_id": new_run_id})
+            moved = self._insert(connection, "decision", decision.action, actor=actor, at=now, team=team,
+                                 period=decision.period, run_id=new_run_id, amount_g=decision.amount_g,
+                                 pipeline=decision.pipeline, expires_at=expires_at, ref_id=decision.id,
+                                 unique_key=f"decision:{new_run_id}",
+                                 detail={**decision.detail, "rekeyed_from": run_id})
+            self._insert(connection, "reservation", "reserved", actor=actor, at=now, team=team,
+                         period=reservation.period, run_id=new_run_id, amount_g=reservation.amount_g,
+                         pipeline=reservation.pipeline, expires_at=expires_at, ref_id=moved.id,
+                         unique_key=f"reservation:{new_run_id}")
+            return _reservation(moved, replayed=False)
 
         return self._run(work)
 
@@ -689,8 +937,7 @@ class Ledger:
 
             def overdue():
                 return self._select(connection, _E.kind == "reservation", _E.expires_at <= (moment or at),
-                                    ~sa.exists().where(_CLOSED.c.run_id == _E.run_id,
-                                                       _CLOSED.c.kind.in_(("settlement", "release"))))
+                                    ~_IS_CLOSED)
 
             budgets = sorted({(e.team, e.period) for e in overdue()})
             for team, period in budgets:  # in name order, then read again: a settlement may have come first
@@ -712,9 +959,7 @@ class Ledger:
 
     def settled_history(self, team: str, pipeline: str, limit: int = 100) -> list[float]:
         """The actual grams of the settled runs of ``team``'s ``pipeline``, newest first (any month)."""
-        team = _name("team", team)
-        if not isinstance(pipeline, str) or len(pipeline) > 256:
-            raise BudgetError("pipeline", "must be a text of at most 256 characters", pipeline)
+        team, pipeline = _name("team", team), _pipeline(pipeline)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
             raise BudgetError("limit", "must be a whole number > 0", limit)
 
@@ -724,6 +969,195 @@ class Ledger:
             return [float(value) for value in connection.execute(query).scalars()]
 
         return self._run(work, write=False)
+
+    def settled_runs(self, *, team: str | None = None, since: str | None = None, until: str | None = None,
+                     read_facts: bool = False) -> Iterator[SettledRun]:
+        """The settled runs, in the order they were settled, as :class:`SettledRun` (team,
+        pipeline, period, settled_at, estimate, actual, facts): of one ``team`` or all, of the
+        months ``since`` to ``until`` (``YYYY-MM``, both included; None: no bound). Read in one
+        transaction (one consistent view), then yielded. ``read_facts``: read every run's
+        :class:`RunFacts` record now (faster for many runs than one by one later)."""
+        where = [_E.kind == "settlement"]
+        if team is not None:
+            where.append(_E.team == _name("team", team))
+        for name, bound in (("since", since), ("until", until)):
+            if bound is not None:
+                try:
+                    check_period(bound)
+                except BudgetError as exc:
+                    raise exc.renamed(name) from None
+                where.append(_E.period >= bound if name == "since" else _E.period <= bound)
+        if since is not None and until is not None and since > until:
+            raise BudgetError("until", f"must not be before since ({since})", until)
+        query = (sa.select(_E.id, _E.run_id, _E.team, _E.pipeline, _E.period, _E.at, _E.amount_g, _E.detail)
+                 .where(*where).order_by(_E.id))
+
+        def work(connection):
+            runs = []
+            with _gc_paused():  # 100,000 runs of nested JSON: the collector's passes would cost more than the reading
+                rows = connection.execute(query).all()
+                for row in rows:
+                    runs.append(_settled(row, self.url))
+                    if read_facts:
+                        runs[-1].facts  # noqa: B018 - read now, kept on the run
+            return runs
+
+        return iter(self._run(work, write=False))
+
+    def import_settled_runs(self, runs: Iterable[Mapping[str, Any]], *, actor: str) -> int:
+        """Write finished runs in bulk, each as a granted decision, its reservation and its
+        settlement (the entries :meth:`reserve` and :meth:`settle` write), in one transaction: for
+        importing history, seeding a demo or a benchmark ledger (100,000 runs in seconds).
+        Returns how many runs were written.
+
+        Each run is a mapping with ``run_id``, ``team``, ``period``, ``pipeline``, ``estimate_g``
+        (reserved, > 0), ``actual_g`` (settled, >= 0), ``decided_at`` and ``settled_at``
+        (timezone-aware, ``decided_at`` in ``period`` and not after ``settled_at``) and optionally
+        ``facts`` (:class:`RunFacts` or its JSON object; one RunFacts object shared by many runs
+        is checked and written out once). Every run is checked before anything is written: the team must have a budget for the period, and a run id must be new (to the
+        ledger and to the batch); an error names the run by its position (``runs[12].run_id``).
+        No policy is asked and no balance is checked: these runs already happened.
+        """
+        with _gc_paused():  # hundreds of thousands of rows made at once
+            return self._import_settled_runs(runs, actor)
+
+    def _import_settled_runs(self, runs: Iterable[Mapping[str, Any]], actor: str) -> int:
+        actor = _name("actor", actor)
+        rows = []
+        known: dict[tuple[int, str], tuple[Any, str]] = {}
+
+        def facts_json(facts: Any, pipeline: str) -> str | None:
+            """The facts' JSON text; a RunFacts object given for many runs is written out once."""
+            if facts is None:
+                return None
+            key = (id(facts), pipeline)
+            if isinstance(facts, RunFacts) and key in known:
+                return known[key][1]
+            text = json.dumps(_facts_of(check_facts(facts), pipeline), sort_keys=True)
+            if isinstance(facts, RunFacts):
+                known[key] = (facts, text)  # the object kept: its id stays its own
+            return text
+
+        for i, run in enumerate(runs):
+            def bad(exc: BudgetError, i=i) -> BudgetError:
+                return exc.renamed(f"runs[{i}].{exc.field}")
+
+            if not isinstance(run, Mapping):
+                raise BudgetError(f"runs[{i}]", "must be a mapping of run_id, team, period, pipeline, estimate_g, "
+                                                "actual_g, decided_at, settled_at", type(run).__name__)
+            unknown = set(run) - {"run_id", "team", "period", "pipeline", "estimate_g", "actual_g", "decided_at",
+                                  "settled_at", "facts"}
+            if unknown:
+                raise BudgetError(f"runs[{i}]", "has keys the ledger does not know", sorted(unknown))
+            try:
+                row = {"run_id": _run_id("run_id", run.get("run_id")), "team": _name("team", run.get("team")),
+                       "period": check_period(run.get("period")),
+                       "estimate_g": check_grams("estimate_g", run.get("estimate_g")),
+                       "actual_g": check_grams("actual_g", run.get("actual_g"), zero=True),
+                       "decided_at": _aware("decided_at", run.get("decided_at")),
+                       "settled_at": _aware("settled_at", run.get("settled_at"))}
+                pipeline = run.get("pipeline", "")
+                if not isinstance(pipeline, str) or len(pipeline) > 256:
+                    raise BudgetError("pipeline", "must be a text of at most 256 characters", pipeline)
+                if period_of(row["decided_at"]) != row["period"]:
+                    raise BudgetError("decided_at", f"must be in the run's period {row['period']}",
+                                      iso(row["decided_at"]))
+                if row["settled_at"] < row["decided_at"]:
+                    raise BudgetError("settled_at", "must not be before decided_at", iso(row["settled_at"]))
+                row["pipeline"] = pipeline
+                row["facts"] = facts_json(run.get("facts"), pipeline)
+            except BudgetError as exc:
+                raise bad(exc) from None
+            rows.append(row)
+        seen: dict[tuple[str, str], int] = {}  # run ids are per team
+        for i, row in enumerate(rows):
+            key = (row["team"], row["run_id"])
+            if key in seen:
+                raise BudgetError(f"runs[{i}].run_id", f"is also the run id of runs[{seen[key]}] (team {row['team']})",
+                                  row["run_id"])
+            seen[key] = i
+
+        def work(connection):
+            budgets = sorted({(row["team"], row["period"]) for row in rows})
+            rows_of: dict[tuple[str, str], Any] = {}
+            for team, period in budgets:
+                try:
+                    rows_of[team, period] = self._lock(connection, team, period)
+                except BudgetError as exc:
+                    first = next(i for i, row in enumerate(rows) if (row["team"], row["period"]) == (team, period))
+                    raise exc.renamed(f"runs[{first}].team") from None
+            by_team: dict[str, list[str]] = {}
+            for team, run_id in seen:
+                by_team.setdefault(team, []).append(run_id)
+            for team, ids in sorted(by_team.items()):
+                for start in range(0, len(ids), 5000):
+                    taken = connection.execute(sa.select(_E.run_id).where(
+                        _E.team == team,
+                        _E.unique_key.in_([f"decision:{run_id}" for run_id in ids[start:start + 5000]]))).first()
+                    if taken is not None:
+                        raise BudgetError(f"runs[{seen[team, taken.run_id]}].run_id",
+                                          f"is already in the ledger for team {team}", taken.run_id)
+            insert = ENTRIES.insert()
+
+            def ids_of(entries: list[dict]) -> list[int]:  # the ids of the entries just written, in their order
+                found: dict[tuple[str, str], int] = {}
+                keys: dict[str, list[str]] = {}
+                for entry in entries:
+                    keys.setdefault(entry["team"], []).append(entry["unique_key"])
+                for team, team_keys in keys.items():
+                    for at in range(0, len(team_keys), 5000):
+                        found.update(((team, key), entry_id) for key, entry_id in connection.execute(
+                            sa.select(_E.unique_key, _E.id).where(_E.team == team,
+                                                                  _E.unique_key.in_(team_keys[at:at + 5000]))))
+                return [found[entry["team"], entry["unique_key"]] for entry in entries]
+            settled: dict[tuple[str, str], float] = {}
+            remaining: dict[tuple[str, str], float] = {}
+            for start in range(0, len(rows), 20000):
+                chunk = rows[start:start + 20000]
+                base = [{**dict.fromkeys(_COLUMNS), "actor": actor, "team": r["team"], "period": r["period"],
+                         "run_id": r["run_id"], "pipeline": r["pipeline"]} for r in chunk]
+                decisions = []
+                for b, r in zip(base, chunk):
+                    budget = rows_of[r["team"], r["period"]]
+                    remaining[r["team"], r["period"]] = left = remaining.get(
+                        (r["team"], r["period"]), float(budget.limit_g) + float(budget.transferred_g)
+                        - float(budget.reserved_g) - float(budget.settled_g)) - r["actual_g"]
+                    decisions.append({**b, "kind": "decision", "action": "granted", "at": r["decided_at"],
+                                      "amount_g": r["estimate_g"], "expires_at": r["settled_at"],
+                                      "unique_key": f"decision:{r['run_id']}",
+                                      "detail": json.dumps({"granted": True, "reasons": [_IMPORTED],
+                                                            "review_required": False, "remaining_g": left,
+                                                            "tier": budget.tier, "overdraft_used_g": 0.0,
+                                                            "overdraft_allowed_g": 0.0, "allow": True,
+                                                            "exceptions_g": 0.0, "imported": True},
+                                                           sort_keys=True)})
+                connection.execute(insert, decisions)
+                decision_ids = ids_of(decisions)
+                reservations = [{**b, "kind": "reservation", "action": "reserved", "at": r["decided_at"],
+                                 "amount_g": r["estimate_g"], "expires_at": r["settled_at"], "ref_id": d,
+                                 "unique_key": f"reservation:{r['run_id']}", "detail": "{}"}
+                                for b, r, d in zip(base, chunk, decision_ids)]
+                connection.execute(insert, reservations)
+                reservation_ids = ids_of(reservations)
+                settlements = []
+                for b, r, ref in zip(base, chunk, reservation_ids):
+                    detail = {"reserved_g": r["estimate_g"], "released_g": max(r["estimate_g"] - r["actual_g"], 0.0),
+                              "beyond_reservation_g": max(r["actual_g"] - r["estimate_g"], 0.0),
+                              "after_expiry": False}
+                    text = json.dumps(detail, sort_keys=True)
+                    if r["facts"] is not None:  # spliced in as written once (the keys' order does not matter)
+                        text = f'{text[:-1]}, "facts": {r["facts"]}}}'
+                    settlements.append({**b, "kind": "settlement", "action": "settled", "at": r["settled_at"],
+                                        "amount_g": r["actual_g"], "ref_id": ref,
+                                        "unique_key": f"settlement:{r['run_id']}", "detail": text})
+                    key = (r["team"], r["period"])
+                    settled[key] = settled.get(key, 0.0) + r["actual_g"]
+                connection.execute(insert, settlements)
+            for (team, period), grams in settled.items():
+                connection.execute(_SETTLE, {"b_team": team, "b_period": period, "settled": grams, "unreserved": 0.0})
+            return len(rows)
+
+        return self._run(work)
 
     # ----------------------------------------------------------------- the review board
 
@@ -766,7 +1200,7 @@ class Ledger:
         team, period, requester = _name("team", team), check_period(period), _name("requester", requester)
         amount_g, reason = check_grams("amount_g", amount_g), _text("reason", reason)
         expiry = _aware("expires_at", expires_at)
-        run_id = None if run_id is None else _name("run_id", run_id, 256)
+        run_id = None if run_id is None else _run_id("run_id", run_id)
 
         def work(connection):
             now = self._now()
@@ -860,6 +1294,26 @@ class Ledger:
             where.append(_E.period == check_period(period))
         return self._run(lambda connection: self._select(connection, *where), write=False)
 
+    def entries_of(self, kinds: Sequence[str], *, actions: Sequence[str] | None = None, since: str | None = None,
+                   until: str | None = None) -> list[LedgerEntry]:
+        """The entries of these ``kinds`` (and ``actions``; None: any) of the months ``since`` to
+        ``until`` (``YYYY-MM``, both included; None: no bound), in the order written: what a
+        report reads (limits, refusals, exceptions, transfers) without every run's own entries."""
+        from ..records import LEDGER_KINDS
+
+        if isinstance(kinds, str) or not kinds or any(kind not in LEDGER_KINDS for kind in kinds):
+            raise BudgetError("kinds", f"must be a list of entry kinds ({', '.join(LEDGER_KINDS)})", kinds)
+        if actions is not None and (isinstance(actions, str) or not all(isinstance(a, str) for a in actions)):
+            raise BudgetError("actions", "must be a list of actions", actions)
+        where = [_E.kind.in_(list(kinds))]
+        if actions is not None:
+            where.append(_E.action.in_(list(actions)))
+        if since is not None:
+            where.append(_E.period >= check_period(since))
+        if until is not None:
+            where.append(_E.period <= check_period(until))
+        return self._run(lambda connection: self._select(connection, *where), write=False)
+
 
 # --------------------------------------------------------------------------- rows to records
 
@@ -899,6 +1353,45 @@ def _reservation(decision: LedgerEntry, *, replayed: bool) -> Reservation:
         review_required=bool(detail["review_required"]), reasons=tuple(detail["reasons"]), replayed=replayed,
         decided_at=decision.at, tier=detail["tier"], overdraft_used_g=float(detail["overdraft_used_g"]),
         expires_at=decision.expires_at, pipeline=decision.pipeline or "", decision_id=decision.id)
+
+
+def _settled(row: Any, url: str) -> SettledRun:
+    """A settlement's row as a :class:`SettledRun` (its estimate is the reservation it settled)."""
+    detail = json.loads(row.detail or "{}")
+    if not isinstance(detail, dict) or not isinstance(detail.get("reserved_g"), (int, float)):
+        raise BudgetError("ledger", f"entry {row.id} (the settlement of run {row.run_id}) has no reserved_g in its "
+                                    "detail: the ledger is damaged", url)
+    return SettledRun(run_id=row.run_id, team=row.team, pipeline=row.pipeline or "", period=row.period,
+                      settled_at=row.at, estimate_g=float(detail["reserved_g"]), actual_g=float(row.amount_g),
+                      facts_data=detail.get("facts"))
+
+
+class _gc_paused:
+    """The cyclic garbage collector paused while many objects are made (it is restored after)."""
+
+    def __enter__(self):
+        import gc
+
+        self._was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc_info):
+        import gc
+
+        if self._was:
+            gc.enable()
+
+
+def _facts_of(facts: RunFacts, pipeline: str) -> dict:
+    """The facts' JSON to keep with a settlement of a run of ``pipeline`` (the reservation's):
+    an empty pipeline in them becomes that one; another one is an error."""
+    data = facts.to_dict()
+    if not data["pipeline"]:
+        data["pipeline"] = pipeline
+    elif pipeline and data["pipeline"] != pipeline:
+        raise BudgetError("facts.pipeline", f"differs from the pipeline of the run's reservation ({pipeline!r})",
+                          data["pipeline"])
+    return data
 
 
 def _spendable(status: BudgetStatus, excepted: float, overdraft: float) -> str:

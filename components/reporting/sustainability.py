@@ -67,9 +67,17 @@ def _baseline(entries: Sequence[SciEntry]) -> SciEntry | None:
     return sorted(fp32, key=lambda e: (-e.accuracy, e.candidate))[0]
 
 
-def _figures(entry: SciEntry, name: str) -> dict:
+def _figures(entry: SciEntry, name: str, selection: SelectionRecord | None = None) -> dict:
+    """A model's figures for the report; its accuracy interval (Wilson, from the test rows) from
+    the selection's metrics of it, when the selection scored it."""
+    metrics = next((c.metrics for c in (selection.candidates if selection else ()) if c.name == name), {})
+    accuracy = ({"estimate": entry.accuracy, "low": metrics["accuracy_low"], "high": metrics["accuracy_high"]}
+                if metrics.get("accuracy_low") is not None and metrics.get("accuracy_high") is not None else None)
+    latency = entry.latency_p95_ms_interval
     return {"name": name, "accuracy": entry.accuracy, "per_inference_g": entry.per_inference_g, "sci": entry.sci,
-            "sci_unit": entry.sci_unit, "energy_method": entry.energy_method}
+            "sci_unit": entry.sci_unit, "energy_method": entry.energy_method, "accuracy_interval": accuracy,
+            "latency_p95_ms": entry.latency_p95_ms,
+            "latency_p95_ms_interval": None if latency is None else latency.to_dict()}
 
 
 def _training_part(decision: GateDecisionRecord, training_records: Sequence[TrainingRecord]) -> dict:
@@ -280,8 +288,9 @@ def build_sustainability_report(
     inference_scheduled = None if baseline is None else baseline.per_inference_g * expected_lifetime_inferences
     inference_optimized = None if chosen is None else chosen.per_inference_g * expected_lifetime_inferences
     inference = {"expected_inferences": expected_lifetime_inferences,
-                 "baseline": None if baseline is None else _figures(baseline, f"{baseline.candidate}/fp32"),
-                 "selected": None if chosen is None else _figures(chosen, chosen_name),
+                 "baseline": None if baseline is None else _figures(baseline, f"{baseline.candidate}/fp32",
+                                                                    selection),
+                 "selected": None if chosen is None else _figures(chosen, chosen_name, selection),
                  "scheduled_g": inference_scheduled, "optimized_g": inference_optimized,
                  "basis": "SCI per inference x expected inferences; baseline = most accurate candidate, fp32"}
 

@@ -12,7 +12,8 @@ connection = context.config.attributes.get("connection")
 if connection is None or context.is_offline_mode():
     raise RuntimeError("the budget ledger's migrations run online, on the connection the ledger opens")
 # a version table of its own: the ledger may share a PostgreSQL database with other Alembic users
-context.configure(connection=connection, version_table="greenkfp_ledger_version",
+context.configure(connection=connection,
+                  version_table=context.config.attributes.get("version_table", "greenkfp_ledger_version"),
                   render_as_batch=connection.dialect.name == "sqlite")
 with context.begin_transaction():
     context.run_migrations()

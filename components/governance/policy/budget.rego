@@ -5,7 +5,7 @@
 # file into OPA); keep the package, the rule name and the decision's shape.
 #
 # Input (grams of CO2eq; every field is required unless marked optional):
-#   team               non-empty string (at most 200 characters)
+#   team               non-empty string (at most 128 characters)
 #   tier               "hard" or "soft"
 #   period             "YYYY-MM", the budget's calendar month (UTC)
 #   estimate_g         the submission's estimated emissions, 0 to 1e15
@@ -14,12 +14,14 @@
 #   settled_g          spent by finished runs, 0 to 1e15
 #   remaining_g        what is left, -1e15 to 1e15 (below 0 once a soft budget is overdrawn)
 #   overdraft_percent  0 to 1000; the soft tier's overdraft as a share of limit_g (hard: unused)
-#   pipeline           non-empty string (at most 200 characters)
+#   pipeline           non-empty string (at most 256 characters)
 #   labels             object of string values (the submission's labels)
-#   exceptions         array of {"id": non-empty string, "amount_g": 0 to 1e15,
-#                      "expires_at": RFC 3339 timestamp, "run_id": string, optional: null or
-#                      absent means the exception is for the whole team}
-#   run_id             optional: the submission's run id (null or absent: none yet)
+#   exceptions         array of {"id": non-empty string (at most 128 characters), "amount_g":
+#                      0 to 1e15, "expires_at": RFC 3339 timestamp, "run_id": string (at most
+#                      256 characters), optional: null or absent means the exception is for the
+#                      whole team}
+#   run_id             optional: the submission's run id, at most 256 characters (null or
+#                      absent: none yet)
 #   now                RFC 3339 timestamp (the moment of the decision)
 #
 # Decision (always defined, rule `decision`):
@@ -43,7 +45,15 @@ package greenkfp.budget
 
 import rego.v1
 
+# The ledger's limits (greenkfp.components.governance.errors: MAX_GRAMS, MAX_NAME_CHARS,
+# MAX_RUN_ID_CHARS, MAX_PIPELINE_CHARS; a test keeps them equal). Characters are Unicode code points.
 max_grams := 1e15
+
+max_name_chars := 128
+
+max_run_id_chars := 256
+
+max_pipeline_chars := 256
 
 max_overdraft_percent := 1000
 
@@ -85,17 +95,18 @@ _problems := {"input must be a JSON object (the fields are listed at the top of 
 # `not f(input.x)` as undefined, not true, when input.x is missing, so a check written that way
 # would let a submission without the field through. Do not write checks that way.
 _checks := {
-	"team": "name", "pipeline": "name", "tier": "tier", "period": "month",
+	"team": "name", "pipeline": "pipeline", "tier": "tier", "period": "month",
 	"estimate_g": "grams", "limit_g": "grams", "reserved_g": "grams", "settled_g": "grams",
 	"remaining_g": "signed_grams", "overdraft_percent": "percent", "labels": "object",
-	"exceptions": "array", "now": "timestamp", "run_id": "optional_name",
+	"exceptions": "array", "now": "timestamp", "run_id": "optional_run_id",
 }
 
-_exception_checks := {"id": "name", "amount_g": "grams", "expires_at": "timestamp", "run_id": "optional_name"}
+_exception_checks := {"id": "name", "amount_g": "grams", "expires_at": "timestamp", "run_id": "optional_run_id"}
 
 _expected := {
-	"name": "a non-empty string of at most 200 characters",
-	"optional_name": "null or a non-empty string of at most 200 characters",
+	"name": sprintf("a non-empty string of at most %d characters", [max_name_chars]),
+	"pipeline": sprintf("a non-empty string of at most %d characters", [max_pipeline_chars]),
+	"optional_run_id": sprintf("null or a non-empty string of at most %d characters", [max_run_id_chars]),
 	"tier": `"hard" or "soft"`,
 	"month": `a month "YYYY-MM"`,
 	"grams": "a number from 0 to 1e15",
@@ -135,11 +146,13 @@ _exception_objects := {i: item |
 	is_object(item)
 }
 
-_valid("name", value) if _name(value)
+_valid("name", value) if _text(value, max_name_chars)
 
-_valid("optional_name", value) if value == null
+_valid("pipeline", value) if _text(value, max_pipeline_chars)
 
-_valid("optional_name", value) if _name(value)
+_valid("optional_run_id", value) if value == null
+
+_valid("optional_run_id", value) if _text(value, max_run_id_chars)
 
 _valid("tier", value) if value in {"hard", "soft"}
 
@@ -184,16 +197,21 @@ _shown(obj, field) := _show(obj[field]) if {
 	field in object.keys(obj)
 } else := "nothing (the field is missing)"
 
-# JSON text of a value, cut to 60 characters.
+# JSON text of a value, cut to 60 characters; a string's length is its own (not its JSON's, quotes
+# and escapes included), the number the checks count.
 _show(value) := text if {
 	text := json.marshal(value)
 	count(text) <= 60
-} else := sprintf("%s... (%d characters)", [substring(json.marshal(value), 0, 60), count(json.marshal(value))])
+} else := sprintf("%s... (%d characters)", [substring(json.marshal(value), 0, 60), _length(value)])
 
-_name(value) if {
+_length(value) := count(value) if {
+	is_string(value)
+} else := count(json.marshal(value))
+
+_text(value, limit) if {
 	is_string(value)
 	trim_space(value) != ""
-	count(value) <= 200
+	count(value) <= limit
 }
 
 # RFC 3339 with a real calendar date, checked before time.parse_rfc3339_ns sees it (a builtin
@@ -231,7 +249,7 @@ _now_ns := time.parse_rfc3339_ns(_in.now)
 _applies(item) if object.get(item, "run_id", null) == null
 
 _applies(item) if {
-	_name(item.run_id)
+	_text(item.run_id, max_run_id_chars)
 	item.run_id == _in.run_id
 }
 

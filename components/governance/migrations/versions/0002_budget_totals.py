@@ -35,7 +35,9 @@ def upgrade() -> None:
 def backfill(connection: sa.Connection) -> None:
     """Set every budget row's totals from the entries (the upgrade, and a test's check)."""
     rows = connection.execute(sa.text("SELECT team, period FROM budget_periods")).all()
-    closed = ("NOT EXISTS (SELECT 1 FROM budget_entries c WHERE c.run_id = e.run_id "
+    # a run id is one team's (the same at this revision, where run ids were unique across teams,
+    # and since 0003, where they are per team: tests check the totals with this function)
+    closed = ("NOT EXISTS (SELECT 1 FROM budget_entries c WHERE c.team = e.team AND c.run_id = e.run_id "
               "AND c.kind IN ('settlement', 'release'))")
     for team, period in rows:
         key = {"team": team, "period": period}
