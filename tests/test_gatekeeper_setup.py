@@ -101,9 +101,10 @@ def test_serve_refuses_to_start_on_a_file_that_is_not_a_ledger(monkeypatch, caps
         monkeypatch.delenv(name)
     monkeypatch.setenv("GREENKFP_GATEKEEPER_TOKENS", f"a={TEAM_A}")
     (tmp_path / "notes.db").write_text("my notes\n" * 100)
-    assert main(["gatekeeper", "serve", "--kfp-url", "http://127.0.0.1:9", "--ledger", "sqlite:///notes.db"]) == 2
+    assert main(["gatekeeper", "serve", "--kfp-url", "http://127.0.0.1:9", "--ledger", "sqlite:///notes.db",
+                 "--port", str(free_port())]) == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert err == "error: ledger sqlite:///notes.db is not a greenkfp ledger (not a SQLite database: file is not a " \
+    assert err == "error: --ledger sqlite:///notes.db is not a greenkfp ledger (not a SQLite database: file is not a " \
                   "database)"
 
 
