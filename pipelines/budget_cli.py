@@ -48,6 +48,7 @@ def _check_values(args: argparse.Namespace) -> None:
     from greenkfp.components.governance import BudgetError, check_grams, check_period
     from greenkfp.components.governance.bounds import check_entry_id
     from greenkfp.components.governance.errors import MAX_PIPELINE_CHARS
+    from greenkfp.components.governance.ledger import check_limit, check_name
     from greenkfp.pipelines.options import duration_hours
 
     for name in ("limit_g", "estimate_g", "amount_g", "actual_g"):
@@ -77,6 +78,11 @@ def _check_values(args: argparse.Namespace) -> None:
                                       "spaces around it", pipeline)
     if getattr(args, "from_team", None) is not None and args.from_team == args.to_team:
         raise BudgetError("to_team", "must be another team than --from-team", args.to_team)
+    for name in ("team", "from_team", "to_team", "actor", "name"):  # a new ledger is not created for a bad name
+        if isinstance(getattr(args, name, None), str):
+            check_name(name, getattr(args, name))
+    if getattr(args, "tier", None) is not None:
+        check_limit(args.team, args.period, args.limit_g, args.tier, args.overdraft_percent, args.actor)
     if getattr(args, "facts_json", None) is not None:
         from greenkfp.components.records import RecordError, RunFacts, read_record
 

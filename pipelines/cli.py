@@ -388,7 +388,7 @@ def cmd_run_local(args: argparse.Namespace) -> int:
             if progress.failed is None:
                 raise
             failed = progress.failed
-            console.print(f"[red]error:[/red] task {failed.task} failed: {failed.error or 'see the log'}")
+            console.print(f"[red]error:[/red] task {failed.task} failed: {failed.error or 'see the log'}", soft_wrap=True)
             console.print(f"full log: {log_path}")
             if summary_path is not None:  # never leave an earlier run's outcome where this run's belongs
                 from greenkfp.components._files import write_atomic
@@ -664,14 +664,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ProviderError as exc:  # the provider failed (not the person's input): exit 1
-        console.print("[red]error:[/red]", Text(redact_urls(str(exc))))
+        console.print("[red]error:[/red]", Text(redact_urls(str(exc))), soft_wrap=True)
         return 2 if isinstance(exc, ProviderConfigError) else 1
     except GatekeeperError as exc:  # the gatekeeper could not be asked: an outage, exit 1
-        console.print("[red]error:[/red]", Text(redact_urls(str(exc))))
+        console.print("[red]error:[/red]", Text(redact_urls(str(exc))), soft_wrap=True)
         return 1
     except (CarbonError, ValueError) as exc:
         # a user's value is shown as typed: never read as rich markup, never with URL credentials
-        console.print("[red]error:[/red]", Text(redact_urls(str(exc))))
+        console.print("[red]error:[/red]", Text(redact_urls(str(exc))), soft_wrap=True)
         return 2
     except BrokenPipeError:  # `greenkfp forecast | head`: the reader left; no traceback
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -682,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OSError as exc:  # a path that cannot be read or written: name it, no traceback
         where = f" {exc.filename!r}" if exc.filename else ""
-        console.print("[red]error:[/red]", Text(f"{exc.strerror or exc}{where}"))
+        console.print("[red]error:[/red]", Text(f"{exc.strerror or exc}{where}"), soft_wrap=True)
         return 2
 
 

@@ -185,13 +185,17 @@ def check_local_training(arguments: dict) -> None:
     a mistake exits 2 with one line and leaves no run directory behind."""
     from greenkfp.components.data.datasets import BUILTIN_DATASETS, load_source, validate_classification_frame
     from greenkfp.components.parameters import TRAINING
+    from greenkfp.components.governance.client import GatekeeperError, check_gatekeeper_url, token_from_env
     from greenkfp.components.preflight import check_training_options
 
     try:
         check_training_options(**{name: arguments[name] for name in TRAINING
                                   if name not in ("dataset", "label_column", "candidates", "summary_json",
                                                   "gatekeeper_url")})
-    except ValueError as exc:  # name the option the user typed, not only the pipeline's parameter
+        if arguments["gatekeeper_url"]:  # the run's first step would stop on these, after the wait
+            check_gatekeeper_url(arguments["gatekeeper_url"])
+            token_from_env("GREENKFP_GATEKEEPER_TOKEN")
+    except (ValueError, GatekeeperError) as exc:  # name the option the user typed, not only the pipeline's parameter
         message = str(exc)
         named = next((p for name, p in TRAINING.items() if p.flag and message.startswith(name)), None)
         raise ValueError(f"{named.flag}: {message}" if named else message) from None

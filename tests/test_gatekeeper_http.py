@@ -89,6 +89,35 @@ def test_a_chunked_body_is_cut_off_at_the_cap_without_waiting_for_its_end(gateke
     assert status == 413 and body["code"] == 8 and "65,536 bytes" in body["message"]
 
 
+def test_bodies_read_at_once_share_one_allowance_and_small_ones_still_pass(gatekeeper):
+    """Slow clients each holding a big unfinished body cannot make the process hold more than
+    READING_BODIES x the cap: the next big body is 503 (retry), an admission still passes."""
+    import time
+
+    from greenkfp.components.governance.gatekeeper import READING_BODIES
+
+    head = (f"POST {ADMISSIONS} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKENS['ml']}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    size = 60 * 1024  # under the 64 KiB cap
+    chunk = b"%x\r\n%s\r\n" % (size, b" " * size)
+    host, port = gatekeeper.url.removeprefix("http://").split(":")
+    held = []
+    try:
+        for _ in range(READING_BODIES):  # each within the cap, none finished
+            connection = socket.create_connection((host, int(port)), timeout=10)
+            connection.sendall(head.encode() + chunk)
+            held.append(connection)
+        time.sleep(1.0)  # the server has read what they sent
+        status, body = _raw_request(gatekeeper.url, head, [chunk])  # within the cap, past the allowance
+        assert status == 503 and body["details"][0]["reason"] == "BUSY", body
+        assert "retry" in body["message"]
+        reply = gatekeeper.call("POST", ADMISSIONS, TOKENS["ml"], json={"pipeline": "p", "run_id": "small"})
+        assert reply.status_code == 200, reply.text
+    finally:
+        for connection in held:
+            connection.close()
+
+
 def test_a_body_within_the_cap_is_read_and_a_bad_one_is_400(gatekeeper):
     padded = json.dumps({"pipeline": "p", "run_id": "within", "energy_kwh": 0.1}) + " " * 60_000
     reply = gatekeeper.call("POST", ADMISSIONS, TOKENS["ml"], content=padded.encode())
@@ -105,8 +134,9 @@ def test_a_body_within_the_cap_is_read_and_a_bad_one_is_400(gatekeeper):
 
 def test_the_deployments_memory_limit_holds_every_threads_body_at_the_cap():
     """Each worker process handles up to ``threads`` requests at once, each holding its body about
-    6 times (bytes, text, parsed JSON; measured on the compiled pipeline's run request); uvicorn's
-    parent and each worker use ~125 MiB of their own (measured)."""
+    6 times (bytes, text, parsed JSON; measured on the compiled pipeline's run request), and reads
+    further bodies within an allowance of ``READING_BODIES`` at the cap; uvicorn's parent and each
+    worker use ~125 MiB of their own (measured)."""
     from greenkfp.components.governance.gatekeeper import MAX_BODY_BYTES
     from greenkfp.pipelines.cli import build_parser
     from greenkfp.pipelines.gatekeeper_cli import check_options
@@ -119,7 +149,11 @@ def test_the_deployments_memory_limit_holds_every_threads_body_at_the_cap():
     limit_bytes = float(limit[:-2]) * 1024**3
     cap = options["max_body_mib"] * 1024 * 1024
     assert cap == MAX_BODY_BYTES  # the manifests run the default
-    worst = (options["workers"] + 1) * 125 * 1024**2 + options["workers"] * options["threads"] * 6 * cap
+    from greenkfp.components.governance.gatekeeper import READING_BODIES
+
+    # handled bodies (threads at once), and the bodies being read meanwhile (the byte allowance)
+    worst = ((options["workers"] + 1) * 125 * 1024**2
+             + options["workers"] * (options["threads"] * 6 + READING_BODIES) * cap)
     assert worst <= limit_bytes, f"{worst / 1024**2:.0f} MiB at worst against a {limit} limit"
     # and the default cap leaves room for the largest compiled pipeline's run request
     largest = max(p.stat().st_size for p in (ROOT / "compiled").rglob("*.yaml"))

@@ -199,3 +199,37 @@ def test_the_manifest_generator_has_a_real_command_line(tmp_path):
     assert written.returncode == 0, written.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["deployment.yaml", "kustomization.yaml",
                                                                      "service.yaml"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["set-limit", "--team", " padded", "--period", P, "--limit-g", "5", "--tier", "hard"], "--team must be a name"),
+    (["set-limit", "--team", "t", "--period", P, "--limit-g", "5", "--tier", "medium"], "--tier must be hard or soft"),
+    (["set-limit", "--team", "t", "--period", P, "--limit-g", "5", "--tier", "hard", "--overdraft-percent", "5"],
+     "--overdraft-percent must be 0 for a hard budget"),
+    (["set-limit", "--team", "t", "--period", P, "--limit-g", "5", "--tier", "soft", "--overdraft-percent", "101"],
+     "--overdraft-percent must be a number from 0 to 100"),
+    (["board", "add", "x" * 200], "NAME must be a name of 1 to 128 characters"),
+])
+def test_a_command_that_may_create_the_ledger_creates_none_for_a_bad_value(tmp_path, capsys, argv, message):
+    path = tmp_path / "new.db"
+    code, _, err = budget(capsys, f"sqlite:///{path}", *argv)
+    assert code == 2 and err.startswith(f"error: {message}") and err.count("\n") == 1, err
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("url, env, message", [
+    ("ftp://gatekeeper", {"GREENKFP_GATEKEEPER_TOKEN": "t0123456789"}, "--gatekeeper-url: gatekeeper_url must be an"),
+    ("http://u:secret@gatekeeper:8888", {"GREENKFP_GATEKEEPER_TOKEN": "t0123456789"},
+     "--gatekeeper-url: gatekeeper_url must not hold credentials"),
+    ("http://gatekeeper:8888", {"GREENKFP_GATEKEEPER_TOKEN": ""}, "environment variable GREENKFP_GATEKEEPER_TOKEN"),
+])
+def test_run_local_checks_the_gatekeeper_before_the_run_starts(tmp_path, monkeypatch, capfd, url, env, message):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    code = main(["run-local", "--pipeline", "training", "--gatekeeper-url", url, "--duration", "1h"])
+    captured = capfd.readouterr()
+    shown = captured.out + captured.err
+    assert code == 2 and message in " ".join(shown.split()) and ":secret@" not in shown, shown
+    assert shown.count("\n") == 1, shown  # one line, also at 80 columns
+    assert not (tmp_path / "local_outputs").exists()  # no run directory: it stopped before the run

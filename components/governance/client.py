@@ -18,6 +18,7 @@ import logging
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -69,6 +70,21 @@ def token_from_env(name: str) -> str:
     return token
 
 
+def check_gatekeeper_url(url: Any) -> str:
+    """``url`` without its trailing slash if it is a gatekeeper address a client may call (http or
+    https, no credentials); else a :class:`GatekeeperError` naming ``gatekeeper_url``."""
+    from ..carbon.providers.base import check_base_url
+
+    try:
+        text = check_base_url(url).rstrip("/")
+    except ValueError as exc:
+        raise GatekeeperError(str(exc).replace("base_url", "gatekeeper_url")) from None
+    if "@" in urlsplit(text).netloc:  # a run's parameters are shown in the KFP UI: the token is the credential
+        raise GatekeeperError(f"gatekeeper_url must not hold credentials (the team's token authenticates), got "
+                              f"{redact_urls(text)!r}")
+    return text
+
+
 class GatekeeperClient(Closing):
     """The gatekeeper's admission API over HTTP.
 
@@ -80,12 +96,9 @@ class GatekeeperClient(Closing):
     """
 
     def __init__(self, url: str, token: str, *, timeout_s: float = 30.0, retries: int = 2):
-        from ..carbon.providers.base import check_base_url, check_timeout
+        from ..carbon.providers.base import check_timeout
 
-        try:
-            self.url = check_base_url(url).rstrip("/")
-        except ValueError as exc:
-            raise GatekeeperError(str(exc).replace("base_url", "gatekeeper_url")) from None
+        self.url = check_gatekeeper_url(url)
         check_timeout(timeout_s)
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 5:
             raise ValueError(f"retries must be a whole number from 0 to 5, got {retries!r}")

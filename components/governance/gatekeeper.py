@@ -92,11 +92,15 @@ RUN_ID_HEADER = "X-Greenkfp-Run-Id"
 #: pipeline spec here (compiled/kubeflow/carbon_aware_training.yaml) is 135 KiB, its run request
 #: 107 KiB of JSON: the cap leaves 30 times that. A body is held while it is read, as text and
 #: parsed (about 6 times its size in all), by each of a process's ``threads`` requests at once:
-#: with the Deployment's 2 workers x 8 threads, 16 x 6 x 4 MiB = 384 MiB at worst beside the
-#: processes' own ~375 MiB (uvicorn's parent and two workers, ~125 MiB each, measured), inside
-#: its 1 GiB limit (tests/test_gatekeeper_http.py checks the sum against the manifest). The old
-#: 32 MiB cap would have been 3 GiB.
+#: with the Deployment's 2 workers x 8 threads, 16 x 6 x 4 MiB = 384 MiB at worst, plus the
+#: bodies being read meanwhile (:data:`READING_BODIES` x 4 MiB per process, 64 MiB), beside the
+#: processes' own ~375 MiB (uvicorn's parent and two workers, ~125 MiB each, measured): 823 MiB,
+#: inside its 1 GiB limit (tests/test_gatekeeper_http.py checks the sum against the manifest).
+#: The old 32 MiB cap, read whole, would have been 3 GiB.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+#: How many bodies of the largest size a process reads at once (a byte allowance, so small
+#: bodies are never held up); beyond it a request is answered 503 with ``Retry-After``.
+READING_BODIES = 8
 #: The largest cap that can be set (``--max-body-mib`` 256).
 MAX_BODY_LIMIT_BYTES = 256 * 1024 * 1024
 #: Upper bounds of the settings in seconds (beyond them a value is a typo: 1e308 s); a
@@ -408,13 +412,14 @@ class Gatekeeper:
 
     def status(self, team: str, period: str):
         """The team's budget for ``period`` (:class:`NoBudgetError` when it has none)."""
+        from .._messages import shorten
         from .errors import BudgetError
 
         try:
             return self.ledger.status(team, period)
         except BudgetError as exc:
             if exc.field == "team":
-                raise NoBudgetError(f"team {team} has no carbon budget for {period}: the platform lead sets one "
+                raise NoBudgetError(f"team {shorten(team)} has no carbon budget for {period}: the platform lead sets one "
                                     f"(greenkfp budget set-limit)") from None
             raise
 
@@ -546,6 +551,14 @@ def _forbidden(message: str) -> KfpApiError:
 
 def _invalid(message: str) -> KfpApiError:
     return KfpApiError("INVALID_ARGUMENT", message, reason="INVALID_ARGUMENT")
+
+
+def _busy(allowance: int) -> KfpApiError:
+    """503 in KFP's format: the bodies being read at once would pass the process's allowance."""
+    error = KfpApiError("UNAVAILABLE", f"the gatekeeper is reading other large request bodies (together at most "
+                                       f"{allowance / 1048576:g} MiB): retry", reason="BUSY")
+    error.headers = {"Connection": "close", "Retry-After": "1"}
+    return error
 
 
 def _too_large(limit: int) -> KfpApiError:
@@ -705,6 +718,9 @@ def create_app(settings: GatekeeperSettings):
     app.state.gatekeeper = core
     app.add_middleware(_Unexpected)
     max_body = settings.max_body_bytes
+    # bodies being read at once share one allowance per process (the event loop reads them all,
+    # whatever the threads): 8 bodies of the largest size; an admission's ~1 KiB never waits on it
+    max_reading, reading = READING_BODIES * max_body, {"bytes": 0}
 
     def answer(error: KfpApiError) -> JSONResponse:
         return JSONResponse(error.body, status_code=error.status, headers=getattr(error, "headers", None))
@@ -760,9 +776,14 @@ def create_app(settings: GatekeeperSettings):
                 size += len(chunk)
                 if size > max_body:
                     raise _too_large(max_body)
+                if reading["bytes"] + len(chunk) > max_reading:  # many slow big bodies at once: refuse, not swell
+                    raise _busy(max_reading)
+                reading["bytes"] += len(chunk)
                 chunks.append(chunk)
         except ClientDisconnect:  # nobody to answer; not an error of the gatekeeper's
             raise _invalid("the client hung up before its request body was read") from None
+        finally:
+            reading["bytes"] -= sum(map(len, chunks))
         raw = b"".join(chunks)
         try:
             return raw, strict_json(raw.decode("utf-8"), "the request body")

@@ -115,7 +115,7 @@ from .errors import (
 )
 
 __all__ = ["DEFAULT_LEDGER_URL", "MAX_GRAMS", "Ledger", "SettledRun", "TIERS", "alembic_config", "check_facts",
-           "check_grams", "check_period", "check_quarter", "period_of", "quarter_months", "shift_month"]
+           "check_grams", "check_limit", "check_name", "check_period", "check_quarter", "period_of", "quarter_months", "shift_month"]
 
 DEFAULT_LEDGER_URL = "sqlite:///greenkfp-ledger.db"
 TIERS = ("hard", "soft")
@@ -244,12 +244,29 @@ def quarter_months(quarter: str, before: int = 0) -> list[str]:
     return [f"{y:04d}-{m:02d}" for y, m in (shift_month(year, first, shift) for shift in range(-before, 3))]
 
 
-def _name(field: str, value: Any, limit: int = MAX_NAME_CHARS) -> str:
+def check_name(field: str, value: Any, limit: int = MAX_NAME_CHARS) -> str:
+    """``value`` if it is a name (team, actor, board member) of 1 to ``limit`` characters; else an error naming ``field``."""
     if (not isinstance(value, str) or not value.strip() or value != value.strip() or len(value) > limit
             or any(ord(c) < 32 or ord(c) == 127 for c in value)):
         raise BudgetError(field, f"must be a name of 1 to {limit} characters, without control characters or "
                                  "spaces around it", value)
     return value
+
+
+def check_limit(team: Any, period: Any, limit_g: Any, tier: Any, overdraft_percent: Any,
+                actor: Any) -> tuple[str, str, float, str, float, str]:
+    """The values of :meth:`Ledger.set_limit`, checked (a caller can check them before it opens a ledger)."""
+    team, period, actor = check_name("team", team), check_period(period), check_name("actor", actor)
+    limit_g = check_grams("limit_g", limit_g, zero=True)
+    if tier not in TIERS:
+        raise BudgetError("tier", "must be hard or soft", tier)
+    percent = overdraft_percent
+    if isinstance(percent, bool) or not isinstance(percent, numbers.Real) or not 0 <= float(percent) <= 100:
+        raise BudgetError("overdraft_percent", "must be a number from 0 to 100", overdraft_percent)
+    if tier == "hard" and percent:
+        raise BudgetError("overdraft_percent", "must be 0 for a hard budget (a hard budget has no overdraft)",
+                          overdraft_percent)
+    return team, period, limit_g, tier, float(percent), actor
 
 
 def _text(field: str, value: Any, limit: int = MAX_REASON_CHARS) -> str:
@@ -284,7 +301,7 @@ def _pipeline(value: Any) -> str:
 
 
 def _run_id(field: str, value: Any) -> str:
-    return _name(field, value, MAX_RUN_ID_CHARS)
+    return check_name(field, value, MAX_RUN_ID_CHARS)
 
 
 def _aware(field: str, value: Any) -> datetime:
@@ -657,16 +674,7 @@ class Ledger:
         ``tier`` is ``hard`` (no overdraft) or ``soft`` (an overdraft of up to ``overdraft_percent``
         of the limit may be allowed, each such grant flagged for review).
         """
-        team, period, actor = _name("team", team), check_period(period), _name("actor", actor)
-        limit_g = check_grams("limit_g", limit_g, zero=True)
-        if tier not in TIERS:
-            raise BudgetError("tier", "must be hard or soft", tier)
-        percent = overdraft_percent
-        if isinstance(percent, bool) or not isinstance(percent, numbers.Real) or not 0 <= float(percent) <= 100:
-            raise BudgetError("overdraft_percent", "must be a number from 0 to 100", overdraft_percent)
-        if tier == "hard" and percent:
-            raise BudgetError("overdraft_percent", "must be 0 for a hard budget (a hard budget has no overdraft)",
-                              overdraft_percent)
+        team, period, limit_g, tier, percent, actor = check_limit(team, period, limit_g, tier, overdraft_percent, actor)
 
         def work(connection):
             now = self._now()
@@ -684,7 +692,7 @@ class Ledger:
 
     def status(self, team: str, period: str) -> BudgetStatus:
         """The budget of ``team`` for ``period`` now: limit, reserved, settled, remaining, open exceptions."""
-        team, period = _name("team", team), check_period(period)
+        team, period = check_name("team", team), check_period(period)
 
         def work(connection):
             return self._status(connection, self._lock(connection, team, period, lock=False), self._now())[0]
@@ -720,7 +728,7 @@ class Ledger:
         Returns:
             The decision, recorded (or replayed) in the ledger.
         """
-        team, period, actor = _name("team", team), check_period(period), _name("actor", actor)
+        team, period, actor = check_name("team", team), check_period(period), check_name("actor", actor)
         estimate_g, run_id = check_grams("estimate_g", estimate_g, zero=True), _run_id("run_id", run_id)
         if not isinstance(allow, bool):
             raise BudgetError("allow", "must be true or false", allow)
@@ -820,7 +828,7 @@ class Ledger:
         settlement's ``detail["facts"]``; an empty ``pipeline`` in them is the reservation's, and
         another pipeline than the reservation's is an error.
         """
-        team, run_id, actor = _name("team", team), _run_id("run_id", run_id), _name("actor", actor)
+        team, run_id, actor = check_name("team", team), _run_id("run_id", run_id), check_name("actor", actor)
         actual_g = check_grams("actual_g", actual_g, zero=True)
         facts = check_facts(facts)
 
@@ -855,7 +863,7 @@ class Ledger:
     def release(self, team: str, run_id: str, *, actor: str) -> LedgerEntry:
         """Give ``team``'s reservation for ``run_id`` back (the run will not happen); releasing
         again returns the first entry."""
-        team, run_id, actor = _name("team", team), _run_id("run_id", run_id), _name("actor", actor)
+        team, run_id, actor = check_name("team", team), _run_id("run_id", run_id), check_name("actor", actor)
 
         def work(connection):
             reservation, found = self._reservation_of(connection, team, run_id)
@@ -886,7 +894,7 @@ class Ledger:
             BudgetError: the run was settled or released, or moved to another id already.
             RunIdTakenError: ``new_run_id`` is decided already for the team.
         """
-        team, actor = _name("team", team), _name("actor", actor)
+        team, actor = check_name("team", team), check_name("actor", actor)
         run_id, new_run_id = _run_id("run_id", run_id), _run_id("new_run_id", new_run_id)
         if new_run_id == run_id:
             raise BudgetError("new_run_id", "must differ from run_id", new_run_id)
@@ -929,7 +937,7 @@ class Ledger:
 
         (An expired reservation stops counting at its expiry whether or not this ran.)
         """
-        actor = _name("actor", actor)
+        actor = check_name("actor", actor)
         moment = None if now is None else _aware("now", now)
 
         def work(connection):
@@ -959,7 +967,7 @@ class Ledger:
 
     def settled_history(self, team: str, pipeline: str, limit: int = 100) -> list[float]:
         """The actual grams of the settled runs of ``team``'s ``pipeline``, newest first (any month)."""
-        team, pipeline = _name("team", team), _pipeline(pipeline)
+        team, pipeline = check_name("team", team), _pipeline(pipeline)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
             raise BudgetError("limit", "must be a whole number > 0", limit)
 
@@ -979,7 +987,7 @@ class Ledger:
         :class:`RunFacts` record now (faster for many runs than one by one later)."""
         where = [_E.kind == "settlement"]
         if team is not None:
-            where.append(_E.team == _name("team", team))
+            where.append(_E.team == check_name("team", team))
         for name, bound in (("since", since), ("until", until)):
             if bound is not None:
                 try:
@@ -1022,7 +1030,7 @@ class Ledger:
             return self._import_settled_runs(runs, actor)
 
     def _import_settled_runs(self, runs: Iterable[Mapping[str, Any]], actor: str) -> int:
-        actor = _name("actor", actor)
+        actor = check_name("actor", actor)
         rows = []
         known: dict[tuple[int, str], tuple[Any, str]] = {}
 
@@ -1050,7 +1058,7 @@ class Ledger:
             if unknown:
                 raise BudgetError(f"runs[{i}]", "has keys the ledger does not know", sorted(unknown))
             try:
-                row = {"run_id": _run_id("run_id", run.get("run_id")), "team": _name("team", run.get("team")),
+                row = {"run_id": _run_id("run_id", run.get("run_id")), "team": check_name("team", run.get("team")),
                        "period": check_period(run.get("period")),
                        "estimate_g": check_grams("estimate_g", run.get("estimate_g")),
                        "actual_g": check_grams("actual_g", run.get("actual_g"), zero=True),
@@ -1163,12 +1171,12 @@ class Ledger:
 
     def add_board_member(self, name: str, *, actor: str) -> int:
         """Add ``name`` to the review board (again: no new entry); returns the entry id."""
-        name, actor = _name("name", name), _name("actor", actor)
+        name, actor = check_name("name", name), check_name("actor", actor)
         return self._run(lambda connection: self._board_change(connection, name, "added", actor))
 
     def remove_board_member(self, name: str, *, actor: str) -> int:
         """Take ``name`` off the review board; returns the entry id."""
-        name, actor = _name("name", name), _name("actor", actor)
+        name, actor = check_name("name", name), check_name("actor", actor)
         return self._run(lambda connection: self._board_change(connection, name, "removed", actor))
 
     def _board_change(self, connection: sa.Connection, name: str, action: str, actor: str) -> int:
@@ -1197,7 +1205,7 @@ class Ledger:
                           expires_at: datetime | str, run_id: str | None = None) -> int:
         """Ask the board to let ``team`` (or only run ``run_id``) spend up to ``amount_g`` beyond its
         remaining budget in ``period`` until ``expires_at``; returns the exception's id."""
-        team, period, requester = _name("team", team), check_period(period), _name("requester", requester)
+        team, period, requester = check_name("team", team), check_period(period), check_name("requester", requester)
         amount_g, reason = check_grams("amount_g", amount_g), _text("reason", reason)
         expiry = _aware("expires_at", expires_at)
         run_id = None if run_id is None else _run_id("run_id", run_id)
@@ -1234,7 +1242,7 @@ class Ledger:
         return self._decide_exception(exception_id, approver, "rejected", _text("reason", reason))
 
     def _decide_exception(self, exception_id: int, approver: str, action: str, reason: str | None) -> ExceptionGrant:
-        exception_id, approver = _entry_id("exception_id", exception_id), _name("approver", approver)
+        exception_id, approver = _entry_id("exception_id", exception_id), check_name("approver", approver)
 
         def work(connection):
             grant = self._exception(connection, exception_id)
@@ -1255,8 +1263,8 @@ class Ledger:
                  reason: str) -> int:
         """Move ``amount_g`` of ``period``'s limit from one team to another (never more than the
         giver's remaining budget); the approver must be on the board. Returns the entry id."""
-        from_team, to_team = _name("from_team", from_team), _name("to_team", to_team)
-        period, approver = check_period(period), _name("approver", approver)
+        from_team, to_team = check_name("from_team", from_team), check_name("to_team", to_team)
+        period, approver = check_period(period), check_name("approver", approver)
         amount_g, reason = check_grams("amount_g", amount_g), _text("reason", reason)
         if from_team == to_team:
             raise BudgetError("to_team", "must differ from from_team", to_team)
@@ -1288,7 +1296,7 @@ class Ledger:
         included) and one month."""
         where = []
         if team is not None:
-            team = _name("team", team)
+            team = check_name("team", team)
             where.append(sa.or_(_E.team == team, _E.to_team == team))
         if period is not None:
             where.append(_E.period == check_period(period))
