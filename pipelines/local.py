@@ -6,6 +6,7 @@ must have greenkfp installed: it plays the part the greenkfp image plays on a cl
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import json
@@ -150,12 +151,19 @@ def _local_session(pipeline_root: str | Path):
     from kfp import local
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(Path(pipeline_root).resolve()))
-    with warnings.catch_warnings():
-        # Expected here: the components name the greenkfp image, and this environment plays
-        # its part; display names are UI-only.
-        warnings.filterwarnings("ignore", message=".*non-Python base image", category=RuntimeWarning)
-        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner", category=UserWarning)
-        yield
+    # kfp's runner indents output by swapping builtins.print per task, from several threads at
+    # once: the swaps can interleave and leave every later print() in the process indented
+    original_print = builtins.print
+    try:
+        with warnings.catch_warnings():
+            # Expected here: the components name the greenkfp image, and this environment plays
+            # its part; display names are UI-only.
+            warnings.filterwarnings("ignore", message=".*non-Python base image", category=RuntimeWarning)
+            warnings.filterwarnings("ignore", message=".*have no effect in the current local runner",
+                                    category=UserWarning)
+            yield
+    finally:
+        builtins.print = original_print
 
 
 def run_carbon_gate_locally(arguments: dict[str, Any], pipeline_root: str | Path) -> GateRun:

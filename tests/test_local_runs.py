@@ -107,3 +107,16 @@ def test_a_gate_that_could_hand_out_a_stale_decision_fails_at_once_naming_run_id
     (path,) = (in_tmp / "root2").rglob("decision")
     record = read_record(GateDecisionRecord, path)
     assert record.run_id and "{{" not in record.run_id
+
+
+def test_a_local_session_gives_back_the_print_kfps_runner_swapped(tmp_path):
+    """kfp's local runner swaps builtins.print per task from several threads; interleaved swaps
+    could leave every later print() of the process indented (it happened to the test suite)."""
+    import builtins
+
+    from greenkfp.pipelines.local import _local_session
+
+    original = builtins.print
+    with _local_session(tmp_path):
+        builtins.print = lambda *args, **kwargs: original("    ", *args, **kwargs)  # what a lost restore leaves
+    assert builtins.print is original

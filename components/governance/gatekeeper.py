@@ -419,7 +419,7 @@ class Gatekeeper:
             return self.ledger.status(team, period)
         except BudgetError as exc:
             if exc.field == "team":
-                raise NoBudgetError(f"team {shorten(team)} has no carbon budget for {period}: the platform lead sets one "
+                raise NoBudgetError(f"team {team if len(team) <= 80 else shorten(team)} has no carbon budget for {period}: the platform lead sets one "
                                     f"(greenkfp budget set-limit)") from None
             raise
 
