@@ -1460,6 +1460,14 @@ class ExceptionGrant(_Record):
     approver: str | None = None
     decided_at: str | None = None
     decision_reason: str | None = None
+    #: Grams of granted runs' spending this exception covers: fixed when each run was granted (a
+    #: released or expired run's draw is given back); expiry lapses only ``amount_g - drawn_g``.
+    drawn_g: float = 0.0
+
+    @property
+    def available_g(self) -> float:
+        """What is left of it to spend: ``amount_g - drawn_g`` while approved and unexpired, else 0."""
+        return max(self.amount_g - self.drawn_g, 0.0) if self.status == "approved" else 0.0
 
     @property
     def is_open(self) -> bool:
@@ -1478,9 +1486,12 @@ class BudgetStatus(_Record):
     """A team's budget for one month, derived from the ledger's entries at ``as_of``.
 
     ``limit_g`` is the limit as set plus the transfers in, less the transfers out
-    (``transferred_g``, net); ``remaining_g = limit_g - reserved_g - settled_g`` (negative after an
-    overdraft). ``reserved_g`` counts the granted reservations neither settled, released nor
-    expired. ``exception_g`` is the open approved team-wide exceptions; ``overdraft_g`` what the
+    (``transferred_g``, net); ``remaining_g = limit_g + excepted_g - reserved_g - settled_g``
+    (negative after an overdraft), where ``excepted_g`` is the spending that approved exceptions
+    cover (each grant's draw on them, fixed when it was granted: a run exception's spending never
+    counts against the team, and an exception's expiry lapses only its unused part).
+    ``reserved_g`` counts the granted reservations neither settled, released nor
+    expired. ``exception_g`` is what is left of the open approved team-wide exceptions; ``overdraft_g`` what the
     soft tier may overdraw (``limit_g x overdraft_percent / 100``; 0 on the hard tier).
     ``exceptions`` lists the open (pending or approved, unexpired) exceptions.
     """
@@ -1488,7 +1499,7 @@ class BudgetStatus(_Record):
     SCHEMA: ClassVar[str] = "greenkfp.budget_status/v1"
     _CHOICES: ClassVar[dict] = {"tier": ("hard", "soft")}
     _NON_NEGATIVE: ClassVar[frozenset] = frozenset({"reserved_g", "settled_g", "overdraft_percent", "overdraft_g",
-                                                    "exception_g"})
+                                                    "exception_g", "excepted_g"})
 
     team: str
     period: str
@@ -1503,6 +1514,7 @@ class BudgetStatus(_Record):
     exception_g: float = 0.0
     overdraft_g: float = 0.0
     exceptions: tuple[ExceptionGrant, ...] = ()
+    excepted_g: float = 0.0
     units: dict = field(default_factory=lambda: {"emissions": "g CO2eq"})
 
     def rows(self) -> list[tuple[str, str]]:

@@ -584,3 +584,29 @@ def test_the_readme_example_prints_what_the_readme_shows():
     lines = []  # its own print: kfp's local runner may leave builtins.print patched
     exec(compile(code, "README.md", "exec"), {"print": lambda *values: lines.append(" ".join(map(str, values)))})
     assert "\n".join(lines) + "\n" == shown
+
+
+# --------------------------------------------------------------------------- exceptions as the ledger sees them
+
+def test_the_policy_sees_a_run_exceptions_spending_as_covered_not_as_the_teams(rego, tmp_path):
+    """A run exception's spending does not use up a team-wide exception (the policy's input is
+    built from the ledger's status: remaining after the exceptions' draws, each exception's rest)."""
+    from datetime import timedelta, timezone
+
+    from greenkfp.components.governance import Ledger
+    from greenkfp.components.governance.policy import budget_input
+
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", clock=lambda: now) as ledger:
+        ledger.set_limit("research", "2026-12", 1000, "hard", actor="lead")
+        ledger.add_board_member("carol", actor="lead")
+        ledger.reserve("research", "2026-12", 1000, "a", actor="gk")
+        for run_id in ("x", None):
+            grant = ledger.request_exception("research", "2026-12", 300, requester="bob", reason="r",
+                                             expires_at=now + timedelta(days=1), run_id=run_id)
+            ledger.approve_exception(grant, approver="carol")
+            if run_id:
+                assert ledger.reserve("research", "2026-12", 300, "x", actor="gk").granted
+        decision = rego.decide(budget_input(ledger.status("research", "2026-12"), estimate_g=300, run_id="z", pipeline="p",
+                                            now=now))
+    assert decision.allow, decision.reasons

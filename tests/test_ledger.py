@@ -284,7 +284,7 @@ def test_an_approved_exception_lets_the_team_spend_beyond_its_budget_until_it_ex
         ("approved", "carol", "2026-12-03T09:00:00Z", "2026-12-05T09:00:00Z")
     assert ledger.status("research", P).exception_g == 50
     answer = ledger.reserve("research", P, 40, "run-3", actor="gk")
-    assert answer.granted and not answer.review_required and answer.remaining_g == -40
+    assert answer.granted and not answer.review_required and answer.remaining_g == 0  # the exception covers it
     assert answer.reasons[0].startswith("within budget with 40 g of approved exceptions: 40 g of 0 g remaining")
     assert not ledger.reserve("research", P, 11, "run-4", actor="gk").granted
     clock.sleep(2 * 86400)
@@ -303,6 +303,59 @@ def test_an_exception_for_one_run_counts_for_that_run_only(ledger):
     assert ledger.status("research", P).exception_g == 0  # not the team's
     assert not ledger.reserve("research", P, 150, "small", actor="gk").granted
     assert ledger.reserve("research", P, 250, "big", actor="gk").granted
+
+
+def test_a_run_exceptions_spending_does_not_use_up_the_teams_exceptions(ledger):
+    hard(ledger)
+    ledger.add_board_member("carol", actor="lead")
+    assert ledger.reserve("research", P, 1000, "a", actor="gk").granted
+    run_only = ledger.request_exception("research", P, 300, requester="bob", reason="x",
+                                        expires_at=NOW + timedelta(days=2), run_id="x")
+    ledger.approve_exception(run_only, approver="carol")
+    answer = ledger.reserve("research", P, 300, "x", actor="gk")
+    assert answer.granted and answer.remaining_g == 0  # covered by its own exception, not by the team's budget
+    team_wide = ledger.request_exception("research", P, 300, requester="bob", reason="y",
+                                         expires_at=NOW + timedelta(days=2))
+    ledger.approve_exception(team_wide, approver="carol")
+    status = ledger.status("research", P)
+    assert (status.remaining_g, status.exception_g, status.excepted_g) == (0, 300, 300)
+    assert ledger.reserve("research", P, 300, "z", actor="gk").granted  # 1000 + 300 team-wide, 1000 spent
+    assert not ledger.reserve("research", P, 1, "w", actor="gk").granted
+
+
+def test_an_expired_exception_lapses_only_its_unused_part(ledger, clock):
+    hard(ledger)
+    ledger.add_board_member("carol", actor="lead")
+    grant_id = ledger.request_exception("research", P, 300, requester="bob", reason="x",
+                                        expires_at=NOW + timedelta(seconds=25))
+    ledger.approve_exception(grant_id, approver="carol")
+    assert ledger.reserve("research", P, 1200, "big", actor="gk").granted
+    ledger.settle("research", "big", 1200, actor="gk")
+    assert ledger.status("research", P).remaining_g == 0
+    clock.sleep(30)
+    status = ledger.status("research", P)
+    assert (status.remaining_g, status.excepted_g, status.exception_g) == (0, 200, 0)
+    assert ledger.reserve("research", P, 0, "zero", actor="gk").granted  # the team is not locked out
+    assert not ledger.reserve("research", P, 1, "one", actor="gk").granted
+
+
+def test_a_released_or_expired_runs_draw_on_an_exception_is_given_back(ledger, clock):
+    hard(ledger, limit=100)
+    ledger.add_board_member("carol", actor="lead")
+    grant_id = ledger.request_exception("research", P, 300, requester="bob", reason="x",
+                                        expires_at=NOW + timedelta(days=5))
+    ledger.approve_exception(grant_id, approver="carol")
+    assert ledger.reserve("research", P, 300, "a", actor="gk").granted  # 100 budget + 200 drawn
+    assert ledger.status("research", P).exception_g == 100
+    ledger.release("research", "a", actor="gk")
+    assert (ledger.status("research", P).remaining_g, ledger.status("research", P).exception_g) == (100, 300)
+    assert ledger.reserve("research", P, 250, "b", actor="gk", ttl_seconds=60).granted
+    clock.sleep(61)
+    assert (ledger.status("research", P).remaining_g, ledger.status("research", P).exception_g) == (100, 300)
+    assert ledger.reserve("research", P, 400, "c", actor="gk").granted
+    ledger.settle("research", "c", 150, actor="gk")  # spent less: the budget first, then 50 g of the exception
+    status = ledger.status("research", P)
+    assert (status.remaining_g, status.excepted_g, status.exception_g) == (0, 50, 250)
 
 
 def test_the_approver_must_be_on_the_board_and_not_the_requester(ledger):

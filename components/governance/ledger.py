@@ -88,7 +88,7 @@ import re
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
@@ -648,15 +648,52 @@ class Ledger:
             expired, first = connection.execute(_OPEN, {"now": now, "b_team": team, "b_period": period}).one()
             reserved -= float(expired)
         exceptions = self._exceptions(connection, now, _E.team == team, _E.period == period) if row.exceptions else []
+        drawn: dict[int, float] = self._draws(connection, team, period, now) if exceptions else {}
+        if drawn:
+            exceptions = [replace(e, drawn_g=drawn.get(e.id, 0.0)) for e in exceptions]
+        excepted = sum(drawn.values(), 0.0)
         tier, percent = row.tier, float(row.overdraft_percent)
         limit_g = float(row.limit_g) + transferred
         status = BudgetStatus(
             team=team, period=period, tier=tier, limit_g=limit_g, reserved_g=reserved, settled_g=settled,
-            remaining_g=limit_g - reserved - settled, overdraft_percent=percent, as_of=iso(now),
+            remaining_g=limit_g + excepted - reserved - settled, overdraft_percent=percent, as_of=iso(now),
             transferred_g=transferred, overdraft_g=max(limit_g, 0.0) * percent / 100 if tier == "soft" else 0.0,
-            exception_g=sum((e.amount_g for e in exceptions if e.status == "approved" and e.run_id is None), 0.0),
-            exceptions=tuple(e for e in exceptions if e.is_open))
+            exception_g=sum((e.available_g for e in exceptions if e.run_id is None), 0.0),
+            exceptions=tuple(e for e in exceptions if e.is_open), excepted_g=excepted)
         return status, exceptions, first
+
+    def _draws(self, connection: sa.Connection, team: str, period: str, now: datetime) -> dict[int, float]:
+        """The grams each exception of (team, period) covers now: every granted decision records
+        what it drew from which exception (``detail["drawn"]``, fixed when granted). A draw counts
+        while its reservation counts (open, unexpired) and, once settled, for the part of the
+        actual beyond the run's own share of the budget (the budget is spent first, then the
+        exceptions, then any overdraft); a released, re-keyed or expired unsettled run's draw is
+        given back. An exception's expiry thus lapses only its undrawn part."""
+        decisions = self._select(connection, _E.kind == "decision", _E.action == "granted", _E.team == team,
+                                 _E.period == period, _E.detail.like('%"drawn": {%'))
+        decisions = [d for d in decisions if isinstance(d.detail.get("drawn"), dict) and d.detail["drawn"]]
+        if not decisions:
+            return {}
+        keys = [f"{kind}:{d.run_id}" for d in decisions for kind in ("settlement", "release")]
+        closing = {}
+        for start in range(0, len(keys), 5000):
+            rows = connection.execute(_BY_KEYS, {"team": team, "keys": keys[start:start + 5000]})
+            closing.update(((e.kind, e.run_id), e) for e in (_entry(row._mapping) for row in rows))
+        totals: dict[int, float] = {}
+        for decision in decisions:
+            draws = {int(key): float(grams) for key, grams in decision.detail["drawn"].items()}
+            whole = sum(draws.values(), 0.0)
+            settled = closing.get(("settlement", decision.run_id))
+            if settled is not None:
+                own = decision.amount_g - whole - float(decision.detail.get("overdraft_used_g", 0.0))
+                share = min(max(settled.amount_g - own, 0.0), whole) / whole if whole > 0 else 0.0
+            elif ("release", decision.run_id) in closing or _when(decision.expires_at) <= now:
+                share = 0.0
+            else:
+                share = 1.0
+            for key, grams in draws.items():
+                totals[key] = totals.get(key, 0.0) + grams * share
+        return totals
 
     def _exceptions(self, connection: sa.Connection, now: datetime, *where: Any) -> list[ExceptionGrant]:
         """The exceptions whose requests match ``where``, each as its decision (if any) left it at ``now``."""
@@ -758,11 +795,23 @@ class Ledger:
             if asked_g is not None and asked_g > cap + _TOLERANCE_G:
                 notes.append(f"overdraft_allowed_g {_text_g(asked_g)} capped at {_text_g(cap)} "
                              f"({status.tier} tier, overdraft_percent {status.overdraft_percent:g})")
-            excepted = sum((e.amount_g for e in exceptions if e.status == "approved" and e.run_id in (None, run_id)),
-                           0.0)
+            # the exceptions this run may draw on: its own first, then the team's, the first to expire first
+            usable = sorted((e for e in exceptions if e.run_id in (None, run_id) and e.available_g > _TOLERANCE_G),
+                            key=lambda e: (e.run_id is None, e.expires_at, e.id))
+            excepted = sum((e.available_g for e in usable), 0.0)
             covered = status.remaining_g + excepted  # what the run may spend without overdraft
             granted = allow and estimate_g <= covered + overdraft + _TOLERANCE_G
-            used = max(0.0, estimate_g - max(covered, 0.0)) if granted else 0.0
+            drawn: dict[str, float] = {}
+            if granted:  # what the run takes from the exceptions, fixed now (expiry lapses only the rest)
+                need = max(estimate_g - max(status.remaining_g, 0.0), 0.0)
+                for grant in usable:
+                    if need <= _TOLERANCE_G:
+                        break
+                    take = min(grant.available_g, need)
+                    drawn[str(grant.id)] = take
+                    need -= take
+            from_exceptions = sum(drawn.values(), 0.0)
+            used = max(0.0, estimate_g - max(status.remaining_g, 0.0) - from_exceptions) if granted else 0.0
             spendable = _spendable(status, excepted, overdraft)
             if not allow:
                 notes = notes if reasons else ["refused by the policy", *notes]
@@ -771,22 +820,21 @@ class Ledger:
                              f"{spendable}")
             elif used > _TOLERANCE_G:
                 notes.append(f"uses {_text_g(used)} of the soft tier's overdraft ({spendable}): flagged for review")
-            elif estimate_g > status.remaining_g + _TOLERANCE_G:
-                from_exceptions = estimate_g - max(status.remaining_g, 0.0)
+            elif from_exceptions > _TOLERANCE_G:
                 notes.append(f"within budget with {_text_g(from_exceptions)} of approved exceptions: "
                              f"{_text_g(estimate_g)} of {_spendable(status, excepted, 0.0)}")
             else:
                 notes.append(f"within budget: {_text_g(estimate_g)} of {_spendable(status, excepted, 0.0)}")
             review = review_required or used > _TOLERANCE_G
             expires_at = now + timedelta(seconds=ttl) if granted else None
-            remaining = status.remaining_g - (estimate_g if granted else 0.0)
+            remaining = status.remaining_g + from_exceptions - (estimate_g if granted else 0.0)
             decision = self._insert(
                 connection, "decision", "granted" if granted else "refused", actor=actor, at=now, team=team,
                 period=period, run_id=run_id, amount_g=estimate_g, pipeline=pipeline, expires_at=expires_at,
                 unique_key=f"decision:{run_id}",
                 detail={"granted": granted, "reasons": notes, "review_required": review, "remaining_g": remaining,
                         "tier": status.tier, "overdraft_used_g": used, "overdraft_allowed_g": overdraft,
-                        "allow": allow, "exceptions_g": excepted})
+                        "allow": allow, "exceptions_g": excepted, **({"drawn": drawn} if drawn else {})})
             if granted:
                 self._insert(connection, "reservation", "reserved", actor=actor, at=now, team=team, period=period,
                              run_id=run_id, amount_g=estimate_g, pipeline=pipeline, expires_at=expires_at,

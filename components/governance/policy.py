@@ -387,8 +387,9 @@ def budget_input(status, *, estimate_g: float, pipeline: str = "", labels: Mappi
         "remaining_g": status.remaining_g, "overdraft_percent": status.overdraft_percent,
         "pipeline": pipeline, "labels": dict(labels or {}), "run_id": run_id,
         "now": iso(now or datetime.now(timezone.utc)),
-        "exceptions": [{"id": str(e.id), "amount_g": e.amount_g, "expires_at": e.expires_at, "run_id": e.run_id}
-                       for e in status.exceptions if e.status == "approved"],
+        # an exception's amount is what is left of it (the spending it already covers is in remaining_g)
+        "exceptions": [{"id": str(e.id), "amount_g": e.available_g, "expires_at": e.expires_at, "run_id": e.run_id}
+                       for e in status.exceptions if e.available_g > 0],
     }
 
 
