@@ -738,3 +738,19 @@ def test_opening_migrates_to_head_once_and_the_migration_downgrades(ledger_url):
         engine.dispose()
     with Ledger(ledger_url) as ledger:  # and up again
         assert ledger.entries() == []
+
+
+@pytest.mark.parametrize("bad", ["nel\u0085x", "rtl\u202eevil", "zero\u200bwidth", "line\u2028sep", "para\u2029sep",
+                                 "sur\ud800rogate", "tab\tx", "del\x7fx"])
+def test_names_run_ids_and_pipelines_refuse_unicode_controls_and_format_characters(ledger, bad):
+    hard(ledger)
+    with pytest.raises(BudgetError, match="team must be a name"):
+        ledger.set_limit(bad, P, 10, "hard", actor="lead")
+    with pytest.raises(BudgetError, match="run_id must be a name"):
+        ledger.reserve("research", P, 10, bad, actor="gk")
+    with pytest.raises(BudgetError, match="pipeline must be a text"):
+        ledger.reserve("research", P, 10, "run-1", actor="gk", pipeline=bad)
+    with pytest.raises(BudgetError, match="actor must be a name"):
+        ledger.add_board_member("carol", actor=bad)
+    assert [e.kind for e in ledger.entries()] == ["limit"]
+    assert ledger.reserve("research", P, 10, "caf\u00e9-\u65e5\u672c", actor="gk", pipeline="p\u00e9").granted

@@ -247,10 +247,22 @@ def quarter_months(quarter: str, before: int = 0) -> list[str]:
 def check_name(field: str, value: Any, limit: int = MAX_NAME_CHARS) -> str:
     """``value`` if it is a name (team, actor, board member) of 1 to ``limit`` characters; else an error naming ``field``."""
     if (not isinstance(value, str) or not value.strip() or value != value.strip() or len(value) > limit
-            or any(ord(c) < 32 or ord(c) == 127 for c in value)):
+            or _invisible(value)):
         raise BudgetError(field, f"must be a name of 1 to {limit} characters, without control characters or "
                                  "spaces around it", value)
     return value
+
+
+#: Unicode categories a name, run id or pipeline must not hold: controls (C0, DEL, C1 such as NEL),
+#: format characters (bidi overrides, zero-width ones), line and paragraph separators, surrogates.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def _invisible(value: str) -> bool:
+    """Whether ``value`` holds a character that is not shown as itself (a line break, a bidi override)."""
+    import unicodedata
+
+    return not value.isprintable() and any(unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in value)
 
 
 def check_limit(team: Any, period: Any, limit_g: Any, tier: Any, overdraft_percent: Any,
@@ -295,8 +307,9 @@ def check_grams(field: str, value: Any, *, zero: bool = False) -> float:
 
 
 def _pipeline(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > MAX_PIPELINE_CHARS:
-        raise BudgetError("pipeline", f"must be a text of at most {MAX_PIPELINE_CHARS} characters", value)
+    if not isinstance(value, str) or len(value) > MAX_PIPELINE_CHARS or _invisible(value):
+        raise BudgetError("pipeline", f"must be a text of at most {MAX_PIPELINE_CHARS} characters, without "
+                                      "control characters", value)
     return value
 
 
@@ -1112,9 +1125,7 @@ class Ledger:
                        "actual_g": check_grams("actual_g", run.get("actual_g"), zero=True),
                        "decided_at": _aware("decided_at", run.get("decided_at")),
                        "settled_at": _aware("settled_at", run.get("settled_at"))}
-                pipeline = run.get("pipeline", "")
-                if not isinstance(pipeline, str) or len(pipeline) > 256:
-                    raise BudgetError("pipeline", "must be a text of at most 256 characters", pipeline)
+                pipeline = _pipeline(run.get("pipeline", ""))
                 if period_of(row["decided_at"]) != row["period"]:
                     raise BudgetError("decided_at", f"must be in the run's period {row['period']}",
                                       iso(row["decided_at"]))
