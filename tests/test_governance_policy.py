@@ -610,3 +610,28 @@ def test_the_policy_sees_a_run_exceptions_spending_as_covered_not_as_the_teams(r
         decision = rego.decide(budget_input(ledger.status("research", "2026-12"), estimate_g=300, run_id="z", pipeline="p",
                                             now=now))
     assert decision.allow, decision.reasons
+
+
+def test_an_opa_answering_endless_reasons_gives_a_bounded_decision(opa_url, httpserver, tmp_path):
+    from greenkfp.components.governance import Ledger
+    from greenkfp.components.governance.errors import MAX_REASON_CHARS, MAX_REASONS
+
+    result = {"allow": False, "reasons": ["x" * 100_000] * 100, "review_required": False, "overdraft_allowed_g": 0}
+    httpserver.expect_request(OPA_PATH, method="POST").respond_with_json({"result": result})
+    with OpaPolicy(opa_url, retries=0) as opa:
+        decision = opa.decide(submission())
+    assert len(decision.reasons) == MAX_REASONS
+    assert all(len(r) <= MAX_REASON_CHARS for r in decision.reasons)
+    assert decision.reasons[0].endswith("characters cut]") and decision.reasons[0].startswith("x" * 900)
+    assert decision.reasons[-1] == "... and 81 more reasons (cut)"
+    with Ledger(f"sqlite:///{tmp_path / 'l.db'}") as ledger:  # the ledger bounds what it is given too
+        ledger.set_limit("research", "2026-12", 10, "hard", actor="lead")
+        answer = ledger.reserve("research", "2026-12", 1, "r", actor="gk", allow=False, reasons=result["reasons"])
+    assert len(answer.reasons) == MAX_REASONS and sum(map(len, answer.reasons)) <= MAX_REASONS * MAX_REASON_CHARS
+
+
+def test_rego_reasons_are_bounded_too():
+    from greenkfp.components.governance.errors import MAX_REASON_CHARS
+
+    decision = PolicyDecision(False, ("y" * 5000,), False, 0.0, "regorus", "budget.rego")
+    assert len(decision.reasons[0]) == MAX_REASON_CHARS and decision.reasons[0].endswith("characters cut]")

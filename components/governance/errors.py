@@ -12,8 +12,8 @@ from typing import Any
 
 from .._messages import redact_urls, shorten
 
-__all__ = ["MAX_GRAMS", "MAX_NAME_CHARS", "MAX_PIPELINE_CHARS", "MAX_REASON_CHARS", "MAX_RUN_ID_CHARS",
-           "BudgetError", "LedgerUnavailableError", "RunIdTakenError", "UnknownRunError", "grams_limit_text"]
+__all__ = ["MAX_GRAMS", "MAX_NAME_CHARS", "MAX_PIPELINE_CHARS", "MAX_REASON_CHARS", "MAX_REASONS", "MAX_RUN_ID_CHARS",
+           "BudgetError", "capped_reasons", "LedgerUnavailableError", "RunIdTakenError", "UnknownRunError", "grams_limit_text"]
 
 # The limits of what the ledger records, defined once: the ledger checks them, the gatekeeper checks
 # a request's fields with them before it asks, and the bundled policy (budget.rego, which cannot
@@ -28,8 +28,26 @@ MAX_NAME_CHARS = 128
 MAX_RUN_ID_CHARS = 256
 #: A pipeline's name: characters.
 MAX_PIPELINE_CHARS = 256
-#: A reason (an exception's, a rejection's, a transfer's): characters.
+#: A reason (an exception's, a rejection's, a transfer's, a policy decision's): characters.
 MAX_REASON_CHARS = 1000
+#: A policy decision's reasons: how many are kept (the rest are counted in a last one).
+MAX_REASONS = 20
+
+
+def capped_reasons(reasons: "list[str] | tuple[str, ...]") -> tuple[str, ...]:
+    """``reasons`` bounded: at most :data:`MAX_REASONS` (the last one kept says how many more there
+    were) of at most :data:`MAX_REASON_CHARS` characters each (a longer one ends with a marker
+    saying how many characters were cut), whatever a policy answered."""
+    def cut(reason: str) -> str:
+        if len(reason) <= MAX_REASON_CHARS:
+            return reason
+        keep = MAX_REASON_CHARS - len(f" ... [{len(reason):,} characters cut]")  # the marker's longest
+        return reason[:keep] + f" ... [{len(reason) - keep:,} characters cut]"
+
+    kept = [cut(r) for r in reasons[:MAX_REASONS]]
+    if len(reasons) > MAX_REASONS:
+        kept[-1] = f"... and {len(reasons) - MAX_REASONS + 1:,} more reasons (cut)"
+    return tuple(kept)
 
 
 def grams_limit_text() -> str:

@@ -111,6 +111,7 @@ from .errors import (
     LedgerUnavailableError,
     RunIdTakenError,
     UnknownRunError,
+    capped_reasons,
     grams_limit_text,
 )
 
@@ -788,7 +789,7 @@ class Ledger:
                    else check_grams("overdraft_allowed_g", overdraft_allowed_g, zero=True))
         if isinstance(reasons, str) or not all(isinstance(r, str) for r in reasons):
             raise BudgetError("reasons", "must be a list of texts", reasons)
-        reasons = [" ".join(r.split()) for r in reasons if r.strip()]
+        reasons = list(capped_reasons([" ".join(r.split()) for r in reasons if r.strip()]))
         pipeline = _pipeline(pipeline)
         ttl = _finite("ttl_seconds", ttl_seconds, "seconds")
 

@@ -47,6 +47,7 @@ import httpx
 from .._checks import iso
 from .._messages import redact_urls, shorten
 from ._http import Closing, Retryable, send_retrying
+from .errors import capped_reasons
 from .rego import RegoError, RegoModule
 
 __all__ = [
@@ -136,7 +137,7 @@ class PolicyDecision:
         value = self.overdraft_allowed_g
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
             raise _bad(source, "overdraft_allowed_g", "a number >= 0", value)
-        object.__setattr__(self, "reasons", tuple(reasons))
+        object.__setattr__(self, "reasons", capped_reasons(reasons))  # whatever the engine answered: bounded
         object.__setattr__(self, "overdraft_allowed_g", float(value))
 
     def to_dict(self) -> dict:
