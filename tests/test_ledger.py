@@ -754,3 +754,32 @@ def test_names_run_ids_and_pipelines_refuse_unicode_controls_and_format_characte
         ledger.add_board_member("carol", actor=bad)
     assert [e.kind for e in ledger.entries()] == ["limit"]
     assert ledger.reserve("research", P, 10, "caf\u00e9-\u65e5\u672c", actor="gk", pipeline="p\u00e9").granted
+
+
+def test_a_corrupt_entry_detail_is_a_ledger_unavailable_error_naming_the_entry(ledger, ledger_url):
+    hard(ledger)
+    ledger.add_board_member("carol", actor="lead")
+    engine = sa.create_engine(ledger_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        entry_id = connection.execute(sa.text("SELECT max(id) FROM budget_entries")).scalar_one()
+        connection.execute(sa.text("UPDATE budget_entries SET detail = '{not json' WHERE id = :id"), {"id": entry_id})
+    engine.dispose()
+    with pytest.raises(LedgerUnavailableError, match=f"entry #{entry_id}'s detail is not a JSON object: the ledger "
+                                                     "is corrupt"):
+        ledger.board_members()
+
+
+def test_a_corrupt_budget_row_is_a_ledger_unavailable_error_naming_it(tmp_path):
+    url = f"sqlite:///{tmp_path / 'corrupt.db'}"
+    with Ledger(url, clock=FixedClock(NOW)) as ledger:
+        hard(ledger)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE budget_periods SET reserved_g = 'abc'"))
+    engine.dispose()
+    with Ledger(url, clock=FixedClock(NOW)) as ledger:
+        with pytest.raises(LedgerUnavailableError, match="budget_periods row of team 'research' for 2026-12: "
+                                                         "reserved_g is not a number .*'abc'.*the ledger is corrupt"):
+            ledger.status("research", P)
+        with pytest.raises(LedgerUnavailableError):
+            ledger.reserve("research", P, 1, "r", actor="gk")

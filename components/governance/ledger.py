@@ -98,6 +98,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
 from .._checks import iso
+from .._messages import shorten
 from ..records import _NO_VALUE as _RECORD_NO_VALUE
 from ..records import BudgetStatus, ExceptionGrant, LedgerEntry, RecordError, Reservation, RunFacts
 from ..records import grams_text as _text_g
@@ -619,6 +620,14 @@ class Ledger:
         row = connection.execute(_ROW_LOCKED if lock else _ROW, {"b_team": team, "b_period": period}).first()
         if row is None:
             raise BudgetError("team", f"has no budget for {period} (set a limit for it first)", team)
+        for name in ("limit_g", "overdraft_percent", "transferred_g", "reserved_g", "settled_g", "exceptions"):
+            value = getattr(row, name, 0)
+            try:
+                _stored_number(value)
+            except ValueError:
+                raise LedgerUnavailableError(
+                    "ledger", f"budget_periods row of team {team!r} for {period}: {name} is not a number "
+                              f"({shorten(value)}): the ledger is corrupt") from None
         return row
 
     @staticmethod
@@ -1386,14 +1395,35 @@ class Ledger:
 # --------------------------------------------------------------------------- rows to records
 
 def _entry(row: Any) -> LedgerEntry:
-    """A row of ``budget_entries`` (a mapping; the columns left out of an insert are None)."""
+    """A row of ``budget_entries`` (a mapping; the columns left out of an insert are None); a row
+    that cannot be one (a detail that is not a JSON object, an amount that is not a number) is a
+    LedgerUnavailableError naming the entry: the ledger is corrupt, the request was fine."""
+    try:
+        detail = json.loads(row.get("detail") or "{}")
+    except ValueError:
+        detail = None
+    if not isinstance(detail, dict):
+        raise LedgerUnavailableError("ledger", f"entry #{row.get('id')}'s detail is not a JSON object: the ledger "
+                                               "is corrupt")
     expires, amount = row.get("expires_at"), row.get("amount_g")
+    try:
+        amount = None if amount is None else _stored_number(amount)
+    except ValueError:
+        raise LedgerUnavailableError("ledger", f"entry #{row.get('id')}'s amount_g is not a number "
+                                               f"({shorten(amount)}): the ledger is corrupt") from None
     return LedgerEntry(
         id=int(row["id"]), kind=row["kind"], action=row["action"], at=iso(row["at"]), actor=row["actor"],
         team=row.get("team"), period=row.get("period"), run_id=row.get("run_id"),
-        amount_g=None if amount is None else float(amount), to_team=row.get("to_team"), pipeline=row.get("pipeline"),
-        ref_id=row.get("ref_id"), expires_at=None if expires is None else iso(expires),
-        detail=json.loads(row.get("detail") or "{}"))
+        amount_g=amount, to_team=row.get("to_team"), pipeline=row.get("pipeline"),
+        ref_id=row.get("ref_id"), expires_at=None if expires is None else iso(expires), detail=detail)
+
+
+def _stored_number(value: Any) -> float:
+    """A number as the database holds it (SQLite keeps whatever text was written into a column):
+    a finite float, else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        raise ValueError(value)
+    return float(value)
 
 
 def _when(text: str) -> datetime:
