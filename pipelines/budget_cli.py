@@ -153,15 +153,31 @@ def cmd_reserve(args, ledger) -> int:
 def cmd_settle(args, ledger) -> int:
     entry = ledger.settle(args.team, args.run_id, args.actual_g, actor=args.actor, facts=args.facts_json)
     detail = entry.detail
-    print(f"settled run {entry.run_id}: {entry.amount_g:g} g (reserved {detail['reserved_g']:g} g, released "
-          f"{detail['released_g']:g} g); entry #{entry.id}")
+    if detail.get("after_expiry"):
+        print(f"settled run {entry.run_id}: {_g(entry.amount_g)} g charged anew (its reservation of "
+              f"{_g(detail['reserved_g'])} g had expired: nothing was given back); entry #{entry.id}")
+    else:
+        print(f"settled run {entry.run_id}: {_g(entry.amount_g)} g (reserved {_g(detail['reserved_g'])} g, released "
+              f"{_g(detail['released_g'])} g)" + (f", {_g(detail['charged_g'])} g charged beyond the reservation"
+                                                 if detail.get("charged_g") else "") + f"; entry #{entry.id}")
+    for reason in detail.get("reasons", ()):
+        print(f"  - {reason}")
     return 0
+
+
+def _g(grams: float) -> str:
+    return f"{grams:g}"
 
 
 def cmd_release(args, ledger) -> int:
     entry = ledger.release(args.team, args.run_id, actor=args.actor)
-    print(f"released run {entry.run_id}: {entry.amount_g:g} g back to team {entry.team} ({entry.period}); "
-          f"entry #{entry.id}")
+    if entry.action == "expired" or entry.detail.get("after_expiry"):
+        print(f"released run {entry.run_id}: its reservation of {entry.amount_g:g} g had expired "
+              f"({entry.detail.get('expires_at', 'earlier')}) and stopped counting then: nothing changed for team "
+              f"{entry.team} ({entry.period}); entry #{entry.id}")
+    else:
+        print(f"released run {entry.run_id}: {entry.amount_g:g} g back to team {entry.team} ({entry.period}); "
+              f"entry #{entry.id}")
     return 0
 
 

@@ -252,3 +252,32 @@ def test_a_corrupt_or_newer_ledger_is_one_line_exit_2(tmp_path, damage, message)
                             cwd=tmp_path)
     assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
     assert result.stderr == f"error: --ledger sqlite:///{path} {message}\n"
+
+
+def test_settling_and_releasing_after_expiry_say_what_happened(tmp_path, capsys):
+    import time
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    run = lambda *argv, **kw: budget(capsys, url, *argv, **kw)  # noqa: E731
+    run("set-limit", "--team", "research", "--period", P, "--limit-g", "1000", "--tier", "hard")
+    def reserve_expiring(run_id, grams):  # --ttl in hours: 0.36 s
+        run("reserve", "--team", "research", "--period", P, "--estimate-g", grams, "--run-id", run_id,
+            "--ttl", "0.0001")
+        time.sleep(0.5)
+
+    reserve_expiring("a", "600")
+    code, out, _ = run("settle", "--team", "research", "--run-id", "a", "--actual-g", "550")
+    assert code == 0 and "550 g charged anew" in out and "released 50 g" not in out
+    reserve_expiring("d", "10")
+    code, out, _ = run("release", "--team", "research", "--run-id", "d")
+    assert code == 0 and "had expired" in out and "nothing changed" in out and "back to team" not in out
+    code, out, _ = run("reserve", "--team", "research", "--period", P, "--estimate-g", "400", "--run-id", "c")
+    code, out, _ = run("settle", "--team", "research", "--run-id", "c", "--actual-g", "400")
+    reserve_expiring("b", "50")
+    code, out, _ = run("settle", "--team", "research", "--run-id", "b", "--actual-g", "600")
+    assert code == 0 and "600 g charged anew" in out
+    assert "takes the hard budget of team research for 2026-12 to -550 g: flagged for review" in out
+    with Ledger(url) as ledger:
+        assert ledger.status("research", P).remaining_g == -550
+        settled = [e for e in ledger.entries() if e.kind == "settlement" and e.run_id == "b"][0]
+        assert settled.detail["review_required"] is True and settled.detail["released_g"] == 0

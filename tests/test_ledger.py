@@ -783,3 +783,26 @@ def test_a_corrupt_budget_row_is_a_ledger_unavailable_error_naming_it(tmp_path):
             ledger.status("research", P)
         with pytest.raises(LedgerUnavailableError):
             ledger.reserve("research", P, 1, "r", actor="gk")
+
+
+def test_a_settlement_after_expiry_charges_the_actual_and_flags_a_hard_overdraft(ledger, clock):
+    hard(ledger)
+    ledger.reserve("research", P, 600, "a", actor="gk", ttl_seconds=60)
+    ledger.reserve("research", P, 100, "b", actor="gk", ttl_seconds=60)
+    clock.sleep(61)
+    ledger.expire()  # b's release is written; a's reservation merely stopped counting
+    released = ledger.release("research", "b", actor="gk")
+    assert released.action == "expired"
+    settled = ledger.settle("research", "a", 550, actor="gk")
+    assert (settled.detail["after_expiry"], settled.detail["released_g"], settled.detail["charged_g"]) == \
+        (True, 0, 550)
+    assert "review_required" not in settled.detail and ledger.status("research", P).remaining_g == 450
+    ledger.reserve("research", P, 10, "c", actor="gk", ttl_seconds=60)
+    clock.sleep(61)
+    assert ledger.release("research", "c", actor="gk").detail["after_expiry"] is True
+    ledger.reserve("research", P, 400, "d", actor="gk", ttl_seconds=60)
+    clock.sleep(61)
+    late = ledger.settle("research", "d", 900, actor="gk")
+    assert late.detail["review_required"] is True and late.detail["remaining_g"] == -450
+    assert late.detail["reasons"] == ["takes the hard budget of team research for 2026-12 to -450 g: flagged for review"]
+    assert ledger.status("research", P).remaining_g == -450

@@ -917,15 +917,27 @@ class Ledger:
             if released is not None and released.action == "released":
                 raise BudgetError("run_id", "was released (the run did not happen): there is nothing to settle",
                                   run_id)
-            detail = {"reserved_g": reservation.amount_g, "released_g": max(reservation.amount_g - actual_g, 0.0),
+            now = self._now()
+            # expired: its reservation stopped counting (expire() wrote its release, or its time passed),
+            # so nothing is given back and the whole actual is charged anew
+            expired = released is not None or _when(reservation.expires_at) <= now
+            budget = self._status(connection, self._lock(connection, team, reservation.period), now)[0]
+            remaining = budget.remaining_g + (0.0 if expired else reservation.amount_g) - actual_g
+            detail = {"reserved_g": reservation.amount_g,
+                      "released_g": 0.0 if expired else max(reservation.amount_g - actual_g, 0.0),
                       "beyond_reservation_g": max(actual_g - reservation.amount_g, 0.0),
-                      "after_expiry": released is not None}
+                      "charged_g": actual_g if expired else max(actual_g - reservation.amount_g, 0.0),
+                      "after_expiry": expired, "remaining_g": remaining}
+            if budget.tier == "hard" and remaining < -_TOLERANCE_G and remaining < budget.remaining_g - _TOLERANCE_G:
+                detail["review_required"] = True  # the run emitted it: charged, and the board looks at it
+                detail["reasons"] = [f"takes the hard budget of team {team} for {reservation.period} to "
+                                     f"{_text_g(remaining)}: flagged for review"]
             if facts is not None:
                 detail["facts"] = _facts_of(facts, reservation.pipeline or "")
             connection.execute(_SETTLE, {"b_team": team, "b_period": reservation.period, "settled": actual_g,
                                          "unreserved": 0.0 if released is not None else reservation.amount_g})
             return self._insert(
-                connection, "settlement", "settled", actor=actor, at=self._now(), team=team,
+                connection, "settlement", "settled", actor=actor, at=now, team=team,
                 period=reservation.period, run_id=run_id, amount_g=actual_g, pipeline=reservation.pipeline,
                 ref_id=reservation.id, unique_key=f"settlement:{run_id}", detail=detail)
 
@@ -942,10 +954,14 @@ class Ledger:
                 raise BudgetError("run_id", "was settled: a settled run cannot be released", run_id)
             if "release" in found:
                 return found["release"]
+            now = self._now()
             self._add(connection, team, reservation.period, "reserved_g", -reservation.amount_g)
-            return self._insert(connection, "release", "released", actor=actor, at=self._now(), team=team,
+            # past its expiry the reservation stopped counting already: this gives nothing back
+            expired = _when(reservation.expires_at) <= now
+            return self._insert(connection, "release", "released", actor=actor, at=now, team=team,
                                 period=reservation.period, run_id=run_id, amount_g=reservation.amount_g,
-                                pipeline=reservation.pipeline, ref_id=reservation.id, unique_key=f"release:{run_id}")
+                                pipeline=reservation.pipeline, ref_id=reservation.id, unique_key=f"release:{run_id}",
+                                detail={"after_expiry": True, "expires_at": reservation.expires_at} if expired else {})
 
         return self._run(work)
 
