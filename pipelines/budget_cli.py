@@ -38,7 +38,7 @@ def _option(field: str) -> str:
 def _number(text: str) -> float | str:
     """``text`` as a float if it is one in ASCII (``float`` also reads other scripts' digits, ``١٠``)."""
     try:
-        return float(text) if text.isascii() else text
+        return float(text) if text.isascii() and "_" not in text else text  # ASCII digits: no 1_000
     except ValueError:
         return text  # the check names it as typed
 

@@ -281,3 +281,14 @@ def test_settling_and_releasing_after_expiry_say_what_happened(tmp_path, capsys)
         assert ledger.status("research", P).remaining_g == -550
         settled = [e for e in ledger.entries() if e.kind == "settlement" and e.run_id == "b"][0]
         assert settled.detail["review_required"] is True and settled.detail["released_g"] == 0
+
+
+def test_an_estimate_of_minus_zero_is_zero_and_underscores_are_refused(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    budget(capsys, url, "set-limit", "--team", "research", "--period", P, "--limit-g", "1000", "--tier", "hard")
+    code, out, _ = budget(capsys, url, "reserve", "--team", "research", "--period", P, "--estimate-g", "-0",
+                          "--run-id", "z")
+    assert code == 0 and "-0" not in out
+    code, out, err = budget(capsys, url, "reserve", "--team", "research", "--period", P, "--estimate-g", "1_000",
+                            "--run-id", "u")
+    assert code != 0 and "1_000" in err and out == ""

@@ -305,7 +305,7 @@ def check_grams(field: str, value: Any, *, zero: bool = False) -> float:
     if not real or float(value) < 0 or (float(value) == 0 and not zero) or float(value) > MAX_GRAMS:
         raise BudgetError(field, f"must be a finite number of grams {'>= 0' if zero else '> 0'}, at most "
                                  f"{grams_limit_text()}", value)
-    return float(value)
+    return float(value) + 0.0  # -0.0 is 0
 
 
 def _pipeline(value: Any) -> str:
