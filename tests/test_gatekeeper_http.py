@@ -325,8 +325,11 @@ def test_serve_logs_one_line_per_admission_and_never_a_secret(postgres_server, t
         assert httpx.put(f"{url}/apis/greenkfp/v1/budgets/ml/{PERIOD}", json={"limit_g": 80, "tier": "hard"},
                          headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 200
         headers = {"Authorization": f"Bearer {team}"}
+        forged = httpx.post(url + ADMISSIONS, headers=headers, timeout=30,  # a line break in a name: refused
+                            json={"pipeline": "nightly\nINFO forged line", "run_id": "log-x", "energy_kwh": 0.2})
+        assert forged.status_code == 400 and "pipeline" in forged.text
         answers = [httpx.post(url + ADMISSIONS, headers=headers, timeout=30,
-                              json={"pipeline": "nightly\nINFO forged line", "run_id": f"log-{i}",
+                              json={"pipeline": "nightly", "run_id": f"log-{i}",
                                     "energy_kwh": 0.2}).status_code for i in range(3)]
         assert answers == [200, 200, 403]  # 32.5 g each against 80 g
     finally:
@@ -337,7 +340,7 @@ def test_serve_logs_one_line_per_admission_and_never_a_secret(postgres_server, t
     assert len(admissions) == 3, output
     for i, line in enumerate(admissions):
         assert f"team=ml run=log-{i}" in line and "estimate_g=32.5" in line
-        assert f"granted={i < 2}" in line and "pipeline=nightly\\nINFO forged line" in line
+        assert f"granted={i < 2}" in line and "pipeline=nightly" in line
     assert not any(line.startswith("INFO forged line") for line in lines)
     start = next(line for line in lines if line.startswith("greenkfp gatekeeper on"))
     assert "password=***" in start and "request bodies up to 4 MiB" in start
