@@ -142,7 +142,7 @@ MALFORMED = [
     ("estimate_g", 1e16), ("estimate_g", math.nan), ("estimate_g", math.inf), ("estimate_g", [50]),
     ("limit_g", -5), ("limit_g", MISSING), ("reserved_g", "x"), ("settled_g", None), ("settled_g", -0.1),
     ("remaining_g", "100"), ("remaining_g", -1e16), ("remaining_g", MISSING),
-    ("overdraft_percent", -1), ("overdraft_percent", 1001), ("overdraft_percent", MISSING),
+    ("overdraft_percent", -1), ("overdraft_percent", 101), ("overdraft_percent", MISSING),
     ("pipeline", MISSING), ("pipeline", ""), ("pipeline", {"name": "p"}),
     ("labels", MISSING), ("labels", ["a"]), ("labels", "a=b"),
     ("exceptions", MISSING), ("exceptions", {}), ("exceptions", None),
@@ -208,7 +208,7 @@ def test_the_policy_checks_the_ledgers_limits():
     declared = {name: float(value) for name, value in re.findall(r"^(max_\w+) := ([0-9.e]+)$", text, re.M)}
     assert declared == {"max_grams": errors.MAX_GRAMS, "max_name_chars": errors.MAX_NAME_CHARS,
                         "max_run_id_chars": errors.MAX_RUN_ID_CHARS, "max_pipeline_chars": errors.MAX_PIPELINE_CHARS,
-                        "max_overdraft_percent": 1000}
+                        "max_overdraft_percent": 100}  # the ledger takes 0 to 100
 
 
 @pytest.mark.parametrize("field, limit", [("team", 128), ("pipeline", 256), ("run_id", 256)])

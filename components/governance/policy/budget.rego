@@ -13,7 +13,7 @@
 #   reserved_g         reserved by runs not yet settled, 0 to 1e15
 #   settled_g          spent by finished runs, 0 to 1e15
 #   remaining_g        what is left, -1e15 to 1e15 (below 0 once a soft budget is overdrawn)
-#   overdraft_percent  0 to 1000; the soft tier's overdraft as a share of limit_g (hard: unused)
+#   overdraft_percent  0 to 100; the soft tier's overdraft as a share of limit_g (hard: unused)
 #   pipeline           non-empty string (at most 256 characters)
 #   labels             object of string values (the submission's labels)
 #   exceptions         array of {"id": non-empty string (at most 128 characters), "amount_g":
@@ -55,7 +55,7 @@ max_run_id_chars := 256
 
 max_pipeline_chars := 256
 
-max_overdraft_percent := 1000
+max_overdraft_percent := 100
 
 priority_label := "greenkfp.io/priority"
 
