@@ -806,3 +806,44 @@ def test_a_settlement_after_expiry_charges_the_actual_and_flags_a_hard_overdraft
     assert late.detail["review_required"] is True and late.detail["remaining_g"] == -450
     assert late.detail["reasons"] == ["takes the hard budget of team research for 2026-12 to -450 g: flagged for review"]
     assert ledger.status("research", P).remaining_g == -450
+
+
+def test_the_status_of_a_budget_with_expired_reservations_looks_each_up_by_index(ledger, ledger_url, clock):
+    """A budget holding reservations past their expiry (runs that never reported back) reads
+    which are still open by each run's settlement/release key: one index lookup per reservation,
+    not a walk over the team's entries for each (quadratic: 160 s for a 100,000-run report)."""
+    hard(ledger, limit=1e6)
+    for i in range(40):
+        ledger.reserve("research", P, 2, f"run-{i}", actor="gk", ttl_seconds=60)
+    for i in range(0, 40, 2):
+        ledger.settle("research", f"run-{i}", 1, actor="gk")
+    ledger.release("research", "run-1", actor="gk")
+    clock.sleep(120)
+    statements = []
+
+    def seen(_connection, _cursor, statement, parameters, _context, _many):
+        statements.append((statement, parameters))
+
+    sa.event.listen(ledger._engine, "before_cursor_execute", seen)
+    try:
+        status = ledger.status("research", P)
+    finally:
+        sa.event.remove(ledger._engine, "before_cursor_execute", seen)
+    assert (status.reserved_g, status.settled_g) == (0, 20)
+    queries = [(q, p) for q, p in statements if "EXISTS" in q.upper() and "budget_entries" in q]
+    assert queries
+    engine = sa.create_engine(ledger_url)
+    try:
+        with engine.connect() as connection:
+            for query, parameters in queries:
+                if connection.dialect.name == "sqlite":
+                    plan = [str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}",
+                                                                              parameters)]
+                    closed = [line for line in plan if "closed" in line]
+                    assert closed and all("unique_key=?" in line for line in closed), plan
+                else:
+                    connection.exec_driver_sql("SET enable_seqscan = off")
+                    plan = "\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {query}", parameters))
+                    assert "Seq Scan" not in plan and "unique_key" in plan, plan
+    finally:
+        engine.dispose()

@@ -16,6 +16,9 @@ The teams (the quadrants the budgets are built on):
 * ``growth``: a team whose budget does not cover its plans: it asks the review board for an
   exception (approved, with its reason) and gets one transfer from ``research``.
 
+Each team also has, every month of the quarter, one run that never reported back: its 1 g
+reservation expires unsettled an hour later, as real ledgers have them.
+
 The ``baseline_months`` before the quarter hold the runs from before greenkfp (no gate, no
 selection: no savings, the energy only) under generous monitoring limits: the audit measures the
 reduction target against them. In the quarter, emissions fall month by month as the levers
@@ -279,6 +282,11 @@ def _seed(ledger, rng, quarter, baseline, quarter_only, runs_per_month, pools, c
                   "growth": spent["growth"] * 1.05 - gap}
         for team, (tier, percent, _) in DEMO_TEAMS.items():
             ledger.set_limit(team, month, round(limits[team], 1), tier, overdraft_percent=percent, actor="lead")
+        clock.now = _start(month) + timedelta(hours=12)
+        for team in DEMO_TEAMS:  # a run that never reported back: its reservation expires unsettled (real
+            # ledgers hold them; reading a budget then looks up which of its reservations are still open)
+            ledger.reserve(team, month, 1.0, f"demo-{month}-lost-{team}", actor="gatekeeper", ttl_seconds=3600.0,
+                           pipeline=next(p.name for p in DEMO_PIPELINES if p.team == team))
         if index == 1:  # growth asks the board; research gives some of its budget
             clock.now = _start(month) + timedelta(days=2)
             transfer_id = ledger.transfer("research", "growth", month, given, approver="carol",

@@ -190,9 +190,13 @@ _BY_KEY = sa.select(ENTRIES).where(_E.team == sa.bindparam("team"), _E.unique_ke
 _BY_KEY_LOCKED = _BY_KEY.with_for_update()
 _INSERT = ENTRIES.insert().returning(_E.id)
 _CLOSED = ENTRIES.alias("closed")
-#: The reservation of ``_E`` was settled or released (a run id is one team's).
-_IS_CLOSED = sa.exists().where(_CLOSED.c.team == _E.team, _CLOSED.c.run_id == _E.run_id,
-                               _CLOSED.c.kind.in_(("settlement", "release")))
+#: The reservation of ``_E`` was settled or released (a run id is one team's): its run's
+#: ``settlement:<run id>`` or ``release:<run id>`` entry, found by the (team, unique key) index, two
+#: lookups per reservation (correlating on team and run id let SQLite walk all the team's entries
+#: through the (team, period, kind) index for each reservation: quadratic in a big ledger).
+_IS_CLOSED = sa.exists().where(_CLOSED.c.team == _E.team,
+                               _CLOSED.c.unique_key.in_([sa.literal("settlement:") + _E.run_id,
+                                                         sa.literal("release:") + _E.run_id]))
 #: Open reservations of a budget (not settled or released): what expired of them at :now, and the first expiry.
 _OPEN = (sa.select(sa.func.coalesce(sa.func.sum(sa.case((_E.expires_at <= sa.bindparam("now"), _E.amount_g),
                                                         else_=0.0)), 0.0), sa.func.min(_E.expires_at))
@@ -393,7 +397,9 @@ def alembic_config(connection: sa.Connection | None = None):
 
 
 def _shown_url(url: sa.URL | str) -> str:
-    return url.render_as_string(hide_password=True) if isinstance(url, sa.URL) else str(url)
+    """``url`` as shown in messages and records: its password and secret query parameters
+    (``?password=...``) masked by the one redaction of the project, ``_messages.redact_urls``."""
+    return _hide_password(url.render_as_string(hide_password=True) if isinstance(url, sa.URL) else str(url))
 
 
 def _create_engine(url: str, create: bool = True) -> sa.Engine:
