@@ -90,7 +90,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         with Ledger(args.ledger, create=False) as ledger:  # an audit reads: a missing ledger is not created
             from greenkfp.pipelines.submit import safe_url
 
-            result = run_audit(ledger, settings, kfp_runs=kfp, kfp_host=safe_url(args.kfp_host) if args.kfp_host
+            result = run_audit(ledger, settings, kfp_runs=kfp, kfp_host=redact_urls(safe_url(args.kfp_host)) if args.kfp_host
                                else None, cloud_rows=cloud_rows, cloud_sources=sources, project_map=project_map)
         written = write_audit(result, args.output)
     except _Unreachable as exc:

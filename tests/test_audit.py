@@ -429,3 +429,13 @@ def test_write_audit_stages_then_moves(demo, tmp_path):
     written = write_audit(result, tmp_path / "nested" / "out")
     assert [p.name for p in written] == list(AUDIT_FILES) and all(p.is_file() for p in written)
     assert sorted(p.name for p in (tmp_path / "nested").iterdir()) == ["out"]
+
+
+def test_a_token_in_the_kfp_hosts_query_is_in_no_output(demo, kfp_api, tmp_path, capsys):
+    url, _exports = demo
+    out = tmp_path / "audit"
+    code, stdout, stderr = run_cli(capsys, "--ledger", url, "--output", str(out), "--from", "2026-07", "--to",
+                                   "2026-09", "--kfp-host", f"{kfp_api.url}/?token=S3cretPW")
+    written = "".join(path.read_text() for path in out.iterdir()) if out.exists() else ""
+    assert "S3cretPW" not in stdout + stderr + written
+    assert code == 2 and "--kfp-host" in stderr and "token=***" in stderr
