@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -45,3 +46,38 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
         else:
             tmp.write_bytes(data)
     return Path(path)
+
+
+#: A cell a spreadsheet would run as a formula (OWASP, CSV injection): one starting with one of these.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` safe in a CSV a spreadsheet opens: a text starting with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return gets a leading single quote (OWASP's CSV injection
+    advice), so ``=HYPERLINK(...)`` in a team name stays text; numbers (and texts that are a
+    plain decimal number, ``-5.2``, ``1e-05``) stay numeric."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    text = str(value)
+    if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+class SafeCsvWriter:
+    """``csv.writer`` whose every cell goes through :func:`csv_cell`: the one way the project
+    writes CSV for people to open."""
+
+    def __init__(self, stream, **options):
+        import csv
+
+        self._writer = csv.writer(stream, **options)
+
+    def writerow(self, row) -> None:
+        self._writer.writerow([csv_cell(cell) for cell in row])
+
+    def writerows(self, rows) -> None:
+        for row in rows:
+            self.writerow(row)

@@ -439,3 +439,17 @@ def test_a_token_in_the_kfp_hosts_query_is_in_no_output(demo, kfp_api, tmp_path,
     written = "".join(path.read_text() for path in out.iterdir()) if out.exists() else ""
     assert "S3cretPW" not in stdout + stderr + written
     assert code == 2 and "--kfp-host" in stderr and "token=***" in stderr
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_text(tmp_path):
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with Ledger(url) as ledger:
+        ledger.set_limit("=1+2", "2026-08", 1e6, "hard", actor="lead")
+        ledger.reserve("=1+2", "2026-08", 10, "r1", actor="gk", pipeline="@SUM(A1)")
+        ledger.settle("=1+2", "r1", 9, actor="gk")
+        result = run_audit(ledger)
+    (row,) = list(csv.DictReader(io.StringIO(result.inventory_csv())))
+    assert (row["team"], row["pipeline"]) == ("'=1+2", "'@SUM(A1)")
+    assert row["settled_runs"] == "1"
+    for line in result.reconciliation_csv().splitlines()[1:]:
+        assert not line.startswith(("=", "+", "-", "@"))

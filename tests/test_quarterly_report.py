@@ -336,6 +336,23 @@ def test_texts_from_the_ledger_are_escaped_everywhere(tmp_path):
                render_csv(report).splitlines())
 
 
+def test_csv_texts_a_spreadsheet_would_run_as_formulas_get_a_quote_and_numbers_stay_numeric(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger(url, clock=lambda: utc("2026-10-01T00:00:00")) as ledger:
+        for team in ("=cmd", "+x", "-y", "@z"):
+            ledger.set_limit(team, "2026-10", 100, "hard", actor="lead")
+            ledger.import_settled_runs([run(f"r-{team}", team, "2026-10", 50, facts(saving("quantization", -1, -2, 0)))],
+                                       actor="t")
+        report = quarterly_report(ledger, "2026Q4", AuditBaseline.from_dict(baseline_data()), now=NOW)
+    rows = list(csv.reader(io.StringIO(render_csv(report))))
+    teams = {row[1] for row in rows[1:]}
+    assert {"'=cmd", "'+x", "'-y", "'@z"} <= teams and not teams & {"=cmd", "+x", "-y", "@z"}
+    values = [row[5] for row in rows[1:] if row[5].startswith(("-", "'-"))]
+    assert values and all(value.startswith("-") and float(value) < 0 for value in values)  # numbers stay numbers
+    for row in rows:
+        assert not any(cell.startswith(("=", "+", "@", "\t", "\r")) for cell in row), row
+
+
 def test_nothing_is_written_when_the_output_is_a_file(sqlite_seeded, tmp_path):
     report = report_of(sqlite_seeded)
     blocker = tmp_path / "out"

@@ -63,7 +63,6 @@ months after the last audited month).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -77,6 +76,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .._checks import iso
+from .._files import SafeCsvWriter
 from ..records import AuditBaseline
 from .cloud_footprint import CloudFootprintRow
 from .errors import BudgetError
@@ -408,7 +408,7 @@ class AuditResult:
                    "kfp_runs", "mean_energy_kwh_per_run", "energy_method", "mean_g_per_run", "inference_volume",
                    "kwh_per_month", "criticality", "intensity", "quadrant")
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = SafeCsvWriter(buffer, lineterminator="\n")
         writer.writerow(columns)
         for p in self.inventory:
             row = p.to_dict()
@@ -418,7 +418,7 @@ class AuditResult:
 
     def reconciliation_csv(self) -> str:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = SafeCsvWriter(buffer, lineterminator="\n")
         writer.writerow(("provider", "project", "month", "cloud_scope2_location_based_kg", "pipeline_kg",
                          "unexplained_kg", "unexplained_percent", "pipelines", "cloud_rows", "note"))
         for r in self.reconciliation:

@@ -12,12 +12,13 @@ inside a figure or a table row, black on white. Colours are the Okabe-Ito palett
 colour-blind readers) and text contrast is at least 7:1.
 
 Every text that comes from the ledger (team names, reasons) is escaped for HTML, Markdown,
-CSV and matplotlib's mathtext.
+CSV (quoted by the csv module, and a text a spreadsheet would run as a formula, ``=...``,
+``+...``, ``-...``, ``@...``, gets a leading single quote: ``_files.csv_cell``, numbers stay
+numeric) and matplotlib's mathtext.
 """
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 import math
@@ -25,6 +26,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
+from .._files import SafeCsvWriter
 from ..records import QuarterlyReport
 from .quarterly import ReportError, lever_name
 
@@ -568,7 +570,7 @@ def render_csv(report: QuarterlyReport) -> str:
     """Every figure of the report, one per row (long format): section, team, month, item (a
     lever, an exception's id, ...), figure, value, unit."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = SafeCsvWriter(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
 
     def row(section, team, month, item, figure, value, unit=""):
