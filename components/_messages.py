@@ -67,3 +67,11 @@ def shorten(value: Any, limit: int = 80) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(value) if isinstance(value, str) else len(text):,} characters)"
+
+
+def markdown_text(text: Any) -> str:
+    """``text`` for a Markdown table cell or line, shown as it is: on one line, its pipes (which
+    would split a table cell), HTML tags and markup (``**``, backticks, links, headings)
+    backslash-escaped. The one escaping of the audit's and the quarterly report's Markdown."""
+    text = " ".join(str(text).split())
+    return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", text)

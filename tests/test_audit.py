@@ -453,3 +453,18 @@ def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_text(tmp_path):
     assert row["settled_runs"] == "1"
     for line in result.reconciliation_csv().splitlines()[1:]:
         assert not line.startswith(("=", "+", "-", "@"))
+
+
+def test_texts_in_audit_md_are_escaped_as_in_the_quarterly_report(tmp_path):
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    team = "<script>x</script>a|b**bold**"
+    with Ledger(url) as ledger:
+        ledger.set_limit(team, "2026-08", 1e6, "hard", actor="lead")
+        ledger.reserve(team, "2026-08", 10, "r1", actor="gk", pipeline="p|q")
+        ledger.settle(team, "r1", 9, actor="gk")
+        result = run_audit(ledger)
+    markdown = result.markdown()
+    assert "<script>" not in markdown and "**bold**" not in markdown
+    row = next(line for line in markdown.splitlines() if "script" in line and line.startswith("| "))
+    assert row.count("|") - row.count("\\|") == 4 + len(result.baseline.months) + 2  # cells intact
+    assert "\\<script\\>x\\</script\\>a\\|b\\*\\*bold\\*\\*" in markdown

@@ -77,6 +77,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .._checks import iso
 from .._files import SafeCsvWriter
+from .._messages import markdown_text as _md
 from ..records import AuditBaseline
 from .cloud_footprint import CloudFootprintRow
 from .errors import BudgetError
@@ -660,7 +661,7 @@ def _markdown(result: AuditResult) -> str:
              "| team | tier | " + " | ".join(months) + " | mean a month | target a month | runs |",
              "|---|---|" + "---:|" * (len(months) + 3)]
     for team, t in sorted(b.teams.items()):
-        lines.append(f"| {team} | {t.tier or '-'} | " + " | ".join(_kg(t.monthly_g[m]) for m in months)
+        lines.append(f"| {_md(team)} | {_md(t.tier or '-')} | " + " | ".join(_kg(t.monthly_g[m]) for m in months)
                      + f" | {_kg(t.mean_monthly_g)} | {_kg(b.target_monthly_g(team))} | {t.runs:,} |")
     lines += ["", "## Pipelines by quadrant", "",
               "| quadrant | pipelines | runs a month | kWh a month | what to do |", "|---|---|---:|---:|---|"]
@@ -672,12 +673,12 @@ def _markdown(result: AuditResult) -> str:
         if not items:
             continue
         energy = sum(p.kwh_per_month or 0.0 for p in items)
-        lines.append(f"| {quadrant} | {', '.join(f'{p.team}/{p.pipeline}' for p in items)} | "
+        lines.append(f"| {quadrant} | {', '.join(_md(f'{p.team}/{p.pipeline}') for p in items)} | "
                      f"{sum(p.runs_per_month for p in items):,.0f} | {energy:,.1f} | {QUADRANT_ADVICE[quadrant]} |")
     s = result.settings
     rule = (f"at least {s.intensive_kwh_per_month:g} kWh a month" if s.intensive_kwh_per_month is not None
             else f"the pipelines that, largest first, make {s.intensive_share:g} % of the audited energy")
-    lines += ["", f"Critical: label `{PRIORITY_LABEL}` in {', '.join(s.critical_priorities)}, else a soft budget. "
+    lines += ["", f"Critical: label `{PRIORITY_LABEL}` in {', '.join(_md(p) for p in s.critical_priorities)}, else a soft budget. "
               f"Intensive: {rule}, or serving at least {s.high_inference_volume:.3g} inferences."]
     lines += ["", "## Reconciliation with the cloud's accounting", ""]
     cloud = [r for r in result.reconciliation if r.cloud_location_kg is not None]
@@ -686,7 +687,7 @@ def _markdown(result: AuditResult) -> str:
                   "|---|---|---|---:|---:|---:|"]
         for r in cloud:
             percent = "" if r.unexplained_percent is None else f" ({r.unexplained_percent:.0f} %)"
-            lines.append(f"| {r.provider} | {r.project} | {r.month} | {r.cloud_location_kg:,.1f} kg | "
+            lines.append(f"| {_md(r.provider)} | {_md(r.project)} | {_md(r.month)} | {r.cloud_location_kg:,.1f} kg | "
                          f"{r.pipeline_kg:,.1f} kg | {r.unexplained_kg:,.1f} kg{percent} |")
         lines += ["", "Cloud figures: GCP scope 2 location-based, AWS location-based total; the pipelines' are "
                       "energy x location-based grid intensity. The remainder is the projects' other usage and the "
@@ -696,14 +697,14 @@ def _markdown(result: AuditResult) -> str:
     unmapped = [r for r in result.reconciliation if r.project == "(unmapped)"]
     if unmapped:
         lines += ["", f"Unmapped to a cloud project: {sum(r.pipeline_kg for r in unmapped):,.1f} kg of "
-                      f"{', '.join(sorted({n for r in unmapped for n in r.pipelines}))}."]
-    sources = [f"ledger {b.sources.ledger}"]
+                      f"{', '.join(_md(n) for n in sorted({n for r in unmapped for n in r.pipelines}))}."]
+    sources = [f"ledger {_md(b.sources.ledger)}"]
     if b.sources.kfp_host:
-        sources.append(f"KFP {b.sources.kfp_host} ({result.kfp_runs:,} runs, {result.kfp_unknown_to_ledger:,} "
+        sources.append(f"KFP {_md(b.sources.kfp_host)} ({result.kfp_runs:,} runs, {result.kfp_unknown_to_ledger:,} "
                        "unknown to the ledger)")
-    sources += [f"{e.kind} {e.path} ({e.rows:,} rows)" for e in b.sources.cloud_exports]
+    sources += [f"{_md(e.kind)} {_md(e.path)} ({e.rows:,} rows)" for e in b.sources.cloud_exports]
     lines += ["", "Sources: " + "; ".join(sources) + f". Generated {b.generated_at}."]
-    lines += [f"> {note}" for note in result.notes]
+    lines += [f"> {_md(note)}" for note in result.notes]
     return "\n".join(lines) + "\n"
 
 

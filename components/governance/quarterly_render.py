@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .._files import SafeCsvWriter
+from .._messages import markdown_text
 from ..records import QuarterlyReport
 from .quarterly import ReportError, lever_name
 
@@ -90,8 +91,7 @@ def _e(text: Any) -> str:
 
 def _md(text: Any) -> str:
     """Text for a Markdown table cell or line: no pipes, no line breaks, no markup."""
-    text = " ".join(str(text).split())
-    return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", text)
+    return markdown_text(text)
 
 
 def _tex(text: str) -> str:
