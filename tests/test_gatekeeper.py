@@ -588,3 +588,133 @@ def test_a_gate_step_that_asks_before_the_proxy_moved_its_reservation_is_still_c
                            json={"pipeline": "p", "run_id": "kfp-run", "energy_kwh": 2.0}).json()
     assert core.rekey("ml", "provisional", "kfp-run")
     assert core.ledger.status("ml", PERIOD).reserved_g == pytest.approx(step["reserved_g"])
+
+
+# --------------------------------------------------------------------------- hostile ids, keys and parameters
+
+
+def _raw_get(gatekeeper: LiveGatekeeper, path: str, token: str) -> tuple[int, dict]:
+    """A GET sent byte for byte as given (httpx would normalise '..' away before sending)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(gatekeeper.url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+    try:
+        connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        reply = connection.getresponse()
+        return reply.status, json.loads(reply.read())
+    finally:
+        connection.close()
+
+
+def _decided(gatekeeper: LiveGatekeeper) -> list:
+    return [e for e in gatekeeper.core.ledger.entries(team="ml") if e.kind in ("decision", "reservation")]
+
+
+def _upstream_paths(httpserver) -> list[str]:
+    return [request.full_path if request.query_string else request.path for request, _ in httpserver.log]
+
+
+@pytest.mark.parametrize("reference, field", [
+    ({"pipeline_id": "../../v2beta1/experiments?x=", "pipeline_version_id": "y"}, "pipeline_id"),
+    ({"pipeline_id": "../../runs", "pipeline_version_id": "y"}, "pipeline_id"),
+    ({"pipeline_id": "p1", "pipeline_version_id": "../../../experiments"}, "pipeline_version_id"),
+    ({"pipeline_id": "..", "pipeline_version_id": "y"}, "pipeline_id"),
+    ({"pipeline_id": "p1", "pipeline_version_id": "v1\r\nX-Injected: 1"}, "pipeline_version_id"),
+    ({"pipeline_id": "p%2F..", "pipeline_version_id": "y"}, "pipeline_id"),
+    ({"pipeline_id": 12, "pipeline_version_id": "y"}, "pipeline_id"),
+])
+def test_a_pipeline_version_reference_cannot_name_another_kfp_path(gatekeeper, kfp_api, httpserver, reference, field):
+    body = {"display_name": "r", "pipeline_version_reference": reference,
+            "runtime_config": {"parameters": {"energy_kwh": 1.0}}}
+    reply = gatekeeper.call("POST", "/apis/v2beta1/runs", TOKENS["ml"], json=body)
+    assert reply.status_code == 400 and reply.json()["code"] == 3, reply.text
+    assert f"pipeline_version_reference.{field} must be a KFP id" in reply.json()["message"]
+    assert _upstream_paths(httpserver) == [] and _decided(gatekeeper) == []
+
+
+@pytest.mark.parametrize("path, field", [
+    ("/apis/v2beta1/runs/..", "run_id"),
+    ("/apis/v2beta1/runs/%2E%2E", "run_id"),
+    ("/apis/v2beta1/runs/.", "run_id"),
+    ("/apis/v2beta1/runs/x%0d%0aX-Injected:%201", "run_id"),
+    ("/apis/v2beta1/runs/%00", "run_id"),
+    ("/apis/v2beta1/experiments/%2E%2E", "experiment_id"),
+    ("/apis/v2beta1/recurringruns/x%3Fy%3D1", "recurring_run_id"),
+])
+def test_a_path_id_cannot_reach_another_kfp_path(gatekeeper, kfp_api, httpserver, path, field):
+    status, body = _raw_get(gatekeeper, path, TOKENS["ml"])
+    assert status == 400 and body["code"] == 3 and body["message"].startswith(f"{field} must be a KFP id"), body
+    assert _upstream_paths(httpserver) == []
+
+
+def test_an_encoded_slash_in_a_path_id_is_not_a_route(gatekeeper, kfp_api, httpserver):
+    status, body = _raw_get(gatekeeper, "/apis/v2beta1/runs/a%2F..%2F..%2Fexperiments", TOKENS["ml"])
+    assert status == 404 and "not served by the greenkfp gatekeeper" in body["message"]
+    assert _upstream_paths(httpserver) == []
+
+
+def test_a_good_path_id_is_forwarded_quoted_to_its_own_path(gatekeeper, kfp_api, httpserver):
+    _client(gatekeeper).create_run_from_pipeline_package(str(GATE_PIPELINE), arguments={"energy_kwh": 1.0})
+    (run_id,) = kfp_api.runs
+    httpserver.clear_log()
+    status, body = _raw_get(gatekeeper, f"/apis/v2beta1/runs/{run_id}?view=DEFAULT", TOKENS["ml"])
+    assert status == 200 and body["run_id"] == run_id
+    assert _upstream_paths(httpserver) == [f"/apis/v2beta1/runs/{run_id}?view=DEFAULT"]
+
+
+def test_a_failed_forward_leaves_the_idempotency_key_usable(gatekeeper, kfp_api):
+    body = {"display_name": "r", "pipeline_spec": {"pipelineInfo": {"name": "p"}},
+            "runtime_config": {"parameters": {"energy_kwh": 1.0}}}
+    headers = {"Authorization": f"Bearer {TOKENS['ml']}", "Idempotency-Key": "retry-me"}
+    kfp_api.fail_creates = True
+    failed = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
+    assert failed.status_code == 500 and gatekeeper.core.ledger.status("ml", PERIOD).reserved_g == 0
+    failed = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
+    assert failed.status_code == 500 and kfp_api.runs == {}  # a retry is forwarded again, not refused as used
+    kfp_api.fail_creates = False
+    created = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
+    assert created.status_code == 200, created.text
+    (run_id,) = kfp_api.runs
+    assert created.headers["X-Greenkfp-Run-Id"] == run_id
+    status = gatekeeper.core.ledger.status("ml", PERIOD)
+    assert status.reserved_g > 0 and len(kfp_api.runs) == 1
+    duplicate = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
+    assert duplicate.status_code == 409 and len(kfp_api.runs) == 1
+    assert f"KFP created run {run_id}" in duplicate.json()["message"]
+    assert gatekeeper.core.ledger.status("ml", PERIOD).reserved_g == status.reserved_g  # charged once
+
+
+def test_a_non_printable_idempotency_key_is_named_as_such(gatekeeper, kfp_api):
+    body = {"display_name": "r", "pipeline_spec": {"pipelineInfo": {"name": "p"}}}
+    reply = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30,
+                       headers={"Authorization": f"Bearer {TOKENS['ml']}", "Idempotency-Key": b"a\xa0b"})
+    assert reply.status_code == 400 and "Idempotency-Key must be printable" in reply.json()["message"]
+    assert "position 2" in reply.json()["message"]
+
+
+@pytest.mark.parametrize("energy", [1e13, "abc", -1, "1e13", "nan", True])
+def test_the_proxys_energy_parameter_is_checked_as_the_admission_apis(gatekeeper, kfp_api, energy):
+    body = {"display_name": "r", "pipeline_spec": {"pipelineInfo": {"name": "p"}},
+            "runtime_config": {"parameters": {"energy_kwh": energy}}}
+    reply = gatekeeper.call("POST", "/apis/v2beta1/runs", TOKENS["ml"], json=body)
+    assert reply.status_code == 400 and reply.json()["code"] == 3, reply.text
+    assert "runtime_config.parameters.energy_kwh must be a number from 0 to 1e+09 kWh" in reply.json()["message"]
+    assert kfp_api.runs == {} and _decided(gatekeeper) == []
+    admission = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", TOKENS["ml"],
+                                json={"pipeline": "p", "run_id": "r", "energy_kwh": energy})
+    assert admission.status_code == 400 and "energy_kwh must be a number" in admission.json()["message"]
+
+
+@pytest.mark.parametrize("body, where", [
+    ('{"pipeline": "p", "run_id": "b26\\ud800"}', "run_id"),
+    ('{"pipeline": "p", "run_id": "r", "labels": {"k": "\\udfff"}}', "labels.k"),
+    ('{"pipeline": "p", "run_id": "r", "labels": {"\\ud800": "v"}}', "labels.'\\ud800'"),
+])
+def test_a_lone_surrogate_is_400_naming_the_field(gatekeeper, body, where):
+    reply = httpx.post(gatekeeper.url + "/apis/greenkfp/v1/admissions", content=body.encode(), timeout=30,
+                       headers={"Authorization": f"Bearer {TOKENS['ml']}", "Content-Type": "application/json"})
+    assert reply.status_code == 400 and reply.json()["code"] == 3, reply.text
+    assert reply.json()["message"].startswith(f"{where} is not valid text: it has a lone surrogate")
+    assert _decided(gatekeeper) == []

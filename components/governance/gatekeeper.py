@@ -61,6 +61,7 @@ import re
 import threading
 import time
 import uuid
+from urllib.parse import quote
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
@@ -71,7 +72,7 @@ from .._checks import iso, strict_json
 from .._messages import redact_urls
 from .bounds import MAX_AHEAD
 from .errors import MAX_PIPELINE_CHARS, MAX_RUN_ID_CHARS
-from .kfp_api import API, KfpApiError, Submission, parse_submission, quota_failure, with_spec
+from .kfp_api import API, MAX_ENERGY_KWH, KfpApiError, Submission, check_id, parse_submission, quota_failure, with_spec
 from .tokens import Identity, Tokens, bearer
 
 __all__ = ["Admission", "AdmissionRequest", "Gatekeeper", "GatekeeperSettings", "KFP_ROUTES", "create_app"]
@@ -107,8 +108,9 @@ MAX_BODY_LIMIT_BYTES = 256 * 1024 * 1024
 #: reservation lives at most as long as anything else ahead (:data:`~.bounds.MAX_AHEAD`).
 MAX_SECONDS = {"reservation_ttl_s": MAX_AHEAD.total_seconds(), "upstream_timeout_s": 3600.0, "status_cache_s": 3600.0,
                "history_cache_s": 86400.0}
-#: The largest energy a submission may declare, kWh (a terawatt-hour).
-MAX_ENERGY_KWH = 1e9
+#: How many times one Idempotency-Key may be tried while the KFP API fails (each failed try
+#: is released; the n-th try reserves under ``<team>/<key>~<n>``).
+MAX_KEY_TRIES = 10
 _PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 
 
@@ -503,6 +505,20 @@ class Gatekeeper:
         except Exception as exc:  # noqa: BLE001 - the upstream's answer matters more; the reservation expires anyway
             logger.warning("could not release the reservation of run %s: %s", run_id, redact_urls(str(exc)))
 
+    def run_outcome(self, team: str, run_id: str) -> tuple[str, str | None]:
+        """What became of ``team``'s reservation ``run_id``: ``("released", None)`` when it was
+        given back (the KFP API did not create the run), ``("moved", <KFP's run id>)`` when KFP
+        created the run, else ``(<the release's action, or "open">, None)``."""
+        from .ledger import Ledger
+
+        found = self.ledger._run(lambda connection: Ledger._run_entries(connection, team, run_id), write=False)
+        release = found.get("release")
+        if release is None:
+            return ("settled" if "settlement" in found else "open"), None
+        if release.action == "rekeyed":
+            return "moved", release.detail.get("to_run_id")
+        return release.action, None
+
     def rekey(self, team: str, run_id: str, kfp_run_id: str) -> bool:
         """Move the reservation of the proxy's provisional ``run_id`` to the id KFP gave the run
         (see :meth:`Ledger.rekey`), so a ``carbon_budget_gate`` step in it replays the same
@@ -620,6 +636,29 @@ def _created_run_id(body: bytes) -> str | None:
     run_id = created.get("run_id") if isinstance(created, dict) else None
     if isinstance(run_id, str) and run_id.strip() and len(run_id) <= MAX_RUN_ID_CHARS and run_id.isprintable():
         return run_id
+    return None
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """Where in a parsed JSON value a text (a key or a value) has a lone surrogate (``"run_id"``,
+    ``"labels.team"``, ``"items[2]"``; ``""``: the value itself), or None. Iterative: a body
+    nested as deep as the parser allows is walked without recursion."""
+    def bad(text: str) -> bool:
+        return any("\ud800" <= c <= "\udfff" for c in text)
+
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if bad(item):
+                return where
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if bad(key):
+                    return f"{where}.{key!r}" if where else repr(key)
+                stack.append((inner, f"{where}.{key}" if where else key))
+        elif isinstance(item, list):
+            stack.extend((inner, f"{where}[{i}]") for i, inner in enumerate(item))
     return None
 
 
@@ -786,11 +825,16 @@ def create_app(settings: GatekeeperSettings):
             reading["bytes"] -= sum(map(len, chunks))
         raw = b"".join(chunks)
         try:
-            return raw, strict_json(raw.decode("utf-8"), "the request body")
+            parsed = strict_json(raw.decode("utf-8"), "the request body")
         except UnicodeDecodeError:
             raise _invalid("the request body is not UTF-8 JSON") from None
         except ValueError as exc:
             raise _invalid(str(exc)) from None
+        where = _lone_surrogate(parsed)
+        if where is not None:  # "\ud800" is valid JSON but no text: it cannot be stored, logged or sent on
+            raise _invalid(f"{where or 'the request body'} is not valid text: it has a lone surrogate "
+                           "(a \\ud800-\\udfff escape that is not part of a pair)")
+        return raw, parsed
 
     async def call(work, *args, no_budget: str = "PERMISSION_DENIED"):
         """``work(*args)`` on a worker thread, its errors as KFP errors (a team without a budget:
@@ -814,18 +858,19 @@ def create_app(settings: GatekeeperSettings):
         except (CarbonError, ValueError) as exc:
             raise _invalid(redact_urls(str(exc))) from None
 
-    async def forward(request: Request, content: bytes | None = None, path: str | None = None) -> Response:
+    async def forward(request: Request, content: bytes | None, path: str, *, method: str | None = None,
+                      query: str = "") -> Response:
+        """``request``'s method (or ``method``) on the KFP API's ``path`` (built by the
+        gatekeeper from its own routes, ids checked and quoted; never the client's path)."""
         headers = {"Accept": "application/json"}
         if content is not None:
             headers["Content-Type"] = request.headers.get("content-type", "application/json")
         if tokens.upstream:
             headers["Authorization"] = f"Bearer {tokens.upstream}"
-        url = upstream + (path or request.url.path)
-        query = request.url.query if path is None else ""
+        url = upstream + path
         try:
-            reply = await clients["kfp"].request(request.method if path is None else "GET",
-                                                 url + (f"?{query}" if query else ""), content=content,
-                                                 headers=headers)
+            reply = await clients["kfp"].request(method or request.method, url + (f"?{query}" if query else ""),
+                                                 content=content, headers=headers)
         except httpx.TimeoutException:
             raise KfpApiError("DEADLINE_EXCEEDED", f"the KFP API at {shown_upstream} did not answer within "
                                                    f"{settings.upstream_timeout_s:g} s", reason="UPSTREAM_TIMEOUT") from None
@@ -844,17 +889,22 @@ def create_app(settings: GatekeeperSettings):
 
     @app.get(f"{API}/healthz")
     async def kfp_healthz(request: Request):
-        return await forward(request)
+        return await forward(request, None, f"{API}/healthz", query=request.url.query)
 
-    async def forwarded(request: Request):
-        team_of(request)
-        content = (await body_of(request))[0] if request.method == "POST" else None
-        return await forward(request, content)
+    def forwarded(template: str):
+        async def forward_it(request: Request):
+            team_of(request)
+            # the path is rebuilt from the route, each id checked and quoted: a client's ".." or
+            # "%2F" cannot make the gatekeeper call another path of the KFP API with its token
+            ids = {name: quote(check_id(name, value), safe="") for name, value in request.path_params.items()}
+            content = (await body_of(request))[0] if request.method == "POST" else None
+            return await forward(request, content, template.format(**ids), query=request.url.query)
+        return forward_it
 
     gated = {("GET", f"{API}/healthz"), ("POST", f"{API}/runs"), ("POST", f"{API}/recurringruns")}
     for method, path in KFP_ROUTES:
         if (method, path) not in gated:
-            app.add_api_route(path, forwarded, methods=[method], include_in_schema=False)
+            app.add_api_route(path, forwarded(path), methods=[method], include_in_schema=False)
 
     async def submit(request: Request, kind: str):
         team = team_of(request)
@@ -862,29 +912,50 @@ def create_app(settings: GatekeeperSettings):
         submission = parse_submission(body, kind)
         if submission.version_reference and submission.version_reference[1]:
             pipeline_id, version_id = submission.version_reference
-            stored = await forward(request, path=f"{API}/pipelines/{pipeline_id}/versions/{version_id}")
+            stored = await forward(request, None, f"{API}/pipelines/{quote(pipeline_id, safe='')}/versions/"
+                                                  f"{quote(version_id, safe='')}", method="GET")
             if stored.status_code != 200:
                 return stored  # KFP's own answer: no such pipeline version, no access
             submission = with_spec(submission, json.loads(stored.body))
         key = request.headers.get("idempotency-key", "").strip()
-        longest = MAX_RUN_ID_CHARS - len(team) - 1  # the run id <team>/<key> is at most MAX_RUN_ID_CHARS
-        if key and (len(key) > longest or not key.isprintable()):
+        # the run id <team>/<key>, or <team>/<key>~<n> for the n-th try, is at most MAX_RUN_ID_CHARS
+        longest = MAX_RUN_ID_CHARS - len(team) - 1 - len(f"~{MAX_KEY_TRIES}")
+        if key and not key.isprintable():
+            where = next(i for i, c in enumerate(key) if not c.isprintable())
+            raise _invalid(f"Idempotency-Key must be printable text: it has the non-printable character "
+                           f"{key[where]!r} at position {where + 1}")
+        if len(key) > longest:
             raise _invalid(f"Idempotency-Key must be 1 to {longest} printable characters (the run id {team}/<key> is "
                            f"at most {MAX_RUN_ID_CHARS}), got {len(key):,} characters")
-        run_id = f"{team}/{key}" if key else str(uuid.uuid4())
+        energy = submission.energy_kwh()
         start, end = _planned_window(submission, core.now())
-        admission = await call(core.admit, team, AdmissionRequest(
-            pipeline=submission.pipeline, run_id=run_id, energy_kwh=submission.energy_kwh(), steps=submission.steps,
-            hardware_profile=submission.text_parameter("hardware_profile"), region=submission.region(),
-            window_start=start, window_end=end, labels=submission.labels))
-        if not admission.granted:
-            raise _refusal(admission)
-        if admission.reservation.replayed:
+        for attempt in range(1, MAX_KEY_TRIES + 1):
+            run_id = (f"{team}/{key}" if attempt == 1 else f"{team}/{key}~{attempt}") if key else str(uuid.uuid4())
+            admission = await call(core.admit, team, AdmissionRequest(
+                pipeline=submission.pipeline, run_id=run_id, energy_kwh=energy, steps=submission.steps,
+                hardware_profile=submission.text_parameter("hardware_profile"), region=submission.region(),
+                window_start=start, window_end=end, labels=submission.labels))
+            if not admission.granted:
+                raise _refusal(admission)
+            if not admission.reservation.replayed:
+                break
+            # the key was used: a try whose forward failed was released, and the key may be used again
+            outcome, created = await call(core.run_outcome, team, run_id)
+            if outcome == "released":
+                continue
+            if created:
+                raise KfpApiError("ABORTED", f"Idempotency-Key {key!r} was used already: KFP created run {created} "
+                                             "for it; a new submission needs a new key", reason="REPLAYED",
+                                  metadata={"run_id": created})
             raise KfpApiError("ABORTED", f"Idempotency-Key {key!r} was used already (run id {run_id}): the earlier "
-                                         "submission stands; a new submission needs a new key", reason="REPLAYED")
+                                         "submission stands; a new submission needs a new key", reason="REPLAYED",
+                              metadata={"run_id": run_id})
+        else:
+            raise KfpApiError("ABORTED", f"Idempotency-Key {key!r} was tried {MAX_KEY_TRIES} times and the KFP API "
+                                         "failed each time: a new submission needs a new key", reason="KEY_EXHAUSTED")
         with anyio.CancelScope(shield=True):  # a client that hangs up must not leave a reservation behind
             try:
-                reply = await forward(request, raw)
+                reply = await forward(request, raw, f"{API}/{'runs' if kind == 'run' else 'recurringruns'}")
             except KfpApiError:
                 await run_in_threadpool(core.release, team, run_id)
                 raise
