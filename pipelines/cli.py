@@ -526,12 +526,29 @@ def cmd_submit(args: argparse.Namespace) -> int:
         console.print(f"carbon budget: reserved {admission.get('reserved_g', 0):.4g} g for run {budget_run} "
                       f"(label {submit.BUDGET_RUN_LABEL}; settle it with greenkfp budget settle --team "
                       f"{admission.get('team', '<team>')} --run-id {budget_run})")
+    if budget_run is None:
+        return _send(args, package, params, job, start_at)
+    try:
+        return _send(args, package, params, job, start_at)
+    except BaseException as exc:  # the job did not go: the reservation is given back, then the error stands
+        note = submit.release_reservation(args.gatekeeper_url, budget_run, token_env=args.gatekeeper_token_env)
+        if isinstance(exc, submit.VertexError):
+            raise submit.VertexError(f"{exc}; {note}") from None
+        console.print(Text(note), soft_wrap=True)
+        raise
+
+
+def _send(args: argparse.Namespace, package: str, params: dict, job, start_at: datetime | None) -> int:
+    """Schedule or submit the checked (and, with a gatekeeper, admitted) run."""
+    from greenkfp.pipelines import submit
+
     if start_at is not None and args.schedule:
         if args.backend == "kfp":
             schedule_id = submit.kfp_one_off_schedule(package, host=args.host, params=params, start_at=start_at,
                                                       experiment=args.experiment or "Default", namespace=args.namespace)
         else:
-            schedule_id = submit.vertex_one_off_schedule(job, start_at).resource_name
+            schedule_id = submit.vertex_call("take the one-off schedule",
+                                             lambda: submit.vertex_one_off_schedule(job, start_at)).resource_name
         console.print(f"scheduled once at {start_at:%Y-%m-%d %H:%M} UTC: {schedule_id}")
         return 0
     if start_at is not None:
@@ -541,7 +558,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                                    namespace=args.namespace, run_name=args.run_name)
         console.print(f"submitted run {run_id}")
     else:
-        job.submit(service_account=args.service_account or None)
+        submit.vertex_call("take the job", lambda: job.submit(service_account=args.service_account or None))
         console.print(f"submitted {job.resource_name}")
     return 0
 
@@ -653,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     from greenkfp.components._messages import redact_urls
     from greenkfp.components.carbon.errors import CarbonError, ProviderConfigError, ProviderError
     from greenkfp.components.governance.client import GatekeeperError
+    from greenkfp.pipelines.submit import VertexError
 
     parser = build_parser()
     try:
@@ -666,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     except ProviderError as exc:  # the provider failed (not the person's input): exit 1
         console.print("[red]error:[/red]", Text(redact_urls(str(exc))), soft_wrap=True)
         return 2 if isinstance(exc, ProviderConfigError) else 1
-    except GatekeeperError as exc:  # the gatekeeper could not be asked: an outage, exit 1
+    except (GatekeeperError, VertexError) as exc:  # the gatekeeper could not be asked, Vertex failed: exit 1
         console.print("[red]error:[/red]", Text(redact_urls(str(exc))), soft_wrap=True)
         return 1
     except (CarbonError, ValueError) as exc:

@@ -718,3 +718,54 @@ def test_a_lone_surrogate_is_400_naming_the_field(gatekeeper, body, where):
     assert reply.status_code == 400 and reply.json()["code"] == 3, reply.text
     assert reply.json()["message"].startswith(f"{where} is not valid text: it has a lone surrogate")
     assert _decided(gatekeeper) == []
+
+
+def test_submit_vertex_releases_its_reservation_when_vertex_fails(gatekeeper, httpserver, monkeypatch, tmp_path,
+                                                                  capfd):
+    """Vertex fails after the grant (credentials whose token endpoint is dead, offline): the
+    reservation is given back through the gatekeeper, and the person reads one line, exit 1."""
+    from greenkfp.pipelines.cli import main
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    # a service account whose token endpoint (local) refuses: Vertex's first call fails, offline
+    httpserver.expect_request("/token", method="POST").respond_with_json(
+        {"error": "invalid_grant", "error_description": "account disabled"}, status=400)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    adc = tmp_path / "adc.json"
+    adc.write_text(json.dumps({"type": "service_account", "project_id": "proj-123456", "private_key_id": "k1",
+                               "private_key": key, "client_email": "sa@proj-123456.iam.gserviceaccount.com",
+                               "client_id": "1", "token_uri": httpserver.url_for("/token")}))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("TEAM_TOKEN", TOKENS["ml"])
+    code = main(["submit", "vertex", "--project", "proj-123456", "--location", "europe-west2", "--pipeline-root",
+                 "gs://bucket-x/r", "--gatekeeper-url", gatekeeper.url, "--gatekeeper-token-env", "TEAM_TOKEN",
+                 "--param", "energy_kwh=0.01"])
+    out, err = capfd.readouterr()
+    assert code == 1, out + err
+    assert "Traceback" not in out + err, out + err
+    errors = [line for line in (out + err).splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "Vertex AI" in errors[0] and "released" in errors[0], out + err
+    status = gatekeeper.core.ledger.status("ml", PERIOD)
+    assert status.reserved_g == 0
+    released = [e for e in gatekeeper.core.ledger.entries(team="ml") if e.kind == "release"]
+    assert len(released) == 1 and released[0].actor == "team:ml"
+
+
+def test_a_team_releases_only_its_own_reservation(gatekeeper):
+    granted = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", TOKENS["ml"],
+                              json={"pipeline": "p", "run_id": "r-1", "energy_kwh": 1.0})
+    assert granted.status_code == 200
+    other = gatekeeper.call("POST", "/apis/greenkfp/v1/releases", TOKENS["search"], json={"run_id": "r-1"})
+    assert other.status_code == 404 and gatekeeper.core.ledger.status("ml", PERIOD).reserved_g > 0
+    for _ in range(2):  # again: the first answer
+        reply = gatekeeper.call("POST", "/apis/greenkfp/v1/releases", TOKENS["ml"], json={"run_id": "r-1"})
+        assert reply.status_code == 200 and reply.json()["released"] is True
+    assert gatekeeper.core.ledger.status("ml", PERIOD).reserved_g == 0
+    admin = gatekeeper.call("POST", "/apis/greenkfp/v1/releases", ADMIN, json={"run_id": "r-1"})
+    assert admin.status_code == 403
+    bad = gatekeeper.call("POST", "/apis/greenkfp/v1/releases", TOKENS["ml"], json={"run_id": "r-1", "x": 1})
+    assert bad.status_code == 400

@@ -29,6 +29,9 @@ Start it with ``greenkfp gatekeeper serve`` or build the app with :func:`create_
     hardware_profile?, region?, window_start?, window_end?, labels?}``: the estimate, the
     policy's decision and the ledger's reservation; 200 when granted, 403 when refused (the
     same JSON), idempotent by ``run_id``;
+  - ``POST /apis/greenkfp/v1/releases`` ``{run_id}``: give a reservation of the team's back (the
+    run was not submitted after all: ``greenkfp submit vertex`` does so when Vertex refuses);
+    a run id the team has not reserved is 404, a settled one 400;
   - ``POST /apis/greenkfp/v1/settlements`` ``{run_id, actual_g, facts?}``: a finished run's
     emissions, and its RunFacts (schema ``greenkfp.run_facts/v1``), kept with the settlement (a
     run id the team has not reserved, another team's included, is 404: run ids are per team);
@@ -1007,6 +1010,21 @@ def create_app(settings: GatekeeperSettings):
             raise _invalid(str(exc)) from None
         entry = await call(core.settle, team, run_id, actual, facts)  # 404 for a run id the team has not reserved
         return {"settled": True, "run_id": run_id, "team": team, "actual_g": actual, "entry": entry.to_dict()}
+
+    @app.post(f"{GREENKFP_API}/releases")
+    async def releases(request: Request):
+        """A team gives back its own reservation (the run was not submitted after all)."""
+        team = team_of(request)
+        _, body = await body_of(request)
+        if not isinstance(body, Mapping) or set(body) - {"run_id"}:
+            raise _invalid("the release must be a JSON object {run_id}")
+        try:
+            run_id = _text(body, "run_id", required=True, limit=MAX_RUN_ID_CHARS)
+        except ValueError as exc:
+            raise _invalid(str(exc)) from None
+        entry = await call(lambda: core.ledger.release(team, run_id, actor=f"team:{team}"))  # 404: not the team's
+        core.forget(team, entry.period)
+        return {"released": True, "run_id": run_id, "team": team, "entry": entry.to_dict()}
 
     def budget_reader(request: Request, team: str) -> None:
         """A team reads its own budget; the admin and the board members read any."""
