@@ -180,7 +180,8 @@ def settings_from_args(args: argparse.Namespace, environ=None):
         hardware_profile=args.hardware_profile, reservation_ttl_s=values["reservation_ttl_h"] * 3600.0,
         upstream_timeout_s=values["upstream_timeout"], status_cache_s=values["status_cache"],
         history_cache_s=values["history_cache"], threads=values["threads"],
-        max_body_bytes=values["max_body_mib"] * 1024 * 1024)
+        max_body_bytes=values["max_body_mib"] * 1024 * 1024,
+        create_ledger=False)  # the platform lead creates it (greenkfp budget set-limit): a typo is not a ledger
 
 
 def _named(message: str) -> str:

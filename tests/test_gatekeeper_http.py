@@ -302,6 +302,9 @@ def test_serve_logs_one_line_per_admission_and_never_a_secret(postgres_server, t
     password in its query: the start-up line masks it, and each worker logs its admissions."""
     secret = "pg-query-password-0123"
     ledger = postgres_server.fresh_url() + f"&password={secret}"
+    from greenkfp.components.governance.ledger import Ledger
+
+    Ledger(ledger).close()  # serve opens an existing ledger only (the platform lead creates it)
     team = "team-token-for-the-log-0123"
     port = free_port()
     env = {**os.environ, "GREENKFP_GATEKEEPER_TOKENS": f"ml={team}", "GREENKFP_GATEKEEPER_ADMIN_TOKEN": ADMIN,

@@ -108,8 +108,23 @@ def test_serve_refuses_to_start_on_a_file_that_is_not_a_ledger(monkeypatch, caps
                   "database)"
 
 
+def test_serve_does_not_create_a_ledger_that_is_not_there(monkeypatch, capsys, tmp_path):
+    """A --ledger typo is one line at start-up, not a new empty ledger that refuses every team."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("GREENKFP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("GREENKFP_GATEKEEPER_TOKENS", f"a={TEAM_A}")
+    assert main(["gatekeeper", "serve", "--kfp-url", "http://127.0.0.1:9", "--ledger", "sqlite:///nonexist.db",
+                 "--port", str(free_port())]) == 2
+    assert capsys.readouterr().err == "error: --ledger sqlite:///nonexist.db does not exist\n"
+    assert not (tmp_path / "nonexist.db").exists()
+
+
 def test_serve_runs_the_gatekeeper_until_stopped(tmp_path):
     """The command as a user types it (two worker processes), on a fresh SQLite ledger."""
+    from greenkfp.components.governance.ledger import Ledger
+
+    Ledger(f"sqlite:///{tmp_path / 'ledger.db'}").close()  # serve opens an existing ledger only
     port = free_port()
     env = {**os.environ, "GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}", "GREENKFP_GATEKEEPER_ADMIN_TOKEN": ADMIN}
     command = [sys.executable, "-m", "greenkfp.pipelines.cli", "gatekeeper", "serve", "--ledger",

@@ -148,6 +148,9 @@ class GatekeeperSettings:
             most :data:`MAX_BODY_LIMIT_BYTES`): a larger one is answered 413 as soon as its
             ``Content-Length`` says so or its bytes pass the cap, without reading the rest.
         actor: The name the gatekeeper writes into the ledger's entries.
+        create_ledger: Create the ledger when the database holds none (a library's or a test's
+            choice); ``greenkfp gatekeeper serve`` opens it with False: a ``--ledger`` typo is an
+            error at start-up, not a new empty ledger every team is refused by.
         clock: Returns the current time (timezone-aware); the system's UTC clock by default.
     """
 
@@ -166,6 +169,7 @@ class GatekeeperSettings:
     threads: int = 8
     max_body_bytes: int = MAX_BODY_BYTES
     actor: str = "gatekeeper"
+    create_ledger: bool = True
     clock: Callable[[], datetime] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -403,7 +407,7 @@ class Gatekeeper:
         self._averages: dict[str, Any] = {}  # region -> its annual average (IntensityEstimate)
         self.policy = policy_from(settings.policy_url or None, settings.policy_file or None)
         try:
-            self.ledger = Ledger(settings.ledger_url, clock=settings.clock)
+            self.ledger = Ledger(settings.ledger_url, clock=settings.clock, create=settings.create_ledger)
         except BaseException:
             self.policy.close()
             raise
