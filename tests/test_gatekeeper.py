@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -769,3 +770,67 @@ def test_a_team_releases_only_its_own_reservation(gatekeeper):
     assert admin.status_code == 403
     bad = gatekeeper.call("POST", "/apis/greenkfp/v1/releases", TOKENS["ml"], json={"run_id": "r-1", "x": 1})
     assert bad.status_code == 400
+
+
+def _server_processes(postmaster: int) -> list[int]:
+    """The postmaster and its backends (its children)."""
+    from pathlib import Path
+
+    children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    return [postmaster, *map(int, children)]
+
+
+def test_a_lost_or_hung_ledger_is_a_prompt_503_that_names_no_host_and_readyz_says_so(start_gatekeeper, kfp_api,
+                                                                                      postgres_server, caplog):
+    """The ledger's database dropped: admissions are 503 without the database's host and port
+    (they go to the log); the database stopped (SIGSTOP): an admission is answered within the
+    deadline and /readyz is 503 while /healthz stays 200."""
+    import os
+    import signal
+    import time
+
+    import sqlalchemy as sa
+
+    from greenkfp.components.governance import gatekeeper as module
+
+    database = f"lost_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
+    url = postgres_server.url(database)
+    live = start_gatekeeper(kfp_api.url, url)
+    live.core.ledger.set_limit("ml", PERIOD, 10_000.0, "hard", actor="lead")
+    assert live.call("GET", "/readyz").status_code == 200
+    admit = {"pipeline": "p", "run_id": "r-1", "energy_kwh": 1.0}
+    assert live.call("POST", "/apis/greenkfp/v1/admissions", TOKENS["ml"], json=admit).status_code == 200
+
+    # hung: the server stopped; every connection waits
+    deadline, module.CALL_DEADLINE_S = module.CALL_DEADLINE_S, 3.0
+    stopped = _server_processes(postgres_server.pid)
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        ready = live.call("GET", "/readyz")
+        assert ready.status_code == 503 and time.monotonic() - started < 10
+        assert live.call("GET", "/healthz").status_code == 200
+        started = time.monotonic()
+        hung = live.call("POST", "/apis/greenkfp/v1/admissions", TOKENS["ml"], json={**admit, "run_id": "r-2"})
+        assert hung.status_code == 503 and time.monotonic() - started < 10, hung.text
+        assert "did not answer within 3 s" in hung.json()["message"]
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        module.CALL_DEADLINE_S = deadline
+
+    # lost: the database is dropped under the gatekeeper
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE "{database}" WITH (FORCE)'))
+    admin.dispose()
+    with caplog.at_level(logging.ERROR, logger="greenkfp.gatekeeper"):
+        lost = live.call("POST", "/apis/greenkfp/v1/admissions", TOKENS["ml"], json={**admit, "run_id": "r-3"})
+    assert lost.status_code == 503 and lost.json()["message"].startswith("the budget ledger is unavailable")
+    port = str(sa.make_url(url).port)
+    assert port not in lost.text and "127.0.0.1" not in lost.text
+    assert any(port in record.getMessage() for record in caplog.records)  # the operator's log says where
+    assert live.call("GET", "/readyz").status_code == 503

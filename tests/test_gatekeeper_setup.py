@@ -198,7 +198,8 @@ def test_the_manifests_parse_and_reference_secrets_only_by_name():
     assert args.host == "0.0.0.0" and args.kfp_url.startswith("http://ml-pipeline.")
     port = container["ports"][0]["containerPort"]
     assert check_options(args)["port"] == port and service["spec"]["ports"][0]["targetPort"] == "http"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert pod["securityContext"]["runAsNonRoot"] is True
 

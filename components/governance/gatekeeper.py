@@ -111,6 +111,10 @@ MAX_BODY_LIMIT_BYTES = 256 * 1024 * 1024
 #: reservation lives at most as long as anything else ahead (:data:`~.bounds.MAX_AHEAD`).
 MAX_SECONDS = {"reservation_ttl_s": MAX_AHEAD.total_seconds(), "upstream_timeout_s": 3600.0, "status_cache_s": 3600.0,
                "history_cache_s": 86400.0}
+#: The longest a request waits for a ledger or policy call (seconds; with worker threads), and
+#: ``/readyz`` for the ledger's answer.
+CALL_DEADLINE_S = 20.0
+READY_DEADLINE_S = 2.0
 #: How many times one Idempotency-Key may be tried while the KFP API fails (each failed try
 #: is released; the n-th try reserves under ``<team>/<key>~<n>``).
 MAX_KEY_TRIES = 10
@@ -847,15 +851,25 @@ def create_app(settings: GatekeeperSettings):
         """``work(*args)`` on a worker thread, its errors as KFP errors (a team without a budget:
         ``no_budget``, a key of :data:`~.kfp_api.GRPC`)."""
         try:
-            return work(*args) if not settings.threads else await run_in_threadpool(work, *args)
+            if not settings.threads:
+                return work(*args)
+            # a deadline on the answer: a hung database is a 503, not a request waiting for ever (the
+            # ledger's own statement timeout ends the call itself; a retry by run id replays it)
+            with anyio.fail_after(CALL_DEADLINE_S):  # abandoned past it: its thread ends with the ledger's timeout
+                return await anyio.to_thread.run_sync(lambda: work(*args), abandon_on_cancel=True)
+        except TimeoutError:
+            logger.error("a ledger or policy call took more than %g s", CALL_DEADLINE_S)
+            raise KfpApiError("UNAVAILABLE", f"the budget ledger did not answer within {CALL_DEADLINE_S:g} s: retry "
+                                             "later", reason="LEDGER_UNAVAILABLE") from None
         except NoBudgetError as exc:
             raise KfpApiError(no_budget, f"carbon budget: {exc}", reason="NO_BUDGET") from None
         except PolicyError as exc:
             raise KfpApiError("UNAVAILABLE", f"the budget policy could not decide: {exc}",
                               reason="POLICY_UNAVAILABLE") from None
-        except LedgerUnavailableError as exc:
-            raise KfpApiError("UNAVAILABLE", f"the budget ledger is unavailable: {exc}",
-                              reason="LEDGER_UNAVAILABLE") from None
+        except LedgerUnavailableError as exc:  # the database's host and port are the operator's, not the client's
+            logger.error("the budget ledger is unavailable: %s", " ".join(redact_urls(str(exc)).split()))
+            raise KfpApiError("UNAVAILABLE", "the budget ledger is unavailable: retry later (the gatekeeper's log "
+                                             "says why)", reason="LEDGER_UNAVAILABLE") from None
         except UnknownRunError as exc:  # the same answer whether another team has the run id or nobody has
             raise KfpApiError("NOT_FOUND", str(exc), reason="NO_SUCH_RUN") from None
         except RunIdTakenError as exc:
@@ -893,6 +907,31 @@ def create_app(settings: GatekeeperSettings):
     async def healthz():
         """The gatekeeper's own liveness (no token, no upstream call): for Kubernetes probes."""
         return {"status": "ok", "service": "greenkfp-gatekeeper", "version": __version__}
+
+    probing = {"busy": False}
+
+    def probe() -> None:
+        probing["busy"] = True  # set by the thread itself: a probe cancelled before it started leaves no mark
+        try:
+            core.ledger.board_members()
+        finally:
+            probing["busy"] = False
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz():
+        """Readiness (no token): the ledger answers a read within :data:`READY_DEADLINE_S`; else
+        503, and Kubernetes sends no traffic here until it does (``/healthz`` stays liveness)."""
+        try:
+            if probing["busy"]:  # the last probe's read has not come back: do not pile up threads on a hung database
+                raise TimeoutError
+            with anyio.fail_after(READY_DEADLINE_S):
+                await anyio.to_thread.run_sync(probe, abandon_on_cancel=True)
+        except (TimeoutError, LedgerUnavailableError) as exc:
+            logger.warning("not ready: the budget ledger %s", "did not answer in time" if isinstance(exc, TimeoutError)
+                           else "is unavailable: " + " ".join(redact_urls(str(exc)).split()))
+            return JSONResponse({"status": "unavailable", "service": "greenkfp-gatekeeper",
+                                 "reason": "the budget ledger is unavailable"}, status_code=503)
+        return {"status": "ready", "service": "greenkfp-gatekeeper", "version": __version__}
 
     @app.get(f"{API}/healthz")
     async def kfp_healthz(request: Request):
