@@ -664,6 +664,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def not_text_argument(argv: list[str]) -> str | None:
+    """A line naming the first argument that is not text (bytes that are not UTF-8 arrive as
+    lone surrogates, ``$'t\\xff'``) and its option, or None when every argument is text."""
+    for i, token in enumerate(argv):
+        if not any("\udc80" <= c <= "\udcff" or "\ud800" <= c <= "\udfff" for c in token):
+            continue
+        shown = token.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
+            if all(not "\ud800" <= c <= "\udc7f" for c in token) else token.encode("utf-8", "backslashreplace").decode()
+        if token.startswith("--") and "=" in token:
+            option = token.split("=", 1)[0]
+            shown = shown.split("=", 1)[1]
+        elif i > 0 and argv[i - 1].startswith("-") and not token.startswith("-"):
+            option = argv[i - 1]
+        else:
+            option = f"argument {i + 1}"
+        if option.startswith("-") and any("\ud800" <= c <= "\udfff" for c in option):
+            option = f"argument {i + 1}"
+        return f"{option} is not valid text (bytes that are not UTF-8): '{shown}'"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     from rich.text import Text
 
@@ -672,6 +693,10 @@ def main(argv: list[str] | None = None) -> int:
     from greenkfp.components.governance.client import GatekeeperError
     from greenkfp.pipelines.submit import VertexError
 
+    problem = not_text_argument(sys.argv[1:] if argv is None else argv)
+    if problem:  # before anything else reads it: a later message would name another option, or none
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

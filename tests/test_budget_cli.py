@@ -252,3 +252,20 @@ def test_a_corrupt_or_newer_ledger_is_one_line_exit_2(tmp_path, damage, message)
                             cwd=tmp_path)
     assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
     assert result.stderr == f"error: --ledger sqlite:///{path} {message}\n"
+
+
+@pytest.mark.parametrize("argv, shown", [
+    (["budget", "reserve", "--run-id", b"bad\xff", "--team", "t", "--period", "2026-12", "--estimate-g", "1"],
+     "--run-id is not valid text (bytes that are not UTF-8): 'bad\\xff'"),
+    (["budget", "set-limit", "--team", b"t\xff", "--period", "2026-12", "--limit-g", "1", "--tier", "hard"],
+     "--team is not valid text (bytes that are not UTF-8): 't\\xff'"),
+    (["budget", "set-limit", b"--ledger=sqlite:///c\xff.db", "--team", "t", "--period", "2026-12", "--limit-g", "1",
+      "--tier", "hard"], "--ledger is not valid text (bytes that are not UTF-8): 'sqlite:///c\\xff.db'"),
+])
+def test_an_argument_that_is_not_utf8_is_named_by_its_option(tmp_path, argv, shown):
+    """As a shell passes them: bytes that are not UTF-8 (Python sees lone surrogates)."""
+    result = subprocess.run([sys.executable, "-m", "greenkfp.pipelines.cli", *argv], capture_output=True,
+                            cwd=tmp_path, timeout=120)
+    err = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 2 and err == f"error: {shown}\n", err
+    assert list(tmp_path.iterdir()) == []  # nothing opened, nothing written
