@@ -834,3 +834,27 @@ def test_a_lost_or_hung_ledger_is_a_prompt_503_that_names_no_host_and_readyz_say
     assert port not in lost.text and "127.0.0.1" not in lost.text
     assert any(port in record.getMessage() for record in caplog.records)  # the operator's log says where
     assert live.call("GET", "/readyz").status_code == 503
+
+
+def test_an_approval_needs_no_body_and_a_refusal_names_the_board_member(gatekeeper):
+    ml = TOKENS["ml"]
+    assert gatekeeper.call("POST", "/apis/greenkfp/v1/board/members", ADMIN, json={"name": "carol"}).status_code == 200
+    grant = gatekeeper.call("POST", "/apis/greenkfp/v1/exceptions", ml, json={
+        "period": PERIOD, "amount_g": 5, "reason": "deadline", "expires_at": (NOW + timedelta(days=3)).isoformat()})
+    path = f"/apis/greenkfp/v1/exceptions/{grant.json()['id']}:approve"
+    refused = gatekeeper.call("POST", path, ml)
+    assert refused.status_code == 403 and refused.json()["message"] == "this call needs a board member's token"
+    approved = gatekeeper.call("POST", path, BOARD["carol"])  # no body at all
+    assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
+
+
+@pytest.mark.parametrize("team", ["has space", "-lead", "a/b", "é", "x" * 129])
+def test_a_budget_for_a_team_no_token_can_name_is_refused(gatekeeper, team):
+    from urllib.parse import quote
+
+    reply = gatekeeper.call("PUT", f"/apis/greenkfp/v1/budgets/{quote(team, safe='')}/{PERIOD}", ADMIN,
+                            json={"limit_g": 50, "tier": "hard"})
+    assert reply.status_code in (400, 404), reply.text
+    if reply.status_code == 400:
+        assert reply.json()["message"].startswith("team must be a name a team token can carry")
+    assert {e.team for e in gatekeeper.core.ledger.entries()} == {"ml", "search"}

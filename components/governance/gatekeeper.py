@@ -1096,15 +1096,20 @@ def _admin_routes(app, core: Gatekeeper, identify, body_of, call) -> None:
     """The admin's and the review board's actions: limits, the board's members, exceptions, transfers."""
     from .bounds import check_ahead, check_entry_id
     from .errors import BudgetError
+    from .tokens import team_name
 
     def needs(request: Request, *roles: str) -> Identity:
         identity = identify(request)
         if identity.role not in roles:
-            raise _forbidden(f"this call needs {' or '.join('a ' + r if r != 'admin' else 'the admin' for r in roles)}"
-                             f"'s token")
+            whose = {"admin": "the admin's", "board": "a board member's", "team": "a team's"}
+            raise _forbidden(f"this call needs {' or '.join(whose.get(r, r) for r in roles)} token")
         return identity
 
-    async def fields(request: Request, allowed: tuple[str, ...]) -> dict:
+    async def fields(request: Request, allowed: tuple[str, ...], *, empty: bool = False) -> dict:
+        """The body's fields (``empty``: no body at all is ``{}``, for actions whose fields are optional)."""
+        if empty and request.headers.get("content-length") in ("0", None) \
+                and "transfer-encoding" not in request.headers:
+            return {}
         _, body = await body_of(request)
         if not isinstance(body, Mapping) or set(body) - set(allowed):
             raise _invalid(f"the body must be a JSON object with the fields {', '.join(allowed)}")
@@ -1113,6 +1118,9 @@ def _admin_routes(app, core: Gatekeeper, identify, body_of, call) -> None:
     @app.put(GREENKFP_API + "/budgets/{team}/{period}")
     async def set_limit(request: Request, team: str, period: str):
         needs(request, "admin")
+        if not team_name(team):  # a budget no token could ever spend: a typo
+            raise _invalid(f"team must be a name a team token can carry (a letter or digit, then letters, digits, "
+                           f"'.', '_' or '-', at most 128), got {_shown(team)}")
         body = await fields(request, ("limit_g", "tier", "overdraft_percent"))
         entry_id = await call(lambda: core.ledger.set_limit(team, period, body.get("limit_g"), body.get("tier"),
                                                             overdraft_percent=body.get("overdraft_percent", 0.0),
@@ -1151,7 +1159,7 @@ def _admin_routes(app, core: Gatekeeper, identify, body_of, call) -> None:
             grant_id = check_entry_id("exception_id", exception_id, "an exception's id")
         except BudgetError as exc:
             raise _invalid(str(exc)) from None
-        body = await fields(request, ("reason",))
+        body = await fields(request, ("reason",), empty=True)
         if action == "approve":
             grant = await call(lambda: core.ledger.approve_exception(grant_id, approver=member))
         else:
