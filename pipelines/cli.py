@@ -491,6 +491,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     job = None
     budget_run = None
     if args.backend == "vertex" and args.gatekeeper_url:
+        from greenkfp.components.governance.client import GatekeeperError, check_gatekeeper_url
+
+        try:
+            check_gatekeeper_url(args.gatekeeper_url)
+        except GatekeeperError as exc:  # the person's input (exit 2), named by its option
+            raise ValueError(str(exc).replace("gatekeeper_url", "--gatekeeper-url", 1)) from None
         budget_run = submit.budget_run_id()
         labels = {**labels, submit.BUDGET_RUN_LABEL: budget_run}
     if args.backend == "vertex":

@@ -79,7 +79,9 @@ def test_bearer_reads_only_a_bearer_header():
     (["--port", "0"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"}, "--port must be a whole number from 1 to 65535"),
     (["--reservation-ttl", "soon"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"}, "--reservation-ttl must be"),
     (["--policy-file", "/nonexistent.rego"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"},
-     "cannot read policy file /nonexistent.rego"),
+     "error: --policy-file: cannot read policy file /nonexistent.rego"),
+    (["--policy-url", "ftp://x"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"},
+     "error: --policy-url: the OPA URL must be an http(s):// URL"),
     (["--ledger", "mysql://x/y"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"}, "ledger must be a sqlite:///"),
 ])
 def test_serve_refuses_bad_settings_in_one_line(argv, environ, message, monkeypatch, capsys, tmp_path):
