@@ -569,13 +569,29 @@ def _send(args: argparse.Namespace, package: str, params: dict, job, start_at: d
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an option whose value starts with '-' (``--estimate-g -inf``, ``--expires-at
+    -1d``: argparse reads it as another option) is one line saying how to write it; the
+    subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        import re
+
+        missing = re.fullmatch(r"argument ([^:]+): expected one argument", message)
+        if missing:
+            option = missing.group(1).split("/")[-1]
+            self.exit(2, f"error: {option} needs a value; one that starts with '-' is written {option}=VALUE "
+                         f"(such as {option}=-1)\n")
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from greenkfp.components import __version__
     from greenkfp.components.carbon.providers import PROVIDER_NAMES
     from greenkfp.components.parameters import TRAINING
     from greenkfp.pipelines.options import add_spec_options
 
-    parser = argparse.ArgumentParser(prog="greenkfp", description="Carbon-aware Kubeflow Pipelines components.")
+    parser = _Parser(prog="greenkfp", description="Carbon-aware Kubeflow Pipelines components.")
     parser.add_argument("--version", action="version", version=f"greenkfp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

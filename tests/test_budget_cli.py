@@ -269,3 +269,17 @@ def test_an_argument_that_is_not_utf8_is_named_by_its_option(tmp_path, argv, sho
     err = result.stderr.decode("utf-8", "replace")
     assert result.returncode == 2 and err == f"error: {shown}\n", err
     assert list(tmp_path.iterdir()) == []  # nothing opened, nothing written
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["budget", "reserve", "--team", "t", "--period", "2026-12", "--run-id", "r", "--estimate-g", "-inf"],
+     "--estimate-g"),
+    (["budget", "status", "--team", "t", "--period", "-2026-12"], "--period"),
+])
+def test_a_value_starting_with_a_dash_is_one_line_saying_how_to_write_it(tmp_path, monkeypatch, capsys, argv, option):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f"error: {option} needs a value; one that starts with '-' is written {option}=VALUE "
+                            f"(such as {option}=-1)\n"), captured.err
+    assert "usage:" not in captured.out + captured.err and list(tmp_path.iterdir()) == []
