@@ -183,6 +183,11 @@ class GatekeeperClient(Closing):
             body["facts"] = facts.to_dict() if hasattr(facts, "to_dict") else dict(facts)
         return self._call("POST", SETTLEMENTS, body)
 
+    def whoami(self) -> dict:
+        """``{role, name}`` of this client's token (``team`` and its name, for a team's): one
+        cheap call that says whether the gatekeeper is there and takes the token."""
+        return self._call("GET", "/apis/greenkfp/v1/whoami")
+
     def release(self, run_id: str) -> dict:
         """Give back the reservation of run ``run_id`` (the run was not submitted); releasing
         again is a no-op."""

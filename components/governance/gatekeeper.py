@@ -29,6 +29,7 @@ Start it with ``greenkfp gatekeeper serve`` or build the app with :func:`create_
     hardware_profile?, region?, window_start?, window_end?, labels?}``: the estimate, the
     policy's decision and the ledger's reservation; 200 when granted, 403 when refused (the
     same JSON), idempotent by ``run_id``;
+  - ``GET /apis/greenkfp/v1/whoami``: ``{role, name}`` of the token (any valid token);
   - ``POST /apis/greenkfp/v1/releases`` ``{run_id}``: give a reservation of the team's back (the
     run was not submitted after all: ``greenkfp submit vertex`` does so when Vertex refuses);
     a run id the team has not reserved is 404, a settled one 400;
@@ -1053,6 +1054,13 @@ def create_app(settings: GatekeeperSettings):
             raise _invalid(str(exc)) from None
         entry = await call(core.settle, team, run_id, actual, facts)  # 404 for a run id the team has not reserved
         return {"settled": True, "run_id": run_id, "team": team, "actual_g": actual, "entry": entry.to_dict()}
+
+    @app.get(f"{GREENKFP_API}/whoami")
+    async def whoami(request: Request):
+        """Who the token is (a cheap authenticated call: clients check their token and the address
+        with it before a long run)."""
+        identity = identify(request)
+        return {"role": identity.role, "name": identity.name}
 
     @app.post(f"{GREENKFP_API}/releases")
     async def releases(request: Request):
