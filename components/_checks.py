@@ -68,10 +68,22 @@ def _finite_float(text: str) -> float:
 
 def _float_sized_int(text: str) -> int:
     """A JSON integer, if a float can hold it (every number checker converts to float: ``10**400`` overflowed there)."""
+    if len(text.lstrip("-")) > 4000:  # int() itself refuses past 4,300 digits, telling of sys.set_int_max_str_digits()
+        raise ValueError(f"a number with too many digits: {text[:20]}... ({len(text):,} digits)")
     value = int(text)
     if abs(value) > sys.float_info.max:
         raise ValueError(f"a number too large for a float: {text[:20]}... ({len(text):,} digits)")
     return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object whose keys are each given once (else which value counts depends on the reader)."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"the key {twice!r} is given twice in one object")
+    return found
 
 
 def _no_constant(text: str) -> float:
@@ -85,7 +97,8 @@ def strict_json(text: str, name: str) -> Any:
     import json
 
     try:
-        return json.loads(text, parse_float=_finite_float, parse_int=_float_sized_int, parse_constant=_no_constant)
+        return json.loads(text, parse_float=_finite_float, parse_int=_float_sized_int, parse_constant=_no_constant,
+                          object_pairs_hook=_unique_keys)
     except RecursionError:
         raise ValueError(f"{name} is JSON nested too deeply to read") from None
     except json.JSONDecodeError as exc:

@@ -491,6 +491,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     job = None
     budget_run = None
     if args.backend == "vertex" and args.gatekeeper_url:
+        from greenkfp.components.governance.client import GatekeeperError, check_gatekeeper_url
+
+        try:
+            check_gatekeeper_url(args.gatekeeper_url)
+        except GatekeeperError as exc:  # the person's input (exit 2), named by its option
+            raise ValueError(str(exc).replace("gatekeeper_url", "--gatekeeper-url", 1)) from None
         budget_run = submit.budget_run_id()
         labels = {**labels, submit.BUDGET_RUN_LABEL: budget_run}
     if args.backend == "vertex":
@@ -526,12 +532,29 @@ def cmd_submit(args: argparse.Namespace) -> int:
         console.print(f"carbon budget: reserved {admission.get('reserved_g', 0):.4g} g for run {budget_run} "
                       f"(label {submit.BUDGET_RUN_LABEL}; settle it with greenkfp budget settle --team "
                       f"{admission.get('team', '<team>')} --run-id {budget_run})")
+    if budget_run is None:
+        return _send(args, package, params, job, start_at)
+    try:
+        return _send(args, package, params, job, start_at)
+    except BaseException as exc:  # the job did not go: the reservation is given back, then the error stands
+        note = submit.release_reservation(args.gatekeeper_url, budget_run, token_env=args.gatekeeper_token_env)
+        if isinstance(exc, submit.VertexError):
+            raise submit.VertexError(f"{exc}; {note}") from None
+        console.print(Text(note), soft_wrap=True)
+        raise
+
+
+def _send(args: argparse.Namespace, package: str, params: dict, job, start_at: datetime | None) -> int:
+    """Schedule or submit the checked (and, with a gatekeeper, admitted) run."""
+    from greenkfp.pipelines import submit
+
     if start_at is not None and args.schedule:
         if args.backend == "kfp":
             schedule_id = submit.kfp_one_off_schedule(package, host=args.host, params=params, start_at=start_at,
                                                       experiment=args.experiment or "Default", namespace=args.namespace)
         else:
-            schedule_id = submit.vertex_one_off_schedule(job, start_at).resource_name
+            schedule_id = submit.vertex_call("take the one-off schedule",
+                                             lambda: submit.vertex_one_off_schedule(job, start_at)).resource_name
         console.print(f"scheduled once at {start_at:%Y-%m-%d %H:%M} UTC: {schedule_id}")
         return 0
     if start_at is not None:
@@ -541,9 +564,25 @@ def cmd_submit(args: argparse.Namespace) -> int:
                                    namespace=args.namespace, run_name=args.run_name)
         console.print(f"submitted run {run_id}")
     else:
-        job.submit(service_account=args.service_account or None)
+        submit.vertex_call("take the job", lambda: job.submit(service_account=args.service_account or None))
         console.print(f"submitted {job.resource_name}")
     return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an option whose value starts with '-' (``--estimate-g -inf``, ``--expires-at
+    -1d``: argparse reads it as another option) is one line saying how to write it; the
+    subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        import re
+
+        missing = re.fullmatch(r"argument ([^:]+): expected one argument", message)
+        if missing:
+            option = missing.group(1).split("/")[-1]
+            self.exit(2, f"error: {option} needs a value; one that starts with '-' is written {option}=VALUE "
+                         f"(such as {option}=-1)\n")
+        super().error(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -552,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     from greenkfp.components.parameters import TRAINING
     from greenkfp.pipelines.options import add_spec_options
 
-    parser = argparse.ArgumentParser(prog="greenkfp", description="Carbon-aware Kubeflow Pipelines components.")
+    parser = _Parser(prog="greenkfp", description="Carbon-aware Kubeflow Pipelines components.")
     parser.add_argument("--version", action="version", version=f"greenkfp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -647,13 +686,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def not_text_argument(argv: list[str]) -> str | None:
+    """A line naming the first argument that is not text (bytes that are not UTF-8 arrive as
+    lone surrogates, ``$'t\\xff'``) and its option, or None when every argument is text."""
+    for i, token in enumerate(argv):
+        if not any("\udc80" <= c <= "\udcff" or "\ud800" <= c <= "\udfff" for c in token):
+            continue
+        shown = token.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
+            if all(not "\ud800" <= c <= "\udc7f" for c in token) else token.encode("utf-8", "backslashreplace").decode()
+        if token.startswith("--") and "=" in token:
+            option = token.split("=", 1)[0]
+            shown = shown.split("=", 1)[1]
+        elif i > 0 and argv[i - 1].startswith("-") and not token.startswith("-"):
+            option = argv[i - 1]
+        else:
+            option = f"argument {i + 1}"
+        if option.startswith("-") and any("\ud800" <= c <= "\udfff" for c in option):
+            option = f"argument {i + 1}"
+        return f"{option} is not valid text (bytes that are not UTF-8): '{shown}'"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     from rich.text import Text
 
     from greenkfp.components._messages import redact_urls
     from greenkfp.components.carbon.errors import CarbonError, ProviderConfigError, ProviderError
     from greenkfp.components.governance.client import GatekeeperError
+    from greenkfp.pipelines.submit import VertexError
 
+    problem = not_text_argument(sys.argv[1:] if argv is None else argv)
+    if problem:  # before anything else reads it: a later message would name another option, or none
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -666,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     except ProviderError as exc:  # the provider failed (not the person's input): exit 1
         console.print("[red]error:[/red]", Text(redact_urls(str(exc))), soft_wrap=True)
         return 2 if isinstance(exc, ProviderConfigError) else 1
-    except GatekeeperError as exc:  # the gatekeeper could not be asked: an outage, exit 1
+    except (GatekeeperError, VertexError) as exc:  # the gatekeeper could not be asked, Vertex failed: exit 1
         console.print("[red]error:[/red]", Text(redact_urls(str(exc))), soft_wrap=True)
         return 1
     except (CarbonError, ValueError) as exc:

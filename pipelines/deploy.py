@@ -63,7 +63,8 @@ def deployment() -> dict:
                     "--kfp-url", KFP_API, "--workers", "2", "--no-access-log"],
         "env": env, "volumeMounts": mounts,
         "ports": [{"name": "http", "containerPort": PORT}],
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 10,
+                           "timeoutSeconds": 3},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 20,
                           "failureThreshold": 3},
         "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}},
@@ -142,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.folder.strip():
         parser.error(f"DIR must be a folder, got {args.folder!r}")
+    if Path(args.folder).exists() and not Path(args.folder).is_dir():
+        print(f"error: DIR {args.folder!r} is a file, not a folder", file=sys.stderr)
+        return 2
     try:
         written = write_gatekeeper_manifests(args.folder)
     except OSError as exc:

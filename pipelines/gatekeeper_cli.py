@@ -180,7 +180,8 @@ def settings_from_args(args: argparse.Namespace, environ=None):
         hardware_profile=args.hardware_profile, reservation_ttl_s=values["reservation_ttl_h"] * 3600.0,
         upstream_timeout_s=values["upstream_timeout"], status_cache_s=values["status_cache"],
         history_cache_s=values["history_cache"], threads=values["threads"],
-        max_body_bytes=values["max_body_mib"] * 1024 * 1024)
+        max_body_bytes=values["max_body_mib"] * 1024 * 1024,
+        create_ledger=False)  # the platform lead creates it (greenkfp budget set-limit): a typo is not a ledger
 
 
 def _named(message: str) -> str:
@@ -234,7 +235,11 @@ def cmd_gatekeeper_serve(args: argparse.Namespace) -> int:
         _check_listen(args.host, port)
         app = create_app(settings)  # also when workers start their own: a bad ledger or policy fails here, once
     except (PolicyError, ValueError) as exc:  # ValueError: TokenError, BudgetError, LedgerUnavailableError too
-        console.print("[red]error:[/red]", Text(redact_urls(" ".join(_named(str(exc)).split()))), soft_wrap=True)
+        message = _named(str(exc))
+        if isinstance(exc, PolicyError) and not message.startswith("--"):  # the policy's option, named
+            option = "--policy-url" if args.policy_url else "--policy-file" if args.policy_file else "policy"
+            message = f"{option}: {message.removeprefix('policy URL: ')}"
+        console.print("[red]error:[/red]", Text(redact_urls(" ".join(message.split()))), soft_wrap=True)
         return 2
     core = app.state.gatekeeper
     console.print(Text(redact_urls(

@@ -194,7 +194,7 @@ def check_local_training(arguments: dict) -> None:
                                                   "gatekeeper_url")})
         if arguments["gatekeeper_url"]:  # the run's first step would stop on these, after the wait
             check_gatekeeper_url(arguments["gatekeeper_url"])
-            token_from_env("GREENKFP_GATEKEEPER_TOKEN")
+            _check_gatekeeper(arguments["gatekeeper_url"], token_from_env("GREENKFP_GATEKEEPER_TOKEN"))
     except (ValueError, GatekeeperError) as exc:  # name the option the user typed, not only the pipeline's parameter
         message = str(exc)
         named = next((p for name, p in TRAINING.items() if p.flag and message.startswith(name)), None)
@@ -203,6 +203,24 @@ def check_local_training(arguments: dict) -> None:
     if dataset in BUILTIN_DATASETS or "://" not in dataset:  # remote URIs are read by the pipeline's first step
         frame, label = load_source(dataset, arguments["label_column"] or None)
         validate_classification_frame(frame, label)
+
+
+def _check_gatekeeper(url: str, token: str) -> None:
+    """Ask the gatekeeper once who the token is: a dead gatekeeper, or a token it does not take
+    (or not a team's), is one line before the run starts, not a failed first step after it."""
+    from greenkfp.components.governance.client import GatekeeperClient, GatekeeperError
+
+    with GatekeeperClient(url, token, timeout_s=10.0, retries=0) as gatekeeper:
+        try:
+            who = gatekeeper.whoami()
+        except GatekeeperError as exc:
+            if exc.status == 401:
+                raise GatekeeperError(f"gatekeeper_url: {url} does not take the token in GREENKFP_GATEKEEPER_TOKEN "
+                                      "(HTTP 401)") from None
+            raise
+    if who.get("role") != "team":
+        raise GatekeeperError(f"gatekeeper_url: the token in GREENKFP_GATEKEEPER_TOKEN is the {who.get('role')}'s, "
+                              "not a team's")
 
 
 def check_gate_only(args: argparse.Namespace) -> None:

@@ -64,6 +64,39 @@ class SubmitError(ValueError):
     refused, failed or did not answer in time."""
 
 
+class VertexError(Exception):
+    """Vertex AI (or Google's auth or storage on its behalf) did not take the job: an outage or
+    an account problem, not the person's input (exit 1). One line."""
+
+
+def vertex_call(what: str, call: Callable[[], T]) -> T:
+    """``call()`` to Vertex AI; any failure of the Google libraries is a one-line VertexError
+    (their own retries already ran): the type, and the first line of the message, capped."""
+    import logging
+
+    from greenkfp.components._messages import redact_urls
+
+    # the SDK logs the tracebacks of failures it goes on past (logger.exception): the error that
+    # matters is ours, one line; its other (info) lines stay
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+               if name.startswith("google.cloud.aiplatform")]
+    for logger in loggers:
+        logger.addFilter(_no_tracebacks)
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001 - google-cloud raises many unrelated types; each becomes one line
+        text = " ".join(redact_urls(str(exc)).split())
+        error = VertexError(f"Vertex AI did not {what} ({type(exc).__name__}: {_cut(text, 300)})")
+    finally:
+        for logger in loggers:
+            logger.removeFilter(_no_tracebacks)
+    raise error  # outside the handler: no chain of google's tracebacks
+
+
+def _no_tracebacks(record) -> bool:
+    return not record.exc_info
+
+
 # --- bounded, quiet calls --------------------------------------------------------------------
 
 _MUTED: set[threading.Thread] = set()
@@ -774,3 +807,18 @@ def ask_gatekeeper(url: str, *, run_id: str, pipeline: str, params: dict, labels
                                 window_start=window_start.isoformat() if window_start else None,
                                 window_end=(window_start + timedelta(hours=duration_hours)).isoformat()
                                 if window_start else None)
+
+
+def release_reservation(url: str, run_id: str, *, token_env: str) -> str:
+    """Give back the reservation of ``run_id`` (the job did not go); never raises. Returns one
+    sentence saying what became of it, for the person's error line."""
+    from greenkfp.components._messages import redact_urls
+    from greenkfp.components.governance.client import GatekeeperClient, GatekeeperError, token_from_env
+
+    try:
+        with GatekeeperClient(url, token_from_env(token_env), retries=1) as gatekeeper:
+            gatekeeper.release(run_id)
+    except (GatekeeperError, ValueError) as exc:
+        return (f"the carbon budget reservation of run {run_id} could not be released ({_cut(redact_urls(str(exc)), 200)}); "
+                "it expires by itself")
+    return f"the carbon budget reservation of run {run_id} was released"

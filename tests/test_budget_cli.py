@@ -292,3 +292,32 @@ def test_an_estimate_of_minus_zero_is_zero_and_underscores_are_refused(tmp_path,
     code, out, err = budget(capsys, url, "reserve", "--team", "research", "--period", P, "--estimate-g", "1_000",
                             "--run-id", "u")
     assert code != 0 and "1_000" in err and out == ""
+@pytest.mark.parametrize("argv, shown", [
+    (["budget", "reserve", "--run-id", b"bad\xff", "--team", "t", "--period", "2026-12", "--estimate-g", "1"],
+     "--run-id is not valid text (bytes that are not UTF-8): 'bad\\xff'"),
+    (["budget", "set-limit", "--team", b"t\xff", "--period", "2026-12", "--limit-g", "1", "--tier", "hard"],
+     "--team is not valid text (bytes that are not UTF-8): 't\\xff'"),
+    (["budget", "set-limit", b"--ledger=sqlite:///c\xff.db", "--team", "t", "--period", "2026-12", "--limit-g", "1",
+      "--tier", "hard"], "--ledger is not valid text (bytes that are not UTF-8): 'sqlite:///c\\xff.db'"),
+])
+def test_an_argument_that_is_not_utf8_is_named_by_its_option(tmp_path, argv, shown):
+    """As a shell passes them: bytes that are not UTF-8 (Python sees lone surrogates)."""
+    result = subprocess.run([sys.executable, "-m", "greenkfp.pipelines.cli", *argv], capture_output=True,
+                            cwd=tmp_path, timeout=120)
+    err = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 2 and err == f"error: {shown}\n", err
+    assert list(tmp_path.iterdir()) == []  # nothing opened, nothing written
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["budget", "reserve", "--team", "t", "--period", "2026-12", "--run-id", "r", "--estimate-g", "-inf"],
+     "--estimate-g"),
+    (["budget", "status", "--team", "t", "--period", "-2026-12"], "--period"),
+])
+def test_a_value_starting_with_a_dash_is_one_line_saying_how_to_write_it(tmp_path, monkeypatch, capsys, argv, option):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f"error: {option} needs a value; one that starts with '-' is written {option}=VALUE "
+                            f"(such as {option}=-1)\n"), captured.err
+    assert "usage:" not in captured.out + captured.err and list(tmp_path.iterdir()) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -588,3 +589,272 @@ def test_a_gate_step_that_asks_before_the_proxy_moved_its_reservation_is_still_c
                            json={"pipeline": "p", "run_id": "kfp-run", "energy_kwh": 2.0}).json()
     assert core.rekey("ml", "provisional", "kfp-run")
     assert core.ledger.status("ml", PERIOD).reserved_g == pytest.approx(step["reserved_g"])
+
+
+# --------------------------------------------------------------------------- hostile ids, keys and parameters
+
+
+def _raw_get(gatekeeper: LiveGatekeeper, path: str, token: str) -> tuple[int, dict]:
+    """A GET sent byte for byte as given (httpx would normalise '..' away before sending)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(gatekeeper.url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+    try:
+        connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        reply = connection.getresponse()
+        return reply.status, json.loads(reply.read())
+    finally:
+        connection.close()
+
+
+def _decided(gatekeeper: LiveGatekeeper) -> list:
+    return [e for e in gatekeeper.core.ledger.entries(team="ml") if e.kind in ("decision", "reservation")]
+
+
+def _upstream_paths(httpserver) -> list[str]:
+    return [request.full_path if request.query_string else request.path for request, _ in httpserver.log]
+
+
+@pytest.mark.parametrize("reference, field", [
+    ({"pipeline_id": "../../v2beta1/experiments?x=", "pipeline_version_id": "y"}, "pipeline_id"),
+    ({"pipeline_id": "../../runs", "pipeline_version_id": "y"}, "pipeline_id"),
+    ({"pipeline_id": "p1", "pipeline_version_id": "../../../experiments"}, "pipeline_version_id"),
+    ({"pipeline_id": "..", "pipeline_version_id": "y"}, "pipeline_id"),
+    ({"pipeline_id": "p1", "pipeline_version_id": "v1\r\nX-Injected: 1"}, "pipeline_version_id"),
+    ({"pipeline_id": "p%2F..", "pipeline_version_id": "y"}, "pipeline_id"),
+    ({"pipeline_id": 12, "pipeline_version_id": "y"}, "pipeline_id"),
+])
+def test_a_pipeline_version_reference_cannot_name_another_kfp_path(gatekeeper, kfp_api, httpserver, reference, field):
+    body = {"display_name": "r", "pipeline_version_reference": reference,
+            "runtime_config": {"parameters": {"energy_kwh": 1.0}}}
+    reply = gatekeeper.call("POST", "/apis/v2beta1/runs", TOKENS["ml"], json=body)
+    assert reply.status_code == 400 and reply.json()["code"] == 3, reply.text
+    assert f"pipeline_version_reference.{field} must be a KFP id" in reply.json()["message"]
+    assert _upstream_paths(httpserver) == [] and _decided(gatekeeper) == []
+
+
+@pytest.mark.parametrize("path, field", [
+    ("/apis/v2beta1/runs/..", "run_id"),
+    ("/apis/v2beta1/runs/%2E%2E", "run_id"),
+    ("/apis/v2beta1/runs/.", "run_id"),
+    ("/apis/v2beta1/runs/x%0d%0aX-Injected:%201", "run_id"),
+    ("/apis/v2beta1/runs/%00", "run_id"),
+    ("/apis/v2beta1/experiments/%2E%2E", "experiment_id"),
+    ("/apis/v2beta1/recurringruns/x%3Fy%3D1", "recurring_run_id"),
+])
+def test_a_path_id_cannot_reach_another_kfp_path(gatekeeper, kfp_api, httpserver, path, field):
+    status, body = _raw_get(gatekeeper, path, TOKENS["ml"])
+    assert status == 400 and body["code"] == 3 and body["message"].startswith(f"{field} must be a KFP id"), body
+    assert _upstream_paths(httpserver) == []
+
+
+def test_an_encoded_slash_in_a_path_id_is_not_a_route(gatekeeper, kfp_api, httpserver):
+    status, body = _raw_get(gatekeeper, "/apis/v2beta1/runs/a%2F..%2F..%2Fexperiments", TOKENS["ml"])
+    assert status == 404 and "not served by the greenkfp gatekeeper" in body["message"]
+    assert _upstream_paths(httpserver) == []
+
+
+def test_a_good_path_id_is_forwarded_quoted_to_its_own_path(gatekeeper, kfp_api, httpserver):
+    _client(gatekeeper).create_run_from_pipeline_package(str(GATE_PIPELINE), arguments={"energy_kwh": 1.0})
+    (run_id,) = kfp_api.runs
+    httpserver.clear_log()
+    status, body = _raw_get(gatekeeper, f"/apis/v2beta1/runs/{run_id}?view=DEFAULT", TOKENS["ml"])
+    assert status == 200 and body["run_id"] == run_id
+    assert _upstream_paths(httpserver) == [f"/apis/v2beta1/runs/{run_id}?view=DEFAULT"]
+
+
+def test_a_failed_forward_leaves_the_idempotency_key_usable(gatekeeper, kfp_api):
+    body = {"display_name": "r", "pipeline_spec": {"pipelineInfo": {"name": "p"}},
+            "runtime_config": {"parameters": {"energy_kwh": 1.0}}}
+    headers = {"Authorization": f"Bearer {TOKENS['ml']}", "Idempotency-Key": "retry-me"}
+    kfp_api.fail_creates = True
+    failed = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
+    assert failed.status_code == 500 and gatekeeper.core.ledger.status("ml", PERIOD).reserved_g == 0
+    failed = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
+    assert failed.status_code == 500 and kfp_api.runs == {}  # a retry is forwarded again, not refused as used
+    kfp_api.fail_creates = False
+    created = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
+    assert created.status_code == 200, created.text
+    (run_id,) = kfp_api.runs
+    assert created.headers["X-Greenkfp-Run-Id"] == run_id
+    status = gatekeeper.core.ledger.status("ml", PERIOD)
+    assert status.reserved_g > 0 and len(kfp_api.runs) == 1
+    duplicate = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30, headers=headers)
+    assert duplicate.status_code == 409 and len(kfp_api.runs) == 1
+    assert f"KFP created run {run_id}" in duplicate.json()["message"]
+    assert gatekeeper.core.ledger.status("ml", PERIOD).reserved_g == status.reserved_g  # charged once
+
+
+def test_a_non_printable_idempotency_key_is_named_as_such(gatekeeper, kfp_api):
+    body = {"display_name": "r", "pipeline_spec": {"pipelineInfo": {"name": "p"}}}
+    reply = httpx.post(gatekeeper.url + "/apis/v2beta1/runs", json=body, timeout=30,
+                       headers={"Authorization": f"Bearer {TOKENS['ml']}", "Idempotency-Key": b"a\xa0b"})
+    assert reply.status_code == 400 and "Idempotency-Key must be printable" in reply.json()["message"]
+    assert "position 2" in reply.json()["message"]
+
+
+@pytest.mark.parametrize("energy", [1e13, "abc", -1, "1e13", "nan", True])
+def test_the_proxys_energy_parameter_is_checked_as_the_admission_apis(gatekeeper, kfp_api, energy):
+    body = {"display_name": "r", "pipeline_spec": {"pipelineInfo": {"name": "p"}},
+            "runtime_config": {"parameters": {"energy_kwh": energy}}}
+    reply = gatekeeper.call("POST", "/apis/v2beta1/runs", TOKENS["ml"], json=body)
+    assert reply.status_code == 400 and reply.json()["code"] == 3, reply.text
+    assert "runtime_config.parameters.energy_kwh must be a number from 0 to 1e+09 kWh" in reply.json()["message"]
+    assert kfp_api.runs == {} and _decided(gatekeeper) == []
+    admission = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", TOKENS["ml"],
+                                json={"pipeline": "p", "run_id": "r", "energy_kwh": energy})
+    assert admission.status_code == 400 and "energy_kwh must be a number" in admission.json()["message"]
+
+
+@pytest.mark.parametrize("body, where", [
+    ('{"pipeline": "p", "run_id": "b26\\ud800"}', "run_id"),
+    ('{"pipeline": "p", "run_id": "r", "labels": {"k": "\\udfff"}}', "labels.k"),
+    ('{"pipeline": "p", "run_id": "r", "labels": {"\\ud800": "v"}}', "labels.'\\ud800'"),
+])
+def test_a_lone_surrogate_is_400_naming_the_field(gatekeeper, body, where):
+    reply = httpx.post(gatekeeper.url + "/apis/greenkfp/v1/admissions", content=body.encode(), timeout=30,
+                       headers={"Authorization": f"Bearer {TOKENS['ml']}", "Content-Type": "application/json"})
+    assert reply.status_code == 400 and reply.json()["code"] == 3, reply.text
+    assert reply.json()["message"].startswith(f"{where} is not valid text: it has a lone surrogate")
+    assert _decided(gatekeeper) == []
+
+
+def test_submit_vertex_releases_its_reservation_when_vertex_fails(gatekeeper, httpserver, monkeypatch, tmp_path,
+                                                                  capfd):
+    """Vertex fails after the grant (credentials whose token endpoint is dead, offline): the
+    reservation is given back through the gatekeeper, and the person reads one line, exit 1."""
+    from greenkfp.pipelines.cli import main
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    # a service account whose token endpoint (local) refuses: Vertex's first call fails, offline
+    httpserver.expect_request("/token", method="POST").respond_with_json(
+        {"error": "invalid_grant", "error_description": "account disabled"}, status=400)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    adc = tmp_path / "adc.json"
+    adc.write_text(json.dumps({"type": "service_account", "project_id": "proj-123456", "private_key_id": "k1",
+                               "private_key": key, "client_email": "sa@proj-123456.iam.gserviceaccount.com",
+                               "client_id": "1", "token_uri": httpserver.url_for("/token")}))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("TEAM_TOKEN", TOKENS["ml"])
+    code = main(["submit", "vertex", "--project", "proj-123456", "--location", "europe-west2", "--pipeline-root",
+                 "gs://bucket-x/r", "--gatekeeper-url", gatekeeper.url, "--gatekeeper-token-env", "TEAM_TOKEN",
+                 "--param", "energy_kwh=0.01"])
+    out, err = capfd.readouterr()
+    assert code == 1, out + err
+    assert "Traceback" not in out + err, out + err
+    errors = [line for line in (out + err).splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "Vertex AI" in errors[0] and "released" in errors[0], out + err
+    status = gatekeeper.core.ledger.status("ml", PERIOD)
+    assert status.reserved_g == 0
+    released = [e for e in gatekeeper.core.ledger.entries(team="ml") if e.kind == "release"]
+    assert len(released) == 1 and released[0].actor == "team:ml"
+
+
+def test_a_team_releases_only_its_own_reservation(gatekeeper):
+    granted = gatekeeper.call("POST", "/apis/greenkfp/v1/admissions", TOKENS["ml"],
+                              json={"pipeline": "p", "run_id": "r-1", "energy_kwh": 1.0})
+    assert granted.status_code == 200
+    other = gatekeeper.call("POST", "/apis/greenkfp/v1/releases", TOKENS["search"], json={"run_id": "r-1"})
+    assert other.status_code == 404 and gatekeeper.core.ledger.status("ml", PERIOD).reserved_g > 0
+    for _ in range(2):  # again: the first answer
+        reply = gatekeeper.call("POST", "/apis/greenkfp/v1/releases", TOKENS["ml"], json={"run_id": "r-1"})
+        assert reply.status_code == 200 and reply.json()["released"] is True
+    assert gatekeeper.core.ledger.status("ml", PERIOD).reserved_g == 0
+    admin = gatekeeper.call("POST", "/apis/greenkfp/v1/releases", ADMIN, json={"run_id": "r-1"})
+    assert admin.status_code == 403
+    bad = gatekeeper.call("POST", "/apis/greenkfp/v1/releases", TOKENS["ml"], json={"run_id": "r-1", "x": 1})
+    assert bad.status_code == 400
+
+
+def _server_processes(postmaster: int) -> list[int]:
+    """The postmaster and its backends (its children)."""
+    from pathlib import Path
+
+    children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    return [postmaster, *map(int, children)]
+
+
+def test_a_lost_or_hung_ledger_is_a_prompt_503_that_names_no_host_and_readyz_says_so(start_gatekeeper, kfp_api,
+                                                                                      postgres_server, caplog):
+    """The ledger's database dropped: admissions are 503 without the database's host and port
+    (they go to the log); the database stopped (SIGSTOP): an admission is answered within the
+    deadline and /readyz is 503 while /healthz stays 200."""
+    import os
+    import signal
+    import time
+
+    import sqlalchemy as sa
+
+    from greenkfp.components.governance import gatekeeper as module
+
+    database = f"lost_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
+    url = postgres_server.url(database)
+    live = start_gatekeeper(kfp_api.url, url)
+    live.core.ledger.set_limit("ml", PERIOD, 10_000.0, "hard", actor="lead")
+    assert live.call("GET", "/readyz").status_code == 200
+    admit = {"pipeline": "p", "run_id": "r-1", "energy_kwh": 1.0}
+    assert live.call("POST", "/apis/greenkfp/v1/admissions", TOKENS["ml"], json=admit).status_code == 200
+
+    # hung: the server stopped; every connection waits
+    deadline, module.CALL_DEADLINE_S = module.CALL_DEADLINE_S, 3.0
+    stopped = _server_processes(postgres_server.pid)
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        ready = live.call("GET", "/readyz")
+        assert ready.status_code == 503 and time.monotonic() - started < 10
+        assert live.call("GET", "/healthz").status_code == 200
+        started = time.monotonic()
+        hung = live.call("POST", "/apis/greenkfp/v1/admissions", TOKENS["ml"], json={**admit, "run_id": "r-2"})
+        assert hung.status_code == 503 and time.monotonic() - started < 10, hung.text
+        assert "did not answer within 3 s" in hung.json()["message"]
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        module.CALL_DEADLINE_S = deadline
+
+    # lost: the database is dropped under the gatekeeper
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE "{database}" WITH (FORCE)'))
+    admin.dispose()
+    with caplog.at_level(logging.ERROR, logger="greenkfp.gatekeeper"):
+        lost = live.call("POST", "/apis/greenkfp/v1/admissions", TOKENS["ml"], json={**admit, "run_id": "r-3"})
+    assert lost.status_code == 503 and lost.json()["message"].startswith("the budget ledger is unavailable")
+    port = str(sa.make_url(url).port)
+    assert port not in lost.text and "127.0.0.1" not in lost.text
+    assert any(port in record.getMessage() for record in caplog.records)  # the operator's log says where
+    assert live.call("GET", "/readyz").status_code == 503
+
+
+def test_an_approval_needs_no_body_and_a_refusal_names_the_board_member(gatekeeper):
+    ml = TOKENS["ml"]
+    assert gatekeeper.call("POST", "/apis/greenkfp/v1/board/members", ADMIN, json={"name": "carol"}).status_code == 200
+    grant = gatekeeper.call("POST", "/apis/greenkfp/v1/exceptions", ml, json={
+        "period": PERIOD, "amount_g": 5, "reason": "deadline", "expires_at": (NOW + timedelta(days=3)).isoformat()})
+    path = f"/apis/greenkfp/v1/exceptions/{grant.json()['id']}:approve"
+    refused = gatekeeper.call("POST", path, ml)
+    assert refused.status_code == 403 and refused.json()["message"] == "this call needs a board member's token"
+    approved = gatekeeper.call("POST", path, BOARD["carol"])  # no body at all
+    assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
+
+
+@pytest.mark.parametrize("team", ["has space", "-lead", "a/b", "é", "x" * 129])
+def test_a_budget_for_a_team_no_token_can_name_is_refused(gatekeeper, team):
+    from urllib.parse import quote
+
+    reply = gatekeeper.call("PUT", f"/apis/greenkfp/v1/budgets/{quote(team, safe='')}/{PERIOD}", ADMIN,
+                            json={"limit_g": 50, "tier": "hard"})
+    assert reply.status_code in (400, 404), reply.text
+    if reply.status_code == 400:
+        assert reply.json()["message"].startswith("team must be a name a team token can carry")
+    assert {e.team for e in gatekeeper.core.ledger.entries()} == {"ml", "search"}

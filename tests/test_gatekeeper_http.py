@@ -302,6 +302,9 @@ def test_serve_logs_one_line_per_admission_and_never_a_secret(postgres_server, t
     password in its query: the start-up line masks it, and each worker logs its admissions."""
     secret = "pg-query-password-0123"
     ledger = postgres_server.fresh_url() + f"&password={secret}"
+    from greenkfp.components.governance.ledger import Ledger
+
+    Ledger(ledger).close()  # serve opens an existing ledger only (the platform lead creates it)
     team = "team-token-for-the-log-0123"
     port = free_port()
     env = {**os.environ, "GREENKFP_GATEKEEPER_TOKENS": f"ml={team}", "GREENKFP_GATEKEEPER_ADMIN_TOKEN": ADMIN,
@@ -367,3 +370,14 @@ def test_an_unexpected_error_is_one_log_line_and_a_500_in_kfps_format(caplog):
     assert record.levelname == "ERROR" and "\n" not in record.getMessage() and record.exc_info is None
     assert "RuntimeError: lost postgresql+psycopg://***@db/ledger?password=***" in record.getMessage()
     assert "pw-in" not in caplog.text
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"pipeline": "p", "run_id": "a", "run_id": "b"}', "the key 'run_id' is given twice in one object"),
+    (b'{"pipeline": "p", "run_id": "r", "labels": {"k": "1", "k": "2"}}', "the key 'k' is given twice"),
+    (b'{"pipeline": "p", "run_id": "r", "steps": ' + b"9" * 5000 + b"}", "a number with too many digits"),
+])
+def test_duplicate_keys_and_endless_numbers_are_400(gatekeeper, content, message):
+    reply = gatekeeper.call("POST", ADMISSIONS, TOKENS["ml"], content=content)
+    assert reply.status_code == 400 and message in reply.json()["message"], reply.text
+    assert "set_int_max_str_digits" not in reply.text

@@ -79,7 +79,9 @@ def test_bearer_reads_only_a_bearer_header():
     (["--port", "0"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"}, "--port must be a whole number from 1 to 65535"),
     (["--reservation-ttl", "soon"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"}, "--reservation-ttl must be"),
     (["--policy-file", "/nonexistent.rego"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"},
-     "cannot read policy file /nonexistent.rego"),
+     "error: --policy-file: cannot read policy file /nonexistent.rego"),
+    (["--policy-url", "ftp://x"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"},
+     "error: --policy-url: the OPA URL must be an http(s):// URL"),
     (["--ledger", "mysql://x/y"], {"GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}"}, "ledger must be a sqlite:///"),
 ])
 def test_serve_refuses_bad_settings_in_one_line(argv, environ, message, monkeypatch, capsys, tmp_path):
@@ -108,8 +110,23 @@ def test_serve_refuses_to_start_on_a_file_that_is_not_a_ledger(monkeypatch, caps
                   "database)"
 
 
+def test_serve_does_not_create_a_ledger_that_is_not_there(monkeypatch, capsys, tmp_path):
+    """A --ledger typo is one line at start-up, not a new empty ledger that refuses every team."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("GREENKFP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("GREENKFP_GATEKEEPER_TOKENS", f"a={TEAM_A}")
+    assert main(["gatekeeper", "serve", "--kfp-url", "http://127.0.0.1:9", "--ledger", "sqlite:///nonexist.db",
+                 "--port", str(free_port())]) == 2
+    assert capsys.readouterr().err == "error: --ledger sqlite:///nonexist.db does not exist\n"
+    assert not (tmp_path / "nonexist.db").exists()
+
+
 def test_serve_runs_the_gatekeeper_until_stopped(tmp_path):
     """The command as a user types it (two worker processes), on a fresh SQLite ledger."""
+    from greenkfp.components.governance.ledger import Ledger
+
+    Ledger(f"sqlite:///{tmp_path / 'ledger.db'}").close()  # serve opens an existing ledger only
     port = free_port()
     env = {**os.environ, "GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}", "GREENKFP_GATEKEEPER_ADMIN_TOKEN": ADMIN}
     command = [sys.executable, "-m", "greenkfp.pipelines.cli", "gatekeeper", "serve", "--ledger",
@@ -183,7 +200,8 @@ def test_the_manifests_parse_and_reference_secrets_only_by_name():
     assert args.host == "0.0.0.0" and args.kfp_url.startswith("http://ml-pipeline.")
     port = container["ports"][0]["containerPort"]
     assert check_options(args)["port"] == port and service["spec"]["ports"][0]["targetPort"] == "http"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert pod["securityContext"]["runAsNonRoot"] is True
 

@@ -194,7 +194,7 @@ def test_the_manifest_generator_has_a_real_command_line(tmp_path):
         assert list(tmp_path.iterdir()) == [], argv
     (tmp_path / "file").write_text("")
     refused = deploy("file")
-    assert refused.returncode == 2 and refused.stderr.startswith("error: DIR 'file' cannot be written")
+    assert refused.returncode == 2 and refused.stderr == "error: DIR 'file' is a file, not a folder\n"
     written = deploy("out")
     assert written.returncode == 0, written.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["deployment.yaml", "kustomization.yaml",
@@ -233,3 +233,24 @@ def test_run_local_checks_the_gatekeeper_before_the_run_starts(tmp_path, monkeyp
     assert code == 2 and message in " ".join(shown.split()) and ":secret@" not in shown, shown
     assert shown.count("\n") == 1, shown  # one line, also at 80 columns
     assert not (tmp_path / "local_outputs").exists()  # no run directory: it stopped before the run
+
+
+@pytest.mark.parametrize("token, message", [
+    ("wrong-token-0123456789", "--gatekeeper-url: gatekeeper_url: {url} does not take the token in "
+                               "GREENKFP_GATEKEEPER_TOKEN (HTTP 401)"),
+    ("admin", "--gatekeeper-url: gatekeeper_url: the token in GREENKFP_GATEKEEPER_TOKEN is the admin's, not a team's"),
+    (None, "cannot reach"),
+])
+def test_run_local_asks_the_gatekeeper_once_before_the_run_starts(start_gatekeeper, tmp_path, monkeypatch, capfd,
+                                                                  token, message):
+    from conftest import ADMIN
+
+    live = start_gatekeeper("http://127.0.0.1:9")
+    url = live.url if token else f"http://127.0.0.1:{free_port()}"  # None: nobody listens there
+    monkeypatch.setenv("GREENKFP_GATEKEEPER_TOKEN", ADMIN if token == "admin" else token or "t0123456789abcdef")
+    monkeypatch.chdir(tmp_path)
+    code = main(["run-local", "--pipeline", "training", "--gatekeeper-url", url, "--duration", "1h"])
+    captured = capfd.readouterr()
+    shown = " ".join((captured.out + captured.err).split())
+    assert code == 2 and message.format(url=url) in shown, shown
+    assert not (tmp_path / "local_outputs").exists()

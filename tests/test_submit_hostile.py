@@ -403,3 +403,11 @@ def test_long_values_are_capped_in_messages(argv, capsys, user_credentials):
     assert main(argv) == 2
     out = one_line(capsys.readouterr().out)
     assert "characters)" in out and len(out) < 800, out[:300]
+
+
+def test_a_bad_gatekeeper_url_is_named_by_its_option(user_credentials, capsys):
+    from greenkfp.pipelines.cli import main
+
+    assert main([*VERTEX_ARGS, "--gatekeeper-url", "ftp://x"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("error: --gatekeeper-url must be an http(s):// URL") and out.count("\n") == 1, out

@@ -18,7 +18,7 @@ import logging
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -34,6 +34,7 @@ logger = logging.getLogger("greenkfp.governance")
 DEFAULT_TOKEN_ENV = "GREENKFP_GATEKEEPER_TOKEN"
 ADMISSIONS = "/apis/greenkfp/v1/admissions"
 SETTLEMENTS = "/apis/greenkfp/v1/settlements"
+RELEASES = "/apis/greenkfp/v1/releases"
 
 
 class GatekeeperError(Exception):
@@ -182,9 +183,19 @@ class GatekeeperClient(Closing):
             body["facts"] = facts.to_dict() if hasattr(facts, "to_dict") else dict(facts)
         return self._call("POST", SETTLEMENTS, body)
 
+    def whoami(self) -> dict:
+        """``{role, name}`` of this client's token (``team`` and its name, for a team's): one
+        cheap call that says whether the gatekeeper is there and takes the token."""
+        return self._call("GET", "/apis/greenkfp/v1/whoami")
+
+    def release(self, run_id: str) -> dict:
+        """Give back the reservation of run ``run_id`` (the run was not submitted); releasing
+        again is a no-op."""
+        return self._call("POST", RELEASES, {"run_id": run_id})
+
     def budget(self, team: str, period: str) -> dict:
         """The team's budget for ``period`` (``YYYY-MM``): limit, reserved, settled, remaining."""
-        return self._call("GET", f"/apis/greenkfp/v1/budgets/{team}/{period}")
+        return self._call("GET", f"/apis/greenkfp/v1/budgets/{quote(team, safe='')}/{quote(period, safe='')}")
 
 
 # --------------------------------------------------------------------------- a run's actual emissions

@@ -29,6 +29,10 @@ Start it with ``greenkfp gatekeeper serve`` or build the app with :func:`create_
     hardware_profile?, region?, window_start?, window_end?, labels?}``: the estimate, the
     policy's decision and the ledger's reservation; 200 when granted, 403 when refused (the
     same JSON), idempotent by ``run_id``;
+  - ``GET /apis/greenkfp/v1/whoami``: ``{role, name}`` of the token (any valid token);
+  - ``POST /apis/greenkfp/v1/releases`` ``{run_id}``: give a reservation of the team's back (the
+    run was not submitted after all: ``greenkfp submit vertex`` does so when Vertex refuses);
+    a run id the team has not reserved is 404, a settled one 400;
   - ``POST /apis/greenkfp/v1/settlements`` ``{run_id, actual_g, facts?}``: a finished run's
     emissions, and its RunFacts (schema ``greenkfp.run_facts/v1``), kept with the settlement (a
     run id the team has not reserved, another team's included, is 404: run ids are per team);
@@ -61,6 +65,7 @@ import re
 import threading
 import time
 import uuid
+from urllib.parse import quote
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
@@ -71,7 +76,7 @@ from .._checks import iso, strict_json
 from .._messages import redact_urls
 from .bounds import MAX_AHEAD
 from .errors import MAX_PIPELINE_CHARS, MAX_RUN_ID_CHARS
-from .kfp_api import API, KfpApiError, Submission, parse_submission, quota_failure, with_spec
+from .kfp_api import API, MAX_ENERGY_KWH, KfpApiError, Submission, check_id, parse_submission, quota_failure, with_spec
 from .tokens import Identity, Tokens, bearer
 
 __all__ = ["Admission", "AdmissionRequest", "Gatekeeper", "GatekeeperSettings", "KFP_ROUTES", "create_app"]
@@ -107,8 +112,13 @@ MAX_BODY_LIMIT_BYTES = 256 * 1024 * 1024
 #: reservation lives at most as long as anything else ahead (:data:`~.bounds.MAX_AHEAD`).
 MAX_SECONDS = {"reservation_ttl_s": MAX_AHEAD.total_seconds(), "upstream_timeout_s": 3600.0, "status_cache_s": 3600.0,
                "history_cache_s": 86400.0}
-#: The largest energy a submission may declare, kWh (a terawatt-hour).
-MAX_ENERGY_KWH = 1e9
+#: The longest a request waits for a ledger or policy call (seconds; with worker threads), and
+#: ``/readyz`` for the ledger's answer.
+CALL_DEADLINE_S = 20.0
+READY_DEADLINE_S = 2.0
+#: How many times one Idempotency-Key may be tried while the KFP API fails (each failed try
+#: is released; the n-th try reserves under ``<team>/<key>~<n>``).
+MAX_KEY_TRIES = 10
 _PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 
 
@@ -143,6 +153,9 @@ class GatekeeperSettings:
             most :data:`MAX_BODY_LIMIT_BYTES`): a larger one is answered 413 as soon as its
             ``Content-Length`` says so or its bytes pass the cap, without reading the rest.
         actor: The name the gatekeeper writes into the ledger's entries.
+        create_ledger: Create the ledger when the database holds none (a library's or a test's
+            choice); ``greenkfp gatekeeper serve`` opens it with False: a ``--ledger`` typo is an
+            error at start-up, not a new empty ledger every team is refused by.
         clock: Returns the current time (timezone-aware); the system's UTC clock by default.
     """
 
@@ -161,6 +174,7 @@ class GatekeeperSettings:
     threads: int = 8
     max_body_bytes: int = MAX_BODY_BYTES
     actor: str = "gatekeeper"
+    create_ledger: bool = True
     clock: Callable[[], datetime] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -398,7 +412,7 @@ class Gatekeeper:
         self._averages: dict[str, Any] = {}  # region -> its annual average (IntensityEstimate)
         self.policy = policy_from(settings.policy_url or None, settings.policy_file or None)
         try:
-            self.ledger = Ledger(settings.ledger_url, clock=settings.clock)
+            self.ledger = Ledger(settings.ledger_url, clock=settings.clock, create=settings.create_ledger)
         except BaseException:
             self.policy.close()
             raise
@@ -502,6 +516,20 @@ class Gatekeeper:
             self.ledger.release(team, run_id, actor=self.settings.actor)
         except Exception as exc:  # noqa: BLE001 - the upstream's answer matters more; the reservation expires anyway
             logger.warning("could not release the reservation of run %s: %s", run_id, redact_urls(str(exc)))
+
+    def run_outcome(self, team: str, run_id: str) -> tuple[str, str | None]:
+        """What became of ``team``'s reservation ``run_id``: ``("released", None)`` when it was
+        given back (the KFP API did not create the run), ``("moved", <KFP's run id>)`` when KFP
+        created the run, else ``(<the release's action, or "open">, None)``."""
+        from .ledger import Ledger
+
+        found = self.ledger._run(lambda connection: Ledger._run_entries(connection, team, run_id), write=False)
+        release = found.get("release")
+        if release is None:
+            return ("settled" if "settlement" in found else "open"), None
+        if release.action == "rekeyed":
+            return "moved", release.detail.get("to_run_id")
+        return release.action, None
 
     def rekey(self, team: str, run_id: str, kfp_run_id: str) -> bool:
         """Move the reservation of the proxy's provisional ``run_id`` to the id KFP gave the run
@@ -620,6 +648,29 @@ def _created_run_id(body: bytes) -> str | None:
     run_id = created.get("run_id") if isinstance(created, dict) else None
     if isinstance(run_id, str) and run_id.strip() and len(run_id) <= MAX_RUN_ID_CHARS and run_id.isprintable():
         return run_id
+    return None
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """Where in a parsed JSON value a text (a key or a value) has a lone surrogate (``"run_id"``,
+    ``"labels.team"``, ``"items[2]"``; ``""``: the value itself), or None. Iterative: a body
+    nested as deep as the parser allows is walked without recursion."""
+    def bad(text: str) -> bool:
+        return any("\ud800" <= c <= "\udfff" for c in text)
+
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if bad(item):
+                return where
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if bad(key):
+                    return f"{where}.{key!r}" if where else repr(key)
+                stack.append((inner, f"{where}.{key}" if where else key))
+        elif isinstance(item, list):
+            stack.extend((inner, f"{where}[{i}]") for i, inner in enumerate(item))
     return None
 
 
@@ -786,25 +837,40 @@ def create_app(settings: GatekeeperSettings):
             reading["bytes"] -= sum(map(len, chunks))
         raw = b"".join(chunks)
         try:
-            return raw, strict_json(raw.decode("utf-8"), "the request body")
+            parsed = strict_json(raw.decode("utf-8"), "the request body")
         except UnicodeDecodeError:
             raise _invalid("the request body is not UTF-8 JSON") from None
         except ValueError as exc:
             raise _invalid(str(exc)) from None
+        where = _lone_surrogate(parsed)
+        if where is not None:  # "\ud800" is valid JSON but no text: it cannot be stored, logged or sent on
+            raise _invalid(f"{where or 'the request body'} is not valid text: it has a lone surrogate "
+                           "(a \\ud800-\\udfff escape that is not part of a pair)")
+        return raw, parsed
 
     async def call(work, *args, no_budget: str = "PERMISSION_DENIED"):
         """``work(*args)`` on a worker thread, its errors as KFP errors (a team without a budget:
         ``no_budget``, a key of :data:`~.kfp_api.GRPC`)."""
         try:
-            return work(*args) if not settings.threads else await run_in_threadpool(work, *args)
+            if not settings.threads:
+                return work(*args)
+            # a deadline on the answer: a hung database is a 503, not a request waiting for ever (the
+            # ledger's own statement timeout ends the call itself; a retry by run id replays it)
+            with anyio.fail_after(CALL_DEADLINE_S):  # abandoned past it: its thread ends with the ledger's timeout
+                return await anyio.to_thread.run_sync(lambda: work(*args), abandon_on_cancel=True)
+        except TimeoutError:
+            logger.error("a ledger or policy call took more than %g s", CALL_DEADLINE_S)
+            raise KfpApiError("UNAVAILABLE", f"the budget ledger did not answer within {CALL_DEADLINE_S:g} s: retry "
+                                             "later", reason="LEDGER_UNAVAILABLE") from None
         except NoBudgetError as exc:
             raise KfpApiError(no_budget, f"carbon budget: {exc}", reason="NO_BUDGET") from None
         except PolicyError as exc:
             raise KfpApiError("UNAVAILABLE", f"the budget policy could not decide: {exc}",
                               reason="POLICY_UNAVAILABLE") from None
-        except LedgerUnavailableError as exc:
-            raise KfpApiError("UNAVAILABLE", f"the budget ledger is unavailable: {exc}",
-                              reason="LEDGER_UNAVAILABLE") from None
+        except LedgerUnavailableError as exc:  # the database's host and port are the operator's, not the client's
+            logger.error("the budget ledger is unavailable: %s", " ".join(redact_urls(str(exc)).split()))
+            raise KfpApiError("UNAVAILABLE", "the budget ledger is unavailable: retry later (the gatekeeper's log "
+                                             "says why)", reason="LEDGER_UNAVAILABLE") from None
         except UnknownRunError as exc:  # the same answer whether another team has the run id or nobody has
             raise KfpApiError("NOT_FOUND", str(exc), reason="NO_SUCH_RUN") from None
         except RunIdTakenError as exc:
@@ -814,18 +880,19 @@ def create_app(settings: GatekeeperSettings):
         except (CarbonError, ValueError) as exc:
             raise _invalid(redact_urls(str(exc))) from None
 
-    async def forward(request: Request, content: bytes | None = None, path: str | None = None) -> Response:
+    async def forward(request: Request, content: bytes | None, path: str, *, method: str | None = None,
+                      query: str = "") -> Response:
+        """``request``'s method (or ``method``) on the KFP API's ``path`` (built by the
+        gatekeeper from its own routes, ids checked and quoted; never the client's path)."""
         headers = {"Accept": "application/json"}
         if content is not None:
             headers["Content-Type"] = request.headers.get("content-type", "application/json")
         if tokens.upstream:
             headers["Authorization"] = f"Bearer {tokens.upstream}"
-        url = upstream + (path or request.url.path)
-        query = request.url.query if path is None else ""
+        url = upstream + path
         try:
-            reply = await clients["kfp"].request(request.method if path is None else "GET",
-                                                 url + (f"?{query}" if query else ""), content=content,
-                                                 headers=headers)
+            reply = await clients["kfp"].request(method or request.method, url + (f"?{query}" if query else ""),
+                                                 content=content, headers=headers)
         except httpx.TimeoutException:
             raise KfpApiError("DEADLINE_EXCEEDED", f"the KFP API at {shown_upstream} did not answer within "
                                                    f"{settings.upstream_timeout_s:g} s", reason="UPSTREAM_TIMEOUT") from None
@@ -842,19 +909,49 @@ def create_app(settings: GatekeeperSettings):
         """The gatekeeper's own liveness (no token, no upstream call): for Kubernetes probes."""
         return {"status": "ok", "service": "greenkfp-gatekeeper", "version": __version__}
 
+    probing = {"busy": False}
+
+    def probe() -> None:
+        probing["busy"] = True  # set by the thread itself: a probe cancelled before it started leaves no mark
+        try:
+            core.ledger.board_members()
+        finally:
+            probing["busy"] = False
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz():
+        """Readiness (no token): the ledger answers a read within :data:`READY_DEADLINE_S`; else
+        503, and Kubernetes sends no traffic here until it does (``/healthz`` stays liveness)."""
+        try:
+            if probing["busy"]:  # the last probe's read has not come back: do not pile up threads on a hung database
+                raise TimeoutError
+            with anyio.fail_after(READY_DEADLINE_S):
+                await anyio.to_thread.run_sync(probe, abandon_on_cancel=True)
+        except (TimeoutError, LedgerUnavailableError) as exc:
+            logger.warning("not ready: the budget ledger %s", "did not answer in time" if isinstance(exc, TimeoutError)
+                           else "is unavailable: " + " ".join(redact_urls(str(exc)).split()))
+            return JSONResponse({"status": "unavailable", "service": "greenkfp-gatekeeper",
+                                 "reason": "the budget ledger is unavailable"}, status_code=503)
+        return {"status": "ready", "service": "greenkfp-gatekeeper", "version": __version__}
+
     @app.get(f"{API}/healthz")
     async def kfp_healthz(request: Request):
-        return await forward(request)
+        return await forward(request, None, f"{API}/healthz", query=request.url.query)
 
-    async def forwarded(request: Request):
-        team_of(request)
-        content = (await body_of(request))[0] if request.method == "POST" else None
-        return await forward(request, content)
+    def forwarded(template: str):
+        async def forward_it(request: Request):
+            team_of(request)
+            # the path is rebuilt from the route, each id checked and quoted: a client's ".." or
+            # "%2F" cannot make the gatekeeper call another path of the KFP API with its token
+            ids = {name: quote(check_id(name, value), safe="") for name, value in request.path_params.items()}
+            content = (await body_of(request))[0] if request.method == "POST" else None
+            return await forward(request, content, template.format(**ids), query=request.url.query)
+        return forward_it
 
     gated = {("GET", f"{API}/healthz"), ("POST", f"{API}/runs"), ("POST", f"{API}/recurringruns")}
     for method, path in KFP_ROUTES:
         if (method, path) not in gated:
-            app.add_api_route(path, forwarded, methods=[method], include_in_schema=False)
+            app.add_api_route(path, forwarded(path), methods=[method], include_in_schema=False)
 
     async def submit(request: Request, kind: str):
         team = team_of(request)
@@ -862,29 +959,50 @@ def create_app(settings: GatekeeperSettings):
         submission = parse_submission(body, kind)
         if submission.version_reference and submission.version_reference[1]:
             pipeline_id, version_id = submission.version_reference
-            stored = await forward(request, path=f"{API}/pipelines/{pipeline_id}/versions/{version_id}")
+            stored = await forward(request, None, f"{API}/pipelines/{quote(pipeline_id, safe='')}/versions/"
+                                                  f"{quote(version_id, safe='')}", method="GET")
             if stored.status_code != 200:
                 return stored  # KFP's own answer: no such pipeline version, no access
             submission = with_spec(submission, json.loads(stored.body))
         key = request.headers.get("idempotency-key", "").strip()
-        longest = MAX_RUN_ID_CHARS - len(team) - 1  # the run id <team>/<key> is at most MAX_RUN_ID_CHARS
-        if key and (len(key) > longest or not key.isprintable()):
+        # the run id <team>/<key>, or <team>/<key>~<n> for the n-th try, is at most MAX_RUN_ID_CHARS
+        longest = MAX_RUN_ID_CHARS - len(team) - 1 - len(f"~{MAX_KEY_TRIES}")
+        if key and not key.isprintable():
+            where = next(i for i, c in enumerate(key) if not c.isprintable())
+            raise _invalid(f"Idempotency-Key must be printable text: it has the non-printable character "
+                           f"{key[where]!r} at position {where + 1}")
+        if len(key) > longest:
             raise _invalid(f"Idempotency-Key must be 1 to {longest} printable characters (the run id {team}/<key> is "
                            f"at most {MAX_RUN_ID_CHARS}), got {len(key):,} characters")
-        run_id = f"{team}/{key}" if key else str(uuid.uuid4())
+        energy = submission.energy_kwh()
         start, end = _planned_window(submission, core.now())
-        admission = await call(core.admit, team, AdmissionRequest(
-            pipeline=submission.pipeline, run_id=run_id, energy_kwh=submission.energy_kwh(), steps=submission.steps,
-            hardware_profile=submission.text_parameter("hardware_profile"), region=submission.region(),
-            window_start=start, window_end=end, labels=submission.labels))
-        if not admission.granted:
-            raise _refusal(admission)
-        if admission.reservation.replayed:
+        for attempt in range(1, MAX_KEY_TRIES + 1):
+            run_id = (f"{team}/{key}" if attempt == 1 else f"{team}/{key}~{attempt}") if key else str(uuid.uuid4())
+            admission = await call(core.admit, team, AdmissionRequest(
+                pipeline=submission.pipeline, run_id=run_id, energy_kwh=energy, steps=submission.steps,
+                hardware_profile=submission.text_parameter("hardware_profile"), region=submission.region(),
+                window_start=start, window_end=end, labels=submission.labels))
+            if not admission.granted:
+                raise _refusal(admission)
+            if not admission.reservation.replayed:
+                break
+            # the key was used: a try whose forward failed was released, and the key may be used again
+            outcome, created = await call(core.run_outcome, team, run_id)
+            if outcome == "released":
+                continue
+            if created:
+                raise KfpApiError("ABORTED", f"Idempotency-Key {key!r} was used already: KFP created run {created} "
+                                             "for it; a new submission needs a new key", reason="REPLAYED",
+                                  metadata={"run_id": created})
             raise KfpApiError("ABORTED", f"Idempotency-Key {key!r} was used already (run id {run_id}): the earlier "
-                                         "submission stands; a new submission needs a new key", reason="REPLAYED")
+                                         "submission stands; a new submission needs a new key", reason="REPLAYED",
+                              metadata={"run_id": run_id})
+        else:
+            raise KfpApiError("ABORTED", f"Idempotency-Key {key!r} was tried {MAX_KEY_TRIES} times and the KFP API "
+                                         "failed each time: a new submission needs a new key", reason="KEY_EXHAUSTED")
         with anyio.CancelScope(shield=True):  # a client that hangs up must not leave a reservation behind
             try:
-                reply = await forward(request, raw)
+                reply = await forward(request, raw, f"{API}/{'runs' if kind == 'run' else 'recurringruns'}")
             except KfpApiError:
                 await run_in_threadpool(core.release, team, run_id)
                 raise
@@ -937,6 +1055,28 @@ def create_app(settings: GatekeeperSettings):
         entry = await call(core.settle, team, run_id, actual, facts)  # 404 for a run id the team has not reserved
         return {"settled": True, "run_id": run_id, "team": team, "actual_g": actual, "entry": entry.to_dict()}
 
+    @app.get(f"{GREENKFP_API}/whoami")
+    async def whoami(request: Request):
+        """Who the token is (a cheap authenticated call: clients check their token and the address
+        with it before a long run)."""
+        identity = identify(request)
+        return {"role": identity.role, "name": identity.name}
+
+    @app.post(f"{GREENKFP_API}/releases")
+    async def releases(request: Request):
+        """A team gives back its own reservation (the run was not submitted after all)."""
+        team = team_of(request)
+        _, body = await body_of(request)
+        if not isinstance(body, Mapping) or set(body) - {"run_id"}:
+            raise _invalid("the release must be a JSON object {run_id}")
+        try:
+            run_id = _text(body, "run_id", required=True, limit=MAX_RUN_ID_CHARS)
+        except ValueError as exc:
+            raise _invalid(str(exc)) from None
+        entry = await call(lambda: core.ledger.release(team, run_id, actor=f"team:{team}"))  # 404: not the team's
+        core.forget(team, entry.period)
+        return {"released": True, "run_id": run_id, "team": team, "entry": entry.to_dict()}
+
     def budget_reader(request: Request, team: str) -> None:
         """A team reads its own budget; the admin and the board members read any."""
         identity = identify(request)
@@ -964,15 +1104,20 @@ def _admin_routes(app, core: Gatekeeper, identify, body_of, call) -> None:
     """The admin's and the review board's actions: limits, the board's members, exceptions, transfers."""
     from .bounds import check_ahead, check_entry_id
     from .errors import BudgetError
+    from .tokens import team_name
 
     def needs(request: Request, *roles: str) -> Identity:
         identity = identify(request)
         if identity.role not in roles:
-            raise _forbidden(f"this call needs {' or '.join('a ' + r if r != 'admin' else 'the admin' for r in roles)}"
-                             f"'s token")
+            whose = {"admin": "the admin's", "board": "a board member's", "team": "a team's"}
+            raise _forbidden(f"this call needs {' or '.join(whose.get(r, r) for r in roles)} token")
         return identity
 
-    async def fields(request: Request, allowed: tuple[str, ...]) -> dict:
+    async def fields(request: Request, allowed: tuple[str, ...], *, empty: bool = False) -> dict:
+        """The body's fields (``empty``: no body at all is ``{}``, for actions whose fields are optional)."""
+        if empty and request.headers.get("content-length") in ("0", None) \
+                and "transfer-encoding" not in request.headers:
+            return {}
         _, body = await body_of(request)
         if not isinstance(body, Mapping) or set(body) - set(allowed):
             raise _invalid(f"the body must be a JSON object with the fields {', '.join(allowed)}")
@@ -981,6 +1126,9 @@ def _admin_routes(app, core: Gatekeeper, identify, body_of, call) -> None:
     @app.put(GREENKFP_API + "/budgets/{team}/{period}")
     async def set_limit(request: Request, team: str, period: str):
         needs(request, "admin")
+        if not team_name(team):  # a budget no token could ever spend: a typo
+            raise _invalid(f"team must be a name a team token can carry (a letter or digit, then letters, digits, "
+                           f"'.', '_' or '-', at most 128), got {_shown(team)}")
         body = await fields(request, ("limit_g", "tier", "overdraft_percent"))
         entry_id = await call(lambda: core.ledger.set_limit(team, period, body.get("limit_g"), body.get("tier"),
                                                             overdraft_percent=body.get("overdraft_percent", 0.0),
@@ -1019,7 +1167,7 @@ def _admin_routes(app, core: Gatekeeper, identify, body_of, call) -> None:
             grant_id = check_entry_id("exception_id", exception_id, "an exception's id")
         except BudgetError as exc:
             raise _invalid(str(exc)) from None
-        body = await fields(request, ("reason",))
+        body = await fields(request, ("reason",), empty=True)
         if action == "approve":
             grant = await call(lambda: core.ledger.approve_exception(grant_id, approver=member))
         else:

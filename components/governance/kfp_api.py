@@ -24,13 +24,19 @@ __all__ = [
     "API",
     "GRPC",
     "KfpApiError",
+    "MAX_ENERGY_KWH",
     "Submission",
+    "check_id",
     "error_body",
     "parse_submission",
     "pipeline_spec_of",
     "quota_failure",
     "with_spec",
 ]
+
+#: The largest energy a submission may declare, kWh (a terawatt-hour): the proxy's
+#: ``energy_kwh`` parameter and the admission API's ``energy_kwh`` alike.
+MAX_ENERGY_KWH = 1e9
 
 #: The API's prefix.
 API = "/apis/v2beta1"
@@ -106,16 +112,27 @@ class Submission:
     version_reference: tuple[str, str] | None = None
 
     def energy_kwh(self) -> float | None:
-        """The run's ``energy_kwh`` parameter, if it has one above 0 (0 means none, as in the gate)."""
+        """The run's ``energy_kwh`` parameter, if it has one above 0 (0 means none, as in the gate).
+
+        Raises:
+            KfpApiError: INVALID_ARGUMENT when it is not a number from 0 to :data:`MAX_ENERGY_KWH`
+                (as the admission API's ``energy_kwh``).
+        """
         value = self.parameters.get("energy_kwh")
+        if value is None:
+            return None
+        number = value
         if isinstance(value, str):
             try:
-                value = float(value)
+                number = float(value)
             except ValueError:
-                return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            return None
-        return float(value)
+                number = None
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number) \
+                or not 0 <= number <= MAX_ENERGY_KWH:
+            shown = repr(value)
+            raise _bad(f"runtime_config.parameters.energy_kwh must be a number from 0 to {MAX_ENERGY_KWH:g} kWh, "
+                       f"got {shown if len(shown) <= 80 else shown[:80] + '...'}")
+        return float(number) or None
 
     def text_parameter(self, name: str) -> str | None:
         value = self.parameters.get(name)
@@ -142,6 +159,22 @@ class Submission:
 
 def _bad(message: str) -> KfpApiError:
     return KfpApiError("INVALID_ARGUMENT", message, reason="INVALID_SUBMISSION")
+
+
+#: A KFP object's id (KFP's are UUIDs): letters, digits, ``.``, ``_`` and ``-``, not starting
+#: with ``.`` (so never ``.`` or ``..``), at most 256 characters. The gatekeeper puts ids into the
+#: KFP API's paths: anything else could name another path of the API.
+_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,255}")
+
+
+def check_id(name: str, value: Any) -> str:
+    """``value`` if it is a KFP id (see :data:`_ID`); else a KfpApiError (400) naming ``name``."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:80] + "..."
+        raise _bad(f"{name} must be a KFP id: 1 to 256 letters, digits, '.', '_' or '-', not starting with '.', "
+                   f"got {shown}")
+    return value
 
 
 def pipeline_spec_of(spec: Any) -> tuple[dict | None, dict]:
@@ -198,7 +231,9 @@ def parse_submission(body: Any, kind: str) -> Submission:
     if spec is None:
         if not isinstance(reference, Mapping) or not reference.get("pipeline_id"):
             raise _bad(f"the {kind.replace('_', ' ')} carries neither pipeline_spec nor pipeline_version_reference")
-        version = (str(reference["pipeline_id"]), str(reference.get("pipeline_version_id") or ""))
+        version_id = reference.get("pipeline_version_id") or ""
+        version = (check_id("pipeline_version_reference.pipeline_id", reference["pipeline_id"]),
+                   check_id("pipeline_version_reference.pipeline_version_id", version_id) if version_id else "")
         return Submission(kind, f"pipeline:{version[0]}", 1, dict(parameters), {}, version)
     return _described(kind, spec, platform, dict(parameters), None)
 

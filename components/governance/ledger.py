@@ -131,6 +131,9 @@ _TOLERANCE_G = 1e-9
 _MIGRATION_LOCK = 0x6B66705F6C6467  # "kfp_ldg"
 _SQLITE_BUSY_MS = 30_000
 _PG_CONNECT_TIMEOUT_S = 5
+#: The longest a ledger statement runs, and waits for a lock, on PostgreSQL (milliseconds).
+_PG_STATEMENT_TIMEOUT_MS = 30000
+_PG_LOCK_TIMEOUT_MS = 10000
 #: Connections kept per process (a server's worker threads share them), and how many more at a peak.
 _PG_POOL_SIZE, _PG_POOL_OVERFLOW = 10, 20
 _ATTEMPTS = 8
@@ -428,7 +431,14 @@ def _create_engine(url: str, create: bool = True) -> sa.Engine:
     try:
         # no pool_pre_ping (a round trip per transaction): a connection found dead is retried instead (_transient)
         return sa.create_engine(parsed, pool_size=_PG_POOL_SIZE, max_overflow=_PG_POOL_OVERFLOW, pool_recycle=3600,
-                                connect_args={"connect_timeout": _PG_CONNECT_TIMEOUT_S})
+                                connect_args={"connect_timeout": _PG_CONNECT_TIMEOUT_S,
+                                              # a statement or a lock wait has a deadline: a stuck
+                                              # database is an error, not a request hanging forever
+                                              # (after the URL's own options, which these replace)
+                                              "options": " ".join(filter(None, (
+                                                  parsed.query.get("options"),
+                                                  f"-c statement_timeout={_PG_STATEMENT_TIMEOUT_MS}",
+                                                  f"-c lock_timeout={_PG_LOCK_TIMEOUT_MS}")))})
     except (ImportError, sa_exc.NoSuchModuleError) as exc:
         raise BudgetError("ledger", f"needs a driver that is not installed ({exc})", _shown_url(parsed)) from None
 

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Callable, Literal, Mapping
 
 __all__ = ["ENV_ADMIN", "ENV_BOARD", "ENV_TEAMS", "ENV_UPSTREAM", "RELOAD_S", "Identity", "TokenError", "Tokens",
-           "bearer"]
+           "bearer", "team_name"]
 
 logger = logging.getLogger("greenkfp.gatekeeper.tokens")
 
@@ -65,6 +65,12 @@ Role = Literal["team", "admin", "board"]
 _TOKEN = re.compile(r"[\x21-\x7e]{16,4096}")
 #: A team or member name: what the ledger and Kubernetes secret keys both accept.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def team_name(name: object) -> bool:
+    """Whether ``name`` is a name a token can carry (a letter or digit, then letters, digits,
+    ``.``, ``_`` or ``-``; at most 128 characters)."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
 
 
 class TokenError(ValueError):
