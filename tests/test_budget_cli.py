@@ -292,6 +292,8 @@ def test_an_estimate_of_minus_zero_is_zero_and_underscores_are_refused(tmp_path,
     code, out, err = budget(capsys, url, "reserve", "--team", "research", "--period", P, "--estimate-g", "1_000",
                             "--run-id", "u")
     assert code != 0 and "1_000" in err and out == ""
+
+
 @pytest.mark.parametrize("argv, shown", [
     (["budget", "reserve", "--run-id", b"bad\xff", "--team", "t", "--period", "2026-12", "--estimate-g", "1"],
      "--run-id is not valid text (bytes that are not UTF-8): 'bad\\xff'"),
