@@ -97,6 +97,9 @@ def gatekeeper_process(ledger_url: str, tokens: dict[str, str], workers: int, lo
     """``greenkfp gatekeeper serve`` in a subprocess on a free port; yields its base URL and pid."""
     import httpx
 
+    from greenkfp.components.governance.ledger import Ledger
+
+    Ledger(ledger_url).close()  # serve opens an existing ledger only (the platform lead creates it)
     port = free_port()
     env = {**os.environ, "GREENKFP_GATEKEEPER_TOKENS": ",".join(f"{t}={k}" for t, k in tokens.items()),
            "GREENKFP_GATEKEEPER_ADMIN_TOKEN": ADMIN_TOKEN}

@@ -972,8 +972,8 @@ def create_app(settings: GatekeeperSettings):
             raise _invalid(f"Idempotency-Key must be printable text: it has the non-printable character "
                            f"{key[where]!r} at position {where + 1}")
         if len(key) > longest:
-            raise _invalid(f"Idempotency-Key must be 1 to {longest} printable characters (the run id {team}/<key> is "
-                           f"at most {MAX_RUN_ID_CHARS}), got {len(key):,} characters")
+            raise _invalid(f"Idempotency-Key must be 1 to {longest} printable characters (the run id {team}/<key>~<try> "
+                           f"is at most {MAX_RUN_ID_CHARS}), got {len(key):,} characters")
         energy = submission.energy_kwh()
         start, end = _planned_window(submission, core.now())
         for attempt in range(1, MAX_KEY_TRIES + 1):
