@@ -8,6 +8,19 @@ import pytest
 
 from greenkfp.components.carbon import CarbonSeries
 
+
+@pytest.fixture(autouse=True)
+def _print_given_back():
+    """Tests that drive kfp's local runner themselves (``local.init``) can be left with its
+    per-task builtins.print swap (it swaps from several threads): later tests' output would be
+    indented. The library's own local runs give it back (pipelines/local.py)."""
+    import builtins
+
+    original = builtins.print
+    yield
+    builtins.print = original
+
+
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
