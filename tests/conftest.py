@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -56,20 +57,7 @@ def postgres_server():
     on 127.0.0.1 and a free port, stopped (``-m immediate``) and deleted at the end, also when a
     test fails; as root it runs as ``nobody``. The same code starts the benchmarks' server
     (``scripts/_postgres.py``)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    try:
-        from _postgres import PostgresUnavailable, postgres_server as server
-    finally:
-        sys.path.pop(0)
-    try:
-        with server() as running:
-            yield running
-    except PostgresUnavailable as exc:  # raised on entering only: nothing was yielded
-        pytest.skip(str(exc))
-
+    yield from _script_server("_postgres", "postgres_server", "PostgresUnavailable")
 
 
 # --------------------------------------------------------------------------- Chromium
@@ -80,19 +68,27 @@ def chromium():
     ``chromium.load(path, screenshot=..., probe=...)`` gives a page's console errors, exceptions,
     failed requests (any external request is one) and a full-page screenshot. Skips only when no
     Chromium binary is installed (``.ci/run`` installs one)."""
+    yield from _script_server("_chromium", "chromium", "ChromiumUnavailable")
+
+
+def _script_server(module: str, start: str, unavailable: str):
+    """Yield what ``scripts/<module>.py``'s context manager ``start()`` runs (the benchmarks start
+    the same servers); skip the tests when it raises ``unavailable`` on entering."""
+    import importlib
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     try:
-        from _chromium import ChromiumUnavailable, chromium as start
+        scripts = importlib.import_module(module)
     finally:
         sys.path.pop(0)
     try:
-        with start() as browser:
-            yield browser
-    except ChromiumUnavailable as exc:  # raised on entering only: nothing was yielded
+        with getattr(scripts, start)() as running:
+            yield running
+    except getattr(scripts, unavailable) as exc:  # raised on entering only: nothing was yielded
         pytest.skip(str(exc))
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def ledger_url(request, tmp_path):
@@ -111,6 +107,48 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+class ServedGatekeeper:
+    """A ``greenkfp gatekeeper serve`` process: its ``url``; its ``output`` once stopped."""
+
+    def __init__(self, url: str):
+        self.url, self.output = url, ""
+
+
+@contextlib.contextmanager
+def serve_gatekeeper(argv: list[str], env: dict, cwd, start_timeout_s: float = 90.0):
+    """``greenkfp gatekeeper serve ARGV --port P`` as a user runs it (its own process group), on a
+    free loopback port, ready when /healthz answers; stopped with SIGTERM at the end (its output
+    kept), also when the test fails."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    command = [sys.executable, "-m", "greenkfp.pipelines.cli", "gatekeeper", "serve", *argv, "--port", str(port)]
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    served = ServedGatekeeper(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while True:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                if httpx.get(served.url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the gatekeeper did not start"
+            time.sleep(0.2)
+        yield served
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        served.output = process.communicate(timeout=60)[0]
 
 
 class LiveGatekeeper:

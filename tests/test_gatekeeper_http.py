@@ -8,10 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import ADMIN, BOARD, TOKENS, free_port
+from conftest import ADMIN, BOARD, TOKENS, free_port, serve_gatekeeper
 
 from greenkfp.components.governance.tokens import Identity, Tokens
 
@@ -306,25 +303,11 @@ def test_serve_logs_one_line_per_admission_and_never_a_secret(postgres_server, t
 
     Ledger(ledger).close()  # serve opens an existing ledger only (the platform lead creates it)
     team = "team-token-for-the-log-0123"
-    port = free_port()
     env = {**os.environ, "GREENKFP_GATEKEEPER_TOKENS": f"ml={team}", "GREENKFP_GATEKEEPER_ADMIN_TOKEN": ADMIN,
            "GREENKFP_LEDGER": ledger}
-    command = [sys.executable, "-m", "greenkfp.pipelines.cli", "gatekeeper", "serve", "--kfp-url",
-               "http://127.0.0.1:9", "--port", str(port), "--workers", "2", "--no-access-log"]
-    process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, process.stdout.read()
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the gatekeeper did not start"
-            time.sleep(0.2)
+    with serve_gatekeeper(["--kfp-url", "http://127.0.0.1:9", "--workers", "2", "--no-access-log"], env,
+                          tmp_path) as served:
+        url = served.url
         assert httpx.put(f"{url}/apis/greenkfp/v1/budgets/ml/{PERIOD}", json={"limit_g": 80, "tier": "hard"},
                          headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 200
         headers = {"Authorization": f"Bearer {team}"}
@@ -335,9 +318,7 @@ def test_serve_logs_one_line_per_admission_and_never_a_secret(postgres_server, t
                               json={"pipeline": "nightly", "run_id": f"log-{i}",
                                     "energy_kwh": 0.2}).status_code for i in range(3)]
         assert answers == [200, 200, 403]  # 32.5 g each against 80 g
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        output = process.communicate(timeout=60)[0]
+    output = served.output
     lines = output.splitlines()
     admissions = [line for line in lines if "greenkfp.gatekeeper: admission" in line]
     assert len(admissions) == 3, output

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from conftest import free_port
+from conftest import free_port, serve_gatekeeper
 from greenkfp.components.governance.tokens import Identity, TokenError, Tokens, bearer
 from greenkfp.pipelines.cli import main
 
@@ -127,25 +126,10 @@ def test_serve_runs_the_gatekeeper_until_stopped(tmp_path):
     from greenkfp.components.governance.ledger import Ledger
 
     Ledger(f"sqlite:///{tmp_path / 'ledger.db'}").close()  # serve opens an existing ledger only
-    port = free_port()
     env = {**os.environ, "GREENKFP_GATEKEEPER_TOKENS": f"a={TEAM_A}", "GREENKFP_GATEKEEPER_ADMIN_TOKEN": ADMIN}
-    command = [sys.executable, "-m", "greenkfp.pipelines.cli", "gatekeeper", "serve", "--ledger",
-               f"sqlite:///{tmp_path / 'ledger.db'}", "--kfp-url", "http://127.0.0.1:9", "--port", str(port),
-               "--workers", "2"]
-    process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.stdout.read()
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the gatekeeper did not start"
-            time.sleep(0.2)
+    with serve_gatekeeper(["--ledger", f"sqlite:///{tmp_path / 'ledger.db'}", "--kfp-url", "http://127.0.0.1:9",
+                           "--workers", "2"], env, tmp_path, start_timeout_s=60) as served:
+        url = served.url
         period = time.strftime("%Y-%m", time.gmtime())
         put = httpx.put(f"{url}/apis/greenkfp/v1/budgets/a/{period}", json={"limit_g": 100, "tier": "hard"},
                         headers={"Authorization": f"Bearer {ADMIN}"})
@@ -153,9 +137,7 @@ def test_serve_runs_the_gatekeeper_until_stopped(tmp_path):
         answers = [httpx.post(url + "/apis/greenkfp/v1/admissions", headers={"Authorization": f"Bearer {TEAM_A}"},
                               json={"pipeline": "p", "run_id": f"r{i}", "energy_kwh": 0.2}).json() for i in range(4)]
         assert [a["granted"] for a in answers] == [True, True, True, False]  # 32.5 g each against 100 g
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        output = process.communicate(timeout=30)[0]
+    output = served.output
     assert "greenkfp gatekeeper on http://127.0.0.1" in " ".join(output.split()) and TEAM_A not in output
 
 

@@ -34,10 +34,13 @@ def _reserve_all(url: str, worker: int, start, results) -> None:
         results.put((worker, f"{type(exc).__name__}: {exc}"))
 
 
-def _run_processes(url: str) -> list[dict]:
+def _run_processes(url: str, target=None) -> list:
+    """``target(url, worker, start, results)`` in PROCESSES forked processes started together
+    (``_reserve_all`` by default); each process's answers, in worker order."""
     context = multiprocessing.get_context("fork")
     start, results = context.Barrier(PROCESSES), context.Queue()
-    processes = [context.Process(target=_reserve_all, args=(url, w, start, results)) for w in range(PROCESSES)]
+    processes = [context.Process(target=target or _reserve_all, args=(url, w, start, results))
+                 for w in range(PROCESSES)]
     for process in processes:
         process.start()
     try:
@@ -122,20 +125,7 @@ def test_concurrent_settlements_and_releases_of_a_run_act_exactly_once(ledger_ur
         ledger.set_limit("research", PERIOD, LIMIT_G, "hard", actor="lead")
         for i in range(RUNS):
             ledger.reserve("research", PERIOD, 40.0, f"run-{i}", actor="gk")
-    context = multiprocessing.get_context("fork")
-    start, results = context.Barrier(PROCESSES), context.Queue()
-    processes = [context.Process(target=_close_all, args=(ledger_url, w, start, results)) for w in range(PROCESSES)]
-    for process in processes:
-        process.start()
-    try:
-        outcomes = dict(results.get(timeout=120) for _ in processes)
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-    failed = {w: outcome for w, outcome in outcomes.items() if isinstance(outcome, str)}
-    assert not failed, failed
+    every_answer = _run_processes(ledger_url, _close_all)
 
     with Ledger(ledger_url) as ledger:
         entries = ledger.entries(team="research")
@@ -146,11 +136,11 @@ def test_concurrent_settlements_and_releases_of_a_run_act_exactly_once(ledger_ur
         closing = [e for e in entries if e.run_id == run and e.kind in ("settlement", "release")]
         assert len(closing) == 1, closing  # exactly one winner, of one kind
         (winner,) = closing
-        answers = [a for w in outcomes for a in outcomes[w] if a[0] == run]
+        answers = [a for a in every_answer if a[0] == run]
         assert len(answers) == PROCESSES
         # every process that succeeded got the winner's entry back (a release again, or the same figure)
         assert {a[1] for a in answers if a[1] is not None} == {winner.id}
-        for worker, answer in ((w, a) for w in outcomes for a in outcomes[w] if a[0] == run):
+        for answer in answers:
             if answer[1] is None:  # refused: the loser says why
                 assert answer[2] in ("run_id", "actual_g") and (
                     "was settled" in answer[3] or "was released" in answer[3] or "already settled" in answer[3])
