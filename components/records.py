@@ -1893,6 +1893,13 @@ class QuarterProgress(_Part):
     required_percent: float
     on_track: bool
     trajectory: tuple[TrajectoryPoint, ...]
+    #: "complete", or "in progress" when the report was made inside the quarter: then only the
+    #: ``months_with_data`` months that have begun count, with data up to ``data_to`` (a date).
+    state: str = "complete"
+    months_with_data: int = 3
+    data_to: str | None = None
+    #: The verdict in words: "on track", "behind", or "in progress (2 of 3 months, data to ...)".
+    status: str = ""
 
 
 @dataclass(frozen=True)
@@ -2053,6 +2060,9 @@ class QuarterlyReport(_Record):
     assumptions: QuarterAssumptions
     units: dict = field(default_factory=lambda: {"emissions": "g CO2eq", "cost": "USD (cloud), EUR (carbon)",
                                                  "latency": "ms", "accuracy": "percentage points", "delay": "hours"})
+    #: What the reader must know to read the figures right: teams of the baseline without runs
+    #: this quarter, teams without a baseline (left out of the target), baselines of 0 g.
+    notes: tuple[str, ...] = ()
 
     @classmethod
     def _load_fields(cls, data: dict, path: str, title: str, owns_schema: bool = False):

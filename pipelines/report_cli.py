@@ -47,7 +47,7 @@ def _hardware(values: list[str]) -> dict[str, str]:
 def cmd_quarterly(args: argparse.Namespace) -> int:
     from greenkfp.components._messages import redact_urls
     from greenkfp.components.governance import BudgetError, Ledger
-    from greenkfp.components.governance.quarterly import (ReportError, load_baseline, parse_quarter,
+    from greenkfp.components.governance.quarterly import (ReportError, load_baseline, mass, parse_quarter,
                                                           quarterly_report)
     from greenkfp.components.governance.quarterly_render import write_report
 
@@ -66,10 +66,12 @@ def cmd_quarterly(args: argparse.Namespace) -> int:
     except OSError as exc:  # the output folder cannot be written
         message = f"--output {args.output!r} cannot be written: {exc.strerror or exc}"
     else:
-        progress = report.progress
-        print(f"{report.quarter}: {report.sources.settled_runs:,} settled runs, {report.emissions_g / 1000:,.1f} kg "
-              f"CO2eq; {progress.achieved_percent:.1f} % below the baseline month ({progress.required_percent:.1f} % "
-              f"needed: {'on track' if progress.on_track else 'behind'})")
+        from greenkfp.components.governance.quarterly_render import progress_line
+
+        print(f"{report.quarter}: {report.sources.settled_runs:,} settled runs, {mass(report.emissions_g, 'CO2eq')}; "
+              f"{progress_line(report)}")
+        for note in report.notes:
+            print(f"note: {note}")
         for kind, path in paths.items():
             print(f"{kind:<8} {path}")
         return 0

@@ -236,7 +236,7 @@ def test_business_impact_models_refusals_and_delays(seeded):
     assert alpha.delay_hours_p95 == pytest.approx(4.9)
     assert (alpha.budget_refused, beta.budget_refused) == (1, 1)
     assert alpha.refusal_reasons == {"estimate beyond the remaining budget (hard tier)": 1}
-    assert beta.refusal_reasons == {"refused by the budget policy": 1}
+    assert beta.refusal_reasons == {"refused by the policy: a GPU pipeline outside its window": 1}
 
 
 def test_the_boards_exceptions_and_transfers_with_reasons(seeded):
@@ -373,7 +373,7 @@ def test_an_empty_ledger_and_a_quarter_without_data_are_one_line_errors(tmp_path
             quarterly_report(ledger, "2026Q4", baseline)
         ledger.set_limit("alpha", "2026-10", 100, "hard", actor="lead")
         with pytest.raises(ReportError) as caught:
-            quarterly_report(ledger, "2027Q1", baseline)
+            quarterly_report(ledger, "2027Q1", baseline, now=NOW)
     assert str(caught.value) == ("quarter has no data in the ledger: no budget, settled run or refusal in 2027-01 to "
                                  "2027-03, got '2027Q1'")
 
@@ -466,7 +466,7 @@ def test_cli_writes_the_four_files(sqlite_seeded, baseline_file, tmp_path, capsy
     assert cli("--quarter", "2026Q4", "--ledger", sqlite_seeded, "--baseline", str(baseline_file), "--output", str(out),
                "--usd-per-eur", "1.2") == 0
     printed = capsys.readouterr().out
-    assert printed.startswith("2026Q4: 7 settled runs, 7.2 kg CO2eq;")
+    assert printed.startswith("2026Q4: 7 settled runs, 7.20 kg CO2eq;")
     files = report_files("2026Q4", out)
     assert all(path.is_file() and str(path) in printed for path in files.values())
     report = QuarterlyReport.from_json(files["json"].read_text())
@@ -599,3 +599,143 @@ def test_ledger_entries_of_reads_only_the_kinds_and_months_asked(sqlite_seeded):
                 ledger.entries_of(kinds)
         with pytest.raises(BudgetError, match="^period must be a calendar month"):
             ledger.entries_of(["limit"], since="2026-13")
+
+
+# --------------------------------------------------------------------------- review fixes (issue 13)
+
+
+def test_a_quarter_in_progress_says_so_and_a_future_quarter_is_refused(seeded, baseline_file, tmp_path, capsys):
+    with Ledger(seeded) as ledger:
+        baseline = AuditBaseline.from_dict(baseline_data())
+        report = quarterly_report(ledger, "2026Q4", baseline, now=utc("2026-12-15T08:00:00"))
+        with pytest.raises(ReportError) as caught:
+            quarterly_report(ledger, "2026Q4", baseline, now=utc("2026-09-20T08:00:00"))
+    assert str(caught.value).startswith("quarter has not begun (it starts on 2026-10-01; today is 2026-09-20 UTC)")
+    progress = report.progress
+    assert (progress.state, progress.months_with_data, progress.data_to) == ("in progress", 3, "2026-12-15")
+    assert progress.status == "in progress (3 of 3 months, data to 2026-12-15)"
+    assert json.loads(report.to_json())["progress"]["status"] == progress.status
+    for text in (render_markdown(report), render_html(report)):
+        assert "in progress (3 of 3 months, data to 2026-12-15)" in text
+        assert "on track" not in text.replace("on track so far", "")  # no verdict on an unfinished quarter
+    complete = report_of(seeded)
+    assert (complete.progress.state, complete.progress.status) == ("complete", "on track" if complete.progress.on_track
+                                                                   else "behind")
+    out = tmp_path / "r"
+    assert cli("--quarter", "2099Q1", "--ledger", seeded, "--baseline", str(baseline_file), "--output", str(out)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --quarter has not begun (it starts on 2099-01-01") and err.endswith(", got '2099Q1'\n")
+    assert not out.exists()
+
+
+def test_teams_missing_from_the_baseline_or_the_ledger_are_reported(seeded):
+    data = baseline_data()
+    data["teams"] = {"alpha": data["teams"]["alpha"], "gamma": {**data["teams"]["beta"]}}
+    with Ledger(seeded) as ledger:
+        report = quarterly_report(ledger, "2026Q4", AuditBaseline.from_dict(data), now=NOW)
+    notes = "\n".join(report.notes)
+    assert "team beta has no baseline: excluded from the target" in notes
+    assert "team gamma in the baseline has no settled runs this quarter" in notes
+    alpha = sum(r["actual_g"] for r in RUNS if r["team"] == "alpha")
+    assert report.progress.quarter_monthly_g == pytest.approx(alpha / 3)  # beta's runs are not against the target
+    assert report.progress.baseline_monthly_g == pytest.approx(1500 + 2000)
+    assert "team beta has no baseline" in render_markdown(report) and "team beta has no baseline" in render_html(report)
+    assert "team beta has no baseline" in render_csv(report)
+
+
+def test_refusals_by_the_real_policy_show_their_reason(seeded):
+    from greenkfp.components.governance.policy import RegoPolicy, budget_input
+
+    with Ledger(seeded) as ledger, RegoPolicy() as policy:
+        for team, run_id, grams, labels in (("alpha", "rego-hard", 4000.0, {}),
+                                            ("beta", "rego-soft", 9000.0, {"greenkfp.io/priority": "production-critical"})):
+            status = ledger.status(team, "2026-12")
+            decision = policy.decide(budget_input(status, estimate_g=grams, pipeline="training", labels=labels,
+                                                  run_id=run_id, now=utc("2026-12-06T09:00:00")))
+            assert not decision.allow
+            assert not ledger.reserve(team, "2026-12", grams, run_id, actor="gatekeeper", allow=False,
+                                      reasons=decision.reasons, overdraft_allowed_g=decision.overdraft_allowed_g,
+                                      review_required=decision.review_required).granted
+        bad = policy.decide({"team": "alpha"})  # a malformed submission: the policy's input checks
+        assert not ledger.reserve("alpha", "2026-12", 1.0, "rego-bad", actor="gatekeeper", allow=False,
+                                  reasons=bad.reasons).granted
+        report = quarterly_report(ledger, "2026Q4", AuditBaseline.from_dict(baseline_data()), now=NOW)
+    impact = {i.team: i for i in report.impact}
+    assert impact["alpha"].refusal_reasons == {"estimate beyond the remaining budget (hard tier)": 2,
+                                               "malformed submission (the policy's input checks)": 1}
+    assert impact["beta"].refusal_reasons == {
+        "estimate beyond the remaining budget and the soft tier's overdraft": 1,
+        "refused by the policy: a GPU pipeline outside its window": 1}
+
+
+def test_every_mass_in_the_emissions_table_is_in_its_own_unit(seeded):
+    from dataclasses import replace
+
+    report = report_of(seeded)
+    small = replace(report.team_months[0], emissions_g=5.0, limit_g=4.0, allowed_g=4.0, baseline_g=250.0,
+                    status="over allowance")
+    html_page = render_html(replace(report, team_months=(small, *report.team_months[1:])))
+    table = html_page.split('<section id="emissions">', 1)[1].split("</table>", 1)[0]
+    first_row = table.split("<tbody><tr>", 1)[1].split("</tr>", 1)[0]
+    assert ">5.00 g<" in first_row and ">4.00 g<" in first_row and ">250 g<" in first_row
+    assert "over allowance" in first_row and ">0.0<" not in first_row
+    assert ">1.50 kg<" in table  # alpha's baseline month, beside it
+
+
+def test_an_empty_or_zero_baseline_is_refused(seeded, tmp_path, capsys):
+    zero = baseline_data()
+    for team in zero["teams"].values():
+        team["monthly_g"] = {m: 0.0 for m in BASELINE_MONTHS}
+        team["mean_monthly_g"] = 0.0
+    for data, what in ((zero, "every team's mean_monthly_g is 0"), (baseline_data(teams={}), "no team")):
+        path = tmp_path / "baseline.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        out = tmp_path / "r"
+        assert cli("--quarter", "2026Q4", "--ledger", seeded, "--baseline", str(path), "--output", str(out)) == 2
+        err = capsys.readouterr().err
+        assert err == (f"error: --baseline holds no baseline emissions (field teams: {what}): progress toward the "
+                       f"target cannot be measured against it, got '{path}'\n")
+        assert not out.exists()
+
+
+def test_a_significant_negative_saving_is_worded_as_a_cost_and_no_negative_zero(seeded):
+    with Ledger(seeded) as ledger:
+        ledger.set_limit("gamma", "2026-10", 1000, "hard", actor="lead")
+        ledger.import_settled_runs([run("g9", "gamma", "2026-10", 10.0, facts(saving("autoscaling", -5, -8, -2)))],
+                                   actor="test")
+        report = quarterly_report(ledger, "2026Q4", AuditBaseline.from_dict(baseline_data()), now=NOW)
+    (autoscaling,) = [s for s in report.savings if s.lever == "autoscaling"]
+    assert autoscaling.verdict == "cost 5.00 g more [2.00 g, 8.00 g]"
+    costs = {c.team: c for c in report.costs}
+    assert -0.005 < costs["gamma"].avoided_exposure_eur < 0  # a tiny negative figure...
+    for text in (render_html(report), render_markdown(report)):
+        assert "-0.00" not in text and "-0.0 " not in text and "cost -" not in text  # ...never shown as -0.00
+
+
+def test_a_hardware_profile_for_a_team_not_in_the_report_is_refused(seeded, baseline_file, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert cli("--quarter", "2026Q4", "--ledger", seeded, "--baseline", str(baseline_file), "--output", str(out),
+               "--hardware-profile", "zzz=m5.xlarge") == 2
+    assert capsys.readouterr().err == ("error: --hardware-profile names team 'zzz', which is not in the report (its "
+                                       "teams: alpha, beta), got 'zzz=m5.xlarge'\n")
+    assert not out.exists()
+
+
+def test_page_wraps_long_texts_keeps_cjk_as_text_and_draws_no_limit_line_without_a_budget(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    team = "研究チーム" + "x" * 100
+    with Ledger(url, clock=lambda: utc("2026-10-01T00:00:00")) as ledger:
+        ledger.set_limit(team, "2026-10", 100, "hard", actor="lead")  # October only
+        ledger.import_settled_runs([run("r1", team, "2026-10", 50, facts(saving("quantization", 1, 0.5, 2)))],
+                                   actor="t")
+        report = quarterly_report(ledger, "2026Q4", AuditBaseline.from_dict(baseline_data()), now=NOW)
+    page = render_html(report)
+    (tmp_path / "page.html").write_text(page)
+    assert "overflow-wrap: anywhere" in page
+    svg = page.split('id="figure-emissions"', 1)[1].split("</svg>", 1)[0]
+    assert "研究チーム" in svg  # text kept as text: the browser draws it with its own fonts
+    spines = {float(y) for y in re.findall(r'<path d="M [\d.]+ ([\d.]+) \s*L [\d.]+ \1 \s*"[^>]*stroke-width: 0.8', svg)}
+    limits = re.findall(r'<path d="([^"]*)"[^>]*style="fill: none; stroke: #000000; stroke-width: 1.6', svg)
+    assert spines and limits
+    for path in limits:  # the limit covers October only: it does not drop to 0 for November and December
+        assert not {float(y) for y in re.findall(r"[ML] [\d.]+ ([\d.]+)", path)} & spines, path

@@ -39,6 +39,7 @@ it stored them (not re-validated per run: a 100,000-run quarter is read in secon
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -136,6 +137,11 @@ def _profiles(hardware: str | Mapping[str, str], teams: Iterable[str]) -> dict[s
 
     mapping = {"*": hardware} if isinstance(hardware, str) else dict(hardware)
     default = mapping.pop("*", DEFAULT_PROFILE)
+    teams = list(teams)
+    for team, name in mapping.items():
+        if team not in teams:
+            raise ReportError("hardware_profile", f"names team {team!r}, which is not in the report (its teams: "
+                                                  f"{', '.join(teams) or 'none'})", f"{team}={name}")
     chosen = {}
     for team in teams:
         name = mapping.get(team, default)
@@ -165,8 +171,8 @@ class _Lever:
             significant = self.low > 0 or self.high < 0
             span = f"{_g(self.estimate)} [{_g(self.low)}, {_g(self.high)}]"
             verdict = (f"saved {span}" if significant and self.estimate > 0 else
-                       f"cost {span} more" if significant else f"no significant difference ({span}: the interval "
-                                                                        "includes zero)")
+                       f"cost {_g(-self.estimate)} more [{_g(-self.high)}, {_g(-self.low)}]" if significant else
+                       f"no significant difference ({span}: the interval includes zero)")
         else:
             significant, verdict = None, "no run with a figure for this lever"
         method = ("none" if not self.runs else "measured" if not self.modeled else "modeled" if not self.measured
@@ -181,12 +187,30 @@ class _Lever:
                           basis=basis)
 
 
-def _g(grams: float) -> str:
-    if abs(grams) >= 1e6:
-        return f"{grams / 1e6:,.2f} t"
-    if abs(grams) >= 1e3:
-        return f"{grams / 1e3:,.1f} kg"
-    return f"{grams:,.0f} g"
+def mass(grams: float | None, unit: str = "") -> str:
+    """Grams in a readable unit, three significant figures: ``250 g``, ``1.35 kg``, ``12.3 t``
+    (``unit`` is appended, e.g. ``CO2eq``). The one helper every text of the report uses, so the
+    same figure reads the same everywhere, and a figure that is not zero never shows as 0."""
+    if grams is None:
+        return "–"
+    size = abs(grams)
+    divisor, name = (1e6, "t") if size >= 999.5e3 else (1e3, "kg") if size >= 999.5 else (1.0, "g")
+    value = grams / divisor
+    if value == 0:
+        text = "0"
+    elif abs(value) >= 99.95:
+        text = f"{value:,.0f}"
+    elif abs(value) >= 9.995:
+        text = f"{value:.1f}"
+    elif abs(value) >= 0.9995:
+        text = f"{value:.2f}"
+    else:
+        text = f"{value:.3g}"
+    text = text.removeprefix("-") if text.lstrip("-").strip("0.,") == "" else text  # never "-0"
+    return f"{text} {name}" + (f" {unit}" if unit else "")
+
+
+_g = mass
 
 
 class _Team:
@@ -286,14 +310,36 @@ def _read_runs(runs: Iterable[Any], teams: dict[str, _Team], levers: dict, team_
     return settled, with_facts
 
 
+_BEYOND_SOFT = "estimate beyond the remaining budget and the soft tier's overdraft"
+_BEYOND_HARD = "estimate beyond the remaining budget (hard tier)"
+_FIGURES = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
 def _refusal_reason(entry) -> str:
-    """A refused decision's kind of reason (its figures left out, so that they can be counted)."""
+    """A refused decision's kind of reason, from the reasons the ledger stored with it (the
+    policy's, then the ledger's own), its figures left out so that refusals can be counted.
+
+    The bundled policy (``policy/budget.rego``) refuses with ``... estimate N g exceeds remaining
+    ...`` (``+ overdraft`` on the soft tier) or, for a malformed submission, ``input.FIELD must
+    be ...``; the ledger refuses a policy's ``allow: true`` that no longer fits with ``estimate N
+    exceeds what team T may still spend``. Any other reason (a replaced policy's) is shown as it
+    is, its numbers as ``N``."""
     detail = entry.detail or {}
-    if detail.get("allow") is False:
-        return "refused by the budget policy"
-    if detail.get("tier") == "soft":
-        return "estimate beyond the remaining budget and the soft tier's overdraft"
-    return "estimate beyond the remaining budget (hard tier)"
+    reasons = [r for r in detail.get("reasons") or () if isinstance(r, str) and r.strip()]
+    tier = detail.get("tier")
+    if detail.get("allow") is not False:  # the policy allowed; the ledger found no room
+        return _BEYOND_SOFT if tier == "soft" else _BEYOND_HARD
+    first = reasons[0] if reasons else ""
+    if not first or first == "refused by the policy":
+        return "refused by the policy (no reason given)"
+    if " exceeds " in first and "estimate" in first:
+        return _BEYOND_SOFT if "overdraft" in first or tier == "soft" else _BEYOND_HARD
+    if first.startswith("input"):
+        return "malformed submission (the policy's input checks)"
+    if first.startswith("the policy reached no decision"):
+        return "the policy reached no decision (a fault in the policy file)"
+    text = _FIGURES.sub("N", " ".join(first.split()))
+    return "refused by the policy: " + (text if len(text) <= 160 else text[:159] + "…")
 
 
 def quarterly_report(ledger: Any, quarter: str | Quarter, baseline: AuditBaseline, *, baseline_source: str = "",
@@ -332,6 +378,17 @@ def quarterly_report(ledger: Any, quarter: str | Quarter, baseline: AuditBaselin
         raise ReportError("quarter", f"must come after the baseline's months ({baseline.months[0]} to "
                                      f"{baseline.months[-1]}): progress is measured against them", quarter.name)
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    today = now.strftime("%Y-%m")
+    if today < first:
+        raise ReportError("quarter", f"has not begun (it starts on {first}-01; today is {now:%Y-%m-%d} UTC): "
+                                     "there is nothing to report yet", quarter.name)
+    # a quarter still under way: only the months that have begun count, and it is labelled so
+    elapsed = len(months) if today > last else months.index(today) + 1
+    in_progress = today <= last
+    if baseline.mean_monthly_g <= 0:
+        raise ReportError("baseline", "holds no baseline emissions (field teams: " + (
+            "no team" if not baseline.teams else "every team's mean_monthly_g is 0") + "): progress toward the "
+            "target cannot be measured against it", baseline_source or "(given)")
 
     limits = ledger.entries_of(["limit"])
     if not limits:
@@ -398,24 +455,40 @@ def quarterly_report(ledger: Any, quarter: str | Quarter, baseline: AuditBaselin
                 exceptions_g=excepted, allowed_g=allowed,
                 used_percent=grams / status.limit_g * 100 if status.limit_g > 0 else None,
                 baseline_g=base_g, trajectory_g=trajectory, status=verdict))
-        mean = team.emissions / len(months)
+        mean = team.emissions / elapsed
         change = None if not base_g else (mean - base_g) / base_g * 100
         team_rows.append(QuarterTeam(team=name, tier=tier, runs=team.runs, emissions_g=team.emissions,
                                      monthly_mean_g=mean, baseline_monthly_g=base_g, change_percent=change,
                                      required_percent=None if base_g is None else required,
                                      on_track=None if change is None else -change >= required - 1e-9))
 
+    # the target is the baseline teams' sum: a team without a baseline is left out of it (and said so)
     base_total = baseline.mean_monthly_g
-    quarter_total = sum(t.emissions for t in teams.values())
-    quarter_mean = quarter_total / len(months)
-    achieved = (1 - quarter_mean / base_total) * 100 if base_total > 0 else 0.0
+    quarter_total = sum(t.emissions for n, t in teams.items() if n in baseline.teams)
+    quarter_mean = quarter_total / elapsed
+    achieved = (1 - quarter_mean / base_total) * 100
+    notes = []
+    for name in names:
+        base = baseline.teams.get(name)
+        if base is None:
+            notes.append(f"team {name} has no baseline: excluded from the target (its {mass(teams[name].emissions)} "
+                         "count in the quarter's emissions, not in the progress toward the target)")
+        elif not teams[name].runs:
+            notes.append(f"team {name} in the baseline has no settled runs this quarter")
+        elif base.mean_monthly_g <= 0:
+            notes.append(f"team {name} has no baseline emissions (0 g a month): its own progress cannot be measured")
+    if in_progress:
+        notes.insert(0, f"{quarter.name} is in progress: {elapsed} of 3 months, data to {now:%Y-%m-%d}; the "
+                        f"figures are for its months so far and the mean month is over {elapsed} month"
+                        f"{'s' if elapsed > 1 else ''}")
     points = []
     for index in range(_month_index(baseline.months[0]), max(end, _month_index(last)) + 1):
         month = _month_at(index)
         if month in baseline.months:
             actual, kind = sum(t.monthly_g.get(month, 0.0) for t in baseline.teams.values()), "baseline"
-        elif month in months:
-            actual, kind = sum(t.month_g.get(month, 0.0) for t in teams.values()), "quarter"
+        elif month in months[:elapsed]:
+            actual = sum(t.month_g.get(month, 0.0) for n, t in teams.items() if n in baseline.teams)
+            kind = "quarter"
         else:
             actual, kind = None, "path"
         points.append(TrajectoryPoint(month=month, path_g=base_total * (1 - target.reduction_percent / 100
@@ -425,7 +498,10 @@ def quarterly_report(ledger: Any, quarter: str | Quarter, baseline: AuditBaselin
         baseline_months=baseline.months, baseline_monthly_g=base_total, reduction_percent=target.reduction_percent,
         by=target.by, target_monthly_g=baseline.target_monthly_g(), quarter_monthly_g=quarter_mean,
         achieved_percent=achieved, required_percent=required, on_track=achieved >= required - 1e-9,
-        trajectory=tuple(points))
+        trajectory=tuple(points), state="in progress" if in_progress else "complete", months_with_data=elapsed,
+        data_to=f"{now:%Y-%m-%d}" if in_progress else None,
+        status=(f"in progress ({elapsed} of 3 months, data to {now:%Y-%m-%d})" if in_progress
+                else "on track" if achieved >= required - 1e-9 else "behind"))
 
     refused_by_team: dict[str, Counter] = defaultdict(Counter)
     for entry in refusals:
@@ -484,7 +560,8 @@ def quarterly_report(ledger: Any, quarter: str | Quarter, baseline: AuditBaselin
         savings=tuple(levers[lever].total(lever, None) for lever in LEVERS),
         savings_by_team=tuple(team_levers[name, lever].total(lever, name) for name in names for lever in LEVERS
                               if (name, lever) in team_levers),
-        impact=impact, exceptions=exceptions, transfers=transfers, costs=tuple(costs), assumptions=assumptions)
+        impact=impact, exceptions=exceptions, transfers=transfers, costs=tuple(costs), assumptions=assumptions,
+        notes=tuple(notes))
 
 
 def _exceptions(entries: list, now: datetime) -> tuple[BoardException, ...]:

@@ -30,8 +30,9 @@ from .._files import SafeCsvWriter
 from .._messages import markdown_text
 from ..records import QuarterlyReport
 from .quarterly import ReportError, lever_name
+from .quarterly import mass as _mass
 
-__all__ = ["PLOTS", "render_csv", "render_html", "render_markdown", "report_files", "write_report"]
+__all__ = ["PLOTS", "progress_line", "render_csv", "render_html", "render_markdown", "report_files", "write_report"]
 
 #: The plots of the HTML report, by id: (caption title).
 PLOTS = {"emissions": "Monthly emissions against budget, per team",
@@ -54,35 +55,39 @@ def _unit(grams: float) -> tuple[float, str]:
 
 
 def mass(grams: float | None) -> str:
-    """``12.3 kg CO2eq``: grams in a readable unit."""
-    if grams is None:
-        return "–"
-    divisor, unit = _unit(grams)
-    value = grams / divisor
-    return f"{value:,.{0 if divisor == 1 and abs(value) >= 10 else 1 if abs(value) >= 10 else 2}f} {unit}"
+    """``12.3 kg CO2eq``: grams in a readable unit (:func:`.quarterly.mass`, three significant figures)."""
+    return _mass(grams, "CO2eq")
+
+
+#: How a table's masses are given: each figure in its own unit, so that a small figure never reads 0.
+_TABLE_UNIT = "CO2eq, each figure in its own unit (g, kg or t, three significant figures)"
 
 
 def _scale(values: Iterable[float | None]):
-    """A formatter of grams in one unit for a whole table column set, and that unit."""
-    divisor, unit = _unit(max((abs(v) for v in values if v is not None), default=0.0))
-    digits = 0 if divisor == 1 else 1
+    """A formatter of grams for a table's cells, each in its own unit (``250 g``, ``1.35 kg``),
+    and the caption's words for the unit. One unit for the whole table showed a team's 5 g as
+    ``0.0 kg`` beside a status that says it is over its budget."""
+    return _mass, _TABLE_UNIT
 
-    def fmt(grams: float | None) -> str:
-        return "–" if grams is None else f"{grams / divisor:,.{digits}f}"
 
-    return fmt, unit
+def _unsigned_zero(value: float, digits: int) -> float:
+    """``value`` rounded as it will be shown, with -0.0 made 0.0 (never ``-0.00``)."""
+    return round(value, digits) + 0.0
 
 
 def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
-    return "–" if value is None else f"{value:,.{digits}f}{suffix}"
+    return "–" if value is None else f"{_unsigned_zero(value, digits):,.{digits}f}{suffix}"
 
 
 def _signed(value: float | None, digits: int = 1, suffix: str = "") -> str:
-    return "–" if value is None else f"{value:+,.{digits}f}{suffix}"
+    if value is None:
+        return "–"
+    value = _unsigned_zero(value, digits)
+    return f"{value:+,.{digits}f}{suffix}" if value else f"{value:,.{digits}f}{suffix}"
 
 
 def _money(value: float | None, currency: str, digits: int = 2) -> str:
-    return "–" if value is None else f"{currency} {value:,.{digits}f}"
+    return "–" if value is None else f"{currency} {_unsigned_zero(value, digits):,.{digits}f}"
 
 
 def _e(text: Any) -> str:
@@ -119,8 +124,9 @@ def _relation(change_percent: float) -> str:
     return f"{abs(change_percent):.1f} % {'below' if change_percent < 0 else 'above'}"
 
 
-def _track(value: bool | None) -> str:
-    return "–" if value is None else "on track" if value else "behind"
+def _track(value: bool | None, report: QuarterlyReport | None = None) -> str:
+    so_far = report is not None and report.progress.state == "in progress"
+    return "–" if value is None else ("on track" if value else "behind") + (" so far" if so_far else "")
 
 
 # --------------------------------------------------------------------------- plots
@@ -150,6 +156,22 @@ def _svg(figure, name: str, title: str, description: str) -> str:
                                     'preserveAspectRatio="xMidYMid meet"', 1)
     return (opened + f'<title id="{name}-title">{_e(title)}</title><desc id="{name}-desc">{_e(description)}</desc>'
             + text[len(head):])
+
+
+#: Fonts for the plots' text, the first that has a glyph drawing it: DejaVu Sans (matplotlib's
+#: own), then CJK fonts when installed (Debian's fonts-noto-cjk, ...). The SVG keeps text as text
+#: (``svg.fonttype: none``) and names these families, so the browser draws any glyph with its fonts.
+_FONT_FALLBACK = ("DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
+                  "Source Han Sans", "WenQuanYi Zen Hei", "Droid Sans Fallback", "Noto Sans")
+
+
+def _font_rc() -> dict:
+    """matplotlib settings: the fallback fonts that are installed, text kept as text in the SVG."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    families = [name for name in _FONT_FALLBACK if name in installed] or ["DejaVu Sans"]
+    return {"font.family": "sans-serif", "font.sans-serif": families, "svg.fonttype": "none"}
 
 
 def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
@@ -187,12 +209,14 @@ def _plot_emissions(report: QuarterlyReport) -> tuple[str, str]:
                    else _BLUE for m in months]
         ax.bar(x, [m.emissions_g / divisor for m in months], color=colours, width=0.6, label="settled")
         if any(m.limit_g is not None for m in months):
-            ax.step([i - 0.5 for i in x] + [len(months) - 0.5],
-                    [(m.limit_g or 0) / divisor for m in months] + [(months[-1].limit_g or 0) / divisor],
+            def line(values):  # a month without a budget has no line (NaN leaves a gap), not a line at 0
+                values = [math.nan if v is None else v / divisor for v in values]
+                return values + values[-1:]
+
+            ax.step([i - 0.5 for i in x] + [len(months) - 0.5], line([m.limit_g for m in months]),
                     where="post", color="#000000", linewidth=1.6, label="limit")
             if any((m.allowed_g or 0) > (m.limit_g or 0) + 1e-9 for m in months):
-                ax.step([i - 0.5 for i in x] + [len(months) - 0.5],
-                        [(m.allowed_g or 0) / divisor for m in months] + [(months[-1].allowed_g or 0) / divisor],
+                ax.step([i - 0.5 for i in x] + [len(months) - 0.5], line([m.allowed_g for m in months]),
                         where="post", color=_ORANGE, linewidth=1.4, linestyle=(0, (4, 2)),
                         label="limit + overdraft + exceptions")
         if months and months[0].baseline_g is not None:
@@ -287,7 +311,7 @@ def _plot_trajectory(report: QuarterlyReport) -> tuple[str, str]:
     ax.set_ylim(0, top / divisor * 1.15)
     ax.set_ylabel(f"all teams, {unit} per month", fontsize=9)
     figure.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
-    verdict = "on track" if progress.on_track else "behind the path"
+    verdict = _verdict(report)
     ax.set_title(_tex(f"{report.quarter}: {progress.achieved_percent:.1f} % below the baseline month, "
                       f"{progress.required_percent:.1f} % needed by {report.months[-1]}: {verdict}"), fontsize=10)
     description = (f"Line chart of all teams' monthly emissions: the baseline months "
@@ -326,6 +350,8 @@ th, td { border-bottom: 1px solid #d9d9d9; padding: 5px 8px; text-align: left; v
 th { background: #eef2f5; font-weight: 600; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 td.n, td.nw { white-space: nowrap; }
+td, th, li, p, .card .sub, figcaption { overflow-wrap: anywhere; }
+td { max-width: 28em; }
 .wide { overflow-x: auto; }
 caption { caption-side: bottom; text-align: left; padding-top: 4px; }
 .status-over { color: #a33a00; font-weight: 600; }
@@ -365,6 +391,23 @@ def _status_cell(status: str) -> tuple[str, str]:
     return (f'<span class="{cls}">{_e(status)}</span>' if cls else _e(status)), ""
 
 
+def _verdict(report: QuarterlyReport) -> str:
+    """The quarter's verdict in words: on track, behind the path, or in progress (not yet a verdict)."""
+    progress = report.progress
+    if progress.state == "in progress":
+        return progress.status or "in progress"
+    return "on track" if progress.on_track else "behind the path"
+
+
+def progress_line(report: QuarterlyReport) -> str:
+    """``12.3 % below the baseline month (10.0 % needed: on track)``, in progress said so."""
+    p = report.progress
+    if p.state == "in progress":
+        return (f"{_relation(-p.achieved_percent)} the baseline month so far, {p.required_percent:.1f} % needed by "
+                f"{report.months[-1]}; {_verdict(report)}")
+    return f"{_relation(-p.achieved_percent)} the baseline month ({p.required_percent:.1f} % needed: {_verdict(report)})"
+
+
 def _headline(report: QuarterlyReport) -> dict[str, str]:
     progress = report.progress
     significant = [s for s in report.savings if s.significant and (s.estimate_g or 0) > 0]
@@ -376,7 +419,7 @@ def _headline(report: QuarterlyReport) -> dict[str, str]:
         "runs": f"{sum(t.runs for t in report.teams):,}",
         "change": f"{-progress.achieved_percent:+.1f} %",
         "required": f"{progress.required_percent:.1f} %",
-        "track": "on track" if progress.on_track else "behind the path",
+        "track": _verdict(report),
         "saved": mass(saved) if significant else "none significant",
         "levers": ", ".join(lever_name(s.lever) for s in significant) or "no lever's interval excludes zero",
         "refused": f"{refused:,}",
@@ -387,8 +430,15 @@ def _headline(report: QuarterlyReport) -> dict[str, str]:
 def render_html(report: QuarterlyReport) -> str:
     """The report as one self-contained HTML page (inline CSS and SVG, no script, no external asset)."""
     progress, head = report.progress, _headline(report)
-    plots = {"emissions": _plot_emissions(report), "savings": _plot_savings(report),
-             "trajectory": _plot_trajectory(report)}
+    import matplotlib
+
+    import warnings
+
+    with matplotlib.rc_context(_font_rc()), warnings.catch_warnings():
+        # a glyph no installed font has (CJK without a CJK font) is still text in the SVG: the browser draws it
+        warnings.filterwarnings("ignore", r"Glyph \d+ .* missing from font", UserWarning)
+        plots = {"emissions": _plot_emissions(report), "savings": _plot_savings(report),
+                 "trajectory": _plot_trajectory(report)}
 
     def figure(name: str, caption: str) -> str:
         svg, _ = plots[name]
@@ -405,7 +455,7 @@ def render_html(report: QuarterlyReport) -> str:
     team_rows = [[(_e(t.team), ""), (_e(t.tier or "–"), ""), (f"{t.runs:,}", "n"), (g2(t.emissions_g), "n"),
                   (g2(t.monthly_mean_g), "n"), (g2(t.baseline_monthly_g), "n"),
                   (_signed(t.change_percent, 1, " %"), "n"), (_num(t.required_percent, 1, " %"), "n"),
-                  (_e(_track(t.on_track)), "")] for t in report.teams]
+                  (_e(_track(t.on_track, report)), "")] for t in report.teams]
 
     g3, u3 = _scale(v for s in (*report.savings, *report.savings_by_team) for v in (s.low_g, s.high_g))
 
@@ -439,7 +489,7 @@ def render_html(report: QuarterlyReport) -> str:
     a = report.assumptions
     cost_rows = [[(_e(c.team), ""), (_e(c.hardware_profile), "nw"), (_money(c.hourly_price_usd, "USD", 4), "n"),
                   (f"{c.machine_hours:,.1f}", "n"), (_money(c.cloud_cost_usd, "USD"), "n"),
-                  (f"{c.emissions_t:,.4f}", "n"), (_money(c.carbon_exposure_eur, "EUR"), "n"),
+                  (_mass(c.emissions_t * 1e6), "n"), (_money(c.carbon_exposure_eur, "EUR"), "n"),
                   (_money(c.avoided_exposure_eur, "EUR"), "n"),
                   (_money(c.total_eur, "EUR") if a.usd_per_eur else "–", "n"),
                   (f"{c.runs_unpriced:,}", "n")] for c in report.costs]
@@ -451,7 +501,9 @@ def render_html(report: QuarterlyReport) -> str:
         f"{_money(a.hardware[teams[0]]['hourly_price_usd'], 'USD', 4)}/h "
         f"({_e(a.hardware[teams[0]]['hourly_price_source'])}); full-load power "
         f"{a.hardware[teams[0]]['full_load_kw'] * 1000:,.1f} W</li>" for name, teams in machines.items())
-    track_class = "good" if progress.on_track else "bad"
+    track_class = "" if progress.state == "in progress" else "good" if progress.on_track else "bad"
+    notes = ("<section id='notes' aria-label='notes'><ul class='notes'>"
+             + "".join(f"<li>{_e(note)}</li>" for note in report.notes) + "</ul></section>") if report.notes else ""
     none = "<p class='note'>None this quarter.</p>"
     body = f"""
 <header>
@@ -475,6 +527,7 @@ with run facts) · baseline {_e(report.sources.baseline)} (audit of {_e(_when(re
 <div class="sub">by the budget or the carbon gate</div></div>
 </div>
 </section>
+{notes}
 <section id="emissions">
 <h2>Emissions per team and month</h2>
 {figure("emissions", "Settled emissions per month against the team's limit after transfers, its allowance with "
@@ -538,7 +591,7 @@ settled tonnes x EUR {a.carbon_price_eur_per_t:,.2f}/t ({_e(a.carbon_price_sourc
 {_e("The two are not added (no USD/EUR rate given: --usd-per-eur)." if a.usd_per_eur is None else
      f"Total in EUR at {a.usd_per_eur:g} USD per EUR ({a.usd_per_eur_source}).")}</p>
 {_table([("team", False), ("machine", False), ("price per hour", True), ("machine-hours", True), ("cloud cost", True),
-         ("t CO2eq", True), ("carbon exposure", True), ("exposure avoided", True), ("total", True),
+         ("CO2eq", True), ("carbon exposure", True), ("exposure avoided", True), ("total", True),
          ("runs unpriced", True)], cost_rows)}
 </section>
 <section id="method">
@@ -594,8 +647,11 @@ def render_csv(report: QuarterlyReport) -> str:
     p = report.progress
     for figure, unit in (("baseline_monthly_g", "g CO2eq"), ("reduction_percent", "%"), ("by", ""),
                          ("target_monthly_g", "g CO2eq"), ("quarter_monthly_g", "g CO2eq"), ("achieved_percent", "%"),
-                         ("required_percent", "%"), ("on_track", "")):
+                         ("required_percent", "%"), ("on_track", ""), ("state", ""), ("months_with_data", "months"),
+                         ("data_to", ""), ("status", "")):
         row("progress", "", "", "", figure, getattr(p, figure), unit)
+    for note in report.notes:
+        row("notes", "", "", "", "note", note)
     for point in p.trajectory:
         row("trajectory", "", point.month, point.kind, "path_g", point.path_g, "g CO2eq")
         row("trajectory", "", point.month, point.kind, "actual_g", point.actual_g, "g CO2eq")
@@ -646,12 +702,13 @@ def render_markdown(report: QuarterlyReport) -> str:
              f"{_relation(-p.achieved_percent)} the baseline month ({mass(p.baseline_monthly_g)}). The target, "
              f"{p.reduction_percent:g} % below it by {p.by}, needs {p.required_percent:.1f} % by {report.months[-1]}: "
              f"**{head['track']}**.", "",
+             *(f"- _Note_: {_md(note)}" for note in report.notes), *([""] if report.notes else []),
              "| team | tier | settled | vs baseline | months over limit | verdict |", "|---|---|--:|--:|--:|---|"]
     for t in report.teams:
         over = sum(1 for m in report.team_months if m.team == t.team and m.status in ("in overdraft or exception",
                                                                                         "over allowance"))
         lines.append(f"| {_md(t.team)} | {t.tier or '–'} | {mass(t.emissions_g)} | {_signed(t.change_percent, 1, ' %')} "
-                     f"| {over} | {_track(t.on_track)} |")
+                     f"| {over} | {_track(t.on_track, report)} |")
     lines += ["", "**Savings by lever** (95 % intervals, sums of the runs' bounds):", "",
               "| lever | saved | interval | method | verdict |", "|---|--:|--:|---|---|"]
     for s in report.savings:
@@ -681,9 +738,9 @@ def render_markdown(report: QuarterlyReport) -> str:
                      f"{_md(t.to_team)} ({_md(t.reason)})")
     lines += ["", f"**Cost** (cloud list prices; carbon at EUR {a.carbon_price_eur_per_t:g}/t, "
                   f"{_md(a.carbon_price_source)}):", "",
-              "| team | cloud cost | t CO2eq | carbon exposure |", "|---|--:|--:|--:|"]
+              "| team | cloud cost | CO2eq | carbon exposure |", "|---|--:|--:|--:|"]
     for c in report.costs:
-        lines.append(f"| {_md(c.team)} | {_money(c.cloud_cost_usd, 'USD')} | {c.emissions_t:,.4f} "
+        lines.append(f"| {_md(c.team)} | {_money(c.cloud_cost_usd, 'USD')} | {_mass(c.emissions_t * 1e6)} "
                      f"| {_money(c.carbon_exposure_eur, 'EUR')} |")
     lines += ["", f"_Machine-hours: {_md(a.machine_hours_basis)}._", ""]
     return "\n".join(lines)
