@@ -363,8 +363,10 @@ def quarterly_report(ledger: Any, quarter: str | Quarter, baseline: AuditBaselin
         now: The report's time (default: now, UTC).
 
     Raises:
-        ReportError: a malformed quarter, a quarter not after the baseline, a bad price or rate,
-            an unknown hardware profile, or a ledger without data for the quarter.
+        ReportError: a malformed quarter, a quarter not after the baseline or not begun at
+            ``now`` (a quarter under way is reported *in progress*), a baseline without emissions,
+            a bad price or rate, an unknown hardware profile or one for a team not in the report,
+            or a ledger without data for the quarter.
     """
     from ..energy import DEFAULT_PROFILE
 
