@@ -27,6 +27,8 @@ def _number(option: str, text: str | None) -> float | None:
     if text is None:
         return None
     try:
+        if "_" in text:  # float() reads 1_000; an option value is a plain decimal
+            raise ValueError(text)
         return float(text)
     except ValueError:
         from greenkfp.components.governance.audit import AuditError

@@ -528,6 +528,12 @@ def test_a_kfp_api_answering_nonsense_is_one_line_and_nothing_is_written(demo, h
     assert not out.exists() and len(calls) <= 5
 
 
+def test_a_number_option_is_a_plain_decimal(demo, tmp_path, capsys):
+    code, _, stderr = run_cli(capsys, "--ledger", demo[0], "--output", str(tmp_path / "out"), "--reduction-percent",
+                              "2_5")
+    assert code == 2 and stderr == "error: --reduction-percent must be a number, got '2_5'\n"
+
+
 def test_a_target_before_the_audited_months_names_the_option(demo, tmp_path, capsys):
     code, stdout, stderr = run_cli(capsys, "--ledger", demo[0], "--output", str(tmp_path / "out"), "--from",
                                    "2026-07", "--to", "2026-09", "--target-by", "2026-09")
