@@ -17,12 +17,18 @@ from typing import Any
 
 #: Runs asked of the KFP API per page.
 KFP_PAGE_SIZE = 200
+#: Most pages of runs read (a million runs); a KFP API that pages on is refused.
+KFP_MAX_PAGES = 5000
+#: Largest page of runs read, bytes.
+KFP_MAX_PAGE_BYTES = 64 * 1024 * 1024
 
 
 def _number(option: str, text: str | None) -> float | None:
     if text is None:
         return None
     try:
+        if "_" in text:  # float() reads 1_000; an option value is a plain decimal
+            raise ValueError(text)
         return float(text)
     except ValueError:
         from greenkfp.components.governance.audit import AuditError
@@ -31,27 +37,74 @@ def _number(option: str, text: str | None) -> float | None:
 
 
 def _kfp_runs(host: str, namespace: str | None) -> list[dict[str, Any]]:
-    """Every run the KFP API at ``host`` lists, as v2beta1 JSON."""
+    """Every run the KFP API at ``host`` lists, as v2beta1 JSON. Its answers are checked: each
+    page must be a JSON object of runs (not a login page, not cut short), a page token must not
+    come back (the paging would loop) and at most :data:`KFP_MAX_PAGES` pages are read."""
     from greenkfp.components.governance.audit import AuditError
-    from greenkfp.pipelines.submit import SubmitError, _client, _kfp_call, check_host, preflight_kfp
+    from greenkfp.pipelines.submit import SubmitError, _client, _kfp_call, check_host, preflight_kfp, safe_url
 
     try:
         host = check_host(host)
     except SubmitError as exc:  # a malformed URL is bad input (exit 2), not an outage
         raise AuditError(str(exc).replace("--host", "--kfp-host")) from None
+    where = f"--kfp-host {safe_url(host)}"
     try:
         preflight_kfp(host)
         client = _kfp_call("connecting", host, lambda: _client(host, namespace))
-        runs, token = [], ""
-        while True:
-            page = _kfp_call("listing runs", host, lambda: client.list_runs(
-                page_token=token, page_size=KFP_PAGE_SIZE, namespace=namespace, sort_by="created_at desc"))
-            runs += [run.to_dict() for run in page.runs or ()]
-            token = page.next_page_token or ""
+        runs, token, seen = [], "", set()
+        for number in range(1, KFP_MAX_PAGES + 1):
+            body = _kfp_call("listing runs", host, lambda: _list_page(client, token, namespace))
+            page_runs, token = _page(where, number, body)
+            runs += page_runs
             if not token:
                 return runs
+            if token in seen:
+                raise AuditError(f"{where} answered page {number} of the runs with a page token it gave before: "
+                                 "its paging loops; stopped")
+            seen.add(token)
+        raise AuditError(f"{where} listed more than {KFP_MAX_PAGES:,} pages of {KFP_PAGE_SIZE} runs without an end; "
+                         "stopped (narrow the audit with --kfp-namespace)")
     except SubmitError as exc:
         raise _Unreachable(str(exc).replace("--host", "--kfp-host")) from None
+
+
+def _list_page(client: Any, token: str, namespace: str | None) -> bytes:
+    """The raw answer to one ``GET /apis/v2beta1/runs`` of ``client`` (a kfp.Client), read up to
+    :data:`KFP_MAX_PAGE_BYTES` + 1 bytes: kfp's own decoding takes an HTML page or cut JSON
+    for a page without runs, so the audit reads the JSON itself."""
+    extra = {"namespace": namespace} if namespace is not None else {}
+    response = client._run_api.run_service_list_runs(page_token=token, page_size=KFP_PAGE_SIZE,
+                                                     sort_by="created_at desc", _preload_content=False, **extra)
+    try:
+        return response.read(KFP_MAX_PAGE_BYTES + 1, decode_content=True) or b""
+    finally:
+        response.release_conn()
+
+
+def _page(where: str, number: int, body: bytes) -> tuple[list[Any], str]:
+    """(runs, next page token) of a page of ``GET /runs``; an answer that is no such page is an
+    error naming the host and the page."""
+    import json
+
+    from greenkfp.components.governance.audit import AuditError
+
+    if len(body) > KFP_MAX_PAGE_BYTES:
+        raise AuditError(f"{where} answered page {number} of the runs with more than "
+                         f"{KFP_MAX_PAGE_BYTES // (1024 * 1024)} MiB")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        what = "an HTML page" if body.lstrip()[:1] == b"<" else "cut or malformed JSON" \
+            if body.lstrip()[:1] in (b"{", b"[") else "text that is not JSON"
+        raise AuditError(f"{where} answered page {number} of the runs with {what}, not a KFP v2beta1 run list: is "
+                         "it the KFP API (not a login page or a proxy)?") from None
+    runs = data.get("runs") if isinstance(data, dict) else None
+    token = data.get("next_page_token") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(runs if runs is not None else [], list) \
+            or not isinstance(token if token is not None else "", str):
+        raise AuditError(f"{where} answered page {number} of the runs with JSON that is not a KFP v2beta1 run list "
+                         "(an object with a list of runs and a text next_page_token)")
+    return runs or [], token or ""
 
 
 class _Unreachable(Exception):
@@ -69,7 +122,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         run_audit,
         write_audit,
     )
-    from greenkfp.components.governance.cloud_footprint import CloudExportError, read_export
+    from greenkfp.components.governance.cloud_footprint import CloudExportError, read_exports
     from greenkfp.components.records import RecordError
 
     try:
@@ -80,12 +133,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
             high_inference_volume=_number("--high-inference-volume", args.high_inference_volume),
             critical_priorities=tuple(p.strip() for p in args.critical_priorities.split(",") if p.strip()))
         project_map = ProjectMap.from_file(args.project_map) if args.project_map else None
-        cloud_rows, sources = [], []
-        for kind, paths in (("gcp", args.gcp_export), ("aws", args.aws_export)):
-            for path in paths:
-                rows = read_export(kind, path)
-                cloud_rows += rows
-                sources.append((kind, path, len(rows)))
+        cloud_rows, sources = read_exports([("gcp", path) for path in args.gcp_export]
+                                           + [("aws", path) for path in args.aws_export])
         kfp = kfp_runs_from_api(_kfp_runs(args.kfp_host, args.kfp_namespace)) if args.kfp_host else []
         with Ledger(args.ledger, create=False) as ledger:  # an audit reads: a missing ledger is not created
             from greenkfp.pipelines.submit import safe_url

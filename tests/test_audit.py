@@ -468,3 +468,100 @@ def test_texts_in_audit_md_are_escaped_as_in_the_quarterly_report(tmp_path):
     row = next(line for line in markdown.splitlines() if "script" in line and line.startswith("| "))
     assert row.count("|") - row.count("\\|") == 4 + len(result.baseline.months) + 2  # cells intact
     assert "\\<script\\>x\\</script\\>a\\|b\\*\\*bold\\*\\*" in markdown
+
+
+# --------------------------------------------------------------------------- the hostile review's cases
+
+
+def _kfp_answering(httpserver, pages):
+    """A KFP API whose ``GET /runs`` answers ``pages(n)`` (body, content type) for its n-th call
+    (from 1); after 30 calls the last page, so code that would page on forever ends."""
+    from werkzeug import Response
+
+    calls = []
+
+    def runs(request):
+        calls.append(request.args.get("page_token"))
+        if len(calls) > 30:
+            return Response(json.dumps({"runs": []}), content_type="application/json")
+        body, kind = pages(len(calls))
+        return Response(body, content_type=kind)
+
+    httpserver.expect_request("/apis/v2beta1/healthz").respond_with_json({"multi_user": False})
+    httpserver.expect_request("/apis/v2beta1/runs", method="GET").respond_with_handler(runs)
+    return httpserver.url_for("").rstrip("/"), calls
+
+
+_RUN = v2beta1_run("run-x", "churn-model")
+
+
+@pytest.mark.parametrize("case, message", [
+    ("html", "answered page 1 of the runs with an HTML page, not a KFP v2beta1 run list"),
+    ("cut json", "answered page 1 of the runs with cut or malformed JSON, not a KFP v2beta1 run list"),
+    ("repeated token", "answered page 3 of the runs with a page token it gave before: its paging loops; stopped"),
+    ("endless pages", "listed more than 5 pages of 200 runs without an end; stopped"),
+    ("bad created_at", "the KFP API answered run 'run-x' with field created_at 'last tuesday', not an RFC 3339 "
+                       "timestamp"),
+])
+def test_a_kfp_api_answering_nonsense_is_one_line_and_nothing_is_written(demo, httpserver, tmp_path, capsys,
+                                                                         monkeypatch, case, message):
+    from greenkfp.pipelines import audit_cli
+
+    monkeypatch.setattr(audit_cli, "KFP_MAX_PAGES", 5)
+    page = json.dumps({"runs": [_RUN], "total_size": 1})
+    pages = {
+        "html": lambda n: ("<!doctype html><html><body>Sign in</body></html>", "text/html"),
+        "cut json": lambda n: (page[:len(page) // 2], "application/json"),
+        "repeated token": lambda n: (json.dumps({"runs": [_RUN], "next_page_token": "t1" if n == 1 else "t2"}),
+                                     "application/json"),
+        "endless pages": lambda n: (json.dumps({"runs": [], "next_page_token": f"t{n}"}), "application/json"),
+        "bad created_at": lambda n: (json.dumps({"runs": [{**_RUN, "created_at": "last tuesday"}]}),
+                                     "application/json"),
+    }[case]
+    host, calls = _kfp_answering(httpserver, pages)
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli(capsys, "--ledger", demo[0], "--output", str(out), "--kfp-host", host)
+    assert code == 2 and stdout == "" and stderr.count("\n") == 1, stderr
+    assert message in stderr
+    if case != "bad created_at":
+        assert stderr.startswith(f"error: --kfp-host {host} {message}"), stderr
+    assert not out.exists() and len(calls) <= 5
+
+
+def test_a_number_option_is_a_plain_decimal(demo, tmp_path, capsys):
+    code, _, stderr = run_cli(capsys, "--ledger", demo[0], "--output", str(tmp_path / "out"), "--reduction-percent",
+                              "2_5")
+    assert code == 2 and stderr == "error: --reduction-percent must be a number, got '2_5'\n"
+
+
+def test_a_target_before_the_audited_months_names_the_option(demo, tmp_path, capsys):
+    code, stdout, stderr = run_cli(capsys, "--ledger", demo[0], "--output", str(tmp_path / "out"), "--from",
+                                   "2026-07", "--to", "2026-09", "--target-by", "2026-09")
+    assert code == 2 and stderr == ("error: --target-by must be a month after the last audited month 2026-09, "
+                                    "got '2026-09'\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_same_export_given_twice_is_refused(demo, tmp_path, capsys):
+    url, exports = demo
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(Path(exports["gcp"]).read_bytes())
+    for again in (exports["gcp"], copy):
+        code, _, stderr = run_cli(capsys, "--ledger", url, "--output", str(tmp_path / "out"), "--gcp-export",
+                                  str(exports["gcp"]), "--gcp-export", str(again))
+        assert code == 2 and stderr.startswith(f"error: --gcp-export {again}: is the same ") \
+            and "counted twice" in stderr, stderr
+        assert not (tmp_path / "out").exists()
+
+
+def test_export_rows_outside_the_audited_months_are_counted_in_audit_md(demo, tmp_path, capsys):
+    url, exports = demo
+    out = tmp_path / "out"
+    assert run_cli(capsys, "--ledger", url, "--output", str(out), "--from", "2026-08", "--to", "2026-09",
+                   "--gcp-export", str(exports["gcp"]))[0] == 0
+    july = sum(1 for line in Path(exports["gcp"]).read_text().splitlines() if '"2026-07-01"' in line)
+    assert july > 0
+    page = (out / "audit.md").read_text()
+    assert (f"{july:,} cloud export row(s) are of months outside 2026-08 to 2026-09 and are not reconciled: "
+            f"{exports['gcp']} ({july:,})") in page
+    assert json.loads((out / "inventory.json").read_text())["notes"][0].startswith(f"{july:,} cloud export row(s)")

@@ -173,3 +173,107 @@ def test_an_aws_file_without_the_documented_columns_is_refused(tmp_path):
     with pytest.raises(CloudExportError, match=r"line 1: the header lacks the AWS carbon emissions export column\(s\) "
                                                 r"usage_account_id, usage_period_start, total_lbm_emissions_value"):
         read_aws_export(path)
+
+
+# --------------------------------------------------------------------------- the hostile review's cases
+
+
+def _gcp_csv(tmp_path, value, name="gcp.csv"):
+    path = tmp_path / name
+    record = gcp_record(carbon_footprint_kgCO2e={"scope2": {"location_based": "VALUE"}})
+    path.write_text(",".join(GCP_COLUMNS) + "\n" + gcp_csv_line(record).replace("VALUE", value) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("1e300", "is beyond 1e+12 kg CO2e for one row"), ("1e308", "is beyond 1e+12 kg CO2e for one row"),
+    ("1_000", "must be a number of kg CO2e >= 0"), ("1_0.5", "must be a number of kg CO2e >= 0"),
+    ("0x10", "must be a number of kg CO2e >= 0"), ("nan", "must be a number of kg CO2e >= 0"),
+    ("Infinity", "must be a number of kg CO2e >= 0"),
+])
+def test_absurd_or_non_decimal_figures_are_refused_naming_file_row_column_and_value(tmp_path, value, problem):
+    path = _gcp_csv(tmp_path, value)
+    with pytest.raises(CloudExportError) as caught:
+        read_gcp_export(path)
+    assert str(caught.value) == (f"{path}: line 2: field carbon_footprint_kgCO2e.scope2.location_based {problem}"
+                                 + ("" if "beyond" not in problem else " (not a real figure: is the export broken?)")
+                                 + f", got {value!r}")
+
+
+def test_json_figures_that_overflow_and_aws_tons_beyond_the_bound_are_refused(tmp_path):
+    huge = _gcp_json(tmp_path, raw='{"usage_month": "2026-10-01", "project": {"id": "p"}, "carbon_footprint_kgCO2e": '
+                                   '{"scope2": {"location_based": 1' + "0" * 400 + '}}}\n')
+    with pytest.raises(CloudExportError, match=r"line 1: field carbon_footprint_kgCO2e.scope2.location_based must be "
+                                               r"a number of kg CO2e >= 0, got 1000"):
+        read_gcp_export(huge)
+    aws = tmp_path / "aws.csv"
+    aws.write_text(AWS_HEADER + "\n" + aws_line(value="2e9") + "\n")  # 2e12 kg
+    with pytest.raises(CloudExportError, match=r"line 2: field total_lbm_emissions_value is beyond 1e\+12 kg CO2e "
+                                               r"for one row .*got '2e9'"):
+        read_aws_export(aws)
+
+
+def test_repeated_csv_columns_are_refused_naming_the_column(tmp_path):
+    gcp = tmp_path / "gcp.csv"
+    gcp.write_text(",".join(GCP_COLUMNS + ["project.id"]) + "\n" + gcp_csv_line(gcp_record()) + ",other\n")
+    with pytest.raises(CloudExportError) as caught:
+        read_gcp_export(gcp)
+    assert str(caught.value).startswith(f"{gcp}: line 1: the header repeats the column(s) project.id")
+    aws = tmp_path / "aws.csv"
+    aws.write_text(AWS_HEADER + ",usage_account_id\n" + aws_line() + ",999\n")
+    with pytest.raises(CloudExportError, match="the header repeats the column\\(s\\) usage_account_id"):
+        read_aws_export(aws)
+
+
+def test_an_export_without_data_rows_is_the_same_error_for_json_and_csv(tmp_path):
+    cases = [(_gcp_json(tmp_path, raw="", name="empty.jsonl"), read_gcp_export, "GCP Carbon Footprint export"),
+             (_gcp_json(tmp_path, raw="\n\n", name="blank.json"), read_gcp_export, "GCP Carbon Footprint export"),
+             (_gcp_json(tmp_path, raw=",".join(GCP_COLUMNS) + "\n", name="header.csv"), read_gcp_export,
+              "GCP Carbon Footprint export"),
+             (_gcp_json(tmp_path, raw=AWS_HEADER + "\n", name="aws.csv"), read_aws_export,
+              "AWS carbon emissions export")]
+    for path, reader, what in cases:
+        with pytest.raises(CloudExportError) as caught:
+            reader(path)
+        assert str(caught.value) == f"{path}: has no data rows (an empty {what}: nothing to reconcile)"
+
+
+def test_fifos_and_devices_are_refused_before_they_are_read(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "gcp.csv"
+    os.mkfifo(fifo)
+
+    def unblock():  # were the FIFO opened for reading, this writer lets the test end instead of hanging
+        if not done.wait(3):
+            with open(fifo, "w"):
+                pass
+
+    done = threading.Event()
+    threading.Thread(target=unblock, daemon=True).start()
+    try:
+        with pytest.raises(CloudExportError) as caught:
+            read_gcp_export(fifo)
+    finally:
+        done.set()
+    assert str(caught.value) == f"{fifo}: is not a regular file (a device, pipe, socket or folder)"
+    for path in ("/dev/zero", tmp_path):
+        with pytest.raises(CloudExportError, match="is not a regular file"):
+            read_aws_export(path)
+
+
+def test_the_same_export_twice_is_refused(tmp_path):
+    from greenkfp.components.governance.cloud_footprint import read_exports
+
+    first = _gcp_json(tmp_path, gcp_record(), name="a.jsonl")
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(first.read_bytes())
+    other = _gcp_json(tmp_path, gcp_record(usage_month="2026-11-01"), name="b.jsonl")
+    rows, sources = read_exports([("gcp", first), ("gcp", other)])
+    assert len(rows) == 2 and [s[2] for s in sources] == [1, 1]
+    for again, how in ((tmp_path / "." / "a.jsonl", "the same file as"), (copy, "the same content as")):
+        with pytest.raises(CloudExportError) as caught:
+            read_exports([("gcp", first), ("gcp", other), ("gcp", again)])
+        assert str(caught.value) == (f"--gcp-export {again}: is {how} --gcp-export {first}: an export given twice "
+                                     "would be counted twice")

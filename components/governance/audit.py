@@ -235,16 +235,25 @@ class KfpRun:
         return float(value)
 
 
-def _moment(value: Any) -> datetime | None:
+def _moment(value: Any, run_id: str) -> datetime | None:
+    """When a run was created (None when the answer does not say); a value that is no timestamp
+    is an error naming the run, the field and the value."""
+    if value is None:
+        return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    moment = None
     if isinstance(value, str) and value.strip():
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            return None
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return None
+            moment = None
+    if moment is None:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        run = repr(run_id) if len(repr(run_id)) <= 80 else repr(run_id)[:77] + "..."
+        raise AuditError(f"the KFP API answered run {run} with field created_at {shown}, not an RFC 3339 timestamp "
+                         "such as 2026-08-03T10:00:00Z")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def kfp_runs_from_api(runs: Iterable[Mapping[str, Any]]) -> list[KfpRun]:
@@ -252,7 +261,8 @@ def kfp_runs_from_api(runs: Iterable[Mapping[str, Any]]) -> list[KfpRun]:
     labels through :func:`~.kfp_api.parse_submission` (as the gatekeeper reads a submission).
 
     Raises:
-        AuditError: a run without a ``run_id`` (the answer is not a v2beta1 run list).
+        AuditError: a run without a ``run_id`` (the answer is not a v2beta1 run list), or with a
+            ``created_at`` that is no timestamp.
     """
     out = []
     for index, run in enumerate(runs):
@@ -269,7 +279,7 @@ def kfp_runs_from_api(runs: Iterable[Mapping[str, Any]]) -> list[KfpRun]:
         steps = tuple(str(t.get("display_name")) for t in tasks if isinstance(t, Mapping) and t.get("display_name"))
         state = run.get("state")
         out.append(KfpRun(run_id=run["run_id"], pipeline=pipeline, display_name=str(run.get("display_name") or ""),
-                          created_at=_moment(run.get("created_at")), state=str(state or "UNKNOWN"), labels=labels,
+                          created_at=_moment(run.get("created_at"), run["run_id"]), state=str(state or "UNKNOWN"), labels=labels,
                           parameters=parameters, steps=steps))
     return out
 
@@ -471,6 +481,9 @@ def run_audit(ledger, settings: AuditSettings | None = None, *, kfp_runs: Sequen
     periods = sorted({run.period for run in settled})
     first, last = settings.first or periods[0], settings.last or periods[-1]
     months = _months(first, last)
+    if settings.target_by is not None and settings.target_by <= last:
+        raise AuditError(f"--target-by must be a month after the last audited month {last}, got "
+                         f"{settings.target_by!r}")
     runs = [run for run in settled if first <= run.period <= last]
     if not runs:
         raise AuditError(f"no settled runs in the ledger in {first} to {last}: nothing to audit (its runs are from "
@@ -542,6 +555,14 @@ def run_audit(ledger, settings: AuditSettings | None = None, *, kfp_runs: Sequen
     reconciliation = _reconcile(runs, ordered, cloud_rows, months)
     baseline = _baseline(ledger, runs, months, tiers, settings, now, kfp_host, cloud_sources)
     notes = []
+    outside: dict[str, int] = defaultdict(int)
+    for cloud_row in cloud_rows:
+        if cloud_row.month not in months:
+            outside[cloud_row.source] += 1
+    if outside:
+        notes.append(f"{sum(outside.values()):,} cloud export row(s) are of months outside {first} to {last} and "
+                     "are not reconciled: " + ", ".join(f"{path} ({count:,})" for path, count in sorted(outside.items()))
+                     + ".")
     if kfp_runs:
         notes.append("KFP's v2beta1 run answers name the artifacts a step wrote by id only (the metric values live "
                      "in ML Metadata): a run's figures come from its settlement in the ledger, joined by run id.")

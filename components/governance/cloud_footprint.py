@@ -27,24 +27,32 @@ location-based figure: GCP's scope 2 location-based, AWS's location-based total.
 project of a row is GCP's ``project.id`` or AWS's ``usage_account_id``.
 
 A row that cannot be read is an error of one line naming the file, the line and the field
-(:class:`CloudExportError`); nothing is guessed.
+(:class:`CloudExportError`); nothing is guessed. Numbers are plain decimals (``12.5``,
+``1.2e3``; not ``1_000``, ``nan`` or ``inf``) from 0 to :data:`MAX_ROW_KG` kg CO2e a row (more
+than any organisation emits: a larger value is a broken export, not a figure). A file must be a
+regular file of at most :data:`MAX_EXPORT_BYTES` (devices and pipes are refused before they are
+opened), CSV without repeated column names, and hold at least one data row (an empty export,
+JSON or CSV alike, is an error). :func:`read_exports` reads several and refuses the same export
+given twice (the same file, or files of identical content): it would be counted twice.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 __all__ = ["AWS_REQUIRED", "CloudExportError", "CloudFootprintRow", "GCP_REQUIRED", "NO_PROJECT", "read_aws_export",
-           "read_export", "read_gcp_export"]
+           "read_export", "read_exports", "read_gcp_export"]
 
 #: The project of GCP usage that belongs to no project (``project.id`` NULL).
 NO_PROJECT = "(no project)"
@@ -57,6 +65,10 @@ _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 #: Largest export file read, bytes.
 MAX_EXPORT_BYTES = 512 * 1024 * 1024
+#: Largest figure of one row, kg CO2e (a billion tonnes: more than any organisation emits a month).
+MAX_ROW_KG = 1e12
+#: A plain decimal number as the exports write them (no ``_`` separators, no nan/inf).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 class CloudExportError(ValueError):
@@ -120,21 +132,26 @@ def _month_of(text: Any, path: str, line: int, field: str, formats: str) -> str:
     raise CloudExportError(path, line, field, f"has an unknown month format (expected {formats})", text)
 
 
-def _number(value: Any, path: str, line: int, field: str, *, required: bool, unit: str = "kg CO2e") -> float | None:
+def _number(value: Any, path: str, line: int, field: str, *, required: bool, unit: str = "kg CO2e",
+            scale: float = 1.0) -> float | None:
+    """A figure of ``unit`` (``scale`` kg each) >= 0 and at most :data:`MAX_ROW_KG` kg."""
     if value is None or (isinstance(value, str) and value.strip() in ("", "NULL", "null")):
         if required:
             raise CloudExportError(path, line, field, f"is empty (a number of {unit} is required)", value)
         return None
     number = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
             number = float(value.strip())
-        except ValueError:
-            number = None
+    except (ValueError, OverflowError):
+        number = None
     if number is None or not math.isfinite(number) or number < 0:
         raise CloudExportError(path, line, field, f"must be a number of {unit} >= 0", value)
+    if number * scale > MAX_ROW_KG:
+        raise CloudExportError(path, line, field, f"is beyond {MAX_ROW_KG:.0e} kg CO2e for one row (not a real "
+                                                  f"figure: is the export broken?)", value)
     return number
 
 
@@ -142,20 +159,50 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _open_text(path: str | os.PathLike) -> tuple[str, str]:
+def _read_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_EXPORT_BYTES` (checked before opening,
+    so a FIFO or a device is refused, not waited on; and while reading, so a growing file too)."""
     shown = os.fspath(path)
+    too_large = CloudExportError(shown, None, None, f"is larger than {MAX_EXPORT_BYTES // (1024 * 1024)} MiB; split "
+                                                    "the export", show_value=False)
     try:
-        size = Path(path).stat().st_size
-        if size > MAX_EXPORT_BYTES:
-            raise CloudExportError(shown, None, None, f"is larger than {MAX_EXPORT_BYTES // (1024 * 1024)} MiB; split "
-                                                      "the export", show_value=False)
-        return shown, Path(path).read_text(encoding="utf-8-sig")
+        status = os.stat(path)
+        if not stat.S_ISREG(status.st_mode):
+            raise CloudExportError(shown, None, None, "is not a regular file (a device, pipe, socket or folder)",
+                                   show_value=False)
+        if status.st_size > MAX_EXPORT_BYTES:
+            raise too_large
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+        descriptor = os.open(path, flags)  # non-blocking: a file swapped for a FIFO meanwhile does not hang
+        with open(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise CloudExportError(shown, None, None, "is not a regular file (a device, pipe, socket or folder)",
+                                       show_value=False)
+            data = handle.read(MAX_EXPORT_BYTES + 1)
     except CloudExportError:
         raise
-    except UnicodeDecodeError:
-        raise CloudExportError(shown, None, None, "is not UTF-8 text", show_value=False) from None
     except OSError as exc:
         raise CloudExportError(shown, None, None, f"cannot be read: {exc.strerror or exc}", show_value=False) from None
+    if len(data) > MAX_EXPORT_BYTES:
+        raise too_large
+    return data
+
+
+def _decode(shown: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CloudExportError(shown, None, None, "is not UTF-8 text", show_value=False) from None
+
+
+def _open_text(path: str | os.PathLike) -> tuple[str, str]:
+    shown = os.fspath(path)
+    return shown, _decode(shown, _read_bytes(path))
+
+
+def _no_rows(path: str, what: str) -> CloudExportError:
+    return CloudExportError(path, None, None, f"has no data rows (an empty {what}: nothing to reconcile)",
+                            show_value=False)
 
 
 def _csv_rows(path: str, text: str, required: tuple[str, ...], what: str):
@@ -169,6 +216,10 @@ def _csv_rows(path: str, text: str, required: tuple[str, ...], what: str):
     except csv.Error as exc:
         raise CloudExportError(path, 1, None, f"is not CSV ({exc})", show_value=False) from None
     header = [h.strip() for h in header]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise CloudExportError(path, 1, None, f"the header repeats the column(s) {', '.join(repeated)} (which one "
+                                              "counts is ambiguous)", show_value=False)
     missing = [name for name in required if name not in header]
     if missing:
         raise CloudExportError(path, 1, None, f"the header lacks the {what} column(s) {', '.join(missing)}",
@@ -247,17 +298,23 @@ def read_gcp_export(path: str | os.PathLike) -> list[CloudFootprintRow]:
         CloudExportError: the file cannot be read, or a row is malformed (one line naming the
             file, the line and the field).
     """
-    shown, text = _open_text(path)
+    return _gcp_rows(*_open_text(path))
+
+
+def _gcp_rows(shown: str, text: str) -> list[CloudFootprintRow]:
     suffix = Path(shown).suffix.lower()
     as_json = suffix in (".json", ".jsonl", ".ndjson") or (suffix != ".csv" and text.lstrip().startswith("{"))
     # BigQuery's JSON export may leave a NULL record out: no project.id key is no project
     rows = _json_rows(shown, text, ("usage_month", "carbon_footprint_kgCO2e.scope2.location_based")) if as_json else \
         _csv_rows(shown, text, GCP_REQUIRED, "GCP Carbon Footprint export")
-    return [_gcp_row(shown, line, row) for line, row in rows]
+    out = [_gcp_row(shown, line, row) for line, row in rows]
+    if not out:
+        raise _no_rows(shown, "GCP Carbon Footprint export")
+    return out
 
 
 def _tons(value: Any, unit: Any, path: str, line: int, field: str, *, required: bool) -> float | None:
-    tons = _number(value, path, line, f"{field}_value", required=False, unit="metric tons CO2e")
+    tons = _number(value, path, line, f"{field}_value", required=False, unit="metric tons CO2e", scale=1000.0)
     if tons is None:
         return 0.0 if required else None  # the export allows a null value: no emissions estimated
     if _text(unit).upper() not in ("MTCO2E", "MTCO2-E", "METRIC TONS CO2E"):
@@ -274,7 +331,10 @@ def read_aws_export(path: str | os.PathLike) -> list[CloudFootprintRow]:
         CloudExportError: the file cannot be read, or a row is malformed (one line naming the
             file, the line and the field).
     """
-    shown, text = _open_text(path)
+    return _aws_rows(*_open_text(path))
+
+
+def _aws_rows(shown: str, text: str) -> list[CloudFootprintRow]:
     rows = []
     for line, row in _csv_rows(shown, text, AWS_REQUIRED, "AWS carbon emissions export"):
         account = _text(row.get("usage_account_id"))
@@ -292,6 +352,8 @@ def read_aws_export(path: str | os.PathLike) -> list[CloudFootprintRow]:
                                   line, "total_mbm_emissions", required=False),
             model_version=_text(row.get("model_version")), account=_text(row.get("payer_account_id")),
             source=shown, line=line))
+    if not rows:
+        raise _no_rows(shown, "AWS carbon emissions export")
     return rows
 
 
@@ -301,3 +363,41 @@ def read_export(kind: str, path: str | os.PathLike) -> list[CloudFootprintRow]:
     if kind not in readers:
         raise ValueError(f"kind must be gcp or aws, got {kind!r}")
     return readers[kind](path)
+
+
+def read_exports(exports: Iterable[tuple[str, str | os.PathLike]]) -> tuple[list[CloudFootprintRow],
+                                                                            list[tuple[str, str, int]]]:
+    """The rows of several exports ``(kind, path)`` and ``(kind, path, rows)`` of each; the same
+    export given twice (the same file by its resolved path, or a file of identical content) is
+    refused: its rows would be counted twice.
+
+    Raises:
+        CloudExportError: as :func:`read_export`, or a repeated export (naming both options).
+    """
+    parsers = {"gcp": _gcp_rows, "aws": _aws_rows}
+    seen_paths: dict[str, str] = {}
+    seen_content: dict[str, str] = {}
+    rows: list[CloudFootprintRow] = []
+    sources: list[tuple[str, str, int]] = []
+    for kind, path in exports:
+        if kind not in parsers:
+            raise ValueError(f"kind must be gcp or aws, got {kind!r}")
+        shown = os.fspath(path)
+        option = f"--{kind}-export"
+        resolved = os.path.realpath(shown)
+        if resolved in seen_paths:
+            raise _twice(option, shown, "the same file as", seen_paths[resolved])
+        data = _read_bytes(path)
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in seen_content:
+            raise _twice(option, shown, "the same content as", seen_content[digest])
+        seen_paths[resolved] = seen_content[digest] = f"{option} {shown}"
+        read = parsers[kind](shown, _decode(shown, data))
+        rows += read
+        sources.append((kind, shown, len(read)))
+    return rows, sources
+
+
+def _twice(option: str, shown: str, how: str, first: str) -> CloudExportError:
+    return CloudExportError(f"{option} {shown}", None, None, f"is {how} {first}: an export given twice would be "
+                                                             "counted twice", show_value=False)
