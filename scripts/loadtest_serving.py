@@ -1,0 +1,385 @@
+"""Load test the inference server through a day compressed into minutes, and find one replica's
+capacity at the SLA.
+
+Locust drives the server as a library (``locust.env.Environment``, a local runner, a
+``LoadTestShape``), headless, loopback only, bounded in users (``--max-users``), time
+(``--duration``, ``--probe-seconds`` x ``--max-probes``) and requests (``--max-requests``). The
+stages, statistics and capacity search are ``greenkfp.components.serving.loadtest`` (its
+docstring has the stage table); this script only wires them to Locust and the server.
+
+1. The day: off-peak, morning ramp, midday, evening spike, ramp down, peaking at ``--peak-rps``
+   offered requests per second (each user offers ``--user-rps``, Locust's ``constant_pacing``).
+   Per stage: p50/p95/p99 latency (ms), error rate, throughput (req/s), the server's CPU seconds
+   (psutil on the server's process and its children, sampled every 0.25 s) and requests per
+   CPU-second. All measured.
+2. Capacity: fixed-rate probes (each ``--probe-seconds`` after a 1 s warm-up), the rate doubling
+   from ``--start-rps`` then bisected, until the highest rate with p95 under ``--sla-ms`` (default
+   50), under 1 % errors and 95 % of the offered rate answered is known within 10 %.
+
+The server: by default the script builds the flagship's default model (``mlp-wide`` on digits,
+``int8_dynamic`` through the library's quantizer; cached in build/serving-model) and starts
+``greenkfp serve`` on a free loopback port (``--model`` for another ONNX file, ``--serve-option``
+to pass options on); ``--url`` tests a server already running on loopback instead
+(``--server-pid`` to count its CPU).
+
+Locust itself runs on the same machine and its CPU time is reported too (``client_cpu_s``): on a
+small machine the client can be what limits the rate, which the capacity's "answered" criterion
+then shows.
+
+Usage:
+    python scripts/loadtest_serving.py [--duration 180] [--peak-rps 200] [--json build/loadtest_serving.json]
+    python scripts/loadtest_serving.py --duration 20 --probe-seconds 2 --max-probes 4   # under a minute
+Exit codes: 0 done, 2 a bad option (one line on stderr), 1 the server did not start or answered nothing.
+"""
+
+from __future__ import annotations
+
+# Locust patches the standard library with gevent when imported: first, before anything else.
+from locust import FastHttpUser, LoadTestShape, constant_pacing, events, task  # noqa: E402,I001
+from locust.env import Environment  # noqa: E402
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import ipaddress  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+import gevent  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _serving import (  # noqa: E402
+    REPO, RunningServer, ServingError, build_model, greenkfp_server, infer_payload, process_cpu_s,
+    wait_ready)
+
+SCHEMA = "greenkfp.loadtest/v1"
+
+
+class UsageError(ValueError):
+    """A bad option: one line naming it and the value."""
+
+
+def _number(value: str, option: str, lowest: float, highest: float, whole: bool = False) -> float:
+    try:
+        number = float(value) if str(value).strip().isascii() and "_" not in str(value) else math.nan
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or not lowest <= number <= highest or (whole and number != int(number)):
+        kind = "a whole number" if whole else "a number"
+        raise UsageError(f"{option} must be {kind} from {lowest:g} to {highest:g}, got {value!r}")
+    return int(number) if whole else number
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", help="test a server already running on loopback (http://127.0.0.1:PORT) "
+                                 "instead of starting greenkfp serve")
+    p.add_argument("--server-pid", help="with --url: the server's process id, to count its CPU seconds")
+    p.add_argument("--model", help="the ONNX model greenkfp serve serves (default: the flagship's default model, "
+                                   "int8, built and cached in build/serving-model)")
+    p.add_argument("--name", default="digits", help="the model's name in the URLs (default: digits)")
+    p.add_argument("--serve-option", action="append", default=[], metavar="OPTION",
+                   help="an option passed on to greenkfp serve, e.g. --serve-option=--max-batch-size=1 (repeatable)")
+    p.add_argument("--rows", default="1", help="rows per request (default: 1)")
+    p.add_argument("--duration", default="180", help="seconds of the compressed day (default: 180; 5 to 3600)")
+    p.add_argument("--peak-rps", default="200", help="offered requests per second at the evening spike (default: 200)")
+    p.add_argument("--user-rps", default="5", help="requests per second each simulated user offers (default: 5)")
+    p.add_argument("--max-users", default="200", help="most simulated users (default: 200; at most 1000)")
+    p.add_argument("--max-requests", default="200000",
+                   help="stop the day after this many requests (default: 200000)")
+    p.add_argument("--sla-ms", default="50", help="the p95 latency SLA, milliseconds (default: 50)")
+    p.add_argument("--start-rps", default="50", help="the capacity search's first rate, req/s (default: 50)")
+    p.add_argument("--max-rps", default="3000", help="the capacity search's highest rate, req/s (default: 3000)")
+    p.add_argument("--probe-seconds", default="6", help="seconds each capacity probe measures (default: 6)")
+    p.add_argument("--max-probes", default="10", help="most capacity probes (default: 10; 0: no capacity search)")
+    p.add_argument("--json", type=Path, metavar="PATH", help="write the figures as JSON to PATH")
+    args = p.parse_args(argv)
+    args.rows = _number(args.rows, "--rows", 1, 1024, whole=True)
+    args.duration = _number(args.duration, "--duration", 5, 3600)
+    args.peak_rps = _number(args.peak_rps, "--peak-rps", 0.1, 10000)
+    args.user_rps = _number(args.user_rps, "--user-rps", 0.1, 100)
+    args.max_users = _number(args.max_users, "--max-users", 1, 1000, whole=True)
+    args.max_requests = _number(args.max_requests, "--max-requests", 1, 10_000_000, whole=True)
+    args.sla_ms = _number(args.sla_ms, "--sla-ms", 0.1, 60000)
+    args.start_rps = _number(args.start_rps, "--start-rps", 0.1, 10000)
+    args.max_rps = _number(args.max_rps, "--max-rps", 0.1, 10000)
+    args.probe_seconds = _number(args.probe_seconds, "--probe-seconds", 1, 600)
+    args.max_probes = _number(args.max_probes, "--max-probes", 0, 50, whole=True)
+    if args.start_rps > args.max_rps:
+        raise UsageError(f"--start-rps {args.start_rps:g} must not exceed --max-rps {args.max_rps:g}")
+    if math.ceil(args.peak_rps / args.user_rps - 1e-9) > args.max_users:
+        raise UsageError(f"--peak-rps {args.peak_rps:g} at --user-rps {args.user_rps:g} needs "
+                         f"{math.ceil(args.peak_rps / args.user_rps)} users, more than --max-users {args.max_users}")
+    if args.url is not None:
+        parts = urlsplit(args.url)
+        try:
+            loopback = parts.scheme == "http" and ipaddress.ip_address(parts.hostname or "").is_loopback
+        except ValueError:
+            loopback = parts.hostname == "localhost"
+        if not loopback or not parts.port:
+            raise UsageError(f"--url must be http://127.0.0.1:PORT (load goes to loopback only), got {args.url!r}")
+        if args.model is not None or args.serve_option:
+            raise UsageError("--url tests a running server: --model and --serve-option start one, give one or the other")
+    if args.server_pid is not None:
+        if args.url is None:
+            raise UsageError("--server-pid goes with --url (the script knows the pid of a server it starts)")
+        args.server_pid = _number(args.server_pid, "--server-pid", 1, 2 ** 31, whole=True)
+        import psutil
+
+        if not psutil.pid_exists(args.server_pid):
+            raise UsageError(f"--server-pid {args.server_pid}: no such process")
+    if args.model is not None and not Path(args.model).is_file():
+        raise UsageError(f"--model {args.model!r}: no such file")
+    return args
+
+
+# --------------------------------------------------------------------------- Locust
+def make_user(server: RunningServer, body: bytes, rate: float):
+    """A Locust user offering ``rate`` requests per second of ``body`` to the server."""
+
+    class InferUser(FastHttpUser):
+        host = server.url
+        wait_time = constant_pacing(1.0 / rate)
+        network_timeout = 10.0
+        connection_timeout = 5.0
+
+        @task
+        def infer(self):
+            with self.client.post(server.infer_path, data=body, headers={"content-type": "application/json"},
+                                  name="infer", catch_response=True) as response:
+                if response.status_code != 200:
+                    response.failure(f"HTTP {response.status_code}")
+
+    return InferUser
+
+
+class Recorder:
+    """Every request's completion time, latency and success (from Locust's request event); stops
+    the runner at ``max_requests``."""
+
+    def __init__(self, environment: Environment, max_requests: int):
+        self.environment, self.max_requests = environment, max_requests
+        self.t0 = time.monotonic()
+        self.samples: list = []
+        self.capped = False
+        environment.events.request.add_listener(self.on_request)
+
+    def on_request(self, response_time, exception, **_):
+        from greenkfp.components.serving.loadtest import Sample
+
+        self.samples.append(Sample(time.monotonic() - self.t0, response_time / 1000.0, exception is None))
+        if len(self.samples) >= self.max_requests and not self.capped:
+            self.capped = True
+            gevent.spawn(self.environment.runner.quit)
+
+
+class CpuSampler:
+    """``(seconds from t0, CPU seconds)`` of the server process (and children) and of this process."""
+
+    def __init__(self, pid: int | None, t0: float, every_s: float = 0.25):
+        import psutil
+
+        self.pid, self.t0, self.every_s = pid, t0, every_s
+        self.server: list[tuple[float, float]] = []
+        self.client: list[tuple[float, float]] = []
+        self._me = psutil.Process()
+        self._greenlet = None
+
+    def sample(self) -> None:
+        now = time.monotonic() - self.t0
+        if self.pid is not None:
+            with contextlib.suppress(Exception):
+                self.server.append((now, process_cpu_s(self.pid)))
+        times = self._me.cpu_times()
+        self.client.append((now, times.user + times.system))
+
+    def _loop(self) -> None:
+        while True:
+            self.sample()
+            gevent.sleep(self.every_s)
+
+    def __enter__(self):
+        self._greenlet = gevent.spawn(self._loop)
+        return self
+
+    def __exit__(self, *exc):
+        self._greenlet.kill()
+        self.sample()
+
+
+def run_day(server: RunningServer, body: bytes, args) -> dict:
+    from greenkfp.components.serving.loadtest import cpu_between, latency_summary, plan_day, stage_at, stage_stats
+
+    plan = plan_day(args.duration, args.peak_rps, args.user_rps, max_users=args.max_users)
+
+    class DayShape(LoadTestShape):
+        def tick(self):
+            stage = stage_at(plan, self.get_run_time())
+            return None if stage is None else (stage.users, stage.spawn_rate)
+
+    environment = Environment(user_classes=[make_user(server, body, args.user_rps)], shape_class=DayShape(),
+                              events=events)
+    runner = environment.create_local_runner()
+    recorder = Recorder(environment, args.max_requests)
+    try:
+        with CpuSampler(server.pid, recorder.t0) as cpu:
+            runner.start_shape()
+            # bounded in time whatever happens: the shape ends at the duration; a margin for the stop
+            with gevent.Timeout(args.duration + 30, False):
+                runner.greenlet.join()
+            runner.quit()
+    finally:
+        environment.events.request.remove_listener(recorder.on_request)
+    samples = recorder.samples
+    ok = [s for s in samples if s.ok]
+    end = max(plan[-1].end_s, samples[-1].t if samples else 0.0)
+    server_cpu = cpu_between(cpu.server, 0.0, min(end, cpu.server[-1][0])) if len(cpu.server) >= 2 else None
+    return {
+        "plan": [stage.__dict__ for stage in plan],
+        "stages": stage_stats(plan, samples, cpu.server),
+        "totals": {"requests": len(samples), "errors": len(samples) - len(ok),
+                   "error_rate": (len(samples) - len(ok)) / len(samples) if samples else 0.0,
+                   "throughput_rps": len(samples) / end if end else 0.0, **latency_summary([s.latency_s for s in ok]),
+                   "server_cpu_s": server_cpu, "requests_per_cpu_s": len(ok) / server_cpu if server_cpu else None,
+                   "client_cpu_s": cpu.client[-1][1] - cpu.client[0][1] if len(cpu.client) >= 2 else None,
+                   "stopped_at_max_requests": recorder.capped},
+    }
+
+
+def run_probe(server: RunningServer, body: bytes, rate: float, args, warmup_s: float = 1.0):
+    """One fixed-rate probe: ``rate`` offered for warm-up + ``--probe-seconds``; the window after
+    the warm-up is measured."""
+    from greenkfp.components.serving.loadtest import Probe
+
+    users = min(args.max_users, max(1, math.ceil(rate / args.user_rps)))
+    environment = Environment(user_classes=[make_user(server, body, rate / users)], events=events)
+    runner = environment.create_local_runner()
+    recorder = Recorder(environment, args.max_requests)
+    try:
+        runner.start(users, spawn_rate=min(100.0, max(users / max(warmup_s / 2, 0.1), 1)))
+        gevent.sleep(warmup_s + args.probe_seconds)
+        runner.quit()
+    finally:
+        environment.events.request.remove_listener(recorder.on_request)
+    window = [s for s in recorder.samples if warmup_s <= s.t < warmup_s + args.probe_seconds]
+    ok = [s.latency_s for s in window if s.ok]
+    import numpy as np
+
+    p95 = float(np.percentile(ok, 95)) if ok else None
+    errors = len(window) - len(ok)
+    return Probe(rate, len(window) / args.probe_seconds, p95, errors / len(window) if window else 0.0, len(window))
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_args(argv)
+    except UsageError as exc:
+        print(f"loadtest_serving.py: {exc}", file=sys.stderr)
+        return 2
+    logging.getLogger("locust").setLevel(logging.WARNING)
+    from greenkfp.components.serving.loadtest import search_capacity
+
+    started = time.monotonic()
+    load_before = os.getloadavg()
+    try:
+        with contextlib.ExitStack() as stack:
+            model_info = None
+            if args.url:
+                wait_ready(args.url.rstrip("/"), None, 10.0)
+                import httpx
+
+                metadata = httpx.get(f"{args.url.rstrip('/')}/v2/models/{args.name}", timeout=5).json()
+                input_name = (metadata.get("inputs") or [{}])[0].get("name", "input-0")
+                server = RunningServer(args.url.rstrip("/"), None, args.name, input_name, "external",
+                                       pid=args.server_pid)
+            else:
+                model = args.model
+                if model is None:
+                    model_info = build_model(REPO / "build" / "serving-model")
+                    model = str(Path(model_info["dir"]) / model_info["files"]["int8_dynamic"])
+                server = stack.enter_context(greenkfp_server(model, args.name, options=args.serve_option))
+            rows = (model_info or {}).get("rows")
+            if rows is None:
+                rows = _rows_from_metadata(server)
+            body = infer_payload([rows[i % len(rows)] for i in range(args.rows)], server.input_name)
+            print(f"day: {args.duration:g} s peaking at {args.peak_rps:g} req/s against {server.url} "
+                  f"({server.kind})", file=sys.stderr)
+            day = run_day(server, body, args)
+            if day["totals"]["requests"] == 0:
+                raise ServingError("the server answered no request during the day")
+            capacity = None
+            if args.max_probes:
+                print(f"capacity: probes from {args.start_rps:g} req/s, SLA p95 < {args.sla_ms:g} ms", file=sys.stderr)
+                capacity = search_capacity(lambda rate: run_probe(server, body, rate, args),
+                                           sla_s=args.sla_ms / 1000, start_rps=args.start_rps, max_rps=args.max_rps,
+                                           max_probes=args.max_probes).to_dict()
+    except ServingError as exc:
+        print(f"loadtest_serving.py: {' '.join(str(exc).split())[:600]}", file=sys.stderr)
+        return 1
+    report = {
+        "schema": SCHEMA, "measured": True,
+        "units": {"latency": "ms (p50_ms, p95_ms, p99_ms, max_ms; capacity probes: p95_s in seconds)",
+                  "rates": "requests per second", "cpu": "CPU seconds (user + system), psutil"},
+        "server": {"url": server.url, "kind": server.kind, "pid_measured": server.pid, "command": server.command,
+                   "model": model_info and {k: model_info[k] for k in ("candidate", "dataset", "parity", "sklearn")}},
+        "settings": {"duration_s": args.duration, "peak_rps": args.peak_rps, "user_rps": args.user_rps,
+                     "max_users": args.max_users, "max_requests": args.max_requests, "rows_per_request": args.rows,
+                     "sla_p95_ms": args.sla_ms, "probe_seconds": args.probe_seconds, "max_probes": args.max_probes},
+        "machine": {"cpus": os.cpu_count(), "load_average_before": list(load_before),
+                    "load_average_after": list(os.getloadavg())},
+        **day, "capacity": capacity, "wall_s": time.monotonic() - started,
+    }
+    print_report(report)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"Figures written to {args.json}")
+    return 0
+
+
+def _rows_from_metadata(server: RunningServer) -> list[list[float]]:
+    """Rows of zeros of the model's feature count (a server given by --url, a model given by --model)."""
+    import httpx
+
+    metadata = httpx.get(f"{server.url}/v2/models/{server.model}", timeout=5).json()
+    shape = (metadata.get("inputs") or [{}])[0].get("shape") or [-1, 64]
+    return [[0.0] * int(shape[-1] if shape[-1] and shape[-1] > 0 else 64)]
+
+
+def print_report(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def f(value, spec=".1f"):
+        return "-" if value is None else format(value, spec)
+
+    table = Table(title=f"Day, compressed into {report['settings']['duration_s']:g} s (measured)")
+    for column in ("stage", "day", "users", "offered req/s", "req/s", "errors", "p50 ms", "p95 ms", "p99 ms",
+                   "server CPU s", "req/CPU-s"):
+        table.add_column(column, justify="left" if column in ("stage", "day") else "right")
+    for s in report["stages"]:
+        table.add_row(s["stage"], s["hours"], str(s["users"]), f(s["offered_rps"]), f(s["throughput_rps"]),
+                      f"{s['error_rate']:.2%}", f(s["p50_ms"]), f(s["p95_ms"]), f(s["p99_ms"]),
+                      f(s["server_cpu_s"], ".2f"), f(s["requests_per_cpu_s"], ".0f"))
+    console = Console(width=max(Console().width, 130))
+    console.print(table)
+    capacity = report["capacity"]
+    if capacity:
+        for probe in capacity["probes"]:
+            console.print(f"  probe {probe['offered_rps']:7.1f} req/s: answered {probe['achieved_rps']:7.1f}, "
+                          f"p95 {f(probe['p95_s'] and probe['p95_s'] * 1000)} ms, errors {probe['error_rate']:.2%} "
+                          f"-> {'pass' if probe['passed'] else 'fail: ' + probe['reason']}")
+        cap = capacity["capacity_rps"]
+        console.print(f"Capacity of one replica at p95 < {capacity['sla_p95_s'] * 1000:g} ms (measured): "
+                      + ("below the first probe" if cap is None else f"{cap:.0f} req/s")
+                      + ("" if capacity["failed_above_rps"] is None else
+                         f" (failed at {capacity['failed_above_rps']:.0f} req/s)"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
