@@ -60,6 +60,18 @@ def postgres_server():
     yield from _script_server("_postgres", "postgres_server", "PostgresUnavailable")
 
 
+# --------------------------------------------------------------------------- Prometheus
+
+@pytest.fixture(scope="session")
+def prometheus_server():
+    """Debian's Prometheus for the session (``scripts/_prometheus.py``): its own config file and a
+    TSDB in a temporary folder, 127.0.0.1 on a free port, scraping every second; ``scrape(job,
+    targets)`` points it at loopback targets, ``query(promql)`` asks its HTTP API. Stopped and
+    deleted at the end, also when a test fails. Skips only when no prometheus binary is installed
+    (``.ci/run`` installs one)."""
+    yield from _script_server("_prometheus", "prometheus_server", "PrometheusUnavailable")
+
+
 # --------------------------------------------------------------------------- Chromium
 
 @pytest.fixture(scope="session")
