@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.greenkfp-installed
 
-BENCHES := gate training inference sci selection pipeline gatekeeper report
+BENCHES := gate training inference sci selection pipeline gatekeeper report serving
 
 .PHONY: demo demo-digits demo-governance test compile check-compiled bench $(addprefix bench-,$(BENCHES)) bench-selection-stability clean
 

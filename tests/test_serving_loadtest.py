@@ -156,3 +156,36 @@ def test_bad_options_are_one_line_and_exit_2(argv, message, tmp_path):
     assert done.stderr.strip() == f"loadtest_serving.py: {done.stderr.strip().split(': ', 1)[1]}"
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert not out.exists()
+
+
+def test_a_short_day_against_greenkfp_serve_writes_every_stage_and_the_capacity(tmp_path):
+    """The whole script, bounded (a 10 s day at 40 req/s peak, two 2 s probes), as a user runs it."""
+    import json
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        from _serving import build_model
+    finally:
+        sys.path.pop(0)
+    model = build_model(tmp_path / "model", candidate="mlp-small", max_iter=50)
+    out = tmp_path / "loadtest.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--model", str(Path(model["dir"]) / model["files"]["int8_dynamic"]),
+         "--duration", "10", "--peak-rps", "40", "--user-rps", "5", "--probe-seconds", "2", "--max-probes", "2",
+         "--start-rps", "20", "--sla-ms", "500", "--json", str(out)],
+        capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["schema"] == "greenkfp.loadtest/v1" and report["server"]["kind"] == "greenkfp serve"
+    stages = report["stages"]
+    assert [s["stage"] for s in stages] == [s.name for s in DAY_STAGES]
+    assert all(s["requests"] > 0 and s["errors"] == 0 for s in stages), stages
+    spike = next(s for s in stages if s["stage"] == "evening spike")
+    assert spike["throughput_rps"] == pytest.approx(40, rel=0.35)  # 1.5 s of a 40 req/s stage
+    assert all(s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"] for s in stages)
+    assert all(s["server_cpu_s"] is not None and s["server_cpu_s"] > 0 for s in stages)
+    totals = report["totals"]
+    assert totals["requests"] == sum(s["requests"] for s in stages) and totals["requests_per_cpu_s"] > 0
+    capacity = report["capacity"]
+    assert [p["offered_rps"] for p in capacity["probes"]] == [20, 40]
+    assert capacity["capacity_rps"] == 40 and all(p["passed"] for p in capacity["probes"])  # a 500 ms SLA
