@@ -39,7 +39,8 @@ Server CPU = user + system CPU seconds of the server's process and its children 
 measured over each window; requests per CPU-second = successful requests / that. Each
 configuration is measured ``--repeats`` times, interleaved (the order rotates each round, so
 drift in the shared machine's speed hits all alike), each after ``--warmup`` seconds of the same
-load. Reported per configuration: the median and the range (min-max) over the repeats. Ratios
+load. Reported per configuration: the median and the range (min-max) over the repeats; a
+configuration meets the SLA when its median p95 is under it with at most 1 % errors. Ratios
 are given as the median ratio and the range [min(a)/max(c), max(a)/min(c)]: when that range
 holds 1, the difference is inside the noise and is called no difference.
 
@@ -180,7 +181,10 @@ def summarize(runs: list[dict], sla_ms: float) -> dict:
             if per_cpu else None,
             "p95_ms": {"median": statistics.median(p95), "min": min(p95), "max": max(p95)} if p95 else None,
             "error_rate": sum(r["errors"] for r in runs) / max(1, sum(r["requests"] for r in runs)),
-            "meets_sla": bool(p95) and max(p95) <= sla_ms and all(r["errors"] == 0 for r in runs)}
+            # the median over the repeats: one window disturbed by another job on the shared machine
+            # does not decide it (the max is in p95_ms)
+            "meets_sla": bool(p95) and statistics.median(p95) <= sla_ms
+            and sum(r["errors"] for r in runs) <= 0.01 * max(1, sum(r["requests"] for r in runs))}
 
 
 def ratio(top: dict, bottom: dict) -> dict | None:
