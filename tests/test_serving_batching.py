@@ -173,3 +173,32 @@ def test_tensor_conversion_is_strict(datatype, data, fragment):
     with pytest.raises(ProtocolError) as caught:
         tensor_from_input(RequestInput(name="t", shape=[3], datatype=datatype, data=data))
     assert caught.value.status == 400 and fragment in caught.value.message
+
+
+def test_grid_intensity_keeps_the_last_value_when_the_provider_fails(httpserver):
+    """The carbon service's UK provider against a local server: failing, answering, failing again."""
+    import math
+    import re
+    from datetime import datetime, timedelta, timezone
+
+    from greenkfp.components.serving.metrics import GridIntensity
+
+    grid = GridIntensity("GB", provider="uk", provider_options={"uk": {"base_url": httpserver.url_for("")}})
+    path = re.compile(r"/intensity/.*/fw48h")
+    httpserver.expect_request(path).respond_with_json({"error": "no"}, status=404)
+    assert grid.fetch() is False and grid.failures == 1 and math.isnan(grid.value) and "404" in grid.last_error
+
+    httpserver.clear()
+    now = datetime.now(timezone.utc)
+    start = now.replace(minute=0 if now.minute < 30 else 30, second=0, microsecond=0) - timedelta(minutes=30)
+    slots = [{"from": (start + i * timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%MZ"),
+              "to": (start + (i + 1) * timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%MZ"),
+              "intensity": {"forecast": 151, "actual": None, "index": "moderate"}} for i in range(6)]
+    httpserver.expect_request(path).respond_with_json({"data": slots})
+    assert grid.fetch() is True and grid.value == 151.0 and "uk forecast" in grid.source
+    updated = grid.updated_at
+
+    httpserver.clear()
+    httpserver.expect_request(path).respond_with_json({"error": "no"}, status=404)
+    assert grid.fetch() is False
+    assert grid.value == 151.0 and grid.updated_at == updated and grid.failures == 2
