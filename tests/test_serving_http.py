@@ -199,6 +199,7 @@ def test_bad_requests_get_protocol_errors(serve):
         ("too many rows", {"json": {"inputs": [{**good, "shape": [5, 4], "data": [0.5] * 20}]}}, 400,
          "5 rows"),
         ("input twice", {"json": {"inputs": [good, good]}}, 400, "given twice"),
+        ("no rows", {"json": {"inputs": [{**good, "shape": [0, 4], "data": []}]}}, 400, "no rows"),
         ("unknown output", {"json": {"inputs": [good], "outputs": [{"name": "scores"}]}}, 400,
          "unknown output(s) 'scores'"),
         ("oversized body", {"content": b" " * 5000}, 413, "larger than the server takes"),
@@ -222,11 +223,11 @@ def test_bad_requests_get_protocol_errors(serve):
     # the server goes on serving, and counted every error by kind
     assert c.post("/v2/models/iris/infer", json={"inputs": [good]}).status_code == 200
     m = server.metrics()
-    assert value(m, "greenkfp_inference_errors_total", model="iris", kind="bad_request") == 14
+    assert value(m, "greenkfp_inference_errors_total", model="iris", kind="bad_request") == 15
     assert value(m, "greenkfp_inference_errors_total", model="iris", kind="too_many_rows") == 1
     assert value(m, "greenkfp_inference_errors_total", model="iris", kind="body_too_large") == 2
     assert value(m, "greenkfp_inference_errors_total", model="iris", kind="unknown_model") == 2
-    assert value(m, "greenkfp_inference_requests_total", model="iris", outcome="client_error") == 19
+    assert value(m, "greenkfp_inference_requests_total", model="iris", outcome="client_error") == 20
     assert value(m, "greenkfp_inference_requests_total", model="iris", outcome="success") == 1
 
 

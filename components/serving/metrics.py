@@ -130,10 +130,14 @@ class GridIntensity:
             logger.warning("grid intensity of %s from %s failed (keeping the last value): %s",
                            self.region, self.provider, self.last_error)
             return False
+        source = f"{estimate.provider} {estimate.data_kind.replace('_', ' ')}: {estimate.basis}"
         with self._lock:
+            first = self.value != self.value
             self.value = float(estimate.gco2_per_kwh)
-            self.source = f"{estimate.provider} {estimate.data_kind}: {estimate.basis}"
+            self.source, changed = source, source.split(":")[0] != self.source.split(":")[0]
             self.updated_at = time.time()
+        if first or changed:
+            logger.info("grid intensity of %s: %.1f gCO2eq/kWh (%s)", self.region, self.value, source)
         return True
 
 
