@@ -202,3 +202,34 @@ def test_grid_intensity_keeps_the_last_value_when_the_provider_fails(httpserver)
     httpserver.expect_request(path).respond_with_json({"error": "no"}, status=404)
     assert grid.fetch() is False
     assert grid.value == 151.0 and grid.updated_at == updated and grid.failures == 2
+
+
+def test_energy_is_measured_through_rapl_when_readable_and_charged_by_the_run_s_share(tmp_path):
+    """A real (fake-content) powercap tree: the run's package and DRAM energy x its share of the machine."""
+    import os
+
+    from test_sci import fake_powercap, set_energy
+
+    from greenkfp.components.energy.meters import RaplReader
+    from greenkfp.components.serving.metrics import EnergyAccount
+
+    root = fake_powercap(tmp_path, package_uj=100_000, dram_uj=20_000)
+    account = EnergyAccount("c5.2xlarge", threads=1, rapl=RaplReader(root))
+    assert account.method == "measured"
+
+    def work():
+        total = sum(i * i for i in range(200_000))  # some CPU time on this thread
+        set_energy(root, "intel-rapl:0", 400_000)
+        set_energy(root, "intel-rapl:0:1", 50_000)
+        return total
+
+    result, report = account.measure(work)
+    assert result == sum(i * i for i in range(200_000)) and report.method == "measured"
+    share = min(1.0, report.cpu_s / (report.wall_s * (os.cpu_count() or 1)))
+    assert 0 < share <= 1
+    assert report.energy_j == pytest.approx((300_000 + 30_000) / 1e6 * share)
+
+    modeled = EnergyAccount("c5.2xlarge", threads=1, rapl=RaplReader(tmp_path / "none"))
+    assert modeled.method == "modeled"
+    _, report = modeled.measure(work)
+    assert report.energy_j == pytest.approx(report.cpu_s * modeled.watts_per_busy_core)
