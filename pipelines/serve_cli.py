@@ -29,6 +29,7 @@ _OPTION_OF_SETTING = {"model": "--model", "name": "--name", "max_batch_size": "-
 def add_serve_command(sub) -> None:
     """Add ``serve`` to the ``greenkfp`` command's subparsers."""
     from greenkfp.components.parameters import GATE
+    from greenkfp.pipelines.cli import _add_provider_option_arguments
     from greenkfp.pipelines.options import add_spec_options
 
     p = sub.add_parser(
@@ -54,6 +55,7 @@ def add_serve_command(sub) -> None:
     p.add_argument("--threads", default="1",
                    help="ONNX Runtime intra-op threads per session.run (default: 1)")
     add_spec_options(p, ("hardware_profile", "provider"))
+    _add_provider_option_arguments(p)  # --replay-year, --provider-option: as every command that prices carbon
     p.add_argument("--region", default=GATE["regions"].default[0],
                    help="the grid region whose carbon intensity prices the inferences (default: "
                         f"{GATE['regions'].default[0]})")
@@ -86,6 +88,7 @@ def settings_from_args(args: argparse.Namespace):
         ValueError: a bad option, named with the value as typed.
     """
     from greenkfp.components.serving.app import MAX_BODY_LIMIT_BYTES, ServeSettings
+    from greenkfp.pipelines.cli import _provider_options
     from greenkfp.pipelines.gatekeeper_cli import _whole
 
     if not str(args.host).strip():
@@ -98,6 +101,7 @@ def settings_from_args(args: argparse.Namespace):
         max_request_rows=_whole(args, "max_request_rows", 1, 1 << 20),
         threads=_whole(args, "threads", 1, 256),
         hardware_profile=args.hardware_profile, region=args.region, provider=args.provider,
+        provider_options=_provider_options(args),
         intensity_refresh_s=_number(args, "intensity_refresh", "--intensity-refresh", 1, 86400),
         max_body_bytes=_whole(args, "max_body_mib", 1, MAX_BODY_LIMIT_BYTES // 1048576) * 1048576)
 

@@ -316,6 +316,7 @@ def test_a_model_that_fails_to_load_fails_readiness_not_the_process(tmp_path, co
     (["--hardware-profile", "laptop"], "--hardware-profile: unknown hardware profile 'laptop'"),
     (["--region", "Atlantis"], "--region: region 'Atlantis' is not in the embedded data"),
     (["--name", "a/b"], "--name must be 1-128 letters"),
+    (["--provider-option", "uk.nope=1"], "provider_options['uk'] has an unknown option 'nope'"),
 ])
 def test_bad_options_are_one_line_errors(iris_model, argv, message):
     result = subprocess.run([sys.executable, "-m", "greenkfp.pipelines.cli", "serve", "--model", str(iris_model[0]),
