@@ -184,6 +184,8 @@ def test_grid_intensity_keeps_the_last_value_when_the_provider_fails(httpserver)
     from greenkfp.components.serving.metrics import GridIntensity
 
     grid = GridIntensity("GB", provider="uk", provider_options={"uk": {"base_url": httpserver.url_for("")}})
+    counted = []
+    grid.on_failure = lambda: counted.append(1)  # what the metrics' failure counter does
     path = re.compile(r"/intensity/.*/fw48h")
     httpserver.expect_request(path).respond_with_json({"error": "no"}, status=404)
     assert grid.fetch() is False and grid.failures == 1 and math.isnan(grid.value) and "404" in grid.last_error
@@ -201,7 +203,7 @@ def test_grid_intensity_keeps_the_last_value_when_the_provider_fails(httpserver)
     httpserver.clear()
     httpserver.expect_request(path).respond_with_json({"error": "no"}, status=404)
     assert grid.fetch() is False
-    assert grid.value == 151.0 and grid.updated_at == updated and grid.failures == 2
+    assert grid.value == 151.0 and grid.updated_at == updated and grid.failures == 2 and len(counted) == 2
 
 
 def test_energy_is_measured_through_rapl_when_readable_and_charged_by_the_run_s_share(tmp_path):

@@ -262,6 +262,8 @@ def test_metrics_count_requests_and_model_energy_from_cpu_time(serve, iris_model
     assert joules == pytest.approx(cpu * watts, rel=1e-9)
     intensity = value(m, "greenkfp_grid_intensity_grams_per_kilowatt_hour", region="GB", provider="embedded")
     assert 0 < intensity < 2000
+    assert value(m, "greenkfp_grid_intensity_refresh_failures_total", region="GB", provider="embedded") == 0
+    assert value(m, "greenkfp_grid_intensity_age_seconds", region="GB", provider="embedded") >= 0
     per_1000 = value(m, "greenkfp_inference_carbon_grams_per_1000_inferences", model="iris", method="modeled")
     assert per_1000 == pytest.approx(joules / sum(sizes) * 1000 / 3.6e6 * intensity, rel=1e-9)
     assert value(m, "greenkfp_inference_carbon_grams_total", model="iris", method="modeled") == \
