@@ -113,6 +113,7 @@ class GridIntensity:
         self.updated_at = math.nan  # unix seconds of the last successful fetch
         self.failures = 0
         self.last_error = ""
+        self.on_failure = None  # called after each failed fetch (the metrics count them)
         self._lock = threading.Lock()
 
     def fetch(self) -> bool:
@@ -129,11 +130,17 @@ class GridIntensity:
                 self.last_error = " ".join(str(exc).split())[:300]
             logger.warning("grid intensity of %s from %s failed (keeping the last value): %s",
                            self.region, self.provider, self.last_error)
+            if self.on_failure is not None:
+                self.on_failure()
             return False
+        source = f"{estimate.provider} {estimate.data_kind.replace('_', ' ')}: {estimate.basis}"
         with self._lock:
+            first = self.value != self.value
             self.value = float(estimate.gco2_per_kwh)
-            self.source = f"{estimate.provider} {estimate.data_kind}: {estimate.basis}"
+            self.source, changed = source, source.split(":")[0] != self.source.split(":")[0]
             self.updated_at = time.time()
+        if first or changed:
+            logger.info("grid intensity of %s: %.1f gCO2eq/kWh (%s)", self.region, self.value, source)
         return True
 
 
@@ -182,10 +189,10 @@ class ServingMetrics:
                                    ("region", "provider"), registry=registry)
         self.intensity_age.labels(grid.region, grid.provider).set_function(
             lambda: time.time() - grid.updated_at if grid.updated_at == grid.updated_at else math.nan)
-        self.intensity_failures = Gauge("greenkfp_grid_intensity_refresh_failures",
-                                        "Failed fetches of the grid intensity since start (the last value is kept)",
-                                        ("region", "provider"), registry=registry)
-        self.intensity_failures.labels(grid.region, grid.provider).set_function(lambda: grid.failures)
+        self.intensity_failures = Counter("greenkfp_grid_intensity_refresh_failures",
+                                          "Failed fetches of the grid intensity (the last value is kept)",
+                                          ("region", "provider"), registry=registry)
+        grid.on_failure = self.intensity_failures.labels(grid.region, grid.provider).inc
         self.power_model = Gauge("greenkfp_modeled_busy_core_watts",
                                  "The hardware profile's modeled power of one busy vCPU (CPU and RAM share), watts",
                                  ("model", "profile"), registry=registry)

@@ -160,6 +160,8 @@ class ServedModel:
         if len(rows) > 1:
             raise ProtocolError(400, f"inputs have different numbers of rows: {sorted(rows)}")
         count = rows.pop() if rows else 1
+        if count == 0:  # refused here: run in a batch, an empty request could fail its neighbours
+            raise ProtocolError(400, "the request has no rows (a first dimension of 0)")
         if count > max_rows:
             raise ProtocolError(400, f"batch of {count} rows is larger than this server takes "
                                      f"({max_rows} rows per request)", kind="too_many_rows")

@@ -194,7 +194,8 @@ def tensor_from_input(item: RequestInput) -> np.ndarray:
                "S": "strings"}.get(kind, raw.dtype.name)
         raise ProtocolError(400, f"{where}: data is not {item.datatype} (got {got}"
                                  f"{' out of its range' if kind in 'iu' else ''})")
-    array = raw.astype(dtype, copy=False).reshape(item.shape)
+    with np.errstate(over="ignore"):  # an overflow to inf is refused just below
+        array = raw.astype(dtype, copy=False).reshape(item.shape)
     if dtype.kind == "f" and kind == "f" and not np.isfinite(array).all() and np.isfinite(raw).all():
         raise ProtocolError(400, f"{where}: values overflow {item.datatype}")
     return array
