@@ -293,8 +293,16 @@ def main(argv: list[str] | None = None) -> int:
                 wait_ready(args.url.rstrip("/"), None, 10.0)
                 import httpx
 
-                metadata = httpx.get(f"{args.url.rstrip('/')}/v2/models/{args.name}", timeout=5).json()
-                input_name = (metadata.get("inputs") or [{}])[0].get("name", "input-0")
+                try:
+                    answer = httpx.get(f"{args.url.rstrip('/')}/v2/models/{args.name}", timeout=5)
+                    answer.raise_for_status()
+                    metadata = answer.json()
+                    input_name = (metadata.get("inputs") or [{}])[0].get("name", "input-0")
+                except (httpx.HTTPError, ValueError, AttributeError, IndexError, TypeError) as exc:
+                    why = (f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError)
+                           else f"{type(exc).__name__}: {exc}")
+                    raise ServingError(f"--url {args.url}: no metadata of model {args.name!r} "
+                                       f"(/v2/models/{args.name}): {why}") from exc
                 server = RunningServer(args.url.rstrip("/"), None, args.name, input_name, "external",
                                        pid=args.server_pid)
             else:
@@ -346,9 +354,13 @@ def _rows_from_metadata(server: RunningServer) -> list[list[float]]:
     """Rows of zeros of the model's feature count (a server given by --url, a model given by --model)."""
     import httpx
 
-    metadata = httpx.get(f"{server.url}/v2/models/{server.model}", timeout=5).json()
-    shape = (metadata.get("inputs") or [{}])[0].get("shape") or [-1, 64]
-    return [[0.0] * int(shape[-1] if shape[-1] and shape[-1] > 0 else 64)]
+    try:
+        metadata = httpx.get(f"{server.url}/v2/models/{server.model}", timeout=5).json()
+        shape = (metadata.get("inputs") or [{}])[0].get("shape") or [-1, 64]
+        features = int(shape[-1]) if int(shape[-1]) > 0 else 64
+    except (httpx.HTTPError, ValueError, AttributeError, IndexError, TypeError) as exc:
+        raise ServingError(f"no input shape in the metadata of model {server.model!r}: {exc}") from exc
+    return [[0.0] * features]
 
 
 def print_report(report: dict) -> None:
