@@ -37,6 +37,7 @@ from __future__ import annotations
 # Locust patches the standard library with gevent when imported: first, before anything else.
 from locust import FastHttpUser, LoadTestShape, constant_pacing, events, task  # noqa: E402,I001
 from locust.env import Environment  # noqa: E402
+from locust.runners import STATE_STOPPED  # noqa: E402
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
@@ -229,9 +230,12 @@ def run_day(server: RunningServer, body: bytes, args) -> dict:
     try:
         with CpuSampler(server.pid, recorder.t0) as cpu:
             runner.start_shape()
-            # bounded in time whatever happens: the shape ends at the duration; a margin for the stop
-            with gevent.Timeout(args.duration + 30, False):
-                runner.greenlet.join()
+            # the shape stops the runner at the duration (or the recorder at --max-requests); bounded
+            # in time whatever happens, with a margin for the stop
+            deadline = time.monotonic() + args.duration + 30
+            gevent.sleep(1.0)
+            while runner.state != STATE_STOPPED and time.monotonic() < deadline:
+                gevent.sleep(0.1)
             runner.quit()
     finally:
         environment.events.request.remove_listener(recorder.on_request)
