@@ -112,6 +112,7 @@ class _Unreachable(Exception):
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from greenkfp.components._files import OutputError, os_reason
     from greenkfp.components._messages import redact_urls
     from greenkfp.components.governance import BudgetError, Ledger
     from greenkfp.components.governance.audit import (
@@ -149,8 +150,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
         message = str(exc)
     except BudgetError as exc:
         message = str(exc.renamed("--ledger") if exc.field == "ledger" else exc)
-    except OSError as exc:
-        message = f"--output {args.output}: {exc.strerror or exc}"
+    except OutputError as exc:  # the output folder (named, with what the OS said)
+        message = str(exc)
+    except OSError as exc:  # another file: its path and what the OS said
+        message = os_reason(exc)
     else:
         baseline = result.baseline
         print(f"audited {sum(t.runs for t in baseline.teams.values()):,} settled runs of {len(result.inventory)} "

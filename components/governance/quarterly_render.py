@@ -757,24 +757,13 @@ def report_files(quarter: str, output: str | Path) -> dict[str, Path]:
 
 def write_report(report: QuarterlyReport, output: str | Path) -> dict[str, Path]:
     """Render the report in every format, then write the four files into the folder ``output``
-    (created if missing), each atomically; nothing is written when rendering fails, and the files
-    already written are removed when a later write fails."""
-    from .._files import write_atomic
+    (created if missing) as one set (:func:`~greenkfp.components._files.write_files`): nothing is
+    written when rendering fails, and a failed write leaves the previous files as they were
+    (:class:`~greenkfp.components._files.OutputError` names ``--output``)."""
+    from .._files import write_files
 
-    folder = Path(output)
-    if folder.exists() and not folder.is_dir():
-        raise ReportError("output", "must be a folder (it is a file)", str(folder))
     texts = {"html": render_html(report), "json": report.to_json(), "csv": render_csv(report),
              "markdown": render_markdown(report)}
-    paths = report_files(report.quarter, folder)
-    written = []
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for kind, path in paths.items():
-            write_atomic(path, texts[kind])
-            written.append(path)
-    except OSError:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
+    paths = report_files(report.quarter, output)
+    write_files(output, {path.name: texts[kind] for kind, path in paths.items()}, option="--output")
     return paths
