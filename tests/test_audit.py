@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -401,7 +403,7 @@ def test_bad_input_is_one_line_and_nothing_is_written(demo, tmp_path, capsys, ca
         message = "error: --reduction-percent must be a number, got 'lots'"
     else:
         out.write_text("not a folder")
-        message = f"error: --output {out} is a file, not a folder"
+        message = f"error: --output '{out}': is a file, not a folder"
     code, stdout, stderr = run_cli(capsys, *argv)
     assert code == expected_code and stdout == ""
     assert stderr.startswith(message) and stderr.count("\n") == 1 and "s3cret" not in stderr, stderr
@@ -421,6 +423,37 @@ def test_a_failed_audit_leaves_an_earlier_one_whole(demo, tmp_path, capsys):
     before = {p.name: p.read_text() for p in out.iterdir()}
     assert run_cli(capsys, "--ledger", url, "--output", str(out), "--from", "2020-01", "--to", "2020-02")[0] == 2
     assert {p.name: p.read_text() for p in out.iterdir()} == before
+
+
+def test_a_failed_rerun_leaves_every_earlier_file_as_it_was(demo, tmp_path, capsys):
+    url, _ = demo
+    out = tmp_path / "out"
+    assert run_cli(capsys, "--ledger", url, "--output", str(out))[0] == 0
+    (out / "audit.md").unlink()
+    (out / "audit.md").mkdir()  # the rerun cannot write its last file
+    before = {p.name: p.read_text() for p in out.iterdir() if p.is_file()}
+    code, stdout, stderr = run_cli(capsys, "--ledger", url, "--output", str(out), "--reduction-percent", "50")
+    assert code == 2 and stdout == ""
+    assert stderr == f"error: --output '{out}': {out / 'audit.md'} is a folder, not a file\n"
+    assert {p.name: p.read_text() for p in out.iterdir() if p.is_file()} == before  # the 30 % target kept
+    assert sorted(p.name for p in out.iterdir()) == sorted(AUDIT_FILES)  # no temporary file left
+
+
+def test_output_folders_follow_the_umask_and_bad_folders_are_one_line(demo, tmp_path, capsys, monkeypatch):
+    url, _ = demo
+    monkeypatch.chdir(tmp_path)
+    previous = os.umask(0o002)
+    try:
+        assert run_cli(capsys, "--ledger", url, "--output", str(tmp_path / "new" / "out"))[0] == 0
+    finally:
+        os.umask(previous)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "new", tmp_path / "new" / "out")] == [0o775, 0o775]
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    for value, reason in (("", "must name a folder (it is empty)"),
+                          (f"{blocker}/out", f"{blocker} is a file, not a folder")):
+        assert run_cli(capsys, "--ledger", url, "--output", value) == (2, "", f"error: --output {value!r}: {reason}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "new"]  # nothing written in the current folder
 
 
 def test_write_audit_stages_then_moves(demo, tmp_path):

@@ -357,7 +357,9 @@ def test_nothing_is_written_when_the_output_is_a_file(sqlite_seeded, tmp_path):
     report = report_of(sqlite_seeded)
     blocker = tmp_path / "out"
     blocker.write_text("not a folder")
-    with pytest.raises(ReportError, match="output must be a folder"):
+    from greenkfp.components._files import OutputError
+
+    with pytest.raises(OutputError, match=f"^--output '{blocker}': is a file, not a folder$"):
         write_report(report, blocker)
     assert blocker.read_text() == "not a folder"
 
@@ -473,6 +475,35 @@ def test_cli_writes_the_four_files(sqlite_seeded, baseline_file, tmp_path, capsy
     assert report.assumptions.usd_per_eur == 1.2 and report.sources.baseline == str(baseline_file)
 
 
+def test_cli_a_failed_rerun_leaves_every_earlier_file_as_it_was(sqlite_seeded, baseline_file, tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ("--quarter", "2026Q4", "--ledger", sqlite_seeded, "--baseline", str(baseline_file), "--output", str(out))
+    assert cli(*args) == 0
+    files = report_files("2026Q4", out)
+    files["markdown"].unlink()
+    files["markdown"].mkdir()  # the rerun cannot write its last file
+    before = {p.name: p.read_text() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert cli(*args, "--carbon-price-eur-per-t", "150") == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"error: --output '{out}': {files['markdown']} is a folder, not a file\n"
+    assert {p.name: p.read_text() for p in out.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in files.values())  # no temporary file
+
+
+def test_cli_bad_output_folders_are_one_line(sqlite_seeded, baseline_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    for value, reason in (("", "must name a folder (it is empty)"),
+                          (f"{blocker}/out", f"{blocker} is a file, not a folder")):
+        assert cli("--quarter", "2026Q4", "--ledger", sqlite_seeded, "--baseline", str(baseline_file),
+                   "--output", value) == 2
+        assert capsys.readouterr().err == f"error: --output {value!r}: {reason}\n"
+    assert not list(tmp_path.glob("quarterly-*"))  # nothing written in the current folder
+
+
 # --------------------------------------------------------------------------- the page in a browser
 
 #: What the test reads in the rendered page: the plots, their alt texts and captions, and the ids.
@@ -551,15 +582,54 @@ def test_cli_seed_demo_then_report(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--runs-per-month", "0"), "error: --runs-per-month must be a whole number from 1 to 1,000,000, got '0'"),
+    (("--runs-per-month", "0"), "error: --runs-per-month must be a whole number from 9 to 1,000,000 (fewer leave a "
+                                "demo pipeline without runs), got '0'"),
+    (("--runs-per-month", "1"), "error: --runs-per-month must be a whole number from 9 to 1,000,000 (fewer leave a "
+                                "demo pipeline without runs), got '1'"),
+    (("--quarter", "9999Q4"), "error: --quarter must be a quarter whose 3 baseline months start in 1970 or later and "
+                              "that ends before 9999-12, got '9999Q4'"),
+    (("--exports", "FILE"), "error: --exports 'FILE': is a file, not a folder"),
+    (("--exports", "FILE/sub"), "error: --exports 'FILE/sub': FILE is a file, not a folder"),
     (("--quarter", "2026Q5"), "error: --quarter must be a calendar quarter YYYYQn such as 2026Q4 (n from 1 to 4), got "
                               "'2026Q5'"),
 ])
 def test_cli_seed_demo_bad_options_create_no_ledger(tmp_path, capsys, args, message):
     path = tmp_path / "demo.db"
+    blocker = tmp_path / "hostname"
+    blocker.write_text("x")
+    args = [a.replace("FILE", str(blocker)) for a in args]
     assert main(["report", "seed-demo", "--ledger", f"sqlite:///{path}", *args]) == 2
-    assert capsys.readouterr().err == message + "\n"
-    assert not path.exists()
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == message.replace("FILE", str(blocker)) + "\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostname"]
+
+
+def test_cli_seed_demo_that_fails_late_leaves_the_ledger_as_it_was(tmp_path, capsys):
+    """The exports are written after the runs: a failure there leaves no new ledger, and an
+    existing one without the new quarter."""
+    exports = tmp_path / "exports"
+    (exports / "project-map.json").mkdir(parents=True)  # the last export cannot be written
+    new = tmp_path / "new.db"
+    assert main(["report", "seed-demo", "--ledger", f"sqlite:///{new}", "--runs-per-month", "9",
+                 "--exports", str(exports)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"error: --exports '{exports}': {exports / 'project-map.json'} is a folder, not a file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exports"]
+    assert sorted(p.name for p in exports.iterdir()) == ["project-map.json"]
+
+    from greenkfp.components.records import LEDGER_KINDS
+
+    kept = tmp_path / "kept.db"
+    assert main(["report", "seed-demo", "--ledger", f"sqlite:///{kept}", "--runs-per-month", "9"]) == 0
+    with Ledger(f"sqlite:///{kept}") as ledger:
+        before = len(ledger.entries_of(LEDGER_KINDS))
+    assert main(["report", "seed-demo", "--ledger", f"sqlite:///{kept}", "--runs-per-month", "9",
+                 "--quarter", "2027Q2", "--exports", str(exports)]) == 2
+    with Ledger(f"sqlite:///{kept}") as ledger:
+        assert len(ledger.entries_of(LEDGER_KINDS)) == before
+        assert ledger.entries(team="research", period="2027-04") == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exports", "kept.db"]
 
 
 def test_make_demo_governance_commands_run_as_written_within_a_minute(tmp_path, capsys):

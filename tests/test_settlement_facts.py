@@ -233,9 +233,22 @@ def test_budget_settle_takes_a_facts_file(ledger_url, tmp_path, capsys):
     bad.write_text(json.dumps(facts_dict(gate_action="later")))
     other = tmp_path / "other.json"
     other.write_text(json.dumps(facts_dict(pipeline="nightly")))
+    outside = tmp_path / "outside.json"  # an estimate outside its interval
+    outside.write_text(json.dumps(facts_dict(pipeline="training", savings=[
+        {"lever": "quantization", "saved_g": {"estimate": 9.0, "low": 2.5, "high": 3.5}, "method": "modeled",
+         "basis": "x"}])))
+    huge = tmp_path / "huge.json"  # grams beyond the ledger's bound
+    huge.write_text(json.dumps(facts_dict(pipeline="training", savings=[
+        {"lever": "quantization", "saved_g": {"estimate": 1e16, "low": 1e16, "high": 1e16}, "method": "modeled",
+         "basis": "x"}])))
     capsys.readouterr()
     for path, message in ((bad, f"error: --facts-json is not a run-facts file: RunFacts (in {bad}): field "
                                 "'gate_action' must be one of run_now, wait, refuse, got 'later'"),
+                          (outside, f"error: --facts-json is not a run-facts file: RunFacts (in {outside}): field "
+                                    "'savings[0].saved_g.estimate' must lie in its interval [2.5, 3.5], got 9.0"),
+                          (huge, f"error: --facts-json is not a run-facts file: RunFacts (in {huge}): field "
+                                 "'savings[0].saved_g.estimate' must be from -1e+15 to 1e+15 g (the ledger's bound), "
+                                 "got 1e+16"),
                           (other, "error: --facts-json field pipeline differs from the pipeline of the run's "
                                   "reservation ('training'), got 'nightly'"),
                           (tmp_path / "missing.json", "error: --facts-json is not a run-facts file: RunFacts (in ")):
