@@ -434,8 +434,8 @@ def test_a_failed_rerun_leaves_every_earlier_file_as_it_was(demo, tmp_path, caps
     before = {p.name: p.read_text() for p in out.iterdir() if p.is_file()}
     code, stdout, stderr = run_cli(capsys, "--ledger", url, "--output", str(out), "--reduction-percent", "50")
     assert code == 2 and stdout == ""
-    assert stderr == f"error: --output '{out}': {out / 'audit.md'} is a folder, not a file\n"
     assert {p.name: p.read_text() for p in out.iterdir() if p.is_file()} == before  # the 30 % target kept
+    assert stderr == f"error: --output '{out}': {out / 'audit.md'} is a folder, not a file\n"
     assert sorted(p.name for p in out.iterdir()) == sorted(AUDIT_FILES)  # no temporary file left
 
 

@@ -486,9 +486,9 @@ def test_cli_a_failed_rerun_leaves_every_earlier_file_as_it_was(sqlite_seeded, b
     capsys.readouterr()
     assert cli(*args, "--carbon-price-eur-per-t", "150") == 2
     captured = capsys.readouterr()
+    assert {p.name: p.read_text() for p in out.iterdir() if p.is_file()} == before
     assert captured.out == ""
     assert captured.err == f"error: --output '{out}': {files['markdown']} is a folder, not a file\n"
-    assert {p.name: p.read_text() for p in out.iterdir() if p.is_file()} == before
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in files.values())  # no temporary file
 
 
