@@ -112,7 +112,7 @@ class _Unreachable(Exception):
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from greenkfp.components._files import OutputError, os_reason
+    from greenkfp.components._files import OutputError, check_output_folder, os_reason
     from greenkfp.components._messages import redact_urls
     from greenkfp.components.governance import BudgetError, Ledger
     from greenkfp.components.governance.audit import (
@@ -127,6 +127,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from greenkfp.components.records import RecordError
 
     try:
+        check_output_folder("--output", args.output)  # before the audit's work: a bad folder is said at once
         settings = AuditSettings(
             first=args.first, last=args.last, reduction_percent=_number("--reduction-percent", args.reduction_percent),
             target_by=args.target_by, intensive_share=_number("--intensive-share", args.intensive_share),

@@ -46,7 +46,7 @@ def _hardware(values: list[str]) -> dict[str, str]:
 
 
 def cmd_quarterly(args: argparse.Namespace) -> int:
-    from greenkfp.components._files import OutputError, os_reason
+    from greenkfp.components._files import OutputError, check_output_folder, os_reason
     from greenkfp.components._messages import redact_urls
     from greenkfp.components.governance import BudgetError, Ledger
     from greenkfp.components.governance.quarterly import (ReportError, load_baseline, mass, parse_quarter,
@@ -55,6 +55,7 @@ def cmd_quarterly(args: argparse.Namespace) -> int:
 
     try:
         quarter = parse_quarter(args.quarter)
+        check_output_folder("--output", args.output)  # before the report's work: a bad folder is said at once
         price = _number("--carbon-price-eur-per-t", args.carbon_price_eur_per_t)
         rate = None if args.usd_per_eur is None else _number("--usd-per-eur", args.usd_per_eur)
         hardware = _hardware(args.hardware_profile)
