@@ -683,6 +683,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_commands(sub)
     from greenkfp.pipelines.audit_cli import add_audit_commands  # greenkfp audit
     add_audit_commands(sub)
+    from greenkfp.pipelines.serving_cli import add_serving_commands  # greenkfp serving deploy-manifests
+    add_serving_commands(sub)
     return parser
 
 

@@ -245,9 +245,15 @@ def server_container(o: DeployOptions, *, model_path: str, port_ref: int | str) 
         "livenessProbe": {"httpGet": {"path": LIVE_PATH, "port": port_ref}, "initialDelaySeconds": 5,
                           "periodSeconds": 15, "timeoutSeconds": 2, "failureThreshold": 3},
         "resources": {"requests": dict(resources), "limits": dict(resources)},
+        # the image's default user is root: run as an unprivileged one, on a read-only root with a writable /tmp
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+                            "runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+                            "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
+
+
+_TMP_VOLUME = {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}
 
 
 def inference_service(o: DeployOptions) -> dict:
@@ -258,6 +264,7 @@ def inference_service(o: DeployOptions) -> dict:
     if o.service_account:
         predictor["serviceAccountName"] = o.service_account
     predictor["containers"] = [container]
+    predictor["volumes"] = [dict(_TMP_VOLUME)]
     return {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
         "metadata": {"name": o.name, "namespace": o.namespace, "labels": _labels(o), "annotations": {
@@ -278,10 +285,10 @@ def deployment(o: DeployOptions) -> dict:
                               "seccompProfile": {"type": "RuntimeDefault"}}
     if o.storage_uri.startswith("pvc://"):
         claim = urlsplit(o.storage_uri).netloc
-        container["volumeMounts"] = [{"name": "model", "mountPath": "/mnt/pvc", "readOnly": True}]
+        container["volumeMounts"].append({"name": "model", "mountPath": "/mnt/pvc", "readOnly": True})
         pod["volumes"] = [{"name": "model", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}]
     else:
-        container["volumeMounts"] = [{"name": "model", "mountPath": MODEL_DIR, "readOnly": True}]
+        container["volumeMounts"].append({"name": "model", "mountPath": MODEL_DIR, "readOnly": True})
         pod["initContainers"] = [{
             "name": "storage-initializer", "image": STORAGE_INITIALIZER_IMAGE, "imagePullPolicy": "IfNotPresent",
             "args": [o.storage_uri, MODEL_DIR],
@@ -290,6 +297,7 @@ def deployment(o: DeployOptions) -> dict:
             "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
         }]
         pod["volumes"] = [{"name": "model", "emptyDir": {"sizeLimit": "2Gi"}}]
+    pod["volumes"].append(dict(_TMP_VOLUME))
     pod["containers"] = [container]
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
