@@ -167,12 +167,12 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
             deployed = deploy_model(
                 selection_record=selection.outputs["selection_record"],
                 selected=selection.outputs["selected"],
-                name=deploy_name,
-                namespace=deploy_namespace,
+                deploy_name=deploy_name,
+                deploy_namespace=deploy_namespace,
                 hardware_profile=hardware_profile,
                 hardware_overrides=hardware_overrides,
-                region=deploy_region,
-                service_account=deploy_service_account,
+                deploy_region=deploy_region,
+                deploy_service_account=deploy_service_account,
             )
             step(deployed, "deploy-model")
             report = sustainability_report(

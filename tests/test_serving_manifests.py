@@ -244,7 +244,7 @@ def test_the_component_runs_in_kfps_local_runner(record, tmp_path, monkeypatch):
     def deploy_only():
         selection = dsl.importer(artifact_uri=str(tmp_path / "selection.json"), artifact_class=dsl.Artifact)
         model = dsl.importer(artifact_uri=str(tmp_path / "int8_dynamic.onnx"), artifact_class=dsl.Model)
-        deploy_model(selection_record=selection.output, selected=model.output, name="digits",
+        deploy_model(selection_record=selection.output, selected=model.output, deploy_name="digits",
                      storage_uri="gs://models/digits/int8_dynamic.onnx")
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))

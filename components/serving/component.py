@@ -13,19 +13,19 @@ def deploy_model(
     selection_record: Input[Artifact],
     selected: Input[Model],
     manifests: Output[Artifact],
-    name: str = "greenkfp-model",
-    namespace: str = "default",
+    deploy_name: str = "greenkfp-model",
+    deploy_namespace: str = "default",
     storage_uri: str = "",
     hardware_profile: str = "n2-standard-4",
     hardware_overrides: dict = {},
     cpu: int = 1,
     memory_mib: int = 0,
-    region: str = "GB",
+    deploy_region: str = "GB",
     max_batch_size: int = 32,
     max_batch_delay_ms: float = 5.0,
     min_replicas: int = 1,
     max_replicas: int = 3,
-    service_account: str = "",
+    deploy_service_account: str = "",
 ) -> NamedTuple("DeployOutputs", [("deployable", bool)]):
     """Write Kubernetes manifests that serve the selected ONNX model with `greenkfp serve` (nothing is applied).
 
@@ -37,19 +37,19 @@ def deploy_model(
     Args:
         selection_record: The selection record (greenkfp.selection/v1) from select_pareto_model.
         selected: The promoted ONNX model from select_pareto_model; its URI is the storage URI.
-        name: Name of the InferenceService, Deployment and Service and of the model in the protocol (DNS-1035 label, <= 53 characters).
-        namespace: Kubernetes namespace (DNS-1123 label).
+        deploy_name: Name of the InferenceService, Deployment and Service and of the model in the protocol (DNS-1035 label, <= 53 characters).
+        deploy_namespace: Kubernetes namespace (DNS-1123 label).
         storage_uri: Where the cluster fetches the model (gs://, s3://, pvc://, https://...); empty: the selected artifact's URI.
         hardware_profile: Hardware profile of the serving machine (energy model; memory is its RAM per vCPU x cpu).
         hardware_overrides: Field values replacing the profile's.
         cpu: Whole vCPUs per replica (requests = limits; also the server's threads), at most the profile's vCPUs.
         memory_mib: Memory per replica in MiB; 0 = the profile's share.
-        region: Grid region whose carbon intensity the server's metrics use.
+        deploy_region: Grid region whose carbon intensity the server's metrics use.
         max_batch_size: Largest micro-batch the server runs.
         max_batch_delay_ms: Longest a request waits for its batch, milliseconds.
         min_replicas: Fewest replicas (KServe autoscaler; the Deployment runs this many, at least 1).
         max_replicas: Most replicas (KServe autoscaler).
-        service_account: Service account of the pods, whose secret holds the storage credentials (empty: the default).
+        deploy_service_account: Service account of the pods, whose secret holds the storage credentials (empty: the default).
 
     Returns:
         manifests: A folder with inferenceservice.yaml, deployment.yaml and service.yaml, or NOT_DEPLOYED.md when blocked.
@@ -63,11 +63,12 @@ def deploy_model(
     from greenkfp.components.serving.manifests import BLOCKED_FILE, blocked_note, from_selection, write_manifests
 
     record = read_record(SelectionRecord, selection_record.path)
-    options = from_selection(record, storage_uri=storage_uri, model_uri=selected.uri, name=name, namespace=namespace,
+    options = from_selection(record, storage_uri=storage_uri, model_uri=selected.uri, name=deploy_name,
+                             namespace=deploy_namespace,
                              hardware_profile=hardware_profile, hardware_overrides=hardware_overrides, cpu=cpu,
-                             memory_mib=memory_mib, region=region, max_batch_size=max_batch_size,
+                             memory_mib=memory_mib, region=deploy_region, max_batch_size=max_batch_size,
                              max_batch_delay_ms=max_batch_delay_ms, min_replicas=min_replicas,
-                             max_replicas=max_replicas, service_account=service_account)
+                             max_replicas=max_replicas, service_account=deploy_service_account)
     os.makedirs(manifests.path, exist_ok=True)
     if options is None:
         write_atomic(os.path.join(manifests.path, BLOCKED_FILE), blocked_note(record))
