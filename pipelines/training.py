@@ -107,6 +107,8 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
             expected_lifetime_inferences=expected_lifetime_inferences, max_seconds_per_variant=max_seconds_per_variant,
             intensity_basis=intensity_basis, selection_rule=selection_rule, selection_weights=selection_weights,
             selection_constraints=selection_constraints, on_no_candidate=on_no_candidate,
+            deploy_name=deploy_name, deploy_namespace=deploy_namespace, deploy_region=deploy_region,
+            deploy_service_account=deploy_service_account,
         )
         step(checked, "check-training-options").after(budget)
         gate = add_carbon_gate(step, locals())

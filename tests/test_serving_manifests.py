@@ -258,3 +258,19 @@ def test_the_component_runs_in_kfps_local_runner(record, tmp_path, monkeypatch):
     else:
         assert [p.name for p in folder.iterdir()] == ["NOT_DEPLOYED.md"]
         assert "no variant met max_accuracy_drop_points=1.0" in (folder / "NOT_DEPLOYED.md").read_text(encoding="utf-8")
+
+
+def test_the_pipelines_deploy_knobs_are_checked_before_the_run_naming_the_knob(tmp_path, capsys, monkeypatch):
+    from greenkfp.components.preflight import check_training_options
+
+    with pytest.raises(ValueError, match=re.escape("deploy_name must be a DNS-1035 label")):
+        check_training_options(deploy_name="Digits")
+    with pytest.raises(ValueError, match=re.escape("deploy_service_account must be a DNS-1123 subdomain")):
+        check_training_options(deploy_service_account="Model Reader")
+    check_training_options(deploy_name="digits", deploy_namespace="ml", deploy_region="DE",
+                           deploy_service_account="model-reader")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run-local", "--deploy-name", "Digits_Model", "--pipeline-root", str(tmp_path / "root")]) == 2
+    out = capsys.readouterr()
+    assert "--deploy-name: deploy_name must be a DNS-1035 label" in out.out and "'Digits_Model'" in out.out
+    assert not (tmp_path / "root").exists()

@@ -483,3 +483,24 @@ def blocked_note(selection) -> str:
     """What the output folder holds instead of manifests when the selection blocked promotion."""
     return (f"# Not deployed: the selection blocked promotion\n\nNo manifests were written: the selection "
             f"promoted no model, so there is nothing to deploy.\n\nSelection's reason: {selection.reason}\n")
+
+
+#: The pipeline's knobs (``components.parameters``) -> deploy_options' arguments.
+PIPELINE_KNOBS = {"deploy_name": "name", "deploy_namespace": "namespace", "deploy_region": "region",
+                  "deploy_service_account": "service_account"}
+
+
+def check_pipeline_knobs(*, hardware_profile: str = "n2-standard-4", hardware_overrides: Mapping | None = None,
+                         **knobs: Any) -> None:
+    """Check the training pipeline's deploy knobs (``deploy_name`` ...) up front, before
+    anything runs; the error names the knob as the pipeline spells it."""
+    arguments = {PIPELINE_KNOBS[k]: v for k, v in knobs.items()}
+    try:  # a stand-in URI: the real one exists only once the selection has run
+        deploy_options(storage_uri="gs://stand-in/model.onnx", hardware_profile=hardware_profile,
+                       hardware_overrides=hardware_overrides, **arguments)
+    except ManifestError as exc:
+        message = str(exc)
+        for knob, argument in PIPELINE_KNOBS.items():
+            if message.startswith(argument + " "):
+                raise ManifestError(knob + message[len(argument):]) from None
+        raise
