@@ -271,6 +271,9 @@ def _print_report(result: TrainingRun) -> None:
         console.print(report.comparison_text)
     console.print("[dim]" + " ".join(report.caveats) + "[/dim]")
     console.print(f"HTML report: {result.report_html}\nselection report: {result.selection_html}")
+    if result.serving_manifests:
+        console.print(f"serving manifests (kubectl apply -f; a local run's storage URI is a file:// path on this "
+                      f"machine, see greenkfp serving deploy-manifests --storage-uri): {result.serving_manifests}")
 
 
 def _print_task_event(event, screen) -> None:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from greenkfp.components import __version__
+from greenkfp.components._runtime import IMAGE_REPOSITORY, component_image
 from greenkfp.components.records import SelectionRecord
 from greenkfp.components.serving.manifests import (
     KUBERNETES_VERSION,
@@ -59,14 +60,15 @@ def test_manifests_pass_the_kubernetes_schemas(uri):
     assert all(f"kubectl apply -f {name}" in text for name, text in texts.items())
 
 
-def test_the_server_container_runs_greenkfp_serve_from_the_librarys_image_with_oip_probes():
+def test_the_server_container_runs_greenkfp_serve_from_the_librarys_image_with_oip_probes(monkeypatch):
+    monkeypatch.delenv("GREENKFP_IMAGE", raising=False)
     o = options(cpu=2, max_batch_size=16, max_batch_delay_ms=2.5, region="DE")
     for document in documents(o).values():
         if document["kind"] == "Service":
             assert document["spec"]["ports"] == [{"name": "http1", "port": PORT, "targetPort": "http1", "protocol": "TCP"}]
             continue
         spec, container = server(document)
-        assert container["image"] == f"ghcr.io/greenkfp/greenkfp:{__version__}"
+        assert container["image"] == f"{IMAGE_REPOSITORY}:{__version__}" == component_image()
         assert container["command"] == ["greenkfp"]
         args = container["args"]
         assert args[0] == "serve"

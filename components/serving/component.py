@@ -60,8 +60,12 @@ def deploy_model(
 
     from greenkfp.components._files import write_atomic
     from greenkfp.components.records import SelectionRecord, read_record
-    from greenkfp.components.serving.manifests import BLOCKED_FILE, blocked_note, from_selection, write_manifests
+    from greenkfp.components.serving.manifests import (BLOCKED_FILE, blocked_note, check_pipeline_knobs,
+                                                       from_selection, write_manifests)
 
+    check_pipeline_knobs(hardware_profile=hardware_profile, hardware_overrides=hardware_overrides,
+                         deploy_name=deploy_name, deploy_namespace=deploy_namespace, deploy_region=deploy_region,
+                         deploy_service_account=deploy_service_account)  # errors name these parameters
     record = read_record(SelectionRecord, selection_record.path)
     options = from_selection(record, storage_uri=storage_uri, model_uri=selected.uri, name=deploy_name,
                              namespace=deploy_namespace,
