@@ -276,3 +276,31 @@ def test_the_pipelines_deploy_knobs_are_checked_before_the_run_naming_the_knob(t
     out = capsys.readouterr()
     assert "--deploy-name: deploy_name must be a DNS-1035 label" in out.out and "'Digits_Model'" in out.out
     assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize("platform", ["vertex", "kubeflow"])
+def test_the_flagship_deploys_the_selection_after_selecting(platform):
+    root = Path(__file__).resolve().parents[1]
+    documents_ = list(yaml.safe_load_all((root / "compiled" / platform / "carbon_aware_training.yaml").read_text()))
+    spec = documents_[0]
+    found = []
+
+    def walk(dag):
+        for name, task in dag.get("tasks", {}).items():
+            if name == "deploy-model":
+                found.append(task)
+            sub = spec["components"].get(task.get("componentRef", {}).get("name"), {}).get("dag")
+            if sub:
+                walk(sub)
+
+    walk(spec["root"]["dag"])
+    (task,) = found
+    assert task["dependentTasks"] == ["select-pareto-model"]
+    artifacts = task["inputs"]["artifacts"]
+    assert {k: v["taskOutputArtifact"] for k, v in artifacts.items()} == {
+        "selected": {"outputArtifactKey": "selected", "producerTask": "select-pareto-model"},
+        "selection_record": {"outputArtifactKey": "selection_record", "producerTask": "select-pareto-model"}}
+    assert {k: v["componentInputParameter"] for k, v in task["inputs"]["parameters"].items()} == {
+        name: f"pipelinechannel--{name}" for name in ("deploy_name", "deploy_namespace", "deploy_region",
+                                                       "deploy_service_account", "hardware_profile",
+                                                       "hardware_overrides")}
