@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import sqlite3
 import stat
 from datetime import datetime, timezone
 from pathlib import Path
@@ -598,3 +599,25 @@ def test_export_rows_outside_the_audited_months_are_counted_in_audit_md(demo, tm
     assert (f"{july:,} cloud export row(s) are of months outside 2026-08 to 2026-09 and are not reconciled: "
             f"{exports['gcp']} ({july:,})") in page
     assert json.loads((out / "inventory.json").read_text())["notes"][0].startswith(f"{july:,} cloud export row(s)")
+
+
+def test_an_audit_never_writes_to_the_ledger(demo, tmp_path, capsys):
+    empty = tmp_path / "z2.db"
+    empty.write_bytes(b"")  # not a ledger: refused, and left as it was (0 bytes, no journal beside it)
+    code, _, err = run_cli(capsys, "--ledger", f"sqlite:///{empty}", "--output", str(tmp_path / "x2"))
+    assert code == 2 and "is not a greenkfp ledger" in err and err.count("\n") == 1
+    assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["z2.db"]
+    other = tmp_path / "other.db"  # a SQLite file of other tables, in rollback-journal mode
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE notes (x)")
+    connection.close()
+    before = other.read_bytes()
+    code, _, err = run_cli(capsys, "--ledger", f"sqlite:///{other}", "--output", str(tmp_path / "x3"))
+    assert code == 2 and other.read_bytes() == before  # journal_mode=WAL would rewrite its header
+    url, _ = demo  # a ledger audited: its file's bytes unchanged
+    path = Path(url.removeprefix("sqlite:///"))
+    before = path.read_bytes()
+    code, _, err = run_cli(capsys, "--ledger", url, "--output", str(tmp_path / "x4"), "--from", "2026-07",
+                           "--to", "2026-09")
+    assert code == 0, err
+    assert path.read_bytes() == before

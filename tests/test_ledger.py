@@ -694,6 +694,27 @@ def test_read_only_use_does_not_create_a_sqlite_file(tmp_path):
         assert ledger.status("research", P).limit_g == 1000
 
 
+
+def test_read_only_use_writes_nothing_and_migrates_nothing(tmp_path):
+    from alembic import command
+
+    path = tmp_path / "old.db"
+    with Ledger(f"sqlite:///{path}") as ledger:
+        hard(ledger)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0002")
+    finally:
+        engine.dispose()
+    before = path.read_bytes()
+    with pytest.raises(LedgerUnavailableError) as error:  # an older ledger is not migrated by a reader
+        Ledger(f"sqlite:///{path}", create=False)
+    assert str(error.value) == (f"ledger sqlite:///{path} is at revision 0002, older than this greenkfp's 0003: open "
+                                "it for writing once (any greenkfp budget command) to migrate it; read-only use "
+                                "does not")
+    assert path.read_bytes() == before
+
 def test_period_of_a_moment_is_its_utc_month():
     assert period_of(datetime(2026, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-2)))) == "2027-01"
 

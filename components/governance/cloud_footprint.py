@@ -29,7 +29,8 @@ project of a row is GCP's ``project.id`` or AWS's ``usage_account_id``.
 A row that cannot be read is an error of one line naming the file, the line and the field
 (:class:`CloudExportError`); nothing is guessed. Numbers are plain decimals (``12.5``,
 ``1.2e3``; not ``1_000``, ``nan`` or ``inf``) from 0 to :data:`MAX_ROW_KG` kg CO2e a row (more
-than any organisation emits: a larger value is a broken export, not a figure). A file must be a
+than any organisation emits: a larger value is a broken export, not a figure; 1e9 metric tons for
+AWS, the bound stated in the field's own unit). A file must be a
 regular file of at most :data:`MAX_EXPORT_BYTES` (devices and pipes are refused before they are
 opened), CSV without repeated column names, and hold at least one data row (an empty export,
 JSON or CSV alike, is an error). :func:`read_exports` reads several and refuses the same export
