@@ -645,6 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_forecast)
     from greenkfp.pipelines.gatekeeper_cli import add_gatekeeper_commands  # greenkfp gatekeeper serve
     add_gatekeeper_commands(sub)
+    from greenkfp.pipelines.serve_cli import add_serve_command  # greenkfp serve
+    add_serve_command(sub)
 
     p = sub.add_parser("submit", help="submit a compiled pipeline to Kubeflow Pipelines or Vertex AI",
                        description="Submit a compiled pipeline, optionally at the greenest time before a deadline.")

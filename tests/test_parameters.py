@@ -67,6 +67,7 @@ def _subcommand(parser, *path):
     (("run-local",), set(SPEC)),
     (("submit", "kfp"), {"regions", "provider", "duration_hours", "max_delay_hours", "deadline"}),
     (("forecast",), {"provider", "duration_hours"}),
+    (("serve",), {"hardware_profile", "provider"}),
 ])
 def test_cli_options_carry_the_spec_names_and_defaults(path, names):
     parser = _subcommand(build_parser(), *path)

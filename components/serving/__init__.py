@@ -1,2 +1,4 @@
-"""Sustainable serving: the ONNX Runtime inference server (``greenkfp serve``) and the manifests
-that deploy it (``manifests``)."""
+"""Sustainable serving: an ONNX Runtime inference server over the Open Inference Protocol v2
+(:mod:`.app`, started by ``greenkfp serve``), its micro-batching (:mod:`.batching`), its energy and
+carbon metrics (:mod:`.metrics`), and the manifests that deploy it (:mod:`.manifests`). Core code:
+no kfp import."""
