@@ -387,13 +387,17 @@ def test_a_quarter_not_after_the_baseline_is_refused(sqlite_seeded):
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("carbon_price_eur_per_t", 0, "carbon_price_eur_per_t must be a finite number > 0, got 0"),
-    ("carbon_price_eur_per_t", math.nan, "carbon_price_eur_per_t must be a finite number > 0, got nan"),
-    ("usd_per_eur", -1.0, "usd_per_eur must be a finite number > 0, got -1.0"),
+    ("carbon_price_eur_per_t", 0, "carbon_price_eur_per_t must be a number above 0 to 100,000 EUR per tonne CO2eq, got 0"),
+    ("carbon_price_eur_per_t", math.nan, "carbon_price_eur_per_t must be a number above 0 to 100,000 EUR per tonne "
+                                         "CO2eq, got nan"),
+    ("carbon_price_eur_per_t", 1e308, "carbon_price_eur_per_t must be a number above 0 to 100,000 EUR per tonne "
+                                      "CO2eq, got 1e+308"),
+    ("usd_per_eur", -1.0, "usd_per_eur must be a number from 0.01 to 100 US dollars per euro, got -1.0"),
+    ("usd_per_eur", 1e-310, "usd_per_eur must be a number from 0.01 to 100 US dollars per euro, got 1e-310"),
     ("hardware", {"alpha": "n9-huge"}, "hardware_profile must name a preset"),
 ])
 def test_bad_prices_and_profiles_name_the_option(sqlite_seeded, option, value, message):
-    with pytest.raises(ReportError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ReportError, match="^" + re.escape(message)):
         report_of(sqlite_seeded, **{option: value})
 
 
@@ -411,6 +415,26 @@ def test_a_missing_or_malformed_baseline_is_one_line(tmp_path, content, problem)
         load_baseline(path)
     message = str(caught.value)
     assert message.startswith("baseline ") and problem in message and str(path) in message and "\n" not in message
+
+
+def test_a_baseline_that_is_a_folder_or_a_device_says_so_and_a_bad_value_is_shown_as_given(tmp_path):
+    """A folder or a device as the baseline was "no such file"; a bad field showed the file's path
+    where the bad value belongs."""
+    for path, reason in ((tmp_path, "is a folder, not a file"),
+                         ("/dev/zero", "is not a regular file (a device, pipe or socket)")):
+        with pytest.raises(ReportError) as caught:
+            load_baseline(path)
+        assert str(caught.value) == f"baseline {path}: {reason}"
+    bad = tmp_path / "b.json"
+    data = baseline_data()
+    data["target"]["reduction_percent"] = 150
+    bad.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ReportError) as caught:
+        load_baseline(bad)
+    message = str(caught.value)
+    assert message.startswith(f"baseline {bad}: is not a valid audit baseline")
+    assert re.search(r", got 150(\.0)?$", message), message
+    assert "field 'target.reduction_percent' must" in message
 
 
 # --------------------------------------------------------------------------- the command
