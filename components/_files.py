@@ -96,6 +96,9 @@ def check_output_folder(option: str, folder: str | os.PathLike) -> Path:
         raise OutputError(option, text, "must not be the file system's root: name a folder to write into")
     for part in (path, *path.parents):  # the first one that exists must be a writable folder
         if part.exists() or part.is_symlink():
+            if not part.exists():  # a dangling symlink: neither a file nor a folder
+                raise OutputError(option, text, "is a symlink to a missing path" if part == path else
+                                  f"{part} is a symlink to a missing path")
             if not part.is_dir():
                 raise OutputError(option, text, "is a file, not a folder" if part == path else
                                   f"{part} is a file, not a folder")

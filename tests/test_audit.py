@@ -36,6 +36,9 @@ from greenkfp.pipelines.cli import main
 UTC = timezone.utc
 BASELINE = ["2026-07", "2026-08", "2026-09"]
 
+#: A time after the demo quarter has ended (a quarter under way is refused).
+AFTER_2026Q4 = datetime(2027, 2, 1, tzinfo=timezone.utc)
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
@@ -43,7 +46,7 @@ def demo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     url = f"sqlite:///{folder / 'ledger.db'}"
     with Ledger(url) as ledger:
-        seed_quarter(ledger, "2026Q4", runs_per_month=120, seed=3)
+        seed_quarter(ledger, "2026Q4", now=AFTER_2026Q4, runs_per_month=120, seed=3)
         exports = write_demo_exports(ledger, folder / "exports", BASELINE, seed=3)
     return url, exports
 

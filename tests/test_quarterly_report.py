@@ -460,8 +460,13 @@ def test_cli_errors_name_the_option(sqlite_seeded, baseline_file, tmp_path, caps
     cases = [
         (("--ledger", f"sqlite:///{tmp_path / 'typo.db'}", "--baseline", str(baseline_file)),
          f"error: --ledger sqlite:///{tmp_path / 'typo.db'} does not exist"),
-        (("--ledger", sqlite_seeded, "--baseline", str(tmp_path / "missing.json")), "error: --baseline must be the "
-                                                                                     "audit's baseline.json"),
+        (("--ledger", sqlite_seeded, "--baseline", str(tmp_path / "missing.json")),
+         f"error: --baseline {tmp_path / 'missing.json'}: no such file (greenkfp audit writes the baseline.json)"),
+        (("--ledger", sqlite_seeded, "--baseline", str(tmp_path)), f"error: --baseline {tmp_path}: is a folder"),
+        (("--ledger", sqlite_seeded, "--baseline", str(baseline_file), "--carbon-price-eur-per-t", "1e308"),
+         "error: --carbon-price-eur-per-t must be a number above 0 to 100,000 EUR per tonne CO2eq, got 1e+308"),
+        (("--ledger", sqlite_seeded, "--baseline", str(baseline_file), "--usd-per-eur", "1e-310"),
+         "error: --usd-per-eur must be a number from 0.01 to 100 US dollars per euro, got 1e-310"),
         (("--ledger", sqlite_seeded, "--baseline", str(baseline_file), "--carbon-price-eur-per-t", "cheap"),
          "error: --carbon-price-eur-per-t must be a number, got 'cheap'"),
         (("--ledger", sqlite_seeded, "--baseline", str(baseline_file), "--hardware-profile", "alpha=n9"),
@@ -588,18 +593,19 @@ def test_hostile_names_do_not_run_or_fetch_anything_in_the_page(chromium, tmp_pa
 
 def test_cli_seed_demo_then_report(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    assert main(["report", "seed-demo", "--ledger", url, "--runs-per-month", "60"]) == 0
+    assert main(["report", "seed-demo", "--ledger", url, "--runs-per-month", "60", "--quarter", "2026Q3"]) == 0
     assert capsys.readouterr().out.startswith("seeded 36")  # 6 months x 60 runs (+ the overdrafts settled)
+    months = ("2026-04", "2026-05", "2026-06")
     with Ledger(url) as ledger:
-        runs = list(ledger.settled_runs(since="2026-07", until="2026-09"))
-    monthly = {team: {m: sum(r.actual_g for r in runs if r.team == team and r.period == m) for m in BASELINE_MONTHS}
+        runs = list(ledger.settled_runs(since=months[0], until=months[-1]))
+    monthly = {team: {m: sum(r.actual_g for r in runs if r.team == team and r.period == m) for m in months}
                for team in ("research", "production", "growth")}
     baseline = tmp_path / "baseline.json"
-    baseline.write_text(json.dumps(baseline_data(teams={
+    baseline.write_text(json.dumps(baseline_data(months=list(months), teams={
         team: {"tier": "soft" if team == "production" else "hard", "monthly_g": values,
                "mean_monthly_g": sum(values.values()) / 3, "runs": 30} for team, values in monthly.items()})))
-    assert cli("--quarter", "2026Q4", "--ledger", url, "--baseline", str(baseline), "--output", str(tmp_path / "r")) == 0
-    report = QuarterlyReport.from_json((tmp_path / "r" / "quarterly-2026Q4.json").read_text())
+    assert cli("--quarter", "2026Q3", "--ledger", url, "--baseline", str(baseline), "--output", str(tmp_path / "r")) == 0
+    report = QuarterlyReport.from_json((tmp_path / "r" / "quarterly-2026Q3.json").read_text())
     assert {t.team for t in report.teams} == {"research", "production", "growth"}
     assert [x.status for x in report.exceptions] == ["approved"] and len(report.transfers) == 1
     assert all(s.runs > 0 for s in report.savings)  # every lever has figures in the demo
@@ -613,6 +619,9 @@ def test_cli_seed_demo_then_report(tmp_path, capsys):
     (("--quarter", "9999Q4"), "error: --quarter must be a quarter whose 3 baseline months start in 1970 or later and "
                               "that ends before 9999-12, got '9999Q4'"),
     (("--exports", "FILE"), "error: --exports 'FILE': is a file, not a folder"),
+    (("--exports", ""), "error: --exports '': must name a folder (it is empty)"),
+    (("--exports", "DANGLING"), "error: --exports 'DANGLING': is a symlink to a missing path"),
+    (("--quarter", "2999Q1"), "error: --quarter has not ended yet (it ends on 2999-04-01; now is "),
     (("--exports", "FILE/sub"), "error: --exports 'FILE/sub': FILE is a file, not a folder"),
     (("--quarter", "2026Q5"), "error: --quarter must be a calendar quarter YYYYQn such as 2026Q4 (n from 1 to 4), got "
                               "'2026Q5'"),
@@ -621,11 +630,14 @@ def test_cli_seed_demo_bad_options_create_no_ledger(tmp_path, capsys, args, mess
     path = tmp_path / "demo.db"
     blocker = tmp_path / "hostname"
     blocker.write_text("x")
-    args = [a.replace("FILE", str(blocker)) for a in args]
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "missing")
+    args = [a.replace("FILE", str(blocker)).replace("DANGLING", str(dangling)) for a in args]
     assert main(["report", "seed-demo", "--ledger", f"sqlite:///{path}", *args]) == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and captured.err == message.replace("FILE", str(blocker)) + "\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostname"]
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith(message.replace("FILE", str(blocker)).replace("DANGLING", str(dangling)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "hostname"]
 
 
 def test_cli_seed_demo_that_fails_late_leaves_the_ledger_as_it_was(tmp_path, capsys):
@@ -645,14 +657,15 @@ def test_cli_seed_demo_that_fails_late_leaves_the_ledger_as_it_was(tmp_path, cap
     from greenkfp.components.records import LEDGER_KINDS
 
     kept = tmp_path / "kept.db"
-    assert main(["report", "seed-demo", "--ledger", f"sqlite:///{kept}", "--runs-per-month", "9"]) == 0
+    assert main(["report", "seed-demo", "--ledger", f"sqlite:///{kept}", "--runs-per-month", "9",
+                 "--quarter", "2026Q2"]) == 0
     with Ledger(f"sqlite:///{kept}") as ledger:
         before = len(ledger.entries_of(LEDGER_KINDS))
     assert main(["report", "seed-demo", "--ledger", f"sqlite:///{kept}", "--runs-per-month", "9",
-                 "--quarter", "2027Q2", "--exports", str(exports)]) == 2
+                 "--quarter", "2025Q4", "--exports", str(exports)]) == 2
     with Ledger(f"sqlite:///{kept}") as ledger:
         assert len(ledger.entries_of(LEDGER_KINDS)) == before
-        assert ledger.entries(team="research", period="2027-04") == []
+        assert ledger.entries(team="research", period="2025-10") == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exports", "kept.db"]
 
 
