@@ -848,3 +848,17 @@ def test_page_wraps_long_texts_keeps_cjk_as_text_and_draws_no_limit_line_without
     assert spines and limits
     for path in limits:  # the limit covers October only: it does not drop to 0 for November and December
         assert not {float(y) for y in re.findall(r"[ML] [\d.]+ ([\d.]+)", path)} & spines, path
+
+
+def test_the_markdown_counts_months_by_the_html_statuses(sqlite_seeded):
+    """The Markdown's "months over limit" counted months in overdraft or under an exception (which
+    the HTML marks allowed) as over the limit."""
+    report = report_of(sqlite_seeded)
+    markdown = render_markdown(report)
+    assert "months over limit" not in markdown
+    assert "| months in overdraft or exception (allowed) | months over allowance |" in markdown
+    for t in report.teams:
+        statuses = [m.status for m in report.team_months if m.team == t.team]
+        row = next(line for line in markdown.splitlines() if line.startswith(f"| {t.team} |"))
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[4:6] == [str(statuses.count("in overdraft or exception")), str(statuses.count("over allowance"))]
