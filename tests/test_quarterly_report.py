@@ -721,12 +721,16 @@ def test_a_quarter_in_progress_says_so_and_a_future_quarter_is_refused(seeded, b
             quarterly_report(ledger, "2026Q4", baseline, now=utc("2026-09-20T08:00:00"))
     assert str(caught.value).startswith("quarter has not begun (it starts on 2026-10-01; today is 2026-09-20 UTC)")
     progress = report.progress
-    assert (progress.state, progress.months_with_data, progress.data_to) == ("in progress", 3, "2026-12-15")
-    assert progress.status == "in progress (3 of 3 months, data to 2026-12-15)"
+    # "data to": the latest settled run (2026-12-10 15:00), not today's date
+    assert (progress.state, progress.months_with_data, progress.data_to) == ("in progress", 3, "2026-12-10")
+    assert progress.status == "in progress (3 of 3 months, data to 2026-12-10)"
     assert json.loads(report.to_json())["progress"]["status"] == progress.status
     for text in (render_markdown(report), render_html(report)):
-        assert "in progress (3 of 3 months, data to 2026-12-15)" in text
+        assert "in progress (3 of 3 months, data to 2026-12-10)" in text
         assert "on track" not in text.replace("on track so far", "")  # no verdict on an unfinished quarter
+    with Ledger(seeded) as ledger:  # a run settled after now (a clock ahead): data to now, not later
+        early = quarterly_report(ledger, "2026Q4", baseline, now=utc("2026-12-05T08:00:00"))
+    assert early.progress.data_to == "2026-12-05"
     complete = report_of(seeded)
     assert (complete.progress.state, complete.progress.status) == ("complete", "on track" if complete.progress.on_track
                                                                    else "behind")

@@ -422,7 +422,18 @@ def quarterly_report(ledger: Any, quarter: str | Quarter, baseline: AuditBaselin
     teams: dict[str, _Team] = {}
     levers = {lever: _Lever() for lever in LEVERS}
     team_levers: dict = defaultdict(_Lever)
-    settled, with_facts = _read_runs(ledger.settled_runs(since=first, until=last), teams, levers, team_levers)
+    latest: list[datetime] = []  # the latest settled run's time: what "data to" means
+
+    def tracked(runs: Iterable[Any]) -> Iterable[Any]:
+        for run in runs:
+            at = run.settled_at if run.settled_at.tzinfo else run.settled_at.replace(tzinfo=timezone.utc)
+            if not latest or at > latest[0]:
+                latest[:] = [at]
+            yield run
+
+    settled, with_facts = _read_runs(tracked(ledger.settled_runs(since=first, until=last)), teams, levers, team_levers)
+    # never after now (a run dated in the future is data the ledger should not hold yet)
+    data_to = f"{min(latest[0], now):%Y-%m-%d}" if latest else "no settled run yet"
     if not settled and not limits and not refusals:
         raise ReportError("quarter", f"has no data in the ledger: no budget, settled run or refusal in {first} to "
                                      f"{last}", quarter.name)
@@ -501,7 +512,7 @@ def quarterly_report(ledger: Any, quarter: str | Quarter, baseline: AuditBaselin
         elif base.mean_monthly_g <= 0:
             notes.append(f"team {name} has no baseline emissions (0 g a month): its own progress cannot be measured")
     if in_progress:
-        notes.insert(0, f"{quarter.name} is in progress: {elapsed} of 3 months, data to {now:%Y-%m-%d}; the "
+        notes.insert(0, f"{quarter.name} is in progress: {elapsed} of 3 months, data to {data_to}; the "
                         f"figures are for its months so far and the mean month is over {elapsed} month"
                         f"{'s' if elapsed > 1 else ''}")
     points = []
@@ -522,8 +533,8 @@ def quarterly_report(ledger: Any, quarter: str | Quarter, baseline: AuditBaselin
         by=target.by, target_monthly_g=baseline.target_monthly_g(), quarter_monthly_g=quarter_mean,
         achieved_percent=achieved, required_percent=required, on_track=achieved >= required - 1e-9,
         trajectory=tuple(points), state="in progress" if in_progress else "complete", months_with_data=elapsed,
-        data_to=f"{now:%Y-%m-%d}" if in_progress else None,
-        status=(f"in progress ({elapsed} of 3 months, data to {now:%Y-%m-%d})" if in_progress
+        data_to=data_to if in_progress else None,
+        status=(f"in progress ({elapsed} of 3 months, data to {data_to})" if in_progress
                 else "on track" if achieved >= required - 1e-9 else "behind"))
 
     refused_by_team: dict[str, Counter] = defaultdict(Counter)
