@@ -601,3 +601,30 @@ def test_export_rows_outside_the_audited_months_are_counted_in_audit_md(demo, tm
     assert (f"{july:,} cloud export row(s) are of months outside 2026-08 to 2026-09 and are not reconciled: "
             f"{exports['gcp']} ({july:,})") in page
     assert json.loads((out / "inventory.json").read_text())["notes"][0].startswith(f"{july:,} cloud export row(s)")
+
+
+def test_months_after_now_are_refused_and_runs_dated_after_now_are_noted(tmp_path, capsys):
+    """The audit took --to in the future, and a ledger's runs dated after now, without a word."""
+    from datetime import timedelta
+
+    now = datetime.now(timezone.utc)
+    month = f"{now:%Y-%m}"
+    later = f"{now.year + (now.month == 12):04d}-{now.month % 12 + 1:02d}"
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger(url) as ledger:
+        ledger.set_limit("research", month, 10_000, "hard", actor="lead")
+        ledger.import_settled_runs([
+            {"run_id": f"r{i}", "team": "research", "period": month, "pipeline": "training", "estimate_g": 100.0,
+             "actual_g": 90.0, "decided_at": now - timedelta(minutes=10),
+             "settled_at": now + timedelta(days=2) if i == 0 else now - timedelta(minutes=5)} for i in range(3)],
+            actor="test")
+    out = tmp_path / "audit"
+    for option in ("--from", "--to"):
+        code, stdout, err = run_cli(capsys, "--ledger", url, "--output", str(out), option, later)
+        assert code == 2 and stdout == ""
+        assert err == (f"error: {option} must not be after the current month ({month}): runs are settled after they "
+                       f"ran, got {later!r}\n")
+        assert not out.exists()
+    code, stdout, err = run_cli(capsys, "--ledger", url, "--output", str(out))
+    assert code == 0, err
+    assert "note: the ledger holds 1 settled run dated after now (the latest " in stdout
