@@ -96,6 +96,9 @@ def check_output_folder(option: str, folder: str | os.PathLike) -> Path:
         raise OutputError(option, text, "must not be the file system's root: name a folder to write into")
     for part in (path, *path.parents):  # the first one that exists must be a writable folder
         if part.exists() or part.is_symlink():
+            if not part.exists():  # a dangling symlink: neither a file nor a folder
+                raise OutputError(option, text, "is a symlink to a missing path" if part == path else
+                                  f"{part} is a symlink to a missing path")
             if not part.is_dir():
                 raise OutputError(option, text, "is a file, not a folder" if part == path else
                                   f"{part} is a file, not a folder")
@@ -200,3 +203,58 @@ class SafeCsvWriter:
     def writerows(self, rows) -> None:
         for row in rows:
             self.writerow(row)
+
+
+class FileReadError(OSError):
+    """An input file refused before (or while) it is read: ``path`` and ``reason`` in words
+    (``is a folder``, ``is not a regular file (a device, pipe or socket)``, ``is larger than 1 MiB``)."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path, self.reason = os.fspath(path), reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def size_text(limit: int) -> str:
+    """``limit`` bytes in words: ``1 MiB``, ``512 MiB``, ``64 KiB``."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if limit >= size and limit % size == 0:
+            return f"{limit // size} {unit}"
+    return f"{limit:,} bytes"
+
+
+def read_bounded(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them: a folder, a device,
+    a FIFO or a socket is refused before it is opened (so ``/dev/zero`` is not read until memory
+    runs out and a FIFO is not waited on), a file larger than ``limit`` too, checked again while
+    reading (a growing file). Else :class:`FileReadError` naming the path and the reason."""
+    import stat
+
+    too_large = f"is larger than {size_text(limit)}"
+    not_regular = "is not a regular file (a device, pipe or socket)"
+    try:
+        status = os.stat(path)
+        if stat.S_ISDIR(status.st_mode):
+            raise FileReadError(path, "is a folder, not a file")
+        if not stat.S_ISREG(status.st_mode):
+            raise FileReadError(path, not_regular)
+        if status.st_size > limit:
+            raise FileReadError(path, too_large)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+        descriptor = os.open(path, flags)  # non-blocking: a file swapped for a FIFO meanwhile does not hang
+        with open(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise FileReadError(path, not_regular)
+            data = handle.read(limit + 1)
+    except FileReadError:
+        raise
+    except FileNotFoundError:
+        raise FileReadError(path, "no such file" if not os.path.islink(path) else "is a symlink to a missing path") \
+            from None
+    except OSError as exc:
+        raise FileReadError(path, f"cannot be read: {os_reason(exc).split(': ')[-1]}") from None
+    if len(data) > limit:
+        raise FileReadError(path, too_large)
+    return data

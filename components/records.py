@@ -406,12 +406,23 @@ def _check_schema(expected: str, found: Any, path: str, title: str) -> None:
         raise RecordError(title, path, f"must be {expected!r} (this version reads that schema only)", found)
 
 
-def read_record(cls, path: str | os.PathLike):
-    """The record of type ``cls`` in the file at ``path``; the error names the file too."""
+def read_record(cls, path: str | os.PathLike, *, max_bytes: int | None = None):
+    """The record of type ``cls`` in the file at ``path``; the error names the file too. With
+    ``max_bytes``, the file must be a regular file of at most that many bytes, checked before it
+    is opened (:func:`~greenkfp.components._files.read_bounded`; else its
+    :class:`~greenkfp.components._files.FileReadError`)."""
     source = os.fspath(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if max_bytes is not None:
+            from ._files import read_bounded
+
+            text = read_bounded(path, max_bytes).decode("utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
+        if type(exc).__name__ == "FileReadError":
+            raise
+
         raise RecordError(cls.__name__, "(record)", f"cannot be read as UTF-8 JSON: {exc}", source=source) from None
     try:
         return cls.from_json(text)
@@ -1634,6 +1645,10 @@ class ModelFacts(_Part):
     accuracy: float | None
     accuracy_interval: IntervalFigure | None = None
     latency_p95_ms: float | None = None
+
+
+#: The largest run-facts file ``greenkfp budget settle --facts-json`` reads (a run's facts are a few KiB).
+MAX_FACTS_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -88,9 +88,12 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     from greenkfp.components._files import OutputError, check_output_folder, os_reason
     from greenkfp.components._messages import redact_urls
     from greenkfp.components.governance import BudgetError, Ledger
-    from greenkfp.components.governance.demo import check_demo_options, seed_quarter, write_demo_exports
+    from greenkfp.components.governance.demo import (check_demo_options, last_ended_quarter, seed_quarter,
+                                                     write_demo_exports)
 
     option_of = {"runs_per_month": "--runs-per-month", "quarter": "--quarter", "ledger": "--ledger", "seed": "--seed"}
+    if args.quarter is None:
+        args.quarter = last_ended_quarter()
     try:  # every option first: a bad one writes nothing (no ledger, no folder)
         runs = int(args.runs_per_month) if args.runs_per_month.isascii() and args.runs_per_month.isdigit() \
             else args.runs_per_month
@@ -98,7 +101,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
             check_demo_options(args.quarter, runs_per_month=runs, seed=args.seed)
         except BudgetError as exc:  # the value as it was typed
             raise BudgetError(exc.field, exc.problem, args.runs_per_month) if exc.field == "runs_per_month" else exc
-        if args.exports:
+        if args.exports is not None:  # "" is refused like --output "", not taken for "no exports"
             check_output_folder("--exports", args.exports)
         path = _sqlite_file(args.ledger)
         if path:
@@ -106,7 +109,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
         with _staged_ledger(args.ledger) as url:  # a SQLite ledger: seeded in a copy, moved into place at the end
             with Ledger(url) as ledger:
                 summary = seed_quarter(ledger, args.quarter, runs_per_month=runs, seed=args.seed)
-                exports = {} if not args.exports else write_demo_exports(ledger, args.exports, summary.baseline_months,
+                exports = {} if args.exports is None else write_demo_exports(ledger, args.exports, summary.baseline_months,
                                                                          seed=args.seed, option="--exports")
     except BudgetError as exc:  # about the ledger: its URL as given, not the copy's
         message = str(BudgetError("--ledger", exc.problem, args.ledger) if exc.field == "ledger"
@@ -213,11 +216,12 @@ def add_report_commands(sub: argparse._SubParsersAction) -> None:
                                      "exception and a transfer), the baseline months before it, every run settled "
                                      "with its run facts. Demo data, not measurements.")
     p.add_argument("--ledger", required=True, metavar="URL", help="the ledger to write into (created if missing)")
-    p.add_argument("--quarter", default="2026Q4", help="the quarter, YYYYQn (default 2026Q4)")
+    p.add_argument("--quarter", default=None, help="the quarter, YYYYQn, one that has ended (default: the latest "
+                                                   "that has ended)")
     p.add_argument("--runs-per-month", default="300", help=f"settled runs a month, all teams together: {MIN_RUNS_PER_MONTH} to "
                         f"{MAX_RUNS_PER_MONTH:,} (default 300)")
     p.add_argument("--seed", type=int, default=0, help="the random seed (default 0): the same seed, the same ledger")
-    p.add_argument("--exports", default="", metavar="DIR",
+    p.add_argument("--exports", default=None, metavar="DIR",
                    help="also write the demo's cloud carbon exports of the baseline months (GCP Carbon Footprint "
                         "JSON, AWS CCFT CSV) and its project map into DIR, for greenkfp audit")
     p.set_defaults(func=cmd_seed_demo)

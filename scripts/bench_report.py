@@ -93,7 +93,8 @@ def run(scenario: str, runs: int, repeats: int) -> dict:
         url = f"sqlite:///{Path(folder) / 'ledger.db'}"
         t0 = time.perf_counter()
         with Ledger(url) as ledger:
-            summary = seed_quarter(ledger, QUARTER, runs_per_month=per_month, seed=0, baseline_months=baseline_months)
+            summary = seed_quarter(ledger, QUARTER, runs_per_month=per_month, seed=0, baseline_months=baseline_months,
+                                   now=AS_OF)
             baseline = baseline_of(ledger, summary)
         seed_s = time.perf_counter() - t0
         figures_s, render_s, total_s, sizes, report = [], [], [], {}, None

@@ -37,6 +37,9 @@ from greenkfp.pipelines.cli import main
 UTC = timezone.utc
 BASELINE = ["2026-07", "2026-08", "2026-09"]
 
+#: A time after the demo quarter has ended (a quarter under way is refused).
+AFTER_2026Q4 = datetime(2027, 2, 1, tzinfo=timezone.utc)
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
@@ -44,7 +47,7 @@ def demo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     url = f"sqlite:///{folder / 'ledger.db'}"
     with Ledger(url) as ledger:
-        seed_quarter(ledger, "2026Q4", runs_per_month=120, seed=3)
+        seed_quarter(ledger, "2026Q4", now=AFTER_2026Q4, runs_per_month=120, seed=3)
         exports = write_demo_exports(ledger, folder / "exports", BASELINE, seed=3)
     return url, exports
 
@@ -621,3 +624,30 @@ def test_an_audit_never_writes_to_the_ledger(demo, tmp_path, capsys):
                            "--to", "2026-09")
     assert code == 0, err
     assert path.read_bytes() == before
+
+
+def test_months_after_now_are_refused_and_runs_dated_after_now_are_noted(tmp_path, capsys):
+    """The audit took --to in the future, and a ledger's runs dated after now, without a word."""
+    from datetime import timedelta
+
+    now = datetime.now(timezone.utc)
+    month = f"{now:%Y-%m}"
+    later = f"{now.year + (now.month == 12):04d}-{now.month % 12 + 1:02d}"
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger(url) as ledger:
+        ledger.set_limit("research", month, 10_000, "hard", actor="lead")
+        ledger.import_settled_runs([
+            {"run_id": f"r{i}", "team": "research", "period": month, "pipeline": "training", "estimate_g": 100.0,
+             "actual_g": 90.0, "decided_at": now - timedelta(minutes=10),
+             "settled_at": now + timedelta(days=2) if i == 0 else now - timedelta(minutes=5)} for i in range(3)],
+            actor="test")
+    out = tmp_path / "audit"
+    for option in ("--from", "--to"):
+        code, stdout, err = run_cli(capsys, "--ledger", url, "--output", str(out), option, later)
+        assert code == 2 and stdout == ""
+        assert err == (f"error: {option} must not be after the current month ({month}): runs are settled after they "
+                       f"ran, got {later!r}\n")
+        assert not out.exists()
+    code, stdout, err = run_cli(capsys, "--ledger", url, "--output", str(out))
+    assert code == 0, err
+    assert "note: the ledger holds 1 settled run dated after now (the latest " in stdout

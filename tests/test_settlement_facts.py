@@ -251,7 +251,7 @@ def test_budget_settle_takes_a_facts_file(ledger_url, tmp_path, capsys):
                                  "got 1e+16"),
                           (other, "error: --facts-json field pipeline differs from the pipeline of the run's "
                                   "reservation ('training'), got 'nightly'"),
-                          (tmp_path / "missing.json", "error: --facts-json is not a run-facts file: RunFacts (in ")):
+                          (tmp_path / "missing.json", f"error: --facts-json {tmp_path / 'missing.json'}: no such file")):
         assert main(["budget", "settle", "--ledger", ledger_url, "--team", "research", "--run-id", "r2",
                      "--actual-g", "80", "--facts-json", str(path)]) == 2
         err = capsys.readouterr().err
@@ -259,3 +259,28 @@ def test_budget_settle_takes_a_facts_file(ledger_url, tmp_path, capsys):
     with Ledger(ledger_url) as ledger:
         (run,) = ledger.settled_runs()
     assert run.run_id == "r1" and run.facts.pipeline == "training"
+
+
+def test_budget_settle_refuses_a_facts_path_that_is_no_regular_file_before_reading_it(ledger_url, tmp_path, capsys):
+    """``--facts-json /dev/zero`` once read until memory ran out; a FIFO would wait for a writer."""
+    import os
+
+    from greenkfp.components.records import MAX_FACTS_BYTES
+
+    with Ledger(ledger_url) as ledger:
+        ledger.set_limit("research", P, 1000, "hard", actor="lead")
+        ledger.reserve("research", P, 100, "r1", actor="gk", pipeline="training")
+    fifo = tmp_path / "facts.fifo"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * (MAX_FACTS_BYTES + 1))
+    capsys.readouterr()
+    for path, reason in (("/dev/zero", "is not a regular file (a device, pipe or socket)"),
+                         (fifo, "is not a regular file (a device, pipe or socket)"),
+                         (tmp_path, "is a folder, not a file"), (big, "is larger than 1 MiB")):
+        assert main(["budget", "settle", "--ledger", ledger_url, "--team", "research", "--run-id", "r1",
+                     "--actual-g", "80", "--facts-json", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: --facts-json {path}: {reason}\n", err
+    with Ledger(ledger_url) as ledger:
+        assert list(ledger.settled_runs()) == []

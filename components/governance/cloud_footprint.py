@@ -46,7 +46,6 @@ import json
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -165,32 +164,15 @@ def _text(value: Any) -> str:
 
 
 def _read_bytes(path: str | os.PathLike) -> bytes:
-    """The bytes of a regular file of at most :data:`MAX_EXPORT_BYTES` (checked before opening,
-    so a FIFO or a device is refused, not waited on; and while reading, so a growing file too)."""
-    shown = os.fspath(path)
-    too_large = CloudExportError(shown, None, None, f"is larger than {MAX_EXPORT_BYTES // (1024 * 1024)} MiB; split "
-                                                    "the export", show_value=False)
+    """The bytes of a regular file of at most :data:`MAX_EXPORT_BYTES`
+    (:func:`~greenkfp.components._files.read_bounded`: a FIFO or a device is refused, not waited on)."""
+    from .._files import FileReadError, read_bounded
+
     try:
-        status = os.stat(path)
-        if not stat.S_ISREG(status.st_mode):
-            raise CloudExportError(shown, None, None, "is not a regular file (a device, pipe, socket or folder)",
-                                   show_value=False)
-        if status.st_size > MAX_EXPORT_BYTES:
-            raise too_large
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-        descriptor = os.open(path, flags)  # non-blocking: a file swapped for a FIFO meanwhile does not hang
-        with open(descriptor, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise CloudExportError(shown, None, None, "is not a regular file (a device, pipe, socket or folder)",
-                                       show_value=False)
-            data = handle.read(MAX_EXPORT_BYTES + 1)
-    except CloudExportError:
-        raise
-    except OSError as exc:
-        raise CloudExportError(shown, None, None, f"cannot be read: {exc.strerror or exc}", show_value=False) from None
-    if len(data) > MAX_EXPORT_BYTES:
-        raise too_large
-    return data
+        return read_bounded(path, MAX_EXPORT_BYTES)
+    except FileReadError as exc:
+        reason = exc.reason + ("; split the export" if exc.reason.startswith("is larger") else "")
+        raise CloudExportError(os.fspath(path), None, None, reason, show_value=False) from None
 
 
 def _decode(shown: str, data: bytes) -> str:

@@ -4,7 +4,7 @@ that are refused or go into overdraft) and its bulk path for the runs themselves
 (:meth:`~greenkfp.components.governance.ledger.Ledger.import_settled_runs`)::
 
     with Ledger("sqlite:///demo-ledger.db") as ledger:
-        summary = seed_quarter(ledger, "2026Q4", runs_per_month=300, seed=0)
+        summary = seed_quarter(ledger, "2026Q3", runs_per_month=300, seed=0)
 
 The teams (the quadrants the budgets are built on):
 
@@ -46,7 +46,7 @@ from .errors import BudgetError
 from .ledger import check_quarter, quarter_months, shift_month
 
 __all__ = ["DEMO_PIPELINES", "DEMO_PROJECTS", "DEMO_TEAMS", "MAX_RUNS_PER_MONTH", "MIN_RUNS_PER_MONTH", "DemoPipeline",
-           "DemoSummary", "check_demo_options", "seed_quarter", "write_demo_exports"]
+           "DemoSummary", "check_demo_options", "last_ended_quarter", "seed_quarter", "write_demo_exports"]
 
 UTC = timezone.utc
 #: How many facts each pipeline's pool holds (the runs draw from it).
@@ -200,9 +200,19 @@ def _fewest_runs() -> int:
 MIN_RUNS_PER_MONTH, MAX_RUNS_PER_MONTH = _fewest_runs(), 1_000_000
 
 
-def check_demo_options(quarter: Any, *, runs_per_month: Any = 300, seed: Any = 0, baseline_months: Any = 3) -> None:
+def last_ended_quarter(now: datetime | None = None) -> str:
+    """The latest calendar quarter that has ended at ``now`` (default: the real clock), ``YYYYQn``."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    index = now.year * 4 + (now.month - 1) // 3 - 1  # the quarter before the current one
+    return f"{index // 4:04d}Q{index % 4 + 1}"
+
+
+def check_demo_options(quarter: Any, *, runs_per_month: Any = 300, seed: Any = 0, baseline_months: Any = 3,
+                       now: datetime | None = None) -> None:
     """The arguments of :func:`seed_quarter`, checked before anything is written: a BudgetError
-    naming the first bad one (``quarter``, ``runs_per_month``, ``seed``, ``baseline_months``)."""
+    naming the first bad one (``quarter``, ``runs_per_month``, ``seed``, ``baseline_months``).
+    A quarter that has not ended at ``now`` (default: the real clock) is refused: the demo writes
+    settled runs, and runs are not settled in the future."""
     check_quarter(quarter)
     if (isinstance(runs_per_month, bool) or not isinstance(runs_per_month, int)
             or not MIN_RUNS_PER_MONTH <= runs_per_month <= MAX_RUNS_PER_MONTH):
@@ -217,10 +227,16 @@ def check_demo_options(quarter: Any, *, runs_per_month: Any = 300, seed: Any = 0
     if months[0] < "1970-01" or months[-1] > "9999-11":  # the ledger's months; the demo's runs end a month later
         raise BudgetError("quarter", f"must be a quarter whose {baseline_months} baseline months start in 1970 or "
                                      "later and that ends before 9999-12", quarter)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    year, month = shift_month(int(months[-1][:4]), int(months[-1][5:]), 1)
+    if now < datetime(year, month, 1, tzinfo=UTC):
+        raise BudgetError("quarter", f"has not ended yet (it ends on {year:04d}-{month:02d}-01; now is "
+                                     f"{now:%Y-%m-%d %H:%M} UTC): the demo writes settled runs, not future ones; "
+                                     f"the latest ended quarter is {last_ended_quarter(now)}", quarter)
 
 
-def seed_quarter(ledger, quarter: str = "2026Q4", *, runs_per_month: int = 300, seed: int = 0,
-                 baseline_months: int = 3, actor: str = "demo") -> DemoSummary:
+def seed_quarter(ledger, quarter: str = "2026Q3", *, runs_per_month: int = 300, seed: int = 0,
+                 baseline_months: int = 3, actor: str = "demo", now: datetime | None = None) -> DemoSummary:
     """Write a demo quarter (and the ``baseline_months`` before it) into ``ledger`` (a
     :class:`~greenkfp.components.governance.ledger.Ledger`, empty of these teams' months).
 
@@ -233,6 +249,7 @@ def seed_quarter(ledger, quarter: str = "2026Q4", *, runs_per_month: int = 300, 
         seed: The random seed: the same seed writes the same entries.
         baseline_months: Months before the quarter holding the pre-greenkfp baseline (1 to 12).
         actor: Who the entries say wrote them.
+        now: The time the quarter must have ended by (default: the real clock).
 
     Returns:
         What was written.
@@ -241,7 +258,7 @@ def seed_quarter(ledger, quarter: str = "2026Q4", *, runs_per_month: int = 300, 
         BudgetError: a bad argument (named), or the ledger already holds entries of a demo team in
             one of the months (nothing is written then).
     """
-    check_demo_options(quarter, runs_per_month=runs_per_month, seed=seed, baseline_months=baseline_months)
+    check_demo_options(quarter, runs_per_month=runs_per_month, seed=seed, baseline_months=baseline_months, now=now)
     rng = random.Random(seed)
     months = quarter_months(quarter, baseline_months)
     for team in DEMO_TEAMS:
