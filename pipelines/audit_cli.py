@@ -146,7 +146,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         cloud_rows, sources = read_exports([("gcp", path) for path in args.gcp_export]
                                            + [("aws", path) for path in args.aws_export])
         kfp = kfp_runs_from_api(_kfp_runs(args.kfp_host, args.kfp_namespace)) if args.kfp_host else []
-        with Ledger(args.ledger, create=False) as ledger:  # an audit reads: a missing ledger is not created
+        with Ledger(args.ledger, read_only=True) as ledger:  # an audit reads: a missing ledger is not created
             from greenkfp.pipelines.submit import safe_url
 
             result = run_audit(ledger, settings, kfp_runs=kfp, kfp_host=redact_urls(safe_url(args.kfp_host)) if args.kfp_host

@@ -60,7 +60,7 @@ def cmd_quarterly(args: argparse.Namespace) -> int:
         rate = None if args.usd_per_eur is None else _number("--usd-per-eur", args.usd_per_eur)
         hardware = _hardware(args.hardware_profile)
         baseline = load_baseline(args.baseline)
-        with Ledger(args.ledger, create=False) as ledger:  # a report reads: a typo is not a new ledger
+        with Ledger(args.ledger, read_only=True) as ledger:  # a report reads: a typo is not a new ledger
             report = quarterly_report(ledger, quarter, baseline, baseline_source=args.baseline,
                                       carbon_price_eur_per_t=price, usd_per_eur=rate, hardware=hardware or None)
         paths = write_report(report, args.output)

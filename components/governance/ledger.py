@@ -75,8 +75,10 @@ Rules the ledger enforces, whatever the policy said:
   (an unknown team: no limit set for that month). A database that cannot be reached is a
   :class:`~greenkfp.components.governance.errors.LedgerUnavailableError` naming the URL, password
   hidden; so is a database that is not a greenkfp ledger or that a newer greenkfp migrated.
-  ``Ledger(url, create=False)`` (read-only use) does not create a SQLite file that does not exist,
-  opens a SQLite file read-only and migrates nothing: it never writes to the ledger.
+  ``Ledger(url, create=False)`` does not create a SQLite file or a ledger that does not exist
+  (a command that writes to an existing ledger: a typo is not a new ledger);
+  ``Ledger(url, read_only=True)`` (the audit, the report) also opens a SQLite file read-only and
+  migrates nothing: it never writes to the ledger.
 """
 
 from __future__ import annotations
@@ -407,7 +409,7 @@ def _shown_url(url: sa.URL | str) -> str:
     return _hide_password(url.render_as_string(hide_password=True) if isinstance(url, sa.URL) else str(url))
 
 
-def _create_engine(url: str, create: bool = True) -> sa.Engine:
+def _create_engine(url: str, create: bool = True, read_only: bool = False) -> sa.Engine:
     if not isinstance(url, str) or not url.strip():
         raise BudgetError("ledger", "must be a database URL such as sqlite:///greenkfp-ledger.db", url)
     try:
@@ -424,7 +426,7 @@ def _create_engine(url: str, create: bool = True) -> sa.Engine:
                                         "not shared between connections", url)
         if not create and not Path(parsed.database).exists():  # SQLite would create it: a typo is not a ledger
             raise BudgetError("ledger", f"{_shown_url(parsed)} does not exist")
-        if create:
+        if not read_only:
             engine = sa.create_engine(parsed)
             event.listen(engine, "connect", _sqlite_connect)
         else:  # read-only use opens the file read-only (SQLite's mode=ro): not a byte of it is written
@@ -516,9 +518,11 @@ class Ledger:
         clock: a callable returning the current time (timezone-aware); the system's UTC clock by
             default.
         create: create the ledger when the database holds none (a SQLite file that does not
-            exist is created). False for read-only use: a SQLite file that does not exist is an
-            error (``ledger sqlite:///typo.db does not exist``), and so is a database without a
-            ledger.
+            exist is created). False for a command that uses an existing ledger: a SQLite file
+            that does not exist is an error (``ledger sqlite:///typo.db does not exist``), and so
+            is a database without a ledger.
+        read_only: never write to the database (implies ``create=False``): a SQLite file is
+            opened read-only, and a ledger at an older revision is refused rather than migrated.
 
     Raises:
         LedgerUnavailableError: the database cannot be reached or opened, is not a greenkfp
@@ -529,14 +533,15 @@ class Ledger:
     """
 
     def __init__(self, url: str = DEFAULT_LEDGER_URL, *, clock: Callable[[], datetime] | None = None,
-                 create: bool = True):
-        self._engine = _create_engine(url, create)
+                 create: bool = True, read_only: bool = False):
+        create = create and not read_only
+        self._engine = _create_engine(url, create, read_only)
         self.url = _shown_url(self._engine.url)
         self.dialect = self._engine.dialect.name
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._create = create
         try:
-            self._run(self._migrate if create else self._check_current, write=create)
+            self._run(self._check_current if read_only else self._migrate, write=not read_only)
         except BaseException:
             self._engine.dispose()
             raise
