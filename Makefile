@@ -28,13 +28,13 @@ demo-digits: $(STAMP)
 GOVERNANCE := local_outputs/governance
 demo-governance: $(STAMP)
 	@rm -rf $(GOVERNANCE) && mkdir -p $(GOVERNANCE)
-	$(BIN)/greenkfp report seed-demo --ledger sqlite:///$(GOVERNANCE)/ledger.db --quarter 2026Q4 \
+	$(BIN)/greenkfp report seed-demo --ledger sqlite:///$(GOVERNANCE)/ledger.db --quarter 2026Q3 \
 		--exports $(GOVERNANCE)/exports
-	$(BIN)/greenkfp audit --ledger sqlite:///$(GOVERNANCE)/ledger.db --from 2026-07 --to 2026-09 \
+	$(BIN)/greenkfp audit --ledger sqlite:///$(GOVERNANCE)/ledger.db --from 2026-04 --to 2026-06 \
 		--gcp-export $(GOVERNANCE)/exports/gcp-carbon-footprint.jsonl \
 		--aws-export $(GOVERNANCE)/exports/aws-carbon-emissions.csv \
 		--project-map $(GOVERNANCE)/exports/project-map.json --output $(GOVERNANCE)/audit
-	$(BIN)/greenkfp report quarterly --quarter 2026Q4 --ledger sqlite:///$(GOVERNANCE)/ledger.db \
+	$(BIN)/greenkfp report quarterly --quarter 2026Q3 --ledger sqlite:///$(GOVERNANCE)/ledger.db \
 		--baseline $(GOVERNANCE)/audit/baseline.json --output $(GOVERNANCE)
 
 test: $(STAMP)

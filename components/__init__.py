@@ -25,6 +25,7 @@ _COMPONENTS = {
     "carbon_budget_gate": ".governance.component",
     "settle_carbon_budget": ".governance.component",
     "carbon_budget_off": ".governance.component",
+    "deploy_model": ".serving.component",
 }
 
 __all__ = ["__version__", *_COMPONENTS]

@@ -51,6 +51,7 @@ PORTABLE_REQUIREMENTS = {
     "onnxconverter-common": "onnxconverter-common>=1.14,<2",
     "psutil": "psutil>=5.9",
     "matplotlib": "matplotlib>=3.8,<4",
+    "kubernetes-validate": "kubernetes-validate==1.37.0",
 }
 BASE_PACKAGES = ("kfp", "numpy", "httpx", "tenacity")
 ENV_IMAGE = "GREENKFP_IMAGE"

@@ -125,6 +125,16 @@ TRAINING = _spec(
     Parameter("gatekeeper_url", str, "", "the carbon-budget gatekeeper's URL: the run reserves its estimated carbon "
               "there first and settles its actual emissions at the end (the team's token from "
               "GREENKFP_GATEKEEPER_TOKEN); empty: no budget", flag="--gatekeeper-url"),
+    # deploy_model (after selection): the serving manifests of the chosen variant
+    Parameter("deploy_name", str, "greenkfp-model", "name of the served model and of its InferenceService, "
+              "Deployment and Service (a DNS-1035 label of at most 53 characters)", flag="--deploy-name"),
+    Parameter("deploy_namespace", str, "default", "Kubernetes namespace of the serving manifests (a DNS-1123 label)",
+              flag="--deploy-namespace"),
+    Parameter("deploy_region", str, "GB", "grid region whose carbon intensity the server's metrics use",
+              flag="--deploy-region"),
+    Parameter("deploy_service_account", str, "", "service account of the serving pods, whose secret holds the "
+              "model storage's credentials (empty: the namespace's default)",
+              flag="--deploy-service-account"),
 )
 
 #: Every shared knob, by name.

@@ -47,6 +47,7 @@ __all__ = [
     "GateSummary",
     "InferencePart",
     "IntervalFigure",
+    "MAX_GRAMS",
     "LEDGER_KINDS",
     "LEVERS",
     "LedgerEntry",
@@ -405,12 +406,23 @@ def _check_schema(expected: str, found: Any, path: str, title: str) -> None:
         raise RecordError(title, path, f"must be {expected!r} (this version reads that schema only)", found)
 
 
-def read_record(cls, path: str | os.PathLike):
-    """The record of type ``cls`` in the file at ``path``; the error names the file too."""
+def read_record(cls, path: str | os.PathLike, *, max_bytes: int | None = None):
+    """The record of type ``cls`` in the file at ``path``; the error names the file too. With
+    ``max_bytes``, the file must be a regular file of at most that many bytes, checked before it
+    is opened (:func:`~greenkfp.components._files.read_bounded`; else its
+    :class:`~greenkfp.components._files.FileReadError`)."""
     source = os.fspath(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if max_bytes is not None:
+            from ._files import read_bounded
+
+            text = read_bounded(path, max_bytes).decode("utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
+        if type(exc).__name__ == "FileReadError":
+            raise
+
         raise RecordError(cls.__name__, "(record)", f"cannot be read as UTF-8 JSON: {exc}", source=source) from None
     try:
         return cls.from_json(text)
@@ -1578,6 +1590,11 @@ class Reservation(_Record):
 #: The levers a saving is attributed to: the carbon gate's time shifting, the selection's choice
 #: of model, quantization, and serving autoscaling.
 LEVERS = ("time_shifting", "model_selection", "quantization", "autoscaling")
+#: The largest gram quantity anywhere (a limit, an estimate, an actual, a saving ...): 1e15 g = 1 Gt
+#: CO2eq, beyond any team's month; sums of such figures stay finite. The budget ledger's bound
+#: (``greenkfp.components.governance.errors`` re-exports it): defined here, where the run facts
+#: check their savings against it, as records import nothing of the governance module.
+MAX_GRAMS = 1e15
 _MONTH_TEXT = "a calendar month YYYY-MM"
 
 
@@ -1587,9 +1604,21 @@ def _is_month(value: Any) -> bool:
     return 1970 <= int(value[:4]) and 1 <= int(value[5:]) <= 12
 
 
-def _check_interval(figure: IntervalFigure | None, path: str, title: str) -> None:
-    if figure is not None and not figure.low <= figure.high:
+def _check_interval(figure: IntervalFigure | None, path: str, title: str, bound: float | None = None) -> None:
+    """``figure`` a 95 % interval around its estimate (low <= estimate <= high), each figure at
+    most ``bound`` in size when given; else an error naming the field and the value."""
+    if figure is None:
+        return
+    if bound is not None:
+        for name in ("estimate", "low", "high"):
+            if abs(getattr(figure, name)) > bound:
+                raise RecordError(title, _join(path, name), f"must be from {-bound:g} to {bound:g} g (the ledger's "
+                                                            "bound)", getattr(figure, name))
+    if not figure.low <= figure.high:
         raise RecordError(title, path, "must have low <= high", figure.to_dict())
+    if not figure.low <= figure.estimate <= figure.high:
+        raise RecordError(title, _join(path, "estimate"), f"must lie in its interval [{figure.low:g}, "
+                                                          f"{figure.high:g}]", figure.estimate)
 
 
 @dataclass(frozen=True)
@@ -1616,6 +1645,10 @@ class ModelFacts(_Part):
     accuracy: float | None
     accuracy_interval: IntervalFigure | None = None
     latency_p95_ms: float | None = None
+
+
+#: The largest run-facts file ``greenkfp budget settle --facts-json`` reads (a run's facts are a few KiB).
+MAX_FACTS_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -1661,7 +1694,7 @@ class RunFacts(_Record):
                 raise RecordError(title, _join(path, f"savings[{i}].lever"), "names a lever already given "
                                                                              "(one saving per lever)", saving.lever)
             seen.add(saving.lever)
-            _check_interval(saving.saved_g, _join(path, f"savings[{i}].saved_g"), title)
+            _check_interval(saving.saved_g, _join(path, f"savings[{i}].saved_g"), title, MAX_GRAMS)
         for name in ("selected", "baseline"):
             model = getattr(facts, name)
             if model is None:

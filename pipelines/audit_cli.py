@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Any
 
@@ -112,6 +113,7 @@ class _Unreachable(Exception):
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from greenkfp.components._files import OutputError, check_output_folder, os_reason
     from greenkfp.components._messages import redact_urls
     from greenkfp.components.governance import BudgetError, Ledger
     from greenkfp.components.governance.audit import (
@@ -125,7 +127,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from greenkfp.components.governance.cloud_footprint import CloudExportError, read_exports
     from greenkfp.components.records import RecordError
 
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
     try:
+        check_output_folder("--output", args.output)  # before the audit's work: a bad folder is said at once
+        for option, value in (("--from", args.first), ("--to", args.last)):  # no settled runs lie in the future
+            if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}", value) and value > f"{now:%Y-%m}":
+                raise AuditError(f"{option} must not be after the current month ({now:%Y-%m}): runs are settled "
+                                 f"after they ran, got {value!r}")
         settings = AuditSettings(
             first=args.first, last=args.last, reduction_percent=_number("--reduction-percent", args.reduction_percent),
             target_by=args.target_by, intensive_share=_number("--intensive-share", args.intensive_share),
@@ -136,11 +146,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
         cloud_rows, sources = read_exports([("gcp", path) for path in args.gcp_export]
                                            + [("aws", path) for path in args.aws_export])
         kfp = kfp_runs_from_api(_kfp_runs(args.kfp_host, args.kfp_namespace)) if args.kfp_host else []
-        with Ledger(args.ledger, create=False) as ledger:  # an audit reads: a missing ledger is not created
+        with Ledger(args.ledger, read_only=True) as ledger:  # an audit reads: a missing ledger is not created
             from greenkfp.pipelines.submit import safe_url
 
             result = run_audit(ledger, settings, kfp_runs=kfp, kfp_host=redact_urls(safe_url(args.kfp_host)) if args.kfp_host
                                else None, cloud_rows=cloud_rows, cloud_sources=sources, project_map=project_map)
+            ahead = _runs_after(ledger, now)
         written = write_audit(result, args.output)
     except _Unreachable as exc:
         print(f"error: {' '.join(redact_urls(str(exc)).split())}", file=sys.stderr)
@@ -149,19 +160,42 @@ def cmd_audit(args: argparse.Namespace) -> int:
         message = str(exc)
     except BudgetError as exc:
         message = str(exc.renamed("--ledger") if exc.field == "ledger" else exc)
-    except OSError as exc:
-        message = f"--output {args.output}: {exc.strerror or exc}"
+    except OutputError as exc:  # the output folder (named, with what the OS said)
+        message = str(exc)
+    except OSError as exc:  # another file: its path and what the OS said
+        message = os_reason(exc)
     else:
         baseline = result.baseline
         print(f"audited {sum(t.runs for t in baseline.teams.values()):,} settled runs of {len(result.inventory)} "
               f"pipeline(s) in {baseline.months[0]} to {baseline.months[-1]}: baseline "
               f"{baseline.mean_monthly_g / 1000:,.1f} kg CO2e a month; target -{baseline.target.reduction_percent:g} % "
               f"by {baseline.target.by}")
+        if ahead:
+            count, latest = ahead
+            print(f"note: the ledger holds {count:,} settled run{'s' if count != 1 else ''} dated after now (the latest "
+                  f"{latest:%Y-%m-%d %H:%M} UTC): a clock ahead, or demo data seeded for a quarter not yet over; "
+                  "they are audited as they are")
         for path in written:
             print(f"wrote {path}")
         return 0
     print(f"error: {' '.join(redact_urls(message).split())}", file=sys.stderr)
     return 2
+
+
+def _runs_after(ledger, now) -> tuple[int, object] | None:
+    """How many of the ledger's settled runs are dated after ``now`` and the latest one's time
+    (None when none is): only the runs of the previous month on are read (a run settles after
+    its month at the latest a little while after it)."""
+    from datetime import timezone
+
+    count, latest = 0, None
+    previous = now.year * 12 + now.month - 2
+    for run in ledger.settled_runs(since=f"{previous // 12:04d}-{previous % 12 + 1:02d}"):
+        at = run.settled_at if run.settled_at.tzinfo else run.settled_at.replace(tzinfo=timezone.utc)
+        if at > now:
+            count += 1
+            latest = at if latest is None or at > latest else latest
+    return (count, latest) if count else None
 
 
 def add_audit_commands(sub: argparse._SubParsersAction) -> None:

@@ -84,10 +84,13 @@ def _check_values(args: argparse.Namespace) -> None:
     if getattr(args, "tier", None) is not None:
         check_limit(args.team, args.period, args.limit_g, args.tier, args.overdraft_percent, args.actor)
     if getattr(args, "facts_json", None) is not None:
-        from greenkfp.components.records import RecordError, RunFacts, read_record
+        from greenkfp.components._files import FileReadError
+        from greenkfp.components.records import MAX_FACTS_BYTES, RecordError, RunFacts, read_record
 
         try:
-            args.facts_json = read_record(RunFacts, args.facts_json)
+            args.facts_json = read_record(RunFacts, args.facts_json, max_bytes=MAX_FACTS_BYTES)
+        except FileReadError as exc:  # a folder, a device, a pipe, a file too large: refused before it is read
+            raise BudgetError("facts_json", f"{exc.path}: {exc.reason}") from None
         except RecordError as exc:
             raise BudgetError("facts_json", f"is not a run-facts file: {exc}") from None
 

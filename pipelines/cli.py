@@ -271,6 +271,9 @@ def _print_report(result: TrainingRun) -> None:
         console.print(report.comparison_text)
     console.print("[dim]" + " ".join(report.caveats) + "[/dim]")
     console.print(f"HTML report: {result.report_html}\nselection report: {result.selection_html}")
+    if result.serving_manifests:
+        console.print(f"serving manifests (kubectl apply -f; a local run's storage URI is a file:// path on this "
+                      f"machine, see greenkfp serving deploy-manifests --storage-uri): {result.serving_manifests}")
 
 
 def _print_task_event(event, screen) -> None:
@@ -685,6 +688,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_commands(sub)
     from greenkfp.pipelines.audit_cli import add_audit_commands  # greenkfp audit
     add_audit_commands(sub)
+    from greenkfp.pipelines.serving_cli import add_serving_commands  # greenkfp serving deploy-manifests
+    add_serving_commands(sub)
     return parser
 
 

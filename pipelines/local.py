@@ -64,6 +64,8 @@ class TrainingRun:
     report_html: str | None
     selection_html: str | None
     run_dir: str
+    #: the deploy-model step's folder (Kubernetes manifests, or NOT_DEPLOYED.md), when it ran
+    serving_manifests: str | None = None
 
     @property
     def sci(self) -> SciReport:
@@ -219,6 +221,7 @@ def run_training_locally(arguments: dict[str, Any], pipeline_root: str | Path) -
         ))
     selection = next(iter(run_dir.glob("**/selection_record")), None)
     report = next(iter(run_dir.glob("**/report_json")), None)
+    manifests = next(iter(run_dir.glob("**/deploy-model/manifests")), None)
     return TrainingRun(
         decision=read_record(GateDecisionRecord, decision),
         candidates=tuple(candidates),
@@ -227,6 +230,7 @@ def run_training_locally(arguments: dict[str, Any], pipeline_root: str | Path) -
         report_html=str(report.parent / "report") if report else None,
         selection_html=str(selection.parent / "report") if selection else None,
         run_dir=str(run_dir),
+        serving_manifests=str(manifests) if manifests else None,
     )
 
 

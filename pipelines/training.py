@@ -17,6 +17,7 @@ from greenkfp.components import (
     carbon_budget_off,
     check_training_options,
     convert_and_quantize,
+    deploy_model,
     select_pareto_model,
     sustainability_report,
     gate_outcome,
@@ -33,7 +34,7 @@ PIPELINE_NAME = "greenkfp-carbon-aware-training"
 #: The container steps that do the run's work (the carbon budget's estimate per step counts them).
 WORK_STEPS = ("load-dataset", "resolve-candidates", "check-training-options", "carbon-forecast-gate",
               "train-with-emissions", "convert-and-quantize", "benchmark-variants", "select-pareto-model",
-              "sustainability-report")
+              "deploy-model", "sustainability-report")
 
 
 def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings | None = None):
@@ -81,6 +82,10 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
         selection_constraints: dict = {"max_accuracy_drop_points": 1.0},
         on_no_candidate: str = "fail",
         gatekeeper_url: str = "",
+        deploy_name: str = "greenkfp-model",
+        deploy_namespace: str = "default",
+        deploy_region: str = "GB",
+        deploy_service_account: str = "",
     ):
         step = Steps(platform, PIPELINE_NAME, settings)
         # the carbon budget first: nothing runs before the gatekeeper has reserved the run's estimate
@@ -102,6 +107,8 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
             expected_lifetime_inferences=expected_lifetime_inferences, max_seconds_per_variant=max_seconds_per_variant,
             intensity_basis=intensity_basis, selection_rule=selection_rule, selection_weights=selection_weights,
             selection_constraints=selection_constraints, on_no_candidate=on_no_candidate,
+            deploy_name=deploy_name, deploy_namespace=deploy_namespace, deploy_region=deploy_region,
+            deploy_service_account=deploy_service_account,
         )
         step(checked, "check-training-options").after(budget)
         gate = add_carbon_gate(step, locals())
@@ -158,6 +165,18 @@ def build_training_pipeline(platform: str = "vertex", settings: KubeflowSettings
                 on_no_candidate=on_no_candidate,
             )
             step(selection, "select-pareto-model")
+            # manifests only (KServe InferenceService, Deployment + Service): applying them is the user's step
+            deployed = deploy_model(
+                selection_record=selection.outputs["selection_record"],
+                selected=selection.outputs["selected"],
+                deploy_name=deploy_name,
+                deploy_namespace=deploy_namespace,
+                hardware_profile=hardware_profile,
+                hardware_overrides=hardware_overrides,
+                deploy_region=deploy_region,
+                deploy_service_account=deploy_service_account,
+            )
+            step(deployed, "deploy-model")
             report = sustainability_report(
                 decision=gate.outputs["decision"],
                 training_records=dsl.Collected(fit.outputs["training_record"]),

@@ -74,9 +74,11 @@ def prometheus_server():
 
 # --------------------------------------------------------------------------- Chromium
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in the main
+# thread while it is open, and asyncio.run() in any later test would then fail.
+@pytest.fixture(scope="module")
 def chromium():
-    """Debian's headless Chromium for the session, driven by Playwright (``scripts/_chromium.py``):
+    """Debian's headless Chromium for a test module, driven by Playwright (``scripts/_chromium.py``):
     ``chromium.load(path, screenshot=..., probe=...)`` gives a page's console errors, exceptions,
     failed requests (any external request is one) and a full-page screenshot. Skips only when no
     Chromium binary is installed (``.ci/run`` installs one)."""

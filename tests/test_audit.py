@@ -8,6 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import sqlite3
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,6 +37,9 @@ from greenkfp.pipelines.cli import main
 UTC = timezone.utc
 BASELINE = ["2026-07", "2026-08", "2026-09"]
 
+#: A time after the demo quarter has ended (a quarter under way is refused).
+AFTER_2026Q4 = datetime(2027, 2, 1, tzinfo=timezone.utc)
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
@@ -41,7 +47,7 @@ def demo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     url = f"sqlite:///{folder / 'ledger.db'}"
     with Ledger(url) as ledger:
-        seed_quarter(ledger, "2026Q4", runs_per_month=120, seed=3)
+        seed_quarter(ledger, "2026Q4", now=AFTER_2026Q4, runs_per_month=120, seed=3)
         exports = write_demo_exports(ledger, folder / "exports", BASELINE, seed=3)
     return url, exports
 
@@ -401,7 +407,7 @@ def test_bad_input_is_one_line_and_nothing_is_written(demo, tmp_path, capsys, ca
         message = "error: --reduction-percent must be a number, got 'lots'"
     else:
         out.write_text("not a folder")
-        message = f"error: --output {out} is a file, not a folder"
+        message = f"error: --output '{out}': is a file, not a folder"
     code, stdout, stderr = run_cli(capsys, *argv)
     assert code == expected_code and stdout == ""
     assert stderr.startswith(message) and stderr.count("\n") == 1 and "s3cret" not in stderr, stderr
@@ -421,6 +427,37 @@ def test_a_failed_audit_leaves_an_earlier_one_whole(demo, tmp_path, capsys):
     before = {p.name: p.read_text() for p in out.iterdir()}
     assert run_cli(capsys, "--ledger", url, "--output", str(out), "--from", "2020-01", "--to", "2020-02")[0] == 2
     assert {p.name: p.read_text() for p in out.iterdir()} == before
+
+
+def test_a_failed_rerun_leaves_every_earlier_file_as_it_was(demo, tmp_path, capsys):
+    url, _ = demo
+    out = tmp_path / "out"
+    assert run_cli(capsys, "--ledger", url, "--output", str(out))[0] == 0
+    (out / "audit.md").unlink()
+    (out / "audit.md").mkdir()  # the rerun cannot write its last file
+    before = {p.name: p.read_text() for p in out.iterdir() if p.is_file()}
+    code, stdout, stderr = run_cli(capsys, "--ledger", url, "--output", str(out), "--reduction-percent", "50")
+    assert code == 2 and stdout == ""
+    assert {p.name: p.read_text() for p in out.iterdir() if p.is_file()} == before  # the 30 % target kept
+    assert stderr == f"error: --output '{out}': {out / 'audit.md'} is a folder, not a file\n"
+    assert sorted(p.name for p in out.iterdir()) == sorted(AUDIT_FILES)  # no temporary file left
+
+
+def test_output_folders_follow_the_umask_and_bad_folders_are_one_line(demo, tmp_path, capsys, monkeypatch):
+    url, _ = demo
+    monkeypatch.chdir(tmp_path)
+    previous = os.umask(0o002)
+    try:
+        assert run_cli(capsys, "--ledger", url, "--output", str(tmp_path / "new" / "out"))[0] == 0
+    finally:
+        os.umask(previous)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "new", tmp_path / "new" / "out")] == [0o775, 0o775]
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    for value, reason in (("", "must name a folder (it is empty)"),
+                          (f"{blocker}/out", f"{blocker} is a file, not a folder")):
+        assert run_cli(capsys, "--ledger", url, "--output", value) == (2, "", f"error: --output {value!r}: {reason}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "new"]  # nothing written in the current folder
 
 
 def test_write_audit_stages_then_moves(demo, tmp_path):
@@ -565,3 +602,52 @@ def test_export_rows_outside_the_audited_months_are_counted_in_audit_md(demo, tm
     assert (f"{july:,} cloud export row(s) are of months outside 2026-08 to 2026-09 and are not reconciled: "
             f"{exports['gcp']} ({july:,})") in page
     assert json.loads((out / "inventory.json").read_text())["notes"][0].startswith(f"{july:,} cloud export row(s)")
+
+
+def test_an_audit_never_writes_to_the_ledger(demo, tmp_path, capsys):
+    empty = tmp_path / "z2.db"
+    empty.write_bytes(b"")  # not a ledger: refused, and left as it was (0 bytes, no journal beside it)
+    code, _, err = run_cli(capsys, "--ledger", f"sqlite:///{empty}", "--output", str(tmp_path / "x2"))
+    assert code == 2 and "is not a greenkfp ledger" in err and err.count("\n") == 1
+    assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["z2.db"]
+    other = tmp_path / "other.db"  # a SQLite file of other tables, in rollback-journal mode
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE notes (x)")
+    connection.close()
+    before = other.read_bytes()
+    code, _, err = run_cli(capsys, "--ledger", f"sqlite:///{other}", "--output", str(tmp_path / "x3"))
+    assert code == 2 and other.read_bytes() == before  # journal_mode=WAL would rewrite its header
+    url, _ = demo  # a ledger audited: its file's bytes unchanged
+    path = Path(url.removeprefix("sqlite:///"))
+    before = path.read_bytes()
+    code, _, err = run_cli(capsys, "--ledger", url, "--output", str(tmp_path / "x4"), "--from", "2026-07",
+                           "--to", "2026-09")
+    assert code == 0, err
+    assert path.read_bytes() == before
+
+
+def test_months_after_now_are_refused_and_runs_dated_after_now_are_noted(tmp_path, capsys):
+    """The audit took --to in the future, and a ledger's runs dated after now, without a word."""
+    from datetime import timedelta
+
+    now = datetime.now(timezone.utc)
+    month = f"{now:%Y-%m}"
+    later = f"{now.year + (now.month == 12):04d}-{now.month % 12 + 1:02d}"
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger(url) as ledger:
+        ledger.set_limit("research", month, 10_000, "hard", actor="lead")
+        ledger.import_settled_runs([
+            {"run_id": f"r{i}", "team": "research", "period": month, "pipeline": "training", "estimate_g": 100.0,
+             "actual_g": 90.0, "decided_at": now - timedelta(minutes=10),
+             "settled_at": now + timedelta(days=2) if i == 0 else now - timedelta(minutes=5)} for i in range(3)],
+            actor="test")
+    out = tmp_path / "audit"
+    for option in ("--from", "--to"):
+        code, stdout, err = run_cli(capsys, "--ledger", url, "--output", str(out), option, later)
+        assert code == 2 and stdout == ""
+        assert err == (f"error: {option} must not be after the current month ({month}): runs are settled after they "
+                       f"ran, got {later!r}\n")
+        assert not out.exists()
+    code, stdout, err = run_cli(capsys, "--ledger", url, "--output", str(out))
+    assert code == 0, err
+    assert "note: the ledger holds 1 settled run dated after now (the latest " in stdout

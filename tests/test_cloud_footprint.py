@@ -87,12 +87,76 @@ def test_gcp_csv_rows_with_dotted_columns_read_the_same(tmp_path):
 
 def test_aws_rows_are_read_in_kg(tmp_path):
     path = tmp_path / "aws.csv"
-    path.write_text(AWS_HEADER + "\n" + aws_line() + "\n" + aws_line(value="", start="2026-11-01") + "\n")
+    path.write_text(AWS_HEADER + "\n" + aws_line() + "\n" + aws_line(start="2026-11-01") + "\n")
     first, second = read_aws_export(path)
     assert (first.provider, first.project, first.month, first.service, first.region) == \
         ("aws", "123456789012", "2026-10", "AmazonEC2", "eu-west-1")
     assert first.location_based_kg == pytest.approx(12.3) and first.total_market_kg == pytest.approx(2.0)
-    assert (second.month, second.location_based_kg) == ("2026-11", 0.0)  # a null value: no emissions estimated
+    assert (second.month, second.line) == ("2026-11", 3)
+
+
+# every required column of both CSV exports, left empty: one line naming the file, line 2, the column and ''
+@pytest.mark.parametrize("column", ["total_lbm_emissions_value", "total_lbm_emissions_unit", "usage_period_start",
+                                    "usage_account_id"])
+def test_an_empty_required_aws_cell_is_refused_not_counted_as_zero(tmp_path, column):
+    header = AWS_HEADER.split(",")
+    cells = aws_line().split(",")
+    cells[header.index(column)] = ""
+    path = tmp_path / "aws.csv"
+    path.write_text(AWS_HEADER + "\n" + ",".join(cells) + "\n")
+    with pytest.raises(CloudExportError) as caught:
+        read_aws_export(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: line 2: field {column} ") and message.endswith(", got ''"), message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("column", ["usage_month", "carbon_footprint_kgCO2e.scope2.location_based"])
+def test_an_empty_required_gcp_csv_cell_is_refused(tmp_path, column):
+    cells = gcp_csv_line(gcp_record()).split(",")
+    cells[GCP_COLUMNS.index(column)] = ""
+    path = tmp_path / "gcp.csv"
+    path.write_text(",".join(GCP_COLUMNS) + "\n" + ",".join(cells) + "\n")
+    with pytest.raises(CloudExportError) as caught:
+        read_gcp_export(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: line 2: field {column} is empty") and message.endswith(", got ''"), message
+
+
+def test_an_optional_empty_aws_market_based_value_is_no_figure(tmp_path):
+    header = AWS_HEADER.split(",")
+    cells = aws_line().split(",")
+    cells[header.index("total_mbm_emissions_value")] = ""
+    path = tmp_path / "aws.csv"
+    path.write_text(AWS_HEADER + "\n" + ",".join(cells) + "\n")
+    (row,) = read_aws_export(path)
+    assert row.total_market_kg is None and row.location_based_kg == pytest.approx(12.3)
+
+
+def test_an_unclosed_quote_is_reported_on_the_line_it_opens(tmp_path):
+    path = tmp_path / "aws.csv"
+    lines = [aws_line(start=f"2026-{m:02d}-01") for m in range(1, 10)]
+    lines[0] = lines[0].replace(",MTCO2e,", ',"MTCO2e,', 1)  # line 2: a quote never closed
+    path.write_text(AWS_HEADER + "\n" + "\n".join(lines) + "\n")
+    with pytest.raises(CloudExportError) as caught:
+        read_aws_export(path)
+    assert str(caught.value).startswith(f"{path}: line 2: unclosed quote"), str(caught.value)
+    # closed by a later quote: still the line it opens on
+    lines[4] = lines[4].replace(",MTCO2e,", ',MTCO2e",', 1)
+    path.write_text(AWS_HEADER + "\n" + "\n".join(lines) + "\n")
+    with pytest.raises(CloudExportError) as caught:
+        read_aws_export(path)
+    assert str(caught.value).startswith(f"{path}: line 2: unclosed quote"), str(caught.value)
+
+
+def test_a_quoted_line_break_is_refused_on_the_line_it_opens(tmp_path):
+    path = tmp_path / "aws.csv"  # no cell of the export holds a line break
+    first = aws_line().replace("Europe (Ireland)", '"Europe\n(Ireland)"')
+    path.write_text(AWS_HEADER + "\n" + aws_line() + "\n" + first + "\n" + aws_line() + "\n")
+    with pytest.raises(CloudExportError) as caught:
+        read_aws_export(path)
+    assert str(caught.value) == f"{path}: line 3: unclosed quote (a quoted cell runs on to line 4; no cell of the " \
+                                "export holds a line break)"
 
 
 def _gcp_json(tmp_path, *records, name="gcp.jsonl", raw=None):
@@ -145,7 +209,7 @@ def test_malformed_gcp_json_and_csv_files(tmp_path):
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"\xff\xfe\x00bad")
     cases.append((binary, "is not UTF-8 text"))
-    cases.append((tmp_path / "missing.csv", "cannot be read: No such file or directory"))
+    cases.append((tmp_path / "missing.csv", "no such file"))
     for path, message in cases:
         with pytest.raises(CloudExportError) as caught:
             read_gcp_export(path)
@@ -208,9 +272,15 @@ def test_json_figures_that_overflow_and_aws_tons_beyond_the_bound_are_refused(tm
         read_gcp_export(huge)
     aws = tmp_path / "aws.csv"
     aws.write_text(AWS_HEADER + "\n" + aws_line(value="2e9") + "\n")  # 2e12 kg
-    with pytest.raises(CloudExportError, match=r"line 2: field total_lbm_emissions_value is beyond 1e\+12 kg CO2e "
-                                               r"for one row .*got '2e9'"):
+    with pytest.raises(CloudExportError, match=r"line 2: field total_lbm_emissions_value is beyond 1e\+09 metric tons "
+                                               r"CO2e for one row .*got '2e9'"):  # the bound in the field's unit
         read_aws_export(aws)
+    aws.write_text(AWS_HEADER + "\n" + aws_line(value="1000000000.0000001") + "\n")
+    with pytest.raises(CloudExportError, match="is beyond 1e\\+09 metric tons"):
+        read_aws_export(aws)
+    aws.write_text(AWS_HEADER + "\n" + aws_line(value="1e9") + "\n")
+    (row,) = read_aws_export(aws)
+    assert row.location_based_kg <= 1e12  # no accepted row exceeds the kg bound after conversion
 
 
 def test_repeated_csv_columns_are_refused_naming_the_column(tmp_path):
@@ -257,9 +327,9 @@ def test_fifos_and_devices_are_refused_before_they_are_read(tmp_path):
             read_gcp_export(fifo)
     finally:
         done.set()
-    assert str(caught.value) == f"{fifo}: is not a regular file (a device, pipe, socket or folder)"
+    assert str(caught.value) == f"{fifo}: is not a regular file (a device, pipe or socket)"
     for path in ("/dev/zero", tmp_path):
-        with pytest.raises(CloudExportError, match="is not a regular file"):
+        with pytest.raises(CloudExportError, match="is not a regular file|is a folder, not a file"):
             read_aws_export(path)
 
 

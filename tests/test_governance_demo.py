@@ -5,6 +5,7 @@ deterministic by seed, and 100,000 runs fast."""
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from collections import Counter
 
 import pytest
@@ -13,11 +14,14 @@ from greenkfp.components.governance import BudgetError, Ledger
 from greenkfp.components.governance.demo import seed_quarter
 from greenkfp.components.governance.ledger import quarter_months
 
+#: A time after the demo quarter has ended (a quarter under way is refused).
+AFTER_2026Q4 = datetime(2027, 2, 1, tzinfo=timezone.utc)
+
 
 @pytest.fixture
 def seeded(tmp_path):
     with Ledger(f"sqlite:///{tmp_path / 'demo.db'}") as ledger:
-        summary = seed_quarter(ledger, "2026Q4", runs_per_month=300, seed=7)
+        summary = seed_quarter(ledger, "2026Q4", now=AFTER_2026Q4, runs_per_month=300, seed=7)
         yield ledger, summary
 
 
@@ -69,10 +73,10 @@ def test_the_demo_quarter_tells_the_programmes_story(seeded):
 def test_the_same_seed_writes_the_same_ledger(tmp_path, seeded):
     ledger, _ = seeded
     with Ledger(f"sqlite:///{tmp_path / 'again.db'}") as again:
-        seed_quarter(again, "2026Q4", runs_per_month=300, seed=7)
+        seed_quarter(again, "2026Q4", now=AFTER_2026Q4, runs_per_month=300, seed=7)
         assert [e.to_dict() for e in again.entries()] == [e.to_dict() for e in ledger.entries()]
     with Ledger(f"sqlite:///{tmp_path / 'other.db'}") as other:
-        seed_quarter(other, "2026Q4", runs_per_month=300, seed=8)
+        seed_quarter(other, "2026Q4", now=AFTER_2026Q4, runs_per_month=300, seed=8)
         assert [r.actual_g for r in other.settled_runs()][:20] != [r.actual_g for r in ledger.settled_runs()][:20]
 
 
@@ -94,7 +98,7 @@ def test_seeding_twice_is_refused_before_anything_is_written(seeded):
     ledger, _ = seeded
     before = len(ledger.entries())
     with pytest.raises(BudgetError, match=r"ledger already holds entries of team research in 2026-07"):
-        seed_quarter(ledger, "2026Q4", runs_per_month=300, seed=7)
+        seed_quarter(ledger, "2026Q4", now=AFTER_2026Q4, runs_per_month=300, seed=7)
     assert len(ledger.entries()) == before
 
 
@@ -105,6 +109,20 @@ def test_quarter_months():
 def test_100k_runs_in_well_under_a_minute(tmp_path):
     with Ledger(f"sqlite:///{tmp_path / 'big.db'}") as ledger:
         started = time.perf_counter()
-        summary = seed_quarter(ledger, "2026Q4", runs_per_month=16_667)
+        summary = seed_quarter(ledger, "2026Q4", now=AFTER_2026Q4, runs_per_month=16_667)
         took = time.perf_counter() - started
     assert summary.runs >= 100_000 and took < 40, took  # about 9 s here, on two shared cores
+
+
+def test_a_quarter_that_has_not_ended_is_refused_and_nothing_is_written(tmp_path):
+    """The demo once wrote runs settled in the future (2026Q4 seeded on 2026-12-01)."""
+    with Ledger(f"sqlite:///{tmp_path / 'demo.db'}") as ledger:
+        for now in (datetime(2026, 12, 1, tzinfo=timezone.utc), datetime(2026, 12, 31, 23, 59, tzinfo=timezone.utc),
+                    datetime(2026, 8, 1, tzinfo=timezone.utc)):
+            with pytest.raises(BudgetError) as caught:
+                seed_quarter(ledger, "2026Q4", runs_per_month=9, now=now)
+            assert caught.value.field == "quarter" and caught.value.value == "2026Q4"
+            assert "has not ended yet (it ends on 2027-01-01" in str(caught.value)
+        assert ledger.entries() == []
+        summary = seed_quarter(ledger, "2026Q4", runs_per_month=9, now=datetime(2027, 1, 1, tzinfo=timezone.utc))
+        assert summary.months == ("2026-10", "2026-11", "2026-12")

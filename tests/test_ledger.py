@@ -694,6 +694,45 @@ def test_read_only_use_does_not_create_a_sqlite_file(tmp_path):
         assert ledger.status("research", P).limit_g == 1000
 
 
+
+def test_read_only_use_writes_nothing_and_migrates_nothing(tmp_path):
+    from alembic import command
+
+    path = tmp_path / "old.db"
+    with Ledger(f"sqlite:///{path}") as ledger:
+        hard(ledger)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0002")
+    finally:
+        engine.dispose()
+    before = path.read_bytes()
+    with pytest.raises(LedgerUnavailableError) as error:  # an older ledger is not migrated by a reader
+        Ledger(f"sqlite:///{path}", read_only=True)
+    assert str(error.value) == (f"ledger sqlite:///{path} is at revision 0002, older than this greenkfp's 0003: open "
+                                "it for writing once (any greenkfp budget command) to migrate it; read-only use "
+                                "does not")
+    assert path.read_bytes() == before
+    with pytest.raises(LedgerUnavailableError, match="attempt to write a readonly database"):
+        with Ledger(f"sqlite:///{path}", create=False) as writer:  # migrates; then a reader may not write
+            writer.reserve("research", P, 10, "r-1", actor="gk")
+            with Ledger(f"sqlite:///{path}", read_only=True) as reader:
+                reader.reserve("research", P, 10, "r-2", actor="gk")
+    with Ledger(f"sqlite:///{path}", read_only=True) as reader:
+        assert reader.status("research", P).reserved_g == 10
+
+
+def test_a_writer_that_must_not_create_still_writes_to_an_existing_ledger(tmp_path):
+    """create=False (budget settle, reserve on an existing ledger) is not read-only: it writes."""
+    path = tmp_path / "ledger.db"
+    with Ledger(f"sqlite:///{path}") as ledger:
+        hard(ledger)
+    with Ledger(f"sqlite:///{path}", create=False) as ledger:
+        ledger.reserve("research", P, 10, "r-1", actor="gk")
+        assert ledger.status("research", P).reserved_g == 10
+
+
 def test_period_of_a_moment_is_its_utc_month():
     assert period_of(datetime(2026, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-2)))) == "2027-01"
 

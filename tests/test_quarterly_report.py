@@ -357,7 +357,9 @@ def test_nothing_is_written_when_the_output_is_a_file(sqlite_seeded, tmp_path):
     report = report_of(sqlite_seeded)
     blocker = tmp_path / "out"
     blocker.write_text("not a folder")
-    with pytest.raises(ReportError, match="output must be a folder"):
+    from greenkfp.components._files import OutputError
+
+    with pytest.raises(OutputError, match=f"^--output '{blocker}': is a file, not a folder$"):
         write_report(report, blocker)
     assert blocker.read_text() == "not a folder"
 
@@ -385,13 +387,17 @@ def test_a_quarter_not_after_the_baseline_is_refused(sqlite_seeded):
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("carbon_price_eur_per_t", 0, "carbon_price_eur_per_t must be a finite number > 0, got 0"),
-    ("carbon_price_eur_per_t", math.nan, "carbon_price_eur_per_t must be a finite number > 0, got nan"),
-    ("usd_per_eur", -1.0, "usd_per_eur must be a finite number > 0, got -1.0"),
+    ("carbon_price_eur_per_t", 0, "carbon_price_eur_per_t must be a number above 0 to 100,000 EUR per tonne CO2eq, got 0"),
+    ("carbon_price_eur_per_t", math.nan, "carbon_price_eur_per_t must be a number above 0 to 100,000 EUR per tonne "
+                                         "CO2eq, got nan"),
+    ("carbon_price_eur_per_t", 1e308, "carbon_price_eur_per_t must be a number above 0 to 100,000 EUR per tonne "
+                                      "CO2eq, got 1e+308"),
+    ("usd_per_eur", -1.0, "usd_per_eur must be a number from 0.01 to 100 US dollars per euro, got -1.0"),
+    ("usd_per_eur", 1e-310, "usd_per_eur must be a number from 0.01 to 100 US dollars per euro, got 1e-310"),
     ("hardware", {"alpha": "n9-huge"}, "hardware_profile must name a preset"),
 ])
 def test_bad_prices_and_profiles_name_the_option(sqlite_seeded, option, value, message):
-    with pytest.raises(ReportError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ReportError, match="^" + re.escape(message)):
         report_of(sqlite_seeded, **{option: value})
 
 
@@ -409,6 +415,26 @@ def test_a_missing_or_malformed_baseline_is_one_line(tmp_path, content, problem)
         load_baseline(path)
     message = str(caught.value)
     assert message.startswith("baseline ") and problem in message and str(path) in message and "\n" not in message
+
+
+def test_a_baseline_that_is_a_folder_or_a_device_says_so_and_a_bad_value_is_shown_as_given(tmp_path):
+    """A folder or a device as the baseline was "no such file"; a bad field showed the file's path
+    where the bad value belongs."""
+    for path, reason in ((tmp_path, "is a folder, not a file"),
+                         ("/dev/zero", "is not a regular file (a device, pipe or socket)")):
+        with pytest.raises(ReportError) as caught:
+            load_baseline(path)
+        assert str(caught.value) == f"baseline {path}: {reason}"
+    bad = tmp_path / "b.json"
+    data = baseline_data()
+    data["target"]["reduction_percent"] = 150
+    bad.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ReportError) as caught:
+        load_baseline(bad)
+    message = str(caught.value)
+    assert message.startswith(f"baseline {bad}: is not a valid audit baseline")
+    assert re.search(r", got 150(\.0)?$", message), message
+    assert "field 'target.reduction_percent' must" in message
 
 
 # --------------------------------------------------------------------------- the command
@@ -434,8 +460,13 @@ def test_cli_errors_name_the_option(sqlite_seeded, baseline_file, tmp_path, caps
     cases = [
         (("--ledger", f"sqlite:///{tmp_path / 'typo.db'}", "--baseline", str(baseline_file)),
          f"error: --ledger sqlite:///{tmp_path / 'typo.db'} does not exist"),
-        (("--ledger", sqlite_seeded, "--baseline", str(tmp_path / "missing.json")), "error: --baseline must be the "
-                                                                                     "audit's baseline.json"),
+        (("--ledger", sqlite_seeded, "--baseline", str(tmp_path / "missing.json")),
+         f"error: --baseline {tmp_path / 'missing.json'}: no such file (greenkfp audit writes the baseline.json)"),
+        (("--ledger", sqlite_seeded, "--baseline", str(tmp_path)), f"error: --baseline {tmp_path}: is a folder"),
+        (("--ledger", sqlite_seeded, "--baseline", str(baseline_file), "--carbon-price-eur-per-t", "1e308"),
+         "error: --carbon-price-eur-per-t must be a number above 0 to 100,000 EUR per tonne CO2eq, got 1e+308"),
+        (("--ledger", sqlite_seeded, "--baseline", str(baseline_file), "--usd-per-eur", "1e-310"),
+         "error: --usd-per-eur must be a number from 0.01 to 100 US dollars per euro, got 1e-310"),
         (("--ledger", sqlite_seeded, "--baseline", str(baseline_file), "--carbon-price-eur-per-t", "cheap"),
          "error: --carbon-price-eur-per-t must be a number, got 'cheap'"),
         (("--ledger", sqlite_seeded, "--baseline", str(baseline_file), "--hardware-profile", "alpha=n9"),
@@ -471,6 +502,35 @@ def test_cli_writes_the_four_files(sqlite_seeded, baseline_file, tmp_path, capsy
     assert all(path.is_file() and str(path) in printed for path in files.values())
     report = QuarterlyReport.from_json(files["json"].read_text())
     assert report.assumptions.usd_per_eur == 1.2 and report.sources.baseline == str(baseline_file)
+
+
+def test_cli_a_failed_rerun_leaves_every_earlier_file_as_it_was(sqlite_seeded, baseline_file, tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ("--quarter", "2026Q4", "--ledger", sqlite_seeded, "--baseline", str(baseline_file), "--output", str(out))
+    assert cli(*args) == 0
+    files = report_files("2026Q4", out)
+    files["markdown"].unlink()
+    files["markdown"].mkdir()  # the rerun cannot write its last file
+    before = {p.name: p.read_text() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert cli(*args, "--carbon-price-eur-per-t", "150") == 2
+    captured = capsys.readouterr()
+    assert {p.name: p.read_text() for p in out.iterdir() if p.is_file()} == before
+    assert captured.out == ""
+    assert captured.err == f"error: --output '{out}': {files['markdown']} is a folder, not a file\n"
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in files.values())  # no temporary file
+
+
+def test_cli_bad_output_folders_are_one_line(sqlite_seeded, baseline_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    for value, reason in (("", "must name a folder (it is empty)"),
+                          (f"{blocker}/out", f"{blocker} is a file, not a folder")):
+        assert cli("--quarter", "2026Q4", "--ledger", sqlite_seeded, "--baseline", str(baseline_file),
+                   "--output", value) == 2
+        assert capsys.readouterr().err == f"error: --output {value!r}: {reason}\n"
+    assert not list(tmp_path.glob("quarterly-*"))  # nothing written in the current folder
 
 
 # --------------------------------------------------------------------------- the page in a browser
@@ -533,33 +593,80 @@ def test_hostile_names_do_not_run_or_fetch_anything_in_the_page(chromium, tmp_pa
 
 def test_cli_seed_demo_then_report(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    assert main(["report", "seed-demo", "--ledger", url, "--runs-per-month", "60"]) == 0
+    assert main(["report", "seed-demo", "--ledger", url, "--runs-per-month", "60", "--quarter", "2026Q3"]) == 0
     assert capsys.readouterr().out.startswith("seeded 36")  # 6 months x 60 runs (+ the overdrafts settled)
+    months = ("2026-04", "2026-05", "2026-06")
     with Ledger(url) as ledger:
-        runs = list(ledger.settled_runs(since="2026-07", until="2026-09"))
-    monthly = {team: {m: sum(r.actual_g for r in runs if r.team == team and r.period == m) for m in BASELINE_MONTHS}
+        runs = list(ledger.settled_runs(since=months[0], until=months[-1]))
+    monthly = {team: {m: sum(r.actual_g for r in runs if r.team == team and r.period == m) for m in months}
                for team in ("research", "production", "growth")}
     baseline = tmp_path / "baseline.json"
-    baseline.write_text(json.dumps(baseline_data(teams={
+    baseline.write_text(json.dumps(baseline_data(months=list(months), teams={
         team: {"tier": "soft" if team == "production" else "hard", "monthly_g": values,
                "mean_monthly_g": sum(values.values()) / 3, "runs": 30} for team, values in monthly.items()})))
-    assert cli("--quarter", "2026Q4", "--ledger", url, "--baseline", str(baseline), "--output", str(tmp_path / "r")) == 0
-    report = QuarterlyReport.from_json((tmp_path / "r" / "quarterly-2026Q4.json").read_text())
+    assert cli("--quarter", "2026Q3", "--ledger", url, "--baseline", str(baseline), "--output", str(tmp_path / "r")) == 0
+    report = QuarterlyReport.from_json((tmp_path / "r" / "quarterly-2026Q3.json").read_text())
     assert {t.team for t in report.teams} == {"research", "production", "growth"}
     assert [x.status for x in report.exceptions] == ["approved"] and len(report.transfers) == 1
     assert all(s.runs > 0 for s in report.savings)  # every lever has figures in the demo
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--runs-per-month", "0"), "error: --runs-per-month must be a whole number from 1 to 1,000,000, got '0'"),
+    (("--runs-per-month", "0"), "error: --runs-per-month must be a whole number from 9 to 1,000,000 (fewer leave a "
+                                "demo pipeline without runs), got '0'"),
+    (("--runs-per-month", "1"), "error: --runs-per-month must be a whole number from 9 to 1,000,000 (fewer leave a "
+                                "demo pipeline without runs), got '1'"),
+    (("--quarter", "9999Q4"), "error: --quarter must be a quarter whose 3 baseline months start in 1970 or later and "
+                              "that ends before 9999-12, got '9999Q4'"),
+    (("--exports", "FILE"), "error: --exports 'FILE': is a file, not a folder"),
+    (("--exports", ""), "error: --exports '': must name a folder (it is empty)"),
+    (("--exports", "DANGLING"), "error: --exports 'DANGLING': is a symlink to a missing path"),
+    (("--quarter", "2999Q1"), "error: --quarter has not ended yet (it ends on 2999-04-01; now is "),
+    (("--exports", "FILE/sub"), "error: --exports 'FILE/sub': FILE is a file, not a folder"),
     (("--quarter", "2026Q5"), "error: --quarter must be a calendar quarter YYYYQn such as 2026Q4 (n from 1 to 4), got "
                               "'2026Q5'"),
 ])
 def test_cli_seed_demo_bad_options_create_no_ledger(tmp_path, capsys, args, message):
     path = tmp_path / "demo.db"
+    blocker = tmp_path / "hostname"
+    blocker.write_text("x")
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "missing")
+    args = [a.replace("FILE", str(blocker)).replace("DANGLING", str(dangling)) for a in args]
     assert main(["report", "seed-demo", "--ledger", f"sqlite:///{path}", *args]) == 2
-    assert capsys.readouterr().err == message + "\n"
-    assert not path.exists()
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith(message.replace("FILE", str(blocker)).replace("DANGLING", str(dangling)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "hostname"]
+
+
+def test_cli_seed_demo_that_fails_late_leaves_the_ledger_as_it_was(tmp_path, capsys):
+    """The exports are written after the runs: a failure there leaves no new ledger, and an
+    existing one without the new quarter."""
+    exports = tmp_path / "exports"
+    (exports / "project-map.json").mkdir(parents=True)  # the last export cannot be written
+    new = tmp_path / "new.db"
+    assert main(["report", "seed-demo", "--ledger", f"sqlite:///{new}", "--runs-per-month", "9",
+                 "--exports", str(exports)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"error: --exports '{exports}': {exports / 'project-map.json'} is a folder, not a file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exports"]
+    assert sorted(p.name for p in exports.iterdir()) == ["project-map.json"]
+
+    from greenkfp.components.records import LEDGER_KINDS
+
+    kept = tmp_path / "kept.db"
+    assert main(["report", "seed-demo", "--ledger", f"sqlite:///{kept}", "--runs-per-month", "9",
+                 "--quarter", "2026Q2"]) == 0
+    with Ledger(f"sqlite:///{kept}") as ledger:
+        before = len(ledger.entries_of(LEDGER_KINDS))
+    assert main(["report", "seed-demo", "--ledger", f"sqlite:///{kept}", "--runs-per-month", "9",
+                 "--quarter", "2025Q4", "--exports", str(exports)]) == 2
+    with Ledger(f"sqlite:///{kept}") as ledger:
+        assert len(ledger.entries_of(LEDGER_KINDS)) == before
+        assert ledger.entries(team="research", period="2025-10") == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exports", "kept.db"]
 
 
 def test_make_demo_governance_commands_run_as_written_within_a_minute(tmp_path, capsys):
@@ -578,9 +685,11 @@ def test_make_demo_governance_commands_run_as_written_within_a_minute(tmp_path, 
     for command in commands:
         assert main(command[1:]) == 0, capsys.readouterr().err
     assert time.perf_counter() - start < 60
-    report = QuarterlyReport.from_json((tmp_path / "governance" / "quarterly-2026Q4.json").read_text())
+    report = QuarterlyReport.from_json((tmp_path / "governance" / "quarterly-2026Q3.json").read_text())
     baseline = load_baseline(tmp_path / "governance" / "audit" / "baseline.json")
-    assert report.progress.baseline_months == baseline.months == ("2026-07", "2026-08", "2026-09")
+    assert report.progress.baseline_months == baseline.months == ("2026-04", "2026-05", "2026-06")
+    # The demo shows a finished quarter, not one still under way.
+    assert report.progress.state == "complete", report.progress
     assert {t.team for t in report.teams} == set(baseline.teams) == {"research", "production", "growth"}
     assert {t.tier for t in report.teams} == {"hard", "soft"}
     assert report.sources.settled_runs == report.sources.runs_with_facts > 800
@@ -612,12 +721,16 @@ def test_a_quarter_in_progress_says_so_and_a_future_quarter_is_refused(seeded, b
             quarterly_report(ledger, "2026Q4", baseline, now=utc("2026-09-20T08:00:00"))
     assert str(caught.value).startswith("quarter has not begun (it starts on 2026-10-01; today is 2026-09-20 UTC)")
     progress = report.progress
-    assert (progress.state, progress.months_with_data, progress.data_to) == ("in progress", 3, "2026-12-15")
-    assert progress.status == "in progress (3 of 3 months, data to 2026-12-15)"
+    # "data to": the latest settled run (2026-12-10 15:00), not today's date
+    assert (progress.state, progress.months_with_data, progress.data_to) == ("in progress", 3, "2026-12-10")
+    assert progress.status == "in progress (3 of 3 months, data to 2026-12-10)"
     assert json.loads(report.to_json())["progress"]["status"] == progress.status
     for text in (render_markdown(report), render_html(report)):
-        assert "in progress (3 of 3 months, data to 2026-12-15)" in text
+        assert "in progress (3 of 3 months, data to 2026-12-10)" in text
         assert "on track" not in text.replace("on track so far", "")  # no verdict on an unfinished quarter
+    with Ledger(seeded) as ledger:  # a run settled after now (a clock ahead): data to now, not later
+        early = quarterly_report(ledger, "2026Q4", baseline, now=utc("2026-12-05T08:00:00"))
+    assert early.progress.data_to == "2026-12-05"
     complete = report_of(seeded)
     assert (complete.progress.state, complete.progress.status) == ("complete", "on track" if complete.progress.on_track
                                                                    else "behind")
@@ -739,3 +852,17 @@ def test_page_wraps_long_texts_keeps_cjk_as_text_and_draws_no_limit_line_without
     assert spines and limits
     for path in limits:  # the limit covers October only: it does not drop to 0 for November and December
         assert not {float(y) for y in re.findall(r"[ML] [\d.]+ ([\d.]+)", path)} & spines, path
+
+
+def test_the_markdown_counts_months_by_the_html_statuses(sqlite_seeded):
+    """The Markdown's "months over limit" counted months in overdraft or under an exception (which
+    the HTML marks allowed) as over the limit."""
+    report = report_of(sqlite_seeded)
+    markdown = render_markdown(report)
+    assert "months over limit" not in markdown
+    assert "| months in overdraft or exception (allowed) | months over allowance |" in markdown
+    for t in report.teams:
+        statuses = [m.status for m in report.team_months if m.team == t.team]
+        row = next(line for line in markdown.splitlines() if line.startswith(f"| {t.team} |"))
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert cells[4:6] == [str(statuses.count("in overdraft or exception")), str(statuses.count("over allowance"))]

@@ -233,12 +233,25 @@ def test_budget_settle_takes_a_facts_file(ledger_url, tmp_path, capsys):
     bad.write_text(json.dumps(facts_dict(gate_action="later")))
     other = tmp_path / "other.json"
     other.write_text(json.dumps(facts_dict(pipeline="nightly")))
+    outside = tmp_path / "outside.json"  # an estimate outside its interval
+    outside.write_text(json.dumps(facts_dict(pipeline="training", savings=[
+        {"lever": "quantization", "saved_g": {"estimate": 9.0, "low": 2.5, "high": 3.5}, "method": "modeled",
+         "basis": "x"}])))
+    huge = tmp_path / "huge.json"  # grams beyond the ledger's bound
+    huge.write_text(json.dumps(facts_dict(pipeline="training", savings=[
+        {"lever": "quantization", "saved_g": {"estimate": 1e16, "low": 1e16, "high": 1e16}, "method": "modeled",
+         "basis": "x"}])))
     capsys.readouterr()
     for path, message in ((bad, f"error: --facts-json is not a run-facts file: RunFacts (in {bad}): field "
                                 "'gate_action' must be one of run_now, wait, refuse, got 'later'"),
+                          (outside, f"error: --facts-json is not a run-facts file: RunFacts (in {outside}): field "
+                                    "'savings[0].saved_g.estimate' must lie in its interval [2.5, 3.5], got 9.0"),
+                          (huge, f"error: --facts-json is not a run-facts file: RunFacts (in {huge}): field "
+                                 "'savings[0].saved_g.estimate' must be from -1e+15 to 1e+15 g (the ledger's bound), "
+                                 "got 1e+16"),
                           (other, "error: --facts-json field pipeline differs from the pipeline of the run's "
                                   "reservation ('training'), got 'nightly'"),
-                          (tmp_path / "missing.json", "error: --facts-json is not a run-facts file: RunFacts (in ")):
+                          (tmp_path / "missing.json", f"error: --facts-json {tmp_path / 'missing.json'}: no such file")):
         assert main(["budget", "settle", "--ledger", ledger_url, "--team", "research", "--run-id", "r2",
                      "--actual-g", "80", "--facts-json", str(path)]) == 2
         err = capsys.readouterr().err
@@ -246,3 +259,28 @@ def test_budget_settle_takes_a_facts_file(ledger_url, tmp_path, capsys):
     with Ledger(ledger_url) as ledger:
         (run,) = ledger.settled_runs()
     assert run.run_id == "r1" and run.facts.pipeline == "training"
+
+
+def test_budget_settle_refuses_a_facts_path_that_is_no_regular_file_before_reading_it(ledger_url, tmp_path, capsys):
+    """``--facts-json /dev/zero`` once read until memory ran out; a FIFO would wait for a writer."""
+    import os
+
+    from greenkfp.components.records import MAX_FACTS_BYTES
+
+    with Ledger(ledger_url) as ledger:
+        ledger.set_limit("research", P, 1000, "hard", actor="lead")
+        ledger.reserve("research", P, 100, "r1", actor="gk", pipeline="training")
+    fifo = tmp_path / "facts.fifo"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * (MAX_FACTS_BYTES + 1))
+    capsys.readouterr()
+    for path, reason in (("/dev/zero", "is not a regular file (a device, pipe or socket)"),
+                         (fifo, "is not a regular file (a device, pipe or socket)"),
+                         (tmp_path, "is a folder, not a file"), (big, "is larger than 1 MiB")):
+        assert main(["budget", "settle", "--ledger", ledger_url, "--team", "research", "--run-id", "r1",
+                     "--actual-g", "80", "--facts-json", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: --facts-json {path}: {reason}\n", err
+    with Ledger(ledger_url) as ledger:
+        assert list(ledger.settled_runs()) == []

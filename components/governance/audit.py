@@ -67,8 +67,6 @@ import io
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -730,27 +728,12 @@ def _markdown(result: AuditResult) -> str:
 
 
 def write_audit(result: AuditResult, output: str | os.PathLike) -> list[Path]:
-    """Write :data:`AUDIT_FILES` into the folder ``output``: all into a new folder beside it
-    first, then moved into place (a failure leaves no half-written file)."""
-    target = Path(output)
-    if target.exists() and not target.is_dir():
-        raise AuditError(f"--output {os.fspath(output)} is a file, not a folder")
-    parent = target.parent if str(target.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=parent))
-    try:
-        contents = {"baseline.json": result.baseline.to_json(), "inventory.json": result.inventory_json(),
-                    "inventory.csv": result.inventory_csv(), "reconciliation.csv": result.reconciliation_csv(),
-                    "audit.md": result.markdown()}
-        for name in AUDIT_FILES:
-            (staging / name).write_text(contents[name], encoding="utf-8")
-        if not target.exists():
-            os.rename(staging, target)
-        else:
-            for name in AUDIT_FILES:
-                os.replace(staging / name, target / name)
-            staging.rmdir()
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return [target / name for name in AUDIT_FILES]
+    """Write :data:`AUDIT_FILES` into the folder ``output`` (created if missing) as one set
+    (:func:`~greenkfp.components._files.write_files`): a failure leaves the previous files as they
+    were, and raises :class:`~greenkfp.components._files.OutputError` naming ``--output``."""
+    from .._files import write_files
+
+    contents = {"baseline.json": result.baseline.to_json(), "inventory.json": result.inventory_json(),
+                "inventory.csv": result.inventory_csv(), "reconciliation.csv": result.reconciliation_csv(),
+                "audit.md": result.markdown()}
+    return write_files(output, {name: contents[name] for name in AUDIT_FILES}, option="--output")

@@ -29,7 +29,8 @@ project of a row is GCP's ``project.id`` or AWS's ``usage_account_id``.
 A row that cannot be read is an error of one line naming the file, the line and the field
 (:class:`CloudExportError`); nothing is guessed. Numbers are plain decimals (``12.5``,
 ``1.2e3``; not ``1_000``, ``nan`` or ``inf``) from 0 to :data:`MAX_ROW_KG` kg CO2e a row (more
-than any organisation emits: a larger value is a broken export, not a figure). A file must be a
+than any organisation emits: a larger value is a broken export, not a figure; 1e9 metric tons for
+AWS, the bound stated in the field's own unit). A file must be a
 regular file of at most :data:`MAX_EXPORT_BYTES` (devices and pipes are refused before they are
 opened), CSV without repeated column names, and hold at least one data row (an empty export,
 JSON or CSV alike, is an error). :func:`read_exports` reads several and refuses the same export
@@ -45,7 +46,6 @@ import json
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -116,6 +116,8 @@ class CloudFootprintRow:
 def _month_of(text: Any, path: str, line: int, field: str, formats: str) -> str:
     """``YYYY-MM`` of a month given as ``YYYY-MM``, a date or a timestamp; an error naming the field."""
     value = text.strip() if isinstance(text, str) else text
+    if value is None or value == "":
+        raise CloudExportError(path, line, field, f"is empty (a month is required: {formats})", text)
     if isinstance(value, str):
         match = _DATE.match(value)
         if match and (len(value) == 10 or value[10] in "T "):
@@ -134,7 +136,8 @@ def _month_of(text: Any, path: str, line: int, field: str, formats: str) -> str:
 
 def _number(value: Any, path: str, line: int, field: str, *, required: bool, unit: str = "kg CO2e",
             scale: float = 1.0) -> float | None:
-    """A figure of ``unit`` (``scale`` kg each) >= 0 and at most :data:`MAX_ROW_KG` kg."""
+    """A figure of ``unit`` (``scale`` kg each) >= 0 and at most :data:`MAX_ROW_KG` kg (the bound
+    is stated in ``unit``: 1e+09 metric tons CO2e for AWS's tons)."""
     if value is None or (isinstance(value, str) and value.strip() in ("", "NULL", "null")):
         if required:
             raise CloudExportError(path, line, field, f"is empty (a number of {unit} is required)", value)
@@ -149,9 +152,10 @@ def _number(value: Any, path: str, line: int, field: str, *, required: bool, uni
         number = None
     if number is None or not math.isfinite(number) or number < 0:
         raise CloudExportError(path, line, field, f"must be a number of {unit} >= 0", value)
-    if number * scale > MAX_ROW_KG:
-        raise CloudExportError(path, line, field, f"is beyond {MAX_ROW_KG:.0e} kg CO2e for one row (not a real "
-                                                  f"figure: is the export broken?)", value)
+    limit = MAX_ROW_KG / scale  # in the field's own unit; the product checked too, so no row exceeds MAX_ROW_KG kg
+    if number > limit or number * scale > MAX_ROW_KG:
+        raise CloudExportError(path, line, field, f"is beyond {limit:.0e} {unit} for one row (not a real figure: is "
+                                                  f"the export broken?)", value)
     return number
 
 
@@ -160,32 +164,15 @@ def _text(value: Any) -> str:
 
 
 def _read_bytes(path: str | os.PathLike) -> bytes:
-    """The bytes of a regular file of at most :data:`MAX_EXPORT_BYTES` (checked before opening,
-    so a FIFO or a device is refused, not waited on; and while reading, so a growing file too)."""
-    shown = os.fspath(path)
-    too_large = CloudExportError(shown, None, None, f"is larger than {MAX_EXPORT_BYTES // (1024 * 1024)} MiB; split "
-                                                    "the export", show_value=False)
+    """The bytes of a regular file of at most :data:`MAX_EXPORT_BYTES`
+    (:func:`~greenkfp.components._files.read_bounded`: a FIFO or a device is refused, not waited on)."""
+    from .._files import FileReadError, read_bounded
+
     try:
-        status = os.stat(path)
-        if not stat.S_ISREG(status.st_mode):
-            raise CloudExportError(shown, None, None, "is not a regular file (a device, pipe, socket or folder)",
-                                   show_value=False)
-        if status.st_size > MAX_EXPORT_BYTES:
-            raise too_large
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-        descriptor = os.open(path, flags)  # non-blocking: a file swapped for a FIFO meanwhile does not hang
-        with open(descriptor, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise CloudExportError(shown, None, None, "is not a regular file (a device, pipe, socket or folder)",
-                                       show_value=False)
-            data = handle.read(MAX_EXPORT_BYTES + 1)
-    except CloudExportError:
-        raise
-    except OSError as exc:
-        raise CloudExportError(shown, None, None, f"cannot be read: {exc.strerror or exc}", show_value=False) from None
-    if len(data) > MAX_EXPORT_BYTES:
-        raise too_large
-    return data
+        return read_bounded(path, MAX_EXPORT_BYTES)
+    except FileReadError as exc:
+        reason = exc.reason + ("; split the export" if exc.reason.startswith("is larger") else "")
+        raise CloudExportError(os.fspath(path), None, None, reason, show_value=False) from None
 
 
 def _decode(shown: str, data: bytes) -> str:
@@ -206,15 +193,32 @@ def _no_rows(path: str, what: str) -> CloudExportError:
 
 
 def _csv_rows(path: str, text: str, required: tuple[str, ...], what: str):
-    """(line number, row as a dict of the header's columns) of a CSV export, its header checked."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    """(line number, row as a dict of the header's columns) of a CSV export, its header checked.
+
+    No cell of these exports holds a line break, so a record spanning lines is a quote left
+    open (to the end of the file, or to a later quote): it is reported on the line it opens."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+
+    def unclosed(start: int, detail: str) -> CloudExportError:
+        return CloudExportError(path, start, None, f"unclosed quote (a quoted cell runs on to {detail})",
+                                show_value=False)
+
+    def not_csv(start: int, exc: csv.Error) -> CloudExportError:
+        if "unexpected end of data" in str(exc):
+            return unclosed(start, f"the end of the file, line {reader.line_num}")
+        if reader.line_num > start:
+            return unclosed(start, f"line {reader.line_num}, where it fails: {exc}")
+        return CloudExportError(path, start, None, f"is not CSV ({exc})", show_value=False)
+
     try:
         header = next(reader)
     except StopIteration:
         raise CloudExportError(path, None, None, f"is empty (expected a {what} CSV with a header)",
                                show_value=False) from None
     except csv.Error as exc:
-        raise CloudExportError(path, 1, None, f"is not CSV ({exc})", show_value=False) from None
+        raise not_csv(1, exc) from None
+    if reader.line_num > 1:
+        raise unclosed(1, f"line {reader.line_num}; no cell of the export holds a line break")
     header = [h.strip() for h in header]
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
@@ -225,18 +229,21 @@ def _csv_rows(path: str, text: str, required: tuple[str, ...], what: str):
         raise CloudExportError(path, 1, None, f"the header lacks the {what} column(s) {', '.join(missing)}",
                                ", ".join(header[:8]))
     while True:
+        start = reader.line_num + 1  # the line the next record starts on (a quoted cell may span lines)
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            raise CloudExportError(path, reader.line_num, None, f"is not CSV ({exc})", show_value=False) from None
+            raise not_csv(start, exc) from None
+        if reader.line_num > start:  # no cell of these exports holds a line break: a quote left open
+            raise unclosed(start, f"line {reader.line_num}; no cell of the export holds a line break")
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) != len(header):
-            raise CloudExportError(path, reader.line_num, None, f"has {len(cells)} cells for the header's "
-                                                                f"{len(header)} columns", show_value=False)
-        yield reader.line_num, dict(zip(header, cells))
+            raise CloudExportError(path, start, None, f"has {len(cells)} cells for the header's "
+                                                      f"{len(header)} columns", show_value=False)
+        yield start, dict(zip(header, cells))
 
 
 def _flatten(record: dict, prefix: str = "") -> dict:
@@ -314,9 +321,9 @@ def _gcp_rows(shown: str, text: str) -> list[CloudFootprintRow]:
 
 
 def _tons(value: Any, unit: Any, path: str, line: int, field: str, *, required: bool) -> float | None:
-    tons = _number(value, path, line, f"{field}_value", required=False, unit="metric tons CO2e", scale=1000.0)
+    tons = _number(value, path, line, f"{field}_value", required=required, unit="metric tons CO2e", scale=1000.0)
     if tons is None:
-        return 0.0 if required else None  # the export allows a null value: no emissions estimated
+        return None
     if _text(unit).upper() not in ("MTCO2E", "MTCO2-E", "METRIC TONS CO2E"):
         raise CloudExportError(path, line, f"{field}_unit", "must be MTCO2e (metric tons of CO2 equivalent), the unit "
                                                             "the export uses", unit)

@@ -4,7 +4,7 @@ that are refused or go into overdraft) and its bulk path for the runs themselves
 (:meth:`~greenkfp.components.governance.ledger.Ledger.import_settled_runs`)::
 
     with Ledger("sqlite:///demo-ledger.db") as ledger:
-        summary = seed_quarter(ledger, "2026Q4", runs_per_month=300, seed=0)
+        summary = seed_quarter(ledger, "2026Q3", runs_per_month=300, seed=0)
 
 The teams (the quadrants the budgets are built on):
 
@@ -45,8 +45,8 @@ from ..records import RunFacts
 from .errors import BudgetError
 from .ledger import check_quarter, quarter_months, shift_month
 
-__all__ = ["DEMO_PIPELINES", "DEMO_PROJECTS", "DEMO_TEAMS", "DemoPipeline", "DemoSummary", "seed_quarter",
-           "write_demo_exports"]
+__all__ = ["DEMO_PIPELINES", "DEMO_PROJECTS", "DEMO_TEAMS", "MAX_RUNS_PER_MONTH", "MIN_RUNS_PER_MONTH", "DemoPipeline",
+           "DemoSummary", "check_demo_options", "last_ended_quarter", "seed_quarter", "write_demo_exports"]
 
 UTC = timezone.utc
 #: How many facts each pipeline's pool holds (the runs draw from it).
@@ -187,19 +187,69 @@ def _month_seconds(month: str) -> float:
     return (datetime(year, number, 1, tzinfo=UTC) - _start(month)).total_seconds()
 
 
-def seed_quarter(ledger, quarter: str = "2026Q4", *, runs_per_month: int = 300, seed: int = 0,
-                 baseline_months: int = 3, actor: str = "demo") -> DemoSummary:
+def _fewest_runs() -> int:
+    """The fewest runs a month that give every demo pipeline at least one run a month (with
+    fewer, a team spends nothing in a month and its budget would be 0 g)."""
+    runs = 1
+    while any(round(runs * DEMO_TEAMS[p.team][2] * p.share) < 1 for p in DEMO_PIPELINES):
+        runs += 1
+    return runs
+
+
+#: The fewest runs a month :func:`seed_quarter` takes, the most it takes.
+MIN_RUNS_PER_MONTH, MAX_RUNS_PER_MONTH = _fewest_runs(), 1_000_000
+
+
+def last_ended_quarter(now: datetime | None = None) -> str:
+    """The latest calendar quarter that has ended at ``now`` (default: the real clock), ``YYYYQn``."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    index = now.year * 4 + (now.month - 1) // 3 - 1  # the quarter before the current one
+    return f"{index // 4:04d}Q{index % 4 + 1}"
+
+
+def check_demo_options(quarter: Any, *, runs_per_month: Any = 300, seed: Any = 0, baseline_months: Any = 3,
+                       now: datetime | None = None) -> None:
+    """The arguments of :func:`seed_quarter`, checked before anything is written: a BudgetError
+    naming the first bad one (``quarter``, ``runs_per_month``, ``seed``, ``baseline_months``).
+    A quarter that has not ended at ``now`` (default: the real clock) is refused: the demo writes
+    settled runs, and runs are not settled in the future."""
+    check_quarter(quarter)
+    if (isinstance(runs_per_month, bool) or not isinstance(runs_per_month, int)
+            or not MIN_RUNS_PER_MONTH <= runs_per_month <= MAX_RUNS_PER_MONTH):
+        raise BudgetError("runs_per_month", f"must be a whole number from {MIN_RUNS_PER_MONTH} to "
+                                            f"{MAX_RUNS_PER_MONTH:,} (fewer leave a demo pipeline without runs)",
+                          runs_per_month)
+    if isinstance(baseline_months, bool) or not isinstance(baseline_months, int) or not 1 <= baseline_months <= 12:
+        raise BudgetError("baseline_months", "must be a whole number from 1 to 12", baseline_months)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise BudgetError("seed", "must be a whole number", seed)
+    months = quarter_months(quarter, baseline_months)
+    if months[0] < "1970-01" or months[-1] > "9999-11":  # the ledger's months; the demo's runs end a month later
+        raise BudgetError("quarter", f"must be a quarter whose {baseline_months} baseline months start in 1970 or "
+                                     "later and that ends before 9999-12", quarter)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    year, month = shift_month(int(months[-1][:4]), int(months[-1][5:]), 1)
+    if now < datetime(year, month, 1, tzinfo=UTC):
+        raise BudgetError("quarter", f"has not ended yet (it ends on {year:04d}-{month:02d}-01; now is "
+                                     f"{now:%Y-%m-%d %H:%M} UTC): the demo writes settled runs, not future ones; "
+                                     f"the latest ended quarter is {last_ended_quarter(now)}", quarter)
+
+
+def seed_quarter(ledger, quarter: str = "2026Q3", *, runs_per_month: int = 300, seed: int = 0,
+                 baseline_months: int = 3, actor: str = "demo", now: datetime | None = None) -> DemoSummary:
     """Write a demo quarter (and the ``baseline_months`` before it) into ``ledger`` (a
     :class:`~greenkfp.components.governance.ledger.Ledger`, empty of these teams' months).
 
     Args:
         ledger: The ledger to write to.
         quarter: The quarter, ``YYYYQn``.
-        runs_per_month: Settled runs per month, all teams together (1 to 1,000,000): 16,667 with
+        runs_per_month: Settled runs per month, all teams together (:data:`MIN_RUNS_PER_MONTH` to
+            1,000,000): 16,667 with
             the default 3 baseline months makes 100,000 runs.
         seed: The random seed: the same seed writes the same entries.
         baseline_months: Months before the quarter holding the pre-greenkfp baseline (1 to 12).
         actor: Who the entries say wrote them.
+        now: The time the quarter must have ended by (default: the real clock).
 
     Returns:
         What was written.
@@ -208,13 +258,7 @@ def seed_quarter(ledger, quarter: str = "2026Q4", *, runs_per_month: int = 300, 
         BudgetError: a bad argument (named), or the ledger already holds entries of a demo team in
             one of the months (nothing is written then).
     """
-    check_quarter(quarter)
-    if isinstance(runs_per_month, bool) or not isinstance(runs_per_month, int) or not 1 <= runs_per_month <= 1_000_000:
-        raise BudgetError("runs_per_month", "must be a whole number from 1 to 1,000,000", runs_per_month)
-    if isinstance(baseline_months, bool) or not isinstance(baseline_months, int) or not 1 <= baseline_months <= 12:
-        raise BudgetError("baseline_months", "must be a whole number from 1 to 12", baseline_months)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise BudgetError("seed", "must be a whole number", seed)
+    check_demo_options(quarter, runs_per_month=runs_per_month, seed=seed, baseline_months=baseline_months, now=now)
     rng = random.Random(seed)
     months = quarter_months(quarter, baseline_months)
     for team in DEMO_TEAMS:
@@ -330,23 +374,25 @@ _GCP_SERVICES = (("Compute Engine", "6E18-756A-64DB", 1.25, 0.0), ("Kubernetes E
 _AWS_PRODUCTS = (("AmazonEC2", 1.3, 0.0), ("AmazonS3", 0.0, 1.2), ("AmazonSageMaker", 0.1, 2.0))
 
 
-def write_demo_exports(ledger, directory, months, *, seed: int = 0) -> dict[str, Any]:
+def write_demo_exports(ledger, directory, months, *, seed: int = 0, option: str = "directory") -> dict[str, Any]:
     """Cloud exports that go with a demo ledger, for the audit's reconciliation, into
     ``directory``: ``gcp-carbon-footprint.jsonl`` (BigQuery's JSON export of the Carbon
     Footprint table, nested records), ``aws-carbon-emissions.csv`` (the Data Exports carbon
     emissions table) and ``project-map.json`` (team -> project). Each project's month is its
     pipelines' settled kg times a data-centre overhead, plus the rest of the project's usage
-    (storage, analytics), as a cloud's own accounting would show it. Returns the paths."""
+    (storage, analytics), as a cloud's own accounting would show it. The three are written as one
+    set (:func:`~greenkfp.components._files.write_files`; an
+    :class:`~greenkfp.components._files.OutputError` names ``option``). Returns the paths."""
     import csv
     import io
     import json
     from pathlib import Path
 
-    from .._files import write_atomic
+    from .._files import check_output_folder, write_files
 
     rng = random.Random(seed)
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    check_output_folder(option, folder)
     kg: dict[tuple[str, str], float] = {}
     for run in ledger.settled_runs():
         if run.period in months and run.team in DEMO_PROJECTS:
@@ -386,13 +432,12 @@ def write_demo_exports(ledger, directory, months, *, seed: int = 0) -> dict[str,
                         "usage_period_start": f"{month}-01 00:00:00Z"})
     paths = {"gcp": folder / "gcp-carbon-footprint.jsonl", "aws": folder / "aws-carbon-emissions.csv",
              "project_map": folder / "project-map.json"}
-    write_atomic(paths["gcp"], "\n".join(gcp_lines) + "\n")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(aws_rows[0]) if aws_rows else ["usage_account_id"],
                             lineterminator="\n")
     writer.writeheader()
     writer.writerows(aws_rows)
-    write_atomic(paths["aws"], buffer.getvalue())
-    write_atomic(paths["project_map"], json.dumps({"teams": {team: project for team, (_, project)
-                                                             in DEMO_PROJECTS.items()}}, indent=2) + "\n")
+    project_map = json.dumps({"teams": {team: project for team, (_, project) in DEMO_PROJECTS.items()}}, indent=2)
+    write_files(folder, {paths["gcp"].name: "\n".join(gcp_lines) + "\n", paths["aws"].name: buffer.getvalue(),
+                         paths["project_map"].name: project_map + "\n"}, option=option)
     return paths

@@ -20,8 +20,9 @@ __all__ = ["MAX_GRAMS", "MAX_NAME_CHARS", "MAX_PIPELINE_CHARS", "MAX_REASON_CHAR
 # import them) declares the same numbers (tests/test_governance_policy.py compares them).
 
 #: The largest gram quantity anywhere (a limit, an estimate, an actual, a transfer, an exception,
-#: an overdraft): 1e15 g = 1 Gt CO2eq, beyond any team's month; sums of such figures stay finite.
-MAX_GRAMS = 1e15
+#: an overdraft, a run's saving): 1e15 g = 1 Gt CO2eq; defined in the records (the run facts check
+#: their savings with it).
+from ..records import MAX_GRAMS  # noqa: E402
 #: A team, an actor, a review-board member: characters (the database's column width).
 MAX_NAME_CHARS = 128
 #: A run id (the gatekeeper's ``<team>/<Idempotency-Key>`` included): characters.

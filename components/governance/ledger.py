@@ -75,7 +75,10 @@ Rules the ledger enforces, whatever the policy said:
   (an unknown team: no limit set for that month). A database that cannot be reached is a
   :class:`~greenkfp.components.governance.errors.LedgerUnavailableError` naming the URL, password
   hidden; so is a database that is not a greenkfp ledger or that a newer greenkfp migrated.
-  ``Ledger(url, create=False)`` (read-only use) does not create a SQLite file that does not exist.
+  ``Ledger(url, create=False)`` does not create a SQLite file or a ledger that does not exist
+  (a command that writes to an existing ledger: a typo is not a new ledger);
+  ``Ledger(url, read_only=True)`` (the audit, the report) also opens a SQLite file read-only and
+  migrates nothing: it never writes to the ledger.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ import math
 import numbers
 import random
 import re
+import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -405,7 +409,7 @@ def _shown_url(url: sa.URL | str) -> str:
     return _hide_password(url.render_as_string(hide_password=True) if isinstance(url, sa.URL) else str(url))
 
 
-def _create_engine(url: str, create: bool = True) -> sa.Engine:
+def _create_engine(url: str, create: bool = True, read_only: bool = False) -> sa.Engine:
     if not isinstance(url, str) or not url.strip():
         raise BudgetError("ledger", "must be a database URL such as sqlite:///greenkfp-ledger.db", url)
     try:
@@ -422,8 +426,13 @@ def _create_engine(url: str, create: bool = True) -> sa.Engine:
                                         "not shared between connections", url)
         if not create and not Path(parsed.database).exists():  # SQLite would create it: a typo is not a ledger
             raise BudgetError("ledger", f"{_shown_url(parsed)} does not exist")
-        engine = sa.create_engine(parsed)
-        event.listen(engine, "connect", _sqlite_connect)
+        if not read_only:
+            engine = sa.create_engine(parsed)
+            event.listen(engine, "connect", _sqlite_connect)
+        else:  # read-only use opens the file read-only (SQLite's mode=ro): not a byte of it is written
+            uri = Path(parsed.database).absolute().as_uri() + "?mode=ro"
+            engine = sa.create_engine(parsed, creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+            event.listen(engine, "connect", _sqlite_connect_read_only)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if backend != "postgresql":
@@ -456,6 +465,15 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
     cursor.execute("PRAGMA journal_mode = WAL")  # readers do not wait for the writer
     cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _sqlite_connect_read_only(dbapi_connection, _record) -> None:
+    # no journal_mode (setting it writes the file): a read-only connection reads whichever mode it has
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
+    cursor.execute("PRAGMA query_only = ON")
     cursor.close()
 
 
@@ -500,9 +518,11 @@ class Ledger:
         clock: a callable returning the current time (timezone-aware); the system's UTC clock by
             default.
         create: create the ledger when the database holds none (a SQLite file that does not
-            exist is created). False for read-only use: a SQLite file that does not exist is an
-            error (``ledger sqlite:///typo.db does not exist``), and so is a database without a
-            ledger.
+            exist is created). False for a command that uses an existing ledger: a SQLite file
+            that does not exist is an error (``ledger sqlite:///typo.db does not exist``), and so
+            is a database without a ledger.
+        read_only: never write to the database (implies ``create=False``): a SQLite file is
+            opened read-only, and a ledger at an older revision is refused rather than migrated.
 
     Raises:
         LedgerUnavailableError: the database cannot be reached or opened, is not a greenkfp
@@ -513,14 +533,15 @@ class Ledger:
     """
 
     def __init__(self, url: str = DEFAULT_LEDGER_URL, *, clock: Callable[[], datetime] | None = None,
-                 create: bool = True):
-        self._engine = _create_engine(url, create)
+                 create: bool = True, read_only: bool = False):
+        create = create and not read_only
+        self._engine = _create_engine(url, create, read_only)
         self.url = _shown_url(self._engine.url)
         self.dialect = self._engine.dialect.name
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._create = create
         try:
-            self._run(self._migrate)
+            self._run(self._check_current if read_only else self._migrate, write=not read_only)
         except BaseException:
             self._engine.dispose()
             raise
@@ -592,7 +613,19 @@ class Ledger:
         finally:
             quiet.setLevel(level)
 
-    def _check_revision(self, connection: sa.Connection, config) -> None:
+    def _check_current(self, connection: sa.Connection) -> None:
+        """Read-only use migrates nothing: the ledger must be at this greenkfp's revision."""
+        from alembic.script import ScriptDirectory
+
+        config = alembic_config(connection)
+        current = self._check_revision(connection, config)
+        head = ScriptDirectory.from_config(config).get_current_head()
+        if tuple(current) != (head,):
+            raise LedgerUnavailableError(
+                "ledger", f"{self.url} is at revision {', '.join(current)}, older than this greenkfp's {head}: open "
+                          "it for writing once (any greenkfp budget command) to migrate it; read-only use does not")
+
+    def _check_revision(self, connection: sa.Connection, config) -> tuple[str, ...]:
         """Refuse, before Alembic sees it, a database this code must not migrate: one at a revision
         it does not know (a newer greenkfp's), a SQLite file of other tables, and (``create=False``)
         a database without a ledger."""
@@ -608,7 +641,7 @@ class Ledger:
                     "ledger", f"{self.url} was created by a newer greenkfp (revision {revision}; this greenkfp knows "
                               f"revisions up to {script.get_current_head()}): upgrade greenkfp")
         if current:
-            return
+            return tuple(current)
         if not self._create:
             raise LedgerUnavailableError("ledger", f"{self.url} is not a greenkfp ledger (it has no "
                                                    f"{VERSION_TABLE} table); set a limit to create one")
@@ -620,6 +653,7 @@ class Ledger:
                 shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
                 raise LedgerUnavailableError("ledger", f"{self.url} is not a greenkfp ledger (it holds other tables: "
                                                        f"{shown})")
+        return ()
 
     def _insert(self, connection: sa.Connection, kind: str, action: str, *, actor: str, at: datetime,
                 detail: dict | None = None, unique_key: str | None = None, **columns: Any) -> LedgerEntry:

@@ -39,6 +39,7 @@ it stored them (not re-validated per run: a 100,000-run quarter is read in secon
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
@@ -49,6 +50,7 @@ from .._checks import iso
 from ..records import (LEVERS, AuditBaseline, BoardException, BoardTransfer, LeverTotal, QuarterAssumptions,
                        QuarterlyReport, QuarterProgress, QuarterSources, QuarterTeam, QuarterTeamMonth, RecordError,
                        TeamCost, TeamImpact, TrajectoryPoint, read_record)
+from ..records import _NO_VALUE as _RECORD_NO_VALUE
 from .errors import BudgetError
 
 __all__ = ["CARBON_PRICE_SOURCE", "DEFAULT_CARBON_PRICE_EUR_PER_T", "Quarter", "ReportError", "load_baseline",
@@ -101,18 +103,28 @@ def parse_quarter(text: Any) -> Quarter:
     return Quarter(text, year, number)
 
 
+#: The largest baseline.json the report reads (the audit writes a few KiB per team).
+MAX_BASELINE_BYTES = 16 * 1024 * 1024
+
+
 def load_baseline(path: str | Path) -> AuditBaseline:
     """The audit's baseline (``baseline.json`` of ``greenkfp audit``); a missing, unreadable or
-    malformed file is a :class:`ReportError` naming ``baseline``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ReportError("baseline", "must be the audit's baseline.json (greenkfp audit writes it): no such file",
-                          str(path))
+    malformed file is a :class:`ReportError` naming ``baseline``, the file and the reason
+    (``baseline b.json: field 'target.reduction_percent' must be ..., got 150``)."""
+    from .._files import FileReadError
+
+    shown = os.fspath(path)
     try:
-        return read_record(AuditBaseline, path)
+        return read_record(AuditBaseline, path, max_bytes=MAX_BASELINE_BYTES)
+    except FileReadError as exc:
+        hint = " (greenkfp audit writes the baseline.json)" if exc.reason == "no such file" else ""
+        raise ReportError("baseline", f"{shown}: {exc.reason}{hint}") from None
     except RecordError as exc:
-        raise ReportError("baseline", f"is not a valid audit baseline ({AuditBaseline.SCHEMA}): field "
-                                      f"{exc.field!r} {exc.problem}", str(path)) from None
+        what = exc.problem if exc.field == "(record)" else f"field {exc.field!r} {exc.problem}"  # (record): not JSON
+        problem = f"{shown}: is not a valid audit baseline ({AuditBaseline.SCHEMA}): {what}"
+        if exc.value is _RECORD_NO_VALUE:
+            raise ReportError("baseline", problem) from None
+        raise ReportError("baseline", problem, exc.value) from None
 
 
 def _month_index(month: str) -> int:
@@ -123,10 +135,17 @@ def _month_at(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def _price(field: str, value: Any, *, zero: bool = False) -> float:
+#: The carbon price the report takes, EUR per tonne CO2eq (above 0, at most this: 1,000 times the EU ETS's).
+MAX_CARBON_PRICE_EUR_PER_T = 100_000.0
+#: The US dollars per euro the report takes (a rate outside is a typo, not a currency).
+USD_PER_EUR_RANGE = (0.01, 100.0)
+
+
+def _price(field: str, value: Any, low: float, high: float, unit: str, *, low_included: bool) -> float:
     real = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not real or value < 0 or (value == 0 and not zero):
-        raise ReportError(field, f"must be a finite number {'>= 0' if zero else '> 0'}", value)
+    if not real or value > high or value < low or (value == low and not low_included):
+        bound = f"from {low:g}" if low_included else f"above {low:g}"
+        raise ReportError(field, f"must be a number {bound} to {high:,g} {unit}", value)
     return float(value)
 
 
@@ -373,8 +392,10 @@ def quarterly_report(ledger: Any, quarter: str | Quarter, baseline: AuditBaselin
     quarter = quarter if isinstance(quarter, Quarter) else parse_quarter(quarter)
     if not isinstance(baseline, AuditBaseline):
         raise ReportError("baseline", "must be an AuditBaseline record (see load_baseline)", type(baseline).__name__)
-    price = _price("carbon_price_eur_per_t", carbon_price_eur_per_t)
-    rate = None if usd_per_eur is None else _price("usd_per_eur", usd_per_eur)
+    price = _price("carbon_price_eur_per_t", carbon_price_eur_per_t, 0.0, MAX_CARBON_PRICE_EUR_PER_T,
+                   "EUR per tonne CO2eq", low_included=False)
+    rate = None if usd_per_eur is None else _price("usd_per_eur", usd_per_eur, *USD_PER_EUR_RANGE,
+                                                   "US dollars per euro", low_included=True)
     months, first, last = quarter.months, quarter.months[0], quarter.months[-1]
     if first <= baseline.months[-1]:
         raise ReportError("quarter", f"must come after the baseline's months ({baseline.months[0]} to "
@@ -401,7 +422,18 @@ def quarterly_report(ledger: Any, quarter: str | Quarter, baseline: AuditBaselin
     teams: dict[str, _Team] = {}
     levers = {lever: _Lever() for lever in LEVERS}
     team_levers: dict = defaultdict(_Lever)
-    settled, with_facts = _read_runs(ledger.settled_runs(since=first, until=last), teams, levers, team_levers)
+    latest: list[datetime] = []  # the latest settled run's time: what "data to" means
+
+    def tracked(runs: Iterable[Any]) -> Iterable[Any]:
+        for run in runs:
+            at = run.settled_at if run.settled_at.tzinfo else run.settled_at.replace(tzinfo=timezone.utc)
+            if not latest or at > latest[0]:
+                latest[:] = [at]
+            yield run
+
+    settled, with_facts = _read_runs(tracked(ledger.settled_runs(since=first, until=last)), teams, levers, team_levers)
+    # never after now (a run dated in the future is data the ledger should not hold yet)
+    data_to = f"{min(latest[0], now):%Y-%m-%d}" if latest else "no settled run yet"
     if not settled and not limits and not refusals:
         raise ReportError("quarter", f"has no data in the ledger: no budget, settled run or refusal in {first} to "
                                      f"{last}", quarter.name)
@@ -480,7 +512,7 @@ def quarterly_report(ledger: Any, quarter: str | Quarter, baseline: AuditBaselin
         elif base.mean_monthly_g <= 0:
             notes.append(f"team {name} has no baseline emissions (0 g a month): its own progress cannot be measured")
     if in_progress:
-        notes.insert(0, f"{quarter.name} is in progress: {elapsed} of 3 months, data to {now:%Y-%m-%d}; the "
+        notes.insert(0, f"{quarter.name} is in progress: {elapsed} of 3 months, data to {data_to}; the "
                         f"figures are for its months so far and the mean month is over {elapsed} month"
                         f"{'s' if elapsed > 1 else ''}")
     points = []
@@ -501,8 +533,8 @@ def quarterly_report(ledger: Any, quarter: str | Quarter, baseline: AuditBaselin
         by=target.by, target_monthly_g=baseline.target_monthly_g(), quarter_monthly_g=quarter_mean,
         achieved_percent=achieved, required_percent=required, on_track=achieved >= required - 1e-9,
         trajectory=tuple(points), state="in progress" if in_progress else "complete", months_with_data=elapsed,
-        data_to=f"{now:%Y-%m-%d}" if in_progress else None,
-        status=(f"in progress ({elapsed} of 3 months, data to {now:%Y-%m-%d})" if in_progress
+        data_to=data_to if in_progress else None,
+        status=(f"in progress ({elapsed} of 3 months, data to {data_to})" if in_progress
                 else "on track" if achieved >= required - 1e-9 else "behind"))
 
     refused_by_team: dict[str, Counter] = defaultdict(Counter)

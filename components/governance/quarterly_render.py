@@ -23,6 +23,7 @@ import html
 import io
 import math
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -703,12 +704,13 @@ def render_markdown(report: QuarterlyReport) -> str:
              f"{p.reduction_percent:g} % below it by {p.by}, needs {p.required_percent:.1f} % by {report.months[-1]}: "
              f"**{head['track']}**.", "",
              *(f"- _Note_: {_md(note)}" for note in report.notes), *([""] if report.notes else []),
-             "| team | tier | settled | vs baseline | months over limit | verdict |", "|---|---|--:|--:|--:|---|"]
-    for t in report.teams:
-        over = sum(1 for m in report.team_months if m.team == t.team and m.status in ("in overdraft or exception",
-                                                                                        "over allowance"))
+             "| team | tier | settled | vs baseline | months in overdraft or exception (allowed) "
+             "| months over allowance | verdict |", "|---|---|--:|--:|--:|--:|---|"]
+    for t in report.teams:  # the same statuses as the HTML's table: overdraft/exception is allowed, over allowance not
+        statuses = Counter(m.status for m in report.team_months if m.team == t.team)
         lines.append(f"| {_md(t.team)} | {t.tier or '–'} | {mass(t.emissions_g)} | {_signed(t.change_percent, 1, ' %')} "
-                     f"| {over} | {_track(t.on_track, report)} |")
+                     f"| {statuses['in overdraft or exception']} | {statuses['over allowance']} "
+                     f"| {_track(t.on_track, report)} |")
     lines += ["", "**Savings by lever** (95 % intervals, sums of the runs' bounds):", "",
               "| lever | saved | interval | method | verdict |", "|---|--:|--:|---|---|"]
     for s in report.savings:
@@ -757,24 +759,13 @@ def report_files(quarter: str, output: str | Path) -> dict[str, Path]:
 
 def write_report(report: QuarterlyReport, output: str | Path) -> dict[str, Path]:
     """Render the report in every format, then write the four files into the folder ``output``
-    (created if missing), each atomically; nothing is written when rendering fails, and the files
-    already written are removed when a later write fails."""
-    from .._files import write_atomic
+    (created if missing) as one set (:func:`~greenkfp.components._files.write_files`): nothing is
+    written when rendering fails, and a failed write leaves the previous files as they were
+    (:class:`~greenkfp.components._files.OutputError` names ``--output``)."""
+    from .._files import write_files
 
-    folder = Path(output)
-    if folder.exists() and not folder.is_dir():
-        raise ReportError("output", "must be a folder (it is a file)", str(folder))
     texts = {"html": render_html(report), "json": report.to_json(), "csv": render_csv(report),
              "markdown": render_markdown(report)}
-    paths = report_files(report.quarter, folder)
-    written = []
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for kind, path in paths.items():
-            write_atomic(path, texts[kind])
-            written.append(path)
-    except OSError:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
+    paths = report_files(report.quarter, output)
+    write_files(output, {path.name: texts[kind] for kind, path in paths.items()}, option="--output")
     return paths

@@ -25,6 +25,10 @@ def check_training_options(
     selection_weights: dict = {},
     selection_constraints: dict = {"max_accuracy_drop_points": 1.0},
     on_no_candidate: str = "fail",
+    deploy_name: str = "greenkfp-model",
+    deploy_namespace: str = "default",
+    deploy_region: str = "GB",
+    deploy_service_account: str = "",
 ):
     """Check every option of the training pipeline before anything expensive runs (the gate's
     wait above all), each by the rules of the step that will use it; fail at once, naming the
@@ -48,6 +52,10 @@ def check_training_options(
         selection_weights: Objective weights for chebyshev and weighted_sum.
         selection_constraints: Any of min_accuracy, max_accuracy_drop_points, max_latency_ms, max_sci.
         on_no_candidate: fail or block.
+        deploy_name: Name of the served model and its manifests (DNS-1035 label, <= 53 characters).
+        deploy_namespace: Namespace of the serving manifests (DNS-1123 label).
+        deploy_region: Grid region of the server's carbon metrics.
+        deploy_service_account: Service account of the serving pods (empty: the default).
     """
     options = dict(locals())  # the parameters, before anything else is bound here
 

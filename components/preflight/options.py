@@ -45,6 +45,10 @@ def check_training_options(
     selection_weights: Mapping[str, float] | None = None,
     selection_constraints: Mapping[str, Any] | None = None,
     on_no_candidate: str = "fail",
+    deploy_name: str = "greenkfp-model",
+    deploy_namespace: str = "default",
+    deploy_region: str = "GB",
+    deploy_service_account: str = "",
 ) -> None:
     """Check the training pipeline's options (names as in ``greenkfp.components.parameters``).
 
@@ -91,3 +95,8 @@ def check_training_options(
             DEFAULT_OBJECTIVES, selection_rule)
     if on_no_candidate not in ("fail", "block"):
         raise ValueError(f"on_no_candidate must be fail or block, got {on_no_candidate!r}")
+    from greenkfp.components.serving.manifests import check_pipeline_knobs
+
+    check_pipeline_knobs(hardware_profile=hardware_profile, hardware_overrides=dict(hardware_overrides or {}),
+                         deploy_name=deploy_name, deploy_namespace=deploy_namespace, deploy_region=deploy_region,
+                         deploy_service_account=deploy_service_account)
