@@ -573,9 +573,11 @@ def _send(args: argparse.Namespace, package: str, params: dict, job, start_at: d
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but an option whose value starts with '-' (``--estimate-g -inf``, ``--expires-at
-    -1d``: argparse reads it as another option) is one line saying how to write it; the
-    subcommands' parsers are of this class too."""
+    """argparse, but every usage error is one line on stderr (``error: argument --cpu: invalid
+    int value: '1.5' (greenkfp serving deploy-manifests --help)``), not the whole usage; an
+    option whose value starts with '-' (``--estimate-g -inf``, ``--expires-at -1d``: argparse
+    reads it as another option) is one line saying how to write it. The subcommands' parsers are
+    of this class too, and scripts under scripts/ use it."""
 
     def error(self, message: str):
         import re
@@ -585,7 +587,7 @@ class _Parser(argparse.ArgumentParser):
             option = missing.group(1).split("/")[-1]
             self.exit(2, f"error: {option} needs a value; one that starts with '-' is written {option}=VALUE "
                          f"(such as {option}=-1)\n")
-        super().error(message)
+        self.exit(2, f"error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

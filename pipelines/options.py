@@ -155,28 +155,11 @@ def check_gate_values(values: dict) -> None:
     from datetime import datetime, timezone
 
     from greenkfp.components.carbon.params import policy_from_params
+    from greenkfp.components.carbon.providers import check_regions  # the one region check (serve's too)
 
     policy = policy_from_params(**{**values, "energy_kwh": values.get("energy_kwh") or None})
     policy.latest_end(policy.earliest_start or datetime.now(timezone.utc))
     check_regions(policy.provider, policy.regions)
-
-
-def check_regions(provider: str, regions) -> None:
-    """Every region in a form the primary provider serves, checked offline where the provider
-    can (the embedded zones; the shape of a UK or WattTime region): an unknown region is bad
-    input, named now, not an error in the middle of the run."""
-    import importlib
-
-    from greenkfp.components.carbon.providers import embedded
-
-    for region in regions:
-        if provider == "embedded":
-            embedded.EmbeddedProvider().zone_index(region)
-        else:
-            parse = getattr(importlib.import_module(f"greenkfp.components.carbon.providers.{provider}"),
-                            "parse_region", None)
-            if parse is not None:
-                parse(region)
 
 
 def check_local_training(arguments: dict) -> None:

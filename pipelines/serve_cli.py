@@ -39,8 +39,9 @@ def add_serve_command(sub) -> None:
                     "requests, latency, batch sizes, CPU seconds, energy (joules, measured or modeled) and carbon "
                     "at /metrics.")
     p.add_argument("--model", required=True, metavar="PATH",
-                   help="an .onnx file, or a selection record (JSON, greenkfp.selection/v1) whose chosen variant "
-                        "to serve")
+                   help="an .onnx file, a selection record (JSON, greenkfp.selection/v1) whose chosen variant "
+                        "to serve, or a folder holding exactly one of either (/mnt/models, where KServe's storage "
+                        "initializer copies a prefix URI's contents)")
     p.add_argument("--name", required=True, help="the model's name in the URLs (/v2/models/NAME/infer)")
     p.add_argument("--model-version", default="1", metavar="VERSION", help="the model's version (default: 1)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -88,8 +89,17 @@ def settings_from_args(args: argparse.Namespace):
         ValueError: a bad option, named with the value as typed.
     """
     from greenkfp.components.serving.app import MAX_BODY_LIMIT_BYTES, ServeSettings
+    from greenkfp.components.carbon.errors import ProviderOptionError
     from greenkfp.pipelines.cli import _provider_options
     from greenkfp.pipelines.gatekeeper_cli import _whole
+
+    try:
+        provider_options = _provider_options(args)
+    except ProviderOptionError as exc:  # --replay-year's value is named as the option the user typed
+        if exc.provider == "embedded" and exc.option == "replay_year" and args.replay_year is not None:
+            raise ValueError(f"--replay-year {args.replay_year}: "
+                             f"{str(exc).split(': ', 1)[-1]}") from None
+        raise
 
     if not str(args.host).strip():
         raise ValueError(f"--host must be an address to listen on (127.0.0.1, 0.0.0.0, ::), got {args.host!r}")
@@ -101,7 +111,7 @@ def settings_from_args(args: argparse.Namespace):
         max_request_rows=_whole(args, "max_request_rows", 1, 1 << 20),
         threads=_whole(args, "threads", 1, 256),
         hardware_profile=args.hardware_profile, region=args.region, provider=args.provider,
-        provider_options=_provider_options(args),
+        provider_options=provider_options,
         intensity_refresh_s=_number(args, "intensity_refresh", "--intensity-refresh", 1, 86400),
         max_body_bytes=_whole(args, "max_body_mib", 1, MAX_BODY_LIMIT_BYTES // 1048576) * 1048576)
 
@@ -115,13 +125,20 @@ def _named(message: str) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from greenkfp.components.carbon.providers import check_regions  # the one region check (manifests' too)
+    from greenkfp.components.serving.model import ModelLoadError, resolve_model_path
     from greenkfp.pipelines.gatekeeper_cli import _check_listen, log_config
-    from greenkfp.pipelines.options import check_regions
 
     try:
         settings = settings_from_args(args)
-        if not Path(settings.model).is_file():
-            raise ValueError(f"--model {settings.model!r}: no such file")
+        model = Path(settings.model)
+        if model.is_dir():  # KServe's storage initializer copies a prefix's contents into a folder
+            try:
+                resolve_model_path(model)
+            except ModelLoadError as exc:
+                raise ValueError(f"--model: {exc}") from None
+        elif not model.is_file():
+            raise ValueError(f"--model {settings.model!r}: no such file or folder")
         try:
             check_regions(settings.provider, [settings.region])
         except ValueError as exc:

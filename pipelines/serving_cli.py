@@ -30,14 +30,18 @@ def add_serving_commands(sub) -> None:
     p.add_argument("--output", required=True, metavar="DIR", help="folder to write the manifests into (made if missing)")
     p.add_argument("--storage-uri", default="",
                    help="where the cluster fetches the ONNX model (gs://, s3://, pvc://CLAIM/PATH, https://...; "
-                        "default: the record's chosen_model_uri)")
+                        "default: the record's chosen_model_uri); a prefix ending in '/' (gs://B/DIR/) or hf://ORG/"
+                        "MODEL is a folder: the server gets /mnt/models, which must hold one .onnx file or one "
+                        "selection record")
     p.add_argument("--name", default="greenkfp-model", help="object and model name (DNS-1035 label, <= 53 characters)")
     p.add_argument("--namespace", default="default")
     p.add_argument("--image", default=None, help="server image (default: the library's, ghcr.io/greenkfp/greenkfp:VERSION)")
     p.add_argument("--hardware-profile", default="n2-standard-4", help="hardware profile of the serving machine")
     p.add_argument("--cpu", type=int, default=1, help="whole vCPUs per replica, also the server's threads (default 1)")
     p.add_argument("--memory-mib", type=int, default=0, help="memory per replica, MiB (default: the profile's share)")
-    p.add_argument("--region", default="GB", help="grid region for the server's carbon metrics (default GB)")
+    p.add_argument("--region", default="GB",
+                   help="grid region for the server's carbon metrics, checked as greenkfp serve checks it: a zone "
+                        "of the embedded data such as GB, DE-LU, US-CAL-CISO (default GB)")
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--max-batch-delay-ms", type=float, default=5.0)
     p.add_argument("--min-replicas", type=int, default=1)
@@ -54,6 +58,11 @@ def cmd_deploy_manifests(args: argparse.Namespace) -> int:
     from greenkfp.components.records import SelectionRecord, read_record
     from greenkfp.components.serving.manifests import ManifestError, from_selection, render_manifests
 
+    selection = Path(args.selection)
+    if selection.is_dir():
+        raise ValueError(f"--selection {args.selection}: a folder, not a selection record (JSON)")
+    if not selection.exists():
+        raise ValueError(f"--selection {args.selection}: no such file")
     record = read_record(SelectionRecord, args.selection)
     out = Path(args.output)
     if out.exists() and not out.is_dir():

@@ -77,7 +77,10 @@ def _number(value: str, option: str, lowest: float, highest: float, whole: bool 
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    from greenkfp.pipelines.cli import _Parser  # greenkfp's parser: a usage error is one line
+
+    p = _Parser(prog="loadtest_serving.py", description=__doc__.split("\n\n")[0],
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", help="test a server already running on loopback (http://127.0.0.1:PORT) "
                                  "instead of starting greenkfp serve")
     p.add_argument("--server-pid", help="with --url: the server's process id, to count its CPU seconds")

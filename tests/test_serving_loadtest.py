@@ -158,6 +158,14 @@ def test_bad_options_are_one_line_and_exit_2(argv, message, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("argv, option", [(["--bogus"], "--bogus"), (["--rows"], "--rows")])
+def test_usage_errors_are_one_line_not_the_usage(argv, option, tmp_path):
+    done = subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and option in done.stderr, done.stderr
+    assert "usage:" not in done.stderr and "Traceback" not in done.stderr
+
+
 def test_a_short_day_against_greenkfp_serve_writes_every_stage_and_the_capacity(tmp_path):
     """The whole script, bounded (a 10 s day at 40 req/s peak, two 2 s probes), as a user runs it."""
     import json

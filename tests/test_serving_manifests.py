@@ -62,7 +62,7 @@ def test_manifests_pass_the_kubernetes_schemas(uri):
 
 def test_the_server_container_runs_greenkfp_serve_from_the_librarys_image_with_oip_probes(monkeypatch):
     monkeypatch.delenv("GREENKFP_IMAGE", raising=False)
-    o = options(cpu=2, max_batch_size=16, max_batch_delay_ms=2.5, region="DE")
+    o = options(cpu=2, max_batch_size=16, max_batch_delay_ms=2.5, region="DE-LU")
     for document in documents(o).values():
         if document["kind"] == "Service":
             assert document["spec"]["ports"] == [{"name": "http1", "port": PORT, "targetPort": "http1", "protocol": "TCP"}]
@@ -75,7 +75,7 @@ def test_the_server_container_runs_greenkfp_serve_from_the_librarys_image_with_o
         flags = dict(zip(args[1::2], args[2::2]))
         assert flags == {"--model": "/mnt/models/int8.onnx", "--name": "digits", "--host": "0.0.0.0", "--port": "8080",
                          "--max-batch-size": "16", "--max-batch-delay-ms": "2.5", "--threads": "2",
-                         "--hardware-profile": "n2-standard-4", "--region": "DE"}
+                         "--hardware-profile": "n2-standard-4", "--region": "DE-LU"}
         assert container["ports"] == [{"name": "http1", "containerPort": 8080, "protocol": "TCP"}]
         assert container["readinessProbe"]["httpGet"]["path"] == READY_PATH == "/v2/health/ready"
         assert container["livenessProbe"]["httpGet"]["path"] == LIVE_PATH == "/v2/health/live"
@@ -269,7 +269,7 @@ def test_the_pipelines_deploy_knobs_are_checked_before_the_run_naming_the_knob(t
         check_training_options(deploy_name="Digits")
     with pytest.raises(ValueError, match=re.escape("deploy_service_account must be a DNS-1123 subdomain")):
         check_training_options(deploy_service_account="Model Reader")
-    check_training_options(deploy_name="digits", deploy_namespace="ml", deploy_region="DE",
+    check_training_options(deploy_name="digits", deploy_namespace="ml", deploy_region="DE-LU",
                            deploy_service_account="model-reader")
     monkeypatch.chdir(tmp_path)
     assert main(["run-local", "--deploy-name", "Digits_Model", "--pipeline-root", str(tmp_path / "root")]) == 2
@@ -304,3 +304,78 @@ def test_the_flagship_deploys_the_selection_after_selecting(platform):
         name: f"pipelinechannel--{name}" for name in ("deploy_name", "deploy_namespace", "deploy_region",
                                                        "deploy_service_account", "hardware_profile",
                                                        "hardware_overrides")}
+
+
+# --------------------------------------------------------------------------- the hostile test's findings
+
+
+def _serve_error(argv: list[str], capsys) -> str:
+    """``greenkfp serve``'s one-line error (it exits before listening)."""
+    assert main(["serve", "--name", "m", *argv]) == 2
+    captured = capsys.readouterr()
+    lines = (captured.out + captured.err).strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0], lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("region", ["DE", "EU-WEST", "Atlantis"])
+def test_a_region_serve_refuses_is_refused_by_the_manifests_and_the_pipeline_alike(region, tmp_path, capsys):
+    """deploy-manifests --region DE wrote a container that `greenkfp serve --region DE` refuses
+    (exit 2): the pod would crash-loop. The one region check decides for all three."""
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"not loaded: the region is checked first")
+    served = _serve_error(["--model", str(model), "--region", region], capsys)
+    problem = f"region {region!r} is not in the embedded data; supported zones: "
+    assert problem in served and "DE-LU" in served
+    with pytest.raises(ManifestError, match=re.escape(problem)):
+        options(region=region)
+    selection = tmp_path / "selection.json"
+    selection.write_text(json.dumps(SELECTION), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["serving", "deploy-manifests", "--selection", str(selection), "--output", str(out),
+                 "--storage-uri", "gs://b/m.onnx", "--region", region]) == 2
+    captured = capsys.readouterr()
+    line = (captured.out + captured.err).strip()
+    assert line.startswith(f"error: --region {region!r} is not in the embedded data") and "\n" not in line
+    assert line.split("supported zones: ")[1] == served.split("supported zones: ")[1]
+    assert not out.exists()
+    from greenkfp.components.preflight import check_training_options
+
+    with pytest.raises(ValueError, match=re.escape(f"deploy_{problem}")):
+        check_training_options(deploy_region=region)
+
+
+def test_a_region_serve_takes_is_taken_by_the_manifests():
+    for region in ("DE-LU", "GB", "us-cal-ciso"):
+        assert options(region=region).region == region
+
+
+@pytest.mark.parametrize("uri, model", [
+    ("gs://b/dir/", "/mnt/models"),
+    ("s3://b/models/digits/", "/mnt/models"),
+    ("hf://org/model", "/mnt/models"),
+    ("gs://b/dir/m.onnx", "/mnt/models/m.onnx"),
+    ("s3://mlpipeline/v2/artifacts/run/selected", "/mnt/models/selected"),  # a KFP artifact: a file
+    ("https://example.com/m.onnx", "/mnt/models/m.onnx"),
+])
+def test_a_prefix_uri_serves_the_folder_kserve_copies_its_contents_into(uri, model):
+    """KServe's storage initializer copies a prefix's contents into /mnt/models, so
+    /mnt/models/dir would not exist: the server is given /mnt/models itself."""
+    o = options(storage_uri=uri)
+    validate_manifests(documents(o))
+    for document in (inference_service(o), deployment(o)):
+        args = server(document)[1]["args"]
+        assert args[args.index("--model") + 1] == model
+
+
+def test_deploy_manifests_usage_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["serving", "deploy-manifests", "--selection", "nope.json", "--output", "out"]) == 2
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).strip() == "error: --selection nope.json: no such file"
+    (tmp_path / "s.json").write_text(json.dumps(SELECTION), encoding="utf-8")
+    assert main(["serving", "deploy-manifests", "--selection", "s.json", "--output", "out", "--cpu", "1.5"]) == 2
+    captured = capsys.readouterr()
+    line = (captured.out + captured.err).strip()
+    assert "--cpu" in line and "'1.5'" in line and "\n" not in line and "usage:" not in line
+    assert list(tmp_path.iterdir()) == [tmp_path / "s.json"]

@@ -137,7 +137,10 @@ def storage_uri_from_artifact(uri: str) -> str:
 
 
 def _storage(value: Any) -> tuple[str, str]:
-    """The checked storage URI and the model's file name in it."""
+    """The checked storage URI and the model's file name in it: "" for a prefix (a folder:
+    ``gs://b/dir/``, ``s3://b/dir/``, ``hf://org/model``), whose contents KServe's storage
+    initializer copies into /mnt/models itself, so the server is given that folder. A URI
+    without the trailing ``/`` names a file (a KFP artifact, ``.../selected``, has no suffix)."""
     text = value if isinstance(value, str) else ""
     parts = urlsplit(text)
     path = PurePosixPath(parts.path)
@@ -151,7 +154,29 @@ def _storage(value: Any) -> tuple[str, str]:
                             "manifests; give them through service_account's secret")
     if parts.scheme == "pvc":
         _dns("storage_uri's PVC name", parts.netloc, _DNS1123_SUBDOMAIN, 253, "a DNS-1123 subdomain")
+    if parts.scheme == "hf" or text.endswith("/"):
+        return text, ""  # a prefix: /mnt/models holds its contents
     return text, path.name
+
+
+def check_server_region(region: str) -> None:
+    """``region`` checked exactly as ``greenkfp serve --region`` checks it (the one shared
+    :func:`~greenkfp.components.carbon.providers.check_regions`, with serve's default provider,
+    which the manifests' server runs with): a region the server would refuse at start-up would
+    make the pod crash-loop.
+
+    Raises:
+        ManifestError: ``region 'DE' is not in the embedded data; supported zones: ...``.
+    """
+    from ..carbon.providers import check_regions
+    from ..parameters import GATE
+
+    try:
+        check_regions(GATE["provider"].default, [region])
+    except ValueError as exc:
+        message = str(exc)
+        raise ManifestError(message if message.startswith("region ") else f"region {shown(region)}: {message}") \
+            from None
 
 
 def deploy_options(*, name: str, storage_uri: str, namespace: str = "default", image: str | None = None,
@@ -199,8 +224,9 @@ def deploy_options(*, name: str, storage_uri: str, namespace: str = "default", i
     share = max(1, round(profile.ram_gb * 1024 * cpu / profile.vcpus))
     memory = share if memory_mib == 0 else _int("memory_mib", memory_mib, 64, max(64, int(profile.ram_gb * 1024)))
     if not isinstance(region, str) or not _REGION.fullmatch(region):
-        raise ManifestError(f"region must be a grid region code such as GB or DE (letters, digits, '_', '-', "
+        raise ManifestError(f"region must be a grid region code such as GB or DE-LU (letters, digits, '_', '-', "
                             f"'.', ':'), got {shown(region)}")
+    check_server_region(region)
     batch = _int("max_batch_size", max_batch_size, 1, MAX_BATCH)
     try:
         delay = positive("max_batch_delay_ms", max_batch_delay_ms) if max_batch_delay_ms != 0 else 0.0
@@ -223,10 +249,17 @@ def _labels(o: DeployOptions) -> dict[str, str]:
             "app.kubernetes.io/part-of": "greenkfp"}
 
 
+def _downloaded_path(o: DeployOptions) -> str:
+    """Where the storage initializer puts the model: /mnt/models/FILE for a file's URI, the
+    folder /mnt/models itself for a prefix's (``greenkfp serve --model`` takes a folder holding
+    one .onnx file or one selection record)."""
+    return f"{MODEL_DIR}/{o.model_file}" if o.model_file else MODEL_DIR
+
+
 def _model_path(o: DeployOptions) -> str:
     if o.storage_uri.startswith("pvc://"):
         return str(PurePosixPath("/mnt/pvc") / urlsplit(o.storage_uri).path.lstrip("/"))
-    return f"{MODEL_DIR}/{o.model_file}"
+    return _downloaded_path(o)
 
 
 def server_container(o: DeployOptions, *, model_path: str, port_ref: int | str) -> dict:
@@ -258,7 +291,7 @@ _TMP_VOLUME = {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}
 
 def inference_service(o: DeployOptions) -> dict:
     """The KServe InferenceService: a custom predictor whose ``STORAGE_URI`` KServe downloads into /mnt/models."""
-    container = server_container(o, model_path=f"{MODEL_DIR}/{o.model_file}", port_ref=PORT)
+    container = server_container(o, model_path=_downloaded_path(o), port_ref=PORT)
     container["env"] = [{"name": "STORAGE_URI", "value": o.storage_uri}]
     predictor: dict[str, Any] = {"minReplicas": o.min_replicas, "maxReplicas": o.max_replicas}
     if o.service_account:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._messages import listing, redact_urls
 from .protocol import DATATYPES, ProtocolError, RequestInput, tensor_from_input
 
 __all__ = ["ModelLoadError", "ServedModel", "TensorSpec", "resolve_model_path"]
@@ -36,7 +37,15 @@ ONNX_TYPES = {
 
 
 class ModelLoadError(RuntimeError):
-    """The model could not be found or loaded (the message says which file and why)."""
+    """The model could not be found or loaded (the message says which file and why).
+
+    The message is shown in ``/v2/models/{name}/ready``, in 503 bodies and in the log: the
+    credentials of any URL in it (a record's ``chosen_model_uri`` of ``s3://key:secret@...``,
+    a presigned URL's signature) are redacted by the project's one redaction,
+    :func:`~greenkfp.components._messages.redact_urls`."""
+
+    def __init__(self, message: str):
+        super().__init__(redact_urls(message))
 
 
 @dataclass(frozen=True)
@@ -51,14 +60,64 @@ class TensorSpec:
         return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
 
 
-def resolve_model_path(model: str | os.PathLike) -> Path:
-    """The ``.onnx`` file that ``model`` names: an ONNX file, or a selection record's chosen variant.
+def _is_selection_record(path: Path) -> bool:
+    """Whether ``path`` is a selection record (``greenkfp.selection/v1`` JSON, at most 1 MiB),
+    not some other JSON (a Hugging Face repository's ``config.json``)."""
+    from ..records import SelectionRecord
+
+    try:
+        if path.stat().st_size > 1 << 20:
+            return False
+        SelectionRecord.from_json(path.read_bytes())
+    except (OSError, ValueError, TypeError, KeyError):
+        return False
+    return True
+
+
+def _file_in_folder(folder: Path) -> Path:
+    """The model in a folder (what KServe's storage initializer makes of a prefix URI): its one
+    selection record (which names the variant among the folder's ``.onnx`` files), else its one
+    ``.onnx`` file.
 
     Raises:
-        ModelLoadError: no such file, a record that chose no variant, or a chosen file not found.
+        ModelLoadError: naming the folder and what it holds, when that is not exactly one of either.
+    """
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise ModelLoadError(f"model folder {str(folder)!r} cannot be read: {exc.strerror or exc}") from None
+    files = [p for p in entries if p.is_file()]
+    onnx = [p for p in files if p.suffix.lower() == ".onnx"]
+    records = [p for p in files if p.suffix.lower() == ".json" and _is_selection_record(p)]
+    if len(records) == 1:
+        return records[0]
+    if not records and len(onnx) == 1:
+        return onnx[0]
+    if records:
+        holds = f"{len(records)} selection records ({listing(p.name for p in records)})"
+    elif onnx:
+        holds = f"{len(onnx)} .onnx files ({listing(p.name for p in onnx)}) and no selection record"
+    elif entries:
+        holds = (f"no .onnx file and no selection record (it holds: "
+                 f"{listing(p.name + ('/' if p.is_dir() else '') for p in entries)})")
+    else:
+        holds = "nothing (it is empty)"
+    raise ModelLoadError(f"model folder {str(folder)!r} holds {holds}; a folder must hold exactly one .onnx file "
+                         "or one selection record: give the file itself")
+
+
+def resolve_model_path(model: str | os.PathLike) -> Path:
+    """The ``.onnx`` file that ``model`` names: an ONNX file, a selection record's chosen variant,
+    or a folder holding exactly one of either (:func:`_file_in_folder`).
+
+    Raises:
+        ModelLoadError: no such file, a folder without exactly one model, a record that chose no
+            variant, or a chosen file not found.
     """
     path = Path(model)
-    if not path.is_file():
+    if path.is_dir():
+        path = _file_in_folder(path)
+    elif not path.is_file():
         raise ModelLoadError(f"model file {str(path)!r} not found")
     if path.suffix.lower() != ".json":
         return path

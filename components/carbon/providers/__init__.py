@@ -50,8 +50,31 @@ def get_provider(name: str, **options) -> CarbonProvider:
     return provider_class(name)(**options)
 
 
+def check_regions(provider: str, regions) -> None:
+    """Every region in a form ``provider`` serves, checked offline where the provider can (the
+    embedded zones; the shape of a UK or WattTime region): an unknown region is bad input, named
+    now, not an error in the middle of a run or a crash-looping server. The one region check of
+    the gate's options, ``greenkfp serve --region`` and the serving manifests' region.
+
+    Raises:
+        ValueError: the first region the provider does not serve (UnknownRegionError for the
+            embedded data, naming the supported zones).
+    """
+    for region in regions:
+        if provider == "embedded":
+            from .embedded import EmbeddedProvider
+
+            EmbeddedProvider().zone_index(region)
+        else:
+            parse = getattr(importlib.import_module(_REGISTRY[provider][0], __name__), "parse_region", None) \
+                if provider in _REGISTRY else None
+            if parse is not None:
+                parse(region)
+
+
 __all__ = [
     "CarbonProvider",
+    "check_regions",
     "HttpProvider",
     "IntensityReading",
     "PROVIDER_NAMES",
