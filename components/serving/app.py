@@ -275,9 +275,9 @@ async def _read_body(scope: dict, receive, cap: int) -> bytes | None:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _send(send, status: int, body: bytes, headers: tuple = ()) -> None:
+async def _send(send, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [_JSON_HEADER, (b"content-length", str(len(body)).encode()), *headers]})
+                "headers": [_JSON_HEADER, (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 
