@@ -161,6 +161,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"batches up to {settings.max_batch_size} rows, {settings.max_batch_delay_ms:g} ms; {settings.threads} "
         f"thread(s); energy {server.energy.method} ({settings.hardware_profile}); carbon {settings.region} via "
         f"{settings.provider}"), soft_wrap=True)
+    # uvloop and httptools named, not left to uvicorn's "auto" (which falls back to asyncio and h11 silently)
     uvicorn.run(app, host=args.host, port=int(args.port), log_level=args.log_level, access_log=args.access_log,
-                log_config=log_config(args.log_level))
+                log_config=log_config(args.log_level), loop="uvloop", http="httptools")
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -142,6 +143,27 @@ def test_a_queued_request_runs_at_its_deadline_beside_a_running_batch():
     second = run(main())
     np.testing.assert_array_equal(second[0], np.full((2, 3), 2.0))
     assert runner.calls == [1, 2]
+
+
+def test_short_runs_stay_on_the_event_loop_and_a_slow_one_goes_back_to_a_thread():
+    durations = iter([0.0, 0.0, 0.0, 0.05, 0.0, 0.0])
+    threads = []
+
+    def runner(inputs):
+        threads.append(threading.get_ident())
+        time.sleep(next(durations))
+        return [inputs["x"] * 2], None
+
+    async def main():
+        batcher = MicroBatcher(runner, max_batch_size=1, max_batch_delay_s=0.0, inline_below_s=0.01)
+        answers = [await batcher.submit(rows_of(i, 1), 1) for i in range(6)]
+        batcher.close()
+        return threading.get_ident(), answers
+
+    loop_thread, answers = run(main())
+    # the first call (duration unknown) and the one after the 50 ms call ran in a worker thread
+    assert [t == loop_thread for t in threads] == [False, True, True, True, False, True]
+    assert [float(a[0][0, 0]) for a in answers] == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
 
 
 @pytest.mark.parametrize("datatype, data, expected", [

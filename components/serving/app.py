@@ -21,11 +21,13 @@ its ``Content-Length``, or as soon as its bytes pass the cap), 503 while the mod
 Why FastAPI on uvicorn: it is the stack the gatekeeper already runs (no second web framework to
 learn, pin and patch), and the one KServe's own Python model server and MLServer run, so the
 comparison with MLServer measures the serving work, not the HTTP stack. The hot path skips
-FastAPI's per-request machinery where it costs: bodies are read raw (capped) and parsed by orjson,
-validated by pydantic v2 (compiled), turned into numpy arrays in one call per input, and
-answered as orjson bytes serialised straight from the numpy arrays; uvicorn[standard] brings
-uvloop and httptools. A bare Starlette app would shave the routing layer only; aiohttp or a
-gRPC-only server would change stacks without touching the costs that matter (JSON, session.run).
+FastAPI where it costs: ``POST .../infer`` is answered by a bare ASGI callable in front of the
+routes (a precompiled regex on the path, the body read raw from ``receive`` under the cap, raw
+``send`` events: FastAPI's routing and parameter resolution cost more CPU per request than the
+inference of a small model); the body is parsed by orjson, validated by pydantic v2 (compiled),
+turned into numpy arrays in one call per input, and answered as orjson bytes serialised straight
+from the numpy arrays; a short ``session.run`` runs on the event loop (the hop to a worker thread
+costs more); the metrics' labelled series are looked up once; uvicorn runs uvloop and httptools.
 ``scripts/bench_serving.py`` (issue 14's benchmark) is where the choice is checked.
 """
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -52,6 +55,9 @@ logger = logging.getLogger("greenkfp.serving")
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_BODY_LIMIT_BYTES = 256 * 1024 * 1024
 _JSON = "application/json"
+#: A ``session.run`` shorter than this runs on the event loop, not in a worker thread (measured on
+#: the benchmark's int8 MLP: a one-row run takes ~9 us of CPU, the hop to a thread and back ~50 us).
+INLINE_RUN_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,7 @@ class InferenceServer:
             if not model.batchable and s.max_batch_size > 1:
                 logger.warning("model %s has an input with a fixed first dimension: batching off", s.name)
             self.batcher = MicroBatcher(self._run, max_batch_size=size, max_batch_delay_s=s.max_batch_delay_ms / 1000,
-                                        on_batch=self._on_batch)
+                                        on_batch=self._on_batch, inline_below_s=INLINE_RUN_S)
             self.model = model
             self.state = "ready"
             self.metrics.ready.labels(s.name).set(1)
@@ -239,20 +245,92 @@ class InferenceServer:
         return dumps(answer)
 
 
-async def _read_body(request: Request, cap: int) -> bytes:
-    """The body, refused (413) when its ``Content-Length`` or its bytes pass ``cap``."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > cap:
-        raise ProtocolError(413, f"request body of {int(length)} bytes is larger than the server takes ({cap} bytes)",
-                            kind="body_too_large")
+_INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
+_JSON_HEADER = (b"content-type", b"application/json")
+
+
+async def _read_body(scope: dict, receive, cap: int) -> bytes | None:
+    """The body, refused (413) when its ``Content-Length`` or its bytes pass ``cap``; ``None``
+    when the client went away before sending it whole."""
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            length = value.decode("latin-1")
+            if length.isdigit() and int(length) > cap:
+                raise ProtocolError(413, f"request body of {int(length)} bytes is larger than the server takes "
+                                         f"({cap} bytes)", kind="body_too_large")
+            break
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise ProtocolError(413, f"request body is larger than the server takes ({cap} bytes)",
-                                kind="body_too_large")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            return None
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > cap:
+                raise ProtocolError(413, f"request body is larger than the server takes ({cap} bytes)",
+                                    kind="body_too_large")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _send(send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [_JSON_HEADER, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _InferEndpoint:
+    """``POST /v2/models/{name}[/versions/{v}]/infer`` as a bare ASGI app: the request path that
+    carries the load skips the framework's routing, parameter resolution and response classes
+    (they cost more CPU than the inference of a small model). :class:`_ServingApp` calls it in
+    front of the routes; it is also the routes' endpoint, so other methods get FastAPI's 405."""
+
+    def __init__(self, server: InferenceServer):
+        self.server = server
+
+    async def __call__(self, scope, receive, send) -> None:
+        match = _INFER_PATH.fullmatch(scope["path"])
+        if match is None:  # reached through the router with a path the pattern does not take
+            await _send(send, 404, error_body(f"no such endpoint: {scope['method']} {scope['path']}"))
+            return
+        await self.handle(match, receive, send, scope)
+
+    async def handle(self, match, receive, send, scope) -> None:
+        server = self.server
+        start = time.perf_counter()
+        try:
+            server.check_model(match[1], match[2])
+            server.check_ready()
+            body = await _read_body(scope, receive, server.settings.max_body_bytes)
+            if body is None:
+                return  # nobody to answer
+            answer = await server.infer(body)
+        except ProtocolError as exc:
+            server.metrics.record_answer(exc.status, exc.kind)
+            await _send(send, exc.status, error_body(exc.message))
+            return
+        except Exception:
+            logger.exception("internal error on %s %s", scope["method"], scope["path"])
+            await _send(send, 500, error_body("internal server error"))
+            return
+        server.metrics.record_answer(200, seconds=time.perf_counter() - start)
+        await _send(send, 200, answer)
+
+
+class _ServingApp(FastAPI):
+    """The FastAPI app with :class:`_InferEndpoint` in front for ``POST .../infer``."""
+
+    infer_endpoint: _InferEndpoint
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            match = _INFER_PATH.fullmatch(scope["path"])
+            if match is not None:
+                await self.infer_endpoint.handle(match, receive, send, scope)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -272,6 +350,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     """
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
     from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.routing import Route
 
     from .. import _runtime
 
@@ -285,8 +364,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
         finally:
             await server.stop()
 
-    app = FastAPI(title="greenkfp serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = _ServingApp(title="greenkfp serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.serving = server
+    app.infer_endpoint = _InferEndpoint(server)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -331,23 +411,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
             body["error"] = server.load_error
         return _json(body, 200 if server.state == "ready" else 503)
 
-    async def infer(request: Request, name: str, version: str | None = None) -> Response:
-        start = time.perf_counter()
-        try:
-            server.check_model(name, version)
-            server.check_ready()
-            body = await _read_body(request, settings.max_body_bytes)
-            answer = await server.infer(body)
-        except ProtocolError as exc:
-            server.metrics.record_answer(exc.status, exc.kind)
-            return _error(exc)
-        server.metrics.record_answer(200, seconds=time.perf_counter() - start)
-        return Response(answer, media_type=_JSON)
-
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         app.add_api_route(prefix, model_metadata, methods=["GET"])
         app.add_api_route(prefix + "/ready", model_ready, methods=["GET"])
-        app.add_api_route(prefix + "/infer", infer, methods=["POST"])
+        app.router.routes.append(Route(prefix + "/infer", app.infer_endpoint, methods=["POST"]))
 
     @app.get("/metrics")
     async def metrics() -> Response:

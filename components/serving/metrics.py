@@ -204,6 +204,15 @@ class ServingMetrics:
             metric.labels(model)
         self.joules.labels(model, energy.method)
         self.carbon.labels(model, energy.method)
+        # the labelled children the request path uses, looked up once (``.labels()`` per request costs)
+        self._outcomes = {outcome: self.requests.labels(model, outcome)
+                          for outcome in ("success", "client_error", "server_error")}
+        self._kinds: dict[str, Counter] = {}
+        self._latency = self.latency.labels(model)
+        self._batch_requests, self._batch_rows = self.batch_requests.labels(model), self.batch_rows.labels(model)
+        self._inferences, self._cpu = self.inferences.labels(model), self.cpu.labels(model)
+        self._joules = {energy.method: self.joules.labels(model, energy.method)}
+        self._carbon = {energy.method: self.carbon.labels(model, energy.method)}
 
     def _per_1000(self) -> float:
         rows, joules = self._totals
@@ -214,18 +223,28 @@ class ServingMetrics:
     def record_batch(self, requests: int, rows: int, report: RunReport) -> None:
         rows_so_far, joules_so_far = self._totals
         self._totals = (rows_so_far + rows, joules_so_far + report.energy_j)
-        self.batch_requests.labels(self.model).observe(requests)
-        self.batch_rows.labels(self.model).observe(rows)
-        self.inferences.labels(self.model).inc(rows)
-        self.cpu.labels(self.model).inc(report.cpu_s)
-        self.joules.labels(self.model, report.method).inc(report.energy_j)
+        self._batch_requests.observe(requests)
+        self._batch_rows.observe(rows)
+        self._inferences.inc(rows)
+        self._cpu.inc(report.cpu_s)
+        method = report.method
+        joules = self._joules.get(method)
+        if joules is None:
+            joules = self._joules[method] = self.joules.labels(self.model, method)
+        joules.inc(report.energy_j)
         if self.grid.value == self.grid.value:  # known
-            self.carbon.labels(self.model, report.method).inc(report.energy_j / J_PER_KWH * self.grid.value)
+            carbon = self._carbon.get(method)
+            if carbon is None:
+                carbon = self._carbon[method] = self.carbon.labels(self.model, method)
+            carbon.inc(report.energy_j / J_PER_KWH * self.grid.value)
 
     def record_answer(self, status: int, kind: str | None = None, seconds: float | None = None) -> None:
         outcome = "success" if status < 400 else "client_error" if status < 500 else "server_error"
-        self.requests.labels(self.model, outcome).inc()
+        self._outcomes[outcome].inc()
         if kind is not None:
-            self.errors.labels(self.model, kind).inc()
+            errors = self._kinds.get(kind)
+            if errors is None:
+                errors = self._kinds[kind] = self.errors.labels(self.model, kind)
+            errors.inc()
         if seconds is not None:
-            self.latency.labels(self.model).observe(seconds)
+            self._latency.observe(seconds)
