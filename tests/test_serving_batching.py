@@ -104,25 +104,102 @@ def test_batching_off_runs_each_request_alone():
     assert runner.calls == [1, 1, 1, 1]
 
 
-def test_a_failing_batch_fails_each_of_its_requests_and_the_batcher_goes_on():
-    runner = HeldRunner(fail_when=lambda rows: rows == 5)
+def test_a_failing_batch_reruns_its_requests_alone_and_only_the_bad_one_fails():
+    # a batch of 2 + 3 rows fails (5 rows); alone, the 2-row request runs, the 3-row one fails
+    runner = HeldRunner(fail_when=lambda rows: rows in (5, 3))
+    seen, splits = [], []
 
     async def main():
-        batcher = MicroBatcher(runner, max_batch_size=32, max_batch_delay_s=0.0)
+        batcher = MicroBatcher(runner, max_batch_size=32, max_batch_delay_s=0.0, on_batch=seen.append,
+                               on_split=lambda n, why: splits.append((n, why)))
         first = asyncio.create_task(batcher.submit(rows_of(0, 1), 1))
         await asyncio.to_thread(runner.started.wait, 30)
-        doomed = [asyncio.create_task(batcher.submit(rows_of(i, n), n)) for i, n in ((1, 2), (2, 3))]
+        queued = [asyncio.create_task(batcher.submit(rows_of(i, n), n)) for i, n in ((1, 2), (2, 3))]
         await asyncio.sleep(0)
         runner.release.set()
-        results = await asyncio.gather(first, *doomed, return_exceptions=True)
+        results = await asyncio.gather(first, *queued, return_exceptions=True)
         after = await batcher.submit(rows_of(7, 2), 2)
+        count = batcher.split_batches
         batcher.close()
-        return results, after
+        return results, after, count
 
-    (first, *doomed), after = run(main())
+    (first, good, bad), after, count = run(main())
+    assert runner.calls == [1, 5, 2, 3, 2]
     assert isinstance(first, list)
-    assert all(isinstance(r, BatchError) and "cannot run 5 rows" in str(r) for r in doomed)
+    np.testing.assert_array_equal(good[0], np.full((2, 3), 2.0))
+    np.testing.assert_array_equal(good[1], np.full(2, 3.0))
+    assert isinstance(bad, BatchError) and "cannot run 3 rows" in str(bad)
     np.testing.assert_array_equal(after[0], np.full((2, 3), 14.0))
+    assert count == 1 and splits == [(2, "inference failed: cannot run 5 rows")]
+    assert [(s.requests, s.rows) for s in seen] == [(1, 1), (1, 2), (1, 2)]  # the failed ones not counted
+
+
+def test_a_batch_whose_outputs_do_not_split_by_rows_reruns_each_request_alone():
+    """A model that sums over the rows ([N, 3] -> [1, 3]): batched, its output cannot be split
+    back; each request alone gets its own sum."""
+    runner = HeldRunner()
+
+    def summing(inputs):
+        runner(inputs)
+        return [inputs["x"].sum(axis=0, keepdims=True)], None
+
+    async def main():
+        batcher = MicroBatcher(summing, max_batch_size=32, max_batch_delay_s=0.0)
+        first = asyncio.create_task(batcher.submit(rows_of(0, 1), 1))
+        await asyncio.to_thread(runner.started.wait, 30)
+        queued = [asyncio.create_task(batcher.submit(rows_of(i, n), n)) for i, n in ((1, 2), (2, 3))]
+        await asyncio.sleep(0)
+        runner.release.set()
+        answers = await asyncio.gather(first, *queued)
+        count = batcher.split_batches
+        batcher.close()
+        return answers, count
+
+    (_, two, three), count = run(main())
+    assert runner.calls == [1, 5, 2, 3] and count == 1
+    np.testing.assert_array_equal(two[0], np.full((1, 3), 2.0))
+    np.testing.assert_array_equal(three[0], np.full((1, 3), 6.0))
+
+
+def _onnx_model(path, input_shape, output_shape):
+    """x -> ReduceSum over axis 0 (keepdims) when the output's first dimension is 1, else Identity."""
+    from onnx import TensorProto, helper, save
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, output_shape)
+    if output_shape[0] == 1:
+        axes = helper.make_tensor("axes", TensorProto.INT64, [1], [0])
+        graph = helper.make_graph([helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=1)], "g", [x], [y],
+                                  initializer=[axes])
+    else:
+        graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    save(model, str(path))
+    return path
+
+
+def test_a_model_with_a_fixed_output_first_dimension_is_served_unbatched(tmp_path, caplog):
+    from greenkfp.components.serving.app import InferenceServer, ServeSettings
+    from greenkfp.components.serving.model import ServedModel
+
+    reduce = ServedModel(_onnx_model(tmp_path / "reduce.onnx", ["N", 4], [1, 4]), "reduce")
+    assert not reduce.batchable and "output 'y' has shape [1, 4]" in reduce.batching_off_reason
+    assert reduce.metadata("1")["parameters"] == {"batchable": False,
+                                                  "batching_off_reason": reduce.batching_off_reason}
+    fixed = ServedModel(_onnx_model(tmp_path / "fixed.onnx", [3, 4], [3, 4]), "fixed")
+    assert not fixed.batchable and "input 'x' has shape [3, 4]" in fixed.batching_off_reason
+    free = ServedModel(_onnx_model(tmp_path / "free.onnx", ["N", 4], ["N", 4]), "free")
+    assert free.batchable and free.metadata("1")["parameters"] == {"batchable": True}
+
+    server = InferenceServer(ServeSettings(model=str(tmp_path / "reduce.onnx"), name="reduce", max_batch_size=8))
+    with caplog.at_level("WARNING", logger="greenkfp.serving"):
+        server.load()
+    assert server.state == "ready" and server.batcher.max_batch_size == 1
+    assert [r.getMessage() for r in caplog.records if "batching off" in r.getMessage()] == [
+        f"model reduce: batching off, each request runs alone ({reduce.batching_off_reason})"]
+    from prometheus_client import generate_latest
+    assert 'greenkfp_batching_enabled{model="reduce"} 0.0' in generate_latest(server.registry).decode()
 
 
 def test_a_queued_request_runs_at_its_deadline_beside_a_running_batch():
@@ -173,6 +250,9 @@ def test_short_runs_stay_on_the_event_loop_and_a_slow_one_goes_back_to_a_thread(
     ("UINT8", [0, 255, 7], np.array([0, 255, 7], dtype=np.uint8)),
     ("FP16", [0.5, 1, 2], np.array([0.5, 1, 2], dtype=np.float16)),
     ("BYTES", ["a", "b", "c"], np.array(["a", "b", "c"], dtype=object)),
+    # numpy alone guesses float64 for these (an int past int64 beside small ones): exact here
+    ("UINT64", [18446744073709551615, 0, 1], np.array([18446744073709551615, 0, 1], dtype=np.uint64)),
+    ("INT64", [-2**63, 2**63 - 1, 0], np.array([-2**63, 2**63 - 1, 0], dtype=np.int64)),
 ])
 def test_tensor_conversion(datatype, data, expected):
     array = tensor_from_input(RequestInput(name="t", shape=[3], datatype=datatype, data=data))
@@ -184,8 +264,14 @@ def test_tensor_conversion(datatype, data, expected):
 
 @pytest.mark.parametrize("datatype, data, fragment", [
     ("INT64", [1, 2.5, 3], "not INT64"),
-    ("UINT8", [0, 256, 1], "out of its range"),
-    ("INT8", [-129, 0, 1], "out of its range"),
+    ("UINT8", [0, 256, 1], "values out of range for UINT8 (0..255)"),
+    ("INT8", [-129, 0, 1], "values out of range for INT8 (-128..127)"),
+    ("INT8", [1e30, 0, 1], "values out of range for INT8"),
+    ("INT64", [2**63, 0, 1], "values out of range for INT64"),
+    ("UINT64", [float(2**64), 0, 1], "values out of range for UINT64"),  # JSON parses 2**64 as a float
+    ("UINT64", [-1, 0, 18446744073709551615], "values out of range for UINT64"),
+    ("INT64", [2.0, 0, 1], "got floating-point numbers"),
+    ("INT64", [2.5, 0, 2**63], "got numbers with fractions"),
     ("BOOL", [1, 0, 1], "not BOOL"),
     ("FP32", [1, "2", 3], "not FP32"),
     ("FP16", [1e6, 0, 0], "overflow FP16"),

@@ -129,6 +129,13 @@ def test_infer_matches_onnxruntime_and_metadata(serve, iris_model, tmp_path):
                                {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]}]
     assert c.get("/v2/models/iris/versions/1").json() == meta
     assert c.get("/v2/models/iris/ready").json() == {"name": "iris", "ready": True}
+    assert meta["parameters"] == {"batchable": True}
+    # HEAD on every GET endpoint: GET's status and headers, no body (probes and load balancers use it)
+    for endpoint in ("/v2/health/live", "/v2/health/ready", "/v2", "/metrics", "/v2/models/iris",
+                     "/v2/models/iris/ready", "/v2/models/iris/versions/1"):
+        head, get = c.head(endpoint), c.get(endpoint)
+        assert (head.status_code, head.content) == (200, b""), endpoint
+        assert head.headers["content-type"] == get.headers["content-type"], endpoint
 
     rows = X[[0, 60, 120]]
     labels, probabilities = direct(path, rows)

@@ -12,6 +12,9 @@ Build it with :func:`create_app` and serve it with uvicorn (``greenkfp serve`` d
   micro-batcher (:mod:`.batching`);
 * ``GET /metrics``: Prometheus exposition of the app's own registry (:mod:`.metrics`).
 
+Every ``GET`` endpoint answers ``HEAD`` too (same status and headers, no body: load balancers
+and probes use it).
+
 Errors are the protocol's ``{"error": "..."}``: 400 for a bad request (malformed JSON, unknown or
 missing input, wrong datatype or shape, too many rows, unknown output), 404 for an unknown model,
 version or path, 405 for a wrong method, 413 for a body over ``max_body_bytes`` (refused from
@@ -167,9 +170,12 @@ class InferenceServer:
         else:
             size = s.max_batch_size if model.batchable else 1
             if not model.batchable and s.max_batch_size > 1:
-                logger.warning("model %s has an input with a fixed first dimension: batching off", s.name)
+                logger.warning("model %s: batching off, each request runs alone (%s)", s.name,
+                               model.batching_off_reason)
             self.batcher = MicroBatcher(self._run, max_batch_size=size, max_batch_delay_s=s.max_batch_delay_ms / 1000,
-                                        on_batch=self._on_batch, inline_below_s=INLINE_RUN_S)
+                                        on_batch=self._on_batch, inline_below_s=INLINE_RUN_S,
+                                        on_split=self._on_split)
+            self.metrics.batching.labels(s.name).set(1 if size > 1 else 0)
             self.model = model
             self.state = "ready"
             self.metrics.ready.labels(s.name).set(1)
@@ -198,6 +204,14 @@ class InferenceServer:
     def _run(self, inputs):
         model = self.model
         return self.energy.measure(lambda: model.run(inputs))
+
+    def _on_split(self, requests: int, failure: str) -> None:
+        self.metrics.batch_splits.labels(self.settings.name).inc()
+        count = self.batcher.split_batches if self.batcher is not None else 0
+        if count == 1 or count % 100 == 0:  # a client sending bad requests must not flood the log
+            logger.warning("model %s: a batch of %d requests failed (%s); each ran again alone, only a request "
+                           "failing alone got the error (%d such batches so far, metric "
+                           "greenkfp_inference_batch_splits_total)", self.settings.name, requests, failure, count)
 
     def _on_batch(self, stats) -> None:
         self.metrics.record_batch(stats.requests, stats.rows, stats.report)
@@ -380,16 +394,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
         logger.exception("internal error on %s %s", request.method, request.url.path)
         return Response(error_body("internal server error"), status_code=500, media_type=_JSON)
 
-    @app.get("/v2/health/live")
+    @app.api_route("/v2/health/live", methods=["GET", "HEAD"])
     async def live() -> Response:
         return _json({"live": True})
 
-    @app.get("/v2/health/ready")
+    @app.api_route("/v2/health/ready", methods=["GET", "HEAD"])
     async def ready() -> Response:
         ok = server.state == "ready"
         return _json({"ready": ok}, 200 if ok else 503)
 
-    @app.get("/v2")
+    @app.api_route("/v2", methods=["GET", "HEAD"])
     async def server_metadata() -> Response:
         return _json({"name": "greenkfp", "version": _runtime.__version__, "extensions": []})
 
@@ -412,11 +426,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return _json(body, 200 if server.state == "ready" else 503)
 
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
-        app.add_api_route(prefix, model_metadata, methods=["GET"])
-        app.add_api_route(prefix + "/ready", model_ready, methods=["GET"])
+        app.add_api_route(prefix, model_metadata, methods=["GET", "HEAD"])
+        app.add_api_route(prefix + "/ready", model_ready, methods=["GET", "HEAD"])
         app.router.routes.append(Route(prefix + "/infer", app.infer_endpoint, methods=["POST"]))
 
-    @app.get("/metrics")
+    @app.api_route("/metrics", methods=["GET", "HEAD"])
     async def metrics() -> Response:
         return Response(generate_latest(server.registry), media_type=CONTENT_TYPE_LATEST)
 

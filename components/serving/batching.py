@@ -14,8 +14,10 @@ rules (:class:`MicroBatcher`):
   request larger than that runs alone); their inputs are concatenated along axis 0, run in a
   worker thread (or on the loop itself while the runner's calls are shorter than
   ``inline_below_s``), and the outputs split back by each request's rows;
-* a batch that fails (the runner raises, or an output does not have one row per input row)
-  answers each of its requests with the error; the batcher goes on.
+* a batch of several requests that fails (the runner raises, or an output does not have one row
+  per input row) runs each of its requests alone, so that only a request that fails on its own
+  gets the error (``on_split`` is told, :attr:`MicroBatcher.split_batches` counts them); the
+  batcher goes on.
 
 ``max_batch_size=1`` is batching off: every request runs alone, in arrival order.
 """
@@ -36,7 +38,7 @@ __all__ = ["BatchError", "BatchStats", "MicroBatcher"]
 
 
 class BatchError(RuntimeError):
-    """Running a batch failed; every request in it gets this error."""
+    """Running a request failed (alone: a failed batch's requests are run again one by one)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class MicroBatcher:
         max_batch_delay_s: Longest a queued request waits for others, seconds.
         concurrency: Batches running at once (worker threads).
         on_batch: Called on the event loop after each successful batch with its :class:`BatchStats`.
+        on_split: Called on the event loop with a failed batch's request count and its failure,
+            before its requests run one by one.
         inline_below_s: Run a batch on the event loop itself, not in a worker thread, while the
             runner's previous call took less than this, seconds (0: always in a thread). The hop
             to a thread and back costs about 50 microseconds of CPU, several times a small
@@ -76,7 +80,8 @@ class MicroBatcher:
 
     def __init__(self, runner: Callable[[dict[str, np.ndarray]], tuple[list[np.ndarray], object]], *,
                  max_batch_size: int = 32, max_batch_delay_s: float = 0.005, concurrency: int = 1,
-                 on_batch: Callable[[BatchStats], None] | None = None, inline_below_s: float = 0.0):
+                 on_batch: Callable[[BatchStats], None] | None = None, inline_below_s: float = 0.0,
+                 on_split: Callable[[int, str], None] | None = None):
         if max_batch_size < 1 or max_batch_delay_s < 0 or concurrency < 1 or inline_below_s < 0:
             raise ValueError("max_batch_size and concurrency must be >= 1, max_batch_delay_s and inline_below_s >= 0")
         self.runner = runner
@@ -85,6 +90,8 @@ class MicroBatcher:
         self.concurrency = concurrency
         self.on_batch = on_batch
         self.inline_below_s = inline_below_s
+        self.on_split = on_split
+        self.split_batches = 0  #: failed batches whose requests were run one by one
         self._last_run_s = math.inf  # the runner's last call, seconds (unknown: as if slow)
         self._pending: deque[_Item] = deque()
         self._pending_rows = 0
@@ -156,24 +163,49 @@ class MicroBatcher:
                     outputs, report = self._timed(inputs)
                 else:
                     outputs, report = await loop.run_in_executor(self._executor, self._timed, inputs)
-            except Exception as exc:  # the runner's failure is every request's
-                self._fail(batch, BatchError(f"inference failed: {' '.join(str(exc).split())[:300]}"))
-                return
-            if len(batch) > 1 and any(np.ndim(o) == 0 or np.shape(o)[0] != rows for o in outputs):
-                self._fail(batch, BatchError("the model's outputs do not have one row per input row: "
-                                             "it cannot be batched (serve it with --max-batch-size 1)"))
-                return
-            offset = 0
-            for item in batch:
-                if not item.future.done():
-                    part = outputs if len(batch) == 1 else [o[offset:offset + item.rows] for o in outputs]
-                    item.future.set_result(part)
-                offset += item.rows
-            if self.on_batch is not None:
-                self.on_batch(BatchStats(len(batch), rows, report))
+            except Exception as exc:
+                failure = f"inference failed: {' '.join(str(exc).split())[:300]}"
+            else:
+                if len(batch) > 1 and any(np.ndim(o) == 0 or np.shape(o)[0] != rows for o in outputs):
+                    failure = "the model's outputs do not have one row per input row"
+                else:
+                    offset = 0
+                    for item in batch:
+                        if not item.future.done():
+                            part = outputs if len(batch) == 1 else [o[offset:offset + item.rows] for o in outputs]
+                            item.future.set_result(part)
+                        offset += item.rows
+                    if self.on_batch is not None:
+                        self.on_batch(BatchStats(len(batch), rows, report))
+                    return
+            if len(batch) == 1:
+                self._fail(batch, BatchError(failure))
+            else:  # one bad request must not fail its neighbours: each runs alone
+                await self._run_each_alone(loop, batch, failure)
         finally:
             self._running -= 1
             self._schedule(loop)
+
+    async def _run_each_alone(self, loop: asyncio.AbstractEventLoop, batch: list[_Item], failure: str) -> None:
+        """Run a failed batch's requests one by one: only a request that fails alone gets an error."""
+        self.split_batches += 1
+        if self.on_split is not None:
+            self.on_split(len(batch), failure)
+        for item in batch:
+            if item.future.done():
+                continue
+            try:
+                if self._last_run_s < self.inline_below_s:
+                    outputs, report = self._timed(item.inputs)
+                else:
+                    outputs, report = await loop.run_in_executor(self._executor, self._timed, item.inputs)
+            except Exception as exc:
+                self._fail([item], BatchError(f"inference failed: {' '.join(str(exc).split())[:300]}"))
+                continue
+            if not item.future.done():
+                item.future.set_result(outputs)
+            if self.on_batch is not None:
+                self.on_batch(BatchStats(1, item.rows, report))
 
     def _timed(self, inputs: dict[str, np.ndarray]):
         start = time.perf_counter()

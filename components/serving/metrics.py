@@ -178,6 +178,13 @@ class ServingMetrics:
                               "Emissions per 1,000 inferences at the current grid intensity, grams CO2eq (energy "
                               "per inference so far x current intensity)", ("model", "method"), registry=registry)
         self.per_1000.labels(model, energy.method).set_function(self._per_1000)
+        self.batch_splits = Counter("greenkfp_inference_batch_splits",
+                                    "Batches of several requests that failed and whose requests ran again one by "
+                                    "one (only a request failing alone gets the error)", labels, registry=registry)
+        self.batching = Gauge("greenkfp_batching_enabled",
+                              "1 when requests may run together in one session.run, 0 when each runs alone "
+                              "(--max-batch-size 1, or a model whose declared shapes cannot be batched)", labels,
+                              registry=registry)
         self.ready = Gauge("greenkfp_model_ready", "1 when the model is loaded and serving, else 0", labels,
                            registry=registry)
         self.intensity = Gauge("greenkfp_grid_intensity_grams_per_kilowatt_hour",
@@ -200,7 +207,8 @@ class ServingMetrics:
         # every series exists from the start (a rate() over a missing series is empty, not 0)
         for outcome in ("success", "client_error", "server_error"):
             self.requests.labels(model, outcome)
-        for metric in (self.latency, self.batch_requests, self.batch_rows, self.inferences, self.cpu, self.ready):
+        for metric in (self.latency, self.batch_requests, self.batch_rows, self.inferences, self.cpu, self.ready,
+                       self.batch_splits, self.batching):
             metric.labels(model)
         self.joules.labels(model, energy.method)
         self.carbon.labels(model, energy.method)

@@ -146,6 +146,20 @@ def _spec(arg) -> TensorSpec:
     return TensorSpec(arg.name, datatype, tuple(d if isinstance(d, int) and d >= 0 else -1 for d in arg.shape))
 
 
+def _batching_off_reason(inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]) -> str | None:
+    """Why the model's requests cannot run together (``None``: they can), from its declared shapes.
+    An output of unknown shape is given the benefit of the doubt: a batch whose outputs turn out
+    not to have one row per input row runs its requests one by one (:mod:`.batching`)."""
+    for i in inputs:
+        if not i.shape or i.shape[0] != -1:
+            return f"input {i.name!r} has shape {list(i.shape)}: its first dimension is not a free batch dimension"
+    for o in outputs:
+        if o.shape and o.shape[0] != -1:
+            return (f"output {o.name!r} has shape {list(o.shape)}: a fixed first dimension, so its rows are not "
+                    "the requests' rows")
+    return None
+
+
 class ServedModel:
     """An ONNX model in an ONNX Runtime session, with its protocol metadata.
 
@@ -180,13 +194,20 @@ class ServedModel:
         self.outputs = tuple(_spec(o) for o in self.session.get_outputs())
         self.output_names = [o.name for o in self.outputs]
         self._inputs = {i.name: i for i in self.inputs}
-        #: Requests can be stacked along axis 0 when every input's first dimension is free.
-        self.batchable = all(len(i.shape) >= 1 and i.shape[0] == -1 for i in self.inputs)
+        #: Why requests cannot be stacked along axis 0 (``None``: they can): an input whose first
+        #: dimension is fixed (or a scalar), or an output whose declared first dimension is a fixed
+        #: number (``[1, 4]``: its rows are not the requests' rows, a batch could not be split back).
+        self.batching_off_reason = _batching_off_reason(self.inputs, self.outputs)
+        self.batchable = self.batching_off_reason is None
 
     def metadata(self, version: str) -> dict:
         """``/v2/models/{name}``'s answer."""
+        parameters: dict = {"batchable": self.batchable}
+        if not self.batchable:
+            parameters["batching_off_reason"] = self.batching_off_reason
         return {"name": self.name, "versions": [version], "platform": self.platform,
-                "inputs": [i.to_dict() for i in self.inputs], "outputs": [o.to_dict() for o in self.outputs]}
+                "inputs": [i.to_dict() for i in self.inputs], "outputs": [o.to_dict() for o in self.outputs],
+                "parameters": parameters}
 
     def check_inputs(self, inputs: list[RequestInput], max_rows: int) -> tuple[dict[str, np.ndarray], int]:
         """A request's inputs as arrays keyed by name, and its row count (the first dimension).

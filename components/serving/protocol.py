@@ -152,6 +152,29 @@ def _fits(values: np.ndarray, dtype: np.dtype) -> bool:
     return int(values.min()) >= info.min and int(values.max()) <= info.max
 
 
+def _whole_numbers(data: Any, dtype: np.dtype, item: RequestInput) -> np.ndarray:
+    """Integer data that numpy's own guess could not hold: Python ints beside ones past int64
+    (``[18446744073709551615, 0]`` guesses float64), or numbers past the datatype's range. Exact
+    (each value checked as a Python number), or the 400 that says what is wrong.
+
+    Raises:
+        ProtocolError: 400 naming the input: fractions, floats, or values out of the datatype's range.
+    """
+    where = f"input {item.name!r}"
+    info = np.iinfo(dtype)
+    flat = np.asarray(data, dtype=object).reshape(-1).tolist()
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in flat):
+        raise ProtocolError(400, f"{where}: data is not {item.datatype} (got values that are not numbers)")
+    if any(isinstance(v, float) and not (math.isfinite(v) and v.is_integer()) for v in flat):
+        raise ProtocolError(400, f"{where}: data is not {item.datatype} (got numbers with fractions)")
+    if any(not info.min <= v <= info.max for v in flat):
+        raise ProtocolError(400, f"{where}: values out of range for {item.datatype} ({info.min}..{info.max})")
+    if any(isinstance(v, float) for v in flat):
+        raise ProtocolError(400, f"{where}: data is not {item.datatype} (got floating-point numbers: write whole "
+                                 "numbers without a decimal point or exponent)")
+    return np.array(flat, dtype=dtype)
+
+
 def tensor_from_input(item: RequestInput) -> np.ndarray:
     """The input's data as a numpy array of its datatype and shape.
 
@@ -190,10 +213,11 @@ def tensor_from_input(item: RequestInput) -> np.ndarray:
     else:  # floats take whole numbers too (JSON writes 1.0 as 1)
         ok = kind in "iuf" or raw.size == 0
     if not ok:
+        if dtype.kind in "iu" and kind in "iuf":  # exact integers, or a 400 saying what is wrong
+            return _whole_numbers(data, dtype, item).reshape(item.shape)
         got = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers with fractions", "U": "strings",
                "S": "strings"}.get(kind, raw.dtype.name)
-        raise ProtocolError(400, f"{where}: data is not {item.datatype} (got {got}"
-                                 f"{' out of its range' if kind in 'iu' else ''})")
+        raise ProtocolError(400, f"{where}: data is not {item.datatype} (got {got})")
     with np.errstate(over="ignore"):  # an overflow to inf is refused just below
         array = raw.astype(dtype, copy=False).reshape(item.shape)
     if dtype.kind == "f" and kind == "f" and not np.isfinite(array).all() and np.isfinite(raw).all():
