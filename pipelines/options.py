@@ -162,6 +162,19 @@ def check_gate_values(values: dict) -> None:
     check_regions(policy.provider, policy.regions)
 
 
+def check_deploy_region(region: str) -> None:
+    """``deploy_region`` checked as ``greenkfp serve --region`` checks it, before the run: the
+    run's first step leaves it to the ``deploy-model`` step (its embedded code must stay under the
+    kernel's argument limit, without the carbon package)."""
+    from greenkfp.components.serving.manifests import ManifestError
+    from greenkfp.components.serving.region import check_server_region
+
+    try:
+        check_server_region(region)
+    except ManifestError as exc:
+        raise ValueError(f"deploy_{exc}") from None
+
+
 def check_local_training(arguments: dict) -> None:
     """The training options, checked as the pipeline's first step checks them, and a dataset on
     this machine (a builtin, or a local file) loaded and validated, all before the run starts:
@@ -175,6 +188,7 @@ def check_local_training(arguments: dict) -> None:
         check_training_options(**{name: arguments[name] for name in TRAINING
                                   if name not in ("dataset", "label_column", "candidates", "summary_json",
                                                   "gatekeeper_url")})
+        check_deploy_region(arguments["deploy_region"])
         if arguments["gatekeeper_url"]:  # the run's first step would stop on these, after the wait
             check_gatekeeper_url(arguments["gatekeeper_url"])
             _check_gatekeeper(arguments["gatekeeper_url"], token_from_env("GREENKFP_GATEKEEPER_TOKEN"))

@@ -68,6 +68,9 @@ def cmd_deploy_manifests(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--output {args.output!r} is a file, not a folder")
     try:
+        from greenkfp.components.serving.region import check_server_region
+
+        check_server_region(args.region)
         options = from_selection(record, storage_uri=args.storage_uri, **{k: getattr(args, k) for k in _OPTIONS
                                                                         if k != "storage_uri"})
         if options is None:

@@ -367,6 +367,10 @@ def _check_training_values(declared: dict[str, dict], params: dict[str, Any],
     values = {name: params[name] if name in params else _default(declared, name) for name in names}
     try:
         check_training_options(**values)
+        if "deploy_region" in given:
+            from .options import check_deploy_region
+
+            check_deploy_region(values["deploy_region"])
     except (ValueError, TypeError, OverflowError) as exc:
         message = str(exc)
         named = [name for name in given if re.search(rf"\b{re.escape(name)}\b", message)]

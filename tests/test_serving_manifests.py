@@ -327,8 +327,10 @@ def test_a_region_serve_refuses_is_refused_by_the_manifests_and_the_pipeline_ali
     served = _serve_error(["--model", str(model), "--region", region], capsys)
     problem = f"region {region!r} is not in the embedded data; supported zones: "
     assert problem in served and "DE-LU" in served
+    from greenkfp.components.serving.region import check_server_region
+
     with pytest.raises(ManifestError, match=re.escape(problem)):
-        options(region=region)
+        check_server_region(region)
     selection = tmp_path / "selection.json"
     selection.write_text(json.dumps(SELECTION), encoding="utf-8")
     out = tmp_path / "out"
@@ -339,10 +341,10 @@ def test_a_region_serve_refuses_is_refused_by_the_manifests_and_the_pipeline_ali
     assert line.startswith(f"error: --region {region!r} is not in the embedded data") and "\n" not in line
     assert line.split("supported zones: ")[1] == served.split("supported zones: ")[1]
     assert not out.exists()
-    from greenkfp.components.preflight import check_training_options
+    from greenkfp.pipelines.options import check_deploy_region
 
     with pytest.raises(ValueError, match=re.escape(f"deploy_{problem}")):
-        check_training_options(deploy_region=region)
+        check_deploy_region(region)
 
 
 def test_a_region_serve_takes_is_taken_by_the_manifests():

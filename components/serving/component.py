@@ -66,6 +66,13 @@ def deploy_model(
     check_pipeline_knobs(hardware_profile=hardware_profile, hardware_overrides=hardware_overrides,
                          deploy_name=deploy_name, deploy_namespace=deploy_namespace, deploy_region=deploy_region,
                          deploy_service_account=deploy_service_account)  # errors name these parameters
+    from greenkfp.components.serving.manifests import ManifestError
+    from greenkfp.components.serving.region import check_server_region
+
+    try:  # the region serve would refuse (the pod would crash-loop)
+        check_server_region(deploy_region)
+    except ManifestError as exc:
+        raise ManifestError(f"deploy_{exc}") from None
     record = read_record(SelectionRecord, selection_record.path)
     options = from_selection(record, storage_uri=storage_uri, model_uri=selected.uri, name=deploy_name,
                              namespace=deploy_namespace,

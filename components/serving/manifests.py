@@ -159,26 +159,6 @@ def _storage(value: Any) -> tuple[str, str]:
     return text, path.name
 
 
-def check_server_region(region: str) -> None:
-    """``region`` checked exactly as ``greenkfp serve --region`` checks it (the one shared
-    :func:`~greenkfp.components.carbon.providers.check_regions`, with serve's default provider,
-    which the manifests' server runs with): a region the server would refuse at start-up would
-    make the pod crash-loop.
-
-    Raises:
-        ManifestError: ``region 'DE' is not in the embedded data; supported zones: ...``.
-    """
-    from ..carbon.providers import check_regions
-    from ..parameters import GATE
-
-    try:
-        check_regions(GATE["provider"].default, [region])
-    except ValueError as exc:
-        message = str(exc)
-        raise ManifestError(message if message.startswith("region ") else f"region {shown(region)}: {message}") \
-            from None
-
-
 def deploy_options(*, name: str, storage_uri: str, namespace: str = "default", image: str | None = None,
                    hardware_profile: str = "n2-standard-4", hardware_overrides: Mapping | None = None, cpu: int = 1,
                    memory_mib: int = 0, region: str = "GB", max_batch_size: int = 32, max_batch_delay_ms: float = 5.0,
@@ -226,7 +206,6 @@ def deploy_options(*, name: str, storage_uri: str, namespace: str = "default", i
     if not isinstance(region, str) or not _REGION.fullmatch(region):
         raise ManifestError(f"region must be a grid region code such as GB or DE-LU (letters, digits, '_', '-', "
                             f"'.', ':'), got {shown(region)}")
-    check_server_region(region)
     batch = _int("max_batch_size", max_batch_size, 1, MAX_BATCH)
     try:
         delay = positive("max_batch_delay_ms", max_batch_delay_ms) if max_batch_delay_ms != 0 else 0.0
