@@ -66,6 +66,7 @@ def deploy_model(
     check_pipeline_knobs(hardware_profile=hardware_profile, hardware_overrides=hardware_overrides,
                          deploy_name=deploy_name, deploy_namespace=deploy_namespace, deploy_region=deploy_region,
                          deploy_service_account=deploy_service_account)  # errors name these parameters
+    from greenkfp.components.carbon.errors import ProviderConfigError
     from greenkfp.components.serving.manifests import ManifestError
     from greenkfp.components.serving.region import check_server_region
 
@@ -73,6 +74,8 @@ def deploy_model(
         check_server_region(deploy_region)
     except ManifestError as exc:
         raise ManifestError(f"deploy_{exc}") from None
+    except ProviderConfigError:  # a portable build holds no embedded data: the command line checked it before the run
+        pass
     record = read_record(SelectionRecord, selection_record.path)
     options = from_selection(record, storage_uri=storage_uri, model_uri=selected.uri, name=deploy_name,
                              namespace=deploy_namespace,
