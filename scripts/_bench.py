@@ -11,9 +11,13 @@ Only the standard library is imported at module level: numpy must not be loaded 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import platform
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -118,3 +122,39 @@ def write_figures(path: Path | None, report: dict, console, default=None) -> Non
 def fmt(value, spec: str) -> str:
     """``value`` formatted with ``spec``, or "-" when it is None."""
     return "-" if value is None else f"{value:{spec}}"
+
+
+class UsageError(ValueError):
+    """A bad option of a script: one line naming it and the value."""
+
+
+def parse_number(value, option: str, lowest: float, highest: float, whole: bool = False):
+    """``value`` of ``option`` as a number from ``lowest`` to ``highest`` (an int when ``whole``);
+    plain ASCII decimals only (``float`` would take ``1_000`` and ``nan``).
+
+    Raises:
+        UsageError: ``--rate must be a number from 1 to 5000, got 'x'``.
+    """
+    try:
+        number = float(value) if str(value).strip().isascii() and "_" not in str(value) else math.nan
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or not lowest <= number <= highest or (whole and number != int(number)):
+        kind = "a whole number" if whole else "a number"
+        raise UsageError(f"{option} must be {kind} from {lowest:g} to {highest:g}, got {value!r}")
+    return int(number) if whole else number
+
+
+def stop_process_group(process: subprocess.Popen, timeout_s: float = 20.0) -> None:
+    """Stop a server started in its own process group (``start_new_session=True``): SIGTERM to
+    the group, then SIGKILL when it has not ended within ``timeout_s``."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)

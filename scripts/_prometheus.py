@@ -16,13 +16,14 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
+
+from _bench import stop_process_group
 
 #: Where Debian's package puts the binary (also looked up on the PATH).
 DEBIAN_BINARY = "/usr/bin/prometheus"
@@ -135,13 +136,6 @@ def prometheus_server(interval_s: float = 1.0, start_timeout_s: float = 60.0) ->
             time.sleep(0.2)
         yield PrometheusServer(url, config, process, interval_s)
     finally:
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        if process is not None:
+            stop_process_group(process, timeout_s=20)
         shutil.rmtree(base, ignore_errors=True)

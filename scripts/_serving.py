@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
+
+from _bench import stop_process_group
 
 REPO = Path(__file__).resolve().parents[1]
 #: MLServer's pins: 1.7.1, and uvloop < 0.22 (a newer one crashes its worker pool at start with
@@ -164,18 +165,6 @@ def wait_ready(url: str, process: subprocess.Popen | None, timeout_s: float, log
     raise ServingError(f"the server at {url} was not ready within {timeout_s:g} s")
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
 @contextlib.contextmanager
 def greenkfp_server(model: str | os.PathLike, name: str = "digits", *, options: list[str] = (),
                     timeout_s: float = 90.0, python: str = sys.executable) -> Iterator[RunningServer]:
@@ -192,7 +181,7 @@ def greenkfp_server(model: str | os.PathLike, name: str = "digits", *, options: 
         wait_ready(url, process, timeout_s, log)
         yield RunningServer(url, process, name, onnx_input_name(model), "greenkfp serve", command, log)
     finally:
-        _stop(process)
+        stop_process_group(process, timeout_s=15)
         log.unlink(missing_ok=True)
 
 
@@ -258,5 +247,5 @@ def mlserver_server(model_path: str | os.PathLike, name: str = "digits", *, exec
             time.sleep(0.2)
         yield RunningServer(url, process, name, "input-0", "MLServer 1.7.1 (mlserver-sklearn)", command, log)
     finally:
-        _stop(process)
+        stop_process_group(process, timeout_s=15)
         shutil.rmtree(folder, ignore_errors=True)

@@ -40,7 +40,6 @@ import contextlib
 import gc
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -49,7 +48,8 @@ import uuid
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from _bench import add_json_option, cpu_model, load_average, print_error, wide_console, write_figures
+from _bench import (add_json_option, cpu_model, load_average, print_error, stop_process_group, wide_console,
+                    write_figures)
 from _postgres import PostgresUnavailable, free_port, postgres_server
 
 TEAMS = [f"team-{i}" for i in range(10)]
@@ -125,12 +125,7 @@ def gatekeeper_process(ledger_url: str, tokens: dict[str, str], workers: int, lo
                 time.sleep(0.1)
             yield url, process.pid
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_process_group(process, timeout_s=20)
 
 
 def set_budgets(url: str, expected_requests: int, phase: str) -> dict[str, dict]:

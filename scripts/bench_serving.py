@@ -60,7 +60,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import cpu_model, load_average, wide_console, write_figures  # noqa: E402
+from _bench import UsageError, cpu_model, load_average, parse_number, wide_console, write_figures  # noqa: E402
 from _serving import (  # noqa: E402
     REPO, MLSERVER_PINS, ServingError, build_model, ensure_mlserver_venv, greenkfp_server, infer_payload,
     mlserver_server, process_cpu_s)
@@ -73,20 +73,6 @@ CONFIGS = {
 GREENKFP_OPTIONS = {"a": ["--max-batch-size", "32", "--max-batch-delay-ms", "5", "--threads", "1"],
                     "b": ["--max-batch-size", "1", "--threads", "1"]}
 
-
-class UsageError(ValueError):
-    pass
-
-
-def _number(value, option: str, lowest: float, highest: float, whole: bool = False):
-    try:
-        number = float(value) if str(value).strip().isascii() and "_" not in str(value) else math.nan
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number) or not lowest <= number <= highest or (whole and number != int(number)):
-        kind = "a whole number" if whole else "a number"
-        raise UsageError(f"{option} must be {kind} from {lowest:g} to {highest:g}, got {value!r}")
-    return int(number) if whole else number
 
 
 def parse_args(argv):
@@ -103,14 +89,14 @@ def parse_args(argv):
     p.add_argument("--configs", default="abc", help="which configurations to run, letters of a, b, c (default: abc)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write every figure as JSON to PATH")
     args = p.parse_args(argv)
-    args.rate = _number(args.rate, "--rate", 1, 5000)
-    args.seconds = _number(args.seconds, "--seconds", 1, 600)
-    args.warmup = _number(args.warmup, "--warmup", 0, 120)
-    args.repeats = _number(args.repeats, "--repeats", 1, 20, whole=True)
-    args.rows = _number(args.rows, "--rows", 1, 1024, whole=True)
-    args.sla_ms = _number(args.sla_ms, "--sla-ms", 0.1, 60000)
-    args.max_in_flight = _number(args.max_in_flight, "--max-in-flight", 1, 4096, whole=True)
-    args.mlserver_workers = _number(args.mlserver_workers, "--mlserver-workers", 0, 16, whole=True)
+    args.rate = parse_number(args.rate, "--rate", 1, 5000)
+    args.seconds = parse_number(args.seconds, "--seconds", 1, 600)
+    args.warmup = parse_number(args.warmup, "--warmup", 0, 120)
+    args.repeats = parse_number(args.repeats, "--repeats", 1, 20, whole=True)
+    args.rows = parse_number(args.rows, "--rows", 1, 1024, whole=True)
+    args.sla_ms = parse_number(args.sla_ms, "--sla-ms", 0.1, 60000)
+    args.max_in_flight = parse_number(args.max_in_flight, "--max-in-flight", 1, 4096, whole=True)
+    args.mlserver_workers = parse_number(args.mlserver_workers, "--mlserver-workers", 0, 16, whole=True)
     if not args.configs or set(args.configs) - set(CONFIGS) or len(set(args.configs)) != len(args.configs):
         raise UsageError(f"--configs must be distinct letters of a, b, c, got {args.configs!r}")
     if args.rate * (args.seconds + args.warmup) * args.repeats * len(args.configs) > 2_000_000:

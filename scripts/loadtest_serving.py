@@ -54,26 +54,13 @@ from urllib.parse import urlsplit  # noqa: E402
 import gevent  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench import UsageError, parse_number  # noqa: E402
 from _serving import (  # noqa: E402
     REPO, RunningServer, ServingError, build_model, greenkfp_server, infer_payload, process_cpu_s,
     wait_ready)
 
 SCHEMA = "greenkfp.loadtest/v1"
 
-
-class UsageError(ValueError):
-    """A bad option: one line naming it and the value."""
-
-
-def _number(value: str, option: str, lowest: float, highest: float, whole: bool = False) -> float:
-    try:
-        number = float(value) if str(value).strip().isascii() and "_" not in str(value) else math.nan
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number) or not lowest <= number <= highest or (whole and number != int(number)):
-        kind = "a whole number" if whole else "a number"
-        raise UsageError(f"{option} must be {kind} from {lowest:g} to {highest:g}, got {value!r}")
-    return int(number) if whole else number
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -103,17 +90,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-probes", default="10", help="most capacity probes (default: 10; 0: no capacity search)")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the figures as JSON to PATH")
     args = p.parse_args(argv)
-    args.rows = _number(args.rows, "--rows", 1, 1024, whole=True)
-    args.duration = _number(args.duration, "--duration", 5, 3600)
-    args.peak_rps = _number(args.peak_rps, "--peak-rps", 0.1, 10000)
-    args.user_rps = _number(args.user_rps, "--user-rps", 0.1, 100)
-    args.max_users = _number(args.max_users, "--max-users", 1, 1000, whole=True)
-    args.max_requests = _number(args.max_requests, "--max-requests", 1, 10_000_000, whole=True)
-    args.sla_ms = _number(args.sla_ms, "--sla-ms", 0.1, 60000)
-    args.start_rps = _number(args.start_rps, "--start-rps", 0.1, 10000)
-    args.max_rps = _number(args.max_rps, "--max-rps", 0.1, 10000)
-    args.probe_seconds = _number(args.probe_seconds, "--probe-seconds", 1, 600)
-    args.max_probes = _number(args.max_probes, "--max-probes", 0, 50, whole=True)
+    args.rows = parse_number(args.rows, "--rows", 1, 1024, whole=True)
+    args.duration = parse_number(args.duration, "--duration", 5, 3600)
+    args.peak_rps = parse_number(args.peak_rps, "--peak-rps", 0.1, 10000)
+    args.user_rps = parse_number(args.user_rps, "--user-rps", 0.1, 100)
+    args.max_users = parse_number(args.max_users, "--max-users", 1, 1000, whole=True)
+    args.max_requests = parse_number(args.max_requests, "--max-requests", 1, 10_000_000, whole=True)
+    args.sla_ms = parse_number(args.sla_ms, "--sla-ms", 0.1, 60000)
+    args.start_rps = parse_number(args.start_rps, "--start-rps", 0.1, 10000)
+    args.max_rps = parse_number(args.max_rps, "--max-rps", 0.1, 10000)
+    args.probe_seconds = parse_number(args.probe_seconds, "--probe-seconds", 1, 600)
+    args.max_probes = parse_number(args.max_probes, "--max-probes", 0, 50, whole=True)
     if args.start_rps > args.max_rps:
         raise UsageError(f"--start-rps {args.start_rps:g} must not exceed --max-rps {args.max_rps:g}")
     if math.ceil(args.peak_rps / args.user_rps - 1e-9) > args.max_users:
@@ -132,7 +119,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.server_pid is not None:
         if args.url is None:
             raise UsageError("--server-pid goes with --url (the script knows the pid of a server it starts)")
-        args.server_pid = _number(args.server_pid, "--server-pid", 1, 2 ** 31, whole=True)
+        args.server_pid = parse_number(args.server_pid, "--server-pid", 1, 2 ** 31, whole=True)
         import psutil
 
         if not psutil.pid_exists(args.server_pid):
