@@ -1,0 +1,312 @@
+"""Autoscaling policies and the replica they scale, defined once.
+
+The manifests (``greenkfp serving manifests``: HPA, KEDA, placement) and the trace-driven
+simulation (``greenkfp serving simulate``) both take their numbers from here, so the policy that
+is simulated is the policy that is deployed.
+
+A replica (:class:`ReplicaProfile`)
+-----------------------------------
+One ``greenkfp serve`` pod, as a Locust load test measured it (``scripts/loadtest_serving.py``,
+JSON ``greenkfp.loadtest/v1``): its capacity at the latency SLA (the highest offered rate with
+p95 under the SLA), the p95 latency at the rates it was offered, and its CPU cost (requests per
+CPU-second). From these:
+
+* its CPU request is right-sized to the CPU it uses at its SLA capacity (capacity / requests per
+  CPU-second, rounded up to 5 millicores), as a VPA recommendation would; HPA utilisation is
+  measured against the request, so 100 % utilisation means "at the SLA capacity";
+* its CPU limit is the limit it was measured under (the load test's ``--cpu-limit-m``, a CFS
+  quota as the kubelet sets one), or none when it was measured without one.
+
+The built-in profile (:func:`builtin_profile`) is such a measurement, shipped in
+``components/serving/data/``; pass your own load test's JSON to measure your own server.
+
+Policies (:class:`AutoscalingPolicy`)
+-------------------------------------
+An ``autoscaling/v2`` HorizontalPodAutoscaler's ``minReplicas``, ``maxReplicas``, ``metrics``
+and ``behavior``. Two are named:
+
+* :func:`aggressive_default`: CPU at 50 % of the request and Kubernetes' default ``behavior``
+  (:data:`DEFAULT_SCALE_UP`, :data:`DEFAULT_SCALE_DOWN`), the common configuration that keeps
+  half of every pod idle and holds the spike's replicas five minutes after it;
+* :func:`greenkfp_policy`: CPU at ``headroom`` of the SLA capacity (default 80 %), memory as a
+  guard, and the power per pod the energy model gives at that load; scale-down after a 60 s
+  stabilization by at most half the pods a minute (fast off-peak), scale-up without
+  stabilization but bounded (double, or +4 pods, per 15 s).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any, Literal, Mapping, Sequence
+
+from .._checks import positive, positive_int, shown
+
+__all__ = ["AutoscalingError", "ScalingPolicy", "ScalingRules", "MetricTarget", "AutoscalingPolicy",
+           "ReplicaProfile", "DEFAULT_SCALE_UP", "DEFAULT_SCALE_DOWN", "HPA_TOLERANCE", "HPA_SYNC_PERIOD_S",
+           "aggressive_default", "greenkfp_policy", "builtin_profile", "profile_from_loadtest",
+           "POWER_METRIC", "MAX_REPLICAS"]
+
+#: The kube-controller-manager's ``--horizontal-pod-autoscaler-tolerance`` default: no scaling while
+#: the metric is within 10 % of its target.
+HPA_TOLERANCE = 0.1
+#: ``--horizontal-pod-autoscaler-sync-period`` default: the HPA recomputes every 15 s.
+HPA_SYNC_PERIOD_S = 15
+#: The per-pod power metric prometheus-adapter exposes to the HPA (watts).
+POWER_METRIC = "greenkfp_pod_power_watts"
+MAX_REPLICAS = 1000
+BUILTIN_PROFILE = "replica_loadtest.json"
+
+
+class AutoscalingError(ValueError):
+    """A bad autoscaling setting (the message names it and its value)."""
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    """One ``HPAScalingPolicy``: change by at most ``value`` pods (``Pods``) or percent of the
+    current replicas (``Percent``) per ``period_seconds``."""
+
+    type: Literal["Pods", "Percent"]
+    value: int
+    period_seconds: int
+
+    def __post_init__(self) -> None:
+        if self.type not in ("Pods", "Percent"):
+            raise AutoscalingError(f"scaling policy type must be Pods or Percent, got {shown(self.type)}")
+        positive_int("scaling policy value", self.value)
+        period = positive_int("scaling policy periodSeconds", self.period_seconds)
+        if period > 1800:  # the API server's bound
+            raise AutoscalingError(f"scaling policy periodSeconds must be <= 1800, got {period}")
+
+    def to_k8s(self) -> dict:
+        return {"type": self.type, "value": self.value, "periodSeconds": self.period_seconds}
+
+
+@dataclass(frozen=True)
+class ScalingRules:
+    """One direction of ``behavior`` (``HPAScalingRules``)."""
+
+    stabilization_window_seconds: int
+    policies: tuple[ScalingPolicy, ...]
+    select_policy: Literal["Max", "Min", "Disabled"] = "Max"
+
+    def __post_init__(self) -> None:
+        window = self.stabilization_window_seconds
+        if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= 3600:
+            raise AutoscalingError(f"stabilizationWindowSeconds must be a whole number in [0, 3600], got {shown(window)}")
+        if self.select_policy not in ("Max", "Min", "Disabled"):
+            raise AutoscalingError(f"selectPolicy must be Max, Min or Disabled, got {shown(self.select_policy)}")
+        if not self.policies and self.select_policy != "Disabled":
+            raise AutoscalingError("scaling rules need at least one policy unless selectPolicy is Disabled")
+
+    def to_k8s(self) -> dict:
+        return {"stabilizationWindowSeconds": self.stabilization_window_seconds, "selectPolicy": self.select_policy,
+                "policies": [p.to_k8s() for p in self.policies]}
+
+
+#: Kubernetes' default scale-up (HPA documentation, "Default Behavior").
+DEFAULT_SCALE_UP = ScalingRules(0, (ScalingPolicy("Percent", 100, 15), ScalingPolicy("Pods", 4, 15)), "Max")
+#: Kubernetes' default scale-down: a 300 s stabilization window, then any number of pods.
+DEFAULT_SCALE_DOWN = ScalingRules(300, (ScalingPolicy("Percent", 100, 15),), "Max")
+
+
+@dataclass(frozen=True)
+class MetricTarget:
+    """One metric of the HPA and its target.
+
+    ``cpu`` and ``memory``: average utilisation of the pods' requests, percent (a ``Resource``
+    metric). ``power``: average watts per pod (a ``Pods`` metric, :data:`POWER_METRIC`).
+    """
+
+    metric: Literal["cpu", "memory", "power"]
+    target: float
+
+    def __post_init__(self) -> None:
+        if self.metric not in ("cpu", "memory", "power"):
+            raise AutoscalingError(f"metric must be cpu, memory or power, got {shown(self.metric)}")
+        value = positive(f"{self.metric} target", self.target)
+        if self.metric != "power" and value > 1000:
+            raise AutoscalingError(f"{self.metric} target must be a utilisation in (0, 1000] %, got {self.target!r}")
+
+    def to_k8s(self) -> dict:
+        if self.metric == "power":
+            milliwatts = max(1, math.ceil(self.target * 1000))
+            return {"type": "Pods", "pods": {"metric": {"name": POWER_METRIC},
+                                             "target": {"type": "AverageValue", "averageValue": f"{milliwatts}m"}}}
+        return {"type": "Resource", "resource": {"name": self.metric, "target": {
+            "type": "Utilization", "averageUtilization": max(1, round(self.target))}}}
+
+
+@dataclass(frozen=True)
+class AutoscalingPolicy:
+    """A HorizontalPodAutoscaler's scaling settings (everything but ``scaleTargetRef``)."""
+
+    name: str
+    min_replicas: int
+    max_replicas: int
+    metrics: tuple[MetricTarget, ...]
+    scale_up: ScalingRules = DEFAULT_SCALE_UP
+    scale_down: ScalingRules = DEFAULT_SCALE_DOWN
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        low = positive_int("min_replicas", self.min_replicas)
+        high = positive_int("max_replicas", self.max_replicas)
+        if high > MAX_REPLICAS:
+            raise AutoscalingError(f"max_replicas must be <= {MAX_REPLICAS}, got {high}")
+        if low > high:
+            raise AutoscalingError(f"min_replicas ({low}) must be <= max_replicas ({high})")
+        if not self.metrics:
+            raise AutoscalingError("a policy needs at least one metric")
+        if len({m.metric for m in self.metrics}) != len(self.metrics):
+            raise AutoscalingError(f"each metric at most once, got {[m.metric for m in self.metrics]}")
+
+    def target(self, metric: str) -> float | None:
+        return next((m.target for m in self.metrics if m.metric == metric), None)
+
+    def hpa_spec(self) -> dict:
+        """``minReplicas``, ``maxReplicas``, ``metrics`` and ``behavior`` of an ``autoscaling/v2`` HPA spec."""
+        return {"minReplicas": self.min_replicas, "maxReplicas": self.max_replicas,
+                "metrics": [m.to_k8s() for m in self.metrics],
+                "behavior": {"scaleUp": self.scale_up.to_k8s(), "scaleDown": self.scale_down.to_k8s()}}
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "description": self.description, **self.hpa_spec()}
+
+
+@dataclass(frozen=True)
+class ReplicaProfile:
+    """One replica of ``greenkfp serve``, as a load test measured it.
+
+    Attributes:
+        capacity_rps: The highest offered rate (requests per second) with p95 under the SLA.
+        sla_p95_s: The latency SLA the capacity was searched against, seconds (p95).
+        latency_points: ``(offered req/s, p95 seconds)`` pairs the load test measured, by rate.
+        requests_per_cpu_s: Requests answered per CPU-second of the server (measured over the run).
+        cpu_limit_m: The CPU limit (millicores, a CFS quota) it was measured under; None: none.
+        memory_mib: The memory request per replica, MiB.
+        startup_s: Seconds from a new pod's creation to Ready (scheduling, model load, readiness
+            probe); not measured by the load test: an assumption the user can change.
+        hardware_profile: The hardware profile the energy model charges (name of a preset).
+        source: Where the figures come from (the load test's file and date).
+    """
+
+    capacity_rps: float
+    sla_p95_s: float
+    latency_points: tuple[tuple[float, float], ...]
+    requests_per_cpu_s: float
+    cpu_limit_m: int | None = None
+    memory_mib: int = 512
+    startup_s: float = 30.0
+    hardware_profile: str = "n2-standard-4"
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        positive("capacity_rps", self.capacity_rps)
+        positive("sla_p95_s", self.sla_p95_s)
+        positive("requests_per_cpu_s", self.requests_per_cpu_s)
+        if self.cpu_limit_m is not None:
+            positive_int("cpu_limit_m", self.cpu_limit_m)
+        positive_int("memory_mib", self.memory_mib)
+        startup = positive("startup_s", self.startup_s)
+        if startup > 3600:
+            raise AutoscalingError(f"startup_s must be <= 3600, got {self.startup_s!r}")
+        rates = [positive("latency point rate", r) for r, _ in self.latency_points]
+        for _, p95 in self.latency_points:
+            positive("latency point p95", p95)
+        if rates != sorted(rates):
+            raise AutoscalingError("latency_points must be sorted by rate")
+
+    @property
+    def cpu_request_m(self) -> int:
+        """The CPU request, millicores: the CPU used at the SLA capacity, rounded up to 5 m."""
+        return max(5, 5 * math.ceil(self.capacity_rps / self.requests_per_cpu_s * 1000 / 5 - 1e-9))
+
+    def cpu_utilisation(self, rps_per_pod: float) -> float:
+        """HPA CPU utilisation (percent of the request) of a pod serving ``rps_per_pod``."""
+        return rps_per_pod / self.requests_per_cpu_s * 1000 / self.cpu_request_m * 100
+
+    def rps_at_utilisation(self, percent: float) -> float:
+        """The per-pod rate at which CPU utilisation is ``percent`` of the request."""
+        return percent / 100 * self.cpu_request_m / 1000 * self.requests_per_cpu_s
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "cpu_request_m": self.cpu_request_m}
+
+
+def profile_from_loadtest(data: Mapping[str, Any], *, source: str = "", **overrides) -> ReplicaProfile:
+    """The replica a ``greenkfp.loadtest/v1`` JSON measured (``scripts/loadtest_serving.py --json``).
+
+    Raises:
+        AutoscalingError: not a load test's JSON, or one whose capacity search found no capacity.
+    """
+    if not isinstance(data, Mapping) or data.get("schema") != "greenkfp.loadtest/v1":
+        raise AutoscalingError(f"not a load test's JSON (schema greenkfp.loadtest/v1): {source or 'the data'}")
+    try:
+        capacity = data["capacity"]
+        rps = capacity["capacity_rps"]
+        if rps is None:
+            raise AutoscalingError(f"the load test {source} found no capacity (even its first probe failed the SLA)")
+        points = {}
+        for probe in capacity.get("probes", []):
+            if probe.get("p95_s") is not None:
+                points[float(probe["offered_rps"])] = max(points.get(float(probe["offered_rps"]), 0.0),
+                                                          float(probe["p95_s"]))
+        for stage in data.get("stages", []):
+            if stage.get("p95_ms") is not None and stage.get("requests"):
+                rate = float(stage["offered_rps"])
+                points[rate] = max(points.get(rate, 0.0), float(stage["p95_ms"]) / 1000)
+        settings = data.get("settings", {})
+        return ReplicaProfile(
+            capacity_rps=float(rps), sla_p95_s=float(capacity["sla_p95_s"]),
+            latency_points=tuple(sorted(points.items())),
+            requests_per_cpu_s=float(data["totals"]["requests_per_cpu_s"]),
+            cpu_limit_m=settings.get("cpu_limit_m"), source=source, **overrides)
+    except (KeyError, TypeError) as exc:
+        raise AutoscalingError(f"the load test's JSON {source} lacks {exc}") from None
+
+
+def builtin_profile(**overrides) -> ReplicaProfile:
+    """The replica measured on this project's machine (``components/serving/data/``)."""
+    text = resources.files("greenkfp.components.serving.data").joinpath(BUILTIN_PROFILE).read_text()
+    data = json.loads(text)
+    return profile_from_loadtest(data, source=f"built-in: {BUILTIN_PROFILE} (measured {data.get('measured', '?')})",
+                                 **overrides)
+
+
+def aggressive_default(profile: ReplicaProfile, *, min_replicas: int = 1, max_replicas: int = 20) -> AutoscalingPolicy:
+    """Policy (a): CPU at 50 % of the request, Kubernetes' default behaviour."""
+    del profile  # the default does not look at the replica
+    return AutoscalingPolicy("aggressive-default", min_replicas, max_replicas, (MetricTarget("cpu", 50.0),),
+                             DEFAULT_SCALE_UP, DEFAULT_SCALE_DOWN,
+                             "CPU target 50 % of the request, Kubernetes' default behavior")
+
+
+def greenkfp_policy(profile: ReplicaProfile, *, headroom: float = 0.8, min_replicas: int = 1,
+                    max_replicas: int = 20) -> AutoscalingPolicy:
+    """Policy (b): targets at ``headroom`` of the SLA capacity, fast scale-down, bounded scale-up.
+
+    The power target is the modeled power of a pod at that load (the energy model of the hardware
+    profile), so the power metric and CPU agree where power is modeled; where Kepler measures it,
+    a pod drawing more than modeled scales out sooner.
+    """
+    from ..energy.model import model_energy
+    from ..energy.profiles import resolve_profile
+
+    share = positive("headroom", headroom)
+    if not 0.1 <= share <= 1.0:
+        raise AutoscalingError(f"headroom must be in [0.1, 1.0] of the SLA capacity, got {headroom!r}")
+    cpu_target = profile.cpu_utilisation(share * profile.capacity_rps)
+    machine = resolve_profile(profile.hardware_profile)
+    cores = profile.cpu_request_m / 1000
+    watts = model_energy(machine, min(100.0, cpu_target), 1.0, cores).total_kwh * 3.6e6
+    return AutoscalingPolicy(
+        "greenkfp", min_replicas, max_replicas,
+        (MetricTarget("cpu", cpu_target), MetricTarget("memory", 80.0), MetricTarget("power", watts)),
+        ScalingRules(0, (ScalingPolicy("Percent", 100, 15), ScalingPolicy("Pods", 4, 15)), "Max"),
+        ScalingRules(60, (ScalingPolicy("Percent", 50, 60),), "Min"),
+        f"CPU target {cpu_target:.0f} % of the request ({share:.0%} of the SLA capacity), memory 80 %, "
+        f"power {watts:.3f} W per pod; scale-down after 60 s by at most half the pods a minute; scale-up x2 or +4 per 15 s")
