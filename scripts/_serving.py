@@ -135,9 +135,12 @@ class RunningServer:
     """A server process on loopback: its base ``url``, ``pid``, ``model`` name, ``input_name``."""
 
     def __init__(self, url: str, process: subprocess.Popen | None, model: str, input_name: str, kind: str,
-                 command: list[str] | None = None, log: Path | None = None, pid: int | None = None):
+                 command: list[str] | None = None, log: Path | None = None, pid: int | None = None,
+                 cgroup=None):
         self.url, self.process, self.model, self.input_name, self.kind = url, process, model, input_name, kind
         self.command, self.log = command, log
+        #: the ``_cgroup.CpuLimit`` it runs under (None: no CPU limit)
+        self.cgroup = cgroup
         #: the process whose CPU is counted (None: unknown, for a server given by its URL)
         self.pid = pid if pid is not None else process.pid if process is not None else None
 
@@ -167,22 +170,36 @@ def wait_ready(url: str, process: subprocess.Popen | None, timeout_s: float, log
 
 @contextlib.contextmanager
 def greenkfp_server(model: str | os.PathLike, name: str = "digits", *, options: list[str] = (),
-                    timeout_s: float = 90.0, python: str = sys.executable) -> Iterator[RunningServer]:
+                    timeout_s: float = 90.0, python: str = sys.executable,
+                    cpu_limit_m: int | None = None) -> Iterator[RunningServer]:
     """``greenkfp serve --model MODEL --name NAME OPTIONS`` on a free loopback port (its own process
-    group, no access log), ready; stopped (SIGTERM) at the end, also on error."""
-    port = free_port()
-    command = [python, "-m", "greenkfp.pipelines.cli", "serve", "--model", str(model), "--name", name,
-               "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning", *options]
-    log = Path(tempfile.mkstemp(prefix="greenkfp-serve-", suffix=".log")[1])
-    with open(log, "w") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url, process, timeout_s, log)
-        yield RunningServer(url, process, name, onnx_input_name(model), "greenkfp serve", command, log)
-    finally:
-        stop_process_group(process, timeout_s=15)
-        log.unlink(missing_ok=True)
+    group, no access log), ready; stopped (SIGTERM) at the end, also on error.
+
+    ``cpu_limit_m``: run it under a CPU limit of that many millicores (a CFS quota in its own
+    cgroup, as the kubelet sets a pod's limit; ``_cgroup.py``), removed at the end. Without a
+    writable cpu cgroup this raises ``_cgroup.CgroupError`` rather than run unlimited."""
+    with contextlib.ExitStack() as stack:
+        cgroup = None
+        if cpu_limit_m is not None:
+            from _cgroup import cpu_limit
+
+            cgroup = stack.enter_context(cpu_limit(cpu_limit_m))
+        port = free_port()
+        command = [python, "-m", "greenkfp.pipelines.cli", "serve", "--model", str(model), "--name", name,
+                   "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning", *options]
+        log = Path(tempfile.mkstemp(prefix="greenkfp-serve-", suffix=".log")[1])
+        with open(log, "w") as sink:
+            process = subprocess.Popen(cgroup.wrap(command) if cgroup else command, stdout=sink,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            # a limited server loads its model more slowly: the readiness wait scales with the limit
+            wait_ready(url, process, timeout_s * max(1.0, 500 / cpu_limit_m if cpu_limit_m else 1.0), log)
+            yield RunningServer(url, process, name, onnx_input_name(model), "greenkfp serve", command, log,
+                                cgroup=cgroup)
+        finally:
+            stop_process_group(process, timeout_s=15)
+            log.unlink(missing_ok=True)
 
 
 def ensure_mlserver_venv(venv: Path = MLSERVER_VENV, *, sklearn_version: str | None = None,

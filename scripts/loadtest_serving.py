@@ -20,7 +20,11 @@ The server: by default the script builds the flagship's default model (``mlp-wid
 ``int8_dynamic`` through the library's quantizer; cached in build/serving-model) and starts
 ``greenkfp serve`` on a free loopback port (``--model`` for another ONNX file, ``--serve-option``
 to pass options on); ``--url`` tests a server already running on loopback instead
-(``--server-pid`` to count its CPU).
+(``--server-pid`` to count its CPU). ``--cpu-limit-m N`` runs the server under a CPU limit of N
+millicores, a CFS quota on its own cgroup as the kubelet sets a pod's ``limits.cpu``
+(``scripts/_cgroup.py``; needs a writable cpu cgroup, else the script refuses); the limit is
+recorded in the JSON's settings (``cpu_limit_m``), which the autoscaling replica profile reads,
+with the throttling the server saw (``totals.cpu_throttling``).
 
 Locust itself runs on the same machine and its CPU time is reported too (``client_cpu_s``): on a
 small machine the client can be what limits the rate, which the capacity's "answered" criterion
@@ -55,6 +59,7 @@ import gevent  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import UsageError, parse_number  # noqa: E402
+from _cgroup import CgroupError  # noqa: E402
 from _serving import (  # noqa: E402
     REPO, RunningServer, ServingError, build_model, greenkfp_server, infer_payload, process_cpu_s,
     wait_ready)
@@ -88,6 +93,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-rps", default="3000", help="the capacity search's highest rate, req/s (default: 3000)")
     p.add_argument("--probe-seconds", default="6", help="seconds each capacity probe measures (default: 6)")
     p.add_argument("--max-probes", default="10", help="most capacity probes (default: 10; 0: no capacity search)")
+    p.add_argument("--cpu-limit-m", metavar="N",
+                   help="run the server under a CPU limit of N millicores (a CFS quota, as a pod's limits.cpu)")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the figures as JSON to PATH")
     args = p.parse_args(argv)
     args.rows = parse_number(args.rows, "--rows", 1, 1024, whole=True)
@@ -126,6 +133,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             raise UsageError(f"--server-pid {args.server_pid}: no such process")
     if args.model is not None and not Path(args.model).is_file():
         raise UsageError(f"--model {args.model!r}: no such file")
+    if args.cpu_limit_m is not None:
+        args.cpu_limit_m = parse_number(args.cpu_limit_m, "--cpu-limit-m", 10, 64000, whole=True)
+        if args.url is not None:
+            raise UsageError("--cpu-limit-m limits a server the script starts: not with --url")
+        from _cgroup import CgroupError, locate
+
+        try:
+            locate()
+        except CgroupError as exc:
+            raise UsageError(f"--cpu-limit-m {args.cpu_limit_m}: {exc}") from None
     return args
 
 
@@ -170,14 +187,17 @@ class Recorder:
 
 
 class CpuSampler:
-    """``(seconds from t0, CPU seconds)`` of the server process (and children) and of this process."""
+    """``(seconds from t0, CPU seconds)`` of the server process (and children) and of this process
+    (``client``); ``others`` (name: pid) are sampled too, into ``series[name]``."""
 
-    def __init__(self, pid: int | None, t0: float, every_s: float = 0.25):
+    def __init__(self, pid: int | None, t0: float, every_s: float = 0.25, others: dict[str, int] | None = None):
         import psutil
 
         self.pid, self.t0, self.every_s = pid, t0, every_s
         self.server: list[tuple[float, float]] = []
         self.client: list[tuple[float, float]] = []
+        self.others = dict(others or {})
+        self.series: dict[str, list[tuple[float, float]]] = {name: [] for name in self.others}
         self._me = psutil.Process()
         self._greenlet = None
 
@@ -186,6 +206,9 @@ class CpuSampler:
         if self.pid is not None:
             with contextlib.suppress(Exception):
                 self.server.append((now, process_cpu_s(self.pid)))
+        for name, pid in self.others.items():
+            with contextlib.suppress(Exception):
+                self.series[name].append((now, process_cpu_s(pid)))
         times = self._me.cpu_times()
         self.client.append((now, times.user + times.system))
 
@@ -245,22 +268,49 @@ def run_day(server: RunningServer, body: bytes, args) -> dict:
     }
 
 
+def locust_users(rate: float, user_rps: float, max_users: int, multiple: int = 1) -> int:
+    """Users offering ``rate`` at about ``user_rps`` each, a multiple of ``multiple``, at most ``max_users``."""
+    users = max(1, math.ceil(rate / user_rps - 1e-9))
+    return min(max_users, multiple * math.ceil(users / multiple))
+
+
+def run_fixed_rate(server: RunningServer, body: bytes, rate: float, *, seconds: float, warmup_s: float,
+                   user_rps: float, max_users: int, max_requests: int, users_multiple: int = 1,
+                   on_window=None) -> list:
+    """``rate`` requests per second offered for ``warmup_s`` + ``seconds``; returns the requests
+    (``Sample``) that completed in the measured window (after the warm-up), times from its start.
+
+    Users offer about ``user_rps`` each; their count is rounded up to a multiple of
+    ``users_multiple`` (each user holds one keep-alive connection, so behind a connection
+    round-robin over N replicas a multiple of N spreads the load evenly). ``on_window(start)``
+    and ``on_window(end)`` are called at the window's bounds (e.g. to read counters)."""
+    from greenkfp.components.serving.loadtest import Sample
+
+    users = locust_users(rate, user_rps, max_users, users_multiple)
+    environment = Environment(user_classes=[make_user(server, body, rate / users)], events=events)
+    runner = environment.create_local_runner()
+    recorder = Recorder(environment, max_requests)
+    try:
+        runner.start(users, spawn_rate=min(100.0, max(users / max(warmup_s / 2, 0.1), 1)))
+        gevent.sleep(max(0.0, recorder.t0 + warmup_s - time.monotonic()))
+        if on_window:
+            on_window("start")
+        gevent.sleep(max(0.0, recorder.t0 + warmup_s + seconds - time.monotonic()))
+        if on_window:
+            on_window("end")
+        runner.quit()
+    finally:
+        environment.events.request.remove_listener(recorder.on_request)
+    return [Sample(s.t - warmup_s, s.latency_s, s.ok) for s in recorder.samples if warmup_s <= s.t < warmup_s + seconds]
+
+
 def run_probe(server: RunningServer, body: bytes, rate: float, args, warmup_s: float = 1.0):
     """One fixed-rate probe: ``rate`` offered for warm-up + ``--probe-seconds``; the window after
     the warm-up is measured."""
     from greenkfp.components.serving.loadtest import Probe
 
-    users = min(args.max_users, max(1, math.ceil(rate / args.user_rps)))
-    environment = Environment(user_classes=[make_user(server, body, rate / users)], events=events)
-    runner = environment.create_local_runner()
-    recorder = Recorder(environment, args.max_requests)
-    try:
-        runner.start(users, spawn_rate=min(100.0, max(users / max(warmup_s / 2, 0.1), 1)))
-        gevent.sleep(warmup_s + args.probe_seconds)
-        runner.quit()
-    finally:
-        environment.events.request.remove_listener(recorder.on_request)
-    window = [s for s in recorder.samples if warmup_s <= s.t < warmup_s + args.probe_seconds]
+    window = run_fixed_rate(server, body, rate, seconds=args.probe_seconds, warmup_s=warmup_s,
+                            user_rps=args.user_rps, max_users=args.max_users, max_requests=args.max_requests)
     ok = [s.latency_s for s in window if s.ok]
     import numpy as np
 
@@ -304,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                 if model is None:
                     model_info = build_model(REPO / "build" / "serving-model")
                     model = str(Path(model_info["dir"]) / model_info["files"]["int8_dynamic"])
-                server = stack.enter_context(greenkfp_server(model, args.name, options=args.serve_option))
+                server = stack.enter_context(greenkfp_server(model, args.name, options=args.serve_option,
+                                                             cpu_limit_m=args.cpu_limit_m))
             rows = (model_info or {}).get("rows")
             if rows is None:
                 rows = _rows_from_metadata(server)
@@ -312,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"day: {args.duration:g} s peaking at {args.peak_rps:g} req/s against {server.url} "
                   f"({server.kind})", file=sys.stderr)
             day = run_day(server, body, args)
+            if server.cgroup is not None:
+                day["totals"]["cpu_throttling"] = server.cgroup.stats()
             if day["totals"]["requests"] == 0:
                 raise ServingError("the server answered no request during the day")
             capacity = None
@@ -320,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                 capacity = search_capacity(lambda rate: run_probe(server, body, rate, args),
                                            sla_s=args.sla_ms / 1000, start_rps=args.start_rps, max_rps=args.max_rps,
                                            max_probes=args.max_probes).to_dict()
-    except ServingError as exc:
+    except (ServingError, CgroupError) as exc:
         print(f"loadtest_serving.py: {' '.join(str(exc).split())[:600]}", file=sys.stderr)
         return 1
     report = {
@@ -331,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
                    "model": model_info and {k: model_info[k] for k in ("candidate", "dataset", "parity", "sklearn")}},
         "settings": {"duration_s": args.duration, "peak_rps": args.peak_rps, "user_rps": args.user_rps,
                      "max_users": args.max_users, "max_requests": args.max_requests, "rows_per_request": args.rows,
-                     "sla_p95_ms": args.sla_ms, "probe_seconds": args.probe_seconds, "max_probes": args.max_probes},
+                     "sla_p95_ms": args.sla_ms, "probe_seconds": args.probe_seconds, "max_probes": args.max_probes,
+                     "cpu_limit_m": args.cpu_limit_m, "cpu_period_us": 100_000 if args.cpu_limit_m else None},
         "machine": {"cpus": os.cpu_count(), "load_average_before": list(load_before),
                     "load_average_after": list(os.getloadavg())},
         **day, "capacity": capacity, "wall_s": time.monotonic() - started,
