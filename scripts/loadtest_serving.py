@@ -147,6 +147,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # --------------------------------------------------------------------------- Locust
+def interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the main greenlet, so that every server,
+    proxy and cgroup is stopped on the way out. (A plain Python handler runs in whichever
+    greenlet is current, often a Locust user's, where the interrupt is lost.)"""
+    import signal
+
+    import greenlet
+
+    main = greenlet.getcurrent()
+
+    def interrupt() -> None:
+        if not main.dead:
+            gevent.get_hub().loop.run_callback(main.throw, KeyboardInterrupt)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(number, interrupt)
+
+
 def make_user(server: RunningServer, body: bytes, rate: float):
     """A Locust user offering ``rate`` requests per second of ``body`` to the server."""
 
@@ -304,13 +322,24 @@ def run_fixed_rate(server: RunningServer, body: bytes, rate: float, *, seconds: 
     return [Sample(s.t - warmup_s, s.latency_s, s.ok) for s in recorder.samples if warmup_s <= s.t < warmup_s + seconds]
 
 
-def run_probe(server: RunningServer, body: bytes, rate: float, args, warmup_s: float = 1.0):
+def run_probe(server: RunningServer, body: bytes, rate: float, args, warmup_s: float = 1.0, cpu: list | None = None):
     """One fixed-rate probe: ``rate`` offered for warm-up + ``--probe-seconds``; the window after
-    the warm-up is measured."""
+    the warm-up is measured. ``cpu``: the server's CPU seconds over the window are appended to it
+    (None when unknown)."""
     from greenkfp.components.serving.loadtest import Probe
 
+    marks: dict[str, float] = {}
+
+    def mark(when: str) -> None:
+        if server.pid is not None:
+            with contextlib.suppress(Exception):
+                marks[when] = process_cpu_s(server.pid)
+
     window = run_fixed_rate(server, body, rate, seconds=args.probe_seconds, warmup_s=warmup_s,
-                            user_rps=args.user_rps, max_users=args.max_users, max_requests=args.max_requests)
+                            user_rps=args.user_rps, max_users=args.max_users, max_requests=args.max_requests,
+                            on_window=mark)
+    if cpu is not None:
+        cpu.append(marks["end"] - marks["start"] if len(marks) == 2 else None)
     ok = [s.latency_s for s in window if s.ok]
     import numpy as np
 
@@ -326,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loadtest_serving.py: {exc}", file=sys.stderr)
         return 2
     logging.getLogger("locust").setLevel(logging.WARNING)
+    interrupt_on_signals()
     from greenkfp.components.serving.loadtest import search_capacity
 
     started = time.monotonic()
@@ -361,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows = _rows_from_metadata(server)
             body = infer_payload([rows[i % len(rows)] for i in range(args.rows)], server.input_name)
             print(f"day: {args.duration:g} s peaking at {args.peak_rps:g} req/s against {server.url} "
-                  f"({server.kind})", file=sys.stderr)
+                  f"({server.kind}" + (f", CPU limit {args.cpu_limit_m} m" if args.cpu_limit_m else "") + ")",
+                  file=sys.stderr)
             day = run_day(server, body, args)
             if server.cgroup is not None:
                 day["totals"]["cpu_throttling"] = server.cgroup.stats()
@@ -370,12 +401,22 @@ def main(argv: list[str] | None = None) -> int:
             capacity = None
             if args.max_probes:
                 print(f"capacity: probes from {args.start_rps:g} req/s, SLA p95 < {args.sla_ms:g} ms", file=sys.stderr)
-                capacity = search_capacity(lambda rate: run_probe(server, body, rate, args),
+                probe_cpu: list = []
+                capacity = search_capacity(lambda rate: run_probe(server, body, rate, args, cpu=probe_cpu),
                                            sla_s=args.sla_ms / 1000, start_rps=args.start_rps, max_rps=args.max_rps,
                                            max_probes=args.max_probes).to_dict()
+                # each probe's server CPU over its window: the cost per request at that rate
+                # (batching makes it fall with the rate, so the day's mean is not the cost at capacity)
+                for probe, cpu_s in zip(capacity["probes"], probe_cpu):
+                    probe["server_cpu_s"] = cpu_s
+                    probe["requests_per_cpu_s"] = (probe["requests"] * (1 - probe["error_rate"]) / cpu_s
+                                                   if cpu_s else None)
     except (ServingError, CgroupError) as exc:
         print(f"loadtest_serving.py: {' '.join(str(exc).split())[:600]}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("loadtest_serving.py: interrupted; the server stopped", file=sys.stderr)
+        return 130
     report = {
         "schema": SCHEMA, "measured": True,
         "units": {"latency": "ms (p50_ms, p95_ms, p99_ms, max_ms; capacity probes: p95_s in seconds)",

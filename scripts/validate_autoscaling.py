@@ -56,7 +56,7 @@ from _bench import UsageError, parse_number, stop_process_group  # noqa: E402
 from _cgroup import CgroupError, locate  # noqa: E402
 from _serving import (  # noqa: E402
     REPO, RunningServer, ServingError, build_model, free_port, greenkfp_server, infer_payload, process_cpu_s)
-from loadtest_serving import locust_users, run_fixed_rate  # noqa: E402
+from loadtest_serving import interrupt_on_signals, locust_users, run_fixed_rate  # noqa: E402
 
 SCHEMA = "greenkfp.validate_autoscaling/v1"
 SIMULATION_SCHEMA = "greenkfp.autoscaling_simulation/v1"
@@ -353,10 +353,6 @@ def print_report(report: dict) -> None:
     print(f"Verdict: SLA {'held' if v['sla_held'] else 'NOT held'} ({v['reason']})")
 
 
-def _terminate(signum, frame):  # SIGTERM: unwind like SIGINT, so every server and cgroup is removed
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
@@ -364,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"validate_autoscaling.py: {exc}", file=sys.stderr)
         return 2
     logging.getLogger("locust").setLevel(logging.WARNING)
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupt_on_signals()  # SIGINT, SIGTERM: every server, the proxy and every cgroup stopped
     try:
         report = run(args)
     except (ServingError, CgroupError) as exc:

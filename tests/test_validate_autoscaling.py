@@ -107,25 +107,43 @@ def test_sla_not_held_exits_1_and_a_scaled_down_run_offers_each_replica_its_shar
 
 
 @needs_cgroup
-def test_sigint_stops_every_replica_and_removes_every_cgroup(model, tmp_path):
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_load_stops_every_replica_and_removes_every_cgroup(model, tmp_path, signal_number):
     import psutil
 
-    process = subprocess.Popen([sys.executable, str(SCRIPT), "--replicas", "2", "--rps", "20", "--sla-ms", "50",
-                                "--cpu-limit-m", "500", "--model", model, "--seconds", "60", "--warmup-s", "1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    children: list = []
-    while time.monotonic() < deadline and len(_leftovers(process.pid)) < 2:
-        time.sleep(0.2)
-    assert len(_leftovers(process.pid)) == 2, "the replicas' cgroups never appeared"
-    time.sleep(2)
-    children = psutil.Process(process.pid).children(recursive=True)
-    assert children
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as sink:
+        process = subprocess.Popen([sys.executable, str(SCRIPT), "--replicas", "2", "--rps", "20", "--sla-ms", "50",
+                                    "--cpu-limit-m", "500", "--model", model, "--seconds", "60", "--warmup-s", "1"],
+                                   stdout=subprocess.DEVNULL, stderr=sink)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "offering" not in log.read_text() and process.poll() is None:
+            time.sleep(0.2)
+        assert "offering" in log.read_text(), log.read_text()
+        time.sleep(2)  # Locust is sending
+        assert len(_leftovers(process.pid)) == 2
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert len(children) >= 3  # two replicas and the proxy
+        process.send_signal(signal_number)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, log.read_text()
+    assert "interrupted" in log.read_text()
     assert _leftovers(process.pid) == []
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--cpu-limit-m", "5"], "--cpu-limit-m must be a whole number from 10 to 64000, got '5'"),
+    (["--cpu-limit-m", "100", "--url", "http://127.0.0.1:9"], "--cpu-limit-m limits a server the script starts: not with --url"),
+])
+def test_loadtest_cpu_limit_bad_options_are_one_line_and_exit_2(argv, message):
+    done = subprocess.run([sys.executable, str(SCRIPTS / "loadtest_serving.py"), *argv], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [f"loadtest_serving.py: {message}"], done.stderr
 
 
 @pytest.mark.parametrize(("argv", "message"), [
