@@ -12,7 +12,8 @@ p95 under the SLA), the p95 latency at the rates it was offered, and its CPU cos
 CPU-second). From these:
 
 * its CPU request is right-sized to the CPU it uses at its SLA capacity (capacity / requests per
-  CPU-second, rounded up to 5 millicores), as a VPA recommendation would; HPA utilisation is
+  CPU-second at that rate — the capacity probe's own figure when the load test recorded it, else
+  the run's mean — rounded up to 5 millicores), as a VPA recommendation would; HPA utilisation is
   measured against the request, so 100 % utilisation means "at the SLA capacity";
 * its CPU limit is the limit it was measured under (the load test's ``--cpu-limit-m``, a CFS
   quota as the kubelet sets one), or none when it was measured without one.
@@ -260,10 +261,17 @@ def profile_from_loadtest(data: Mapping[str, Any], *, source: str = "", **overri
                 rate = float(stage["offered_rps"])
                 points[rate] = max(points.get(rate, 0.0), float(stage["p95_ms"]) / 1000)
         settings = data.get("settings", {})
+        # the cost per request at the capacity (the passing probe there, when the load test
+        # recorded its CPU): batching makes requests cheaper as the rate grows, so the day's mean
+        # would size the CPU request above what a replica uses at its capacity (above its limit)
+        per_cpu = data["totals"]["requests_per_cpu_s"]
+        for probe in capacity.get("probes", []):
+            if probe.get("passed") and probe.get("requests_per_cpu_s") and float(probe["offered_rps"]) == float(rps):
+                per_cpu = probe["requests_per_cpu_s"]
         return ReplicaProfile(
             capacity_rps=float(rps), sla_p95_s=float(capacity["sla_p95_s"]),
             latency_points=tuple(sorted(points.items())),
-            requests_per_cpu_s=float(data["totals"]["requests_per_cpu_s"]),
+            requests_per_cpu_s=float(per_cpu),
             cpu_limit_m=settings.get("cpu_limit_m"), source=source, **overrides)
     except (KeyError, TypeError) as exc:
         raise AutoscalingError(f"the load test's JSON {source} lacks {exc}") from None
