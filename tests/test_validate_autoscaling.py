@@ -9,7 +9,6 @@ in CI); without one they are skipped, and the scripts refuse (tested where it ap
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -172,3 +171,31 @@ def test_bad_options_are_one_line_and_exit_2(argv, message, tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert "Traceback" not in done.stderr and not out.exists()
+
+
+def test_the_builtin_profile_is_cpu_limited_and_requests_no_more_than_its_limit():
+    """The shipped replica was measured under a CPU limit, and the CPU request sized from it is
+    within that limit (Kubernetes refuses a request above the limit)."""
+    from greenkfp.components.serving.autoscaling import builtin_profile
+
+    profile = builtin_profile()
+    assert profile.cpu_limit_m is not None
+    assert profile.cpu_request_m <= profile.cpu_limit_m
+    # the SLA held at the capacity: its latency point is under the SLA
+    assert dict(profile.latency_points)[profile.capacity_rps] <= profile.sla_p95_s
+
+
+def test_profile_takes_the_cost_per_request_at_the_capacity_probe_when_recorded():
+    from greenkfp.components.serving.autoscaling import profile_from_loadtest
+
+    def loadtest(probe_cost):
+        probes = [{"offered_rps": 100.0, "p95_s": 0.01, "passed": True, "requests_per_cpu_s": 3000.0},
+                  {"offered_rps": 200.0, "p95_s": 0.02, "passed": True, "requests_per_cpu_s": probe_cost},
+                  {"offered_rps": 400.0, "p95_s": 0.2, "passed": False, "requests_per_cpu_s": 9000.0}]
+        return {"schema": "greenkfp.loadtest/v1", "settings": {"cpu_limit_m": 50},
+                "totals": {"requests_per_cpu_s": 2000.0},
+                "capacity": {"capacity_rps": 200.0, "sla_p95_s": 0.05, "probes": probes}}
+
+    assert profile_from_loadtest(loadtest(5000.0)).requests_per_cpu_s == 5000.0
+    assert profile_from_loadtest(loadtest(5000.0)).cpu_request_m == 40  # 200 / 5000 = 40 m
+    assert profile_from_loadtest(loadtest(None)).requests_per_cpu_s == 2000.0  # not recorded: the run's mean
