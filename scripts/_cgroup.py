@@ -198,6 +198,12 @@ def cpu_limit(millicores: int) -> Iterator[CpuLimit]:
     try:
         try:
             if version == 2:
+                if not (path / "cpu.max").exists():  # the parent does not delegate cpu to its children yet
+                    try:
+                        (parent / "cgroup.subtree_control").write_text("+cpu")
+                    except OSError as exc:
+                        raise CgroupError(f"cannot enable the cpu controller under {parent} ({exc.strerror}; cgroup v2 "
+                                          "allows it only in a cgroup without processes of its own)") from None
                 (path / "cpu.max").write_text(f"{quota} {PERIOD_US}")
             else:
                 (path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
