@@ -33,7 +33,7 @@ def _leftovers(pid: int) -> list[Path]:
     return sorted(CGROUP_PARENT.glob(f"greenkfp-{pid}-*")) if CGROUP_PARENT else []
 
 
-def _simulation(path: Path, *, replicas=2, rps=40.0, sla_s=0.05, limit=300, capacity=100.0, schema=None) -> Path:
+def _simulation(path: Path, *, replicas=2, rps=40.0, sla_s=0.05, limit=200, capacity=100.0, schema=None) -> Path:
     """A simulation's JSON with only the keys the check reads (the shape ``greenkfp serving simulate`` writes)."""
     path.write_text(json.dumps({
         "schema": schema or "greenkfp.autoscaling_simulation/v1",
@@ -84,7 +84,7 @@ def test_sla_held_at_a_low_rate_with_the_load_spread_evenly_round_robin(model, t
     assert results["proxy_connections"] is not None and len(set(results["proxy_connections"].values())) == 1
     assert results["p95_ms"] <= 50 and results["error_rate"] < 0.01
     assert results["achieved_rps"] >= 0.95 * 40
-    assert all(0 < r["cpu_of_limit"] <= 1.2 for r in results["replicas"])  # under the 300 m quota
+    assert all(0 < r["cpu_of_limit"] <= 1.2 for r in results["replicas"])  # under the 200 m quota
     assert "Verdict: SLA held" in stdout
     assert _leftovers(process.pid) == []
 
@@ -93,7 +93,7 @@ def test_sla_held_at_a_low_rate_with_the_load_spread_evenly_round_robin(model, t
 def test_sla_not_held_exits_1_and_a_scaled_down_run_offers_each_replica_its_share(model, tmp_path):
     out = tmp_path / "check.json"
     done = subprocess.run([sys.executable, str(SCRIPT), "--replicas", "3", "--rps", "60", "--sla-ms", "0.2",
-                           "--cpu-limit-m", "300", "--max-local-replicas", "2", "--model", model,
+                           "--cpu-limit-m", "200", "--max-local-replicas", "2", "--model", model,
                            "--seconds", "3", "--warmup-s", "1", "--json", str(out)],
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -113,7 +113,7 @@ def test_a_signal_during_the_load_stops_every_replica_and_removes_every_cgroup(m
     log = tmp_path / "stderr.txt"
     with open(log, "w") as sink:
         process = subprocess.Popen([sys.executable, str(SCRIPT), "--replicas", "2", "--rps", "20", "--sla-ms", "50",
-                                    "--cpu-limit-m", "300", "--model", model, "--seconds", "60", "--warmup-s", "1"],
+                                    "--cpu-limit-m", "200", "--model", model, "--seconds", "60", "--warmup-s", "1"],
                                    stdout=subprocess.DEVNULL, stderr=sink)
     try:
         deadline = time.monotonic() + 120
