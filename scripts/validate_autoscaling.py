@@ -12,7 +12,7 @@ limit (a CFS quota on its own cgroup, as the kubelet sets ``limits.cpu``: ``_cgr
 a connection round-robin TCP proxy (``_roundrobin.py``: kube-proxy balances a Service's
 connections, not its requests, so this is what a client of the Service sees; a TCP relay adds
 no HTTP parsing of its own), and drives ``P x N / R`` requests per second through it with Locust
-(``loadtest_serving.py``'s wiring) for ``--seconds`` after ``--warmup-s``. Each Locust user holds
+(``_locust.py``, the load test's wiring) for ``--seconds`` after ``--warmup-s``. Each Locust user holds
 one keep-alive connection; the users are a multiple of N, so each replica gets the same share of
 connections, hence of the load.
 
@@ -34,7 +34,7 @@ Exit codes: 0 the SLA held; 1 it did not (or the servers could not be run); 2 a 
 
 from __future__ import annotations
 
-# Locust (imported by loadtest_serving) patches the standard library with gevent: first.
+# Locust (imported by _locust) patches the standard library with gevent: first.
 from locust import events  # noqa: F401,E402,I001
 
 import argparse  # noqa: E402
@@ -56,7 +56,7 @@ from _bench import UsageError, parse_number, stop_process_group  # noqa: E402
 from _cgroup import CgroupError, locate  # noqa: E402
 from _serving import (  # noqa: E402
     REPO, RunningServer, ServingError, build_model, free_port, greenkfp_server, infer_payload, process_cpu_s)
-from loadtest_serving import interrupt_on_signals, locust_users, run_fixed_rate  # noqa: E402
+from _locust import interrupt_on_signals, locust_users, run_fixed_rate  # noqa: E402
 
 SCHEMA = "greenkfp.validate_autoscaling/v1"
 SIMULATION_SCHEMA = "greenkfp.autoscaling_simulation/v1"

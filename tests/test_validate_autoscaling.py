@@ -199,3 +199,24 @@ def test_profile_takes_the_cost_per_request_at_the_capacity_probe_when_recorded(
     assert profile_from_loadtest(loadtest(5000.0)).requests_per_cpu_s == 5000.0
     assert profile_from_loadtest(loadtest(5000.0)).cpu_request_m == 40  # 200 / 5000 = 40 m
     assert profile_from_loadtest(loadtest(None)).requests_per_cpu_s == 2000.0  # not recorded: the run's mean
+
+
+@needs_cgroup
+def test_loadtest_under_a_cpu_limit_records_it_for_the_replica_profile(model, tmp_path):
+    from greenkfp.components.serving.autoscaling import profile_from_loadtest
+
+    out = tmp_path / "loadtest.json"
+    process = subprocess.Popen([sys.executable, str(SCRIPTS / "loadtest_serving.py"), "--model", model,
+                                "--cpu-limit-m", "200", "--duration", "5", "--peak-rps", "20", "--start-rps", "20",
+                                "--probe-seconds", "2", "--max-probes", "1", "--json", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = process.communicate(timeout=180)
+    assert process.returncode == 0, stderr
+    data = json.loads(out.read_text())
+    assert data["settings"]["cpu_limit_m"] == 200 and data["settings"]["cpu_period_us"] == 100_000
+    throttling = data["totals"]["cpu_throttling"]
+    assert throttling["periods"] > 0 and 0 <= throttling["throttled_periods"] <= throttling["periods"]
+    probe = data["capacity"]["probes"][0]
+    assert probe["server_cpu_s"] is not None and probe["server_cpu_s"] <= 0.2 * (2 + 0.5)  # within the quota
+    assert profile_from_loadtest(data).cpu_limit_m == 200
+    assert _leftovers(process.pid) == []
