@@ -245,27 +245,33 @@ def profile_from_loadtest(data: Mapping[str, Any], *, source: str = "", **overri
     """
     if not isinstance(data, Mapping) or data.get("schema") != "greenkfp.loadtest/v1":
         raise AutoscalingError(f"not a load test's JSON (schema greenkfp.loadtest/v1): {source or 'the data'}")
+    def num(where: str, value: Any) -> float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise AutoscalingError(f"the load test's JSON {source}: {where} must be a number, got {shown(value)}") from None
+
     try:
         capacity = data["capacity"]
         rps = capacity["capacity_rps"]
         if rps is None:
             raise AutoscalingError(f"the load test {source} found no capacity (even its first probe failed the SLA)")
-        points = {}
+        points: dict[float, float] = {}
         for probe in capacity.get("probes", []):
             if probe.get("p95_s") is not None:
-                points[float(probe["offered_rps"])] = max(points.get(float(probe["offered_rps"]), 0.0),
-                                                          float(probe["p95_s"]))
+                rate = num("capacity.probes[].offered_rps", probe["offered_rps"])
+                points[rate] = max(points.get(rate, 0.0), num("capacity.probes[].p95_s", probe["p95_s"]))
         for stage in data.get("stages", []):
             if stage.get("p95_ms") is not None and stage.get("requests"):
-                rate = float(stage["offered_rps"])
-                points[rate] = max(points.get(rate, 0.0), float(stage["p95_ms"]) / 1000)
+                rate = num("stages[].offered_rps", stage["offered_rps"])
+                points[rate] = max(points.get(rate, 0.0), num("stages[].p95_ms", stage["p95_ms"]) / 1000)
         settings = data.get("settings", {})
         return ReplicaProfile(
-            capacity_rps=float(rps), sla_p95_s=float(capacity["sla_p95_s"]),
+            capacity_rps=num("capacity.capacity_rps", rps), sla_p95_s=num("capacity.sla_p95_s", capacity["sla_p95_s"]),
             latency_points=tuple(sorted(points.items())),
-            requests_per_cpu_s=float(data["totals"]["requests_per_cpu_s"]),
+            requests_per_cpu_s=num("totals.requests_per_cpu_s", data["totals"]["requests_per_cpu_s"]),
             cpu_limit_m=settings.get("cpu_limit_m"), source=source, **overrides)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise AutoscalingError(f"the load test's JSON {source} lacks {exc}") from None
 
 
