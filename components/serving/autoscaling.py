@@ -28,8 +28,9 @@ and ``behavior``. Two are named:
 * :func:`aggressive_default`: CPU at 50 % of the request and Kubernetes' default ``behavior``
   (:data:`DEFAULT_SCALE_UP`, :data:`DEFAULT_SCALE_DOWN`), the common configuration that keeps
   half of every pod idle and holds the spike's replicas five minutes after it;
-* :func:`greenkfp_policy`: CPU at ``headroom`` of the SLA capacity (default 80 %), memory as a
-  guard, and the power per pod the energy model gives at that load; scale-down after a 60 s
+* :func:`greenkfp_policy`: CPU at ``headroom`` of the SLA capacity (default 80 %), memory and
+  power per pod as guards (power at twice what the energy model gives at that load);
+  scale-down after a 60 s
   stabilization by at most half the pods a minute (fast off-peak), scale-up without
   stabilization but bounded (double, or +4 pods, per 15 s).
 """
@@ -47,7 +48,7 @@ from .._checks import positive, positive_int, shown
 __all__ = ["AutoscalingError", "ScalingPolicy", "ScalingRules", "MetricTarget", "AutoscalingPolicy",
            "ReplicaProfile", "DEFAULT_SCALE_UP", "DEFAULT_SCALE_DOWN", "HPA_TOLERANCE", "HPA_SYNC_PERIOD_S",
            "aggressive_default", "greenkfp_policy", "builtin_profile", "profile_from_loadtest",
-           "POWER_METRIC", "MAX_REPLICAS"]
+           "POWER_METRIC", "POWER_GUARD", "MAX_REPLICAS"]
 
 #: The kube-controller-manager's ``--horizontal-pod-autoscaler-tolerance`` default: no scaling while
 #: the metric is within 10 % of its target.
@@ -56,6 +57,9 @@ HPA_TOLERANCE = 0.1
 HPA_SYNC_PERIOD_S = 15
 #: The per-pod power metric prometheus-adapter exposes to the HPA (watts).
 POWER_METRIC = "greenkfp_pod_power_watts"
+#: The power target of policy (b), in multiples of a pod's modeled power at its CPU target: a guard
+#: (see :func:`greenkfp_policy`).
+POWER_GUARD = 2.0
 MAX_REPLICAS = 1000
 BUILTIN_PROFILE = "replica_loadtest.json"
 
@@ -295,9 +299,14 @@ def greenkfp_policy(profile: ReplicaProfile, *, headroom: float = 0.8, min_repli
                     max_replicas: int = 20) -> AutoscalingPolicy:
     """Policy (b): targets at ``headroom`` of the SLA capacity, fast scale-down, bounded scale-up.
 
-    The power target is the modeled power of a pod at that load (the energy model of the hardware
-    profile), so the power metric and CPU agree where power is modeled; where Kepler measures it,
-    a pod drawing more than modeled scales out sooner.
+    The power metric is a guard: its target is :data:`POWER_GUARD` x the modeled power of a pod at
+    that load (the energy model of the hardware profile). A pod's power has an idle floor (the
+    Teads curve draws 12 % of TDP idle, plus RAM: about 37 % of its power at the SLA capacity for
+    the built-in profile), so it falls far less than the load does, and at a target equal to the
+    operating point ``ceil(pods x power / target)`` keeps pods the load no longer needs: the
+    simulation (``greenkfp serving simulate``) measured 46 % more pod-hours than the oracle that
+    way, 19 % with the guard. Where power is modeled the guard never asks for more pods than CPU
+    does; where Kepler measures it, a pod drawing twice what the model expects scales out.
     """
     from ..energy.model import model_energy
     from ..energy.profiles import resolve_profile
@@ -308,11 +317,12 @@ def greenkfp_policy(profile: ReplicaProfile, *, headroom: float = 0.8, min_repli
     cpu_target = profile.cpu_utilisation(share * profile.capacity_rps)
     machine = resolve_profile(profile.hardware_profile)
     cores = profile.cpu_request_m / 1000
-    watts = model_energy(machine, min(100.0, cpu_target), 1.0, cores).total_kwh * 3.6e6
+    watts = POWER_GUARD * model_energy(machine, min(100.0, cpu_target), 1.0, cores).total_kwh * 3.6e6
     return AutoscalingPolicy(
         "greenkfp", min_replicas, max_replicas,
         (MetricTarget("cpu", cpu_target), MetricTarget("memory", 80.0), MetricTarget("power", watts)),
         ScalingRules(0, (ScalingPolicy("Percent", 100, 15), ScalingPolicy("Pods", 4, 15)), "Max"),
         ScalingRules(60, (ScalingPolicy("Percent", 50, 60),), "Min"),
         f"CPU target {cpu_target:.0f} % of the request ({share:.0%} of the SLA capacity), memory 80 %, "
-        f"power {watts:.3f} W per pod; scale-down after 60 s by at most half the pods a minute; scale-up x2 or +4 per 15 s")
+        f"power {watts:.3f} W per pod (a guard: {POWER_GUARD:g} x the modeled power at the CPU target); "
+        "scale-down after 60 s by at most half the pods a minute; scale-up x2 or +4 per 15 s")
