@@ -1,9 +1,11 @@
 """``greenkfp serving deploy-manifests``: the serving manifests of a selection on disk, the same
-files the pipeline's ``deploy_model`` step writes.
+files the pipeline's ``deploy_model`` step writes; ``greenkfp serving simulate``: the autoscaling
+policies over a day or a week of traffic.
 
-Only wiring: :mod:`greenkfp.components.serving.manifests` builds and validates them. Exit codes:
-0 written; 2 bad input (one line naming the option and the value; nothing written); 3 the
-selection blocked promotion (nothing to deploy; nothing written).
+Only wiring: :mod:`greenkfp.components.serving.manifests` builds and validates the manifests,
+:mod:`greenkfp.components.serving.simulate` simulates. Exit codes: 0 written; 2 bad input (one
+line naming the option and the value; nothing written); 3 the selection blocked promotion
+(nothing to deploy; nothing written).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def add_serving_commands(sub) -> None:
     p.add_argument("--service-account", default="",
                    help="service account of the pods, whose secret holds the storage credentials")
     p.set_defaults(func=cmd_deploy_manifests)
+    _add_simulate(commands)
 
 
 def cmd_deploy_manifests(args: argparse.Namespace) -> int:
@@ -90,3 +93,146 @@ def cmd_deploy_manifests(args: argparse.Namespace) -> int:
     print(f"apply with: kubectl apply -f {out / 'inferenceservice.yaml'}   (KServe)\n"
           f"        or: kubectl apply -f {out / 'deployment.yaml'} -f {out / 'service.yaml'}")
     return 0
+
+
+# --------------------------------------------------------------------------- simulate
+
+def _add_simulate(commands) -> None:
+    p = commands.add_parser(
+        "simulate", help="simulate the autoscaling policies over a day or a week of traffic",
+        description="Simulate (a) the aggressive default HPA, (b) greenkfp's policy (both through a model of the "
+                    "Kubernetes HPA controller) and (c) the oracle over a traffic trace, with the replica a load test "
+                    "measured; write simulation.json, simulation.csv (per minute) and simulation.html into --output. "
+                    "Every figure is modeled.")
+    p.add_argument("--output", required=True, metavar="DIR", help="folder to write the three files into (made if missing)")
+    p.add_argument("--trace", default=None, metavar="CSV",
+                   help="requests per minute: header 'minute,requests', minutes 0, 1, 2, ... (default: the built-in "
+                        "day shape with spikes)")
+    p.add_argument("--days", default=None, metavar="1|7", help="days of the built-in shape: 1 or 7 (default 1)")
+    p.add_argument("--peak-rps", default=None, metavar="RPS",
+                   help="peak of the built-in shape, requests per second (default: 5 x the replica's SLA capacity)")
+    p.add_argument("--loadtest", default=None, metavar="JSON",
+                   help="a load test's JSON (scripts/loadtest_serving.py --json; default: the built-in measurement)")
+    p.add_argument("--startup-s", default=None, metavar="S", help="seconds from a pod's creation to Ready (default 30)")
+    p.add_argument("--headroom", default="0.8", help="policy (b)'s CPU target, share of the SLA capacity (default 0.8)")
+    p.add_argument("--min-replicas", default="1")
+    p.add_argument("--max-replicas", default="20")
+    p.add_argument("--region", default="GB", help="grid zone of the embedded carbon data (default GB)")
+    p.add_argument("--start", default=None, metavar="YYYY-MM-DD",
+                   help="the first simulated day, for the carbon intensity and weekends (default 2024-03-04, a Monday)")
+    p.add_argument("--spot-available", default="4", metavar="N",
+                   help="replicas that spot capacity can hold at a time, for policy (b) and the oracle (default 4)")
+    p.set_defaults(func=cmd_simulate)
+
+
+def _number(option: str, text: str, low: float, high: float, *, whole: bool = False) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not low <= value <= high or (whole and not value.is_integer()):
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"{option} must be {kind} in [{low:g}, {high:g}], got {text!r}")
+    return int(value) if whole else value
+
+
+#: a core error's leading field -> the option that sets it
+_SIMULATE_OPTIONS = {"peak_rps": "--peak-rps", "days": "--days", "trace": "--trace", "region": "--region",
+                     "spot_available": "--spot-available", "headroom": "--headroom", "min_replicas": "--min-replicas",
+                     "max_replicas": "--max-replicas", "startup_s": "--startup-s", "start": "--start"}
+
+
+def _option_message(message: str) -> str:
+    for key in sorted(_SIMULATE_OPTIONS, key=len, reverse=True):
+        if message.startswith(key + " ") or message.startswith(key + "'") or message.startswith(key + "("):
+            return _SIMULATE_OPTIONS[key] + message[len(key):]
+    return message
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import json
+    from datetime import date
+    from pathlib import Path
+
+    from greenkfp.components._files import OutputError, check_output_folder
+    from greenkfp.components.serving import simulate as sim
+    from greenkfp.components.serving.autoscaling import (AutoscalingError, builtin_profile, profile_from_loadtest)
+
+    try:
+        check_output_folder("--output", args.output)
+    except OutputError as exc:
+        raise ValueError(str(exc)) from None
+    if args.trace is not None and (args.days is not None or args.peak_rps is not None):
+        given = "--days" if args.days is not None else "--peak-rps"
+        raise ValueError(f"{given} shapes the built-in trace; it does not go with --trace {args.trace!r}")
+    days = 1 if args.days is None else _number("--days", args.days, 1, 7, whole=True)
+    if days not in (1, 7):
+        raise ValueError(f"--days must be 1 or 7, got {args.days!r}")
+    try:
+        start = sim.DEFAULT_START if args.start is None else date.fromisoformat(args.start)
+    except ValueError:
+        raise ValueError(f"--start must be a date YYYY-MM-DD, got {args.start!r}") from None
+    headroom = _number("--headroom", args.headroom, 0.1, 1.0)
+    low = _number("--min-replicas", args.min_replicas, 1, 1000, whole=True)
+    high = _number("--max-replicas", args.max_replicas, 1, 1000, whole=True)
+    if low > high:
+        raise ValueError(f"--min-replicas {low} must be <= --max-replicas {high}")
+    spot = _number("--spot-available", args.spot_available, 0, 1000, whole=True)
+    overrides = {} if args.startup_s is None else {"startup_s": _number("--startup-s", args.startup_s, 0.001, 3600)}
+    try:
+        if args.loadtest is None:
+            profile = builtin_profile(**overrides)
+        else:
+            path = Path(args.loadtest)
+            if path.is_dir():
+                raise ValueError(f"--loadtest {args.loadtest}: a folder, not a load test's JSON")
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise ValueError(f"--loadtest {args.loadtest}: no such file") from None
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ValueError(f"--loadtest {args.loadtest}: not JSON ({exc})") from None
+            try:
+                profile = profile_from_loadtest(data, source=str(args.loadtest), **overrides)
+            except AutoscalingError as exc:
+                raise ValueError(f"--loadtest {args.loadtest}: {exc}") from None
+        peak = sim.DEFAULT_PEAK_CAPACITIES * profile.capacity_rps if args.peak_rps is None else \
+            _number("--peak-rps", args.peak_rps, 0.001, sim.MAX_RPS)
+        trace = sim.builtin_trace(peak, days, start) if args.trace is None else sim.read_trace(args.trace)
+        result = sim.simulate(trace, profile, headroom=headroom, min_replicas=low, max_replicas=high,
+                              region=args.region, start=start, spot_available=spot)
+    except (sim.SimulationError, AutoscalingError) as exc:
+        raise ValueError(_option_message(str(exc))) from None
+    except ValueError as exc:  # a profile setting (startup_s) or an option message already
+        raise ValueError(_option_message(str(exc))) from None
+    try:
+        written = sim.write_simulation(result, args.output)
+    except OutputError as exc:
+        raise ValueError(str(exc)) from None
+    _print_summary(result, sim)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _print_summary(result: dict, sim) -> None:
+    from rich.table import Table
+
+    from greenkfp.pipelines.cli import console
+
+    table = Table(title=f"Autoscaling simulation (modeled): {result['trace']['source']}", title_justify="left")
+    for i, header in enumerate(sim.SUMMARY_HEADERS):
+        table.add_column(header, justify="left" if i == 0 else "right")
+    for row in sim.summary_rows(result):
+        table.add_row(*row)
+    console.print(table)
+    goals = result["comparison"]["goals"]
+    for name, goal in goals.items():
+        low, high = goal["range"]
+        verdict = "met" if goal["met"] else "missed"
+        if goal["met_across_range"] != goal["met"]:
+            verdict += " as measured, not across the capacity's +-10 %"
+        console.print(f"{name.replace('_', ' ')}: {goal['value']:.2f} (range {low:.2f} to {high:.2f}): {verdict}",
+                      soft_wrap=True, highlight=False)

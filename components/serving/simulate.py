@@ -348,7 +348,8 @@ def _breaches(rate: float, ready: int, capacity: float) -> bool:
 
 
 def _oracle_pods(rate: float, capacity: float) -> int:
-    return max(1, math.ceil(rate / capacity))
+    # a rate at capacity up to float rounding (0.2 x 937.5 = 187.50000000000003) needs no extra pod
+    return max(1, math.ceil(rate / capacity * (1 - 1e-9)))
 
 
 def _simulate_oracle(replica: _Replica, rates: Sequence[float], intensity: np.ndarray,
