@@ -153,6 +153,7 @@ def test_a_load_test_of_your_own(tmp_path):
 BAD_TRACES = {
     "header": ("time,requests\n0,5\n", "line 1"),
     "gap": ("minute,requests\n0,5\n2,5\n", "line 3"),
+    "gap after a blank line": ("minute,requests\n0,5\n\n2,5\n", "line 4"),
     "negative": ("minute,requests\n0,5\n1,-3\n", "line 3"),
     "nan": ("minute,requests\n0,nan\n", "line 2"),
     "inf": ("minute,requests\n0,5\n1,inf\n", "line 3"),

@@ -168,9 +168,8 @@ def parse_trace(text: str, source: str = "trace") -> Trace:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_TRACE_BYTES:
         raise SimulationError(f"trace {source}: larger than {MAX_TRACE_BYTES:,} bytes")
     reader = csv.reader(io.StringIO(text))
-    rows = iter(enumerate(reader, start=1))
     try:
-        line, header = next(rows)
+        header = next(reader)
     except StopIteration:
         raise SimulationError(f"trace {source}: empty; expected the header 'minute,requests'") from None
     except csv.Error as exc:
@@ -180,11 +179,12 @@ def parse_trace(text: str, source: str = "trace") -> Trace:
     rates: list[float] = []
     while True:
         try:
-            line, row = next(rows)
+            row = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
             raise SimulationError(f"trace {source} line {reader.line_num}: not CSV ({exc})") from None
+        line = reader.line_num  # the physical line the row ends on
         if not row or all(not cell.strip() for cell in row):
             continue  # a blank line
         if len(row) != 2:
