@@ -117,3 +117,21 @@ def test_profile_from_loadtest_names_a_field_that_is_not_a_number():
     data["capacity"]["probes"][0]["p95_s"] = "fast"
     with pytest.raises(AutoscalingError, match=r"capacity.probes\[\].p95_s must be a number, got 'fast'"):
         profile_from_loadtest(data, source="x.json")
+
+
+def test_the_power_target_is_in_the_units_of_the_servers_energy_counter():
+    """The HPA's power target and the metric prometheus-adapter serves from greenkfp serve's
+    energy counter are one quantity: CPU-seconds per second x the modeled power of a busy vCPU."""
+    from greenkfp.components.energy.profiles import resolve_profile
+    from greenkfp.components.serving.autoscaling import POWER_GUARD
+    from greenkfp.components.serving.metrics import EnergyAccount
+
+    profile = builtin_profile()
+    account = EnergyAccount(profile.hardware_profile)
+    load = 0.8 * profile.capacity_rps
+    counter_rate_w = load / profile.requests_per_cpu_s * account.watts_per_busy_core  # J/s the counter grows by
+    assert profile.power_metric_w(load) == pytest.approx(counter_rate_w)
+    assert greenkfp_policy(profile).target("power") == pytest.approx(POWER_GUARD * counter_rate_w)
+    # proportional to the load: no idle floor (the counter charges inference only)
+    assert profile.power_metric_w(load / 4) == pytest.approx(counter_rate_w / 4)
+    assert resolve_profile(profile.hardware_profile).name == account.profile.name

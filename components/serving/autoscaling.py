@@ -29,7 +29,7 @@ and ``behavior``. Two are named:
   (:data:`DEFAULT_SCALE_UP`, :data:`DEFAULT_SCALE_DOWN`), the common configuration that keeps
   half of every pod idle and holds the spike's replicas five minutes after it;
 * :func:`greenkfp_policy`: CPU at ``headroom`` of the SLA capacity (default 80 %), memory and
-  power per pod as guards (power at twice what the energy model gives at that load);
+  power per pod as guards (power at 1.25 x the modeled power metric at that load);
   scale-down after a 60 s
   stabilization by at most half the pods a minute (fast off-peak), scale-up without
   stabilization but bounded (double, or +4 pods, per 15 s).
@@ -57,9 +57,9 @@ HPA_TOLERANCE = 0.1
 HPA_SYNC_PERIOD_S = 15
 #: The per-pod power metric prometheus-adapter exposes to the HPA (watts).
 POWER_METRIC = "greenkfp_pod_power_watts"
-#: The power target of policy (b), in multiples of a pod's modeled power at its CPU target: a guard
-#: (see :func:`greenkfp_policy`).
-POWER_GUARD = 2.0
+#: The power target of policy (b), in multiples of a pod's modeled power metric at its CPU target: a
+#: guard (see :func:`greenkfp_policy`).
+POWER_GUARD = 1.25
 MAX_REPLICAS = 1000
 BUILTIN_PROFILE = "replica_loadtest.json"
 
@@ -237,6 +237,20 @@ class ReplicaProfile:
         """The per-pod rate at which CPU utilisation is ``percent`` of the request."""
         return percent / 100 * self.cpu_request_m / 1000 * self.requests_per_cpu_s
 
+    def cpu_used_m(self, rps_per_pod: float) -> float:
+        """CPU a pod serving ``rps_per_pod`` uses, millicores (at most its limit, when it has one)."""
+        used = rps_per_pod / self.requests_per_cpu_s * 1000
+        return used if self.cpu_limit_m is None else min(used, float(self.cpu_limit_m))
+
+    def power_metric_w(self, rps_per_pod: float) -> float:
+        """The per-pod power metric (:data:`POWER_METRIC`) where power is modeled, watts: the rate of
+        ``greenkfp serve``'s energy counter, CPU-seconds per second x the modeled power of a busy
+        vCPU. It is proportional to the load (the counter charges inference, not idle time)."""
+        from ..energy.model import busy_core_watts
+        from ..energy.profiles import resolve_profile
+
+        return self.cpu_used_m(rps_per_pod) / 1000 * busy_core_watts(resolve_profile(self.hardware_profile))
+
     def to_dict(self) -> dict:
         return {**asdict(self), "cpu_request_m": self.cpu_request_m}
 
@@ -299,25 +313,17 @@ def greenkfp_policy(profile: ReplicaProfile, *, headroom: float = 0.8, min_repli
                     max_replicas: int = 20) -> AutoscalingPolicy:
     """Policy (b): targets at ``headroom`` of the SLA capacity, fast scale-down, bounded scale-up.
 
-    The power metric is a guard: its target is :data:`POWER_GUARD` x the modeled power of a pod at
-    that load (the energy model of the hardware profile). A pod's power has an idle floor (the
-    Teads curve draws 12 % of TDP idle, plus RAM: about 37 % of its power at the SLA capacity for
-    the built-in profile), so it falls far less than the load does, and at a target equal to the
-    operating point ``ceil(pods x power / target)`` keeps pods the load no longer needs: the
-    simulation (``greenkfp serving simulate``) measured 46 % more pod-hours than the oracle that
-    way, 19 % with the guard. Where power is modeled the guard never asks for more pods than CPU
-    does; where Kepler measures it, a pod drawing twice what the model expects scales out.
+    The power metric is a guard: its target is :data:`POWER_GUARD` x the power metric of a pod at
+    the CPU target (:meth:`ReplicaProfile.power_metric_w`, the rate of the server's energy counter,
+    which is what prometheus-adapter serves where power is modeled). Modeled, it moves with CPU and
+    never asks for more pods than CPU does; where Kepler measures it, a pod drawing a quarter more
+    than modeled at its target scales out before its CPU says so.
     """
-    from ..energy.model import model_energy
-    from ..energy.profiles import resolve_profile
-
     share = positive("headroom", headroom)
     if not 0.1 <= share <= 1.0:
         raise AutoscalingError(f"headroom must be in [0.1, 1.0] of the SLA capacity, got {headroom!r}")
     cpu_target = profile.cpu_utilisation(share * profile.capacity_rps)
-    machine = resolve_profile(profile.hardware_profile)
-    cores = profile.cpu_request_m / 1000
-    watts = POWER_GUARD * model_energy(machine, min(100.0, cpu_target), 1.0, cores).total_kwh * 3.6e6
+    watts = POWER_GUARD * profile.power_metric_w(share * profile.capacity_rps)
     return AutoscalingPolicy(
         "greenkfp", min_replicas, max_replicas,
         (MetricTarget("cpu", cpu_target), MetricTarget("memory", 80.0), MetricTarget("power", watts)),

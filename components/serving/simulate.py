@@ -42,10 +42,11 @@ The cluster model (one step = one HPA sync, 15 s)
   removes the newest pods first (the ReplicaSet removes not-ready pods before Ready ones).
 * Per Ready pod: CPU utilisation = ``profile.cpu_utilisation(load per pod)``, capped at the CPU
   limit when the profile has one; memory utilisation a constant :data:`MEMORY_UTILISATION` % of
-  the request (an ONNX server's memory is its model and buffers, not its load); power per pod from
-  the energy model of the hardware profile (``model_energy`` at that utilisation over the pod's
-  CPU request, the same model ``greenkfp_policy`` sets its power target with). A pod not yet
-  Ready is charged at idle power.
+  the request (an ONNX server's memory is its model and buffers, not its load); the power metric
+  the HPA reads is ``profile.power_metric_w`` (the server's energy counter's rate, as
+  ``greenkfp_policy`` sets its target from); the energy charged is the energy model of the
+  hardware profile (``model_energy`` at that utilisation over the pod's CPU request, idle power
+  included). A pod not yet Ready is charged at idle power.
 * A policy's ``peak`` is its hardest minute that meets the SLA (the highest load per Ready
   replica; ``scripts/validate_autoscaling.py`` replays it on the real server); ``hardest_breach``
   the hardest minute that does not.
@@ -251,10 +252,7 @@ class _Replica:
 
     def cpu_percent(self, rps_per_pod: float) -> float:
         """HPA CPU utilisation (percent of the request), capped at the CPU limit."""
-        used_m = rps_per_pod / self.profile.requests_per_cpu_s * 1000
-        if self.profile.cpu_limit_m is not None:
-            used_m = min(used_m, self.profile.cpu_limit_m)
-        return used_m / self.request_m * 100
+        return self.profile.cpu_used_m(rps_per_pod) / self.request_m * 100
 
     @functools.lru_cache(maxsize=65536)
     def watts(self, cpu_percent: float) -> float:
@@ -338,8 +336,9 @@ def _samples(replica: _Replica, load: float, ready: int, not_ready: int) -> dict
     cpu = replica.cpu_percent(load / ready)
     return {"cpu": MetricSample.uniform(cpu, ready, not_ready),
             "memory": MetricSample.uniform(MEMORY_UTILISATION, ready, not_ready),
-            # the Pods metric in milli-watts, as prometheus-adapter serves it to the HPA
-            "power": MetricSample.uniform(replica.watts(round(cpu, 2)) * 1000, ready, not_ready)}
+            # the Pods metric (the server's energy counter's rate) in milli-watts, as
+            # prometheus-adapter serves it to the HPA
+            "power": MetricSample.uniform(replica.profile.power_metric_w(load / ready) * 1000, ready, not_ready)}
 
 
 def _breaches(rate: float, ready: int, capacity: float) -> bool:
