@@ -236,7 +236,7 @@ def _print_summary(result: dict, sim) -> None:
         verdict = "met" if goal["met"] else "missed"
         if goal["met_across_range"] != goal["met"]:
             verdict += " as measured, not across the capacity's +-10 %"
-        console.print(f"{name.replace('_', ' ')}: {goal['value']:.2f} (range {low:.2f} to {high:.2f}): {verdict}",
+        console.print(f"{sim.GOAL_LABELS[name]}: {goal['value']:.2f} % (range {low:.2f} to {high:.2f} %): {verdict}",
                       soft_wrap=True, highlight=False)
 # --------------------------------------------------------------------------- greenkfp serving manifests
 

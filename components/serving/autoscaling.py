@@ -297,7 +297,7 @@ def builtin_profile(**overrides) -> ReplicaProfile:
     """The replica measured on this project's machine (``components/serving/data/``)."""
     text = resources.files("greenkfp.components.serving.data").joinpath(BUILTIN_PROFILE).read_text()
     data = json.loads(text)
-    return profile_from_loadtest(data, source=f"built-in: {BUILTIN_PROFILE} (measured {data.get('measured', '?')})",
+    return profile_from_loadtest(data, source=f"built-in: {BUILTIN_PROFILE}, measured by scripts/loadtest_serving.py",
                                  **overrides)
 
 

@@ -96,6 +96,12 @@ DEFAULT_SPOT_AVAILABLE = 4
 #: Default peak of the built-in shape, in SLA capacities of one replica.
 DEFAULT_PEAK_CAPACITIES = 5.0
 WEEKEND_SHARE = 0.6
+#: The issue's goals, as a reader sees them (the JSON keys -> a sentence; each value is a percent).
+GOAL_LABELS = {
+    "greenkfp_30_percent_fewer_compute_hours_than_aggressive": "(b) uses at least 30 % fewer pod-hours than (a)",
+    "greenkfp_sla_met_in_99_percent_of_minutes": "(b) meets the SLA in at least 99 % of minutes",
+    "greenkfp_within_15_percent_of_oracle": "(b) uses at most 15 % more pod-hours than the oracle (c)",
+}
 #: Memory used by a serving pod, percent of its request, whatever the load.
 MEMORY_UTILISATION = 40.0
 #: The load test's capacity search tolerance: the capacity is known to +-10 %.
@@ -682,7 +688,7 @@ def render_html(result: dict) -> str:
     peak = policies["greenkfp"]["peak"]
     p95 = "beyond the measured rates" if peak["p95_estimate_s"] is None else f"{peak['p95_estimate_s'] * 1000:.1f} ms"
     goal_items = "".join(
-        f"<li>{e(name.replace('_', ' '))}: {g['value']:.2f} (range {g['range'][0]:.2f} to {g['range'][1]:.2f}): "
+        f"<li>{e(GOAL_LABELS[name])}: {g['value']:.2f} % (range {g['range'][0]:.2f} to {g['range'][1]:.2f} %): "
         f"<strong>{'met' if g['met'] else 'missed'}</strong>"
         f"{'' if g['met_across_range'] == g['met'] else ' as measured, not across the range'}</li>"
         for name, g in goals.items())
