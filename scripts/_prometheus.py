@@ -46,12 +46,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _config(jobs: dict[str, list[str]], interval_s: float) -> str:
-    """A prometheus.yml (YAML is a superset of JSON: written as JSON, no YAML library needed)."""
+def _config(jobs: dict[str, list[str]], interval_s: float, labels: dict[str, dict[str, str]] | None = None) -> str:
+    """A prometheus.yml (YAML is a superset of JSON: written as JSON, no YAML library needed);
+    ``labels``: target -> the labels its series get (as Kubernetes discovery's relabeling gives
+    ``namespace`` and ``pod``)."""
     interval = f"{int(interval_s * 1000)}ms"
+    labels = labels or {}
     return json.dumps({
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
-        "scrape_configs": [{"job_name": job, "metrics_path": "/metrics", "static_configs": [{"targets": targets}]}
+        "scrape_configs": [{"job_name": job, "metrics_path": "/metrics",
+                            "static_configs": [{"targets": [t], **({"labels": labels[t]} if t in labels else {})}
+                                               for t in targets]}
                            for job, targets in jobs.items()],
     }, indent=2)
 
@@ -62,16 +67,18 @@ class PrometheusServer:
     def __init__(self, url: str, config: Path, process: subprocess.Popen, interval_s: float):
         self.url, self.config, self.process, self.interval_s = url, config, process, interval_s
 
-    def scrape(self, job: str, targets: list[str], *, wait_s: float = 30.0) -> None:
+    def scrape(self, job: str, targets: list[str], *, wait_s: float = 30.0,
+               labels: dict[str, dict[str, str]] | None = None) -> None:
         """Scrape ``targets`` (``host:port``, loopback) as ``job``: the config is rewritten and
-        reloaded (``/-/reload``), and this waits until every target has been scraped up."""
+        reloaded (``/-/reload``), and this waits until every target has been scraped up.
+        ``labels``: target -> labels added to its series (``{"namespace": "prod", "pod": "a"}``)."""
         import httpx
 
         for target in targets:
             host = target.rsplit(":", 1)[0]
             if host not in ("127.0.0.1", "localhost", "[::1]"):
                 raise ValueError(f"scrape targets must be on loopback, got {target!r}")
-        self.config.write_text(_config({job: list(targets)}, self.interval_s))
+        self.config.write_text(_config({job: list(targets)}, self.interval_s, labels))
         httpx.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:

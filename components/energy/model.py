@@ -25,6 +25,7 @@ __all__ = [
     "TEADS_CURVE",
     "TEADS_RAM_W_PER_GB",
     "ModeledEnergy",
+    "busy_core_watts",
     "check_curve",
     "model_energy",
     "modeled_caveat",
@@ -201,3 +202,13 @@ def modeled_energy_kwh(
     """
     return model_energy(profile, cpu_utilisation_percent, duration_s, cores_used,
                         ram_w_per_gb=ram_w_per_gb, ram_gb=ram_gb, curve=curve).total_kwh
+
+
+def busy_core_watts(profile: HardwareProfile) -> float:
+    """The modeled power of one fully busy vCPU of ``profile`` (its CPU and RAM share), watts.
+
+    Equal to joules per CPU-second: what ``greenkfp serve``'s modeled energy counter charges each
+    CPU-second of inference, and so the per-pod power an autoscaler reads from that counter's rate.
+    """
+    return model_energy(profile, 100.0, 1.0, 1).total_kwh * 3.6e6
+

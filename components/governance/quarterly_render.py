@@ -22,12 +22,12 @@ from __future__ import annotations
 import html
 import io
 import math
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
 from .._files import SafeCsvWriter
+from ..reporting.svg import font_rc, new_figure, svg_figure
 from .._messages import markdown_text
 from ..records import QuarterlyReport
 from .quarterly import ReportError, lever_name
@@ -132,60 +132,7 @@ def _track(value: bool | None, report: QuarterlyReport | None = None) -> str:
 
 # --------------------------------------------------------------------------- plots
 
-def _svg(figure, name: str, title: str, description: str) -> str:
-    # drawn at most 1.2 times its own size (96 px an inch): text in the plots stays close to the page's
-    max_width = round(figure.get_figwidth() * 96 * 1.2)
-    """The matplotlib ``figure`` as inline SVG: no XML prolog, ids made unique to ``name``, a
-    ``<title>`` and ``<desc>`` for screen readers, and a size that follows the page."""
-    import matplotlib
-
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": f"greenkfp-{name}", "svg.fonttype": "none"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    text = buffer.getvalue()
-    text = text[text.index("<svg"):]
-    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF about the file, not for readers
-    text = re.sub(r'id="([^"]+)"', rf'id="{name}-\1"', text)
-    text = re.sub(r'url\(#([^)]+)\)', rf'url(#{name}-\1)', text)
-    text = re.sub(r'xlink:href="#([^"]+)"', rf'xlink:href="#{name}-\1"', text)
-    text = re.sub(r'href="#([^"]+)"', lambda m: m.group(0) if m.group(1).startswith(name + "-")
-                  else f'href="#{name}-{m.group(1)}"', text)
-    head = text[:text.index(">") + 1]
-    opened = re.sub(r'\s(width|height)="[^"]*"', "", head)
-    opened = opened.replace("<svg", f'<svg role="img" aria-labelledby="{name}-title {name}-desc" '
-                                    f'class="plot" style="max-width: {max_width}px" '
-                                    'preserveAspectRatio="xMidYMid meet"', 1)
-    return (opened + f'<title id="{name}-title">{_e(title)}</title><desc id="{name}-desc">{_e(description)}</desc>'
-            + text[len(head):])
-
-
-#: Fonts for the plots' text, the first that has a glyph drawing it: DejaVu Sans (matplotlib's
-#: own), then CJK fonts when installed (Debian's fonts-noto-cjk, ...). The SVG keeps text as text
-#: (``svg.fonttype: none``) and names these families, so the browser draws any glyph with its fonts.
-_FONT_FALLBACK = ("DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
-                  "Source Han Sans", "WenQuanYi Zen Hei", "Droid Sans Fallback", "Noto Sans")
-
-
-def _font_rc() -> dict:
-    """matplotlib settings: the fallback fonts that are installed, text kept as text in the SVG."""
-    from matplotlib import font_manager
-
-    installed = {font.name for font in font_manager.fontManager.ttflist}
-    families = [name for name in _FONT_FALLBACK if name in installed] or ["DejaVu Sans"]
-    return {"font.family": "sans-serif", "font.sans-serif": families, "svg.fonttype": "none"}
-
-
-def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), layout="constrained")
-    axes = figure.subplots(rows, cols, squeeze=False)
-    for ax in axes.flat:
-        ax.spines[["top", "right"]].set_visible(False)
-        ax.tick_params(colors="#222222", labelsize=9)
-        ax.grid(axis="y", color="#dddddd", linewidth=0.6)
-        ax.set_axisbelow(True)
-    return figure, axes
+_svg, _font_rc, _figure = svg_figure, font_rc, new_figure  # shared with the serving simulation's report
 
 
 def _plot_emissions(report: QuarterlyReport) -> tuple[str, str]:

@@ -29,8 +29,9 @@ and ``behavior``. Two are named:
 * :func:`aggressive_default`: CPU at 50 % of the request and Kubernetes' default ``behavior``
   (:data:`DEFAULT_SCALE_UP`, :data:`DEFAULT_SCALE_DOWN`), the common configuration that keeps
   half of every pod idle and holds the spike's replicas five minutes after it;
-* :func:`greenkfp_policy`: CPU at ``headroom`` of the SLA capacity (default 80 %), memory as a
-  guard, and the power per pod the energy model gives at that load; scale-down after a 60 s
+* :func:`greenkfp_policy`: CPU at ``headroom`` of the SLA capacity (default 80 %), memory and
+  power per pod as guards (power at 1.25 x the modeled power metric at that load);
+  scale-down after a 60 s
   stabilization by at most half the pods a minute (fast off-peak), scale-up without
   stabilization but bounded (double, or +4 pods, per 15 s).
 """
@@ -48,7 +49,7 @@ from .._checks import positive, positive_int, shown
 __all__ = ["AutoscalingError", "ScalingPolicy", "ScalingRules", "MetricTarget", "AutoscalingPolicy",
            "ReplicaProfile", "DEFAULT_SCALE_UP", "DEFAULT_SCALE_DOWN", "HPA_TOLERANCE", "HPA_SYNC_PERIOD_S",
            "aggressive_default", "greenkfp_policy", "builtin_profile", "profile_from_loadtest",
-           "POWER_METRIC", "MAX_REPLICAS"]
+           "POWER_METRIC", "POWER_GUARD", "MAX_REPLICAS"]
 
 #: The kube-controller-manager's ``--horizontal-pod-autoscaler-tolerance`` default: no scaling while
 #: the metric is within 10 % of its target.
@@ -57,6 +58,9 @@ HPA_TOLERANCE = 0.1
 HPA_SYNC_PERIOD_S = 15
 #: The per-pod power metric prometheus-adapter exposes to the HPA (watts).
 POWER_METRIC = "greenkfp_pod_power_watts"
+#: The power target of policy (b), in multiples of a pod's modeled power metric at its CPU target: a
+#: guard (see :func:`greenkfp_policy`).
+POWER_GUARD = 1.25
 MAX_REPLICAS = 1000
 BUILTIN_PROFILE = "replica_loadtest.json"
 
@@ -234,6 +238,20 @@ class ReplicaProfile:
         """The per-pod rate at which CPU utilisation is ``percent`` of the request."""
         return percent / 100 * self.cpu_request_m / 1000 * self.requests_per_cpu_s
 
+    def cpu_used_m(self, rps_per_pod: float) -> float:
+        """CPU a pod serving ``rps_per_pod`` uses, millicores (at most its limit, when it has one)."""
+        used = rps_per_pod / self.requests_per_cpu_s * 1000
+        return used if self.cpu_limit_m is None else min(used, float(self.cpu_limit_m))
+
+    def power_metric_w(self, rps_per_pod: float) -> float:
+        """The per-pod power metric (:data:`POWER_METRIC`) where power is modeled, watts: the rate of
+        ``greenkfp serve``'s energy counter, CPU-seconds per second x the modeled power of a busy
+        vCPU. It is proportional to the load (the counter charges inference, not idle time)."""
+        from ..energy.model import busy_core_watts
+        from ..energy.profiles import resolve_profile
+
+        return self.cpu_used_m(rps_per_pod) / 1000 * busy_core_watts(resolve_profile(self.hardware_profile))
+
     def to_dict(self) -> dict:
         return {**asdict(self), "cpu_request_m": self.cpu_request_m}
 
@@ -246,34 +264,41 @@ def profile_from_loadtest(data: Mapping[str, Any], *, source: str = "", **overri
     """
     if not isinstance(data, Mapping) or data.get("schema") != "greenkfp.loadtest/v1":
         raise AutoscalingError(f"not a load test's JSON (schema greenkfp.loadtest/v1): {source or 'the data'}")
+    def num(where: str, value: Any) -> float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise AutoscalingError(f"the load test's JSON {source}: {where} must be a number, got {shown(value)}") from None
+
     try:
         capacity = data["capacity"]
         rps = capacity["capacity_rps"]
         if rps is None:
             raise AutoscalingError(f"the load test {source} found no capacity (even its first probe failed the SLA)")
-        points = {}
+        points: dict[float, float] = {}
         for probe in capacity.get("probes", []):
             if probe.get("p95_s") is not None:
-                points[float(probe["offered_rps"])] = max(points.get(float(probe["offered_rps"]), 0.0),
-                                                          float(probe["p95_s"]))
+                rate = num("capacity.probes[].offered_rps", probe["offered_rps"])
+                points[rate] = max(points.get(rate, 0.0), num("capacity.probes[].p95_s", probe["p95_s"]))
         for stage in data.get("stages", []):
             if stage.get("p95_ms") is not None and stage.get("requests"):
-                rate = float(stage["offered_rps"])
-                points[rate] = max(points.get(rate, 0.0), float(stage["p95_ms"]) / 1000)
+                rate = num("stages[].offered_rps", stage["offered_rps"])
+                points[rate] = max(points.get(rate, 0.0), num("stages[].p95_ms", stage["p95_ms"]) / 1000)
         settings = data.get("settings", {})
         # the cost per request at the capacity (the passing probe there, when the load test
         # recorded its CPU): batching makes requests cheaper as the rate grows, so the day's mean
         # would size the CPU request above what a replica uses at its capacity (above its limit)
-        per_cpu = data["totals"]["requests_per_cpu_s"]
+        per_cpu = num("totals.requests_per_cpu_s", data["totals"]["requests_per_cpu_s"])
         for probe in capacity.get("probes", []):
-            if probe.get("passed") and probe.get("requests_per_cpu_s") and float(probe["offered_rps"]) == float(rps):
-                per_cpu = probe["requests_per_cpu_s"]
+            if probe.get("passed") and probe.get("requests_per_cpu_s") is not None and \
+                    num("capacity.probes[].offered_rps", probe["offered_rps"]) == num("capacity.capacity_rps", rps):
+                per_cpu = num("capacity.probes[].requests_per_cpu_s", probe["requests_per_cpu_s"])
         return ReplicaProfile(
-            capacity_rps=float(rps), sla_p95_s=float(capacity["sla_p95_s"]),
+            capacity_rps=num("capacity.capacity_rps", rps), sla_p95_s=num("capacity.sla_p95_s", capacity["sla_p95_s"]),
             latency_points=tuple(sorted(points.items())),
-            requests_per_cpu_s=float(per_cpu),
+            requests_per_cpu_s=per_cpu,
             cpu_limit_m=settings.get("cpu_limit_m"), source=source, **overrides)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise AutoscalingError(f"the load test's JSON {source} lacks {exc}") from None
 
 
@@ -281,7 +306,7 @@ def builtin_profile(**overrides) -> ReplicaProfile:
     """The replica measured on this project's machine (``components/serving/data/``)."""
     text = resources.files("greenkfp.components.serving.data").joinpath(BUILTIN_PROFILE).read_text()
     data = json.loads(text)
-    return profile_from_loadtest(data, source=f"built-in: {BUILTIN_PROFILE} (measured {data.get('measured', '?')})",
+    return profile_from_loadtest(data, source=f"built-in: {BUILTIN_PROFILE}, measured by scripts/loadtest_serving.py",
                                  **overrides)
 
 
@@ -297,24 +322,22 @@ def greenkfp_policy(profile: ReplicaProfile, *, headroom: float = 0.8, min_repli
                     max_replicas: int = 20) -> AutoscalingPolicy:
     """Policy (b): targets at ``headroom`` of the SLA capacity, fast scale-down, bounded scale-up.
 
-    The power target is the modeled power of a pod at that load (the energy model of the hardware
-    profile), so the power metric and CPU agree where power is modeled; where Kepler measures it,
-    a pod drawing more than modeled scales out sooner.
+    The power metric is a guard: its target is :data:`POWER_GUARD` x the power metric of a pod at
+    the CPU target (:meth:`ReplicaProfile.power_metric_w`, the rate of the server's energy counter,
+    which is what prometheus-adapter serves where power is modeled). Modeled, it moves with CPU and
+    never asks for more pods than CPU does; where Kepler measures it, a pod drawing a quarter more
+    than modeled at its target scales out before its CPU says so.
     """
-    from ..energy.model import model_energy
-    from ..energy.profiles import resolve_profile
-
     share = positive("headroom", headroom)
     if not 0.1 <= share <= 1.0:
         raise AutoscalingError(f"headroom must be in [0.1, 1.0] of the SLA capacity, got {headroom!r}")
     cpu_target = profile.cpu_utilisation(share * profile.capacity_rps)
-    machine = resolve_profile(profile.hardware_profile)
-    cores = profile.cpu_request_m / 1000
-    watts = model_energy(machine, min(100.0, cpu_target), 1.0, cores).total_kwh * 3.6e6
+    watts = POWER_GUARD * profile.power_metric_w(share * profile.capacity_rps)
     return AutoscalingPolicy(
         "greenkfp", min_replicas, max_replicas,
         (MetricTarget("cpu", cpu_target), MetricTarget("memory", 80.0), MetricTarget("power", watts)),
         ScalingRules(0, (ScalingPolicy("Percent", 100, 15), ScalingPolicy("Pods", 4, 15)), "Max"),
         ScalingRules(60, (ScalingPolicy("Percent", 50, 60),), "Min"),
         f"CPU target {cpu_target:.0f} % of the request ({share:.0%} of the SLA capacity), memory 80 %, "
-        f"power {watts:.3f} W per pod; scale-down after 60 s by at most half the pods a minute; scale-up x2 or +4 per 15 s")
+        f"power {watts:.3f} W per pod (a guard: {POWER_GUARD:g} x the modeled power at the CPU target); "
+        "scale-down after 60 s by at most half the pods a minute; scale-up x2 or +4 per 15 s")

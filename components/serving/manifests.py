@@ -106,6 +106,10 @@ class DeployOptions:
     min_replicas: int
     max_replicas: int
     service_account: str
+    #: A CPU request in millicores instead of ``cpu`` whole vCPUs (requests = limits); None: ``cpu``.
+    cpu_request_m: int | None = None
+    #: The CPU limit (millicores) with ``cpu_request_m``; None: no CPU limit (a CFS quota).
+    cpu_limit_m: int | None = None
 
 
 def _dns(option: str, value: Any, pattern: re.Pattern, limit: int, what: str) -> str:
@@ -162,7 +166,8 @@ def _storage(value: Any) -> tuple[str, str]:
 def deploy_options(*, name: str, storage_uri: str, namespace: str = "default", image: str | None = None,
                    hardware_profile: str = "n2-standard-4", hardware_overrides: Mapping | None = None, cpu: int = 1,
                    memory_mib: int = 0, region: str = "GB", max_batch_size: int = 32, max_batch_delay_ms: float = 5.0,
-                   min_replicas: int = 1, max_replicas: int = 3, service_account: str = "") -> DeployOptions:
+                   min_replicas: int = 1, max_replicas: int = 3, service_account: str = "",
+                   cpu_request_m: int | None = None, cpu_limit_m: int | None = None) -> DeployOptions:
     """Every option checked, with one error naming the option and the value.
 
     Args:
@@ -183,6 +188,9 @@ def deploy_options(*, name: str, storage_uri: str, namespace: str = "default", i
             ``min_replicas``, at least 1).
         service_account: The service account the pods run as, whose secret holds the storage
             credentials ("" = the namespace's default). Never a credential itself.
+        cpu_request_m, cpu_limit_m: A CPU request in millicores (a replica right-sized to a load
+            test, ``components.serving.autoscaling``) and its limit (None: none), instead of
+            ``cpu`` whole vCPUs as request and limit; ``cpu`` stays the server's threads.
     """
     from ..energy.profiles import resolve_profile
     from .._runtime import component_image
@@ -217,10 +225,17 @@ def deploy_options(*, name: str, storage_uri: str, namespace: str = "default", i
     high = _int("max_replicas", max_replicas, 1, MAX_REPLICAS)
     if high < low:
         raise ManifestError(f"max_replicas must be >= min_replicas ({low}), got {high}")
+    most_m = profile.vcpus * 1000
+    request_m = None if cpu_request_m is None else _int("cpu_request_m", cpu_request_m, 1, most_m)
+    limit_m = None
+    if cpu_limit_m is not None:
+        if request_m is None:
+            raise ManifestError(f"cpu_limit_m needs cpu_request_m, got cpu_limit_m {shown(cpu_limit_m)} alone")
+        limit_m = _int("cpu_limit_m", cpu_limit_m, request_m, most_m)
     return DeployOptions(name=name, storage_uri=uri, model_file=model_file, namespace=namespace,
                          image=chosen_image, hardware_profile=profile.name, cpu=cpu, memory_mib=memory, region=region,
                          max_batch_size=batch, max_batch_delay_ms=delay, min_replicas=low, max_replicas=high,
-                         service_account=service_account)
+                         service_account=service_account, cpu_request_m=request_m, cpu_limit_m=limit_m)
 
 
 def _labels(o: DeployOptions) -> dict[str, str]:
@@ -245,6 +260,12 @@ def server_container(o: DeployOptions, *, model_path: str, port_ref: int | str) 
     """The ``greenkfp serve`` container both manifests run."""
     delay = f"{o.max_batch_delay_ms:g}"
     resources = {"cpu": str(o.cpu), "memory": f"{o.memory_mib}Mi"}
+    requests, limits = dict(resources), dict(resources)
+    if o.cpu_request_m is not None:  # right-sized: HPA utilisation is measured against this request
+        requests["cpu"] = f"{o.cpu_request_m}m"
+        limits.pop("cpu")
+        if o.cpu_limit_m is not None:
+            limits["cpu"] = f"{o.cpu_limit_m}m"
     return {
         "name": CONTAINER, "image": o.image, "imagePullPolicy": "IfNotPresent",
         "command": ["greenkfp"],
@@ -256,7 +277,7 @@ def server_container(o: DeployOptions, *, model_path: str, port_ref: int | str) 
                            "timeoutSeconds": 2, "failureThreshold": 3},
         "livenessProbe": {"httpGet": {"path": LIVE_PATH, "port": port_ref}, "initialDelaySeconds": 5,
                           "periodSeconds": 15, "timeoutSeconds": 2, "failureThreshold": 3},
-        "resources": {"requests": dict(resources), "limits": dict(resources)},
+        "resources": {"requests": requests, "limits": limits},
         # the image's default user is root: run as an unprivileged one, on a read-only root with a writable /tmp
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,

@@ -70,7 +70,7 @@ class EnergyAccount:
 
     def __init__(self, profile="n2-standard-4", *, threads: int = 1, rapl=None):
         from ..energy.meters import RaplReader
-        from ..energy.model import model_energy
+        from ..energy.model import busy_core_watts, model_energy
         from ..energy.profiles import resolve_profile
 
         self.profile = resolve_profile(profile)
@@ -79,7 +79,7 @@ class EnergyAccount:
         self._domains = self.rapl.domains() if self.method == "measured" else []
         #: The modeled power of one busy vCPU (its CPU and RAM share), watts = joules per CPU-second.
         one_core = model_energy(self.profile, 100.0, 1.0, 1)
-        self.watts_per_busy_core = one_core.total_kwh * J_PER_KWH
+        self.watts_per_busy_core = busy_core_watts(self.profile)
         self.model_detail = f"{one_core.cpu_detail()}; {one_core.ram_detail()}"
         self._cpu_clock = time.thread_time if threads == 1 else time.process_time
         self._cpus = os.cpu_count() or 1

@@ -1,0 +1,137 @@
+"""The autoscaling policies and the replica profile (components/serving/autoscaling.py): the one
+definition the manifests and the simulation share."""
+
+from __future__ import annotations
+
+import copy
+import json
+from importlib import resources
+
+import pytest
+
+from greenkfp.components.serving.autoscaling import (
+    DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, POWER_METRIC, AutoscalingError, AutoscalingPolicy, MetricTarget,
+    ReplicaProfile, ScalingPolicy, ScalingRules, aggressive_default, builtin_profile, greenkfp_policy,
+    profile_from_loadtest)
+
+
+def _loadtest() -> dict:
+    return json.loads(resources.files("greenkfp.components.serving.data").joinpath("replica_loadtest.json").read_text())
+
+
+def test_the_default_behavior_is_kubernetes_documented_default():
+    # HPA docs, "Default Behavior": scaleDown 300 s window, 100 % per 15 s; scaleUp no window,
+    # max(100 % per 15 s, 4 pods per 15 s).
+    assert DEFAULT_SCALE_DOWN.to_k8s() == {"stabilizationWindowSeconds": 300, "selectPolicy": "Max",
+                                           "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}
+    assert DEFAULT_SCALE_UP.to_k8s() == {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+        {"type": "Percent", "value": 100, "periodSeconds": 15}, {"type": "Pods", "value": 4, "periodSeconds": 15}]}
+
+
+def test_builtin_profile_is_the_shipped_measurement():
+    data = _loadtest()
+    profile = builtin_profile()
+    assert profile.capacity_rps == data["capacity"]["capacity_rps"]
+    assert profile.requests_per_cpu_s == data["totals"]["requests_per_cpu_s"]
+    assert profile.cpu_limit_m == data["settings"].get("cpu_limit_m")
+    assert "measured" in profile.source
+    passed = [p for p in data["capacity"]["probes"] if p["passed"]]
+    assert {p["offered_rps"] for p in passed} <= {rate for rate, _ in profile.latency_points}
+
+
+def test_cpu_request_is_the_cpu_used_at_the_sla_capacity():
+    profile = ReplicaProfile(capacity_rps=100.0, sla_p95_s=0.05, latency_points=((50.0, 0.01),),
+                             requests_per_cpu_s=1000.0)
+    assert profile.cpu_request_m == 100  # 100 req/s / 1000 req per CPU-second = 0.1 CPU
+    assert profile.cpu_utilisation(100.0) == pytest.approx(100.0)
+    assert profile.cpu_utilisation(50.0) == pytest.approx(50.0)
+    assert profile.rps_at_utilisation(80.0) == pytest.approx(80.0)
+    odd = ReplicaProfile(capacity_rps=101.0, sla_p95_s=0.05, latency_points=(), requests_per_cpu_s=1000.0)
+    assert odd.cpu_request_m == 105  # rounded up to 5 m, never below the use
+
+
+def test_policy_b_targets_its_headroom_of_the_capacity():
+    profile = builtin_profile()
+    b = greenkfp_policy(profile, headroom=0.8)
+    per_pod = profile.rps_at_utilisation(b.target("cpu"))
+    assert per_pod == pytest.approx(0.8 * profile.capacity_rps)
+    assert b.target("power") > 0
+    # a higher headroom draws more power per pod at its target
+    assert greenkfp_policy(profile, headroom=0.9).target("power") > b.target("power")
+    a = aggressive_default(profile)
+    assert a.target("cpu") == 50.0 and a.scale_down == DEFAULT_SCALE_DOWN and a.scale_up == DEFAULT_SCALE_UP
+
+
+def test_hpa_spec_is_the_autoscaling_v2_shape():
+    spec = greenkfp_policy(builtin_profile(), max_replicas=12).hpa_spec()
+    assert spec["minReplicas"] == 1 and spec["maxReplicas"] == 12
+    kinds = {m["type"]: m for m in spec["metrics"]}
+    assert kinds["Pods"]["pods"]["metric"]["name"] == POWER_METRIC
+    assert kinds["Pods"]["pods"]["target"]["averageValue"].endswith("m")
+    assert {m["resource"]["name"] for m in spec["metrics"] if m["type"] == "Resource"} == {"cpu", "memory"}
+    assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 60
+
+
+@pytest.mark.parametrize("build, field", [
+    (lambda: AutoscalingPolicy("x", 5, 2, (MetricTarget("cpu", 50),)), "min_replicas"),
+    (lambda: AutoscalingPolicy("x", 0, 2, (MetricTarget("cpu", 50),)), "min_replicas"),
+    (lambda: AutoscalingPolicy("x", 1, 2, ()), "metric"),
+    (lambda: AutoscalingPolicy("x", 1, 2, (MetricTarget("cpu", 50), MetricTarget("cpu", 60))), "each metric"),
+    (lambda: MetricTarget("gpu", 50), "metric must be"),
+    (lambda: MetricTarget("cpu", float("nan")), "cpu target"),
+    (lambda: MetricTarget("cpu", 5000), "cpu target"),
+    (lambda: ScalingPolicy("Replicas", 1, 15), "type"),
+    (lambda: ScalingPolicy("Pods", 1, 1801), "periodSeconds"),
+    (lambda: ScalingRules(-1, (ScalingPolicy("Pods", 1, 15),)), "stabilizationWindowSeconds"),
+    (lambda: ScalingRules(0, ()), "at least one policy"),
+    (lambda: greenkfp_policy(builtin_profile(), headroom=1.5), "headroom"),
+])
+def test_bad_settings_name_the_field(build, field):
+    with pytest.raises(ValueError, match=field):
+        build()
+
+
+def test_a_disabled_direction_needs_no_policy():
+    assert ScalingRules(0, (), "Disabled").to_k8s()["selectPolicy"] == "Disabled"
+
+
+def test_profile_from_loadtest_refuses_what_is_not_a_load_test():
+    with pytest.raises(AutoscalingError, match="not a load test"):
+        profile_from_loadtest({"schema": "something/v1"}, source="x.json")
+    data = _loadtest()
+    data["capacity"]["capacity_rps"] = None
+    with pytest.raises(AutoscalingError, match="found no capacity"):
+        profile_from_loadtest(data, source="x.json")
+    broken = copy.deepcopy(_loadtest())
+    del broken["totals"]
+    with pytest.raises(AutoscalingError, match="lacks 'totals'"):
+        profile_from_loadtest(broken, source="x.json")
+    negative = copy.deepcopy(_loadtest())
+    negative["totals"]["requests_per_cpu_s"] = -3
+    with pytest.raises(ValueError, match="requests_per_cpu_s"):
+        profile_from_loadtest(negative)
+
+
+def test_profile_from_loadtest_names_a_field_that_is_not_a_number():
+    data = _loadtest()
+    data["capacity"]["probes"][0]["p95_s"] = "fast"
+    with pytest.raises(AutoscalingError, match=r"capacity.probes\[\].p95_s must be a number, got 'fast'"):
+        profile_from_loadtest(data, source="x.json")
+
+
+def test_the_power_target_is_in_the_units_of_the_servers_energy_counter():
+    """The HPA's power target and the metric prometheus-adapter serves from greenkfp serve's
+    energy counter are one quantity: CPU-seconds per second x the modeled power of a busy vCPU."""
+    from greenkfp.components.energy.profiles import resolve_profile
+    from greenkfp.components.serving.autoscaling import POWER_GUARD
+    from greenkfp.components.serving.metrics import EnergyAccount
+
+    profile = builtin_profile()
+    account = EnergyAccount(profile.hardware_profile)
+    load = 0.8 * profile.capacity_rps
+    counter_rate_w = load / profile.requests_per_cpu_s * account.watts_per_busy_core  # J/s the counter grows by
+    assert profile.power_metric_w(load) == pytest.approx(counter_rate_w)
+    assert greenkfp_policy(profile).target("power") == pytest.approx(POWER_GUARD * counter_rate_w)
+    # proportional to the load: no idle floor (the counter charges inference only)
+    assert profile.power_metric_w(load / 4) == pytest.approx(counter_rate_w / 4)
+    assert resolve_profile(profile.hardware_profile).name == account.profile.name
