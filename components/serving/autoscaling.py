@@ -13,8 +13,8 @@ CPU-second). From these:
 
 * its CPU request is right-sized to the CPU it uses at its SLA capacity (capacity / requests per
   CPU-second at that rate — the capacity probe's own figure when the load test recorded it, else
-  the run's mean — rounded up to 5 millicores), as a VPA recommendation would; HPA utilisation is
-  measured against the request, so 100 % utilisation means "at the SLA capacity";
+  the run's mean — rounded up to 1 millicore, Kubernetes' precision), as a VPA recommendation
+  would; HPA utilisation is measured against the request, so 100 % utilisation means "at the SLA capacity";
 * its CPU limit is the limit it was measured under (the load test's ``--cpu-limit-m``, a CFS
   quota as the kubelet sets one), or none when it was measured without one.
 
@@ -227,8 +227,10 @@ class ReplicaProfile:
 
     @property
     def cpu_request_m(self) -> int:
-        """The CPU request, millicores: the CPU used at the SLA capacity, rounded up to 5 m."""
-        return max(5, 5 * math.ceil(self.capacity_rps / self.requests_per_cpu_s * 1000 / 5 - 1e-9))
+        """The CPU request, millicores: the CPU used at the SLA capacity, rounded up to 1 m
+        (Kubernetes' precision; a coarser step would lower the HPA's CPU target by up to a step's
+        share of a small request: 5 m is 10 % of a 45 m one)."""
+        return max(1, math.ceil(self.capacity_rps / self.requests_per_cpu_s * 1000 - 1e-9))
 
     def cpu_utilisation(self, rps_per_pod: float) -> float:
         """HPA CPU utilisation (percent of the request) of a pod serving ``rps_per_pod``."""
