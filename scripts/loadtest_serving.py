@@ -94,6 +94,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-rps", default="3000", help="the capacity search's highest rate, req/s (default: 3000)")
     p.add_argument("--probe-seconds", default="6", help="seconds each capacity probe measures (default: 6)")
     p.add_argument("--max-probes", default="10", help="most capacity probes (default: 10; 0: no capacity search)")
+    p.add_argument("--confirm", default="0",
+                   help="further probes the capacity found must pass, each, or the next lower passing rate is "
+                        "tried (default: 0; the built-in replica profile was measured with 2)")
     p.add_argument("--cpu-limit-m", metavar="N",
                    help="run the server under a CPU limit of N millicores (a CFS quota, as a pod's limits.cpu)")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the figures as JSON to PATH")
@@ -109,6 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.max_rps = parse_number(args.max_rps, "--max-rps", 0.1, 10000)
     args.probe_seconds = parse_number(args.probe_seconds, "--probe-seconds", 1, 600)
     args.max_probes = parse_number(args.max_probes, "--max-probes", 0, 50, whole=True)
+    args.confirm = parse_number(args.confirm, "--confirm", 0, 10, whole=True)
     if args.start_rps > args.max_rps:
         raise UsageError(f"--start-rps {args.start_rps:g} must not exceed --max-rps {args.max_rps:g}")
     if math.ceil(args.peak_rps / args.user_rps - 1e-9) > args.max_users:
@@ -272,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                 probe_cpu: list = []
                 capacity = search_capacity(lambda rate: run_probe(server, body, rate, args, cpu=probe_cpu),
                                            sla_s=args.sla_ms / 1000, start_rps=args.start_rps, max_rps=args.max_rps,
-                                           max_probes=args.max_probes).to_dict()
+                                           max_probes=args.max_probes, confirm=int(args.confirm)).to_dict()
                 # each probe's server CPU over its window: the cost per request at that rate
                 # (batching makes it fall with the rate, so the day's mean is not the cost at capacity)
                 for probe, cpu_s in zip(capacity["probes"], probe_cpu):
@@ -294,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"duration_s": args.duration, "peak_rps": args.peak_rps, "user_rps": args.user_rps,
                      "max_users": args.max_users, "max_requests": args.max_requests, "rows_per_request": args.rows,
                      "sla_p95_ms": args.sla_ms, "probe_seconds": args.probe_seconds, "max_probes": args.max_probes,
+                     "confirm": args.confirm,
                      "cpu_limit_m": args.cpu_limit_m, "cpu_period_us": 100_000 if args.cpu_limit_m else None},
         "machine": {"cpus": os.cpu_count(), "load_average_before": list(load_before),
                     "load_average_after": list(os.getloadavg())},

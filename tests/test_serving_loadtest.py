@@ -101,6 +101,27 @@ def test_capacity_search_finds_the_highest_rate_under_the_sla_within_tolerance()
     assert tight.capacity_rps <= 205 < tight.failed_above_rps and tight.capacity_rps < capacity.capacity_rps
 
 
+def test_a_confirmed_capacity_passed_every_probe_of_it_or_steps_down():
+    """A rate at the knee that passed once by luck is not the capacity when confirmation fails."""
+    calls: dict[float, int] = {}
+
+    def flaky(rate: float) -> Probe:  # passes up to 300 req/s; 300-400 passes only its first probe
+        calls[rate] = calls.get(rate, 0) + 1
+        good = rate <= 300 or (rate <= 400 and calls[rate] == 1)
+        return Probe(rate, rate, 0.010 if good else 0.090, 0.0, int(rate * 5))
+
+    once = search_capacity(flaky, sla_s=0.050, start_rps=50, max_rps=5000, tolerance=0.05)
+    assert 300 < once.capacity_rps <= 400  # one probe each: the lucky rate counts
+    calls.clear()
+    confirmed = search_capacity(flaky, sla_s=0.050, start_rps=50, max_rps=5000, tolerance=0.05, confirm=2)
+    assert confirmed.capacity_rps <= 300
+    assert all(p.passed for p in confirmed.probes if p.offered_rps == confirmed.capacity_rps)
+    assert sum(p.offered_rps == confirmed.capacity_rps for p in confirmed.probes) >= 3
+    assert confirmed.criteria["confirm"] == 2 and confirmed.failed_above_rps > confirmed.capacity_rps
+    with pytest.raises(LoadTestError, match="confirm must be a whole number"):
+        search_capacity(flaky, confirm=-1)
+
+
 def test_capacity_search_fails_a_server_that_falls_behind_or_errs_and_stays_bounded():
     def behind(rate):  # fast answers, but never more than 100 req/s of them
         return Probe(rate, min(rate, 100.0), 0.002, 0.0, 1000)

@@ -291,10 +291,12 @@ def profile_from_loadtest(data: Mapping[str, Any], *, source: str = "", **overri
         # recorded its CPU): batching makes requests cheaper as the rate grows, so the day's mean
         # would size the CPU request above what a replica uses at its capacity (above its limit)
         per_cpu = num("totals.requests_per_cpu_s", data["totals"]["requests_per_cpu_s"])
-        for probe in capacity.get("probes", []):
-            if probe.get("passed") and probe.get("requests_per_cpu_s") is not None and \
-                    num("capacity.probes[].offered_rps", probe["offered_rps"]) == num("capacity.capacity_rps", rps):
-                per_cpu = num("capacity.probes[].requests_per_cpu_s", probe["requests_per_cpu_s"])
+        at_capacity = [num("capacity.probes[].requests_per_cpu_s", probe["requests_per_cpu_s"])
+                       for probe in capacity.get("probes", [])
+                       if probe.get("passed") and probe.get("requests_per_cpu_s") is not None
+                       and num("capacity.probes[].offered_rps", probe["offered_rps"]) == num("capacity.capacity_rps", rps)]
+        if at_capacity:  # the capacity confirmed by repeated probes: their mean
+            per_cpu = sum(at_capacity) / len(at_capacity)
         return ReplicaProfile(
             capacity_rps=num("capacity.capacity_rps", rps), sla_p95_s=num("capacity.sla_p95_s", capacity["sla_p95_s"]),
             latency_points=tuple(sorted(points.items())),

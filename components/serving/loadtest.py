@@ -259,8 +259,14 @@ def judge(probe: Probe, sla_s: float, max_error_rate: float, min_delivered: floa
 
 def search_capacity(measure: Callable[[float], Probe], *, sla_s: float = 0.050, start_rps: float = 20.0,
                     max_rps: float = 2000.0, tolerance: float = 0.10, max_probes: int = 12,
-                    max_error_rate: float = 0.01, min_delivered: float = 0.95, min_requests: int = 20) -> Capacity:
+                    max_error_rate: float = 0.01, min_delivered: float = 0.95, min_requests: int = 20,
+                    confirm: int = 0) -> Capacity:
     """The highest offered rate at which ``measure(rate)`` meets the SLA.
+
+    A rate near the knee passes one probe and fails the next (the machine's other load moves it),
+    so with ``confirm`` the capacity found is probed ``confirm`` more times; if any of those fails,
+    it is not the capacity: the next lower rate that passed takes its place and is confirmed in
+    turn (at most three steps down). The capacity is then a rate that passed every probe of it.
 
     Args:
         measure: Runs a fixed offered rate against the server and returns what it saw.
@@ -272,6 +278,8 @@ def search_capacity(measure: Callable[[float], Probe], *, sla_s: float = 0.050, 
         max_error_rate: The largest share of errors a passing probe may have.
         min_delivered: The least share of the offered rate a passing probe must answer.
         min_requests: The fewest requests a passing probe must have answered (fewer say nothing).
+        confirm: Further probes the capacity must pass (0: one probe is enough); not counted in
+            ``max_probes``.
 
     Raises:
         LoadTestError: a bad setting.
@@ -286,8 +294,10 @@ def search_capacity(measure: Callable[[float], Probe], *, sla_s: float = 0.050, 
     if not 0 <= max_error_rate < 1 or not 0 < min_delivered <= 1:
         raise LoadTestError(f"max error rate must be in [0, 1) and min delivered in (0, 1], got "
                             f"{max_error_rate!r} and {min_delivered!r}")
+    if isinstance(confirm, bool) or not isinstance(confirm, int) or not 0 <= confirm <= 10:
+        raise LoadTestError(f"confirm must be a whole number from 0 to 10, got {confirm!r}")
     criteria = {"sla_p95_ms": sla_s * 1000, "max_error_rate": max_error_rate, "min_delivered": min_delivered,
-                "min_requests": min_requests, "tolerance": tolerance, "max_rps": max_rps}
+                "min_requests": min_requests, "tolerance": tolerance, "max_rps": max_rps, "confirm": confirm}
     probes: list[Probe] = []
 
     def run(rate: float) -> bool:
@@ -313,4 +323,10 @@ def search_capacity(measure: Callable[[float], Probe], *, sla_s: float = 0.050, 
             low = middle
         else:
             high = middle
+    for _ in range(3 if confirm else 0):
+        if low is None or all(run(low) for _ in range(confirm)):
+            break
+        high = low
+        lower = [p.offered_rps for p in probes if p.passed and p.offered_rps < low]
+        low = max(lower) if lower else None
     return Capacity(sla_s, low, high, probes, criteria)
