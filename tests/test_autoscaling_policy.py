@@ -32,9 +32,12 @@ def test_builtin_profile_is_the_shipped_measurement():
     data = _loadtest()
     profile = builtin_profile()
     assert profile.capacity_rps == data["capacity"]["capacity_rps"]
-    # the cost per request at the capacity: the capacity probe's own figure (the load test records it)
-    at_capacity = [p for p in data["capacity"]["probes"] if p["passed"] and p["offered_rps"] == profile.capacity_rps]
-    assert profile.requests_per_cpu_s == at_capacity[-1].get("requests_per_cpu_s", data["totals"]["requests_per_cpu_s"])
+    # the cost per request at the capacity: the mean of the capacity's probes (the load test
+    # confirmed it with repeats and recorded each one's CPU)
+    at_capacity = [p["requests_per_cpu_s"] for p in data["capacity"]["probes"]
+                   if p["passed"] and p["offered_rps"] == profile.capacity_rps]
+    assert len(at_capacity) == 1 + data["settings"]["confirm"]
+    assert profile.requests_per_cpu_s == pytest.approx(sum(at_capacity) / len(at_capacity))
     assert profile.cpu_limit_m == data["settings"].get("cpu_limit_m")
     assert "measured" in profile.source
     passed = [p for p in data["capacity"]["probes"] if p["passed"]]
@@ -140,3 +143,17 @@ def test_the_power_target_is_in_the_units_of_the_servers_energy_counter():
     # proportional to the load: no idle floor (the counter charges inference only)
     assert profile.power_metric_w(load / 4) == pytest.approx(counter_rate_w / 4)
     assert resolve_profile(profile.hardware_profile).name == account.profile.name
+
+
+def test_latency_points_come_from_the_steady_probes_and_the_worst_repeat():
+    data = _loadtest()
+    probes = data["capacity"]["probes"]
+    profile = profile_from_loadtest(data)
+    rates = {p["offered_rps"] for p in probes if p.get("p95_s") is not None}
+    assert {rate for rate, _ in profile.latency_points} == rates  # no day stage among them
+    at_capacity = [p["p95_s"] for p in probes if p["offered_rps"] == data["capacity"]["capacity_rps"]]
+    assert dict(profile.latency_points)[data["capacity"]["capacity_rps"]] == max(at_capacity)
+    # a load test without probes still gives points, from its stages
+    data["capacity"]["probes"] = []
+    staged = profile_from_loadtest(data)
+    assert {rate for rate, _ in staged.latency_points} == {s["offered_rps"] for s in data["stages"]}

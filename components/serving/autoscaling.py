@@ -189,7 +189,8 @@ class ReplicaProfile:
     Attributes:
         capacity_rps: The highest offered rate (requests per second) with p95 under the SLA.
         sla_p95_s: The latency SLA the capacity was searched against, seconds (p95).
-        latency_points: ``(offered req/s, p95 seconds)`` pairs the load test measured, by rate.
+        latency_points: ``(offered req/s, p95 seconds)`` pairs the load test's fixed-rate probes
+            measured (the highest p95 of a rate probed more than once), by rate.
         requests_per_cpu_s: Requests answered per CPU-second of the server (measured over the run).
         cpu_limit_m: The CPU limit (millicores, a CFS quota) it was measured under; None: none.
         memory_mib: The memory request per replica, MiB.
@@ -282,7 +283,10 @@ def profile_from_loadtest(data: Mapping[str, Any], *, source: str = "", **overri
             if probe.get("p95_s") is not None:
                 rate = num("capacity.probes[].offered_rps", probe["offered_rps"])
                 points[rate] = max(points.get(rate, 0.0), num("capacity.probes[].p95_s", probe["p95_s"]))
-        for stage in data.get("stages", []):
+        # The fixed-rate probes are the steady state the capacity is judged on; the day's stages
+        # add ramps and new connections (under a CPU quota their bursts are throttled), so they
+        # give the points only when the load test ran no probe.
+        for stage in data.get("stages", []) if not points else []:
             if stage.get("p95_ms") is not None and stage.get("requests"):
                 rate = num("stages[].offered_rps", stage["offered_rps"])
                 points[rate] = max(points.get(rate, 0.0), num("stages[].p95_ms", stage["p95_ms"]) / 1000)
