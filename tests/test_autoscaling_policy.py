@@ -157,3 +157,61 @@ def test_latency_points_come_from_the_steady_probes_and_the_worst_repeat():
     data["capacity"]["probes"] = []
     staged = profile_from_loadtest(data)
     assert {rate for rate, _ in staged.latency_points} == {s["offered_rps"] for s in data["stages"]}
+
+
+# --------------------------------------------------------------------------- hostile load tests
+
+
+@pytest.mark.parametrize("path, value, says", [
+    (("capacity", "capacity_rps"), True, "capacity.capacity_rps must be a number, got True"),
+    (("capacity", "capacity_rps"), "250", "capacity.capacity_rps must be a number, got '250'"),
+    (("capacity", "capacity_rps"), 5e6, "capacity.capacity_rps must be"),
+    (("totals", "requests_per_cpu_s"), 1e300, "requests_per_cpu_s must be"),
+    (("capacity", "sla_p95_s"), float("nan"), "capacity.sla_p95_s must be"),
+    (("settings", "cpu_limit_m"), 1, "settings.cpu_limit_m"),
+    (("settings", "cpu_limit_m"), True, "settings.cpu_limit_m must be"),
+    (("capacity", "probes"), [[1, 2]], "capacity.probes[0] must be an object"),
+])
+def test_a_hostile_load_test_is_refused_naming_its_field(path, value, says):
+    data = _loadtest()
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    if path[-1] == "requests_per_cpu_s":
+        for probe in data["capacity"]["probes"]:
+            if "requests_per_cpu_s" in probe:
+                probe["requests_per_cpu_s"] = value
+    with pytest.raises(AutoscalingError) as caught:
+        profile_from_loadtest(data, source="x.json")
+    assert says in str(caught.value), str(caught.value)
+    assert "lacks" not in str(caught.value) and "indices" not in str(caught.value)
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan")])
+def test_a_bad_p95_is_shown_as_it_is(bad):
+    data = _loadtest()
+    data["capacity"]["probes"][0]["p95_s"] = bad
+    with pytest.raises(AutoscalingError) as caught:
+        profile_from_loadtest(data, source="x.json")
+    assert "capacity.probes[0].p95_s" in str(caught.value) and f"got {bad!r}" in str(caught.value), str(caught.value)
+
+
+def test_the_request_must_fit_under_the_limit():
+    data = _loadtest()
+    data["settings"]["cpu_limit_m"] = 10  # a request of 28 m cannot sit under a 10 m limit
+    with pytest.raises(AutoscalingError, match=r"settings.cpu_limit_m \(10\)"):
+        profile_from_loadtest(data, source="x.json")
+
+
+def test_the_hpa_cpu_target_is_rounded_down():
+    profile = builtin_profile()
+    for headroom in (0.5, 0.55, 0.8, 0.87, 0.93):
+        policy = greenkfp_policy(profile, headroom=headroom)
+        written = policy.hpa_spec()["metrics"][0]["resource"]["target"]["averageUtilization"]
+        assert written <= policy.target("cpu") < written + 1
+
+
+def test_the_power_metric_can_be_left_out():
+    policy = greenkfp_policy(builtin_profile(), power_metric=False)
+    assert policy.target("power") is None and {m.metric for m in policy.metrics} == {"cpu", "memory"}

@@ -256,6 +256,15 @@ BAD = [
     (["--node-group-pattern", "({capacity}"], "--node-group-pattern gives"),
     (["--regions", "GB,XX"], "--regions: region 'XX' is not in the embedded data"),
     (["--regions", "GB,GB"], "--regions names each zone"),
+    (["--regions", "GB=a,gb=b"], "--regions names each zone"),
+    (["--regions", "GB=europe-west1,DE-LU=europe-west10", "--region", "GB"], "europe-west10"),
+    (["--node-group-pattern", "(?!x){capacity}.*"], "--node-group-pattern"),
+    (["--node-group-pattern", "(a)\\1{capacity}"], "--node-group-pattern"),
+    (["--start", "9999-12-31T23:00Z"], "--start"),
+    (["--start", "0001-01-01T00:00+05:00"], "--start"),
+    (["--loadtest", "/tmp"], "is a folder"),
+    (["--selection", "/tmp"], "--selection '/tmp': is a folder"),
+    (["--regions", "GB,DE-LU"], "--region is required"),
     (["--regions", "GB", "--node-group-pattern", ".*{capacity}.*"], "must contain {region} when regions are given"),
     (["--regions", "G B"], "--regions must be ZONE[=NAME]"),
     (["--horizon", "0"], "--horizon must be hours from 1 to 168"),
@@ -310,7 +319,7 @@ def test_the_model_is_required_and_credentials_never_written(tmp_path, capsys):
 def test_no_secret_reaches_the_files(tmp_path, monkeypatch):
     monkeypatch.setenv("ELECTRICITYMAPS_API_KEY", "sekrit-token-123")
     monkeypatch.setenv("WATTTIME_PASSWORD", "sekrit-password-456")
-    code, out = _run(tmp_path, "--regions", "GB,DE-LU", "--start", START, "--cloud", "gke")
+    code, out = _run(tmp_path, "--regions", "GB,DE-LU", "--region", "GB", "--start", START, "--cloud", "gke")
     assert code == 0
     for path in out.iterdir():
         text = path.read_text()
@@ -445,6 +454,150 @@ def test_the_kepler_power_rule_gives_watts_per_pod_from_a_real_prometheus(promet
         rule = adapter_rule("kepler", WINDOW)
         promql = render_metrics_query(rule, namespace="prod", pods=["digits-a", "digits-b"])
         result = {r["metric"]["pod_name"]: float(r["value"][1]) for r in prometheus_server.query(promql)}
-        assert result == {"digits-a": pytest.approx(3.0, rel=0.05), "digits-b": pytest.approx(1.25, rel=0.05)}
+        # dynamic power only: a pod's share of idle power does not fall as pods are added
+        assert result == {"digits-a": pytest.approx(2.5, rel=0.05), "digits-b": pytest.approx(1.0, rel=0.05)}
     finally:
         server.shutdown()
+
+
+# --------------------------------------------------------------------------- the hostile tester's cases
+
+
+def test_reordering_the_regions_changes_no_file(tmp_path):
+    zones = "GB=europe-west2,DE-LU=europe-west3,US-CAL-CISO=us-west2"
+    texts = []
+    for i, order in enumerate((zones, ",".join(reversed(zones.split(","))))):
+        code, out = _run(tmp_path, "--regions", order, "--region", "DE-LU", "--start", START, out=f"o{i}")
+        assert code == 0
+        texts.append({p.name: p.read_text() for p in out.iterdir()})
+    assert texts[0] == texts[1]
+    container = yaml.safe_load(texts[0]["deployment.yaml"])["spec"]["template"]["spec"]["containers"][0]
+    assert "DE-LU" in " ".join(container.get("args", [])) + json.dumps(container.get("env", []))
+
+
+def test_equal_intensities_are_ordered_by_zone_not_by_input():
+    from greenkfp.components.serving.autoscaling_manifests import RegionIntensity, rank_regions
+
+    a, b = (RegionIntensity(z, z.lower(), 100.0, "p", "historical", "") for z in ("DE-LU", "GB"))
+    assert [r.region for r in rank_regions([b, a])] == [r.region for r in rank_regions([a, b])] == ["DE-LU", "GB"]
+
+
+def test_the_default_pattern_keeps_a_region_out_of_its_neighbours_node_groups(tmp_path):
+    code, out = _run(tmp_path, "--regions", "GB=europe-west2,DE-LU=europe-west3", "--region", "GB", "--start", START)
+    assert code == 0
+    priorities = yaml.safe_load(_yaml(out / "cluster-autoscaler-priority-expander.yaml")["data"]["priorities"])
+    import re
+
+    patterns = [p for k in sorted(priorities, reverse=True) for p in priorities[k]]
+    west2 = [p for p in patterns if "europe-west2" in p]
+    assert west2 and all(re.fullmatch(p, "gke-c-europe-west2-spot-pool-1") or
+                         re.fullmatch(p, "gke-c-europe-west2-on-demand-pool-1") for p in west2)
+    assert not any(re.fullmatch(p, "gke-c-europe-west20-spot-pool-1") for p in west2)
+    # the default name is the zone in lower case, as cloud node-group names are spelled
+    code, out = _run(tmp_path, "--regions", "GB", "--start", START, out="lower")
+    assert code == 0
+    assert json.loads((out / "autoscaling.json").read_text())["regions"][0]["node_group_name"] == "gb"
+
+
+def test_no_power_metric_leaves_it_out_of_the_hpa(tmp_path):
+    code, out = _run(tmp_path, "--no-power-metric")
+    assert code == 0
+    metrics = _yaml(out / "hpa.yaml")["spec"]["metrics"]
+    assert [m["type"] for m in metrics] == ["Resource", "Resource"]
+    assert not (out / "prometheus-adapter.yaml").exists()
+
+
+def test_the_kepler_rule_counts_dynamic_power_only():
+    rule = adapter_rule("kepler")
+    assert 'mode="dynamic"' in rule["metricsQuery"]
+    assert "mode" not in adapter_rule("server")["metricsQuery"]
+
+
+def test_gke_says_its_managed_autoscaler_ignores_the_expander(tmp_path, capsys):
+    code, _ = _run(tmp_path, "--cloud", "gke")
+    assert code == 0
+    assert "GKE's managed cluster autoscaler ignores" in capsys.readouterr().out
+
+
+def test_the_hpa_and_keda_targets_agree_and_never_exceed_the_target(tmp_path):
+    for headroom in ("0.55", "0.8", "0.93"):
+        code, out = _run(tmp_path, "--headroom", headroom, out=f"h{headroom}")
+        assert code == 0
+        profile = builtin_profile()
+        target = greenkfp_policy(profile, headroom=float(headroom)).target("cpu")
+        percent = _yaml(out / "hpa.yaml")["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"]
+        threshold = float(_yaml(out / "keda-scaledobject.yaml")["spec"]["triggers"][0]["metadata"]["threshold"])
+        assert percent <= target
+        per_pod = profile.rps_at_utilisation(percent)  # KEDA's threshold is the HPA's written target's rate
+        assert per_pod - 0.01 <= threshold <= per_pod
+
+
+def test_the_summary_marks_assumptions_and_the_adapter_file_says_merge(tmp_path):
+    code, out = _run(tmp_path)
+    assert code == 0
+    summary = json.loads((out / "autoscaling.json").read_text())
+    assert set(summary["replica_assumptions"]) == {"startup_s", "memory_mib"}
+    header = (out / "prometheus-adapter.yaml").read_text().split("apiVersion")[0]
+    assert "merge" in header.lower() and "rules" in header
+
+
+def _stream_with(capsys) -> str:
+    captured = capsys.readouterr()
+    return " ".join((captured.out + captured.err).split())
+
+
+def test_a_fifo_load_test_is_refused_not_waited_on(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "loadtest.fifo"
+    os.mkfifo(fifo)
+    code, out = _run(tmp_path, "--loadtest", str(fifo))
+    err = _stream_with(capsys)
+    assert code == 2 and not out.exists()
+    assert f"--loadtest {str(fifo)!r}" in err and "not a regular file" in err, err
+
+
+def test_a_huge_or_broken_load_test_is_refused(tmp_path, capsys):
+    big = tmp_path / "big.json"
+    with big.open("wb") as stream:
+        stream.truncate(17 * 1024 * 1024)
+    code, out = _run(tmp_path, "--loadtest", str(big))
+    err = _stream_with(capsys)
+    assert code == 2 and not out.exists() and "larger than 16 MiB" in err and "--loadtest" in err
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"schema": "greenkfp.loadtest/v1",\n  "capacity": ,}\n')
+    code, _ = _run(tmp_path, "--loadtest", str(broken))
+    err = _stream_with(capsys)
+    assert code == 2 and "line 2 column 15" in err and f"--loadtest {str(broken)!r}" in err
+
+
+def test_a_hostile_load_test_names_the_option_the_file_and_the_field(tmp_path, capsys):
+    data = json.loads(LOADTEST.read_text())
+    data["capacity"]["capacity_rps"] = True
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(data))
+    code, out = _run(tmp_path, "--loadtest", str(path))
+    err = _stream_with(capsys)
+    assert code == 2 and not out.exists()
+    assert f"--loadtest {str(path)!r}" in err and "capacity.capacity_rps must be a number, got True" in err
+    data = json.loads(LOADTEST.read_text())
+    data["settings"]["cpu_limit_m"] = 10
+    path.write_text(json.dumps(data))
+    code, _ = _run(tmp_path, "--loadtest", str(path))
+    err = _stream_with(capsys)
+    assert code == 2 and f"--loadtest {str(path)!r}" in err and "settings.cpu_limit_m" in err, err
+
+
+def test_an_output_file_that_is_a_folder_is_refused_before_the_carbon_provider(tmp_path, capsys, httpserver):
+    (tmp_path / "tgt" / "hpa.yaml").mkdir(parents=True)
+    code, _ = _run(tmp_path, "--regions", "GB", "--provider", "uk",
+                   "--provider-option", f"uk.base_url={httpserver.url_for('/')}", out="tgt")
+    assert code == 2
+    assert "hpa.yaml is a folder" in _stream_with(capsys)
+    assert len(httpserver.log) == 0  # the provider was never asked
+
+
+def test_the_provider_option_help_names_no_missing_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["serving", "manifests", "--help"])
+    assert "--provider-options" not in capsys.readouterr().out
