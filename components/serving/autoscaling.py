@@ -142,7 +142,8 @@ class MetricTarget:
             return {"type": "Pods", "pods": {"metric": {"name": POWER_METRIC},
                                              "target": {"type": "AverageValue", "averageValue": f"{milliwatts}m"}}}
         return {"type": "Resource", "resource": {"name": self.metric, "target": {
-            "type": "Utilization", "averageUtilization": max(1, round(self.target))}}}
+            # rounded down (never above the target), as KEDA's threshold is
+            "type": "Utilization", "averageUtilization": max(1, math.floor(self.target + 1e-9))}}}
 
 
 @dataclass(frozen=True)
@@ -259,55 +260,121 @@ class ReplicaProfile:
         return {**asdict(self), "cpu_request_m": self.cpu_request_m}
 
 
+#: Plausible ranges of a load test's figures (a hostile or corrupted file is refused, not scaled on).
+LOADTEST_BOUNDS = {"rps": (1e-3, 1e6), "p95_s": (1e-6, 600.0), "requests_per_cpu_s": (1e-3, 1e7),
+                   "cpu_limit_m": (1, 4000)}
+#: The CPU request a load test may imply, millicores: Kubernetes' precision (1 m) to a 4-core pod
+#: (the Deployment's bound, :mod:`.manifests`).
+CPU_REQUEST_RANGE_M = (1, 4000)
+
+
+def _field(data: Any, path: str) -> Any:
+    """``data``'s value at the dotted ``path`` (objects only), or an error naming the path."""
+    node = data
+    walked = []
+    for key in path.split("."):
+        if not isinstance(node, Mapping):
+            raise AutoscalingError(f"{'.'.join(walked) or 'the file'} must be an object, got {shown(node)}")
+        if key not in node:
+            raise AutoscalingError(f"the load test's JSON lacks {'.'.join([*walked, key])!r}")
+        node = node[key]
+        walked.append(key)
+    return node
+
+
+def _figure(path: str, value: Any, bounds: tuple[float, float]) -> float:
+    """A JSON number (not a boolean, not a text) within ``bounds``, else an error showing it as it is."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise AutoscalingError(f"{path} must be a number, got {shown(value)}")
+    low, high = bounds
+    try:
+        result = float(value)
+    except OverflowError:
+        result = math.inf
+    if not (math.isfinite(result) and low <= result <= high):
+        raise AutoscalingError(f"{path} must be a number from {low:g} to {high:g}, got {shown(value)}")
+    return result
+
+
+def _objects(path: str, value: Any) -> list[Mapping]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise AutoscalingError(f"{path} must be a list of objects, got {shown(value)}")
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise AutoscalingError(f"{path}[{i}] must be an object, got {shown(item)}")
+    return value
+
+
 def profile_from_loadtest(data: Mapping[str, Any], *, source: str = "", **overrides) -> ReplicaProfile:
     """The replica a ``greenkfp.loadtest/v1`` JSON measured (``scripts/loadtest_serving.py --json``).
 
+    Every figure must be a JSON number (not a boolean or a text) in a plausible range
+    (:data:`LOADTEST_BOUNDS`), and the CPU request they imply within :data:`CPU_REQUEST_RANGE_M`
+    and under the limit the load test ran with.
+
     Raises:
-        AutoscalingError: not a load test's JSON, or one whose capacity search found no capacity.
+        AutoscalingError: not a load test's JSON, one whose capacity search found no capacity, or
+            a figure out of place; the message names the field's path (``capacity.probes[2].p95_s``)
+            and shows its value as written.
     """
     if not isinstance(data, Mapping) or data.get("schema") != "greenkfp.loadtest/v1":
-        raise AutoscalingError(f"not a load test's JSON (schema greenkfp.loadtest/v1): {source or 'the data'}")
-    def num(where: str, value: Any) -> float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise AutoscalingError(f"the load test's JSON {source}: {where} must be a number, got {shown(value)}") from None
-
-    try:
-        capacity = data["capacity"]
-        rps = capacity["capacity_rps"]
-        if rps is None:
-            raise AutoscalingError(f"the load test {source} found no capacity (even its first probe failed the SLA)")
-        points: dict[float, float] = {}
-        for probe in capacity.get("probes", []):
-            if probe.get("p95_s") is not None:
-                rate = num("capacity.probes[].offered_rps", probe["offered_rps"])
-                points[rate] = max(points.get(rate, 0.0), num("capacity.probes[].p95_s", probe["p95_s"]))
-        # The fixed-rate probes are the steady state the capacity is judged on; the day's stages
-        # add ramps and new connections (under a CPU quota their bursts are throttled), so they
-        # give the points only when the load test ran no probe.
-        for stage in data.get("stages", []) if not points else []:
-            if stage.get("p95_ms") is not None and stage.get("requests"):
-                rate = num("stages[].offered_rps", stage["offered_rps"])
-                points[rate] = max(points.get(rate, 0.0), num("stages[].p95_ms", stage["p95_ms"]) / 1000)
-        settings = data.get("settings", {})
-        # the cost per request at the capacity (the passing probe there, when the load test
-        # recorded its CPU): batching makes requests cheaper as the rate grows, so the day's mean
-        # would size the CPU request above what a replica uses at its capacity (above its limit)
-        per_cpu = num("totals.requests_per_cpu_s", data["totals"]["requests_per_cpu_s"])
-        at_capacity = [num("capacity.probes[].requests_per_cpu_s", probe["requests_per_cpu_s"])
-                       for probe in capacity.get("probes", [])
-                       if probe.get("passed") and probe.get("requests_per_cpu_s") is not None
-                       and num("capacity.probes[].offered_rps", probe["offered_rps"]) == num("capacity.capacity_rps", rps)]
-        if at_capacity:  # the capacity confirmed by repeated probes: their mean
-            per_cpu = sum(at_capacity) / len(at_capacity)
-        return ReplicaProfile(
-            capacity_rps=num("capacity.capacity_rps", rps), sla_p95_s=num("capacity.sla_p95_s", capacity["sla_p95_s"]),
-            latency_points=tuple(sorted(points.items())),
-            requests_per_cpu_s=per_cpu,
-            cpu_limit_m=settings.get("cpu_limit_m"), source=source, **overrides)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise AutoscalingError(f"the load test's JSON {source} lacks {exc}") from None
+        raise AutoscalingError("not a load test's JSON (schema greenkfp.loadtest/v1)")
+    rps_bounds, p95_bounds, cost_bounds = (LOADTEST_BOUNDS[k] for k in ("rps", "p95_s", "requests_per_cpu_s"))
+    rps = _field(data, "capacity.capacity_rps")
+    if rps is None:
+        raise AutoscalingError("the load test found no capacity (even its first probe failed the SLA)")
+    capacity_rps = _figure("capacity.capacity_rps", rps, rps_bounds)
+    sla = _figure("capacity.sla_p95_s", _field(data, "capacity.sla_p95_s"), p95_bounds)
+    probes = _objects("capacity.probes", data["capacity"].get("probes"))
+    points: dict[float, float] = {}
+    for i, probe in enumerate(probes):
+        if probe.get("p95_s") is not None:
+            rate = _figure(f"capacity.probes[{i}].offered_rps", probe.get("offered_rps"), rps_bounds)
+            p95 = _figure(f"capacity.probes[{i}].p95_s", probe["p95_s"], p95_bounds)
+            points[rate] = max(points.get(rate, p95), p95)  # the worst repeat
+    # The fixed-rate probes are the steady state the capacity is judged on; the day's stages
+    # add ramps and new connections (under a CPU quota their bursts are throttled), so they
+    # give the points only when the load test ran no probe.
+    for i, stage in enumerate(_objects("stages", data.get("stages")) if not points else []):
+        if stage.get("p95_ms") is not None and stage.get("requests"):
+            rate = _figure(f"stages[{i}].offered_rps", stage.get("offered_rps"), rps_bounds)
+            p95 = _figure(f"stages[{i}].p95_ms", stage["p95_ms"], (p95_bounds[0] * 1000, p95_bounds[1] * 1000)) / 1000
+            points[rate] = max(points.get(rate, p95), p95)
+    settings = data.get("settings") or {}
+    if not isinstance(settings, Mapping):
+        raise AutoscalingError(f"settings must be an object, got {shown(settings)}")
+    limit = settings.get("cpu_limit_m")
+    if limit is not None:
+        low, high = LOADTEST_BOUNDS["cpu_limit_m"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or not low <= limit <= high:
+            raise AutoscalingError(f"settings.cpu_limit_m must be a whole number of millicores from {low} to {high}, "
+                                   f"got {shown(limit)}")
+    # the cost per request at the capacity (the passing probe there, when the load test
+    # recorded its CPU): batching makes requests cheaper as the rate grows, so the day's mean
+    # would size the CPU request above what a replica uses at its capacity (above its limit)
+    per_cpu = _figure("totals.requests_per_cpu_s", _field(data, "totals.requests_per_cpu_s"), cost_bounds)
+    at_capacity = []
+    for i, probe in enumerate(probes):
+        if probe.get("passed") is True and probe.get("requests_per_cpu_s") is not None and \
+                _figure(f"capacity.probes[{i}].offered_rps", probe.get("offered_rps"), rps_bounds) == capacity_rps:
+            at_capacity.append(_figure(f"capacity.probes[{i}].requests_per_cpu_s", probe["requests_per_cpu_s"],
+                                       cost_bounds))
+    if at_capacity:  # the capacity confirmed by repeated probes: their mean
+        per_cpu = sum(at_capacity) / len(at_capacity)
+    used_m = capacity_rps / per_cpu * 1000  # the CPU request it implies, before rounding up
+    low, high = CPU_REQUEST_RANGE_M
+    cost_field = "capacity.probes[].requests_per_cpu_s" if at_capacity else "totals.requests_per_cpu_s"
+    if not low <= used_m <= high:
+        raise AutoscalingError(f"capacity.capacity_rps ({capacity_rps:g}) / {cost_field} ({per_cpu:g}) is "
+                               f"{used_m:.3g} m of CPU at the capacity; a replica's CPU request must be {low} to "
+                               f"{high} m")
+    if limit is not None and math.ceil(used_m - 1e-9) > limit:
+        raise AutoscalingError(f"settings.cpu_limit_m ({limit}) is below the {math.ceil(used_m - 1e-9)} m of CPU "
+                               f"capacity.capacity_rps / {cost_field} say a replica used at the capacity")
+    return ReplicaProfile(capacity_rps=capacity_rps, sla_p95_s=sla, latency_points=tuple(sorted(points.items())),
+                          requests_per_cpu_s=per_cpu, cpu_limit_m=limit, source=source, **overrides)
 
 
 def builtin_profile(**overrides) -> ReplicaProfile:
@@ -327,25 +394,30 @@ def aggressive_default(profile: ReplicaProfile, *, min_replicas: int = 1, max_re
 
 
 def greenkfp_policy(profile: ReplicaProfile, *, headroom: float = 0.8, min_replicas: int = 1,
-                    max_replicas: int = 20) -> AutoscalingPolicy:
+                    max_replicas: int = 20, power_metric: bool = True) -> AutoscalingPolicy:
     """Policy (b): targets at ``headroom`` of the SLA capacity, fast scale-down, bounded scale-up.
 
     The power metric is a guard: its target is :data:`POWER_GUARD` x the power metric of a pod at
     the CPU target (:meth:`ReplicaProfile.power_metric_w`, the rate of the server's energy counter,
     which is what prometheus-adapter serves where power is modeled). Modeled, it moves with CPU and
     never asks for more pods than CPU does; where Kepler measures it, a pod drawing a quarter more
-    than modeled at its target scales out before its CPU says so.
+    than modeled at its target scales out before its CPU says so. ``power_metric=False`` leaves it
+    out: Kubernetes skips a scale-down while any metric cannot be fetched, so without a working
+    prometheus-adapter the power metric would block every scale-down.
     """
     share = positive("headroom", headroom)
     if not 0.1 <= share <= 1.0:
         raise AutoscalingError(f"headroom must be in [0.1, 1.0] of the SLA capacity, got {headroom!r}")
     cpu_target = profile.cpu_utilisation(share * profile.capacity_rps)
     watts = POWER_GUARD * profile.power_metric_w(share * profile.capacity_rps)
+    metrics = (MetricTarget("cpu", cpu_target), MetricTarget("memory", 80.0))
+    power = (f"power {watts:.3f} W per pod (a guard: {POWER_GUARD:g} x the modeled power at the CPU target)"
+             if power_metric else "no power metric")
     return AutoscalingPolicy(
         "greenkfp", min_replicas, max_replicas,
-        (MetricTarget("cpu", cpu_target), MetricTarget("memory", 80.0), MetricTarget("power", watts)),
+        metrics + ((MetricTarget("power", watts),) if power_metric else ()),
         ScalingRules(0, (ScalingPolicy("Percent", 100, 15), ScalingPolicy("Pods", 4, 15)), "Max"),
         ScalingRules(60, (ScalingPolicy("Percent", 50, 60),), "Min"),
         f"CPU target {cpu_target:.0f} % of the request ({share:.0%} of the SLA capacity), memory 80 %, "
-        f"power {watts:.3f} W per pod (a guard: {POWER_GUARD:g} x the modeled power at the CPU target); "
+        f"{power}; "
         "scale-down after 60 s by at most half the pods a minute; scale-up x2 or +4 per 15 s")
