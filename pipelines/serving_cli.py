@@ -277,7 +277,9 @@ def _add_manifests_command(commands) -> None:
     p.add_argument("--namespace", default="default")
     p.add_argument("--image", default=None, help="server image (default: the library's)")
     p.add_argument("--region", default=None,
-                   help="grid region of the server's own carbon metrics (default: the first of --regions, else GB)")
+                   help="grid region of this Deployment (its server's own carbon metrics; default: the zone of "
+                        "--regions when it names one, else GB; required when it names several: a service in "
+                        "several regions gets one Deployment per region, so run the command once per region)")
     p.add_argument("--service-account", default="", help="service account of the pods (storage credentials)")
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--max-batch-delay-ms", type=float, default=5.0)
@@ -294,7 +296,11 @@ def _add_manifests_command(commands) -> None:
     metrics = p.add_argument_group("metrics")
     metrics.add_argument("--power-source", choices=POWER_SOURCES, default="server",
                          help="the power per pod: the server's own energy counter (server, default) or Kepler's "
-                              "kepler_container_joules_total (kepler)")
+                              "kepler_container_joules_total, dynamic mode only (kepler, Kepler 0.7)")
+    metrics.add_argument("--no-power-metric", dest="power_metric", action="store_false",
+                         help="leave the power metric out of hpa.yaml (and write no prometheus-adapter.yaml): "
+                              "Kubernetes skips every scale-down while a metric cannot be fetched, so use it until "
+                              "prometheus-adapter serves greenkfp_pod_power_watts")
     metrics.add_argument("--rate-window", default="2m", help="the rate() window of the queries (default 2m)")
     metrics.add_argument("--prometheus-url", default="http://prometheus-operated.monitoring.svc:9090",
                          help="the Prometheus KEDA queries (default: http://prometheus-operated.monitoring.svc:9090)")
@@ -304,12 +310,14 @@ def _add_manifests_command(commands) -> None:
     place.add_argument("--cloud", choices=CLOUDS, default="none",
                        help="prefer (and tolerate) this cloud's spot node pools (default none)")
     place.add_argument("--regions", default="", metavar="ZONE[=NAME],...",
-                       help="grid zones the service's node groups run in, e.g. GB=europe-west2,DE-LU=europe-west3 "
-                            "(NAME: the region as node-group names spell it; default the zone): the expander "
-                            "prefers the lowest forecast intensity first")
+                       help="grid zones whose node groups ONE cluster-autoscaler sees, e.g. "
+                            "GB=europe-west2,DE-LU=europe-west3 (NAME: the region as node-group names spell it; "
+                            "default the zone in lower case): the expander prefers the lowest forecast intensity "
+                            "first")
     place.add_argument("--node-group-pattern", default=None,
-                       help="a node group's name as a regex with {capacity} (and {region} with --regions) "
-                            "(default '.*{capacity}.*', with --regions '.*{region}.*{capacity}.*')")
+                       help="a node group's name as a Go RE2 regex with {capacity} (and {region} with --regions) "
+                            "(default '.*{capacity}.*', with --regions '.*[-_]{region}[-_].*{capacity}.*': the "
+                            "region between delimiters, so europe-west1 does not match europe-west10)")
     place.add_argument("--capacity-names", default="spot,on-demand", metavar="SPOT,ON_DEMAND",
                        help="{capacity} in node-group names (default spot,on-demand)")
     place.add_argument("--autoscaler-namespace", default="kube-system",
@@ -320,6 +328,10 @@ def _add_manifests_command(commands) -> None:
                        help="start of that horizon, ISO 8601 with a time zone (default: now)")
     add_spec_options(p, ("provider",))
     _add_provider_option_arguments(p)
+    for action in p._actions:  # this command has no --provider-options to add to
+        if action.dest == "provider_option":
+            action.help = ("a carbon provider option (JSON value or text), e.g. uk.base_url=http://127.0.0.1:8080; "
+                           "repeatable")
     p.set_defaults(func=cmd_manifests)
 
 
@@ -340,14 +352,19 @@ def _regions(text: str) -> list[tuple[str, str]]:
     pairs = []
     for part in [p.strip() for p in text.split(",")] if text.strip() else []:
         zone, _, name = part.partition("=")
-        zone, name = zone.strip(), (name.strip() or zone.strip())
+        zone, name = zone.strip(), (name.strip() or zone.strip().lower())  # node-group names are lower-case
         if not zone or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}", zone) \
                 or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", name):
             raise ValueError(f"--regions must be ZONE[=NAME],... (letters, digits, '_', '.', '-'), got {text!r}")
         pairs.append((zone, name))
-    if len({z for z, _ in pairs}) != len(pairs) or len({n for _, n in pairs}) != len(pairs):
+    # zones as the carbon service reads them, case-insensitively (GB and gb are one zone)
+    if len({z.upper() for z, _ in pairs}) != len(pairs) or len({n.lower() for _, n in pairs}) != len(pairs):
         raise ValueError(f"--regions names each zone and node-group name once, got {text!r}")
     return pairs
+
+
+#: The largest --loadtest read (a load test's JSON is some kilobytes).
+MAX_LOADTEST_BYTES = 16 << 20
 
 
 def cmd_manifests(args: argparse.Namespace) -> int:
@@ -356,16 +373,22 @@ def cmd_manifests(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
     from pathlib import Path
 
-    from greenkfp.components._files import check_output_folder, write_files
+    from datetime import timedelta
+
+    from greenkfp.components._files import FileReadError, check_output_folder, read_bounded, write_files
     from greenkfp.components.carbon.errors import UnknownRegionError
     from greenkfp.components.serving.autoscaling import builtin_profile, greenkfp_policy, profile_from_loadtest
-    from greenkfp.components.serving.autoscaling_manifests import (AutoscalingOptions, RegionIntensity, rank_regions,
-                                                                   region_intensities, render_autoscaling)
+    from greenkfp.components.serving.autoscaling_manifests import (DEFAULT_REGION_PATTERN, FILES, AutoscalingOptions,
+                                                                   RegionIntensity, rank_regions, region_intensities,
+                                                                   render_autoscaling)
     from greenkfp.components.serving.manifests import deploy_options, from_selection
     from greenkfp.components.serving.region import check_server_region
     from greenkfp.pipelines.cli import _provider_options
 
     check_output_folder("--output", args.output)
+    for name in FILES:  # a folder where a file goes: refused before the carbon provider is asked
+        if (Path(args.output) / name).is_dir():
+            raise ValueError(f"--output {args.output!r}: {Path(args.output) / name} is a folder, not a file")
     regions = _regions(args.regions)
     if not math.isfinite(args.horizon) or not 1 <= args.horizon <= 24 * 7:
         raise ValueError(f"--horizon must be hours from 1 to 168, got {args.horizon:g}")
@@ -377,22 +400,34 @@ def cmd_manifests(args: argparse.Namespace) -> int:
             start = None
         if start is None or start.tzinfo is None:
             raise ValueError(f"--start must be ISO 8601 with a time zone, such as 2024-06-01T00:00Z, got {args.start!r}")
+        try:  # the horizon in UTC must be a date Python can hold
+            start.astimezone(timezone.utc) + timedelta(hours=args.horizon)
+        except (OverflowError, ValueError):
+            raise ValueError(f"--start {args.start!r}: the {args.horizon:g} h horizon from it runs outside the years "
+                             f"1 to 9999") from None
     capacity = tuple(p.strip() for p in args.capacity_names.split(","))
     if len(capacity) != 2:
         raise ValueError(f"--capacity-names must be two names, SPOT,ON_DEMAND, got {args.capacity_names!r}")
-    pattern = args.node_group_pattern or (".*{region}.*{capacity}.*" if regions else ".*{capacity}.*")
+    pattern = args.node_group_pattern or (DEFAULT_REGION_PATTERN if regions else ".*{capacity}.*")
     provider_options = _provider_options(args)
+    if args.region is None and len(regions) > 1:  # the Deployment's region never depends on --regions' order
+        raise ValueError("--region is required with several --regions: it is this Deployment's grid region "
+                         "(a service in several regions gets one Deployment per region: run once per region)")
     server_region = args.region or (regions[0][0] if regions else "GB")
 
     overrides = {} if args.startup_s is None else {"startup_s": args.startup_s}
     try:
         if args.loadtest:
             path = Path(args.loadtest)
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise ValueError(f"--loadtest {args.loadtest!r}: not a readable JSON file "
-                                 f"({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
+            try:  # a regular file of at most 16 MiB: a FIFO is not waited on, a huge file not read whole
+                data = json.loads(read_bounded(path, MAX_LOADTEST_BYTES).decode("utf-8"))
+            except FileReadError as exc:
+                raise ValueError(f"--loadtest {args.loadtest!r}: {exc.reason}") from None
+            except UnicodeDecodeError:
+                raise ValueError(f"--loadtest {args.loadtest!r}: not a readable JSON file (not UTF-8)") from None
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"--loadtest {args.loadtest!r}: not a readable JSON file ({exc.msg} at line "
+                                 f"{exc.lineno} column {exc.colno})") from None
             try:
                 profile = profile_from_loadtest(data, source=path.name, **overrides)
             except ValueError as exc:  # AutoscalingError, or a figure of the file out of range
@@ -402,7 +437,7 @@ def cmd_manifests(args: argparse.Namespace) -> int:
         else:
             profile = builtin_profile(**overrides)
         policy = greenkfp_policy(profile, headroom=args.headroom, min_replicas=args.min_replicas,
-                                 max_replicas=args.max_replicas)
+                                 max_replicas=args.max_replicas, power_metric=args.power_metric)
         check_server_region(server_region)
         options = dict(name=args.name, namespace=args.namespace, image=args.image,
                        hardware_profile=profile.hardware_profile, cpu=1, memory_mib=profile.memory_mib,
@@ -414,8 +449,10 @@ def cmd_manifests(args: argparse.Namespace) -> int:
             from greenkfp.components.records import SelectionRecord, read_record
 
             selection = Path(args.selection)
+            if selection.is_dir():
+                raise ValueError(f"--selection {args.selection!r}: is a folder, not a file")
             if not selection.is_file():
-                raise ValueError(f"--selection {args.selection}: no such file")
+                raise ValueError(f"--selection {args.selection!r}: no such file")
             record = read_record(SelectionRecord, args.selection)
             deploy = from_selection(record, storage_uri=args.storage_uri, **options)
             if deploy is None:
@@ -448,4 +485,7 @@ def cmd_manifests(args: argparse.Namespace) -> int:
     print(f"apply with: kubectl apply -f {out / 'deployment.yaml'} -f {out / 'service.yaml'} -f {out / 'hpa.yaml'}\n"
           f"   (or keda-scaledobject.yaml instead of hpa.yaml; prometheus-adapter.yaml into the adapter's config; "
           f"cluster-autoscaler-priority-expander.yaml with --expander=priority)")
+    if args.cloud == "gke":
+        print("note: GKE's managed cluster autoscaler ignores cluster-autoscaler-priority-expander.yaml (it has its "
+              "own location policy and autoscaling profiles); the file is for a self-managed cluster-autoscaler")
     return 0
