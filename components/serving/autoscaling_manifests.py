@@ -14,14 +14,17 @@
   :data:`~.autoscaling.POWER_METRIC`, and its ``behavior``);
 * ``prometheus-adapter.yaml``: a ConfigMap holding prometheus-adapter rules that expose
   :data:`~.autoscaling.POWER_METRIC` per pod, in watts: the rate of Kepler's
-  ``kepler_container_joules_total`` (``power_source="kepler"``) or of the server's own
+  ``kepler_container_joules_total``, dynamic mode only (``power_source="kepler"``; Kepler 0.7's
+  labels) or of the server's own
   ``greenkfp_inference_energy_joules_total`` (``"server"``, the default: Kepler may be absent);
 * ``keda-scaledobject.yaml``: the KEDA alternative (apply it *instead of* ``hpa.yaml``: KEDA makes
   its own HPA), a Prometheus trigger on the request rate (:mod:`.promql`) whose threshold is the
   per-pod rate at the policy's CPU target, the same replica bounds and ``behavior``;
 * ``cluster-autoscaler-priority-expander.yaml``: the priority expander's ConfigMap, preferring
   spot node groups, then on-demand; with several regions, greenest forecast region first
-  (:func:`rank_regions`, from the carbon service);
+  (:func:`rank_regions`, from the carbon service). One per cluster (it replaces the cluster's
+  priorities), read by a cluster-autoscaler run with ``--expander=priority`` among the node groups
+  of its one cluster; GKE's managed autoscaler does not read it;
 * ``autoscaling.json``: what the files were made from (the replica, the policy, the region
   intensities with their source).
 
