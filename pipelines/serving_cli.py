@@ -483,7 +483,8 @@ def cmd_manifests(args: argparse.Namespace) -> int:
     for path in write_files(out, texts):
         print(f"wrote {path}")
     print(f"apply with: kubectl apply -f {out / 'deployment.yaml'} -f {out / 'service.yaml'} -f {out / 'hpa.yaml'}\n"
-          f"   (or keda-scaledobject.yaml instead of hpa.yaml; prometheus-adapter.yaml into the adapter's config; "
+          f"   (or keda-scaledobject.yaml instead of hpa.yaml; "
+          f"{'prometheus-adapter.yaml into the adapter config; ' if 'prometheus-adapter.yaml' in texts else ''}"
           f"cluster-autoscaler-priority-expander.yaml with --expander=priority)")
     if args.cloud == "gke":
         print("note: GKE's managed cluster autoscaler ignores cluster-autoscaler-priority-expander.yaml (it has its "

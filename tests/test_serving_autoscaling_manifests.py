@@ -509,6 +509,7 @@ def test_no_power_metric_leaves_it_out_of_the_hpa(tmp_path):
     metrics = _yaml(out / "hpa.yaml")["spec"]["metrics"]
     assert [m["type"] for m in metrics] == ["Resource", "Resource"]
     assert not (out / "prometheus-adapter.yaml").exists()
+    assert json.loads((out / "autoscaling.json").read_text())["power_series"] is None
 
 
 def test_the_kepler_rule_counts_dynamic_power_only():

@@ -567,8 +567,11 @@ def _summary(o: DeployOptions, a: AutoscalingOptions) -> dict:
             # not measured by the load test: the profile's assumptions (startup_s: --startup-s)
             "replica_assumptions": {"startup_s": "seconds from a new pod to Ready: assumed, not measured",
                                     "memory_mib": "the memory request: assumed, not measured"},
-            "policy": a.policy.to_dict(), "power_source": a.power_source,
-            "power_series": _POWER_SERIES[a.power_source][0], "cloud": a.cloud,
+            "policy": a.policy.to_dict(),
+            # None: the HPA has no power metric (--no-power-metric), so no adapter rule reads a series
+            "power_source": a.power_source if a.policy.target("power") is not None else None,
+            "power_series": _POWER_SERIES[a.power_source][0] if a.policy.target("power") is not None else None,
+            "cloud": a.cloud,
             "spot_placement": ({"label": "=".join(SPOT_PLACEMENT[a.cloud]["label"]),
                                 "taint": (None if SPOT_PLACEMENT[a.cloud]["taint"] is None else
                                           "{}={}:{}".format(*SPOT_PLACEMENT[a.cloud]["taint"]))}
