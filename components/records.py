@@ -1214,8 +1214,11 @@ class TrainingPart(_Part):
     realized: bool | None = None
     hourly_g: float | None = None
     hourly_basis: str | None = None
+    #: the gate's chosen window (ISO 8601, UTC) in ``chosen_region``: when training ran, or would have
+    window_start: str | None = None
+    window_end: str | None = None
 
-    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"unavailable_reason"})
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"unavailable_reason", "window_start", "window_end"})
 
 
 @dataclass(frozen=True)
@@ -1245,6 +1248,16 @@ class InferencePart(_Part):
     basis: str
     baseline: ModelFigures | None = None
     selected: ModelFigures | None = None
+    #: why the selected variant: the selection's rule, its full reason, the count of candidates and
+    #: of front members, and its verdict per objective against the baseline (95 % intervals)
+    selection_rule: str | None = None
+    selection_reason: str | None = None
+    selection_candidates: int | None = None
+    selection_front: int | None = None
+    selection_verdicts: dict | None = None
+
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"selection_rule", "selection_reason", "selection_candidates",
+                                                    "selection_front", "selection_verdicts"})
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ every input says which, and the report carries those labels.
 from __future__ import annotations
 
 import html
-import io
 import math
 from typing import Sequence
 
@@ -105,7 +104,9 @@ def _training_part(decision: GateDecisionRecord, training_records: Sequence[Trai
                                  f"of the hours it actually ran ({', '.join(hourly_sources)})") if hourly_g is not None
                 else f"no hourly pricing for {', '.join(unpriced) or 'any fit'}",
                 "home_region": decision.home_region, "chosen_region": decision.region,
-                "delay_seconds": decision.delay_seconds}
+                "delay_seconds": decision.delay_seconds,
+                "window_start": decision.chosen_window.start if decision.chosen_window else None,
+                "window_end": decision.chosen_window.end if decision.chosen_window else None}
     if energy_kwh is not None and now_i is not None:
         training["scheduled_g"] = energy_kwh * now_i
     if energy_kwh is not None and window_i is not None:
@@ -293,6 +294,13 @@ def build_sustainability_report(
                  "selected": None if chosen is None else _figures(chosen, chosen_name, selection),
                  "scheduled_g": inference_scheduled, "optimized_g": inference_optimized,
                  "basis": "SCI per inference x expected inferences; baseline = most accurate candidate, fp32"}
+    if selection is not None:
+        inference.update({
+            "selection_rule": selection.rule, "selection_reason": selection.reason,
+            "selection_candidates": selection.counts.get("candidates", len(selection.candidates)),
+            "selection_front": len(selection.front),
+            "selection_verdicts": {name: figures.get("verdict") for name, figures in (selection.significance or {}).items()
+                                   if isinstance(figures, dict) and figures.get("verdict")} or None})
 
     parts = [(training["scheduled_g"], training["optimized_g"]), (inference_scheduled, inference_optimized)]
     complete = all(a is not None and b is not None for a, b in parts)
@@ -349,46 +357,275 @@ def _records(name: str, records, kind: type) -> list:
     return records
 
 
-def _chart_svg(report: SustainabilityReport) -> str:
+#: A familiar unit for grams of CO2: the distance an average new car drives for them. 108.1 g
+#: CO2 per km is the average type-approval (WLTP) tailpipe emissions of the new passenger cars
+#: registered in Europe (EU-27, Iceland, Norway) in 2022, per the European Environment Agency's
+#: indicator "CO2 performance of new passenger cars in Europe"
+#: (https://www.eea.europa.eu/en/analysis/indicators/co2-performance-of-new-passenger). It is
+#: tailpipe CO2 on the test cycle, not CO2eq on the road: an order of magnitude a reader knows,
+#: not an offset.
+CAR_G_CO2_PER_KM = 108.1
+CAR_SOURCE = ("108.1 g CO2 per km: the average type-approval (WLTP) emissions of new passenger cars registered "
+              "in Europe in 2022, European Environment Agency, indicator 'CO2 performance of new passenger cars "
+              "in Europe' (eea.europa.eu/en/analysis/indicators/co2-performance-of-new-passenger); tailpipe CO2 "
+              "on the test cycle, so an order of magnitude, not an offset")
+
+
+def car_distance_text(grams: float) -> str:
+    """``grams`` of CO2eq as the distance an average new car drives for them (:data:`CAR_G_CO2_PER_KM`):
+    ``2.1 m``, ``350 m``, ``4.2 km``, ``1,250 km``."""
+    km = grams / CAR_G_CO2_PER_KM
+    if abs(km) < 1:
+        metres = km * 1000
+        return f"{metres:.2g} m" if abs(metres) < 10 else f"{metres:.0f} m"
+    return f"{km:.2g} km" if abs(km) < 10 else f"{km:,.0f} km"
+
+
+def grams(value: float | None) -> str:
+    """Grams for the report: three significant figures in plain decimals (``n/a`` for None)."""
+    from .svg import plain_number
+
+    return "n/a" if value is None else plain_number(value)
+
+
+def _interval_text(figure, unit: str = "", fmt=grams) -> str:
+    return f"{fmt(figure.estimate)}{unit} [{fmt(figure.low)} to {fmt(figure.high)}{unit}]"
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1f}"
+
+
+_LEVERS = (("training", "when and where training ran (gate)"), ("inference", "which model serves (selection)"),
+           ("total", "total"))
+
+
+def _savings_svg(report: SustainabilityReport) -> str | None:
+    """Savings by lever, each its estimate with the 95 % interval as an error bar; a saving
+    inside the noise is grey and says so."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .svg import font_rc, new_figure, svg_figure
 
-    labels = ["scheduled", "optimized"]
-    training = [report.training.scheduled_g or 0.0, report.training.optimized_g or 0.0]
-    inference = [report.inference.scheduled_g or 0.0, report.inference.optimized_g or 0.0]
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    ax.bar(labels, training, label="training", color="#7aa974")
-    ax.bar(labels, inference, bottom=training, label="inference over the expected volume", color="#4c78a8")
-    ax.set_ylabel("g CO2eq (estimated)")
-    ax.legend(frameon=False, fontsize=8)
-    ax.spines[["top", "right"]].set_visible(False)
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    text = buffer.getvalue()
-    return text[text.index("<svg"):]
+    bars = [(label, report.saving(part)) for part, label in _LEVERS if report.saving(part) is not None]
+    if not bars:
+        return None
+    with matplotlib.rc_context(font_rc()):
+        figure, axes = new_figure(7.2, 0.55 * len(bars) + 1.3)
+        ax = axes[0, 0]
+        ax.grid(axis="y", visible=False)
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        ys = list(range(len(bars)))[::-1]
+        for y, (label, saving) in zip(ys, bars):
+            g = saving.g
+            colour = "#2e7d32" if saving.significant else "#9e9e9e"
+            ax.barh(y, g.estimate, color=colour, height=0.55)
+            ax.errorbar(g.estimate, y, xerr=[[g.estimate - g.low], [g.high - g.estimate]], fmt="none",
+                        ecolor="#222222", elinewidth=1.2, capsize=4)
+            note = "" if saving.significant else " (no significant difference)"
+            ax.annotate(f"{grams(g.estimate)} g [{grams(g.low)} to {grams(g.high)}]{note}", (max(g.high, 0), y),
+                        xytext=(6, 0), textcoords="offset points", va="center", fontsize=8, color="#222222")
+        ax.axvline(0, color="#222222", linewidth=0.8)
+        ax.set_yticks(ys, [label for label, _ in bars])
+        ax.set_xlabel("g CO2eq saved (estimated; error bars: 95 % interval)")
+        low = min(0.0, *(s.g.low for _, s in bars))
+        high = max(0.0, *(s.g.high for _, s in bars))
+        span = (high - low) or 1.0
+        ax.set_xlim(low - 0.02 * span, high + 0.75 * span)  # room for the figures right of the bars
+        description = "; ".join(f"{label}: {s.text}" for label, s in bars)
+        svg = svg_figure(figure, "savings", "Carbon saved by lever, with 95 % intervals", description)
+    return svg
 
 
-def _g(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.4g} g"
+def _comparison_svg(report: SustainabilityReport) -> str | None:
+    """Scheduled against optimized, training and inference stacked; the legend below the bars."""
+    import matplotlib
+
+    from .svg import font_rc, new_figure, svg_figure
+
+    t, i = report.training, report.inference
+    if all(v is None for v in (t.scheduled_g, t.optimized_g, i.scheduled_g, i.optimized_g)):
+        return None
+    training = [t.scheduled_g or 0.0, t.optimized_g or 0.0]
+    inference = [i.scheduled_g or 0.0, i.optimized_g or 0.0]
+    with matplotlib.rc_context(font_rc()):
+        figure, axes = new_figure(7.2, 2.6)
+        ax = axes[0, 0]
+        ax.grid(axis="y", visible=False)
+        ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+        labels = ["as scheduled", "as optimized"]
+        ys = [1, 0]
+        ax.barh(ys, training, color="#5b8c51", height=0.55, label="training")
+        ax.barh(ys, inference, left=training, color="#3b6ea5", height=0.55,
+                label=f"inference over {i.expected_inferences:,.0f} inferences")
+        for y, a, b in zip(ys, training, inference):
+            ax.annotate(f"{grams(a + b)} g", (a + b, y), xytext=(6, 0), textcoords="offset points", va="center",
+                        fontsize=8, color="#222222")
+        ax.set_yticks(ys, labels)
+        ax.set_xlim(0, max(a + b for a, b in zip(training, inference)) * 1.2 or 1.0)
+        ax.set_xlabel("g CO2eq (estimated)")
+        figure.legend(loc="outside lower center", ncol=2, frameon=False, fontsize=8)
+        description = (f"as scheduled: training {grams(training[0])} g + inference {grams(inference[0])} g; "
+                       f"as optimized: training {grams(training[1])} g + inference {grams(inference[1])} g")
+        svg = svg_figure(figure, "comparison", "Carbon as scheduled and as optimized", description)
+    return svg
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;color:#222;max-width:60rem;
+margin:2rem auto;padding:0 1rem;line-height:1.45}
+h1{font-size:1.6em;margin:0 0 .3em} h2{font-size:1.15em;margin-top:1.8em}
+.headline{border:1px solid #66bb6a;background:#f1f8e9;border-radius:6px;padding:14px 18px}
+.headline.none{border-color:#9e9e9e;background:#f5f5f5}
+.saved{font-size:1.35em;font-weight:600;margin:0 0 .2em} .familiar{font-size:1.1em;margin:0 0 .6em}
+.headline dl{display:grid;grid-template-columns:max-content 1fr;gap:.25em 1em;margin:.4em 0 0}
+.headline dt{font-weight:600} .headline dd{margin:0}
+table{border-collapse:collapse;font-size:.92em;width:100%} th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;
+text-align:left;vertical-align:top} th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums;
+white-space:nowrap}
+.muted{color:#555;font-size:.9em} details.basis{font-weight:normal;font-size:.88em;max-width:26rem} details summary{cursor:pointer;color:#1a4f8b}
+figure{margin:1em 0} svg.plot{width:100%;height:auto} figcaption{color:#555;font-size:.9em}
+@media print{body{max-width:none;margin:0;font-size:10.5pt} .headline{break-inside:avoid}
+figure,tr{break-inside:avoid} details::details-content{content-visibility:visible;display:block}
+details summary{color:#222} details summary::marker{content:""}}
+@page{margin:1.5cm}
+"""
+
+
+_OBJECTIVE_NAMES = {"sci": "SCI", "latency_p95_ms": "latency p95", "energy_per_inference_kwh": "energy per inference"}
+
+
+def _when(iso: str | None) -> str:
+    from datetime import datetime
+
+    return "-" if not iso else datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _headline(report: SustainabilityReport) -> str:
+    e = html.escape
+    total, t, i = report.saving("total"), report.training, report.inference
+    items: list[tuple[str, str]] = []
+    if total is None:
+        saved = f"Saved: {e(report.saved_text)}"
+        familiar, cls = "", "headline none"
+    elif not total.significant:
+        saved = (f"No significant difference: {_interval_text(total.g, ' g CO2eq')} "
+                 "(the 95 % interval includes zero)")
+        familiar, cls = "", "headline none"
+    else:
+        percent = "" if total.percent is None else (f", {_percent(total.percent.estimate)} % "
+                                                     f"[{_percent(total.percent.low)} to {_percent(total.percent.high)} %]"
+                                                     " of the run as scheduled")
+        saved = f"Saved {_interval_text(total.g, ' g CO2eq')}{percent}"
+        familiar = (f'<p class="familiar">&asymp; {e(car_distance_text(total.g.estimate))} '
+                    f"[{e(car_distance_text(total.g.low))} to {e(car_distance_text(total.g.high))}] "
+                    "driven by an average new car in Europe<sup>*</sup></p>")
+        cls = "headline"
+    s, b = i.selected, i.baseline
+    if s is not None:
+        why = f"the {e(i.selection_rule)} rule" if i.selection_rule else "the selection"
+        among = (f" among {i.selection_front} front member(s) of {i.selection_candidates} candidates"
+                 if i.selection_front is not None and i.selection_candidates is not None else "")
+        verdicts = ", ".join(f"{e(_OBJECTIVE_NAMES.get(k, k.replace('_', ' ')))} {e(v)}"
+                             for k, v in (i.selection_verdicts or {}).items())
+        against = (f"; against the baseline {e(b.name)} (the most accurate candidate, fp32): {verdicts}"
+                   if b is not None and verdicts else "")
+        accuracy = "" if b is None else (f" Accuracy {s.accuracy * 100:.1f} % against {b.accuracy * 100:.1f} %; "
+                                         f"accuracy given up: {e(report.accuracy_given_up_text)}.")
+        reason = (f"<details><summary>the selection's full reason</summary><p>{e(i.selection_reason)}</p></details>"
+                  if i.selection_reason else "")
+        items.append(("Selected", f"<b>{e(s.name)}</b> by {why}{among}{against}.{accuracy}{reason}"))
+    if t.chosen_region:
+        window = (f" in the window {e(_when(t.window_start))} to {e(_when(t.window_end))}"
+                  if t.window_start else "")
+        delay = "" if not t.delay_seconds else f", {t.delay_seconds / 3600:.1f} h after submission"
+        intensity = ""
+        if t.intensity_optimized_gco2_per_kwh is not None and t.intensity_scheduled_gco2_per_kwh is not None:
+            intensity = (f" at {t.intensity_optimized_gco2_per_kwh:.0f} gCO2eq/kWh, against "
+                         f"{t.intensity_scheduled_gco2_per_kwh:.0f} gCO2eq/kWh running at once"
+                         + (f" in {e(t.home_region)}" if t.home_region else ""))
+        realized = ("" if t.realized is not False else
+                    " <em>Plan mode: the candidates trained at once; this is what waiting for the window would "
+                    "have saved.</em>")
+        data = ", ".join(k.replace("_", " ") for k in report.gate.data_kinds) or "no"
+        items.append(("Training", f"{e(t.chosen_region)}{window}{delay}{intensity} ({e(data)} intensity data)."
+                                  f"{realized}"))
+    if i.expected_inferences:
+        inference = report.saving("inference")
+        per = ""
+        if inference is not None and i.expected_inferences:
+            per = (f"; the model choice saves {grams(inference.g.estimate * 1e6 / i.expected_inferences)} g "
+                   "per million inferences" if inference.significant else
+                   "; the model choice makes no significant difference per inference")
+        items.append(("Scaled to", f"{i.expected_inferences:,.0f} expected inferences over the model's service "
+                                   f"life{per}."))
+    methods = sorted({*t.energy_methods, *(m.energy_method for m in (s, b) if m is not None and m.energy_method)})
+    items.append(("Energy", f"{e(', '.join(methods) or 'unknown')} (training: CodeCarbon; inference: the SCI "
+                            "benchmark); every figure here is an estimate from it."))
+    rows = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
+    footnote = (f'<p class="muted"><sup>*</sup> Conversion: {e(CAR_SOURCE)}.</p>' if familiar else "")
+    return (f'<section class="{cls}" aria-label="summary"><p class="saved">{saved}</p>{familiar}<dl>{rows}</dl>'
+            f"</section>{footnote}")
+
+
+def _table(report: SustainabilityReport) -> str:
+    e = html.escape
+    t, i = report.training, report.inference
+    energy = {"training": ", ".join(t.energy_methods) or "-",
+              "inference": ", ".join(sorted({m.energy_method for m in (i.baseline, i.selected)
+                                             if m is not None and m.energy_method})) or "-",
+              "total": "-"}
+    out = []
+    for part, scheduled, optimized, saved, basis in report.rows():
+        saving = report.saving(part)
+        if saving is None:
+            grams_cell, percent_cell = grams(saved), "-"
+        else:
+            grams_cell = _interval_text(saving.g)
+            if not saving.significant:
+                grams_cell = f"no significant difference ({grams_cell})"
+            percent_cell = ("-" if saving.percent is None or not saving.significant else
+                            f"{_percent(saving.percent.estimate)} [{_percent(saving.percent.low)} to "
+                            f"{_percent(saving.percent.high)}]")
+        label = {"training": "training (fits' energy at the gate's intensities)",
+                 "inference": f"inference ({i.expected_inferences:,.0f} inferences)"}.get(part, part)
+        basis_cell = f"<details class='basis'><summary>basis</summary>{e(basis)}</details>" if basis else ""
+        out.append(f"<tr><th scope='row'>{e(label)}{basis_cell}</th><td class='num'>{grams(scheduled)}</td>"
+                   f"<td class='num'>{grams(optimized)}</td><td class='num'>{e(grams_cell)}</td>"
+                   f"<td class='num'>{e(percent_cell)}</td><td>{e(energy[part])}</td></tr>")
+    head = ("<tr><th scope='col'>part</th><th scope='col'>as scheduled (g CO2eq)</th>"
+            "<th scope='col'>as optimized (g CO2eq)</th><th scope='col'>saved (g CO2eq) [95 % interval]</th>"
+            "<th scope='col'>saved (%) [95 % interval]</th><th scope='col'>energy</th></tr>")
+    return f"<table><thead>{head}</thead><tbody>{''.join(out)}</tbody></table>"
+
+
+def _figure(svg: str | None, caption: str) -> str:
+    return "" if svg is None else f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
 def sustainability_html(report: SustainabilityReport) -> str:
-    """A self-contained HTML page: the comparison table, a stacked bar chart, the caveats."""
-    rows = [(part, _g(scheduled), _g(optimized), report.saving(part).text if report.saving(part) else _g(saved), basis)
-            for part, scheduled, optimized, saved, basis in report.rows()]
-    table = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{html.escape(c)}</td>"
-                    f"<td>{html.escape(d)}</td><td>{html.escape(e)}</td></tr>" for a, b, c, d, e in rows)
-    caveats = "".join(f"<li>{html.escape(c)}</li>" for c in report.caveats)
+    """A self-contained HTML page: the headline (what was selected and why, where and when
+    training ran, what was saved with its interval and as car distance), the savings by lever
+    with their intervals, the comparison table and chart, the caveats. No scripts, no external
+    assets; print styles open the collapsed texts."""
+    e = html.escape
+    caveats = "".join(f"<li>{e(c)}</li>" for c in report.caveats)
+    method = report.savings.method if report.savings is not None else ""
+    chosen = report.inference.selected.name if report.inference.selected is not None else "no model selected"
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>greenkfp sustainability report</title>"
-        "<style>body{font-family:sans-serif;max-width:56rem;margin:2rem auto}td,th{padding:.3rem .6rem;"
-        "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>Sustainability report: {e(chosen)}</title><style>{_CSS}</style></head><body>"
         "<h1>Sustainability report</h1>"
-        f"<p><b>Saved:</b> {html.escape(report.saved_text)} &middot; <b>accuracy given up:</b> "
-        f"{html.escape(report.accuracy_given_up_text)}</p>"
-        "<table><tr><th></th><th>scheduled</th><th>optimized</th><th>saved [95 % interval]</th><th>basis</th></tr>" + table + "</table>"
-        + _chart_svg(report) + f"<h2>Caveats</h2><ul>{caveats}</ul></body></html>"
+        + _headline(report)
+        + "<h2>Savings by lever</h2>"
+        + _figure(_savings_svg(report), "Each bar is the estimated saving; the error bar its 95 % interval. Grey: "
+                                        "the interval includes zero (no significant difference).")
+        + "<h2>As scheduled against as optimized</h2>" + _table(report)
+        + _figure(_comparison_svg(report), "Training and inference carbon, as scheduled and as optimized (estimates).")
+        + f"<h2>Caveats</h2><ul>{caveats}</ul>"
+        + (f"<details><summary>How the intervals are computed</summary><p>{e(method)}</p></details>" if method else "")
+        + f"<p class='muted'>Record schema {e(report.SCHEMA)}. Units: g CO2eq (emissions), kWh (energy), "
+          "gCO2eq/kWh (intensity), percentage points (accuracy).</p>"
+        "</body></html>\n"
     )

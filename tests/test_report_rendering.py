@@ -1,0 +1,253 @@
+"""The run's two reports as a reader sees them: the sustainability report and the selection
+report, built through the real selection and report code from realistic figures (an interleaved
+benchmark's per-round series, Wilson accuracy intervals, a gate that moved training to a greener
+region and hour), rendered in headless Chromium for a 4-candidate and a 30-candidate run.
+
+Each page must load without console errors or requests (self-contained), carry its plots with
+a title and description, name the chosen point without any two labels overlapping, collapse
+long reasons, and print. Screenshots land in the test's tmp_path (``shots/``) for a person to
+look at."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from greenkfp.components.records import (
+    GateDecisionRecord,
+    SciEntry,
+    SustainabilityReport,
+    TrainingRecord,
+    VariantEntry,
+    VariantList,
+)
+from greenkfp.components.reporting import build_sustainability_report, sustainability_html
+from greenkfp.components.reporting.sustainability import CAR_G_CO2_PER_KM, car_distance_text
+from greenkfp.components.selection import Constraints, select_model, selection_html
+from greenkfp.components.selection.collect import candidates_from_evaluations
+from greenkfp.components.selection.report import spread_labels
+from greenkfp.components.stats import bootstrap_median
+
+TEST_ROWS = 5000  # accuracy intervals about +-1.2 points
+ROUNDS = 120
+INTENSITY = 226.5  # gCO2eq/kWh, the SCI's yearly mean
+#: the reason the quantizers give for a tree ensemble, as the pipeline writes it (long on purpose)
+TREE_REASON = ("nothing to quantize: the graph has no operator with weights that onnxruntime's quantize_dynamic "
+               "handles (MatMul, Gemm, Conv, Gather, ... in the default ONNX domain); its operators are "
+               "ai.onnx.ml.TreeEnsembleClassifier; the model stays fp32 (the fp32 variant)")
+
+
+def _interval(series: np.ndarray) -> dict:
+    return bootstrap_median(series).to_dict()
+
+
+def _scored(candidate: str, variant: str, accuracy: float, per_inference_g: float, latency_ms: float,
+            shared: np.ndarray, rng: np.random.Generator, macs: int) -> SciEntry:
+    """A scored variant as benchmark_variants writes it: per-round series in one interleaved
+    group (round r of every variant shares the machine's state), medians with intervals."""
+    g = per_inference_g * shared * rng.normal(1.0, 0.03, ROUNDS)
+    latency = latency_ms * shared * rng.normal(1.0, 0.04, ROUNDS)
+    energy = g / INTENSITY
+    sci = _interval(g * 1000)
+    return SciEntry.from_dict({
+        "candidate": candidate, "variant": variant, "status": "scored", "accuracy": accuracy,
+        "precision": "float32" if variant == "fp32" else ("float16" if variant == "fp16" else "int8"),
+        "sci": sci["estimate"], "sci_unit": "gCO2eq per 1,000 inferences", "energy_method": "modeled",
+        "energy_per_inference_kwh": float(np.median(energy)), "latency_p95_ms": float(np.median(latency)),
+        "intensity_g_per_kwh": INTENSITY, "intensity_basis": "mean of the 8784 hourly values of 2024",
+        "sci_interval": sci, "per_inference_g_interval": _interval(g),
+        "energy_per_inference_kwh_interval": _interval(energy), "latency_p95_ms_interval": _interval(latency),
+        "rounds": {"group": "interleaved-0", "per_inference_g": g.tolist(), "energy_per_inference_kwh": energy.tolist(),
+                   "time_per_inference_s": (latency / 1e3).tolist(), "cpu_time_per_inference_s": (latency / 1e3).tolist()},
+        "macs": macs, "tree_comparisons": 0, "weight_bytes": macs * (1 if variant.startswith("int8") else 4)})
+
+
+def _skipped(candidate: str, variant: str) -> SciEntry:
+    return SciEntry.from_dict({"candidate": candidate, "variant": variant, "status": "skipped", "reason": TREE_REASON})
+
+
+def _variant_list(candidate: str, entries: list[SciEntry]) -> VariantList:
+    return VariantList(tuple(VariantEntry.from_dict({
+        "name": e.variant, "produced": e.scored, "precision": e.precision or "float32", "method": "by the quantizer",
+        "eligible": e.scored, "eligibility_reason": "within tolerance" if e.scored else e.reason,
+        "tolerance_points": 1.0, "original_accuracy": 0.8, "source_path": f"/models/{candidate}.skops",
+        "source_format": "skops", "source_estimator": "sklearn", "test_rows": TEST_ROWS,
+        "file": f"{e.variant}.onnx" if e.scored else None}) for e in entries))
+
+
+def _training(candidate: str, energy_kwh: float) -> TrainingRecord:
+    return TrainingRecord.from_dict({
+        "schema": TrainingRecord.SCHEMA, "candidate": {"name": candidate, "estimator": "sklearn"},
+        "accuracy": 0.8, "macro_f1": 0.79, "fit_seconds": 3.5,
+        "energy": {"available": True, "energy_kwh": energy_kwh, "method": "modeled",
+                   "method_detail": "CodeCarbon's TDP model (no RAPL here)"},
+        "emissions": {"codecarbon_g": energy_kwh * 300, "codecarbon_basis": "CodeCarbon's country average",
+                      "hourly_g": energy_kwh * 290, "hourly_basis": "hourly grid intensity over the fit",
+                      "hourly_pricing": {"provider": "embedded", "data_kind": "historical_replay"}}})
+
+
+def _decision(window_intensity: float = 199.3) -> GateDecisionRecord:
+    """The gate as `make demo` records it: greenest window 12 h ahead in another region."""
+    window = {"start": "2026-12-01T17:50:00+00:00", "end": "2026-12-01T18:50:00+00:00",
+              "average_gco2_per_kwh": window_intensity}
+    now = {"start": "2026-12-01T05:50:00+00:00", "end": "2026-12-01T06:50:00+00:00", "average_gco2_per_kwh": 303.2}
+    region = {"provider": "embedded", "data_kind": "historical_replay", "signal": "average", "candidates": 12}
+    return GateDecisionRecord.from_dict({
+        "schema": GateDecisionRecord.SCHEMA, "decided_at": "2026-12-01T05:50:32+00:00", "should_run": True,
+        "action": "wait", "reason": "greenest window in US-CAL-CISO, 34.3 % below running now in GB",
+        "region": "US-CAL-CISO", "start_at": window["start"], "delay_seconds": 43200.0,
+        "inputs": {"regions": ["GB", "DE-LU", "US-CAL-CISO"], "duration_seconds": 3600.0, "provider": "embedded",
+                   "mode": "plan", "max_delay_seconds": 43200.0},
+        "chosen_window": window, "run_now_window": now, "home_region": "GB",
+        "intensity_now_gco2_per_kwh": 303.2, "intensity_window_gco2_per_kwh": window_intensity,
+        "regions": [{**region, "region": "GB", "best_window": now, "run_now_window": now},
+                    {**region, "region": "US-CAL-CISO", "best_window": window, "run_now_window": now}]})
+
+
+def _run(models: int, seed: int):
+    """``models`` trained candidates; an MLP gets fp32, int8_dynamic, int8_static and fp16
+    (4 variants), a tree ensemble fp32 and its two skipped int8 variants (the long reason)."""
+    rng = np.random.default_rng(seed)
+    shared = rng.lognormal(0, 0.05, ROUNDS)  # the machine's state, common to every variant in a round
+    evaluations, trainings, all_entries = [], [], []
+    per_model = 4 if models == 1 else 3
+    for m in range(models):
+        tree = models > 1 and m % 4 == 3
+        name = f"random-forest-{m}" if tree else f"mlp-{m}"
+        # accuracy and carbon rise together across models (a real trade-off: a front of several)
+        base_accuracy = 0.62 + 0.30 * (m + 1) / (models + 1) - (0.02 if tree else 0.0)
+        base_g = 2.0e-9 * (1 + 1.5 * m / max(models, 1)) * (4 if tree else 1)
+        variants = ["fp32", "int8_dynamic", "int8_static", "fp16"][:per_model]
+        entries = []
+        for v, variant in enumerate(variants):
+            if tree and variant != "fp32":
+                entries.append(_skipped(name, variant))
+                continue
+            accuracy = round((base_accuracy + rng.normal(0, 0.004) * (v > 0)) * TEST_ROWS) / TEST_ROWS
+            factor = {"fp32": 1.0, "int8_dynamic": 0.55, "int8_static": 0.5, "fp16": 1.1}[variant]
+            entries.append(_scored(name, variant, accuracy, base_g * factor, 0.02 * factor * (1 + m / 10), shared, rng,
+                                   macs=150_000 + 20_000 * m))
+        evaluations.append((entries, f"/variants/{name}", _variant_list(name, entries)))
+        trainings.append(_training(name, 2.5e-5 * (1 + m % 5)))
+        all_entries += entries
+    return evaluations, trainings, all_entries
+
+
+def _reports(models: int, max_drop: float, seed: int = 7):
+    evaluations, trainings, entries = _run(models, seed)
+    record = select_model(candidates_from_evaluations(evaluations), rule="knee",
+                          constraints=Constraints(max_accuracy_drop_points=max_drop)).to_record()
+    report = build_sustainability_report(_decision(), trainings, entries, record, expected_lifetime_inferences=1e8)
+    return record, report
+
+
+#: every plot's accessible name, its points with a hover title, and its labels' boxes
+PROBE = """() => {
+  const overlap = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+  const plots = [...document.querySelectorAll('svg.plot')].map(svg => {
+    const labels = [...svg.querySelectorAll('g[id*="-label-"] text')].map(t => {
+      const r = t.getBoundingClientRect(); return {text: t.textContent, left: r.left, right: r.right, top: r.top, bottom: r.bottom};
+    });
+    const overlaps = [];
+    labels.forEach((a, i) => labels.slice(i + 1).forEach(b => { if (overlap(a, b)) overlaps.push([a.text, b.text]); }));
+    const box = svg.getBoundingClientRect();
+    return {title: svg.querySelector(':scope > title')?.textContent || '', desc: svg.querySelector(':scope > desc')?.textContent || '',
+            role: svg.getAttribute('role'), width: box.width, height: box.height,
+            hovers: [...svg.querySelectorAll('g[id*="-pt-"] > title')].map(t => t.textContent),
+            labels: labels.map(l => l.text), overlaps};
+  });
+  const details = [...document.querySelectorAll('details')];
+  return {plots, details: details.length, closed: details.filter(d => !d.open).length,
+          headline: document.querySelector('.headline, .verdict')?.innerText || '',
+          headers: [...document.querySelectorAll('th[scope=col]')].map(th => th.innerText),
+          cells: [...document.querySelectorAll('td.num')].map(td => td.innerText)};
+}"""
+
+
+def _check_page(chromium, path, shot):
+    result = chromium.load(path, screenshot=shot, probe=PROBE)
+    assert result.problems == [], result.problems
+    assert result.requests == []  # self-contained: no fonts, scripts, images or styles fetched
+    for plot in result.probe["plots"]:
+        assert plot["role"] == "img" and plot["title"] and plot["desc"]
+        assert plot["width"] > 400 and plot["height"] > 150  # drawn, not collapsed
+        assert plot["overlaps"] == []
+    return result.probe
+
+
+@pytest.mark.parametrize("models,max_drop,expected", [(1, 1.0, 4), (10, 20.0, 30)])
+def test_both_reports_render_in_chromium(chromium, tmp_path, models, max_drop, expected):
+    record, report = _reports(models, max_drop)
+    assert len(record.candidates) == expected
+    assert record.promote and record.chosen
+    shots = tmp_path / "shots"
+    sel_path, sus_path = tmp_path / "selection.html", tmp_path / "sustainability.html"
+    sel_path.write_text(selection_html(record), encoding="utf-8")
+    sus_path.write_text(sustainability_html(SustainabilityReport.from_json(report.to_json())), encoding="utf-8")
+
+    selection = _check_page(chromium, sel_path, shots / f"selection-{expected}.png")
+    assert len(selection["plots"]) == 2  # accuracy against SCI and against latency
+    for plot in selection["plots"]:
+        # the choice is named on the plot; every plotted candidate has its hover title
+        assert f"{record.chosen} (chosen)" in plot["labels"]
+        named = {label.removesuffix(" (chosen)") for label in plot["labels"]}
+        assert named == set(record.front) | {record.chosen}  # the front and the choice, and no one else
+        assert len(plot["hovers"]) == sum(c.status != "ineligible" for c in record.candidates)
+        assert record.chosen in plot["desc"]
+    assert "Promote " + record.chosen in selection["headline"]
+    assert "accuracy (%)" in selection["headers"] and any("µg CO2eq per 1,000 inferences" in h
+                                                          for h in selection["headers"])
+    assert not any("e-0" in cell or len(cell.split("\n")[0]) > 8 for cell in selection["cells"])  # rounded
+    if models > 1:  # the tree ensembles' long quantizer reasons are collapsed
+        assert selection["closed"] >= sum(c.status == "ineligible" for c in record.candidates) > 0
+
+    sustainability = _check_page(chromium, sus_path, shots / f"sustainability-{expected}.png")
+    assert [p["title"] for p in sustainability["plots"]] == [
+        "Carbon saved by lever, with 95 % intervals", "Carbon as scheduled and as optimized"]
+    headline = sustainability["headline"]
+    assert record.chosen in headline and "knee" in headline
+    assert "US-CAL-CISO" in headline and "2026-12-01 17:50 UTC" in headline and "Plan mode" in headline
+    assert "100,000,000 expected inferences" in headline and "modeled" in headline
+    total = report.saving("total")
+    assert total.significant  # the int8 variants save beyond the noise here
+    assert f"{car_distance_text(total.g.estimate)} [" in headline and "driven by an average new car" in headline
+    assert "saved (g CO2eq) [95 % interval]" in sustainability["headers"]
+
+    printed = chromium.load(sus_path, media="print", pdf=tmp_path / "sustainability.pdf",
+                            probe="() => [...document.querySelectorAll('details')].every(d => "
+                                  "d.lastElementChild ? d.lastElementChild.getBoundingClientRect().height > 0 || "
+                                  "d.innerText.length > d.querySelector('summary').innerText.length : true)")
+    assert printed.problems == [] and printed.probe  # print opens the collapsed texts
+    assert (tmp_path / "sustainability.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_a_saving_inside_the_noise_gets_no_familiar_unit(chromium, tmp_path):
+    """One model whose fp32 is the only variant (the baseline is the choice) and a gate whose
+    window is no greener than now: nothing saved, and the headline says so without a car."""
+    evaluations, trainings, entries = _run(1, seed=3)
+    entries = [e for e in entries if e.variant == "fp32"]
+    evaluations = [(entries, "/variants/mlp-0", _variant_list("mlp-0", entries))]
+    record = select_model(candidates_from_evaluations(evaluations)).to_record()
+    report = build_sustainability_report(_decision(window_intensity=303.2), trainings, entries, record,
+                                         expected_lifetime_inferences=1e8)
+    page = tmp_path / "noise.html"
+    page.write_text(sustainability_html(report), encoding="utf-8")
+    probe = _check_page(chromium, page, tmp_path / "shots" / "noise.png")
+    assert not report.saving("total").significant
+    assert probe["headline"].startswith("No significant difference") and "driven" not in probe["headline"]
+
+
+def test_labels_are_spread_apart_and_kept_in_order():
+    ys = spread_labels([0.5, 0.5, 0.51, 0.99, 0.98, 0.0], gap=0.05)
+    ordered = sorted(ys)
+    assert all(b - a >= 0.05 - 1e-12 for a, b in zip(ordered, ordered[1:]))
+    assert 0.0 <= min(ys) and max(ys) <= 1.0
+    # the order of the points' heights is kept (ties by position)
+    assert ys[5] < ys[0] < ys[1] < ys[2] < ys[4] < ys[3]
+
+
+def test_the_car_conversion_is_the_eea_figure():
+    assert CAR_G_CO2_PER_KM == 108.1
+    assert car_distance_text(108.1) == "1 km"
+    assert car_distance_text(0.2278) == "2.1 m"
+    assert car_distance_text(108_100) == "1,000 km"
