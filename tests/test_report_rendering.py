@@ -213,11 +213,13 @@ def test_both_reports_render_in_chromium(chromium, tmp_path, models, max_drop, e
     assert f"{car_distance_text(total.g.estimate)} [" in headline and "driven by an average new car" in headline
     assert "saved (g CO2eq) [95 % interval]" in sustainability["headers"]
 
-    printed = chromium.load(sus_path, media="print", pdf=tmp_path / "sustainability.pdf",
-                            probe="() => [...document.querySelectorAll('details')].every(d => "
-                                  "d.lastElementChild ? d.lastElementChild.getBoundingClientRect().height > 0 || "
-                                  "d.innerText.length > d.querySelector('summary').innerText.length : true)")
-    assert printed.problems == [] and printed.probe  # print opens the collapsed texts
+    # collapsed on screen, open on paper: a closed <details> is as tall as its summary on screen only
+    opened = ("() => [...document.querySelectorAll('details')].map(d => d.getBoundingClientRect().height > "
+              "d.querySelector('summary').getBoundingClientRect().height + 4)")
+    for path in (sus_path, sel_path):
+        assert not any(chromium.load(path, probe=opened).probe)
+        printed = chromium.load(path, media="print", probe=opened, pdf=tmp_path / f"{path.stem}.pdf")
+        assert printed.problems == [] and printed.probe and all(printed.probe)
     assert (tmp_path / "sustainability.pdf").read_bytes()[:5] == b"%PDF-"
 
 

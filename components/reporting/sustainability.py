@@ -389,6 +389,8 @@ def grams(value: float | None) -> str:
 
 
 def _interval_text(figure, unit: str = "", fmt=grams) -> str:
+    if fmt(figure.low) == fmt(figure.high):  # an exact figure (a ratio of intensities): no interval to show
+        return f"{fmt(figure.estimate)}{unit}"
     return f"{fmt(figure.estimate)}{unit} [{fmt(figure.low)} to {fmt(figure.high)}{unit}]"
 
 
@@ -418,7 +420,7 @@ def _savings_svg(report: SustainabilityReport) -> str | None:
         ys = list(range(len(bars)))[::-1]
         for y, (label, saving) in zip(ys, bars):
             g = saving.g
-            colour = "#2e7d32" if saving.significant else "#9e9e9e"
+            colour = "#2e7d32" if saving.significant else "#757575"  # 3:1 or more on white
             ax.barh(y, g.estimate, color=colour, height=0.55)
             ax.errorbar(g.estimate, y, xerr=[[g.estimate - g.low], [g.high - g.estimate]], fmt="none",
                         ecolor="#222222", elinewidth=1.2, capsize=4)
@@ -585,8 +587,7 @@ def _table(report: SustainabilityReport) -> str:
             if not saving.significant:
                 grams_cell = f"no significant difference ({grams_cell})"
             percent_cell = ("-" if saving.percent is None or not saving.significant else
-                            f"{_percent(saving.percent.estimate)} [{_percent(saving.percent.low)} to "
-                            f"{_percent(saving.percent.high)}]")
+                            _interval_text(saving.percent, fmt=_percent))
         label = {"training": "training (fits' energy at the gate's intensities)",
                  "inference": f"inference ({i.expected_inferences:,.0f} inferences)"}.get(part, part)
         basis_cell = f"<details class='basis'><summary>basis</summary>{e(basis)}</details>" if basis else ""

@@ -20,14 +20,14 @@ from typing import Any
 from ..records import SelectionCandidate, SelectionRecord
 from .select import ACCURACY, LATENCY_P95, SCI, TRAINING_EMISSIONS
 
-# status -> (label, colour, marker, size)
+# status -> (label, colour, marker, size); every colour at least 3:1 against white (WCAG non-text contrast)
 _STYLE = {
     "chosen": ("chosen", "#c62828", "*", 280),
     "front": ("on the front", "#1f5fa8", "o", 60),
     "dominated": ("dominated", "#8a8a8a", "o", 34),
     "violates_constraints": ("violates a constraint", "#8a8a8a", "x", 40),
-    "missing_objective": ("missing objective", "#a0a0a0", "s", 30),
-    "ineligible": ("ineligible", "#a0a0a0", "^", 34),
+    "missing_objective": ("missing objective", "#7a7a7a", "s", 30),
+    "ineligible": ("ineligible", "#7a7a7a", "^", 34),
 }
 _SHORT = {ACCURACY: "accuracy", LATENCY_P95: "latency p95", SCI: "SCI", TRAINING_EMISSIONS: "training emissions",
           "energy_per_inference_kwh": "energy per inference"}
