@@ -247,6 +247,7 @@ def _svg_plot(record: SelectionRecord, x: str, y: str) -> str:
                                xycoords="data", xytext=(1.03, at), textcoords="axes fraction", va="center",
                                ha="left", fontsize=8, fontweight="bold" if chosen else "normal",
                                color="#b71c1c" if chosen else "#222222", annotation_clip=False,
+                               zorder=1.5,  # the leader line passes behind the points it crosses
                                arrowprops={"arrowstyle": "-", "color": "#b71c1c" if chosen else "#777777",
                                            "linewidth": 0.7, "shrinkA": 1, "shrinkB": 5})
             text.set_gid(f"label-{k}")
