@@ -253,3 +253,22 @@ def test_the_car_conversion_is_the_eea_figure():
     assert car_distance_text(108.1) == "1 km"
     assert car_distance_text(0.2278) == "2.1 m"
     assert car_distance_text(108_100) == "1,000 km"
+
+
+def test_a_front_of_fifty_names_twelve_along_it_and_the_choice_without_overlaps(chromium, tmp_path):
+    """50 candidates on an exact trade-off curve, all on the front: the plot names 12 of them,
+    evenly along it (both ends included), and the choice; every point keeps its hover title."""
+    from greenkfp.components.selection import Candidate
+
+    candidates = [Candidate(f"model-{k:02d}/int8", None, {"accuracy": 0.70 + 0.004 * k, "sci": 1e-6 * (1 + 0.1 * k),
+                                                         "latency_p95_ms": 0.01 * (1 + 0.05 * k)}) for k in range(50)]
+    record = select_model(candidates).to_record()
+    assert len(record.front) == 50
+    path = tmp_path / "front.html"
+    path.write_text(selection_html(record), encoding="utf-8")
+    probe = _check_page(chromium, path, tmp_path / "shots" / "front-50.png")
+    for plot in probe["plots"]:
+        named = [label.removesuffix(" (chosen)") for label in plot["labels"]]
+        assert len(named) == 13 and record.chosen in named
+        assert {"model-00/int8", "model-49/int8"} <= set(named)
+        assert len(plot["hovers"]) == 50

@@ -236,8 +236,10 @@ def _svg_plot(record: SelectionRecord, x: str, y: str) -> str:
         # name the choice and the front in a column right of the plot, spread so no two overlap,
         # each joined to its point by a line; everything else is on hover and in the table
         named = [(c, p) for c, p in points if c.status == "chosen"]
-        front = [(c, p) for c, p in points if c.status == "front"]
-        named += front[:_LABEL_MAX]
+        front = sorted(((c, p) for c, p in points if c.status == "front"), key=lambda cp: (cp[1][1], cp[1][0]))
+        if len(front) > _LABEL_MAX:  # evenly along the front, its two ends included
+            front = [front[round(k * (len(front) - 1) / (_LABEL_MAX - 1))] for k in range(_LABEL_MAX)]
+        named += front
         axes_height = height - 1.6  # inches: the figure less its title, axis labels and legend
         gap = 0.17 / axes_height  # one 8 pt line and its spacing, in axes fractions
         wanted = [((p[1] * fy) - y0) / ((y1 - y0) or 1.0) for _, p in named]
@@ -251,8 +253,9 @@ def _svg_plot(record: SelectionRecord, x: str, y: str) -> str:
                                arrowprops={"arrowstyle": "-", "color": "#b71c1c" if chosen else "#777777",
                                            "linewidth": 0.7, "shrinkA": 1, "shrinkB": 5})
             text.set_gid(f"label-{k}")
-        if len(front) > _LABEL_MAX:
-            ax.annotate(f"+{len(front) - _LABEL_MAX} more on the front: hover or see the table", (1.03, -0.08),
+        unnamed = sum(c.status == "front" for c, _ in points) - len(front)
+        if unnamed > 0:
+            ax.annotate(f"+{unnamed} more on the front: hover or see the table", (1.03, -0.08),
                         xycoords="axes fraction", fontsize=7.5, color="#555555", annotation_clip=False)
         figure.legend(loc="outside lower center", ncol=4, fontsize=8, frameon=False)
         chosen = next((c for c in record.candidates if c.status == "chosen"), None)
@@ -376,8 +379,8 @@ def selection_html(record: SelectionRecord) -> str:
     else:
         verdict = (f'<div class="verdict blocked"><p class="head">Promotion blocked: no model selected.</p>'
                    f"{_collapsed(record.reason, 240)}</div>")
-    summary = (f'<p class="muted">{total} candidate(s); front: '
-               f'{_e(", ".join(record.front) or "none")}.</p>')
+    summary = (f'<div class="muted">{total} candidate(s); front ({len(record.front)}): '
+               f'{_collapsed(", ".join(record.front) or "none", 240)}</div>')
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
