@@ -35,7 +35,9 @@ def sustainability_report(
         report_json: The report record (JSON, schema greenkfp.sustainability_report/v1), with each
             saving as an estimate and its 95 % interval.
         metrics: Training, inference and total grams CO2eq, scheduled and optimized; saved; accuracy given up.
-        report: The report as a self-contained HTML page with a stacked bar chart and the caveats.
+        report: The report as a self-contained HTML page: a headline (the chosen model and why, where
+            and when training ran, the saving with its 95 % interval and as distance driven by an
+            average new car), the savings by lever with their intervals, the table and the caveats.
         saved_g: Estimated grams CO2eq saved in total (0 when its 95 % interval includes zero: no
             significant difference; -1 when a part is unavailable).
         saved_percent: The same as a percentage of the scheduled total (0 when not significant, -1 when unavailable).
