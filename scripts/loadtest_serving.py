@@ -113,6 +113,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.probe_seconds = parse_number(args.probe_seconds, "--probe-seconds", 1, 600)
     args.max_probes = parse_number(args.max_probes, "--max-probes", 0, 50, whole=True)
     args.confirm = parse_number(args.confirm, "--confirm", 0, 10, whole=True)
+    if args.confirm and not args.max_probes:
+        raise UsageError(f"--confirm {args.confirm:g} confirms a capacity search, but --max-probes 0 runs none")
     if args.start_rps > args.max_rps:
         raise UsageError(f"--start-rps {args.start_rps:g} must not exceed --max-rps {args.max_rps:g}")
     if math.ceil(args.peak_rps / args.user_rps - 1e-9) > args.max_users:
@@ -350,7 +352,9 @@ def print_report(report: dict) -> None:
                           f"-> {'pass' if probe['passed'] else 'fail: ' + probe['reason']}")
         cap = capacity["capacity_rps"]
         console.print(f"Capacity of one replica at p95 < {capacity['sla_p95_s'] * 1000:g} ms (measured): "
-                      + ("below the first probe" if cap is None else f"{cap:.0f} req/s")
+                      + (("none, " + capacity["reason"] if capacity.get("reason") else "below the first probe")
+                         if cap is None else f"{cap:.0f} req/s"
+                         + (f" (passed {capacity['criteria'].get('confirm', 0) + 1} probes)" if capacity.get("confirmed") else ""))
                       + ("" if capacity["failed_above_rps"] is None else
                          f" (failed at {capacity['failed_above_rps']:.0f} req/s)"))
 
