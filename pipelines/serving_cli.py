@@ -158,7 +158,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from datetime import date
     from pathlib import Path
 
-    from greenkfp.components._files import OutputError, check_output_folder
+    from greenkfp.components._files import FileReadError, OutputError, check_output_folder, read_bounded
     from greenkfp.components.serving import simulate as sim
     from greenkfp.components.serving.autoscaling import (AutoscalingError, builtin_profile, profile_from_loadtest)
 
@@ -187,19 +187,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if args.loadtest is None:
             profile = builtin_profile(**overrides)
         else:
-            path = Path(args.loadtest)
-            if path.is_dir():
-                raise ValueError(f"--loadtest {args.loadtest}: a folder, not a load test's JSON")
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise ValueError(f"--loadtest {args.loadtest}: no such file") from None
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise ValueError(f"--loadtest {args.loadtest}: not JSON ({exc})") from None
+            try:  # a regular file of at most 16 MiB: a FIFO is not waited on, a huge file not read whole
+                data = json.loads(read_bounded(Path(args.loadtest), MAX_LOADTEST_BYTES).decode("utf-8"))
+            except FileReadError as exc:
+                raise ValueError(f"--loadtest {args.loadtest!r}: {exc.reason}") from None
+            except UnicodeDecodeError:
+                raise ValueError(f"--loadtest {args.loadtest!r}: not a readable JSON file (not UTF-8)") from None
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"--loadtest {args.loadtest!r}: not a readable JSON file ({exc.msg} at line "
+                                 f"{exc.lineno} column {exc.colno})") from None
             try:
                 profile = profile_from_loadtest(data, source=str(args.loadtest), **overrides)
             except AutoscalingError as exc:
-                raise ValueError(f"--loadtest {args.loadtest}: {exc}") from None
+                raise ValueError(f"--loadtest {args.loadtest!r}: {exc}") from None
         peak = sim.DEFAULT_PEAK_CAPACITIES * profile.capacity_rps if args.peak_rps is None else \
             _number("--peak-rps", args.peak_rps, 0.001, sim.MAX_RPS)
         trace = sim.builtin_trace(peak, days, start) if args.trace is None else sim.read_trace(args.trace)

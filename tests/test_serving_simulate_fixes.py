@@ -38,3 +38,51 @@ def test_a_b_that_misses_the_sla_through_headroom_is_not_judged_against_the_orac
         assert goals[GOAL_ORACLE]["met"] is None and goals[GOAL_ORACLE]["verdict"].startswith("not judged")
     else:  # judged: the verdict matches the figure
         assert goals[GOAL_ORACLE]["met"] == (goals[GOAL_ORACLE]["value"] <= 15)
+
+
+def _builtin_loadtest() -> dict:
+    import json
+    from importlib import resources
+
+    return json.loads(resources.files("greenkfp.components.serving.data").joinpath("replica_loadtest.json").read_text())
+
+
+def test_a_capacity_below_what_a_probe_can_measure_is_refused_naming_the_field(tmp_path, capsys):
+    import json
+
+    import pytest
+
+    from greenkfp.components.serving.autoscaling import AutoscalingError, profile_from_loadtest
+    from greenkfp.pipelines.cli import main
+
+    data = _builtin_loadtest()
+    data["capacity"]["capacity_rps"] = 0.002  # HPA would never scale on it
+    data["totals"]["requests_per_cpu_s"] = 0.002
+    data["capacity"]["probes"] = []
+    with pytest.raises(AutoscalingError, match=r"capacity\.capacity_rps"):
+        profile_from_loadtest(data)
+    data["capacity"]["capacity_rps"] = 1.0  # 1 req/s x 15 s probes cannot give 20 requests
+    data["totals"]["requests_per_cpu_s"] = 1.0
+    with pytest.raises(AutoscalingError, match=r"min_requests"):
+        profile_from_loadtest(data)
+    path = tmp_path / "lt.json"
+    path.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["serving", "simulate", "--loadtest", str(path), "--output", str(tmp_path / "out")]) == 2
+    said = capsys.readouterr()
+    assert "--loadtest" in said.err + said.out and "capacity.capacity_rps" in said.err + said.out
+    assert not (tmp_path / "out").exists()
+
+
+def test_simulate_loadtest_fifo_is_refused_not_waited_on(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "lt.fifo"
+    os.mkfifo(fifo)
+    done = subprocess.run([sys.executable, "-m", "greenkfp.pipelines.cli", "serving", "simulate", "--loadtest",
+                           str(fifo), "--output", str(tmp_path / "out")], capture_output=True, text=True, timeout=30)
+    said = (done.stderr + done.stdout).strip()
+    assert done.returncode == 2 and "--loadtest" in said and "regular file" in said and "Traceback" not in said
+    assert len(said.splitlines()) == 1
