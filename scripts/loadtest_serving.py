@@ -58,7 +58,7 @@ from urllib.parse import urlsplit  # noqa: E402
 import gevent  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import UsageError, parse_number  # noqa: E402
+from _bench import UsageError, check_json_path, make_json_folder, parse_number  # noqa: E402
 from _cgroup import CgroupError  # noqa: E402
 from _locust import CpuSampler, Recorder, interrupt_on_signals, make_user, run_fixed_rate  # noqa: E402
 from _serving import (  # noqa: E402
@@ -99,8 +99,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "tried (default: 0; the built-in replica profile was measured with 2)")
     p.add_argument("--cpu-limit-m", metavar="N",
                    help="run the server under a CPU limit of N millicores (a CFS quota, as a pod's limits.cpu)")
-    p.add_argument("--json", type=Path, metavar="PATH", help="write the figures as JSON to PATH")
+    p.add_argument("--json", metavar="PATH", help="write the figures as JSON to PATH")
     args = p.parse_args(argv)
+    if args.json is not None:  # checked now, not after the run
+        args.json = check_json_path(args.json)
     args.rows = parse_number(args.rows, "--rows", 1, 1024, whole=True)
     args.duration = parse_number(args.duration, "--duration", 5, 3600)
     args.peak_rps = parse_number(args.peak_rps, "--peak-rps", 0.1, 10000)
@@ -308,9 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     print_report(report)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
+        created = make_json_folder(args.json)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"Figures written to {args.json}")
+        print(f"Figures written to {args.json}{created}")
     return 0
 
 

@@ -52,7 +52,7 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import UsageError, parse_number, stop_process_group  # noqa: E402
+from _bench import UsageError, check_json_path, make_json_folder, parse_number, stop_process_group  # noqa: E402
 from _cgroup import CgroupError, locate  # noqa: E402
 from _serving import (  # noqa: E402
     REPO, RunningServer, ServingError, build_model, free_port, greenkfp_server, infer_payload, process_cpu_s)
@@ -127,6 +127,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model", help="the ONNX model (default: the flagship's int8 model, built in build/serving-model)")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the figures as JSON to PATH")
     args = p.parse_args(argv)
+    if args.json is not None:  # checked now, not after the run
+        args.json = check_json_path(args.json)
     direct = {"--replicas": args.replicas, "--rps": args.rps, "--sla-ms": args.sla_ms,
               "--cpu-limit-m": args.cpu_limit_m}
     given = [name for name, value in direct.items() if value is not None]
@@ -378,9 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         from greenkfp.components._files import write_atomic
 
-        args.json.parent.mkdir(parents=True, exist_ok=True)
+        created = make_json_folder(args.json)
         write_atomic(args.json, json.dumps(report, indent=2) + "\n")
-        print(f"Figures written to {args.json}")
+        print(f"Figures written to {args.json}{created}")
     return 0 if report["verdict"]["sla_held"] else 1
 
 
