@@ -175,7 +175,7 @@ def parse_number(value, option: str, lowest: float, highest: float, whole: bool 
     """
     try:
         number = float(value) if str(value).strip().isascii() and "_" not in str(value) else math.nan
-    except ValueError:
+    except (TypeError, ValueError):  # None, a list, an object: not a number
         number = math.nan
     if not math.isfinite(number) or not lowest <= number <= highest or (whole and number != int(number)):
         kind = "a whole number" if whole else "a number"

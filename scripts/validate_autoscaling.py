@@ -82,12 +82,21 @@ def _get(data, dotted: str, source: str):
     return value
 
 
+def _number(value, key: str, lowest: float, highest: float, whole: bool = False):
+    """A JSON number of the simulation (not null, a text, a boolean, a list or an object)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"--simulation: {key} must be a JSON number, got {json.dumps(value)[:60]}")
+    return parse_number(value, key, lowest, highest, whole=whole)
+
+
 def read_simulation(path: Path) -> dict:
     """``replicas``, ``rps``, ``sla_ms``, ``cpu_limit_m``, ``capacity_rps`` from a simulation's JSON."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"--simulation {path}: {exc.strerror or exc}") from None
+    from greenkfp.components._files import FileReadError, read_bounded
+
+    try:  # a regular file of at most 16 MiB (a FIFO is not waited on)
+        data = json.loads(read_bounded(path, 16 << 20).decode("utf-8"))
+    except FileReadError as exc:
+        raise UsageError(f"--simulation {path}: {exc.reason}") from None
     except ValueError as exc:
         raise UsageError(f"--simulation {path}: not JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("schema") != SIMULATION_SCHEMA:
@@ -101,11 +110,11 @@ def read_simulation(path: Path) -> dict:
         raise UsageError(f"--simulation {path}: its profile was measured without a CPU limit (profile.cpu_limit_m "
                          "is null): a replica is then the whole machine; measure one with loadtest_serving.py "
                          "--cpu-limit-m")
-    return {"replicas": parse_number(replicas, "policies.greenkfp.peak.ready_replicas", 1, 1000, whole=True),
-            "rps": parse_number(rps, "policies.greenkfp.peak.rps", 0.01, 100000),
-            "sla_ms": parse_number(sla_s, "profile.sla_p95_s", 0.0001, 60) * 1000,
-            "cpu_limit_m": parse_number(limit, "profile.cpu_limit_m", 10, 64000, whole=True),
-            "capacity_rps": parse_number(capacity, "profile.capacity_rps", 0.01, 100000)}
+    return {"replicas": _number(replicas, "policies.greenkfp.peak.ready_replicas", 1, 1000, whole=True),
+            "rps": _number(rps, "policies.greenkfp.peak.rps", 0.01, 100000),
+            "sla_ms": _number(sla_s, "profile.sla_p95_s", 0.0001, 60) * 1000,
+            "cpu_limit_m": _number(limit, "profile.cpu_limit_m", 10, 64000, whole=True),
+            "capacity_rps": _number(capacity, "profile.capacity_rps", 0.01, 100000)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

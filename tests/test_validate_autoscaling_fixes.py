@@ -46,3 +46,31 @@ def test_the_shared_check_accepts_a_new_file_in_a_new_folder(tmp_path):
     assert "created" in make_json_folder(target) and target.parent.is_dir()
     with pytest.raises(UsageError, match="folder"):
         check_json_path(str(tmp_path))
+
+
+def _simulation(tmp_path: Path, path: tuple[str, ...], value) -> Path:
+    data = {"schema": "greenkfp.autoscaling_simulation/v1",
+            "policies": {"greenkfp": {"peak": {"rps": 1000.0, "ready_replicas": 4}}},
+            "profile": {"sla_p95_s": 0.05, "cpu_limit_m": 50, "capacity_rps": 250.0}}
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    out = tmp_path / "simulation.json"
+    out.write_text(json.dumps(data))
+    return out
+
+
+@pytest.mark.parametrize("path,value", [
+    (("policies", "greenkfp", "peak", "rps"), None), (("profile", "sla_p95_s"), {}),
+    (("profile", "capacity_rps"), [250]), (("profile", "cpu_limit_m"), "40"),
+    (("policies", "greenkfp", "peak", "ready_replicas"), True)])
+def test_a_simulation_value_that_is_not_a_json_number_is_one_line_naming_it(tmp_path, path, value):
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from _bench import UsageError
+        from validate_autoscaling import read_simulation
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    with pytest.raises(UsageError, match=".".join(path)):
+        read_simulation(_simulation(tmp_path, path, value))
