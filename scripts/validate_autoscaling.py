@@ -53,7 +53,7 @@ import gevent  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import UsageError, check_json_path, make_json_folder, parse_number, stop_process_group  # noqa: E402
-from _cgroup import CgroupError, locate  # noqa: E402
+from _cgroup import CgroupError, die_with_parent, locate  # noqa: E402
 from _serving import (  # noqa: E402
     REPO, RunningServer, ServingError, build_model, free_port, greenkfp_server, infer_payload, process_cpu_s)
 from _locust import interrupt_on_signals, locust_users, run_fixed_rate  # noqa: E402
@@ -211,7 +211,7 @@ def round_robin_proxy(backends: list[str], timeout_s: float = 15.0):
     for url in backends:
         command += ["--backend", url.removeprefix("http://")]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=die_with_parent())
     result: dict = {}
     try:
         with gevent.Timeout(timeout_s, ServingError(f"the round-robin proxy did not start within {timeout_s:g} s")):

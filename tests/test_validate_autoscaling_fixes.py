@@ -74,3 +74,84 @@ def test_a_simulation_value_that_is_not_a_json_number_is_one_line_naming_it(tmp_
         sys.path.remove(str(SCRIPTS))
     with pytest.raises(UsageError, match=".".join(path)):
         read_simulation(_simulation(tmp_path, path, value))
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pid: int, seconds: float = 10) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# A parent that starts a child the way the scripts start servers, prints the child's pid (and its
+# cgroup when limited), then waits to be SIGKILLed.
+_PARENT = r"""
+import subprocess, sys, time
+sys.path.insert(0, sys.argv[1])
+from _cgroup import cpu_limit, die_with_parent
+limited = sys.argv[2] == "limited"
+guard = sys.argv[3] == "guard"
+stack = cpu_limit(100) if limited else None
+limit = stack.__enter__() if limited else None
+command = ["sleep", "1000"]
+child = subprocess.Popen(limit.wrap(command) if limit else command, start_new_session=True,
+                         preexec_fn=die_with_parent() if guard else None)
+time.sleep(0.3)
+print(child.pid, limit.path if limit else "", flush=True)
+time.sleep(1000)
+"""
+
+
+def _sigkilled_parent(limited: bool, guard: bool) -> tuple[int, str]:
+    import signal
+
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(SCRIPTS), "limited" if limited else "plain",
+                               "guard" if guard else "none"], stdout=subprocess.PIPE, text=True)
+    pid, _, cgroup = parent.stdout.readline().strip().partition(" ")
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=10)
+    return int(pid), cgroup
+
+
+def test_a_server_dies_with_its_sigkilled_parent():
+    child, _ = _sigkilled_parent(limited=False, guard=True)
+    assert _wait_gone(child), "the child outlived its SIGKILLed parent"
+
+
+def test_the_next_run_kills_and_removes_what_a_sigkilled_run_left_in_its_cgroups():
+    import os
+    import signal
+
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from _cgroup import CgroupError, cpu_limit, locate
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    try:
+        locate()
+    except CgroupError:
+        pytest.skip("no writable cpu cgroup here")
+    child, cgroup = _sigkilled_parent(limited=True, guard=False)  # no guard: the child survives the parent
+    try:
+        assert _alive(child) and Path(cgroup).is_dir()
+        with cpu_limit(100):  # the next run
+            pass
+        assert _wait_gone(child), "a process left in a stale greenkfp cgroup still runs"
+        assert not Path(cgroup).exists(), "the stale cgroup is still there"
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)
