@@ -157,6 +157,17 @@ def write_figures(path: Path | None, report: dict, console, default=None) -> Non
         console.print(f"Figures written to {path}{created}")
 
 
+def failure_line(exc: BaseException, limit: int = 400) -> str:
+    """``exc``'s message as one line: a message carrying a log's tail (a server's traceback) keeps
+    its first line and the log's last line (the error itself), not the flattened frames."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    head = lines[0].split("Traceback (most recent call last):")[0].rstrip(" :")
+    text = head if len(lines) == 1 else f"{head} ... {lines[-1]}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def fmt(value, spec: str) -> str:
     """``value`` formatted with ``spec``, or "-" when it is None."""
     return "-" if value is None else f"{value:{spec}}"

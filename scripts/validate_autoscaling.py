@@ -29,7 +29,8 @@ Verdict: the SLA held when p95 <= SLA, errors < 1 % and >= 95 % of the offered r
 Usage:
     python scripts/validate_autoscaling.py --simulation build/simulation/simulation.json [--seconds 60]
     python scripts/validate_autoscaling.py --replicas 4 --rps 640 --sla-ms 50 --cpu-limit-m 50 [--json PATH]
-Exit codes: 0 the SLA held; 1 it did not (or the servers could not be run); 2 a bad option (one line).
+Exit codes: 0 the SLA held; 1 it did not; 2 a bad option, or a run too short to judge (one line);
+3 the machine failed (a server, the proxy or a cgroup could not run: one line, no verdict).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import UsageError, check_json_path, make_json_folder, parse_number, stop_process_group  # noqa: E402
+from _bench import (  # noqa: E402
+    UsageError, check_json_path, failure_line, make_json_folder, parse_number, stop_process_group)
 from _cgroup import CgroupError, die_with_parent, locate  # noqa: E402
 from _serving import (  # noqa: E402
     REPO, RunningServer, ServingError, build_model, free_port, greenkfp_server, infer_payload, process_cpu_s)
@@ -71,6 +73,10 @@ CLIENT_CPU_S_PER_REQUEST = 0.0003
 #: replica's cost here, so more do not run here.
 CORE_BUDGET = 0.25
 MAX_ERROR_RATE, MIN_DELIVERED = 0.01, 0.95
+#: The fewest requests a verdict is judged on (the load test's ``min_requests``).
+MIN_REQUESTS = 20
+#: The exit code of a run the machine could not do (distinct from 1, the SLA not held).
+MACHINE_FAILURE = 3
 
 
 def _get(data, dotted: str, source: str):
@@ -161,6 +167,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.max_users = parse_number(args.max_users, "--max-users", 1, 2000, whole=True)
     if args.max_local_replicas is not None:
         args.max_local_replicas = parse_number(args.max_local_replicas, "--max-local-replicas", 1, 64, whole=True)
+    target = args.target
+    plan = plan_replicas(target["replicas"], target["rps"], target["cpu_limit_m"], _cores(), cap=args.max_local_replicas)
+    if plan["local_replicas"] and plan["offered_rps"] * args.seconds < MIN_REQUESTS:
+        # fewer requests than a verdict needs: refused now, not reported as 'SLA NOT held'
+        rate = "--rps" if target["source"] == "options" else "policies.greenkfp.peak.rps"
+        raise UsageError(f"--seconds {args.seconds:g} at {plan['offered_rps']:g} req/s offered here ({rate} "
+                         f"{target['rps']:g}) gives {plan['offered_rps'] * args.seconds:.0f} requests, fewer than the "
+                         f"{MIN_REQUESTS} a verdict needs: raise --seconds to at least "
+                         f"{math.ceil(MIN_REQUESTS / plan['offered_rps'])}")
     if args.model is not None and not Path(args.model).is_file():
         raise UsageError(f"--model {args.model!r}: no such file")
     try:
@@ -168,6 +183,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     except CgroupError as exc:
         raise UsageError(f"replicas run under their CPU limit: {exc}") from None
     return args
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def plan_replicas(replicas: int, rps: float, cpu_limit_m: int, cores: float, *, cap: int | None = None,
@@ -206,18 +225,27 @@ def requests_total(url: str) -> dict[str, float]:
 def round_robin_proxy(backends: list[str], timeout_s: float = 15.0):
     """``_roundrobin.py`` on a free loopback port in front of ``backends`` (URLs); yields
     ``(url, process, result)``; ``result`` gets the proxy's connection counts when it stops."""
-    port = free_port()
-    command = [sys.executable, str(Path(__file__).resolve().parent / "_roundrobin.py"), "--port", str(port)]
-    for url in backends:
-        command += ["--backend", url.removeprefix("http://")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True, preexec_fn=die_with_parent())
+    for attempt in (1, 2):  # a free port can be taken between the probe and the proxy's bind: retry once
+        port = free_port()
+        command = [sys.executable, str(Path(__file__).resolve().parent / "_roundrobin.py"), "--port", str(port)]
+        for url in backends:
+            command += ["--backend", url.removeprefix("http://")]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True, preexec_fn=die_with_parent())
+        try:
+            with gevent.Timeout(timeout_s, ServingError(f"the round-robin proxy did not start within {timeout_s:g} s")):
+                line = process.stdout.readline()
+        except BaseException:
+            stop_process_group(process, timeout_s=5)
+            raise
+        if line.strip() == "ready":
+            break
+        process.wait(timeout=10)
+        why = failure_line(ServingError(process.stderr.read()[-500:] or f"exit code {process.returncode}"))
+        if attempt == 2 or "cannot listen" not in why:
+            raise ServingError(f"the round-robin proxy did not start: {why}")
     result: dict = {}
     try:
-        with gevent.Timeout(timeout_s, ServingError(f"the round-robin proxy did not start within {timeout_s:g} s")):
-            line = process.stdout.readline()
-        if line.strip() != "ready":
-            raise ServingError(f"the round-robin proxy did not start: {process.stderr.read()[-500:]}")
         yield f"http://127.0.0.1:{port}", process, result
     finally:
         if process.poll() is None:
@@ -239,7 +267,7 @@ def judge(latency: dict, errors: int, requests: int, seconds: float, offered_rps
     p95 = latency["p95_ms"]
     probe = judge_probe(Probe(offered_rps, requests / seconds, None if p95 is None else p95 / 1000,
                               errors / requests if requests else 0.0, requests),
-                        sla_ms / 1000, MAX_ERROR_RATE, MIN_DELIVERED, 20)
+                        sla_ms / 1000, MAX_ERROR_RATE, MIN_DELIVERED, MIN_REQUESTS)
     return {"sla_held": probe.passed, "reason": probe.reason or "p95, errors and answered rate within the SLA",
             "criteria": {"p95_ms_at_most": sla_ms, "error_rate_below": MAX_ERROR_RATE,
                          "answered_share_at_least": MIN_DELIVERED}}
@@ -247,7 +275,7 @@ def judge(latency: dict, errors: int, requests: int, seconds: float, offered_rps
 
 def run(args) -> dict:
     target = args.target
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = _cores()
     plan = plan_replicas(target["replicas"], target["rps"], target["cpu_limit_m"], cores, cap=args.max_local_replicas)
     n = plan["local_replicas"]
     if n < 1:
@@ -379,9 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     interrupt_on_signals()  # SIGINT, SIGTERM: every server, the proxy and every cgroup stopped
     try:
         report = run(args)
-    except (ServingError, CgroupError) as exc:
-        print(f"validate_autoscaling.py: {' '.join(str(exc).split())[:600]}", file=sys.stderr)
-        return 1
+    except (ServingError, CgroupError) as exc:  # no verdict: not the 1 of 'SLA not held'
+        print(f"validate_autoscaling.py: {failure_line(exc)}", file=sys.stderr)
+        return MACHINE_FAILURE
     except KeyboardInterrupt:
         print("validate_autoscaling.py: interrupted; servers, proxy and cgroups stopped", file=sys.stderr)
         return 130

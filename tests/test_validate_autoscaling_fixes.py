@@ -155,3 +155,32 @@ def test_the_next_run_kills_and_removes_what_a_sigkilled_run_left_in_its_cgroups
     finally:
         if _alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+def test_the_proxy_on_a_taken_or_impossible_port_says_so_in_one_line():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for bad in (str(port), "99999"):
+            result = _run("_roundrobin.py", "--port", bad, "--backend", "127.0.0.1:1", timeout=20)
+            assert result.returncode == 2
+            _one_line(result, "--port", bad)
+
+
+def test_a_machine_failure_has_its_own_exit_code_and_one_line():
+    # 64 cores per replica fit on no machine this runs on: a machine failure, not 'SLA not held'
+    result = _run("validate_autoscaling.py", "--replicas", "1", "--rps", "20", "--sla-ms", "50",
+                  "--cpu-limit-m", "64000", "--seconds", "2", "--warmup-s", "0", timeout=60)
+    assert result.returncode == 3, result.stderr
+    _one_line(result, "validate_autoscaling.py")
+    assert "^^^" not in result.stderr and 'File "' not in result.stderr
+
+
+def test_a_run_too_short_to_judge_is_refused_up_front():
+    result = _run("validate_autoscaling.py", "--replicas", "1", "--rps", "0.5", "--sla-ms", "50", "--cpu-limit-m", "50",
+                  "--seconds", "2", timeout=30)
+    assert result.returncode == 2
+    _one_line(result, "--seconds", "--rps")
