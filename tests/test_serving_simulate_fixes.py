@@ -86,3 +86,17 @@ def test_simulate_loadtest_fifo_is_refused_not_waited_on(tmp_path):
     said = (done.stderr + done.stdout).strip()
     assert done.returncode == 2 and "--loadtest" in said and "regular file" in said and "Traceback" not in said
     assert len(said.splitlines()) == 1
+
+
+def test_starting_pods_count_for_memory_and_power_but_not_cpu_and_fresh_ready_pods_not_for_cpu():
+    """groupPods: a Running-not-Ready pod is set aside only for CPU; a pod Ready for less than a
+    metric window within the CPU initialization period has its CPU sample ignored too."""
+    from greenkfp.components.serving.simulate import METRIC_WINDOW_S, _Replica, _samples
+
+    replica = _Replica(builtin_profile())
+    samples = _samples(replica, 200.0, ready=3, not_ready=2, fresh=1)
+    assert len(samples["cpu"].values) == 2 and samples["cpu"].not_ready == 3  # 1 fresh + 2 starting aside
+    assert len(samples["memory"].values) == 5 and samples["memory"].not_ready == 0
+    assert len(samples["power"].values) == 5 and samples["power"].not_ready == 0
+    assert min(samples["power"].values) < max(samples["power"].values)  # the starting pods report idle power
+    assert 0 < METRIC_WINDOW_S <= 60
