@@ -126,8 +126,8 @@ MAX_TRACE_BYTES = 2_000_000
 #: A bound on the load (requests per second) a trace may ask for.
 MAX_RPS = 1e7
 STEPS_PER_MINUTE = 60 // HPA_SYNC_PERIOD_S
-POLICY_KEYS = ("aggressive-default", "greenkfp", "oracle")
-POLICY_LABELS = {"aggressive-default": "(a) aggressive default", "greenkfp": "(b) greenkfp", "oracle": "(c) oracle"}
+POLICY_KEYS = ("aggressive_default", "greenkfp", "oracle")
+POLICY_LABELS = {"aggressive_default": "(a) aggressive default", "greenkfp": "(b) greenkfp", "oracle": "(c) oracle"}
 
 # the built-in day: (hour, share of the peak), linear in between
 _DAY_POINTS = ((0.0, 0.10), (5.0, 0.08), (6.0, 0.10), (9.0, 0.55), (11.0, 0.55), (12.5, 0.65), (14.0, 0.55),
@@ -298,6 +298,7 @@ class _Run:
     key: str
     replicas: list[int] = field(default_factory=list)  # pods at the end of each minute (spec)
     ready: list[int] = field(default_factory=list)  # fewest Ready pods in each minute
+    minute_pod_s: list[float] = field(default_factory=list)  # pod-seconds of each minute (its four steps)
     breach: list[bool] = field(default_factory=list)
     pod_seconds: float = 0.0
     spot_pod_seconds: float = 0.0
@@ -331,6 +332,7 @@ def _simulate_hpa(key: str, policy: AutoscalingPolicy, replica: _Replica, rates:
     previous_load = rates[0]
     for minute, rate in enumerate(rates):
         fewest = math.inf
+        before = run.pod_seconds
         for step in range(STEPS_PER_MINUTE):
             now = (minute * STEPS_PER_MINUTE + step) * HPA_SYNC_PERIOD_S
             ready = sum(1 for t in ready_at if t <= now)
@@ -349,6 +351,7 @@ def _simulate_hpa(key: str, policy: AutoscalingPolicy, replica: _Replica, rates:
             previous_load = rate
         run.replicas.append(len(ready_at))
         run.ready.append(int(fewest))
+        run.minute_pod_s.append(run.pod_seconds - before)
         run.breach.append(_breaches(rate, int(fewest), profile.capacity_rps))
     return run
 
@@ -395,6 +398,7 @@ def _simulate_oracle(replica: _Replica, rates: Sequence[float], intensity: np.nd
             _account(run, replica, pods, pods, rate, intensity[minute], spot_available)
         run.replicas.append(pods)
         run.ready.append(pods)
+        run.minute_pod_s.append(pods * 60.0)
         run.breach.append(_breaches(rate, pods, replica.profile.capacity_rps))
     return run
 
@@ -472,7 +476,7 @@ def _run_all(trace: Trace, profile: ReplicaProfile, *, headroom: float, min_repl
         b = greenkfp_policy(profile, headroom=headroom, min_replicas=min_replicas, max_replicas=max_replicas)
     except AutoscalingError as exc:
         raise SimulationError(str(exc)) from None
-    return {"aggressive-default": (_simulate_hpa("aggressive-default", a, replica, trace.rates, intensity, None), replica),
+    return {"aggressive_default": (_simulate_hpa("aggressive_default", a, replica, trace.rates, intensity, None), replica),
             "greenkfp": (_simulate_hpa("greenkfp", b, replica, trace.rates, intensity, spot_available), replica),
             "oracle": (_simulate_oracle(replica, trace.rates, intensity, spot_available, min_replicas, max_replicas),
                        replica)}
@@ -511,7 +515,7 @@ def simulate(trace: Trace, profile: ReplicaProfile, *, headroom: float = 0.8, mi
             "capacity_rps": shifted.capacity_rps,
             "policies_from_this_capacity": {
                 "greenkfp_reduction_vs_aggressive_percent": _percent_less(other["greenkfp"]["pod_hours"],
-                                                                          other["aggressive-default"]["pod_hours"]),
+                                                                          other["aggressive_default"]["pod_hours"]),
                 "greenkfp_above_oracle_percent": 100 * (other["greenkfp"]["pod_hours"] - other["oracle"]["pod_hours"])
                 / other["oracle"]["pod_hours"],
                 "greenkfp_sla_met_percent": other["greenkfp"]["sla_met_percent"]},
@@ -559,7 +563,8 @@ def simulate(trace: Trace, profile: ReplicaProfile, *, headroom: float = 0.8, mi
     }
     series = {"rps": list(trace.rates)}
     for key, (run, _) in runs.items():
-        series[key] = {"replicas": run.replicas, "ready": run.ready, "breach": run.breach}
+        series[key] = {"replicas": run.replicas, "ready": run.ready, "breach": run.breach,
+                       "pod_seconds": run.minute_pod_s}
     return {
         "schema": SCHEMA,
         "modeled": True,
@@ -589,7 +594,9 @@ def render_json(result: dict) -> str:
 
 
 def render_csv(result: dict) -> str:
-    """One row per minute: the load, and each policy's replicas, Ready replicas and SLA breach."""
+    """One row per minute: the load, and each policy's pods at the minute's end (``_replicas``),
+    fewest Ready pods in the minute (``_ready``), SLA breach and pod-seconds (its four 15 s steps:
+    their sum / 3600 is the pod-hours)."""
     from .._files import SafeCsvWriter
 
     out = io.StringIO()
@@ -598,12 +605,13 @@ def render_csv(result: dict) -> str:
     header = ["minute", "rps"]
     for key in POLICY_KEYS:
         name = key.replace("-", "_")
-        header += [f"{name}_replicas", f"{name}_ready", f"{name}_breach"]
+        header += [f"{name}_replicas", f"{name}_ready", f"{name}_breach", f"{name}_pod_seconds"]
     writer.writerow(header)
     for i, rate in enumerate(series["rps"]):
         row: list = [i, round(rate, 4)]
         for key in POLICY_KEYS:
-            row += [series[key]["replicas"][i], series[key]["ready"][i], int(series[key]["breach"][i])]
+            row += [series[key]["replicas"][i], series[key]["ready"][i], int(series[key]["breach"][i]),
+                    round(series[key]["pod_seconds"][i], 3)]
         writer.writerow(row)
     return out.getvalue()
 
@@ -623,7 +631,7 @@ def summary_rows(result: dict) -> list[tuple[str, ...]]:
 SUMMARY_HEADERS = ("policy", "pod-hours", "vCPU-hours", "energy kWh", "carbon gCO2eq", "spot", "SLA met",
                    "breach min", "compute vs (a)", "max replicas")
 
-_COLOURS = {"aggressive-default": "#D55E00", "greenkfp": "#009E73", "oracle": "#0072B2"}
+_COLOURS = {"aggressive_default": "#D55E00", "greenkfp": "#009E73", "oracle": "#0072B2"}
 
 
 def _plots(result: dict) -> dict[str, tuple[str, str, str]]:
