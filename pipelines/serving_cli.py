@@ -230,6 +230,10 @@ def _print_summary(result: dict, sim) -> None:
     for row in sim.summary_rows(result):
         table.add_row(*row)
     console.print(table)
+    carbon = result["carbon_intensity"]
+    if carbon.get("data_kind") != "historical":  # dates outside the embedded data: say what was used
+        console.print(f"Carbon intensity ({carbon.get('region')}): {carbon.get('data_kind')}, {carbon.get('note')}",
+                      soft_wrap=True, highlight=False)
     goals = result["comparison"]["goals"]
     for name, goal in goals.items():
         low, high = goal["range"]

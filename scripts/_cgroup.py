@@ -192,9 +192,17 @@ class CpuLimit:
                 time.sleep(0.05)
 
 
+#: The kernel's smallest CFS quota is 1 ms (1000 us): 10 m at the 100 ms period.
+MIN_MILLICORES = 1000 * 1000 // PERIOD_US
+
+
 def check_millicores(millicores) -> int:
     if isinstance(millicores, bool) or not isinstance(millicores, int) or not 1 <= millicores <= 1_000_000:
-        raise CgroupError(f"the CPU limit must be a whole number of millicores from 1 to 1000000, got {millicores!r}")
+        raise CgroupError(f"the CPU limit must be a whole number of millicores from {MIN_MILLICORES} to 1000000, "
+                          f"got {millicores!r}")
+    if millicores < MIN_MILLICORES:
+        raise CgroupError(f"the CPU limit {millicores} m is below the kernel's smallest CFS quota, 1 ms per "
+                          f"{PERIOD_US // 1000} ms period ({MIN_MILLICORES} m)")
     return millicores
 
 

@@ -384,8 +384,9 @@ def print_report(report: dict) -> None:
           + (f", {plan['per_replica_rps'] / t['capacity_rps']:.0%} of the profile's capacity {t['capacity_rps']:g}"
              if t.get("capacity_rps") else "") + f"), SLA p95 <= {t['sla_ms']:g} ms, {t['cpu_limit_m']} m CPU each")
     print(f"Ran here (measured): {plan['local_replicas']} replicas"
-          + (f" (of {t['replicas']}: the most that fit on {plan['cores']} cores; rate scaled by N/R)"
-             if plan["scaled_down"] else "")
+          + ((f" (of {t['replicas']}: the most that fit on {plan['cores']} cores; rate scaled by N/R)"
+              if plan["local_replicas"] >= plan["fit_on_cores"] else
+              f" (of {t['replicas']}: --max-local-replicas; rate scaled by N/R)") if plan["scaled_down"] else "")
           + f", offered {r['offered_rps']:.1f} req/s, answered {r['achieved_rps']:.1f} req/s over {r['measured_s']:.1f} s")
     print(f"  latency ms: p50 {f(r['p50_ms'])}, p95 {f(r['p95_ms'])}, p99 {f(r['p99_ms'])}, max {f(r['max_ms'])}; "
           f"errors {r['errors']} of {r['requests']} ({r['error_rate']:.2%})")

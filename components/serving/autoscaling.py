@@ -432,7 +432,9 @@ def greenkfp_policy(profile: ReplicaProfile, *, headroom: float = 0.8, min_repli
     cpu_target = profile.cpu_utilisation(share * profile.capacity_rps)
     watts = POWER_GUARD * profile.power_metric_w(share * profile.capacity_rps)
     metrics = (MetricTarget("cpu", cpu_target), MetricTarget("memory", 80.0))
-    power = (f"power {watts:.3f} W per pod (a guard: {POWER_GUARD:g} x the modeled power at the CPU target)"
+    # the value the spec writes (milli-watts, as the HPA reads it), not the unrounded watts
+    written = MetricTarget("power", watts).to_k8s()["pods"]["target"]["averageValue"] if power_metric else ""
+    power = (f"power {written} (milliwatts) per pod (a guard: {POWER_GUARD:g} x the modeled power at the CPU target)"
              if power_metric else "no power metric")
     return AutoscalingPolicy(
         "greenkfp", min_replicas, max_replicas,

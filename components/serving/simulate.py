@@ -232,7 +232,7 @@ def parse_trace(text: str, source: str = "trace") -> Trace:
         raise SimulationError(f"trace {source}: no minutes after the header")
     if max(rates) <= 0:
         raise SimulationError(f"trace {source}: every minute has 0 requests")
-    return Trace(tuple(rates), f"CSV {source}, {len(rates)} minutes")
+    return Trace(tuple(rates), f"CSV {source}, {len(rates)} minute{'' if len(rates) == 1 else 's'}")
 
 
 def read_trace(path: str | Path) -> Trace:
@@ -651,7 +651,8 @@ def _plots(result: dict) -> dict[str, tuple[str, str, str]]:
     bottom.set_ylabel("replicas", fontsize=9)
     bottom.set_xlabel("hours from the start", fontsize=9)
     bottom.set_title("Replicas per policy", fontsize=10, loc="left")
-    bottom.legend(fontsize=8, frameon=False, loc="upper left")
+    # below the plot: inside it would cover (a)'s spikes over a week
+    bottom.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3)
     for ax in (top, bottom):
         ax.set_xlim(0, minutes / 60)
     peak = result["trace"]["peak_rps"]
@@ -751,7 +752,7 @@ def render_html(result: dict) -> str:
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Autoscaling simulation</title><style>{_CSS}</style></head><body>
 <h1>Autoscaling simulation</h1>
-<p class="note">{e(result['what'])}. Trace: {e(result['trace']['source'])} ({result['trace']['minutes']} minutes,
+<p class="note">{e(result['what'])}. Trace: {e(result['trace']['source'])} ({result['trace']['minutes']} minute{'' if result['trace']['minutes'] == 1 else 's'},
 peak {result['trace']['peak_rps']:.1f} req/s). Replica: SLA capacity {profile['capacity_rps']:g} req/s at p95
 &lt;= {profile['sla_p95_s'] * 1000:g} ms, CPU request {profile['cpu_request_m']} m, ready {profile['startup_s']:g} s
 after creation ({e(profile['source'])}).</p>
