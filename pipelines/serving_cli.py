@@ -154,13 +154,11 @@ def _option_message(message: str) -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    import json
     from datetime import date
-    from pathlib import Path
 
     from greenkfp.components._files import OutputError, check_output_folder
     from greenkfp.components.serving import simulate as sim
-    from greenkfp.components.serving.autoscaling import (AutoscalingError, builtin_profile, profile_from_loadtest)
+    from greenkfp.components.serving.autoscaling import AutoscalingError
 
     try:
         check_output_folder("--output", args.output)
@@ -184,22 +182,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     spot = _number("--spot-available", args.spot_available, 0, 1000, whole=True)
     overrides = {} if args.startup_s is None else {"startup_s": _number("--startup-s", args.startup_s, 0.001, 3600)}
     try:
-        if args.loadtest is None:
-            profile = builtin_profile(**overrides)
-        else:
-            path = Path(args.loadtest)
-            if path.is_dir():
-                raise ValueError(f"--loadtest {args.loadtest}: a folder, not a load test's JSON")
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise ValueError(f"--loadtest {args.loadtest}: no such file") from None
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise ValueError(f"--loadtest {args.loadtest}: not JSON ({exc})") from None
-            try:
-                profile = profile_from_loadtest(data, source=str(args.loadtest), **overrides)
-            except AutoscalingError as exc:
-                raise ValueError(f"--loadtest {args.loadtest}: {exc}") from None
+        profile = _replica_profile(args.loadtest, overrides)
         peak = sim.DEFAULT_PEAK_CAPACITIES * profile.capacity_rps if args.peak_rps is None else \
             _number("--peak-rps", args.peak_rps, 0.001, sim.MAX_RPS)
         trace = sim.builtin_trace(peak, days, start) if args.trace is None else sim.read_trace(args.trace)
@@ -230,13 +213,15 @@ def _print_summary(result: dict, sim) -> None:
     for row in sim.summary_rows(result):
         table.add_row(*row)
     console.print(table)
+    carbon = result["carbon_intensity"]
+    if carbon.get("data_kind") != "historical":  # dates outside the embedded data: say what was used
+        console.print(f"Carbon intensity ({carbon.get('region')}): {carbon.get('data_kind')}, {carbon.get('note')}",
+                      soft_wrap=True, highlight=False)
     goals = result["comparison"]["goals"]
     for name, goal in goals.items():
         low, high = goal["range"]
-        verdict = "met" if goal["met"] else "missed"
-        if goal["met_across_range"] != goal["met"]:
-            verdict += " as measured, not across the capacity's +-10 %"
-        console.print(f"{sim.GOAL_LABELS[name]}: {goal['value']:.2f} % (range {low:.2f} to {high:.2f} %): {verdict}",
+        console.print(f"{sim.GOAL_LABELS[name]}: {goal['value']:.2f} % (range {low:.2f} to {high:.2f} %): "
+                      f"{goal['verdict']}",
                       soft_wrap=True, highlight=False)
 # --------------------------------------------------------------------------- greenkfp serving manifests
 
@@ -368,16 +353,15 @@ MAX_LOADTEST_BYTES = 16 << 20
 
 
 def cmd_manifests(args: argparse.Namespace) -> int:
-    import json
     import math
     from datetime import datetime, timezone
     from pathlib import Path
 
     from datetime import timedelta
 
-    from greenkfp.components._files import FileReadError, check_output_folder, read_bounded, write_files
+    from greenkfp.components._files import check_output_folder, write_files
     from greenkfp.components.carbon.errors import UnknownRegionError
-    from greenkfp.components.serving.autoscaling import builtin_profile, greenkfp_policy, profile_from_loadtest
+    from greenkfp.components.serving.autoscaling import greenkfp_policy
     from greenkfp.components.serving.autoscaling_manifests import (DEFAULT_REGION_PATTERN, FILES, AutoscalingOptions,
                                                                    RegionIntensity, rank_regions, region_intensities,
                                                                    render_autoscaling)
@@ -417,25 +401,7 @@ def cmd_manifests(args: argparse.Namespace) -> int:
 
     overrides = {} if args.startup_s is None else {"startup_s": args.startup_s}
     try:
-        if args.loadtest:
-            path = Path(args.loadtest)
-            try:  # a regular file of at most 16 MiB: a FIFO is not waited on, a huge file not read whole
-                data = json.loads(read_bounded(path, MAX_LOADTEST_BYTES).decode("utf-8"))
-            except FileReadError as exc:
-                raise ValueError(f"--loadtest {args.loadtest!r}: {exc.reason}") from None
-            except UnicodeDecodeError:
-                raise ValueError(f"--loadtest {args.loadtest!r}: not a readable JSON file (not UTF-8)") from None
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"--loadtest {args.loadtest!r}: not a readable JSON file ({exc.msg} at line "
-                                 f"{exc.lineno} column {exc.colno})") from None
-            try:
-                profile = profile_from_loadtest(data, source=path.name, **overrides)
-            except ValueError as exc:  # AutoscalingError, or a figure of the file out of range
-                message = str(exc)
-                raise ValueError(_named_option(message) if message.startswith("startup_s")
-                                 else f"--loadtest {args.loadtest!r}: {message}") from None
-        else:
-            profile = builtin_profile(**overrides)
+        profile = _replica_profile(args.loadtest or None, overrides)
         policy = greenkfp_policy(profile, headroom=args.headroom, min_replicas=args.min_replicas,
                                  max_replicas=args.max_replicas, power_metric=args.power_metric)
         check_server_region(server_region)
@@ -490,3 +456,31 @@ def cmd_manifests(args: argparse.Namespace) -> int:
         print("note: GKE's managed cluster autoscaler ignores cluster-autoscaler-priority-expander.yaml (it has its "
               "own location policy and autoscaling profiles); the file is for a self-managed cluster-autoscaler")
     return 0
+
+
+def _replica_profile(loadtest: str | None, overrides: dict):
+    """The replica of ``--loadtest`` (a load test's JSON), or the built-in one; every error one line
+    naming ``--loadtest`` (or the option an override came from)."""
+    import json
+    from pathlib import Path
+
+    from greenkfp.components._files import FileReadError, read_bounded
+    from greenkfp.components.serving.autoscaling import builtin_profile, profile_from_loadtest
+
+    if loadtest is None:
+        return builtin_profile(**overrides)
+    try:  # a regular file of at most 16 MiB: a FIFO is not waited on, a huge file not read whole
+        data = json.loads(read_bounded(Path(loadtest), MAX_LOADTEST_BYTES).decode("utf-8"))
+    except FileReadError as exc:
+        raise ValueError(f"--loadtest {loadtest!r}: {exc.reason}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"--loadtest {loadtest!r}: not a readable JSON file (not UTF-8)") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--loadtest {loadtest!r}: not a readable JSON file ({exc.msg} at line "
+                         f"{exc.lineno} column {exc.colno})") from None
+    try:
+        return profile_from_loadtest(data, source=Path(loadtest).name, **overrides)
+    except ValueError as exc:  # AutoscalingError, or a figure of the file out of range
+        message = str(exc)
+        raise ValueError(_named_option(message) if message.startswith("startup_s")
+                         else f"--loadtest {loadtest!r}: {message}") from None

@@ -105,18 +105,67 @@ def print_error(label: str, exc: BaseException) -> None:
     Console(stderr=True).print(f"[bold red]{label}[/]: {exc}")
 
 
+def check_json_path(value, option: str = "--json") -> Path:
+    """``value`` as the path a ``--json`` file can be written to, checked when the options are
+    parsed (not after a run of minutes): not a folder, no file where a folder must be. Missing
+    folders are created when the figures are written (and the message says so).
+
+    Raises:
+        UsageError: one line naming the option and the path.
+    """
+    path = Path(value)
+    if str(value).strip() == "":
+        raise UsageError(f"{option} needs a file path, got {str(value)!r}")
+    if path.is_dir():
+        raise UsageError(f"{option} {str(value)!r} is a folder; give a file path, such as {path / 'figures.json'}")
+    for parent in path.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise UsageError(f"{option} {str(value)!r}: {parent} is a file, not a folder")
+            break
+    return path
+
+
+def json_path(value: str) -> Path:
+    """An argparse ``type`` for ``--json``: :func:`check_json_path` as an argparse error."""
+    import argparse
+
+    try:
+        return check_json_path(value)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--json ")) from None
+
+
 def add_json_option(parser, text: str = "also write every figure as JSON to PATH") -> None:
     """The ``--json PATH`` option whose file ``write_figures`` writes; ``text`` is its help."""
-    parser.add_argument("--json", type=Path, metavar="PATH", help=text)
+    parser.add_argument("--json", type=json_path, metavar="PATH", help=text)
+
+
+def make_json_folder(path: Path) -> str:
+    """Create ``path``'s missing folders; a note naming the first one created ("" when none)."""
+    missing = next((p for p in reversed(path.parents) if not p.exists()), None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return "" if missing is None else f" (folder {missing} created)"
 
 
 def write_figures(path: Path | None, report: dict, console, default=None) -> None:
     """Write ``report`` as indented JSON to ``path`` (the ``--json`` option) and say so; nothing
     when ``path`` is None. ``default`` as for ``json.dumps``."""
     if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        created = make_json_folder(path)
         path.write_text(json.dumps(report, indent=2, default=default) + "\n", encoding="utf-8")
-        console.print(f"Figures written to {path}")
+        console.print(f"Figures written to {path}{created}")
+
+
+def failure_line(exc: BaseException, limit: int = 400) -> str:
+    """``exc``'s message as one line: a message carrying a log's tail (a server's traceback) keeps
+    its first line and the log's last line (the error itself), not the flattened frames."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    head = lines[0].split("Traceback (most recent call last):")[0].rstrip(" :")
+    text = head if len(lines) == 1 else f"{head} ... {lines[-1]}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def fmt(value, spec: str) -> str:
@@ -137,7 +186,7 @@ def parse_number(value, option: str, lowest: float, highest: float, whole: bool 
     """
     try:
         number = float(value) if str(value).strip().isascii() and "_" not in str(value) else math.nan
-    except ValueError:
+    except (TypeError, ValueError):  # None, a list, an object: not a number
         number = math.nan
     if not math.isfinite(number) or not lowest <= number <= highest or (whole and number != int(number)):
         kind = "a whole number" if whole else "a number"

@@ -11,7 +11,8 @@ else v1's ``cpu`` controller), yields a :class:`CpuLimit` whose :meth:`CpuLimit.
 command so that it joins the cgroup before it ``exec``s (its children are born inside), and removes
 the cgroup at the end, killing anything still in it, whether the process ended, died or the
 caller raised. A cgroup left behind by a caller that was SIGKILLed (``greenkfp-<pid>-*`` whose pid
-is gone) is removed by the next call. Without a writable cpu cgroup it raises :class:`CgroupError`
+is gone) is removed by the next call, after killing any process still in it. :func:`die_with_parent`
+(a ``preexec_fn``) makes a child get SIGKILL when the process that started it dies, however it dies. Without a writable cpu cgroup it raises :class:`CgroupError`
 (one line): callers refuse rather than run unlimited.
 
 Needs root (or a delegated cgroup). Standard library only.
@@ -104,16 +105,36 @@ def _members(path: Path) -> list[int]:
         return []
 
 
+def die_with_parent():
+    """A ``preexec_fn`` for ``subprocess.Popen``: the child gets SIGKILL when the process that
+    started it dies (Linux ``prctl(PR_SET_PDEATHSIG)``; kept across ``exec``), so a SIGKILLed
+    script leaves no server running. Elsewhere a no-op."""
+    import ctypes
+
+    parent = os.getpid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+    def preexec() -> None:
+        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0 and os.getppid() != parent:  # 1: PR_SET_PDEATHSIG
+            os.kill(os.getpid(), signal.SIGKILL)  # the parent died before the prctl: die now
+
+    return preexec if sys.platform.startswith("linux") else None
+
+
 def _sweep(parent: Path) -> None:
-    """Remove empty ``greenkfp-<pid>-*`` cgroups whose creating process is gone (SIGKILLed)."""
+    """Remove the ``greenkfp-<pid>-*`` cgroups whose creating process is gone (SIGKILLed), killing
+    what still runs in them first (a server started without :func:`die_with_parent`)."""
     for child in parent.glob(f"{PREFIX}*"):
         try:
             owner = int(child.name[len(PREFIX):].split("-")[0])
         except ValueError:
             continue
-        if owner != os.getpid() and not Path(f"/proc/{owner}").exists() and not _members(child):
-            with contextlib.suppress(OSError):
-                child.rmdir()
+        if owner != os.getpid() and not Path(f"/proc/{owner}").exists():
+            with contextlib.suppress(CgroupError):
+                CpuLimit(0, 0, child).close(timeout_s=5.0)
 
 
 class CpuLimit:
@@ -171,9 +192,17 @@ class CpuLimit:
                 time.sleep(0.05)
 
 
+#: The kernel's smallest CFS quota is 1 ms (1000 us): 10 m at the 100 ms period.
+MIN_MILLICORES = 1000 * 1000 // PERIOD_US
+
+
 def check_millicores(millicores) -> int:
     if isinstance(millicores, bool) or not isinstance(millicores, int) or not 1 <= millicores <= 1_000_000:
-        raise CgroupError(f"the CPU limit must be a whole number of millicores from 1 to 1000000, got {millicores!r}")
+        raise CgroupError(f"the CPU limit must be a whole number of millicores from {MIN_MILLICORES} to 1000000, "
+                          f"got {millicores!r}")
+    if millicores < MIN_MILLICORES:
+        raise CgroupError(f"the CPU limit {millicores} m is below the kernel's smallest CFS quota, 1 ms per "
+                          f"{PERIOD_US // 1000} ms period ({MIN_MILLICORES} m)")
     return millicores
 
 
@@ -218,7 +247,7 @@ def cpu_limit(millicores: int) -> Iterator[CpuLimit]:
 def run(command: Sequence[str], millicores: int) -> int:
     """Run ``command`` under ``millicores`` and return its exit code (the cgroup removed after)."""
     with cpu_limit(millicores) as limit:
-        process = subprocess.Popen(limit.wrap(command))
+        process = subprocess.Popen(limit.wrap(command), preexec_fn=die_with_parent())
         try:
             return process.wait()
         except KeyboardInterrupt:

@@ -9,7 +9,8 @@ asyncio, standard library only; run in its own process so that its CPU time is m
 Usage:
     python scripts/_roundrobin.py --port PORT --backend 127.0.0.1:P1 --backend 127.0.0.1:P2 ...
 It prints ``ready`` once listening; on SIGTERM/SIGINT it prints the connections per backend as
-one JSON line and exits 0.
+one JSON line and exits 0. A port it cannot listen on (taken, out of range) is one line on stderr,
+exit 2.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ async def serve(port: int, backends: list[tuple[str, int]]) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="_roundrobin.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--port", required=True)
     p.add_argument("--backend", action="append", required=True, help="HOST:PORT on loopback (repeatable)")
     args = p.parse_args(argv)
     backends = []
@@ -71,7 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         if host not in ("127.0.0.1", "localhost") or not port.isdigit():
             p.error(f"--backend must be 127.0.0.1:PORT (loopback only), got {item!r}")
         backends.append((host, int(port)))
-    counts = asyncio.run(serve(args.port, backends))
+    if not args.port.isdigit() or not 1 <= int(args.port) <= 65535:
+        print(f"_roundrobin.py: --port must be a whole number from 1 to 65535, got {args.port!r}", file=sys.stderr)
+        return 2
+    try:
+        counts = asyncio.run(serve(int(args.port), backends))
+    except OSError as exc:  # taken, or not ours to bind
+        print(f"_roundrobin.py: --port {args.port}: cannot listen on 127.0.0.1 ({exc.strerror or exc})",
+              file=sys.stderr)
+        return 2
     print(json.dumps({"connections": counts}), flush=True)
     return 0
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from _bench import stop_process_group
+from _cgroup import die_with_parent
 
 REPO = Path(__file__).resolve().parents[1]
 #: MLServer's pins: 1.7.1, and uvloop < 0.22 (a newer one crashes its worker pool at start with
@@ -189,8 +190,9 @@ def greenkfp_server(model: str | os.PathLike, name: str = "digits", *, options: 
                    "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning", *options]
         log = Path(tempfile.mkstemp(prefix="greenkfp-serve-", suffix=".log")[1])
         with open(log, "w") as sink:
+            # its own session (stopped as a group), killed with this script however it dies
             process = subprocess.Popen(cgroup.wrap(command) if cgroup else command, stdout=sink,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+                                       stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent())
         try:
             url = f"http://127.0.0.1:{port}"
             # a limited server loads its model more slowly: the readiness wait scales with the limit
@@ -250,7 +252,7 @@ def mlserver_server(model_path: str | os.PathLike, name: str = "digits", *, exec
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     with open(log, "w") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, cwd=folder, env=env,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=die_with_parent())
     try:
         url = f"http://127.0.0.1:{http_port}"
         wait_ready(url, process, timeout_s, log)

@@ -626,12 +626,15 @@ def render(console: Console, report: dict) -> None:
 
 # --- entry point -------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _bench import json_path, make_json_folder  # the --json check all scripts share
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--floor-runs", type=int, default=FLOOR_RUNS,
                         help=f"no-op tasks with and without the probe, each (default {FLOOR_RUNS})")
     parser.add_argument("--skip-cli", action="store_true", help="skip the uninstrumented end-to-end demo run")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (runs' outputs and logs)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure as JSON to PATH")
+    parser.add_argument("--json", type=json_path, metavar="PATH", help="also write every figure as JSON to PATH")
     args = parser.parse_args(argv)
     if args.floor_runs < 1:
         parser.error(f"--floor-runs must be at least 1, got {args.floor_runs}")
@@ -701,9 +704,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{load_before[0]:.2f}, after {report['environment']['load_average_after'][0]:.2f}."
                   + (f" Outputs kept in {workdir}." if args.keep else ""))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
+        created = make_json_folder(args.json)
         args.json.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-        console.print(f"Figures written to {args.json}")
+        console.print(f"Figures written to {args.json}{created}")
     return 0
 
 

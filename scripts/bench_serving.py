@@ -60,7 +60,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import UsageError, cpu_model, load_average, parse_number, wide_console, write_figures  # noqa: E402
+from _bench import UsageError, cpu_model, load_average, json_path, parse_number, wide_console, write_figures  # noqa: E402
 from _serving import (  # noqa: E402
     REPO, MLSERVER_PINS, ServingError, build_model, ensure_mlserver_venv, greenkfp_server, infer_payload,
     mlserver_server, process_cpu_s)
@@ -87,7 +87,7 @@ def parse_args(argv):
     p.add_argument("--mlserver-workers", default="0",
                    help="MLServer's parallel_workers (default: 0, inference in its main process)")
     p.add_argument("--configs", default="abc", help="which configurations to run, letters of a, b, c (default: abc)")
-    p.add_argument("--json", type=Path, metavar="PATH", help="also write every figure as JSON to PATH")
+    p.add_argument("--json", type=json_path, metavar="PATH", help="also write every figure as JSON to PATH")
     args = p.parse_args(argv)
     args.rate = parse_number(args.rate, "--rate", 1, 5000)
     args.seconds = parse_number(args.seconds, "--seconds", 1, 600)

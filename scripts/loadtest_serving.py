@@ -58,7 +58,7 @@ from urllib.parse import urlsplit  # noqa: E402
 import gevent  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import UsageError, parse_number  # noqa: E402
+from _bench import UsageError, check_json_path, make_json_folder, parse_number  # noqa: E402
 from _cgroup import CgroupError  # noqa: E402
 from _locust import CpuSampler, Recorder, interrupt_on_signals, make_user, run_fixed_rate  # noqa: E402
 from _serving import (  # noqa: E402
@@ -99,8 +99,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "tried (default: 0; the built-in replica profile was measured with 2)")
     p.add_argument("--cpu-limit-m", metavar="N",
                    help="run the server under a CPU limit of N millicores (a CFS quota, as a pod's limits.cpu)")
-    p.add_argument("--json", type=Path, metavar="PATH", help="write the figures as JSON to PATH")
+    p.add_argument("--json", metavar="PATH", help="write the figures as JSON to PATH")
     args = p.parse_args(argv)
+    if args.json is not None:  # checked now, not after the run
+        args.json = check_json_path(args.json)
     args.rows = parse_number(args.rows, "--rows", 1, 1024, whole=True)
     args.duration = parse_number(args.duration, "--duration", 5, 3600)
     args.peak_rps = parse_number(args.peak_rps, "--peak-rps", 0.1, 10000)
@@ -113,6 +115,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.probe_seconds = parse_number(args.probe_seconds, "--probe-seconds", 1, 600)
     args.max_probes = parse_number(args.max_probes, "--max-probes", 0, 50, whole=True)
     args.confirm = parse_number(args.confirm, "--confirm", 0, 10, whole=True)
+    if args.confirm and not args.max_probes:
+        raise UsageError(f"--confirm {args.confirm:g} confirms a capacity search, but --max-probes 0 runs none")
     if args.start_rps > args.max_rps:
         raise UsageError(f"--start-rps {args.start_rps:g} must not exceed --max-rps {args.max_rps:g}")
     if math.ceil(args.peak_rps / args.user_rps - 1e-9) > args.max_users:
@@ -306,9 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     print_report(report)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
+        created = make_json_folder(args.json)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"Figures written to {args.json}")
+        print(f"Figures written to {args.json}{created}")
     return 0
 
 
@@ -350,7 +354,9 @@ def print_report(report: dict) -> None:
                           f"-> {'pass' if probe['passed'] else 'fail: ' + probe['reason']}")
         cap = capacity["capacity_rps"]
         console.print(f"Capacity of one replica at p95 < {capacity['sla_p95_s'] * 1000:g} ms (measured): "
-                      + ("below the first probe" if cap is None else f"{cap:.0f} req/s")
+                      + (("none, " + capacity["reason"] if capacity.get("reason") else "below the first probe")
+                         if cap is None else f"{cap:.0f} req/s"
+                         + (f" (passed {capacity['criteria'].get('confirm', 0) + 1} probes)" if capacity.get("confirmed") else ""))
                       + ("" if capacity["failed_above_rps"] is None else
                          f" (failed at {capacity['failed_above_rps']:.0f} req/s)"))
 

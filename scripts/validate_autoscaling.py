@@ -29,7 +29,8 @@ Verdict: the SLA held when p95 <= SLA, errors < 1 % and >= 95 % of the offered r
 Usage:
     python scripts/validate_autoscaling.py --simulation build/simulation/simulation.json [--seconds 60]
     python scripts/validate_autoscaling.py --replicas 4 --rps 640 --sla-ms 50 --cpu-limit-m 50 [--json PATH]
-Exit codes: 0 the SLA held; 1 it did not (or the servers could not be run); 2 a bad option (one line).
+Exit codes: 0 the SLA held; 1 it did not; 2 a bad option, or a run too short to judge (one line);
+3 the machine failed (a server, the proxy or a cgroup could not run: one line, no verdict).
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import UsageError, parse_number, stop_process_group  # noqa: E402
-from _cgroup import CgroupError, locate  # noqa: E402
+from _bench import (  # noqa: E402
+    UsageError, check_json_path, failure_line, make_json_folder, parse_number, stop_process_group)
+from _cgroup import CgroupError, die_with_parent, locate  # noqa: E402
 from _serving import (  # noqa: E402
     REPO, RunningServer, ServingError, build_model, free_port, greenkfp_server, infer_payload, process_cpu_s)
 from _locust import interrupt_on_signals, locust_users, run_fixed_rate  # noqa: E402
@@ -71,6 +73,10 @@ CLIENT_CPU_S_PER_REQUEST = 0.0003
 #: replica's cost here, so more do not run here.
 CORE_BUDGET = 0.25
 MAX_ERROR_RATE, MIN_DELIVERED = 0.01, 0.95
+#: The fewest requests a verdict is judged on (the load test's ``min_requests``).
+MIN_REQUESTS = 20
+#: The exit code of a run the machine could not do (distinct from 1, the SLA not held).
+MACHINE_FAILURE = 3
 
 
 def _get(data, dotted: str, source: str):
@@ -82,12 +88,21 @@ def _get(data, dotted: str, source: str):
     return value
 
 
+def _number(value, key: str, lowest: float, highest: float, whole: bool = False):
+    """A JSON number of the simulation (not null, a text, a boolean, a list or an object)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"--simulation: {key} must be a JSON number, got {json.dumps(value)[:60]}")
+    return parse_number(value, key, lowest, highest, whole=whole)
+
+
 def read_simulation(path: Path) -> dict:
     """``replicas``, ``rps``, ``sla_ms``, ``cpu_limit_m``, ``capacity_rps`` from a simulation's JSON."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"--simulation {path}: {exc.strerror or exc}") from None
+    from greenkfp.components._files import FileReadError, read_bounded
+
+    try:  # a regular file of at most 16 MiB (a FIFO is not waited on)
+        data = json.loads(read_bounded(path, 16 << 20).decode("utf-8"))
+    except FileReadError as exc:
+        raise UsageError(f"--simulation {path}: {exc.reason}") from None
     except ValueError as exc:
         raise UsageError(f"--simulation {path}: not JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("schema") != SIMULATION_SCHEMA:
@@ -101,11 +116,11 @@ def read_simulation(path: Path) -> dict:
         raise UsageError(f"--simulation {path}: its profile was measured without a CPU limit (profile.cpu_limit_m "
                          "is null): a replica is then the whole machine; measure one with loadtest_serving.py "
                          "--cpu-limit-m")
-    return {"replicas": parse_number(replicas, "policies.greenkfp.peak.ready_replicas", 1, 1000, whole=True),
-            "rps": parse_number(rps, "policies.greenkfp.peak.rps", 0.01, 100000),
-            "sla_ms": parse_number(sla_s, "profile.sla_p95_s", 0.0001, 60) * 1000,
-            "cpu_limit_m": parse_number(limit, "profile.cpu_limit_m", 10, 64000, whole=True),
-            "capacity_rps": parse_number(capacity, "profile.capacity_rps", 0.01, 100000)}
+    return {"replicas": _number(replicas, "policies.greenkfp.peak.ready_replicas", 1, 1000, whole=True),
+            "rps": _number(rps, "policies.greenkfp.peak.rps", 0.01, 100000),
+            "sla_ms": _number(sla_s, "profile.sla_p95_s", 0.0001, 60) * 1000,
+            "cpu_limit_m": _number(limit, "profile.cpu_limit_m", 10, 64000, whole=True),
+            "capacity_rps": _number(capacity, "profile.capacity_rps", 0.01, 100000)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -127,6 +142,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model", help="the ONNX model (default: the flagship's int8 model, built in build/serving-model)")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the figures as JSON to PATH")
     args = p.parse_args(argv)
+    if args.json is not None:  # checked now, not after the run
+        args.json = check_json_path(args.json)
     direct = {"--replicas": args.replicas, "--rps": args.rps, "--sla-ms": args.sla_ms,
               "--cpu-limit-m": args.cpu_limit_m}
     given = [name for name, value in direct.items() if value is not None]
@@ -150,6 +167,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.max_users = parse_number(args.max_users, "--max-users", 1, 2000, whole=True)
     if args.max_local_replicas is not None:
         args.max_local_replicas = parse_number(args.max_local_replicas, "--max-local-replicas", 1, 64, whole=True)
+    target = args.target
+    plan = plan_replicas(target["replicas"], target["rps"], target["cpu_limit_m"], _cores(), cap=args.max_local_replicas)
+    if plan["local_replicas"] and plan["offered_rps"] * args.seconds < MIN_REQUESTS:
+        # fewer requests than a verdict needs: refused now, not reported as 'SLA NOT held'
+        rate = "--rps" if target["source"] == "options" else "policies.greenkfp.peak.rps"
+        raise UsageError(f"--seconds {args.seconds:g} at {plan['offered_rps']:g} req/s offered here ({rate} "
+                         f"{target['rps']:g}) gives {plan['offered_rps'] * args.seconds:.0f} requests, fewer than the "
+                         f"{MIN_REQUESTS} a verdict needs: raise --seconds to at least "
+                         f"{math.ceil(MIN_REQUESTS / plan['offered_rps'])}")
     if args.model is not None and not Path(args.model).is_file():
         raise UsageError(f"--model {args.model!r}: no such file")
     try:
@@ -157,6 +183,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     except CgroupError as exc:
         raise UsageError(f"replicas run under their CPU limit: {exc}") from None
     return args
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def plan_replicas(replicas: int, rps: float, cpu_limit_m: int, cores: float, *, cap: int | None = None,
@@ -195,18 +225,27 @@ def requests_total(url: str) -> dict[str, float]:
 def round_robin_proxy(backends: list[str], timeout_s: float = 15.0):
     """``_roundrobin.py`` on a free loopback port in front of ``backends`` (URLs); yields
     ``(url, process, result)``; ``result`` gets the proxy's connection counts when it stops."""
-    port = free_port()
-    command = [sys.executable, str(Path(__file__).resolve().parent / "_roundrobin.py"), "--port", str(port)]
-    for url in backends:
-        command += ["--backend", url.removeprefix("http://")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    for attempt in (1, 2):  # a free port can be taken between the probe and the proxy's bind: retry once
+        port = free_port()
+        command = [sys.executable, str(Path(__file__).resolve().parent / "_roundrobin.py"), "--port", str(port)]
+        for url in backends:
+            command += ["--backend", url.removeprefix("http://")]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True, preexec_fn=die_with_parent())
+        try:
+            with gevent.Timeout(timeout_s, ServingError(f"the round-robin proxy did not start within {timeout_s:g} s")):
+                line = process.stdout.readline()
+        except BaseException:
+            stop_process_group(process, timeout_s=5)
+            raise
+        if line.strip() == "ready":
+            break
+        process.wait(timeout=10)
+        why = failure_line(ServingError(process.stderr.read()[-500:] or f"exit code {process.returncode}"))
+        if attempt == 2 or "cannot listen" not in why:
+            raise ServingError(f"the round-robin proxy did not start: {why}")
     result: dict = {}
     try:
-        with gevent.Timeout(timeout_s, ServingError(f"the round-robin proxy did not start within {timeout_s:g} s")):
-            line = process.stdout.readline()
-        if line.strip() != "ready":
-            raise ServingError(f"the round-robin proxy did not start: {process.stderr.read()[-500:]}")
         yield f"http://127.0.0.1:{port}", process, result
     finally:
         if process.poll() is None:
@@ -228,7 +267,7 @@ def judge(latency: dict, errors: int, requests: int, seconds: float, offered_rps
     p95 = latency["p95_ms"]
     probe = judge_probe(Probe(offered_rps, requests / seconds, None if p95 is None else p95 / 1000,
                               errors / requests if requests else 0.0, requests),
-                        sla_ms / 1000, MAX_ERROR_RATE, MIN_DELIVERED, 20)
+                        sla_ms / 1000, MAX_ERROR_RATE, MIN_DELIVERED, MIN_REQUESTS)
     return {"sla_held": probe.passed, "reason": probe.reason or "p95, errors and answered rate within the SLA",
             "criteria": {"p95_ms_at_most": sla_ms, "error_rate_below": MAX_ERROR_RATE,
                          "answered_share_at_least": MIN_DELIVERED}}
@@ -236,7 +275,7 @@ def judge(latency: dict, errors: int, requests: int, seconds: float, offered_rps
 
 def run(args) -> dict:
     target = args.target
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = _cores()
     plan = plan_replicas(target["replicas"], target["rps"], target["cpu_limit_m"], cores, cap=args.max_local_replicas)
     n = plan["local_replicas"]
     if n < 1:
@@ -345,8 +384,9 @@ def print_report(report: dict) -> None:
           + (f", {plan['per_replica_rps'] / t['capacity_rps']:.0%} of the profile's capacity {t['capacity_rps']:g}"
              if t.get("capacity_rps") else "") + f"), SLA p95 <= {t['sla_ms']:g} ms, {t['cpu_limit_m']} m CPU each")
     print(f"Ran here (measured): {plan['local_replicas']} replicas"
-          + (f" (of {t['replicas']}: the most that fit on {plan['cores']} cores; rate scaled by N/R)"
-             if plan["scaled_down"] else "")
+          + ((f" (of {t['replicas']}: the most that fit on {plan['cores']} cores; rate scaled by N/R)"
+              if plan["local_replicas"] >= plan["fit_on_cores"] else
+              f" (of {t['replicas']}: --max-local-replicas; rate scaled by N/R)") if plan["scaled_down"] else "")
           + f", offered {r['offered_rps']:.1f} req/s, answered {r['achieved_rps']:.1f} req/s over {r['measured_s']:.1f} s")
     print(f"  latency ms: p50 {f(r['p50_ms'])}, p95 {f(r['p95_ms'])}, p99 {f(r['p99_ms'])}, max {f(r['max_ms'])}; "
           f"errors {r['errors']} of {r['requests']} ({r['error_rate']:.2%})")
@@ -368,9 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     interrupt_on_signals()  # SIGINT, SIGTERM: every server, the proxy and every cgroup stopped
     try:
         report = run(args)
-    except (ServingError, CgroupError) as exc:
-        print(f"validate_autoscaling.py: {' '.join(str(exc).split())[:600]}", file=sys.stderr)
-        return 1
+    except (ServingError, CgroupError) as exc:  # no verdict: not the 1 of 'SLA not held'
+        print(f"validate_autoscaling.py: {failure_line(exc)}", file=sys.stderr)
+        return MACHINE_FAILURE
     except KeyboardInterrupt:
         print("validate_autoscaling.py: interrupted; servers, proxy and cgroups stopped", file=sys.stderr)
         return 130
@@ -378,9 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         from greenkfp.components._files import write_atomic
 
-        args.json.parent.mkdir(parents=True, exist_ok=True)
+        created = make_json_folder(args.json)
         write_atomic(args.json, json.dumps(report, indent=2) + "\n")
-        print(f"Figures written to {args.json}")
+        print(f"Figures written to {args.json}{created}")
     return 0 if report["verdict"]["sla_held"] else 1
 
 

@@ -122,8 +122,11 @@ def test_scaling_policies_example_80_replicas():
 def test_stabilization_window_uses_the_highest_recommendation_of_the_window():
     # "When the metrics indicate that the target should be scaled down the algorithm looks into previously
     # computed desired states, and uses the highest value from the specified interval" (300 s)
+    # a new HPA's first sync records the current count as a recommendation (reconcileAutoscaler's
+    # recordInitialRecommendation): a fresh HPA at 10 replicas under low load holds 10 for the window
     hpa = HorizontalPodAutoscaler(cpu_policy(50, 1, 100), replicas=10)
-    assert run(hpa, lambda r: 250 / r, 1) == [5]  # no history yet: nothing higher in the window
+    counts = run(hpa, lambda r: 250 / r, 21)
+    assert counts[:20] == [10] * 20 and counts[20] == 5  # t = 0 .. 285 held; at t = 300 the record is out
     hpa = HorizontalPodAutoscaler(cpu_policy(50, 1, 100), replicas=10)
     hpa.sync(0, {"cpu": MetricSample.uniform(50, 10)})  # a recommendation of 10 at t = 0
     counts = run(hpa, lambda r: 250 / r, 25, start_s=15)

@@ -71,18 +71,22 @@ def test_promql_of_the_autoscaling_policy_against_a_real_prometheus(prometheus_s
     at = sent[-1][0] - 1.0  # the window [at - WINDOW_S, at] lies inside the load
     time.sleep(3 * prometheus_server.interval_s)  # the scrapes after `at` have landed
     window = f"{WINDOW_S}s"
+    # the Prometheus is the session's: other tests' servers may have left series of a model named
+    # "digits" in it, so every query keeps this server's series only
+    instance = server.url.split("//", 1)[1]
+    only = f'instance="{instance}"'
 
     # request rate: what the client completed over the same window
     in_window = [t for t, _, _ in sent if at - WINDOW_S < t <= at]
     client_rate = len(in_window) / WINDOW_S
-    rate = _value(prometheus_server.query(promql.query(promql.REQUEST_RATE, window=window, model="digits"), at))
+    rate = _value(prometheus_server.query(promql.query(promql.REQUEST_RATE, window=window, model="digits", selector=only), at))
     assert rate > 0
     assert abs(rate - client_rate) <= 0.2 * client_rate, (rate, client_rate)
-    assert _value(prometheus_server.query(promql.query(promql.ERROR_RATE, window=window, model="digits"), at)) == 0
+    assert _value(prometheus_server.query(promql.query(promql.ERROR_RATE, window=window, model="digits", selector=only), at)) == 0
 
     # p95 latency: finite, and no more than the top of the histogram bucket holding the client's p95
     # (the server's latency of a request is part of the client's)
-    p95 = _value(prometheus_server.query(promql.query(promql.P95_LATENCY, window=window, model="digits"), at))
+    p95 = _value(prometheus_server.query(promql.query(promql.P95_LATENCY, window=window, model="digits", selector=only), at))
     assert math.isfinite(p95) and p95 > 0
     latencies = sorted(latency for t, latency, _ in sent if at - WINDOW_S < t <= at)
     client_p95 = latencies[math.ceil(0.95 * len(latencies)) - 1]
@@ -93,13 +97,13 @@ def test_promql_of_the_autoscaling_policy_against_a_real_prometheus(prometheus_s
 
     # power per pod: one series, modeled here (no RAPL), watts = CPU seconds per second x the
     # profile's power of a busy vCPU
-    power = prometheus_server.query(promql.query(promql.POWER_PER_POD, window=window, model="digits"), at)
+    power = prometheus_server.query(promql.query(promql.POWER_PER_POD, window=window, model="digits", selector=only), at)
     assert len(power) == 1 and power[0]["metric"]["method"] == "modeled", power
     assert power[0]["metric"]["instance"] == server.url.split("//", 1)[1]
     watts = float(power[0]["value"][1])
     cpu = _value(prometheus_server.query(
-        f'sum(rate(greenkfp_inference_cpu_seconds_total{{model="digits"}}[{window}]))', at))
-    busy_core = _value(prometheus_server.query('greenkfp_modeled_busy_core_watts{model="digits"}', at))
+        f'sum(rate(greenkfp_inference_cpu_seconds_total{{model="digits",{only}}}[{window}]))', at))
+    busy_core = _value(prometheus_server.query(f'greenkfp_modeled_busy_core_watts{{model="digits",{only}}}', at))
     assert watts > 0 and cpu > 0
     assert watts == pytest.approx(cpu * busy_core, rel=1e-6)
     assert watts < busy_core  # one paced client keeps well under one busy core

@@ -17,7 +17,7 @@ from greenkfp.components.serving.simulate import (DEFAULT_PEAK_CAPACITIES, MAX_T
                                                   builtin_trace)
 from greenkfp.pipelines.cli import main
 
-POLICIES = ("aggressive-default", "greenkfp", "oracle")
+POLICIES = ("aggressive_default", "greenkfp", "oracle")
 
 
 def _said(capsys) -> str:
@@ -69,8 +69,11 @@ def test_the_per_minute_csv_holds_the_figures(day):
     _, result, rows, _ = day
     capacity = result["profile"]["capacity_rps"]
     for key in POLICIES:
-        name = key.replace("-", "_")
+        name = key  # one key naming in the JSON and the CSV
         breaches = sum(int(r[f"{name}_breach"]) for r in rows)
+        # the per-minute pod-seconds add up to the pod-hours
+        assert sum(float(r[f"{name}_pod_seconds"]) for r in rows) / 3600 == pytest.approx(
+            result["policies"][key]["pod_hours"], rel=1e-6)
         assert breaches == result["policies"][key]["sla_breach_minutes"]
         assert result["policies"][key]["sla_met_percent"] == pytest.approx(100 * (1 - breaches / len(rows)))
         for r in rows:  # a breach is exactly a minute whose load per Ready pod exceeds the capacity

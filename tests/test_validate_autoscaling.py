@@ -192,7 +192,7 @@ def test_profile_takes_the_cost_per_request_at_the_capacity_probe_when_recorded(
         probes = [{"offered_rps": 100.0, "p95_s": 0.01, "passed": True, "requests_per_cpu_s": 3000.0},
                   {"offered_rps": 200.0, "p95_s": 0.02, "passed": True, "requests_per_cpu_s": probe_cost},
                   {"offered_rps": 400.0, "p95_s": 0.2, "passed": False, "requests_per_cpu_s": 9000.0}]
-        return {"schema": "greenkfp.loadtest/v1", "settings": {"cpu_limit_m": 50},
+        return {"schema": "greenkfp.loadtest/v1", "settings": {"cpu_limit_m": 100},  # the mean (2000/s) implies 100 m
                 "totals": {"requests_per_cpu_s": 2000.0},
                 "capacity": {"capacity_rps": 200.0, "sla_p95_s": 0.05, "probes": probes}}
 

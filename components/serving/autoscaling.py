@@ -263,6 +263,9 @@ class ReplicaProfile:
 #: Plausible ranges of a load test's figures (a hostile or corrupted file is refused, not scaled on).
 LOADTEST_BOUNDS = {"rps": (1e-3, 1e6), "p95_s": (1e-6, 600.0), "requests_per_cpu_s": (1e-3, 1e7),
                    "cpu_limit_m": (1, 4000)}
+#: The least capacity a load test's probe can measure, req/s (below it the HPA never scales: a
+#: replica's whole capacity is a fraction of one request per second).
+MIN_CAPACITY_RPS = 0.1
 #: The CPU request a load test may imply, millicores: Kubernetes' precision (1 m) to a 4-core pod
 #: (the Deployment's bound, :mod:`.manifests`).
 CPU_REQUEST_RANGE_M = (1, 4000)
@@ -307,6 +310,20 @@ def _objects(path: str, value: Any) -> list[Mapping]:
     return value
 
 
+def _check_measurable(data: Mapping[str, Any], capacity_rps: float) -> None:
+    """A capacity a probe of the load test could have passed: at least its ``min_requests`` in
+    ``probe_seconds`` (checked when the file records both as numbers)."""
+    criteria, settings = data["capacity"].get("criteria"), data.get("settings")
+    least = criteria.get("min_requests") if isinstance(criteria, Mapping) else None
+    seconds = settings.get("probe_seconds") if isinstance(settings, Mapping) else None
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in (least, seconds)):
+        return
+    if seconds > 0 and math.isfinite(least / seconds) and capacity_rps * seconds < least:
+        raise AutoscalingError(f"capacity.capacity_rps ({capacity_rps:g}) is below capacity.criteria.min_requests "
+                               f"({least:g}) / settings.probe_seconds ({seconds:g}) = {least / seconds:g} req/s, "
+                               f"the least a probe could have passed")
+
+
 def profile_from_loadtest(data: Mapping[str, Any], *, source: str = "", **overrides) -> ReplicaProfile:
     """The replica a ``greenkfp.loadtest/v1`` JSON measured (``scripts/loadtest_serving.py --json``).
 
@@ -326,6 +343,10 @@ def profile_from_loadtest(data: Mapping[str, Any], *, source: str = "", **overri
     if rps is None:
         raise AutoscalingError("the load test found no capacity (even its first probe failed the SLA)")
     capacity_rps = _figure("capacity.capacity_rps", rps, rps_bounds)
+    if capacity_rps < MIN_CAPACITY_RPS:
+        raise AutoscalingError(f"capacity.capacity_rps must be at least {MIN_CAPACITY_RPS:g} req/s (less is below what "
+                               f"a probe measures), got {shown(rps)}")
+    _check_measurable(data, capacity_rps)
     sla = _figure("capacity.sla_p95_s", _field(data, "capacity.sla_p95_s"), p95_bounds)
     probes = _objects("capacity.probes", data["capacity"].get("probes"))
     points: dict[float, float] = {}
@@ -411,7 +432,9 @@ def greenkfp_policy(profile: ReplicaProfile, *, headroom: float = 0.8, min_repli
     cpu_target = profile.cpu_utilisation(share * profile.capacity_rps)
     watts = POWER_GUARD * profile.power_metric_w(share * profile.capacity_rps)
     metrics = (MetricTarget("cpu", cpu_target), MetricTarget("memory", 80.0))
-    power = (f"power {watts:.3f} W per pod (a guard: {POWER_GUARD:g} x the modeled power at the CPU target)"
+    # the value the spec writes (milli-watts, as the HPA reads it), not the unrounded watts
+    written = MetricTarget("power", watts).to_k8s()["pods"]["target"]["averageValue"] if power_metric else ""
+    power = (f"power {written} (milliwatts) per pod (a guard: {POWER_GUARD:g} x the modeled power at the CPU target)"
              if power_metric else "no power metric")
     return AutoscalingPolicy(
         "greenkfp", min_replicas, max_replicas,

@@ -21,7 +21,9 @@ documented algorithm (kubernetes.io, "Horizontal Pod Autoscaling": "Algorithm de
    integers (``averageUtilization``, ``averageValue`` in milli-units).
 2. The largest proposal over the metrics; a metric with no sample at all is invalid: scaling is
    skipped if every metric is, or if some are and the others would scale down.
-3. Stabilization: the recommendation becomes the current count raised to the lowest
+3. Stabilization: an HPA's first sync records the current count as a recommendation
+   (``recordInitialRecommendation``), so a new HPA does not scale down within its scale-down
+   window; the recommendation becomes the current count raised to the lowest
    recommendation of the scale-up window and lowered to the highest of the scale-down window
    (each window including this sync's recommendation).
 4. Rate: a scale-up is limited by the scale-up policies over the scale events of their
@@ -52,7 +54,9 @@ class MetricSample:
     Attributes:
         values: One value per Ready pod that reports the metric: utilisation, percent of the
             request, for ``cpu``/``memory``; the metric's value (watts) for ``power``.
-        not_ready: Pods not yet Ready (Pending, starting): set aside.
+        not_ready: Pods set aside (``groupPods``): Pending pods for every metric; for ``cpu`` also
+            Running pods not yet Ready, or Ready for less than a metric window within the CPU
+            initialization period. The caller decides which pods these are.
         missing: Running pods without a metric sample: set aside.
     """
 
@@ -174,6 +178,7 @@ class HorizontalPodAutoscaler:
     _recommendations: list[tuple[float, int]] = field(default_factory=list, repr=False)
     _up_events: list[_Event] = field(default_factory=list, repr=False)
     _down_events: list[_Event] = field(default_factory=list, repr=False)
+    _synced: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.replicas == 0:
@@ -201,6 +206,9 @@ class HorizontalPodAutoscaler:
     def sync(self, now_s: float, samples: Mapping[str, MetricSample]) -> int:
         """One reconcile at time ``now_s`` (seconds): the replica count after it."""
         policy, current = self.policy, self.replicas
+        if not self._synced:  # recordInitialRecommendation: the count the HPA found, as of its first sync
+            self._recommendations.append((now_s, current))
+            self._synced = True
         if current > policy.max_replicas:
             desired = policy.max_replicas
         elif current < policy.min_replicas:

@@ -229,13 +229,17 @@ class Probe:
 
 @dataclass(frozen=True)
 class Capacity:
-    """The highest offered rate that passed (None: not even the first), and every probe in order."""
+    """The highest offered rate that passed (None: not even the first, or none confirmed), and
+    every probe in order. ``confirmed``: the capacity passed ``confirm`` further probes (False
+    when none were asked for); ``reason`` says why there is no capacity."""
 
     sla_p95_s: float
     capacity_rps: float | None
     failed_above_rps: float | None
     probes: list[Probe] = field(default_factory=list)
     criteria: dict = field(default_factory=dict)
+    confirmed: bool = False
+    reason: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -266,7 +270,8 @@ def search_capacity(measure: Callable[[float], Probe], *, sla_s: float = 0.050, 
     A rate near the knee passes one probe and fails the next (the machine's other load moves it),
     so with ``confirm`` the capacity found is probed ``confirm`` more times; if any of those fails,
     it is not the capacity: the next lower rate that passed takes its place and is confirmed in
-    turn (at most three steps down). The capacity is then a rate that passed every probe of it.
+    turn (at most three steps down). The capacity is then a rate that passed every probe of it,
+    or None (with ``reason``) when no rate tried was confirmed.
 
     Args:
         measure: Runs a fixed offered rate against the server and returns what it saw.
@@ -323,10 +328,21 @@ def search_capacity(measure: Callable[[float], Probe], *, sla_s: float = 0.050, 
             low = middle
         else:
             high = middle
-    for _ in range(3 if confirm else 0):
-        if low is None or all(run(low) for _ in range(confirm)):
-            break
-        high = low
-        lower = [p.offered_rps for p in probes if p.passed and p.offered_rps < low]
-        low = max(lower) if lower else None
-    return Capacity(sla_s, low, high, probes, criteria)
+    confirmed = False
+    reason = "" if low is not None else "no probe passed"
+    if confirm and low is not None:
+        for _ in range(3):
+            if all(run(low) for _ in range(confirm)):
+                confirmed = True
+                break
+            high = low
+            lower = [p.offered_rps for p in probes if p.passed and p.offered_rps < low]
+            low = max(lower) if lower else None
+            if low is None:
+                break
+        if not confirmed:
+            # a rate probed once is not a confirmed capacity: say so rather than return it
+            reason = (f"not confirmed: no rate passed {confirm} further probes within three steps down"
+                      + ("" if low is None else f" (next lower passing rate {low:g} req/s not tried again)"))
+            low = None
+    return Capacity(sla_s, low, high, probes, criteria, confirmed, reason)
