@@ -1386,9 +1386,10 @@ class SustainabilityReport(_Record):
         noise = " (no significant difference)" if verdict == "no significant difference" else ""
         if abs(points) < 5e-7:
             return "none (same accuracy)"
+        shown = f"{abs(points):.2f}" if abs(points) < 10 else f"{abs(points):.1f}"  # 3 significant figures
         if points > 0:
-            return f"{points:.2f} points{noise}"
-        return f"none (the selected variant is {-points:.2f} points more accurate{noise.replace(' (', '; ').rstrip(')')})"
+            return f"{shown} points{noise}"
+        return f"none (the selected variant is {shown} points more accurate{noise.replace(' (', '; ').rstrip(')')})"
 
     @property
     def comparison_text(self) -> str | None:

@@ -86,7 +86,7 @@ def _training(candidate: str, energy_kwh: float) -> TrainingRecord:
                       "hourly_pricing": {"provider": "embedded", "data_kind": "historical_replay"}}})
 
 
-def _decision(window_intensity: float = 199.3) -> GateDecisionRecord:
+def _decision(window_intensity: float = 199.3, mode: str = "plan") -> GateDecisionRecord:
     """The gate as `make demo` records it: greenest window 12 h ahead in another region."""
     window = {"start": "2026-12-01T17:50:00+00:00", "end": "2026-12-01T18:50:00+00:00",
               "average_gco2_per_kwh": window_intensity}
@@ -97,7 +97,7 @@ def _decision(window_intensity: float = 199.3) -> GateDecisionRecord:
         "action": "wait", "reason": "greenest window in US-CAL-CISO, 34.3 % below running now in GB",
         "region": "US-CAL-CISO", "start_at": window["start"], "delay_seconds": 43200.0,
         "inputs": {"regions": ["GB", "DE-LU", "US-CAL-CISO"], "duration_seconds": 3600.0, "provider": "embedded",
-                   "mode": "plan", "max_delay_seconds": 43200.0},
+                   "mode": mode, "max_delay_seconds": 43200.0},
         "chosen_window": window, "run_now_window": now, "home_region": "GB",
         "intensity_now_gco2_per_kwh": 303.2, "intensity_window_gco2_per_kwh": window_intensity,
         "regions": [{**region, "region": "GB", "best_window": now, "run_now_window": now},
@@ -164,6 +164,42 @@ PROBE = """() => {
 }"""
 
 
+#: every plot's texts as drawn: any outside the plot's own box (clipped), any two overlapping (tick
+#: labels, legend, annotations, names), a legend text on the axes' area (the bars and points), the
+#: smallest text in CSS pixels; and the page's width against the viewport's
+LAYOUT = """() => {
+  const box = e => { const r = e.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+  const hit = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+  const plots = [...document.querySelectorAll('svg.plot')].map(svg => {
+    const s = box(svg), scale = (s.right - s.left) / svg.viewBox.baseVal.width;
+    const texts = [...svg.querySelectorAll('text')].filter(t => t.textContent.trim()).map(t => (
+      {text: t.textContent, legend: !!t.closest('g[id*="legend_"]'), px: parseFloat(getComputedStyle(t).fontSize) * scale, ...box(t)}));
+    const overlaps = [];
+    texts.forEach((a, i) => texts.slice(i + 1).forEach(b => { if (hit(a, b)) overlaps.push([a.text, b.text]); }));
+    const area = [...svg.querySelectorAll('g[id*="axes_"] > g[id*="patch_"] path')].map(box)[0];
+    return {clipped: texts.filter(t => t.left < s.left - 0.5 || t.right > s.right + 0.5 || t.top < s.top - 0.5
+                                      || t.bottom > s.bottom + 0.5).map(t => t.text),
+            overlaps, legendOnPlot: area ? texts.filter(t => t.legend && hit(t, area)).map(t => t.text) : [],
+            smallest: Math.min(...texts.map(t => t.px))};
+  });
+  const wide = [...document.body.querySelectorAll('*')].filter(e => !e.closest('svg') || e.tagName === 'svg')
+    .filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.right > innerWidth + 1
+                   && !e.closest('.scroll, figure'); }).map(e => e.tagName + '.' + e.className);
+  return {plots, wide, page: document.documentElement.scrollWidth, viewport: innerWidth};
+}"""
+
+
+def _check_layout(chromium, path, **load):
+    """No plot text clipped or overlapping another, no legend on the plot's area, no text below
+    7 px, and nothing wider than the page outside a box that scrolls on its own."""
+    layout = chromium.load(path, probe=LAYOUT, **load).probe
+    for plot in layout["plots"]:
+        assert plot["clipped"] == [] and plot["overlaps"] == [] and plot["legendOnPlot"] == [], plot
+        assert plot["smallest"] >= 7, plot["smallest"]
+    assert layout["wide"] == [] and layout["page"] <= layout["viewport"], layout
+    return layout
+
+
 def _check_page(chromium, path, shot):
     result = chromium.load(path, screenshot=shot, probe=PROBE)
     assert result.problems == [], result.problems
@@ -172,7 +208,30 @@ def _check_page(chromium, path, shot):
         assert plot["role"] == "img" and plot["title"] and plot["desc"]
         assert plot["width"] > 400 and plot["height"] > 150  # drawn, not collapsed
         assert plot["overlaps"] == []
+    _check_layout(chromium, path)
     return result.probe
+
+
+def _significant_digits(token: str) -> int:
+    digits = token.replace(",", "").lstrip("-\u2212")
+    if "." in digits:
+        return len(digits.replace(".", "").lstrip("0"))
+    return len(digits.strip("0")) or 1
+
+
+def _check_rounded(texts):
+    """Every figure at 3 significant figures or fewer (years, dates and counts of inferences
+    aside), no exponent, no interval whose ends are one figure."""
+    import re
+
+    for text in texts:
+        assert "e-0" not in text and "e+0" not in text, text
+        for token in re.findall(r"(?<![\w:-])\d[\d,]*(?:\.\d+)?(?![\w:-])", text):
+            if re.fullmatch(r"\d{1,3}(,000)+", token) or re.fullmatch(r"20\d\d", token):
+                continue  # a volume (100,000,000) or a year
+            assert _significant_digits(token) <= 3, (token, text)
+        for low, high in re.findall(r"\[([\d.,]+) to ([\d.,]+)", text):
+            assert low != high, text
 
 
 @pytest.mark.parametrize("models,max_drop,expected", [(1, 1.0, 4), (10, 20.0, 30)])
@@ -198,6 +257,7 @@ def test_both_reports_render_in_chromium(chromium, tmp_path, models, max_drop, e
     assert "accuracy (%)" in selection["headers"] and any("µg CO2eq per 1,000 inferences" in h
                                                           for h in selection["headers"])
     assert not any("e-0" in cell or len(cell.split("\n")[0]) > 8 for cell in selection["cells"])  # rounded
+    _check_rounded(selection["cells"])
     if models > 1:  # the tree ensembles' long quantizer reasons are collapsed
         assert selection["closed"] >= sum(c.status == "ineligible" for c in record.candidates) > 0
 
@@ -208,10 +268,14 @@ def test_both_reports_render_in_chromium(chromium, tmp_path, models, max_drop, e
     assert record.chosen in headline and "knee" in headline
     assert "US-CAL-CISO" in headline and "2026-12-01 17:50 UTC" in headline and "Plan mode" in headline
     assert "100,000,000 expected inferences" in headline and "modeled" in headline
-    total = report.saving("total")
-    assert total.significant  # the int8 variants save beyond the noise here
-    assert f"{car_distance_text(total.g.estimate)} [" in headline and "driven by an average new car" in headline
-    assert "saved (g CO2eq) [95 % interval]" in sustainability["headers"]
+    total, inference = report.saving("total"), report.saving("inference")
+    assert total.significant and inference.significant  # the int8 variants save beyond the noise here
+    # plan mode: the headline's saving is the model choice's, which happened; the gate's is "would have"
+    assert headline.startswith("Saved ") and "by the model choice" in headline
+    assert "Would have saved" in headline and "had training waited" in headline
+    assert f"{car_distance_text(inference.g.estimate)} [" in headline and "driven by an average new car" in headline
+    assert "saved [95 % interval]" in sustainability["headers"]
+    _check_rounded(sustainability["cells"] + [headline] + [p["desc"] for p in sustainability["plots"]])
 
     # collapsed on screen, open on paper: a closed <details> is as tall as its summary on screen only
     opened = ("() => [...document.querySelectorAll('details')].map(d => d.getBoundingClientRect().height > "
@@ -272,3 +336,183 @@ def test_a_front_of_fifty_names_twelve_along_it_and_the_choice_without_overlaps(
         assert len(named) == 13 and record.chosen in named
         assert {"model-00/int8", "model-49/int8"} <= set(named)
         assert len(plot["hovers"]) == 50
+
+
+# --------------------------------------------------------------------------- the hostile review's cases
+
+
+def _fp32_only(seed: int = 3):
+    evaluations, trainings, entries = _run(1, seed=seed)
+    entries = [e for e in entries if e.variant == "fp32"]
+    evaluations = [(entries, "/variants/mlp-0", _variant_list("mlp-0", entries))]
+    return evaluations, trainings, entries
+
+
+def test_a_net_increase_reads_as_emitted_more_in_a_warning_style(chromium, tmp_path):
+    """The run waited for a window dirtier than running at once (400 against 303.2 gCO2eq/kWh)
+    and the baseline serves: the run emitted more. The headline says "Emitted X more", never a
+    negative saving, in the warning style; the car distance is positive and "more"; the bar is
+    the increase's colour, not the saving's green."""
+    evaluations, trainings, entries = _fp32_only()
+    record = select_model(candidates_from_evaluations(evaluations)).to_record()
+    report = build_sustainability_report(_decision(window_intensity=400.0, mode="wait"), trainings, entries, record,
+                                         expected_lifetime_inferences=1e8)
+    total = report.saving("total")
+    assert total.significant and total.g.estimate < 0
+    page = tmp_path / "increase.html"
+    text = sustainability_html(report)
+    page.write_text(text, encoding="utf-8")
+    probe = _check_page(chromium, page, tmp_path / "shots" / "increase.png")
+    headline = probe["headline"]
+    assert headline.startswith("Emitted ") and " more" in headline.split("\n")[0], headline
+    assert "Saved" not in headline and " -" not in headline and "\u2212" not in headline.split("\n")[0]
+    assert "more [" in headline and "driven by an average new car" in headline  # ≈ 12 cm more [...]
+    assert 'class="headline increase"' in text
+    savings = next(p for p in probe["plots"] if p["title"].startswith("Carbon saved"))
+    assert "Emitted" in savings["desc"] and "Saved" not in savings["desc"]
+    assert "#b34700" in text.split('id="savings-title"')[1].split("</svg>")[0]  # the increase's colour
+    assert "#2e7d32" not in text.split('id="savings-title"')[1].split("</svg>")[0]  # no saving green
+    assert any(cell.startswith("emitted ") and " more" in cell for cell in probe["cells"])
+    _check_rounded(probe["cells"] + [headline])
+
+
+def test_a_blocked_selection_draws_no_zero_inference_and_says_promotion_was_blocked(chromium, tmp_path):
+    """No candidate meets min_accuracy: promotion blocked. The chart must not draw the optimized
+    inference as 0 g (a fake saving); the headline says promotion was blocked and still gives the
+    training saving (the run waited: realized)."""
+    from greenkfp.components.selection import selection_html
+
+    evaluations, trainings, entries = _run(1, seed=5)
+    record = select_model(candidates_from_evaluations(evaluations),
+                          constraints=Constraints(min_accuracy=0.99), on_none="block").to_record()
+    assert not record.promote and record.chosen is None
+    report = build_sustainability_report(_decision(mode="wait"), trainings, entries, record,
+                                         expected_lifetime_inferences=1e8)
+    page = tmp_path / "blocked.html"
+    page.write_text(sustainability_html(report), encoding="utf-8")
+    probe = _check_page(chromium, page, tmp_path / "shots" / "blocked.png")
+    headline = probe["headline"]
+    assert headline.startswith("Promotion blocked"), headline
+    training = report.saving("training")
+    assert training.significant and "Saved " in headline and "by training in the gate's window" in headline
+    comparison = next(p for p in probe["plots"] if p["title"] == "Carbon as scheduled and as optimized")
+    optimized = comparison["desc"].split("as optimized:")[1]
+    assert "inference n/a" in optimized and "no model selected" in optimized
+    assert "inference 0 " not in optimized and "inference 0." not in optimized
+    sel = tmp_path / "blocked-selection.html"
+    sel.write_text(selection_html(record), encoding="utf-8")
+    assert _check_page(chromium, sel, tmp_path / "shots" / "blocked-selection.png")["headline"].startswith(
+        "Promotion blocked")
+
+
+def test_plan_mode_keeps_would_have_saved_apart_from_saved():
+    """Plan mode: training ran at once, so the gate's saving is "would have saved", never
+    "Saved"; the model choice's saving is the headline's."""
+    record, report = _reports(1, 1.0)
+    assert report.training.realized is False
+    text = sustainability_html(report)
+    headline = text.split('class="saved">')[1].split("</section>")[0]
+    first, rest = headline.split("</p>", 1)
+    assert first.startswith("Saved ") and "by the model choice" in first
+    training = report.saving("training")
+    assert "Would have saved" in rest and "had training waited" in rest
+    assert "Saved" not in rest  # the hypothetical saving is not called saved
+    assert "training, had it waited (plan mode: not realized)" in text  # the savings chart's lever
+
+
+def _hostile_names():
+    """Candidates with a 200-character name, markup, a backslash and dollar signs."""
+    from greenkfp.components.selection import Candidate
+
+    long = "mlp-" + "very-long-descriptive-name-" * 7 + "end"
+    names = [long[:200], "<b>bold</b> & co", "C:\\models\\net $5$", "plain"]
+    return [Candidate(f"{n}/int8", None, {"accuracy": 0.70 + 0.03 * k, "sci": 1e-6 * (1 + 0.5 * k),
+                                         "latency_p95_ms": 0.01 * (1 + 0.3 * k)}) for k, n in enumerate(names)]
+
+
+def test_long_and_hostile_names_are_shortened_on_plots_escaped_and_fit_the_page(chromium, tmp_path):
+    """A 200-character name ends in an ellipsis on the plots (the hover title and the table keep
+    it whole, wrapped); markup stays text; a backslash is drawn once; no layout warning; the
+    page is no wider than the window, on a desktop and on a 390 px phone."""
+    import warnings
+
+    from greenkfp.components.selection import selection_html
+
+    candidates = _hostile_names()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # constrained_layout's "axes sizes collapsed" among them
+        record = select_model(candidates).to_record()
+        text = selection_html(record)
+    path = tmp_path / "names.html"
+    path.write_text(text, encoding="utf-8")
+    probe = _check_page(chromium, path, tmp_path / "shots" / "names.png")
+    long = candidates[0].name
+    labels = [label for plot in probe["plots"] for label in plot["labels"]]
+    assert any(label.startswith(long[:30]) and "\u2026" in label for label in labels)
+    assert not any(long in label for label in labels)
+    assert all(len(label.removesuffix(" (chosen)")) <= 40 for label in labels)
+    assert any(long in hover for plot in probe["plots"] for hover in plot["hovers"])
+    assert any("C:\\models\\net $5$/int8" in label for label in labels)  # one backslash, dollars kept
+    assert "<b>bold</b>" not in text and "&lt;b&gt;bold&lt;/b&gt; &amp; co" in text
+    phone = _check_layout(chromium, path, width=390, height=844, screenshot=tmp_path / "shots" / "names-390.png")
+    assert phone["page"] <= 390
+
+
+def test_the_chosen_star_is_hollow_so_a_point_under_it_shows():
+    """The chosen marker has no fill: a front member at (nearly) the same place stays visible."""
+    import re
+
+    record, _ = _reports(1, 1.0)
+    text = selection_html(record)
+    for plot in re.findall(r"<svg.*?</svg>", text, flags=re.S):
+        chosen = [g for g in re.findall(r'<g id="[^"]*-pt-\d+"><title>(.*?)</title>(.*?)</g>\s*</g>', plot, flags=re.S)
+                  if "(chosen)" in g[0]]
+        assert chosen and "fill: none" in chosen[0][1]
+
+
+@pytest.mark.parametrize("which", ["sustainability", "selection"])
+def test_printed_pages_fit_the_paper(chromium, tmp_path, which):
+    """Print media at A4's printable width (180 mm, 680 CSS px): no element wider than the page,
+    headings kept with what follows, and a long reason printed once."""
+    from greenkfp.components.selection import selection_html
+
+    record, report = _reports(10, 20.0)
+    text = sustainability_html(report) if which == "sustainability" else selection_html(record)
+    path = tmp_path / f"{which}.html"
+    path.write_text(text, encoding="utf-8")
+    _check_layout(chromium, path, width=680, height=960, media="print")
+    printed = chromium.load(path, media="print", width=680, height=960, probe="""() => ({
+      h2: [...document.querySelectorAll('h2')].map(h => getComputedStyle(h).breakAfter),
+      clipSummaries: [...document.querySelectorAll('details.clip > summary')].filter(s => s.getBoundingClientRect().height > 0).length})""",
+                            pdf=tmp_path / f"{which}.pdf")
+    assert printed.problems == [] and set(printed.probe["h2"]) == {"avoid"}
+    assert printed.probe["clipSummaries"] == 0  # the whole text prints; its shortened start does not
+
+
+def test_units_switch_for_tiny_and_huge_figures():
+    from greenkfp.components.reporting.sustainability import mass_text
+    from greenkfp.components.reporting.svg import plain_number
+
+    assert mass_text(1.99e-9) == "1.99 ng CO2eq"
+    assert mass_text(2.17e-6) == "2.17 µg CO2eq"
+    assert mass_text(0.0229) == "22.9 mg CO2eq"
+    assert mass_text(0.99996) == "1.00 g CO2eq"  # 999.96 mg rounds to 1 g, not "1,000 mg"
+    assert mass_text(2500.0) == "2.50 kg CO2eq"
+    assert car_distance_text(0.0123) == "11 cm"
+    assert car_distance_text(-108.1) == "1 km"  # a magnitude: the caller says "more"
+    assert plain_number(0.00099999) == "0.00100" and plain_number(0.99996) == "1.00"
+
+
+def test_a_local_run_names_its_reports_with_an_html_extension(chromium, tmp_path):
+    """KFP writes an HTML artifact without an extension (its UI shows it as HTML); a local run
+    gives a copy ending in .html, which a browser renders instead of showing the source."""
+    from greenkfp.pipelines.local import html_copy
+
+    artifact = tmp_path / "report"
+    record, _ = _reports(1, 1.0)
+    artifact.write_text(selection_html(record), encoding="utf-8")
+    copy = html_copy(artifact)
+    assert copy.endswith("report.html") and open(copy, encoding="utf-8").read() == artifact.read_text("utf-8")
+    loaded = chromium.load(copy, probe="() => document.querySelectorAll('svg.plot').length")
+    assert loaded.probe == 2  # parsed as HTML, not shown as text
+    assert html_copy(tmp_path / "missing") is None

@@ -373,12 +373,17 @@ CAR_SOURCE = ("108.1 g CO2 per km: the average type-approval (WLTP) emissions of
 
 def car_distance_text(grams: float) -> str:
     """``grams`` of CO2eq as the distance an average new car drives for them (:data:`CAR_G_CO2_PER_KM`):
-    ``2.1 m``, ``350 m``, ``4.2 km``, ``1,250 km``."""
-    km = grams / CAR_G_CO2_PER_KM
-    if abs(km) < 1:
-        metres = km * 1000
-        return f"{metres:.2g} m" if abs(metres) < 10 else f"{metres:.0f} m"
-    return f"{km:.2g} km" if abs(km) < 10 else f"{km:,.0f} km"
+    ``4.5 cm``, ``2.1 m``, ``350 m``, ``4.2 km``, ``1,250 km``. Its magnitude: the sign is the caller's
+    to word ("more")."""
+    from .svg import plain_number
+
+    km = abs(grams) / CAR_G_CO2_PER_KM
+    if km >= 1:
+        return f"{km:.2g} km" if km < 10 else f"{km:,.0f} km"
+    metres = km * 1000
+    if metres >= 1:
+        return f"{metres:.2g} m" if metres < 10 else f"{metres:.0f} m"
+    return f"{plain_number(metres * 100, 2)} cm"
 
 
 def grams(value: float | None) -> str:
@@ -388,59 +393,155 @@ def grams(value: float | None) -> str:
     return "n/a" if value is None else plain_number(value)
 
 
+#: mass units from the largest down: (grams in one, symbol)
+_MASS_UNITS = ((1e3, "kg"), (1.0, "g"), (1e-3, "mg"), (1e-6, "µg"), (1e-9, "ng"))
+
+
+def mass_unit(*values: float | None) -> tuple[float, str]:
+    """The unit that shows the largest magnitude of ``values`` (grams) as 1 to 999: (1e-3, 'mg')
+    for 0.0229, (1e3, 'kg') for 2,500; grams for zero or nothing."""
+    from .svg import plain_number
+
+    top = max((abs(v) for v in values if v is not None and math.isfinite(v)), default=0.0)
+    if top == 0:
+        return 1.0, "g"
+    for size, unit in _MASS_UNITS:
+        if abs(float(plain_number(top / size).replace(",", ""))) >= 1:  # 999.96 mg shows as 1 g
+            return size, unit
+    return _MASS_UNITS[-1]
+
+
+def mass_text(value: float | None, unit_of: tuple[float, str] | None = None) -> str:
+    """Grams CO2eq with a readable unit: ``22.9 mg CO2eq``, ``1.99 µg CO2eq``, ``2.5 kg CO2eq``."""
+    if value is None:
+        return "n/a"
+    size, unit = unit_of or mass_unit(value)
+    return f"{grams(value / size)} {unit} CO2eq"
+
+
+def _mass_interval(figure, sign: float = 1.0) -> str:
+    """An estimate and its 95 % interval in one unit (the sign flipped by ``sign``; low and high
+    kept in order); the estimate alone when the interval rounds to one figure."""
+    est, a, b = sign * figure.estimate, sign * figure.low, sign * figure.high
+    low, high = min(a, b), max(a, b)
+    size, unit = mass_unit(est, low, high)
+    if grams(low / size) == grams(high / size):
+        return f"{grams(est / size)} {unit} CO2eq"
+    return f"{grams(est / size)} {unit} CO2eq [{grams(low / size)} to {grams(high / size)} {unit}]"
+
+
 def _interval_text(figure, unit: str = "", fmt=grams) -> str:
-    if fmt(figure.low) == fmt(figure.high):  # an exact figure (a ratio of intensities): no interval to show
+    """An estimate and its interval; the estimate alone when the interval rounds to one figure."""
+    if fmt(figure.low) == fmt(figure.high):
         return f"{fmt(figure.estimate)}{unit}"
     return f"{fmt(figure.estimate)}{unit} [{fmt(figure.low)} to {fmt(figure.high)}{unit}]"
 
 
 def _percent(value: float) -> str:
-    return f"{value:.1f}"
+    from .svg import plain_number
+
+    return plain_number(value)  # 3 significant figures: 0.497, 2.20, 50.3
 
 
 _LEVERS = (("training", "when and where training ran (gate)"), ("inference", "which model serves (selection)"),
            ("total", "total"))
 
+#: bar colours, each 3:1 or more on white: a saving, an increase, no significant difference
+_SAVED, _INCREASE, _NOISE = "#2e7d32", "#b34700", "#757575"
+
+
+def _plan(report: SustainabilityReport) -> bool:
+    """Plan mode: training did not wait, so its saving (and the total's) did not happen."""
+    return report.training.realized is False
+
+
+def _lever_label(report: SustainabilityReport, part: str, label: str) -> str:
+    if _plan(report) and part == "training":
+        return "training, had it waited (plan mode: not realized)"
+    if _plan(report) and part == "total":
+        return "total, had training waited"
+    return label
+
+
+def _saving_words(saving, realized: bool = True, what: str = "") -> tuple[str, str]:
+    """(the sentence's lead and figure, its kind: 'saved', 'increase' or 'none') for one saving:
+    "Saved 22.9 mg CO2eq [...]", "Emitted 4.1 mg CO2eq [...] more", "Would have saved ...",
+    "No significant difference: ..."."""
+    g = saving.g
+    if not saving.significant:
+        return (f"No significant difference{what}: {_mass_interval(g)} (the 95 % interval includes zero)", "none")
+    increase = g.estimate < 0
+    sign = -1.0 if increase else 1.0
+    percent = ""
+    if saving.percent is not None:
+        pct = saving.percent
+        low, high = sorted((sign * pct.low, sign * pct.high))
+        if _percent(low) == _percent(high):
+            percent = f", {_percent(sign * pct.estimate)} % of the run as scheduled"
+        else:
+            percent = (f", {_percent(sign * pct.estimate)} % [{_percent(low)} to {_percent(high)} %] "
+                       "of the run as scheduled")
+    if increase:
+        verb = "Emitted" if realized else "Would have emitted"
+        return f"{verb} {_mass_interval(g, -1.0)} more{what}{percent}", "increase"
+    verb = "Saved" if realized else "Would have saved"
+    return f"{verb} {_mass_interval(g)}{what}{percent}", "saved"
+
 
 def _savings_svg(report: SustainabilityReport) -> str | None:
-    """Savings by lever, each its estimate with the 95 % interval as an error bar; a saving
-    inside the noise is grey and says so."""
+    """Savings by lever, each its estimate with the 95 % interval as an error bar; an increase
+    in its own colour and hatched; a saving inside the noise grey and says so. The figures are
+    in the tick labels (laid out with the plot, never clipped)."""
     import matplotlib
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     from .svg import font_rc, new_figure, svg_figure
 
-    bars = [(label, report.saving(part)) for part, label in _LEVERS if report.saving(part) is not None]
+    bars = [(_lever_label(report, part, label), report.saving(part)) for part, label in _LEVERS
+            if report.saving(part) is not None]
     if not bars:
         return None
+    size, unit = mass_unit(*(v for _, s in bars for v in (s.g.estimate, s.g.low, s.g.high)))
     with matplotlib.rc_context(font_rc()):
-        figure, axes = new_figure(7.2, 0.55 * len(bars) + 1.3)
+        figure, axes = new_figure(7.2, 0.75 * len(bars) + 1.3)
         ax = axes[0, 0]
         ax.grid(axis="y", visible=False)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ys = list(range(len(bars)))[::-1]
+        ticks = []
         for y, (label, saving) in zip(ys, bars):
             g = saving.g
-            colour = "#2e7d32" if saving.significant else "#757575"  # 3:1 or more on white
-            ax.barh(y, g.estimate, color=colour, height=0.55)
-            ax.errorbar(g.estimate, y, xerr=[[g.estimate - g.low], [g.high - g.estimate]], fmt="none",
-                        ecolor="#222222", elinewidth=1.2, capsize=4)
-            note = "" if saving.significant else " (no significant difference)"
-            ax.annotate(f"{grams(g.estimate)} g [{grams(g.low)} to {grams(g.high)}]{note}", (max(g.high, 0), y),
-                        xytext=(6, 0), textcoords="offset points", va="center", fontsize=8, color="#222222")
+            increase = saving.significant and g.estimate < 0
+            colour = _NOISE if not saving.significant else (_INCREASE if increase else _SAVED)
+            ax.barh(y, g.estimate / size, facecolor=colour, height=0.55, hatch="///" if increase else None,
+                    edgecolor="#ffffff" if increase else colour, linewidth=0)
+            ax.errorbar(g.estimate / size, y, xerr=[[(g.estimate - g.low) / size], [(g.high - g.estimate) / size]],
+                        fmt="none", ecolor="#222222", elinewidth=1.2, capsize=4)
+            words = ("no significant difference" if not saving.significant else
+                     ("increase" if increase else "saved"))
+            figure_text = f"{grams(g.estimate / size)} [{grams(g.low / size)} to {grams(g.high / size)}] {unit}"
+            ticks.append(f"{label}\n{figure_text}, {words}")
         ax.axvline(0, color="#222222", linewidth=0.8)
-        ax.set_yticks(ys, [label for label, _ in bars])
-        ax.set_xlabel("g CO2eq saved (estimated; error bars: 95 % interval)")
-        low = min(0.0, *(s.g.low for _, s in bars))
-        high = max(0.0, *(s.g.high for _, s in bars))
+        ax.set_yticks(ys, ticks, fontsize=8)
+        ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+        ax.set_xlabel(f"{unit} CO2eq saved (below 0: emitted more)")
+        low = min(0.0, *(s.g.low / size for _, s in bars))
+        high = max(0.0, *(s.g.high / size for _, s in bars))
         span = (high - low) or 1.0
-        ax.set_xlim(low - 0.02 * span, high + 0.75 * span)  # room for the figures right of the bars
-        description = "; ".join(f"{label}: {s.text}" for label, s in bars)
+        ax.set_xlim(low - 0.05 * span, high + 0.05 * span)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: grams(v).replace("-", "\u2212")))
+        description = "; ".join(f"{label}: {_saving_words(s, not (_plan(report) and part != 'inference'))[0]}"
+                                for (part, _), (label, s) in zip(
+                                    [(p, l) for p, l in _LEVERS if report.saving(p) is not None], bars))
         svg = svg_figure(figure, "savings", "Carbon saved by lever, with 95 % intervals", description)
     return svg
 
 
 def _comparison_svg(report: SustainabilityReport) -> str | None:
-    """Scheduled against optimized, training and inference stacked; the legend below the bars."""
+    """Scheduled against optimized, training and inference stacked (inference hatched, not told
+    apart by hue alone); the legend below the bars. A part that is unavailable is not drawn and
+    its row says so: never a zero that reads as a saving."""
     import matplotlib
 
     from .svg import font_rc, new_figure, svg_figure
@@ -448,28 +549,38 @@ def _comparison_svg(report: SustainabilityReport) -> str | None:
     t, i = report.training, report.inference
     if all(v is None for v in (t.scheduled_g, t.optimized_g, i.scheduled_g, i.optimized_g)):
         return None
-    training = [t.scheduled_g or 0.0, t.optimized_g or 0.0]
-    inference = [i.scheduled_g or 0.0, i.optimized_g or 0.0]
+    rows = [("as scheduled", t.scheduled_g, i.scheduled_g), ("as optimized", t.optimized_g, i.optimized_g)]
+    size, unit = mass_unit(*(a + b for _, a, b in rows if a is not None and b is not None),
+                           *(v for _, a, b in rows for v in (a, b)))
+    noun = "inference" if i.expected_inferences == 1 else "inferences"
     with matplotlib.rc_context(font_rc()):
         figure, axes = new_figure(7.2, 2.6)
         ax = axes[0, 0]
         ax.grid(axis="y", visible=False)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-        labels = ["as scheduled", "as optimized"]
         ys = [1, 0]
-        ax.barh(ys, training, color="#5b8c51", height=0.55, label="training")
-        ax.barh(ys, inference, left=training, color="#3b6ea5", height=0.55,
-                label=f"inference over {i.expected_inferences:,.0f} inferences")
-        for y, a, b in zip(ys, training, inference):
-            ax.annotate(f"{grams(a + b)} g", (a + b, y), xytext=(6, 0), textcoords="offset points", va="center",
-                        fontsize=8, color="#222222")
-        ax.set_yticks(ys, labels)
-        ax.set_xlim(0, max(a + b for a, b in zip(training, inference)) * 1.2 or 1.0)
-        ax.set_xlabel("g CO2eq (estimated)")
+        described, top = [], 0.0
+        for y, (label, a, b) in zip(ys, rows):
+            ax.barh(y, (a or 0.0) / size, color="#5b8c51", height=0.55, label="training" if y == 1 else None)
+            ax.barh(y, (b or 0.0) / size, left=(a or 0.0) / size, facecolor="#3b6ea5", height=0.55, hatch="//",
+                    edgecolor="#ffffff", linewidth=0,
+                    label=f"inference over {i.expected_inferences:,.0f} {noun}" if y == 1 else None)
+            missing = [part for part, v in (("training", a), ("inference", b)) if v is None]
+            if missing:
+                reason = ("no model selected" if "inference" in missing and i.selected is None else "unavailable")
+                note = f"total n/a: {' and '.join(missing)} {reason}"
+            else:
+                note = f"{grams((a + b) / size)} {unit}"
+            top = max(top, ((a or 0.0) + (b or 0.0)) / size)
+            ax.annotate(note, ((a or 0.0) / size + (b or 0.0) / size, y), xytext=(6, 0), textcoords="offset points",
+                        va="center", fontsize=8, color="#222222")
+            described.append(f"{label}: training {mass_text(a)} + inference {mass_text(b)}"
+                             + (f" ({note})" if missing else ""))
+        ax.set_yticks(ys, [r[0] for r in rows])
+        ax.set_xlim(0, top * 1.45 or 1.0)
+        ax.set_xlabel(f"{unit} CO2eq (estimated)")
         figure.legend(loc="outside lower center", ncol=2, frameon=False, fontsize=8)
-        description = (f"as scheduled: training {grams(training[0])} g + inference {grams(inference[0])} g; "
-                       f"as optimized: training {grams(training[1])} g + inference {grams(inference[1])} g")
-        svg = svg_figure(figure, "comparison", "Carbon as scheduled and as optimized", description)
+        svg = svg_figure(figure, "comparison", "Carbon as scheduled and as optimized", "; ".join(described))
     return svg
 
 
@@ -479,6 +590,8 @@ margin:2rem auto;padding:0 1rem;line-height:1.45}
 h1{font-size:1.6em;margin:0 0 .3em} h2{font-size:1.15em;margin-top:1.8em}
 .headline{border:1px solid #66bb6a;background:#f1f8e9;border-radius:6px;padding:14px 18px}
 .headline.none{border-color:#9e9e9e;background:#f5f5f5}
+.headline.increase{border-color:#b34700;background:#fff3e0} .headline.blocked{border-color:#c62828;background:#ffebee}
+.also{font-weight:600;margin:0 0 .3em}
 .saved{font-size:1.35em;font-weight:600;margin:0 0 .2em} .familiar{font-size:1.1em;margin:0 0 .6em}
 .headline dl{display:grid;grid-template-columns:max-content 1fr;gap:.25em 1em;margin:.4em 0 0}
 .headline dt{font-weight:600} .headline dd{margin:0}
@@ -487,7 +600,12 @@ text-align:left;vertical-align:top} th{background:#f5f5f5} td.num{text-align:rig
 white-space:nowrap}
 .muted{color:#555;font-size:.9em} details.basis{font-weight:normal;font-size:.88em;max-width:26rem} details summary{cursor:pointer;color:#1a4f8b}
 figure{margin:1em 0} svg.plot{width:100%;height:auto} figcaption{color:#555;font-size:.9em}
+.scroll{overflow-x:auto;max-width:100%} td,th{overflow-wrap:anywhere} figure{overflow-x:auto}
+svg.plot{min-width:560px}
+h2{break-after:avoid}
 @media print{body{max-width:none;margin:0;font-size:10.5pt} .headline{break-inside:avoid}
+h2{break-after:avoid;break-inside:avoid} svg.plot{min-width:0} .scroll{overflow:visible}
+table{table-layout:fixed;width:100%} td.num{white-space:normal}
 figure,tr{break-inside:avoid} details::details-content{content-visibility:visible;display:block}
 details summary{color:#222} details summary::marker{content:""}}
 @page{margin:1.5cm}
@@ -507,22 +625,42 @@ def _headline(report: SustainabilityReport) -> str:
     e = html.escape
     total, t, i = report.saving("total"), report.training, report.inference
     items: list[tuple[str, str]] = []
-    if total is None:
-        saved = f"Saved: {e(report.saved_text)}"
-        familiar, cls = "", "headline none"
-    elif not total.significant:
-        saved = (f"No significant difference: {_interval_text(total.g, ' g CO2eq')} "
-                 "(the 95 % interval includes zero)")
-        familiar, cls = "", "headline none"
+    plan = _plan(report)
+    blocked = i.selected is None
+    inference_saving, training_saving = report.saving("inference"), report.saving("training")
+    lines: list[str] = []  # the headline's figures, the first the main one
+    kind = "none"
+    if blocked:
+        lines.append("Promotion blocked: no model was selected, so the model choice saved nothing"
+                     + (f" ({e(i.selection_reason[:160])}{'&hellip;' if len(i.selection_reason or '') > 160 else ''})"
+                        if i.selection_reason else "") + ".")
+        main = training_saving
+        main_realized = not plan
+        what = " by training in the gate's window"
+    elif plan:  # the training saving did not happen: the model choice's did (over the expected volume)
+        main, main_realized, what = inference_saving, True, " by the model choice (over the expected inferences)"
     else:
-        percent = "" if total.percent is None else (f", {_percent(total.percent.estimate)} % "
-                                                     f"[{_percent(total.percent.low)} to {_percent(total.percent.high)} %]"
-                                                     " of the run as scheduled")
-        saved = f"Saved {_interval_text(total.g, ' g CO2eq')}{percent}"
-        familiar = (f'<p class="familiar">&asymp; {e(car_distance_text(total.g.estimate))} '
-                    f"[{e(car_distance_text(total.g.low))} to {e(car_distance_text(total.g.high))}] "
-                    "driven by an average new car in Europe<sup>*</sup></p>")
-        cls = "headline"
+        main, main_realized, what = total, True, ""
+    familiar = ""
+    if main is not None:
+        text, kind = _saving_words(main, main_realized, what)
+        lines.insert(0 if not blocked else 1, e(text))
+        if kind != "none":
+            more = " more" if kind == "increase" else ""
+            would = "" if main_realized else "would have been "
+            familiar = (f'<p class="familiar">&asymp; {e(car_distance_text(main.g.estimate))}{more} '
+                        f"[{e(car_distance_text(main.g.low))} to {e(car_distance_text(main.g.high))}] "
+                        f"{would}driven by an average new car in Europe<sup>*</sup></p>")
+    elif not blocked:
+        lines.insert(0, f"Saved: {e(report.saved_text)}")
+    if plan and training_saving is not None and not blocked:
+        hypothetical, _ = _saving_words(training_saving, realized=False)
+        lines.append(e(hypothetical) + " more had training waited for the window (plan mode: the candidates "
+                     "trained at once, so this did not happen)")
+    cls = {"saved": "headline", "increase": "headline increase", "none": "headline none"}[kind]
+    if blocked:
+        cls += " blocked"
+    saved = "<br>".join(lines[:1]) + "".join(f'</p><p class="also">{line}' for line in lines[1:])
     s, b = i.selected, i.baseline
     if s is not None:
         why = f"the {e(i.selection_rule)} rule" if i.selection_rule else "the selection"
@@ -556,10 +694,13 @@ def _headline(report: SustainabilityReport) -> str:
         inference = report.saving("inference")
         per = ""
         if inference is not None and i.expected_inferences:
-            per = (f"; the model choice saves {grams(inference.g.estimate * 1e6 / i.expected_inferences)} g "
-                   "per million inferences" if inference.significant else
+            per_million = inference.g.estimate * 1e6 / i.expected_inferences
+            per = ((f"; the model choice saves {mass_text(per_million)} per million inferences" if per_million >= 0
+                    else f"; the model choice emits {mass_text(-per_million)} more per million inferences")
+                   if inference.significant else
                    "; the model choice makes no significant difference per inference")
-        items.append(("Scaled to", f"{i.expected_inferences:,.0f} expected inferences over the model's service "
+        noun = "inference" if i.expected_inferences == 1 else "inferences"
+        items.append(("Scaled to", f"{i.expected_inferences:,.0f} expected {noun} over the model's service "
                                    f"life{per}."))
     methods = sorted({*t.energy_methods, *(m.energy_method for m in (s, b) if m is not None and m.energy_method)})
     items.append(("Energy", f"{e(', '.join(methods) or 'unknown')} (training: CodeCarbon; inference: the SCI "
@@ -581,23 +722,28 @@ def _table(report: SustainabilityReport) -> str:
     for part, scheduled, optimized, saved, basis in report.rows():
         saving = report.saving(part)
         if saving is None:
-            grams_cell, percent_cell = grams(saved), "-"
+            grams_cell, percent_cell = mass_text(saved), "-"
         else:
-            grams_cell = _interval_text(saving.g)
+            grams_cell = _mass_interval(saving.g)
             if not saving.significant:
                 grams_cell = f"no significant difference ({grams_cell})"
+            elif saving.g.estimate < 0:
+                grams_cell = f"emitted {_mass_interval(saving.g, -1.0)} more"
             percent_cell = ("-" if saving.percent is None or not saving.significant else
                             _interval_text(saving.percent, fmt=_percent))
         label = {"training": "training (fits' energy at the gate's intensities)",
-                 "inference": f"inference ({i.expected_inferences:,.0f} inferences)"}.get(part, part)
+                 "inference": f"inference ({i.expected_inferences:,.0f} "
+                              f"{'inference' if i.expected_inferences == 1 else 'inferences'})"}.get(part, part)
+        if _plan(report) and part in ("training", "total"):
+            label += " (plan mode: had training waited; not realized)"
         basis_cell = f"<details class='basis'><summary>basis</summary>{e(basis)}</details>" if basis else ""
-        out.append(f"<tr><th scope='row'>{e(label)}{basis_cell}</th><td class='num'>{grams(scheduled)}</td>"
-                   f"<td class='num'>{grams(optimized)}</td><td class='num'>{e(grams_cell)}</td>"
+        out.append(f"<tr><th scope='row'>{e(label)}{basis_cell}</th><td class='num'>{e(mass_text(scheduled))}</td>"
+                   f"<td class='num'>{e(mass_text(optimized))}</td><td class='num'>{e(grams_cell)}</td>"
                    f"<td class='num'>{e(percent_cell)}</td><td>{e(energy[part])}</td></tr>")
-    head = ("<tr><th scope='col'>part</th><th scope='col'>as scheduled (g CO2eq)</th>"
-            "<th scope='col'>as optimized (g CO2eq)</th><th scope='col'>saved (g CO2eq) [95 % interval]</th>"
+    head = ("<tr><th scope='col'>part</th><th scope='col'>as scheduled</th>"
+            "<th scope='col'>as optimized</th><th scope='col'>saved [95 % interval]</th>"
             "<th scope='col'>saved (%) [95 % interval]</th><th scope='col'>energy</th></tr>")
-    return f"<table><thead>{head}</thead><tbody>{''.join(out)}</tbody></table>"
+    return f"<div class='scroll'><table><thead>{head}</thead><tbody>{''.join(out)}</tbody></table></div>"
 
 
 def _figure(svg: str | None, caption: str) -> str:
@@ -620,8 +766,9 @@ def sustainability_html(report: SustainabilityReport) -> str:
         "<h1>Sustainability report</h1>"
         + _headline(report)
         + "<h2>Savings by lever</h2>"
-        + _figure(_savings_svg(report), "Each bar is the estimated saving; the error bar its 95 % interval. Grey: "
-                                        "the interval includes zero (no significant difference).")
+        + _figure(_savings_svg(report), "Each bar is the estimated saving; the error bar its 95 % interval. Green: "
+                                        "saved; orange, hatched, left of zero: emitted more; grey: the interval "
+                                        "includes zero (no significant difference).")
         + "<h2>As scheduled against as optimized</h2>" + _table(report)
         + _figure(_comparison_svg(report), "Training and inference carbon, as scheduled and as optimized (estimates).")
         + f"<h2>Caveats</h2><ul>{caveats}</ul>"

@@ -87,5 +87,6 @@ def plain_number(value: float | None, significant: int = 3) -> str:
         return "-"
     if value == 0:
         return "0"
+    value = float(f"{value:.{significant}g}")  # rounded first: 0.0009999 is 0.00100, not 0.001000
     digits = max(0, significant - 1 - math.floor(math.log10(abs(value))))
     return f"{value:,.{digits}f}"

@@ -22,7 +22,7 @@ from .select import ACCURACY, LATENCY_P95, SCI, TRAINING_EMISSIONS
 
 # status -> (label, colour, marker, size); every colour at least 3:1 against white (WCAG non-text contrast)
 _STYLE = {
-    "chosen": ("chosen", "#c62828", "*", 280),
+    "chosen": ("chosen", "#c62828", "*", 320),  # drawn hollow: a point under it stays visible
     "front": ("on the front", "#1f5fa8", "o", 60),
     "dominated": ("dominated", "#8a8a8a", "o", 34),
     "violates_constraints": ("violates a constraint", "#8a8a8a", "x", 40),
@@ -46,13 +46,17 @@ h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em}
 .verdict{padding:12px 16px;border-radius:6px;margin:12px 0;overflow-wrap:anywhere}
 .verdict .head{font-size:1.2em;font-weight:600;margin:0 0 .3em}
 .ok{background:#e8f5e9;border:1px solid #66bb6a} .blocked{background:#ffebee;border:1px solid #e57373}
-table{border-collapse:collapse;font-size:.9em} th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;font-size:.9em} th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top;
+overflow-wrap:anywhere} .scroll{overflow-x:auto;max-width:100%} h2{break-after:avoid}
+figure.plot{overflow-x:auto} figure.plot svg{min-width:560px}
 th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.num .ci{display:block;color:#555;font-size:.85em}
 tr.chosen td{background:#fff3e0;font-weight:600} tr.front td{background:#e3f2fd}
 figure.plot{margin:0 0 1.2em} figure.plot svg{width:100%;height:auto}
 .muted{color:#555;font-size:.9em} code{background:#f5f5f5;padding:0 3px} details summary{cursor:pointer;color:#1a4f8b}
 @media print{body{max-width:none;margin:0;font-size:10pt} figure,tr,.verdict{break-inside:avoid}
+h2{break-after:avoid;break-inside:avoid} figure.plot svg{min-width:0} .scroll{overflow:visible}
+table{table-layout:fixed;width:100%} td.num{white-space:normal} details.clip>summary{display:none}
 details::details-content{content-visibility:visible;display:block} details summary{color:#222}}
 @page{margin:1.5cm}
 """
@@ -116,8 +120,19 @@ def _direction(metric: str, objectives: dict[str, str]) -> str:
 
 
 def _mpl_text(text: str) -> str:
-    """Text for matplotlib: a ``$`` would start mathtext."""
-    return str(text).replace("\\", "\\\\").replace("$", r"\$")
+    """Text for matplotlib: a ``$`` would start mathtext (a backslash outside mathtext is drawn as
+    it is, so it stays single)."""
+    return str(text).replace("$", r"\$")
+
+
+#: a name on a plot at most this long; longer ones end in an ellipsis (the full name is in the
+#: point's hover title and the table)
+_NAME_MAX = 40
+
+
+def _short_name(name: str, limit: int = _NAME_MAX) -> str:
+    name = str(name)
+    return name if len(name) <= limit else name[:limit - 1].rstrip() + "\u2026"
 
 
 def plot_axes(record: SelectionRecord) -> list[tuple[str, str]]:
@@ -202,11 +217,16 @@ def _svg_plot(record: SelectionRecord, x: str, y: str) -> str:
                 label_text, colour, marker, size = _STYLE.get(c.status, (c.status, "#8a8a8a", "o", 30))
                 bx, by = _bounds(c, x), _bounds(c, y)
                 if bx or by:
-                    ax.errorbar(px * fx, py * fy, fmt="none", ecolor="#c8c8c8", elinewidth=0.8, zorder=1,
+                    ax.errorbar(px * fx, py * fy, fmt="none", ecolor="#8a8a8a", elinewidth=0.8, zorder=1,
                                 xerr=None if bx is None else [[(px - bx[0]) * fx], [(bx[1] - px) * fx]],
                                 yerr=None if by is None else [[(py - by[0]) * fy], [(by[1] - py) * fy]])
-                edge = {"edgecolors": "#111111", "linewidths": 0.6} if status in ("chosen", "front") else {}
-                dot = ax.scatter([px * fx], [py * fy], s=size, c=colour, marker=marker,
+                if status == "chosen":  # hollow, thick outline: a front member under it shows through
+                    edge = {"facecolors": "none", "edgecolors": colour, "linewidths": 1.8}
+                elif status == "front":
+                    edge = {"c": colour, "edgecolors": "#111111", "linewidths": 0.6}
+                else:
+                    edge = {"c": colour}
+                dot = ax.scatter([px * fx], [py * fy], s=size, marker=marker,
                                  zorder={"chosen": 4, "front": 3}.get(status, 2),
                                  label=label_text if status not in seen else None, **edge)
                 seen.add(status)
@@ -245,7 +265,7 @@ def _svg_plot(record: SelectionRecord, x: str, y: str) -> str:
         wanted = [((p[1] * fy) - y0) / ((y1 - y0) or 1.0) for _, p in named]
         for k, ((c, (px, py)), at) in enumerate(zip(named, spread_labels(wanted, gap))):
             chosen = c.status == "chosen"
-            text = ax.annotate(_mpl_text(c.name + (" (chosen)" if chosen else "")), (px * fx, py * fy),
+            text = ax.annotate(_mpl_text(_short_name(c.name) + (" (chosen)" if chosen else "")), (px * fx, py * fy),
                                xycoords="data", xytext=(1.03, at), textcoords="axes fraction", va="center",
                                ha="left", fontsize=8, fontweight="bold" if chosen else "normal",
                                color="#b71c1c" if chosen else "#222222", annotation_clip=False,
@@ -291,7 +311,9 @@ def _plots_html(record: SelectionRecord) -> str:
 
 
 def _settings_html(record: SelectionRecord) -> str:
-    objectives = ", ".join(f"{o.name} ({'max' if o.direction == 'max' else 'min'})" for o in record.objectives)
+    objectives = ", ".join(f"{_SHORT.get(o.name, o.name.replace('_', ' '))} "
+                           f"({'higher is better' if o.direction == 'max' else 'lower is better'})"
+                           for o in record.objectives)
     constraints = ", ".join(f"{k} = {v:g}" for k, v in record.constraints.items() if v is not None)
     weights = record.weights
     ref = record.accuracy_reference
@@ -313,8 +335,8 @@ def _settings_html(record: SelectionRecord) -> str:
     ]
     if record.energy_guard:
         rows.append(("energy guard", record.energy_guard))
-    return ("<table>" + "".join(f"<tr><th scope='row'>{_e(k)}</th><td>{_collapsed(v, 160)}</td></tr>"
-                                for k, v in rows) + "</table>")
+    return ("<div class='scroll'><table>" + "".join(f"<tr><th scope='row'>{_e(k)}</th><td>{_collapsed(v, 160)}</td></tr>"
+                                                    for k, v in rows) + "</table></div>")
 
 
 def _verdicts(record: SelectionRecord) -> str:
@@ -329,7 +351,8 @@ def _collapsed(text: str, limit: int = _REASON_SHORT) -> str:
     if len(text) <= limit:
         return _e(text)
     head = text[:limit - 20].rsplit(" ", 1)[0].rstrip(",;:")
-    return f"<details><summary>{_e(head)} &hellip;</summary>{_e(text)}</details>"
+    # on paper the whole text shows and its summary (its start) does not: printed once
+    return f"<details class=\"clip\"><summary>{_e(head)} &hellip;</summary>{_e(text)}</details>"
 
 
 def _candidates_html(record: SelectionRecord) -> str:
@@ -360,7 +383,7 @@ def _candidates_html(record: SelectionRecord) -> str:
         )
     note = ('<p class="muted">Figures rounded to 3 significant figures; below each, its 95 % interval '
             "(accuracy: Wilson, from the test rows; the others: the benchmark's rounds).</p>")
-    return f"{note}<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f"{note}<div class=\"scroll\"><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
 
 
 def selection_html(record: SelectionRecord) -> str:
