@@ -272,7 +272,7 @@ def test_both_reports_render_in_chromium(chromium, tmp_path, models, max_drop, e
     assert total.significant and inference.significant  # the int8 variants save beyond the noise here
     # plan mode: the headline's saving is the model choice's, which happened; the gate's is "would have"
     assert headline.startswith("Saved ") and "by the model choice" in headline
-    assert "Would have saved" in headline and "had training waited" in headline
+    assert "would have saved a further" in headline and "so this did not happen" in headline
     assert f"{car_distance_text(inference.g.estimate)} [" in headline and "driven by an average new car" in headline
     assert "saved [95 % interval]" in sustainability["headers"]
     _check_rounded(sustainability["cells"] + [headline] + [p["desc"] for p in sustainability["plots"]])
@@ -415,7 +415,7 @@ def test_plan_mode_keeps_would_have_saved_apart_from_saved():
     first, rest = headline.split("</p>", 1)
     assert first.startswith("Saved ") and "by the model choice" in first
     training = report.saving("training")
-    assert "Would have saved" in rest and "had training waited" in rest
+    assert "would have saved a further" in rest and "did not happen" in rest
     assert "Saved" not in rest  # the hypothetical saving is not called saved
     assert "training, had it waited (plan mode: not realized)" in text  # the savings chart's lever
 
@@ -459,7 +459,9 @@ def test_long_and_hostile_names_are_shortened_on_plots_escaped_and_fit_the_page(
 
 
 def test_the_chosen_star_is_hollow_so_a_point_under_it_shows():
-    """The chosen marker has no fill: a front member at (nearly) the same place stays visible."""
+    """The chosen marker has no fill: a front member at (nearly) the same place stays visible; its
+    leader line runs through no other point."""
+    import math
     import re
 
     record, _ = _reports(1, 1.0)
@@ -468,6 +470,18 @@ def test_the_chosen_star_is_hollow_so_a_point_under_it_shows():
         chosen = [g for g in re.findall(r'<g id="[^"]*-pt-\d+"><title>(.*?)</title>(.*?)</g>\s*</g>', plot, flags=re.S)
                   if "(chosen)" in g[0]]
         assert chosen and "fill: none" in chosen[0][1]
+        # the chosen's leader line, if drawn, passes no other point closer than 7 pt (SVG units)
+        centres = [tuple(map(float, m)) for m in re.findall(r'<use [^>]*x="([\d.]+)" y="([\d.]+)"', plot)]
+        # the leader lines are quadratic paths; the chosen's in its colour
+        for line in re.finditer(r'd="M ([\d.]+) ([\d.]+)\s*Q [\d.]+ [\d.]+ ([\d.]+) ([\d.]+)\s*" '
+                                r'style="fill: none; stroke: #b71c1c', plot):
+            x0, y0, x1, y1 = map(float, line.groups())
+            for cx, cy in centres:
+                if math.hypot(cx - x1, cy - y1) < 8:  # the chosen point itself, where the line ends
+                    continue
+                t = max(0.0, min(1.0, ((cx - x0) * (x1 - x0) + (cy - y0) * (y1 - y0))
+                                 / (((x1 - x0) ** 2 + (y1 - y0) ** 2) or 1.0)))
+                assert math.hypot(x0 + t * (x1 - x0) - cx, y0 + t * (y1 - y0) - cy) >= 7, (cx, cy)
 
 
 @pytest.mark.parametrize("which", ["sustainability", "selection"])

@@ -488,6 +488,14 @@ def _saving_words(saving, realized: bool = True, what: str = "") -> tuple[str, s
     return f"{verb} {_mass_interval(g)}{what}{percent}", "saved"
 
 
+def _tick(value: float) -> str:
+    """A tick label: 3 significant figures, no trailing zeros (30, not 30.0), a true minus sign."""
+    text = grams(value)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.replace("-", "\u2212")
+
+
 def _savings_svg(report: SustainabilityReport) -> str | None:
     """Savings by lever, each its estimate with the 95 % interval as an error bar; an increase
     in its own colour and hatched; a saving inside the noise grey and says so. The figures are
@@ -530,7 +538,7 @@ def _savings_svg(report: SustainabilityReport) -> str | None:
         span = (high - low) or 1.0
         ax.set_xlim(low - 0.05 * span, high + 0.05 * span)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: grams(v).replace("-", "\u2212")))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _tick(v)))
         description = "; ".join(f"{label}: {_saving_words(s, not (_plan(report) and part != 'inference'))[0]}"
                                 for (part, _), (label, s) in zip(
                                     [(p, l) for p, l in _LEVERS if report.saving(p) is not None], bars))
@@ -600,12 +608,12 @@ text-align:left;vertical-align:top} th{background:#f5f5f5} td.num{text-align:rig
 white-space:nowrap}
 .muted{color:#555;font-size:.9em} details.basis{font-weight:normal;font-size:.88em;max-width:26rem} details summary{cursor:pointer;color:#1a4f8b}
 figure{margin:1em 0} svg.plot{width:100%;height:auto} figcaption{color:#555;font-size:.9em}
-.scroll{overflow-x:auto;max-width:100%} td,th{overflow-wrap:anywhere} figure{overflow-x:auto}
+.scroll{overflow-x:auto;max-width:100%} td,th{overflow-wrap:break-word} figure{overflow-x:auto}
 svg.plot{min-width:560px}
 h2{break-after:avoid}
 @media print{body{max-width:none;margin:0;font-size:10.5pt} .headline{break-inside:avoid}
 h2{break-after:avoid;break-inside:avoid} svg.plot{min-width:0} .scroll{overflow:visible}
-table{table-layout:fixed;width:100%} td.num{white-space:normal}
+table{table-layout:fixed;width:100%} td,th{overflow-wrap:anywhere} td.num{white-space:normal}
 figure,tr{break-inside:avoid} details::details-content{content-visibility:visible;display:block}
 details summary{color:#222} details summary::marker{content:""}}
 @page{margin:1.5cm}
@@ -654,9 +662,16 @@ def _headline(report: SustainabilityReport) -> str:
     elif not blocked:
         lines.insert(0, f"Saved: {e(report.saved_text)}")
     if plan and training_saving is not None and not blocked:
-        hypothetical, _ = _saving_words(training_saving, realized=False)
-        lines.append(e(hypothetical) + " more had training waited for the window (plan mode: the candidates "
-                     "trained at once, so this did not happen)")
+        g = training_saving.g
+        if not training_saving.significant:
+            hypothetical = f"Waiting for the window would have made no significant difference: {_mass_interval(g)}"
+        elif g.estimate >= 0:
+            hypothetical = f"Waiting for the window would have saved a further {_mass_interval(g)}"
+        else:
+            hypothetical = f"Waiting for the window would have emitted {_mass_interval(g, -1.0)} more"
+        if training_saving.percent is not None and training_saving.significant:
+            hypothetical += f" ({_percent(abs(training_saving.percent.estimate))} % of training's carbon)"
+        lines.append(e(hypothetical) + "; plan mode: the candidates trained at once, so this did not happen")
     cls = {"saved": "headline", "increase": "headline increase", "none": "headline none"}[kind]
     if blocked:
         cls += " blocked"

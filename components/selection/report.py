@@ -47,7 +47,7 @@ h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em}
 .verdict .head{font-size:1.2em;font-weight:600;margin:0 0 .3em}
 .ok{background:#e8f5e9;border:1px solid #66bb6a} .blocked{background:#ffebee;border:1px solid #e57373}
 table{border-collapse:collapse;font-size:.9em} th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top;
-overflow-wrap:anywhere} .scroll{overflow-x:auto;max-width:100%} h2{break-after:avoid}
+overflow-wrap:break-word} .scroll{overflow-x:auto;max-width:100%} h2{break-after:avoid}
 figure.plot{overflow-x:auto} figure.plot svg{min-width:560px}
 th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.num .ci{display:block;color:#555;font-size:.85em}
@@ -56,7 +56,8 @@ figure.plot{margin:0 0 1.2em} figure.plot svg{width:100%;height:auto}
 .muted{color:#555;font-size:.9em} code{background:#f5f5f5;padding:0 3px} details summary{cursor:pointer;color:#1a4f8b}
 @media print{body{max-width:none;margin:0;font-size:10pt} figure,tr,.verdict{break-inside:avoid}
 h2{break-after:avoid;break-inside:avoid} figure.plot svg{min-width:0} .scroll{overflow:visible}
-table{table-layout:fixed;width:100%} td.num{white-space:normal} details.clip>summary{display:none}
+table{table-layout:fixed;width:100%} td,th{overflow-wrap:anywhere} td.num{white-space:normal}
+details.clip>summary{display:none}
 details::details-content{content-visibility:visible;display:block} details summary{color:#222}}
 @page{margin:1.5cm}
 """
@@ -192,6 +193,30 @@ def spread_labels(positions: list[float], gap: float) -> list[float]:
     return out
 
 
+def _drop_crossing_leader(figure, ax, text, label_at: tuple[float, float], at: tuple[float, float],
+                          others: list[tuple[float, float]], clearance_pt: float = 7.0) -> bool:
+    """Hide ``text``'s leader line (from its label to the point ``at``, data coordinates) when it
+    passes within ``clearance_pt`` of another plotted point (after the figure's layout; the label
+    at ``label_at``, axes fraction); the
+    label stays, in the chosen's colour, and the hollow star is the only one. True if hidden."""
+    figure.draw_without_rendering()
+    transform = ax.transData
+    end = transform.transform(at)
+    start = ax.transAxes.transform(label_at)
+    dx, dy = end[0] - start[0], end[1] - start[1]
+    length2 = dx * dx + dy * dy or 1.0
+    limit = clearance_pt * figure.dpi / 72.0
+    for other in others:
+        if other == at:
+            continue
+        ox, oy = transform.transform(other)
+        t = min(1.0, max(0.0, ((ox - start[0]) * dx + (oy - start[1]) * dy) / length2))
+        if math.hypot(start[0] + t * dx - ox, start[1] + t * dy - oy) < limit:
+            text.arrow_patch.set_visible(False)
+            return True
+    return False
+
+
 def _svg_plot(record: SelectionRecord, x: str, y: str) -> str:
     import matplotlib
 
@@ -228,7 +253,9 @@ def _svg_plot(record: SelectionRecord, x: str, y: str) -> str:
                     edge = {"c": colour}
                 dot = ax.scatter([px * fx], [py * fy], s=size, marker=marker,
                                  zorder={"chosen": 4, "front": 3}.get(status, 2),
-                                 label=label_text if status not in seen else None, **edge)
+                                 label=None if status in seen else
+                                 (_mpl_text(f"chosen: {_short_name(c.name, 30)}") if status == "chosen" else label_text),
+                                 **edge)
                 seen.add(status)
                 dot.set_gid(f"pt-{k}")
                 hover[f"pt-{k}"] = (f"{c.name} ({label_text}): {_SHORT.get(y, y)} {_figure_text(c, y, fy, uy)}; "
@@ -260,6 +287,7 @@ def _svg_plot(record: SelectionRecord, x: str, y: str) -> str:
         if len(front) > _LABEL_MAX:  # evenly along the front, its two ends included
             front = [front[round(k * (len(front) - 1) / (_LABEL_MAX - 1))] for k in range(_LABEL_MAX)]
         named += front
+        chosen_label = None
         axes_height = height - 1.6  # inches: the figure less its title, axis labels and legend
         gap = 0.17 / axes_height  # one 8 pt line and its spacing, in axes fractions
         wanted = [((p[1] * fy) - y0) / ((y1 - y0) or 1.0) for _, p in named]
@@ -273,11 +301,15 @@ def _svg_plot(record: SelectionRecord, x: str, y: str) -> str:
                                arrowprops={"arrowstyle": "-", "color": "#b71c1c" if chosen else "#777777",
                                            "linewidth": 0.7, "shrinkA": 1, "shrinkB": 5})
             text.set_gid(f"label-{k}")
+            if chosen:
+                chosen_label = (text, (1.03, at), (px * fx, py * fy))
         unnamed = sum(c.status == "front" for c, _ in points) - len(front)
         if unnamed > 0:
             ax.annotate(f"+{unnamed} more on the front: hover or see the table", (1.03, -0.08),
                         xycoords="axes fraction", fontsize=7.5, color="#555555", annotation_clip=False)
         figure.legend(loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+        if chosen_label is not None:  # its leader line must not run through other points: dropped if it would
+            _drop_crossing_leader(figure, ax, *chosen_label, [(p[0] * fx, p[1] * fy) for _, p in points])
         chosen = next((c for c in record.candidates if c.status == "chosen"), None)
         description = (f"{len(points)} of {len(record.candidates)} candidates plotted, {label_y} against {label_x}; "
                        f"front: {', '.join(record.front) or 'none'}; "
