@@ -353,6 +353,8 @@ def test_a_net_increase_reads_as_emitted_more_in_a_warning_style(chromium, tmp_p
     and the baseline serves: the run emitted more. The headline says "Emitted X more", never a
     negative saving, in the warning style; the car distance is positive and "more"; the bar is
     the increase's colour, not the saving's green."""
+    import re
+
     evaluations, trainings, entries = _fp32_only()
     record = select_model(candidates_from_evaluations(evaluations)).to_record()
     report = build_sustainability_report(_decision(window_intensity=400.0, mode="wait"), trainings, entries, record,
@@ -366,13 +368,16 @@ def test_a_net_increase_reads_as_emitted_more_in_a_warning_style(chromium, tmp_p
     headline = probe["headline"]
     assert headline.startswith("Emitted ") and " more" in headline.split("\n")[0], headline
     assert "Saved" not in headline and " -" not in headline and "\u2212" not in headline.split("\n")[0]
-    assert "more [" in headline and "driven by an average new car" in headline  # ≈ 12 cm more [...]
+    assert "more [" in headline and "driven by an average new car" in headline  # ≈ 2.2 cm more [0.95 to 4.4 cm]
+    near, far = sorted((total.g.low, total.g.high), key=abs)
+    assert f"[{car_distance_text(near)} to {car_distance_text(far)}]" in headline  # in order
     assert 'class="headline increase"' in text
     savings = next(p for p in probe["plots"] if p["title"].startswith("Carbon saved"))
     assert "Emitted" in savings["desc"] and "Saved" not in savings["desc"]
     assert "#b34700" in text.split('id="savings-title"')[1].split("</svg>")[0]  # the increase's colour
     assert "#2e7d32" not in text.split('id="savings-title"')[1].split("</svg>")[0]  # no saving green
     assert any(cell.startswith("emitted ") and " more" in cell for cell in probe["cells"])
+    assert not any(re.search(r"(^|[\s\[])[-\u2212]\d", cell) for cell in probe["cells"]), probe["cells"]  # none negative
     _check_rounded(probe["cells"] + [headline])
 
 

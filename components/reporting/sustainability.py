@@ -527,8 +527,11 @@ def _savings_svg(report: SustainabilityReport) -> str | None:
                         fmt="none", ecolor="#222222", elinewidth=1.2, capsize=4)
             words = ("no significant difference" if not saving.significant else
                      ("increase" if increase else "saved"))
-            figure_text = f"{grams(g.estimate / size)} [{grams(g.low / size)} to {grams(g.high / size)}] {unit}"
-            ticks.append(f"{label}\n{figure_text}, {words}")
+            sign = -1.0 if increase else 1.0
+            est, low, high = sign * g.estimate / size, *sorted((sign * g.low / size, sign * g.high / size))
+            interval = "" if grams(low) == grams(high) else f" [{grams(low)} to {grams(high)}]"
+            figure_text = f"{grams(est)}{interval} {unit}"
+            ticks.append(f"{label}\n" + (f"emitted {figure_text} more" if increase else f"{figure_text}, {words}"))
         ax.axvline(0, color="#222222", linewidth=0.8)
         ax.set_yticks(ys, ticks, fontsize=8)
         ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
@@ -604,8 +607,7 @@ h1{font-size:1.6em;margin:0 0 .3em} h2{font-size:1.15em;margin-top:1.8em}
 .headline dl{display:grid;grid-template-columns:max-content 1fr;gap:.25em 1em;margin:.4em 0 0}
 .headline dt{font-weight:600} .headline dd{margin:0}
 table{border-collapse:collapse;font-size:.92em;width:100%} th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;
-text-align:left;vertical-align:top} th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums;
-white-space:nowrap}
+text-align:left;vertical-align:top} th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums}
 .muted{color:#555;font-size:.9em} details.basis{font-weight:normal;font-size:.88em;max-width:26rem} details summary{cursor:pointer;color:#1a4f8b}
 figure{margin:1em 0} svg.plot{width:100%;height:auto} figcaption{color:#555;font-size:.9em}
 .scroll{overflow-x:auto;max-width:100%} td,th{overflow-wrap:break-word} figure{overflow-x:auto}
@@ -656,8 +658,9 @@ def _headline(report: SustainabilityReport) -> str:
         if kind != "none":
             more = " more" if kind == "increase" else ""
             would = "" if main_realized else "would have been "
+            near, far = sorted((main.g.low, main.g.high), key=abs)
             familiar = (f'<p class="familiar">&asymp; {e(car_distance_text(main.g.estimate))}{more} '
-                        f"[{e(car_distance_text(main.g.low))} to {e(car_distance_text(main.g.high))}] "
+                        f"[{e(car_distance_text(near))} to {e(car_distance_text(far))}] "
                         f"{would}driven by an average new car in Europe<sup>*</sup></p>")
     elif not blocked:
         lines.insert(0, f"Saved: {e(report.saved_text)}")
@@ -679,7 +682,8 @@ def _headline(report: SustainabilityReport) -> str:
     s, b = i.selected, i.baseline
     if s is not None:
         why = f"the {e(i.selection_rule)} rule" if i.selection_rule else "the selection"
-        among = (f" among {i.selection_front} front member(s) of {i.selection_candidates} candidates"
+        among = (f" among {i.selection_front} front member(s) of {i.selection_candidates} "
+                 f"candidate{'' if i.selection_candidates == 1 else 's'}"
                  if i.selection_front is not None and i.selection_candidates is not None else "")
         verdicts = ", ".join(f"{e(_OBJECTIVE_NAMES.get(k, k.replace('_', ' ')))} {e(v)}"
                              for k, v in (i.selection_verdicts or {}).items())
@@ -746,6 +750,9 @@ def _table(report: SustainabilityReport) -> str:
                 grams_cell = f"emitted {_mass_interval(saving.g, -1.0)} more"
             percent_cell = ("-" if saving.percent is None or not saving.significant else
                             _interval_text(saving.percent, fmt=_percent))
+            if saving.significant and saving.percent is not None and saving.g.estimate < 0:
+                pct = saving.percent
+                percent_cell = f"{_interval_text(type(pct)(-pct.estimate, -pct.high, -pct.low), fmt=_percent)} more"
         label = {"training": "training (fits' energy at the gate's intensities)",
                  "inference": f"inference ({i.expected_inferences:,.0f} "
                               f"{'inference' if i.expected_inferences == 1 else 'inferences'})"}.get(part, part)
