@@ -430,6 +430,15 @@ def _mass_interval(figure, sign: float = 1.0) -> str:
     return f"{grams(est / size)} {unit} CO2eq [{grams(low / size)} to {grams(high / size)} {unit}]"
 
 
+def mass_interval_text(figure, unit: str | None = None) -> str:
+    """An estimate and its 95 % interval for a terminal or a page: ``22.9 mg CO2eq [18.1 to 27.0
+    mg]`` (a mass, its unit chosen to read), or with ``unit`` (``%``) three significant figures
+    in that unit; an interval whose ends round alike is left out."""
+    if unit is None:
+        return _mass_interval(figure)
+    return _interval_text(figure, f" {unit}", fmt=_percent)
+
+
 def _interval_text(figure, unit: str = "", fmt=grams) -> str:
     """An estimate and its interval; the estimate alone when the interval rounds to one figure."""
     if fmt(figure.low) == fmt(figure.high):

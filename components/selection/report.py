@@ -408,7 +408,8 @@ def _candidates_html(record: SelectionRecord) -> str:
         status = _STYLE.get(c.status, (c.status,))[0]
         why = "; ".join(c.reasons)
         if c.status in ("chosen", "front") and c.normalized:
-            why = "normalised: " + ", ".join(f"{k} {_num(v, 3)}" for k, v in c.normalized.items())
+            why = "normalised: " + ", ".join(f"{_SHORT.get(k, k.replace('_', ' '))} {_num(v, 3)}"
+                                             for k, v in c.normalized.items())
         rows.append(
             f'<tr class="{_e(c.status)}"><td>{_e(c.name)}</td><td>{_e(status)}</td>{"".join(cells)}'
             f'<td class="num">{_num(c.score)}</td><td>{_collapsed(why)}</td></tr>'
