@@ -403,6 +403,7 @@ def test_a_blocked_selection_draws_no_zero_inference_and_says_promotion_was_bloc
     comparison = next(p for p in probe["plots"] if p["title"] == "Carbon as scheduled and as optimized")
     optimized = comparison["desc"].split("as optimized:")[1]
     assert "inference n/a" in optimized and "no model selected" in optimized
+    assert "of training's carbon as scheduled" in headline  # the percentage says what it is of
     assert "inference 0 " not in optimized and "inference 0." not in optimized
     sel = tmp_path / "blocked-selection.html"
     sel.write_text(selection_html(record), encoding="utf-8")
@@ -535,3 +536,13 @@ def test_a_local_run_names_its_reports_with_an_html_extension(chromium, tmp_path
     loaded = chromium.load(copy, probe="() => document.querySelectorAll('svg.plot').length")
     assert loaded.probe == 2  # parsed as HTML, not shown as text
     assert html_copy(tmp_path / "missing") is None
+
+
+def test_the_two_most_accurate_references_are_told_apart():
+    """The sustainability baseline (fp32 of the most accurate candidate) and the selection's
+    accuracy reference (the most accurate variant of any precision) may differ; each report
+    says which it is, so "the most accurate" never names two different variants unexplained."""
+    record, report = _reports(10, 20.0)
+    assert record.accuracy_reference["name"] != report.inference.baseline.name  # int8_static vs fp32 here
+    assert "the unquantized fp32 of the most accurate candidate" in sustainability_html(report)
+    assert "the most accurate variant, any precision" in selection_html(record)

@@ -472,7 +472,7 @@ def _lever_label(report: SustainabilityReport, part: str, label: str) -> str:
     return label
 
 
-def _saving_words(saving, realized: bool = True, what: str = "") -> tuple[str, str]:
+def _saving_words(saving, realized: bool = True, what: str = "", of: str = "the run") -> tuple[str, str]:
     """(the sentence's lead and figure, its kind: 'saved', 'increase' or 'none') for one saving:
     "Saved 22.9 mg CO2eq [...]", "Emitted 4.1 mg CO2eq [...] more", "Would have saved ...",
     "No significant difference: ..."."""
@@ -486,10 +486,10 @@ def _saving_words(saving, realized: bool = True, what: str = "") -> tuple[str, s
         pct = saving.percent
         low, high = sorted((sign * pct.low, sign * pct.high))
         if _percent(low) == _percent(high):
-            percent = f", {_percent(sign * pct.estimate)} % of the run as scheduled"
+            percent = f", {_percent(sign * pct.estimate)} % of {of} as scheduled"
         else:
             percent = (f", {_percent(sign * pct.estimate)} % [{_percent(low)} to {_percent(high)} %] "
-                       "of the run as scheduled")
+                       f"of {of} as scheduled")
     if increase:
         verb = "Emitted" if realized else "Would have emitted"
         return f"{verb} {_mass_interval(g, -1.0)} more{what}{percent}", "increase"
@@ -588,7 +588,7 @@ def _comparison_svg(report: SustainabilityReport) -> str | None:
             missing = [part for part, v in (("training", a), ("inference", b)) if v is None]
             if missing:
                 reason = ("no model selected" if "inference" in missing and i.selected is None else "unavailable")
-                note = f"total n/a: {' and '.join(missing)} {reason}"
+                note = f"total n/a: {' and '.join(missing)} {reason if reason == 'unavailable' else 'n/a (' + reason + ')'}"
             else:
                 note = f"{grams((a + b) / size)} {unit}"
             top = max(top, ((a or 0.0) + (b or 0.0)) / size)
@@ -650,19 +650,18 @@ def _headline(report: SustainabilityReport) -> str:
     lines: list[str] = []  # the headline's figures, the first the main one
     kind = "none"
     if blocked:
-        lines.append("Promotion blocked: no model was selected, so the model choice saved nothing"
-                     + (f" ({e(i.selection_reason[:160])}{'&hellip;' if len(i.selection_reason or '') > 160 else ''})"
-                        if i.selection_reason else "") + ".")
-        main = training_saving
+        lines.append("Promotion blocked: no model was selected, so the model choice saved nothing.")
+        main, of = training_saving, "training's carbon"
         main_realized = not plan
         what = " by training in the gate's window"
     elif plan:  # the training saving did not happen: the model choice's did (over the expected volume)
         main, main_realized, what = inference_saving, True, " by the model choice (over the expected inferences)"
+        of = "inference's carbon"
     else:
-        main, main_realized, what = total, True, ""
+        main, main_realized, what, of = total, True, "", "the run"
     familiar = ""
     if main is not None:
-        text, kind = _saving_words(main, main_realized, what)
+        text, kind = _saving_words(main, main_realized, what, of)
         lines.insert(0 if not blocked else 1, e(text))
         if kind != "none":
             more = " more" if kind == "increase" else ""
@@ -696,13 +695,17 @@ def _headline(report: SustainabilityReport) -> str:
                  if i.selection_front is not None and i.selection_candidates is not None else "")
         verdicts = ", ".join(f"{e(_OBJECTIVE_NAMES.get(k, k.replace('_', ' ')))} {e(v)}"
                              for k, v in (i.selection_verdicts or {}).items())
-        against = (f"; against the baseline {e(b.name)} (the most accurate candidate, fp32): {verdicts}"
+        against = (f"; against the baseline {e(b.name)} (the unquantized fp32 of the most accurate candidate; the selection's accuracy reference "
+                   f"is the most accurate variant of any precision): {verdicts}"
                    if b is not None and verdicts else "")
         accuracy = "" if b is None else (f" Accuracy {s.accuracy * 100:.1f} % against {b.accuracy * 100:.1f} %; "
                                          f"accuracy given up: {e(report.accuracy_given_up_text)}.")
         reason = (f"<details><summary>the selection's full reason</summary><p>{e(i.selection_reason)}</p></details>"
                   if i.selection_reason else "")
         items.append(("Selected", f"<b>{e(s.name)}</b> by {why}{among}{against}.{accuracy}{reason}"))
+    elif i.selection_reason:
+        items.append(("Selection", f"promotion blocked.<details><summary>why</summary><p>{e(i.selection_reason)}</p>"
+                                   "</details>"))
     if t.chosen_region:
         window = (f" in the window {e(_when(t.window_start))} to {e(_when(t.window_end))}"
                   if t.window_start else "")

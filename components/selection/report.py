@@ -358,7 +358,8 @@ def _settings_html(record: SelectionRecord) -> str:
         ("objectives", objectives or "-"),
         ("constraints", constraints or "none"),
         ("weights", ", ".join(f"{k} {v:.3g}" for k, v in weights.items()) if weights else "-"),
-        ("accuracy reference", reference),
+        ("accuracy reference (the most accurate variant, any precision: accuracy drops are measured from it; "
+         "the baseline below is an fp32)", reference),
         ("scores", record.score_direction or "-"),
         ("ties", record.tie_break or "-"),
         ("dominance", record.dominance or "-"),
