@@ -590,8 +590,9 @@ def _check_constraints(c: Candidate, constraints: Constraints, best_accuracy: fl
         drop_figure = None if figure is None else (100.0 * (best_accuracy - figure[1]),
                                                    100.0 * (best_accuracy - figure[0]))
         check("max_accuracy_drop_points", ACCURACY, constraints.max_accuracy_drop_points, drop, drop_figure, True,
-              f"accuracy drop {'missing' if drop is None else f'{drop:.4g}'} points against the most accurate "
-              f"candidate ({best_accuracy:.6g}) > max_accuracy_drop_points {constraints.max_accuracy_drop_points:g}",
+              f"accuracy drop {'missing' if drop is None else f'{drop:.3g}'} points against the most accurate "
+              f"variant ({100 * best_accuracy:.3g} %) > max_accuracy_drop_points "
+              f"{constraints.max_accuracy_drop_points:g}",
               slack=_POINTS_EPS)
     for limit_name, metric in (("max_latency_ms", LATENCY_P95), ("max_sci", SCI)):
         limit = getattr(constraints, limit_name)
