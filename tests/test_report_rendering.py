@@ -424,6 +424,7 @@ def test_plan_mode_keeps_would_have_saved_apart_from_saved():
     assert "would have saved a further" in rest and "did not happen" in rest
     assert "Saved" not in rest  # the hypothetical saving is not called saved
     assert "training, had it waited (plan mode: not realized)" in text  # the savings chart's lever
+    assert "as optimized (training: had it waited): training" in text  # the comparison chart's description
 
 
 def _hostile_names():

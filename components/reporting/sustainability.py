@@ -569,7 +569,8 @@ def _comparison_svg(report: SustainabilityReport) -> str | None:
     t, i = report.training, report.inference
     if all(v is None for v in (t.scheduled_g, t.optimized_g, i.scheduled_g, i.optimized_g)):
         return None
-    rows = [("as scheduled", t.scheduled_g, i.scheduled_g), ("as optimized", t.optimized_g, i.optimized_g)]
+    optimized = "as optimized\n(training: had it waited)" if _plan(report) else "as optimized"
+    rows = [("as scheduled", t.scheduled_g, i.scheduled_g), (optimized, t.optimized_g, i.optimized_g)]
     size, unit = mass_unit(*(a + b for _, a, b in rows if a is not None and b is not None),
                            *(v for _, a, b in rows for v in (a, b)))
     noun = "inference" if i.expected_inferences == 1 else "inferences"
@@ -594,7 +595,7 @@ def _comparison_svg(report: SustainabilityReport) -> str | None:
             top = max(top, ((a or 0.0) + (b or 0.0)) / size)
             ax.annotate(note, ((a or 0.0) / size + (b or 0.0) / size, y), xytext=(6, 0), textcoords="offset points",
                         va="center", fontsize=8, color="#222222")
-            described.append(f"{label}: training {mass_text(a)} + inference {mass_text(b)}"
+            described.append(f"{label.replace(chr(10), ' ')}: training {mass_text(a)} + inference {mass_text(b)}"
                              + (f" ({note})" if missing else ""))
         ax.set_yticks(ys, [r[0] for r in rows])
         ax.set_xlim(0, top * 1.45 or 1.0)
