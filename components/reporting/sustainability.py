@@ -626,6 +626,7 @@ h2{break-after:avoid}
 @media print{body{max-width:none;margin:0;font-size:10.5pt} .headline{break-inside:avoid}
 h2{break-after:avoid;break-inside:avoid} svg.plot{min-width:0} .scroll{overflow:visible}
 table{table-layout:fixed;width:100%} td,th{overflow-wrap:anywhere} td.num{white-space:normal}
+thead th:first-child{width:28%} thead th{overflow-wrap:break-word;hyphens:auto}
 figure,tr{break-inside:avoid} details::details-content{content-visibility:visible;display:block}
 details summary{color:#222} details summary::marker{content:""}}
 @page{margin:1.5cm}
