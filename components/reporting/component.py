@@ -18,7 +18,8 @@ def sustainability_report(
     metrics: Output[Metrics],
     report: Output[HTML],
     expected_lifetime_inferences: float = 100000000.0,
-) -> NamedTuple("ReportOutputs", [("saved_g", float), ("saved_percent", float)]):
+) -> NamedTuple("ReportOutputs", [("saved_g", float), ("saved_percent", float),
+                                 ("unrealized_training_saved_g", float)]):
     """Compare the run as scheduled against as optimized: training emissions at submission time
     against in the gate's window, and inference carbon over the expected volume for the baseline
     (the most accurate candidate, fp32) against the selected variant; the total saved and the
@@ -38,9 +39,14 @@ def sustainability_report(
         report: The report as a self-contained HTML page: a headline (the chosen model and why, where
             and when training ran, the saving with its 95 % interval and as distance driven by an
             average new car), the savings by lever with their intervals, the table and the caveats.
-        saved_g: Estimated grams CO2eq saved in total (0 when its 95 % interval includes zero: no
-            significant difference; -1 when a part is unavailable).
+        saved_g: Estimated grams CO2eq the run saved, as realised (what the headline says): the total
+            when training waited for the window (or ran at once because now was best); in plan mode
+            (training did not wait) the model choice's saving only. 0 when its 95 % interval includes
+            zero (no significant difference); -1 when a part is unavailable.
         saved_percent: The same as a percentage of the scheduled total (0 when not significant, -1 when unavailable).
+        unrealized_training_saved_g: Plan mode: what waiting for the window would have saved on
+            training, which did not happen and is not in saved_g (0 when not significant or not plan
+            mode; -1 when unavailable).
     """
     from collections import namedtuple
 
@@ -54,6 +60,7 @@ def sustainability_report(
         write_record,
     )
     from greenkfp.components.reporting import build_sustainability_report, sustainability_html
+    from greenkfp.components.reporting.sustainability import component_outputs
 
     built = build_sustainability_report(
         read_record(GateDecisionRecord, decision.path), [read_record(TrainingRecord, a.path) for a in training_records],
@@ -66,10 +73,5 @@ def sustainability_report(
     write_atomic(report.path, sustainability_html(built))
     for name, value in built.metrics().items():
         metrics.log_metric(name, value)
-    total = built.saving("total")
-    outputs = namedtuple("ReportOutputs", ["saved_g", "saved_percent"])
-    if total is None:
-        return outputs(-1.0, -1.0)
-    significant = total.significant  # no significant difference: 0, not a number noise made up
-    return outputs(total.g.estimate if significant else 0.0,
-                   total.percent.estimate if significant and total.percent is not None else 0.0)
+    outputs = namedtuple("ReportOutputs", ["saved_g", "saved_percent", "unrealized_training_saved_g"])
+    return outputs(**component_outputs(built))

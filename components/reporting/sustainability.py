@@ -813,3 +813,37 @@ def sustainability_html(report: SustainabilityReport) -> str:
           "gCO2eq/kWh (intensity), percentage points (accuracy).</p>"
         "</body></html>\n"
     )
+
+
+def component_outputs(report: SustainabilityReport) -> dict[str, float]:
+    """The sustainability component's outputs, saying what the headline says.
+
+    ``saved_g``: grams CO2eq the run saved, as realised. A run that waited (or ran at once
+    because now was best): the total. Plan mode (the run did not wait): only the model choice's
+    saving over the expected inferences; the training saving did not happen and is
+    ``unrealized_training_saved_g`` (0 otherwise). ``saved_percent``: ``saved_g`` as a percentage
+    of the scheduled total. Each is 0 when its 95 % interval includes zero (no significant
+    difference) and -1 when a part is unavailable; a blocked selection saved nothing by the model
+    choice (0)."""
+    plan = _plan(report)
+    training = report.saving("training")
+    unrealized = 0.0
+    if plan:
+        unrealized = -1.0 if training is None else (training.g.estimate if training.significant else 0.0)
+        realised = report.saving("inference")
+        scheduled = report.total.scheduled_g
+        if realised is None:
+            if report.inference.selected is None:  # blocked: the model choice saved nothing; training did not wait
+                return {"saved_g": 0.0, "saved_percent": 0.0, "unrealized_training_saved_g": unrealized}
+            return {"saved_g": -1.0, "saved_percent": -1.0, "unrealized_training_saved_g": unrealized}
+        if not realised.significant:
+            return {"saved_g": 0.0, "saved_percent": 0.0, "unrealized_training_saved_g": unrealized}
+        percent = 100.0 * realised.g.estimate / scheduled if scheduled else 0.0
+        return {"saved_g": realised.g.estimate, "saved_percent": percent, "unrealized_training_saved_g": unrealized}
+    total = report.saving("total")
+    if total is None:
+        return {"saved_g": -1.0, "saved_percent": -1.0, "unrealized_training_saved_g": unrealized}
+    significant = total.significant  # no significant difference: 0, not a number noise made up
+    return {"saved_g": total.g.estimate if significant else 0.0,
+            "saved_percent": total.percent.estimate if significant and total.percent is not None else 0.0,
+            "unrealized_training_saved_g": unrealized}
