@@ -135,13 +135,17 @@ def _change_in_period(period_s: int, events: list[_Event], now_s: float) -> int:
     return sum(e.change for e in events if e.time_s > now_s - period_s)
 
 
+def _replicas_at_period_start(current: int, up: list[_Event], down: list[_Event], period_s: int, now_s: float) -> int:
+    """The replicas at the start of a policy's period: today's, less the period's scale-ups, plus its scale-downs."""
+    return current - _change_in_period(period_s, up, now_s) + _change_in_period(period_s, down, now_s)
+
+
 def _scale_up_limit(current: int, up: list[_Event], down: list[_Event], rules: ScalingRules, now_s: float) -> int:
     if rules.select_policy == "Disabled":
         return current
     proposals = []
     for policy in rules.policies:
-        start = current - _change_in_period(policy.period_seconds, up, now_s) \
-            + _change_in_period(policy.period_seconds, down, now_s)
+        start = _replicas_at_period_start(current, up, down, policy.period_seconds, now_s)
         if policy.type == "Pods":
             proposals.append(start + policy.value)
         else:  # rounded up: else a small target would never scale up
@@ -154,8 +158,7 @@ def _scale_down_limit(current: int, up: list[_Event], down: list[_Event], rules:
         return current
     proposals = []
     for policy in rules.policies:
-        start = current - _change_in_period(policy.period_seconds, up, now_s) \
-            + _change_in_period(policy.period_seconds, down, now_s)
+        start = _replicas_at_period_start(current, up, down, policy.period_seconds, now_s)
         if policy.type == "Pods":
             proposals.append(start - policy.value)
         else:  # int32(float) truncates: the pods removed are rounded up
