@@ -1335,25 +1335,38 @@ class SustainabilityReport(_Record):
         """Numbers for the KFP UI. Each saving is logged with its 95 % interval and a
         ``_significant`` flag (1 or 0): a UI shows numbers only, and an estimate whose interval
         includes zero must not read as a saving."""
+        # plan mode: training did not wait, so it emitted its scheduled figure, and what waiting
+        # would have saved goes under names of its own ("_if_waited"), never into a saving
+        plan = self.training.realized is False
         figures = {
             "training_scheduled_g": self.training.scheduled_g,
-            "training_optimized_g": self.training.optimized_g,
+            "training_optimized_g": self.training.scheduled_g if plan else self.training.optimized_g,
             "inference_scheduled_g": self.inference.scheduled_g,
             "inference_optimized_g": self.inference.optimized_g,
             "accuracy_given_up_points": self.total.accuracy_given_up_points,
         }
+        if plan:
+            figures["training_if_waited_g"] = self.training.optimized_g
+
+        def add(name: str, saving: Saving, percent: IntervalFigure | None) -> None:
+            figures.update({f"{name}_g": saving.g.estimate, f"{name}_g_low": saving.g.low,
+                            f"{name}_g_high": saving.g.high,
+                            f"{name}_significant": 1.0 if saving.significant else 0.0})
+            if percent is not None:
+                figures.update({f"{name}_percent": percent.estimate, f"{name}_percent_low": percent.low,
+                                f"{name}_percent_high": percent.high})
+
         for part in ("training", "inference", "total"):
             saving = self.saving(part)
-            if saving is None:
-                continue
-            figures.update({f"{part}_saved_g": saving.g.estimate, f"{part}_saved_g_low": saving.g.low,
-                            f"{part}_saved_g_high": saving.g.high,
-                            f"{part}_saved_significant": 1.0 if saving.significant else 0.0})
-            if saving.percent is not None:
-                figures.update({f"{part}_saved_percent": saving.percent.estimate,
-                                f"{part}_saved_percent_low": saving.percent.low,
-                                f"{part}_saved_percent_high": saving.percent.high})
-        if self.saving("total") is None:  # no intervals (a report without savings): the point figures
+            if saving is not None:
+                add(f"{part}_saved_if_waited" if plan and part != "inference" else f"{part}_saved",
+                    saving, saving.percent)
+        realised = self.saving("inference")
+        if plan and realised is not None:  # the run's realised saving is the model choice's
+            scale = 100.0 / self.total.scheduled_g if self.total.scheduled_g else None
+            add("total_saved", realised, None if scale is None else IntervalFigure(
+                realised.g.estimate * scale, realised.g.low * scale, realised.g.high * scale))
+        elif self.saving("total") is None:  # no intervals (a report without savings): the point figures
             figures.update(total_saved_g=self.total.saved_g, total_saved_percent=self.total.saved_percent)
         return _finite_metrics(figures)
 

@@ -241,7 +241,7 @@ def _print_report(result: TrainingRun) -> None:
         console.print(f"[bold]{selection.verdict}[/bold]: {selection.reason}")
     if not report:
         return
-    from greenkfp.components.reporting.sustainability import mass_text, mass_interval_text
+    from greenkfp.components.reporting.sustainability import mass_text, saving_cells
 
     table = Table(title="sustainability report: as scheduled vs as optimized (CO2eq, estimated; 3 significant "
                         "figures)", title_justify="left")
@@ -254,17 +254,14 @@ def _print_report(result: TrainingRun) -> None:
     waited = report.training.realized is not False
     labels = {"training": "training (fit energy: run-now vs the gate's window"
                           + (")" if waited else "; plan mode: not waited)"),
-              "inference": f"inference ({report.inference.expected_inferences:,.0f} inferences)", "total": "total"}
+              "inference": f"inference ({report.inference.expected_inferences:,.0f} inferences)",
+              "total": "total" if waited else "total, had training waited (plan mode: not realized)"}
     for part, scheduled, optimized, saved, _ in report.rows():
         saving = report.saving(part)
         if saving is None:
             table.add_row(labels[part], g(scheduled), g(optimized), g(saved), "")
             continue
-        grams = mass_interval_text(saving.g).replace(" CO2eq", "")
-        share = "" if saving.percent is None else mass_interval_text(saving.percent, unit="%")
-        if not saving.significant:
-            grams, share = f"no significant difference ({grams})", ""
-        table.add_row(labels[part], g(scheduled), g(optimized), grams, share)
+        table.add_row(labels[part], g(scheduled), g(optimized), *saving_cells(saving))
     console.print(table)
     if selection and selection.significance:  # None or {} without a baseline
         verdicts = "; ".join(f"{name}: {item['verdict']}" for name, item in selection.significance.items())

@@ -314,8 +314,8 @@ def test_labels_are_spread_apart_and_kept_in_order():
 
 def test_the_car_conversion_is_the_eea_figure():
     assert CAR_G_CO2_PER_KM == 108.1
-    assert car_distance_text(108.1) == "1 km"
-    assert car_distance_text(0.2278) == "2.1 m"
+    assert car_distance_text(108.1) == "1.00 km"
+    assert car_distance_text(0.2278) == "2.11 m"
     assert car_distance_text(108_100) == "1,000 km"
 
 
@@ -519,8 +519,12 @@ def test_units_switch_for_tiny_and_huge_figures():
     assert mass_text(0.0229) == "22.9 mg CO2eq"
     assert mass_text(0.99996) == "1.00 g CO2eq"  # 999.96 mg rounds to 1 g, not "1,000 mg"
     assert mass_text(2500.0) == "2.50 kg CO2eq"
-    assert car_distance_text(0.0123) == "11 cm"
-    assert car_distance_text(-108.1) == "1 km"  # a magnitude: the caller says "more"
+    assert car_distance_text(0.0123) == "11.4 cm"
+    assert car_distance_text(-108.1) == "1.00 km"  # a magnitude: the caller says "more"
+    assert car_distance_text(108.1 * 92507) == "92,500 km"  # three significant figures, not 92,507
+    assert car_distance_text(1e-7) == "925 nm" and car_distance_text(1e-3) == "9.25 mm"  # never 0.00000092 cm
+    assert car_distance_text(108.0) == "999 m" and car_distance_text(108.09) == "1.00 km"
+    assert mass_text(3.2e6) == "3.20 t CO2eq" and mass_text(2.5e9) == "2,500 t CO2eq"  # tonnes from 1 t
     assert plain_number(0.00099999) == "0.00100" and plain_number(0.99996) == "1.00"
 
 
@@ -550,3 +554,104 @@ def test_the_two_most_accurate_references_are_told_apart():
     assert "the most accurate variant, any precision" in text
     # the accuracy-drop reasons in the table state the reference in %, as the table does, not as a fraction
     assert "against the most accurate variant (89.5 %)" in text and "candidate (0." not in text
+
+
+def _desc(svg_html: str, name: str) -> str:
+    import html as html_module
+
+    return html_module.unescape(svg_html.split(f'<desc id="{name}-desc">')[1].split("</desc>")[0])
+
+
+def test_each_levers_percentage_in_the_savings_chart_says_what_it_is_of():
+    """Training's percentage is of training's carbon, inference's of inference's, the total's of
+    the run: the chart's description (what a screen reader reads) must not call them all "of the run"."""
+    record, report = _reports(1, 1.0)
+    desc = _desc(sustainability_html(report), "savings")
+    parts = dict(part.split(": ", 1) for part in desc.split("; "))
+    training, inference, total = (next(v for k, v in parts.items() if k.startswith(p))
+                                  for p in ("training", "which model", "total"))
+    assert "of training's carbon as scheduled" in training and "of the run" not in training, training
+    assert "of inference's carbon as scheduled" in inference and "of the run" not in inference, inference
+    assert "of the run as scheduled" in total, total
+
+
+def test_a_promoted_model_without_sci_figures_is_unavailable_not_blocked(chromium, tmp_path):
+    """The selection promoted a model, but no SCI entry of it reached the report: the model
+    choice's saving is unavailable (-1 on the component's outputs), not "Promotion blocked" with
+    a saving of 0, and the comparison chart's note fits the plot."""
+    from greenkfp.components.reporting.sustainability import component_outputs
+
+    evaluations, trainings, entries = _run(1, seed=5)
+    record = select_model(candidates_from_evaluations(evaluations)).to_record()
+    assert record.promote
+    report = build_sustainability_report(_decision(mode="wait"), trainings, [], record, expected_lifetime_inferences=1e8)
+    assert report.inference.selected is None and report.promoted is True
+    page = tmp_path / "no-sci.html"
+    text = sustainability_html(report)
+    page.write_text(text, encoding="utf-8")
+    probe = _check_page(chromium, page, tmp_path / "shots" / "no-sci.png")
+    assert "blocked" not in probe["headline"].lower() and 'headline none blocked' not in text
+    assert "the selected model has no SCI figures" in probe["headline"]
+    assert "Saved " in probe["headline"] and "by training in the gate's window" in probe["headline"]
+    comparison = next(p for p in probe["plots"] if p["title"] == "Carbon as scheduled and as optimized")
+    assert "no model selected" not in comparison["desc"] and "inference unavailable" in comparison["desc"]
+    assert component_outputs(report)["saved_g"] == -1.0 and component_outputs(report)["saved_percent"] == -1.0
+
+
+def test_plan_mode_metrics_and_outputs_say_what_happened():
+    """Plan mode (training did not wait): the KFP metrics' savings and the component's outputs are
+    the realised saving (the model choice's); what waiting would have saved has names of its own,
+    and training as optimized is what it emitted (its scheduled figure)."""
+    from greenkfp.components.reporting.sustainability import component_outputs
+
+    record, report = _reports(1, 1.0)
+    assert report.training.realized is False
+    metrics, outputs = report.metrics(), component_outputs(report)
+    inference = report.saving("inference")
+    assert metrics["total_saved_g"] == inference.g.estimate == outputs["saved_g"]
+    assert metrics["total_saved_g_low"] == inference.g.low and metrics["total_saved_significant"] == 1.0
+    assert metrics["total_saved_percent"] == pytest.approx(outputs["saved_percent"])
+    assert metrics["total_saved_percent"] == pytest.approx(100 * inference.g.estimate / report.total.scheduled_g)
+    assert "training_saved_g" not in metrics and "training_saved_significant" not in metrics
+    assert metrics["training_saved_if_waited_g"] == report.saving("training").g.estimate == (
+        outputs["unrealized_training_saved_g"])
+    assert metrics["total_saved_if_waited_g"] == report.saving("total").g.estimate
+    assert metrics["training_optimized_g"] == metrics["training_scheduled_g"] == report.training.scheduled_g
+    assert metrics["training_if_waited_g"] == report.training.optimized_g
+    # the headline gives the same percentage of the run as the component's saved_percent
+    headline = sustainability_html(report).split('class="saved">')[1].split("</p>")[0]
+    from greenkfp.components.reporting.svg import plain_number
+    assert f"({plain_number(outputs['saved_percent'])} % of the run as scheduled)" in headline, headline
+
+
+def test_plan_mode_without_training_figures_gives_no_percentage_of_the_run():
+    """No training records: the run's scheduled total is unknown, so saved_percent is -1
+    (unavailable), never 0 beside a saving in grams."""
+    from greenkfp.components.reporting.sustainability import component_outputs
+
+    evaluations, _, entries = _run(1, seed=7)
+    record = select_model(candidates_from_evaluations(evaluations)).to_record()
+    report = build_sustainability_report(_decision(), [], entries, record, expected_lifetime_inferences=1e8)
+    outputs = component_outputs(report)
+    assert report.training.realized is False and outputs["saved_g"] > 0
+    assert outputs["saved_percent"] == -1.0
+    assert "total_saved_percent" not in report.metrics() and report.metrics()["total_saved_g"] == outputs["saved_g"]
+
+
+def test_the_cli_summary_words_an_increase_as_emitted_more(capsys):
+    """The run's terminal summary: a net increase is "emitted ... more", never a negative saving."""
+    import re
+
+    from greenkfp.pipelines.cli import _print_report
+    from greenkfp.pipelines.local import TrainingRun
+
+    evaluations, trainings, entries = _fp32_only()
+    record = select_model(candidates_from_evaluations(evaluations)).to_record()
+    decision = _decision(window_intensity=400.0, mode="wait")
+    report = build_sustainability_report(decision, trainings, entries, record, expected_lifetime_inferences=1e8)
+    assert report.saving("total").significant and report.saving("total").g.estimate < 0
+    _print_report(TrainingRun(decision, (), record, report, "report.html", "selection.html", "."))
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.lstrip("│ ").startswith(("training", "total"))]
+    assert rows and all("emitted" in row and "more" in row for row in rows), out
+    assert not re.search(r"[-−]\d", " ".join(rows)), rows  # no negative figure

@@ -41,9 +41,10 @@ def sustainability_report(
             average new car), the savings by lever with their intervals, the table and the caveats.
         saved_g: Estimated grams CO2eq the run saved, as realised (what the headline says): the total
             when training waited for the window (or ran at once because now was best); in plan mode
-            (training did not wait) the model choice's saving only. 0 when its 95 % interval includes
-            zero (no significant difference); -1 when a part is unavailable.
-        saved_percent: The same as a percentage of the scheduled total (0 when not significant, -1 when unavailable).
+            (training did not wait) the model choice's saving only; a blocked promotion, training's
+            saving (0 in plan mode). 0 when its 95 % interval includes zero (no significant
+            difference); -1 when a part is unavailable.
+        saved_percent: The same as a percentage of the run as scheduled (0 when not significant, -1 when unavailable).
         unrealized_training_saved_g: Plan mode: what waiting for the window would have saved on
             training, which did not happen and is not in saved_g (0 when not significant or not plan
             mode; -1 when unavailable).

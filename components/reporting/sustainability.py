@@ -371,19 +371,24 @@ CAR_SOURCE = ("108.1 g CO2 per km: the average type-approval (WLTP) emissions of
               "on the test cycle, so an order of magnitude, not an offset")
 
 
+#: distance units from the largest down: (metres in one, symbol)
+_DISTANCE_UNITS = ((1e3, "km"), (1.0, "m"), (1e-2, "cm"), (1e-3, "mm"), (1e-6, "µm"), (1e-9, "nm"))
+
+
 def car_distance_text(grams: float) -> str:
-    """``grams`` of CO2eq as the distance an average new car drives for them (:data:`CAR_G_CO2_PER_KM`):
-    ``4.5 cm``, ``2.1 m``, ``350 m``, ``4.2 km``, ``1,250 km``. Its magnitude: the sign is the caller's
-    to word ("more")."""
+    """``grams`` of CO2eq as the distance an average new car drives for them (:data:`CAR_G_CO2_PER_KM`),
+    three significant figures in the unit that shows it as 1 or more: ``4.52 cm``, ``2.10 m``,
+    ``350 m``, ``4.20 km``, ``92,500 km``, ``9.20 nm``. Its magnitude: the sign is the caller's to
+    word ("more")."""
     from .svg import plain_number
 
-    km = abs(grams) / CAR_G_CO2_PER_KM
-    if km >= 1:
-        return f"{km:.2g} km" if km < 10 else f"{km:,.0f} km"
-    metres = km * 1000
-    if metres >= 1:
-        return f"{metres:.2g} m" if metres < 10 else f"{metres:.0f} m"
-    return f"{plain_number(metres * 100, 2)} cm"
+    metres = abs(grams) / CAR_G_CO2_PER_KM * 1000
+    if metres == 0:
+        return "0 m"
+    for size, unit in _DISTANCE_UNITS:
+        if float(plain_number(metres / size).replace(",", "")) >= 1:  # 999.6 m shows as 1.00 km
+            return f"{plain_number(metres / size)} {unit}"
+    return f"{plain_number(metres / _DISTANCE_UNITS[-1][0])} {_DISTANCE_UNITS[-1][1]}"
 
 
 def grams(value: float | None) -> str:
@@ -394,12 +399,13 @@ def grams(value: float | None) -> str:
 
 
 #: mass units from the largest down: (grams in one, symbol)
-_MASS_UNITS = ((1e3, "kg"), (1.0, "g"), (1e-3, "mg"), (1e-6, "µg"), (1e-9, "ng"))
+_MASS_UNITS = ((1e6, "t"), (1e3, "kg"), (1.0, "g"), (1e-3, "mg"), (1e-6, "µg"), (1e-9, "ng"))
 
 
 def mass_unit(*values: float | None) -> tuple[float, str]:
-    """The unit that shows the largest magnitude of ``values`` (grams) as 1 to 999: (1e-3, 'mg')
-    for 0.0229, (1e3, 'kg') for 2,500; grams for zero or nothing."""
+    """The unit that shows the largest magnitude of ``values`` (grams) as 1 to 999 (tonnes from
+    1 t up): (1e-3, 'mg') for 0.0229, (1e3, 'kg') for 2,500, (1e6, 't') for 3.2e6; grams for zero
+    or nothing."""
     from .svg import plain_number
 
     top = max((abs(v) for v in values if v is not None and math.isfinite(v)), default=0.0)
@@ -430,15 +436,6 @@ def _mass_interval(figure, sign: float = 1.0) -> str:
     return f"{grams(est / size)} {unit} CO2eq [{grams(low / size)} to {grams(high / size)} {unit}]"
 
 
-def mass_interval_text(figure, unit: str | None = None) -> str:
-    """An estimate and its 95 % interval for a terminal or a page: ``22.9 mg CO2eq [18.1 to 27.0
-    mg]`` (a mass, its unit chosen to read), or with ``unit`` (``%``) three significant figures
-    in that unit; an interval whose ends round alike is left out."""
-    if unit is None:
-        return _mass_interval(figure)
-    return _interval_text(figure, f" {unit}", fmt=_percent)
-
-
 def _interval_text(figure, unit: str = "", fmt=grams) -> str:
     """An estimate and its interval; the estimate alone when the interval rounds to one figure."""
     if fmt(figure.low) == fmt(figure.high):
@@ -454,9 +451,17 @@ def _percent(value: float) -> str:
 
 _LEVERS = (("training", "when and where training ran (gate)"), ("inference", "which model serves (selection)"),
            ("total", "total"))
+#: what each lever's percentage is of (its own part as scheduled; the total's, the run's)
+_PERCENT_OF = {"training": "training's carbon", "inference": "inference's carbon", "total": "the run"}
 
 #: bar colours, each 3:1 or more on white: a saving, an increase, no significant difference
 _SAVED, _INCREASE, _NOISE = "#2e7d32", "#b34700", "#757575"
+
+
+def _blocked(report: SustainabilityReport) -> bool:
+    """The selection ran and refused to promote any model (not: a model was promoted but has no
+    figures, nor: no selection was recorded)."""
+    return report.promoted is False
 
 
 def _plan(report: SustainabilityReport) -> bool:
@@ -495,6 +500,25 @@ def _saving_words(saving, realized: bool = True, what: str = "", of: str = "the 
         return f"{verb} {_mass_interval(g, -1.0)} more{what}{percent}", "increase"
     verb = "Saved" if realized else "Would have saved"
     return f"{verb} {_mass_interval(g)}{what}{percent}", "saved"
+
+
+def saving_cells(saving) -> tuple[str, str]:
+    """One saving for a table's two cells, grams and percent, each with its 95 % interval, worded
+    so a sign never has to be read: ``22.9 mg [18.1 to 27.0 mg]``, ``emitted 4.10 mg [...] more``,
+    ``no significant difference (...)`` (the percent cell empty then)."""
+    if not saving.significant:
+        return f"no significant difference ({_mass_interval(saving.g).replace(' CO2eq', '')})", ""
+    increase = saving.g.estimate < 0
+    sign = -1.0 if increase else 1.0
+    grams_cell = _mass_interval(saving.g, sign).replace(" CO2eq", "")
+    share = ""
+    if saving.percent is not None:
+        pct = saving.percent
+        flipped = type(pct)(sign * pct.estimate, *sorted((sign * pct.low, sign * pct.high)))
+        share = _interval_text(flipped, " %", fmt=_percent)
+    if increase:
+        return f"emitted {grams_cell} more", (f"{share} more" if share else "")
+    return grams_cell, share
 
 
 def _tick(value: float) -> str:
@@ -551,9 +575,9 @@ def _savings_svg(report: SustainabilityReport) -> str | None:
         ax.set_xlim(low - 0.05 * span, high + 0.05 * span)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _tick(v)))
-        description = "; ".join(f"{label}: {_saving_words(s, not (_plan(report) and part != 'inference'))[0]}"
-                                for (part, _), (label, s) in zip(
-                                    [(p, l) for p, l in _LEVERS if report.saving(p) is not None], bars))
+        description = "; ".join(
+            f"{label}: {_saving_words(s, not (_plan(report) and part != 'inference'), of=_PERCENT_OF[part])[0]}"
+            for (part, _), (label, s) in zip([(p, l) for p, l in _LEVERS if report.saving(p) is not None], bars))
         svg = svg_figure(figure, "savings", "Carbon saved by lever, with 95 % intervals", description)
     return svg
 
@@ -588,17 +612,19 @@ def _comparison_svg(report: SustainabilityReport) -> str | None:
                     label=f"inference over {i.expected_inferences:,.0f} {noun}" if y == 1 else None)
             missing = [part for part, v in (("training", a), ("inference", b)) if v is None]
             if missing:
-                reason = ("no model selected" if "inference" in missing and i.selected is None else "unavailable")
+                reason = ("no model selected" if "inference" in missing and _blocked(report) else "unavailable")
                 note = f"total n/a: {' and '.join(missing)} {reason if reason == 'unavailable' else 'n/a (' + reason + ')'}"
             else:
                 note = f"{grams((a + b) / size)} {unit}"
-            top = max(top, ((a or 0.0) + (b or 0.0)) / size)
+            # room for the note to the right of the bar (8 pt text, ~6 px a character on ~520 px of axes)
+            text_share = min(0.8, (len(note) * 6 + 12) / 520)
+            top = max(top, ((a or 0.0) + (b or 0.0)) / size / (1 - text_share))
             ax.annotate(note, ((a or 0.0) / size + (b or 0.0) / size, y), xytext=(6, 0), textcoords="offset points",
                         va="center", fontsize=8, color="#222222")
             described.append(f"{label.replace(chr(10), ' ')}: training {mass_text(a)} + inference {mass_text(b)}"
                              + (f" ({note})" if missing else ""))
         ax.set_yticks(ys, [r[0] for r in rows])
-        ax.set_xlim(0, top * 1.45 or 1.0)
+        ax.set_xlim(0, top or 1.0)
         ax.set_xlabel(f"{unit} CO2eq (estimated)")
         figure.legend(loc="outside lower center", ncol=2, frameon=False, fontsize=8)
         svg = svg_figure(figure, "comparison", "Carbon as scheduled and as optimized", "; ".join(described))
@@ -647,23 +673,32 @@ def _headline(report: SustainabilityReport) -> str:
     total, t, i = report.saving("total"), report.training, report.inference
     items: list[tuple[str, str]] = []
     plan = _plan(report)
-    blocked = i.selected is None
+    blocked = _blocked(report)
     inference_saving, training_saving = report.saving("inference"), report.saving("training")
     lines: list[str] = []  # the headline's figures, the first the main one
     kind = "none"
     if blocked:
         lines.append("Promotion blocked: no model was selected, so the model choice saved nothing.")
-        main, of = training_saving, "training's carbon"
+        main, of = training_saving, _PERCENT_OF["training"]
         main_realized = not plan
         what = " by training in the gate's window"
     elif plan:  # the training saving did not happen: the model choice's did (over the expected volume)
         main, main_realized, what = inference_saving, True, " by the model choice (over the expected inferences)"
-        of = "inference's carbon"
+        of = _PERCENT_OF["inference"]
+    elif total is None and training_saving is not None:  # no inference figures: what training saved
+        main, main_realized, what, of = training_saving, True, " by training in the gate's window", _PERCENT_OF["training"]
     else:
-        main, main_realized, what, of = total, True, "", "the run"
+        main, main_realized, what, of = total, True, "", _PERCENT_OF["total"]
+    if i.selected is None and not blocked:
+        lines.append("The model choice's saving is unavailable: "
+                     + ("no selection was recorded." if report.promoted is None else
+                        "the selected model has no SCI figures (see Inference below)."))
     familiar = ""
     if main is not None:
         text, kind = _saving_words(main, main_realized, what, of)
+        run_percent = component_outputs(report)["saved_percent"]
+        if plan and kind != "none" and main is inference_saving and run_percent != -1:
+            text += f" ({_percent(abs(run_percent))} % of the run as scheduled)"  # the component's saved_percent
         lines.insert(0 if not blocked else 1, e(text))
         if kind != "none":
             more = " more" if kind == "increase" else ""
@@ -705,6 +740,11 @@ def _headline(report: SustainabilityReport) -> str:
         reason = (f"<details><summary>the selection's full reason</summary><p>{e(i.selection_reason)}</p></details>"
                   if i.selection_reason else "")
         items.append(("Selected", f"<b>{e(s.name)}</b> by {why}{among}{against}.{accuracy}{reason}"))
+    elif report.promoted and i.selection_reason:  # promoted, but its SCI figures did not reach the report
+        items.append(("Selected", "a model was promoted, but no SCI figures of it reached the report, so its "
+                                  "inference carbon is unavailable."
+                                  f"<details><summary>the selection's full reason</summary><p>{e(i.selection_reason)}"
+                                  "</p></details>"))
     elif i.selection_reason:
         items.append(("Selection", f"promotion blocked.<details><summary>why</summary><p>{e(i.selection_reason)}</p>"
                                    "</details>"))
@@ -757,16 +797,8 @@ def _table(report: SustainabilityReport) -> str:
         if saving is None:
             grams_cell, percent_cell = mass_text(saved), "-"
         else:
-            grams_cell = _mass_interval(saving.g)
-            if not saving.significant:
-                grams_cell = f"no significant difference ({grams_cell})"
-            elif saving.g.estimate < 0:
-                grams_cell = f"emitted {_mass_interval(saving.g, -1.0)} more"
-            percent_cell = ("-" if saving.percent is None or not saving.significant else
-                            _interval_text(saving.percent, fmt=_percent))
-            if saving.significant and saving.percent is not None and saving.g.estimate < 0:
-                pct = saving.percent
-                percent_cell = f"{_interval_text(type(pct)(-pct.estimate, -pct.high, -pct.low), fmt=_percent)} more"
+            grams_cell, percent_cell = saving_cells(saving)
+            percent_cell = percent_cell or "-"
         label = {"training": "training (fits' energy at the gate's intensities)",
                  "inference": f"inference ({i.expected_inferences:,.0f} "
                               f"{'inference' if i.expected_inferences == 1 else 'inferences'})"}.get(part, part)
@@ -778,7 +810,7 @@ def _table(report: SustainabilityReport) -> str:
                    f"<td class='num'>{e(percent_cell)}</td><td>{e(energy[part])}</td></tr>")
     head = ("<tr><th scope='col'>part</th><th scope='col'>as scheduled</th>"
             "<th scope='col'>as optimized</th><th scope='col'>saved [95 % interval]</th>"
-            "<th scope='col'>saved (%) [95 % interval]</th><th scope='col'>energy</th></tr>")
+            "<th scope='col'>saved, % of its part as scheduled [95 % interval]</th><th scope='col'>energy</th></tr>")
     return f"<div class='scroll'><table><thead>{head}</thead><tbody>{''.join(out)}</tbody></table></div>"
 
 
@@ -821,29 +853,38 @@ def component_outputs(report: SustainabilityReport) -> dict[str, float]:
     ``saved_g``: grams CO2eq the run saved, as realised. A run that waited (or ran at once
     because now was best): the total. Plan mode (the run did not wait): only the model choice's
     saving over the expected inferences; the training saving did not happen and is
-    ``unrealized_training_saved_g`` (0 otherwise). ``saved_percent``: ``saved_g`` as a percentage
-    of the scheduled total. Each is 0 when its 95 % interval includes zero (no significant
-    difference) and -1 when a part is unavailable; a blocked selection saved nothing by the model
-    choice (0)."""
-    plan = _plan(report)
+    ``unrealized_training_saved_g`` (0 otherwise). A blocked promotion serves no model: the run is
+    its training, and saved_g is training's saving (0 in plan mode, where it did not happen).
+    ``saved_percent``: ``saved_g`` as a percentage of the run's carbon as scheduled. Each is 0
+    when its 95 % interval includes zero (no significant difference) and -1 when a part is
+    unavailable (a promoted model without SCI figures, a training without energy)."""
+    plan, blocked = _plan(report), _blocked(report)
     training = report.saving("training")
     unrealized = 0.0
     if plan:
         unrealized = -1.0 if training is None else (training.g.estimate if training.significant else 0.0)
-        realised = report.saving("inference")
-        scheduled = report.total.scheduled_g
+
+    def outputs(saved_g: float, saved_percent: float) -> dict[str, float]:
+        return {"saved_g": saved_g, "saved_percent": saved_percent, "unrealized_training_saved_g": unrealized}
+
+    if blocked:
+        if plan:
+            return outputs(0.0, 0.0)
+        if training is None:
+            return outputs(-1.0, -1.0)
+        if not training.significant:
+            return outputs(0.0, 0.0)
+        return outputs(training.g.estimate, -1.0 if training.percent is None else training.percent.estimate)
+    if plan:
+        realised, scheduled = report.saving("inference"), report.total.scheduled_g
         if realised is None:
-            if report.inference.selected is None:  # blocked: the model choice saved nothing; training did not wait
-                return {"saved_g": 0.0, "saved_percent": 0.0, "unrealized_training_saved_g": unrealized}
-            return {"saved_g": -1.0, "saved_percent": -1.0, "unrealized_training_saved_g": unrealized}
+            return outputs(-1.0, -1.0)
         if not realised.significant:
-            return {"saved_g": 0.0, "saved_percent": 0.0, "unrealized_training_saved_g": unrealized}
-        percent = 100.0 * realised.g.estimate / scheduled if scheduled else 0.0
-        return {"saved_g": realised.g.estimate, "saved_percent": percent, "unrealized_training_saved_g": unrealized}
+            return outputs(0.0, 0.0)
+        return outputs(realised.g.estimate, 100.0 * realised.g.estimate / scheduled if scheduled else -1.0)
     total = report.saving("total")
     if total is None:
-        return {"saved_g": -1.0, "saved_percent": -1.0, "unrealized_training_saved_g": unrealized}
-    significant = total.significant  # no significant difference: 0, not a number noise made up
-    return {"saved_g": total.g.estimate if significant else 0.0,
-            "saved_percent": total.percent.estimate if significant and total.percent is not None else 0.0,
-            "unrealized_training_saved_g": unrealized}
+        return outputs(-1.0, -1.0)
+    if not total.significant:  # no significant difference: 0, not a number noise made up
+        return outputs(0.0, 0.0)
+    return outputs(total.g.estimate, -1.0 if total.percent is None else total.percent.estimate)
