@@ -595,7 +595,8 @@ def test_a_promoted_model_without_sci_figures_is_unavailable_not_blocked(chromiu
     assert "Saved " in probe["headline"] and "by training in the gate's window" in probe["headline"]
     comparison = next(p for p in probe["plots"] if p["title"] == "Carbon as scheduled and as optimized")
     assert "no model selected" not in comparison["desc"] and "inference unavailable" in comparison["desc"]
-    assert component_outputs(report)["saved_g"] == -1.0 and component_outputs(report)["saved_percent"] == -1.0
+    outputs = component_outputs(report)
+    assert outputs["saving_status"] == "unavailable" and outputs["saved_g"] == outputs["saved_percent"] == 0.0
 
 
 def test_plan_mode_metrics_and_outputs_say_what_happened():
@@ -625,8 +626,8 @@ def test_plan_mode_metrics_and_outputs_say_what_happened():
 
 
 def test_plan_mode_without_training_figures_gives_no_percentage_of_the_run():
-    """No training records: the run's scheduled total is unknown, so saved_percent is -1
-    (unavailable), never 0 beside a saving in grams."""
+    """No training records: the run's scheduled total is unknown, so saved_percent is unavailable
+    (saved_percent_available False), never a figure beside a saving in grams."""
     from greenkfp.components.reporting.sustainability import component_outputs
 
     evaluations, _, entries = _run(1, seed=7)
@@ -634,7 +635,8 @@ def test_plan_mode_without_training_figures_gives_no_percentage_of_the_run():
     report = build_sustainability_report(_decision(), [], entries, record, expected_lifetime_inferences=1e8)
     outputs = component_outputs(report)
     assert report.training.realized is False and outputs["saved_g"] > 0
-    assert outputs["saved_percent"] == -1.0
+    assert outputs["saving_status"] == "saved" and outputs["saved_percent_available"] is False
+    assert outputs["saved_percent"] == 0.0
     assert "total_saved_percent" not in report.metrics() and report.metrics()["total_saved_g"] == outputs["saved_g"]
 
 
@@ -655,3 +657,122 @@ def test_the_cli_summary_words_an_increase_as_emitted_more(capsys):
     rows = [line for line in out.splitlines() if line.lstrip("│ ").startswith(("training", "total"))]
     assert rows and all("emitted" in row and "more" in row for row in rows), out
     assert not re.search(r"[-−]\d", " ".join(rows)), rows  # no negative figure
+
+
+# --------------------------------------------------------------------------- re-check 2's cases
+
+
+def _headline_paragraphs(text: str) -> list[str]:
+    """The headline's paragraphs (before its list), as text, in order."""
+    import html as html_module
+    import re
+
+    section = text.split('aria-label="summary">')[1].split("<dl>")[0]
+    return [html_module.unescape(re.sub(r"<[^>]+>", "", p)) for p in re.findall(r"<p[^>]*>(.*?)</p>", section)]
+
+
+def test_a_run_without_training_records_leads_with_the_model_choices_saving():
+    """Wait mode, no training records: the headline gives the model choice's (significant) saving
+    with its car distance right after it, and says why training's is missing; never a bare
+    "Saved: n/a". Plan mode: "what waiting would have saved" is unavailable, for the same reason."""
+    evaluations, _, entries = _run(1, seed=7)
+    record = select_model(candidates_from_evaluations(evaluations), rule="knee",
+                          constraints=Constraints(max_accuracy_drop_points=1.0)).to_record()
+    for mode, missing in (("wait", "Training's saving is unavailable: no training records."),
+                          ("plan", "What waiting for the window would have saved is unavailable: no training records.")):
+        report = build_sustainability_report(_decision(mode=mode), [], entries, record, expected_lifetime_inferences=1e8)
+        inference = report.saving("inference")
+        assert inference.significant and report.saving("total") is None
+        lines = _headline_paragraphs(sustainability_html(report))
+        assert lines[0].startswith("Saved ") and "by the model choice" in lines[0], lines
+        assert "n/a" not in lines[0] and "of inference's carbon as scheduled" in lines[0]
+        assert lines[1].startswith(f"\u2248 {car_distance_text(inference.g.estimate)}")  # the car follows its figure
+        assert missing in lines[2:], lines
+
+
+def test_the_car_distance_follows_the_sentence_it_converts():
+    """Plan mode: the car distance converts the realised saving, so it comes right after it, not
+    after what waiting would have saved."""
+    _, report = _reports(1, 1.0)
+    lines = _headline_paragraphs(sustainability_html(report))
+    assert lines[0].startswith("Saved ") and lines[1].startswith("\u2248 ")
+    assert lines[2].startswith("Waiting for the window would have saved a further")
+
+
+def test_a_model_without_sci_figures_in_plan_mode_names_no_missing_section_and_no_bare_na():
+    """Plan mode, the promoted model has no SCI figures: the lead says the model choice's saving is
+    unavailable and why, pointing to what the page has; no "Saved: n/a"; no "a further" saving
+    beyond a saving that is not there."""
+    evaluations, trainings, _ = _run(1, seed=5)
+    record = select_model(candidates_from_evaluations(evaluations)).to_record()
+    report = build_sustainability_report(_decision(mode="plan"), trainings, [], record, expected_lifetime_inferences=1e8)
+    text = sustainability_html(report)
+    lines = _headline_paragraphs(text)
+    assert lines[0].startswith("The model choice's saving is unavailable: the selected model has no SCI figures")
+    assert not any("Saved: n/a" in line for line in lines) and "see Inference below" not in text
+    assert any(line.startswith("Waiting for the window would have saved 2.") for line in lines), lines
+
+
+def test_the_component_outputs_say_unavailable_apart_from_any_figure():
+    """An increase of exactly 1.0 % (or 1 g) is a figure, not "unavailable": the outputs carry a
+    status, and an unavailable saving is its own status with figures of 0."""
+    from greenkfp.components.reporting.sustainability import SAVING_STATUSES, component_outputs
+
+    evaluations, trainings, entries = _fp32_only()
+    record = select_model(candidates_from_evaluations(evaluations)).to_record()
+
+    def outputs(window: float, training=trainings, sci=entries):
+        report = build_sustainability_report(_decision(window_intensity=window, mode="wait"), training, sci, record,
+                                             expected_lifetime_inferences=1e8)
+        return report, component_outputs(report)
+
+    report, out = outputs(303.2 * 1.0101)  # a dirtier window: about 1.0 % more than running at once
+    assert report.saving("total").significant and out["saving_status"] == "increase"
+    assert out["saved_percent"] == pytest.approx(report.saving("total").percent.estimate) and out["saved_percent"] < 0
+    assert out["saved_percent_available"] is True
+    for missing in ({"training": []}, {"sci": []}):
+        _, out = outputs(199.3, **missing)
+        assert out["saving_status"] == "unavailable" and out["saved_g"] == 0.0 and out["saved_percent"] == 0.0
+    _, out = outputs(199.3)
+    assert out["saving_status"] == "saved" and out["saved_g"] > 0
+    assert out["unrealized_training_status"] == "not_applicable" and out["unrealized_training_saved_g"] == 0.0
+    assert {out["saving_status"], out["unrealized_training_status"]} <= set(SAVING_STATUSES)
+
+
+def _named_run(names: list[str]):
+    """Two or more candidates by name (the first the most accurate), three variants each; the
+    selection (up to 3 points given up) and the sustainability report of a run that waited."""
+    rng = np.random.default_rng(1)
+    shared = rng.lognormal(0, 0.05, ROUNDS)
+    evaluations, trainings = [], []
+    for m, name in enumerate(names):
+        entries = []
+        for v, variant in enumerate(["fp32", "int8_dynamic", "int8_static"]):
+            factor = {"fp32": 1.0, "int8_dynamic": 0.55, "int8_static": 0.5}[variant]
+            accuracy = round((0.8 - 0.05 * m + rng.normal(0, 0.004) * (v > 0)) * TEST_ROWS) / TEST_ROWS
+            entries.append(_scored(name, variant, accuracy, 2e-9 * (2 - m) * factor, 0.02 * factor, shared, rng,
+                                   150_000))
+        evaluations.append((entries, f"/variants/{m}", _variant_list(name, entries)))
+        trainings.append(_training(name, 2.5e-5 * (1 + m)))
+    record = select_model(candidates_from_evaluations(evaluations),
+                          constraints=Constraints(max_accuracy_drop_points=3)).to_record()
+    report = build_sustainability_report(_decision(mode="wait"), trainings, [e for ev in evaluations for e in ev[0]],
+                                         record, expected_lifetime_inferences=1e9)
+    return record, report
+
+
+@pytest.mark.parametrize("name", ["hgb-" + "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                                  "x" * 120], ids=["sha256-suffixed", "120-characters"])
+def test_names_that_cannot_break_at_a_word_still_fit_a_phone_and_the_paper(chromium, tmp_path, name):
+    """A hash-suffixed candidate name (68 characters) or a 120-character one has no place to break
+    at a word: the headline, the table and the selection's summary line break it anywhere, so no
+    page is wider than a 390 px phone or than A4's printable width (680 CSS px)."""
+    record, report = _named_run([name, "mlp-small"])
+    assert name in record.chosen
+    for which, text in (("sustainability", sustainability_html(report)), ("selection", selection_html(record))):
+        path = tmp_path / f"{which}.html"
+        path.write_text(text, encoding="utf-8")
+        phone = _check_layout(chromium, path, width=390, height=844, screenshot=tmp_path / f"{which}-390.png")
+        assert phone["page"] <= 390, (which, phone["page"])
+        paper = _check_layout(chromium, path, width=680, height=960, media="print")
+        assert paper["page"] <= 680, (which, paper["page"])

@@ -18,8 +18,9 @@ def sustainability_report(
     metrics: Output[Metrics],
     report: Output[HTML],
     expected_lifetime_inferences: float = 100000000.0,
-) -> NamedTuple("ReportOutputs", [("saved_g", float), ("saved_percent", float),
-                                 ("unrealized_training_saved_g", float)]):
+) -> NamedTuple("ReportOutputs", [("saved_g", float), ("saved_percent", float), ("saving_status", str),
+                                 ("saved_percent_available", bool), ("unrealized_training_saved_g", float),
+                                 ("unrealized_training_status", str)]):
     """Compare the run as scheduled against as optimized: training emissions at submission time
     against in the gate's window, and inference carbon over the expected volume for the baseline
     (the most accurate candidate, fp32) against the selected variant; the total saved and the
@@ -39,15 +40,21 @@ def sustainability_report(
         report: The report as a self-contained HTML page: a headline (the chosen model and why, where
             and when training ran, the saving with its 95 % interval and as distance driven by an
             average new car), the savings by lever with their intervals, the table and the caveats.
-        saved_g: Estimated grams CO2eq the run saved, as realised (what the headline says): the total
-            when training waited for the window (or ran at once because now was best); in plan mode
-            (training did not wait) the model choice's saving only; a blocked promotion, training's
-            saving (0 in plan mode). 0 when its 95 % interval includes zero (no significant
-            difference); -1 when a part is unavailable.
-        saved_percent: The same as a percentage of the run as scheduled (0 when not significant, -1 when unavailable).
+        saved_g: Estimated grams CO2eq the run saved, as realised (what the headline says; negative:
+            it emitted more): the total when training waited for the window (or ran at once because
+            now was best); in plan mode (training did not wait) the model choice's saving only; a
+            blocked promotion, training's saving. 0 unless saving_status is saved or increase.
+        saved_percent: The same as a percentage of the run as scheduled (0 unless saving_status is
+            saved or increase and saved_percent_available).
+        saving_status: What saved_g is: saved, increase, no_significant_difference (its 95 % interval
+            includes zero), unavailable (a part's figures are missing) or nothing_changed (a blocked
+            promotion in plan mode).
+        saved_percent_available: False when the run's carbon as scheduled is unknown.
         unrealized_training_saved_g: Plan mode: what waiting for the window would have saved on
-            training, which did not happen and is not in saved_g (0 when not significant or not plan
-            mode; -1 when unavailable).
+            training, which did not happen and is not in saved_g (0 unless
+            unrealized_training_status is saved or increase).
+        unrealized_training_status: As saving_status for unrealized_training_saved_g; not_applicable
+            outside plan mode.
     """
     from collections import namedtuple
 
@@ -74,5 +81,5 @@ def sustainability_report(
     write_atomic(report.path, sustainability_html(built))
     for name, value in built.metrics().items():
         metrics.log_metric(name, value)
-    outputs = namedtuple("ReportOutputs", ["saved_g", "saved_percent", "unrealized_training_saved_g"])
-    return outputs(**component_outputs(built))
+    figures = component_outputs(built)
+    return namedtuple("ReportOutputs", list(figures))(**figures)

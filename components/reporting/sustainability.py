@@ -115,7 +115,8 @@ def _training_part(decision: GateDecisionRecord, training_records: Sequence[Trai
     if training["scheduled_g"] is None or training["optimized_g"] is None:
         training["unavailable_reason"] = (
             "no gate forecast (failure policy applied)" if now_i is None or window_i is None
-            else "training energy unavailable")
+            else "no training records" if not training_records
+            else f"no training energy for {', '.join(m.split(':')[0] for m in missing)}")
     return training
 
 
@@ -647,6 +648,8 @@ text-align:left;vertical-align:top} th{background:#f5f5f5} td.num{text-align:rig
 .muted{color:#555;font-size:.9em} details.basis{font-weight:normal;font-size:.88em;max-width:26rem} details summary{cursor:pointer;color:#1a4f8b}
 figure{margin:1em 0} svg.plot{width:100%;height:auto} figcaption{color:#555;font-size:.9em}
 .scroll{overflow-x:auto;max-width:100%} td,th{overflow-wrap:break-word} figure{overflow-x:auto}
+/* names without a word break (a hash suffix) break anywhere rather than widen the page */
+.headline,.muted,li,td,th[scope=row]{overflow-wrap:anywhere}
 svg.plot{min-width:560px}
 h2{break-after:avoid}
 @media print{body{max-width:none;margin:0;font-size:10.5pt} .headline{break-inside:avoid}
@@ -668,6 +671,20 @@ def _when(iso: str | None) -> str:
     return "-" if not iso else datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _unavailable_lines(report: SustainabilityReport) -> list[str]:
+    """The headline's sentences for a lever whose saving is unavailable, each with its reason."""
+    lines = []
+    if report.inference.selected is None and not _blocked(report):
+        lines.append("The model choice's saving is unavailable: "
+                     + ("no selection was recorded." if report.promoted is None else
+                        "the selected model has no SCI figures (the table's inference row is n/a)."))
+    if report.saving("training") is None:
+        what = "What waiting for the window would have saved" if _plan(report) else "Training's saving"
+        reason = report.training.unavailable_reason or "training figures are missing"
+        lines.append(html.escape(f"{what} is unavailable: {reason}."))
+    return lines
+
+
 def _headline(report: SustainabilityReport) -> str:
     e = html.escape
     total, t, i = report.saving("total"), report.training, report.inference
@@ -687,18 +704,18 @@ def _headline(report: SustainabilityReport) -> str:
         of = _PERCENT_OF["inference"]
     elif total is None and training_saving is not None:  # no inference figures: what training saved
         main, main_realized, what, of = training_saving, True, " by training in the gate's window", _PERCENT_OF["training"]
+    elif total is None and inference_saving is not None:  # no training figures: what the model choice saved
+        main, main_realized, of = inference_saving, True, _PERCENT_OF["inference"]
+        what = " by the model choice (over the expected inferences)"
     else:
         main, main_realized, what, of = total, True, "", _PERCENT_OF["total"]
-    if i.selected is None and not blocked:
-        lines.append("The model choice's saving is unavailable: "
-                     + ("no selection was recorded." if report.promoted is None else
-                        "the selected model has no SCI figures (see Inference below)."))
+    lines += _unavailable_lines(report)
     familiar = ""
     if main is not None:
         text, kind = _saving_words(main, main_realized, what, of)
-        run_percent = component_outputs(report)["saved_percent"]
-        if plan and kind != "none" and main is inference_saving and run_percent != -1:
-            text += f" ({_percent(abs(run_percent))} % of the run as scheduled)"  # the component's saved_percent
+        _, run_percent, _ = _realised(report)  # the component's saved_percent
+        if plan and kind != "none" and main is inference_saving and run_percent is not None:
+            text += f" ({_percent(abs(run_percent))} % of the run as scheduled)"
         lines.insert(0 if not blocked else 1, e(text))
         if kind != "none":
             more = " more" if kind == "increase" else ""
@@ -707,14 +724,15 @@ def _headline(report: SustainabilityReport) -> str:
             familiar = (f'<p class="familiar">&asymp; {e(car_distance_text(main.g.estimate))}{more} '
                         f"[{e(car_distance_text(near))} to {e(car_distance_text(far))}] "
                         f"{would}driven by an average new car in Europe<sup>*</sup></p>")
-    elif not blocked:
+    elif not lines:
         lines.insert(0, f"Saved: {e(report.saved_text)}")
     if plan and training_saving is not None and not blocked:
         g = training_saving.g
         if not training_saving.significant:
             hypothetical = f"Waiting for the window would have made no significant difference: {_mass_interval(g)}"
         elif g.estimate >= 0:
-            hypothetical = f"Waiting for the window would have saved a further {_mass_interval(g)}"
+            further = " a further" if kind == "saved" else ""  # beyond the model choice's saving
+            hypothetical = f"Waiting for the window would have saved{further} {_mass_interval(g)}"
         else:
             hypothetical = f"Waiting for the window would have emitted {_mass_interval(g, -1.0)} more"
         if training_saving.percent is not None and training_saving.significant:
@@ -723,7 +741,10 @@ def _headline(report: SustainabilityReport) -> str:
     cls = {"saved": "headline", "increase": "headline increase", "none": "headline none"}[kind]
     if blocked:
         cls += " blocked"
-    saved = "<br>".join(lines[:1]) + "".join(f'</p><p class="also">{line}' for line in lines[1:])
+    # the car distance follows the sentence it converts (the main figure's)
+    main_at = (1 if blocked else 0) if familiar else len(lines)
+    saved = "".join(f'<p class="{"saved" if k == 0 else "also"}">{line}</p>' + (familiar if k == main_at else "")
+                    for k, line in enumerate(lines))
     s, b = i.selected, i.baseline
     if s is not None:
         why = f"the {e(i.selection_rule)} rule" if i.selection_rule else "the selection"
@@ -780,7 +801,7 @@ def _headline(report: SustainabilityReport) -> str:
                             "benchmark); every figure here is an estimate from it."))
     rows = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
     footnote = (f'<p class="muted"><sup>*</sup> Conversion: {e(CAR_SOURCE)}.</p>' if familiar else "")
-    return (f'<section class="{cls}" aria-label="summary"><p class="saved">{saved}</p>{familiar}<dl>{rows}</dl>'
+    return (f'<section class="{cls}" aria-label="summary">{saved}<dl>{rows}</dl>'
             f"</section>{footnote}")
 
 
@@ -847,44 +868,64 @@ def sustainability_html(report: SustainabilityReport) -> str:
     )
 
 
-def component_outputs(report: SustainabilityReport) -> dict[str, float]:
+#: What a saving output says: the run saved, emitted more, no significant difference (the 95 %
+#: interval includes zero), the figures are unavailable, nothing changed (a blocked promotion in
+#: plan mode: no model served and training ran as scheduled), or not applicable (outside plan mode,
+#: for what waiting would have saved).
+SAVING_STATUSES = ("saved", "increase", "no_significant_difference", "unavailable", "nothing_changed",
+                   "not_applicable")
+
+
+def saving_status(saving) -> str:
+    """One saving's status (see :data:`SAVING_STATUSES`; None is unavailable)."""
+    if saving is None:
+        return "unavailable"
+    if not saving.significant:
+        return "no_significant_difference"
+    return "increase" if saving.g.estimate < 0 else "saved"
+
+
+def _significant_g(saving) -> float:
+    """Grams for an output: the estimate when significant (negative: an increase), else 0."""
+    return saving.g.estimate if saving is not None and saving.significant else 0.0
+
+
+def _realised(report: SustainabilityReport):
+    """(the saving that happened, its percentage of the run as scheduled or None, its status)."""
+    plan, blocked = _plan(report), _blocked(report)
+    if blocked and plan:  # no model serves, training ran at once: the run is as scheduled
+        return None, None, "nothing_changed"
+    if blocked:  # the run is its training
+        saving = report.saving("training")
+        percent = None if saving is None or saving.percent is None else saving.percent.estimate
+    elif plan:  # training did not wait: the model choice's saving is what happened
+        saving, scheduled = report.saving("inference"), report.total.scheduled_g
+        percent = None if saving is None or not scheduled else 100.0 * saving.g.estimate / scheduled
+    else:
+        saving = report.saving("total")
+        percent = None if saving is None or saving.percent is None else saving.percent.estimate
+    return saving, percent, saving_status(saving)
+
+
+def component_outputs(report: SustainabilityReport) -> dict[str, float | str | bool]:
     """The sustainability component's outputs, saying what the headline says.
 
-    ``saved_g``: grams CO2eq the run saved, as realised. A run that waited (or ran at once
-    because now was best): the total. Plan mode (the run did not wait): only the model choice's
-    saving over the expected inferences; the training saving did not happen and is
-    ``unrealized_training_saved_g`` (0 otherwise). A blocked promotion serves no model: the run is
-    its training, and saved_g is training's saving (0 in plan mode, where it did not happen).
-    ``saved_percent``: ``saved_g`` as a percentage of the run's carbon as scheduled. Each is 0
-    when its 95 % interval includes zero (no significant difference) and -1 when a part is
-    unavailable (a promoted model without SCI figures, a training without energy)."""
-    plan, blocked = _plan(report), _blocked(report)
+    ``saved_g``: grams CO2eq the run saved, as realised (negative: it emitted more). A run that
+    waited (or ran at once because now was best): the total. Plan mode (the run did not wait):
+    only the model choice's saving over the expected inferences. A blocked promotion serves no
+    model: the run is its training, and saved_g is training's saving (nothing changed in plan mode).
+    ``saved_percent``: ``saved_g`` as a percentage of the run's carbon as scheduled.
+    ``saving_status``: which of :data:`SAVING_STATUSES` ``saved_g`` is; read it before the figures,
+    which are 0 unless it is ``saved`` or ``increase``. ``saved_percent_available``: False when the
+    run's carbon as scheduled is unknown (saved_percent 0 then). ``unrealized_training_saved_g``
+    and ``unrealized_training_status``: plan mode, what waiting for the window would have saved on
+    training (it did not happen); ``not_applicable`` and 0 outside plan mode."""
+    saving, percent, status = _realised(report)
+    counted = status in ("saved", "increase")
     training = report.saving("training")
-    unrealized = 0.0
-    if plan:
-        unrealized = -1.0 if training is None else (training.g.estimate if training.significant else 0.0)
-
-    def outputs(saved_g: float, saved_percent: float) -> dict[str, float]:
-        return {"saved_g": saved_g, "saved_percent": saved_percent, "unrealized_training_saved_g": unrealized}
-
-    if blocked:
-        if plan:
-            return outputs(0.0, 0.0)
-        if training is None:
-            return outputs(-1.0, -1.0)
-        if not training.significant:
-            return outputs(0.0, 0.0)
-        return outputs(training.g.estimate, -1.0 if training.percent is None else training.percent.estimate)
-    if plan:
-        realised, scheduled = report.saving("inference"), report.total.scheduled_g
-        if realised is None:
-            return outputs(-1.0, -1.0)
-        if not realised.significant:
-            return outputs(0.0, 0.0)
-        return outputs(realised.g.estimate, 100.0 * realised.g.estimate / scheduled if scheduled else -1.0)
-    total = report.saving("total")
-    if total is None:
-        return outputs(-1.0, -1.0)
-    if not total.significant:  # no significant difference: 0, not a number noise made up
-        return outputs(0.0, 0.0)
-    return outputs(total.g.estimate, -1.0 if total.percent is None else total.percent.estimate)
+    plan = _plan(report)
+    return {"saved_g": _significant_g(saving), "saved_percent": percent if counted and percent is not None else 0.0,
+            "saving_status": status, "saved_percent_available": status != "unavailable" and (
+                percent is not None or not counted),
+            "unrealized_training_saved_g": _significant_g(training) if plan else 0.0,
+            "unrealized_training_status": saving_status(training) if plan else "not_applicable"}

@@ -53,7 +53,7 @@ th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums
 td.num .ci{display:block;color:#555;font-size:.85em}
 tr.chosen td{background:#fff3e0;font-weight:600} tr.front td{background:#e3f2fd}
 figure.plot{margin:0 0 1.2em} figure.plot svg{width:100%;height:auto}
-.muted{color:#555;font-size:.9em} code{background:#f5f5f5;padding:0 3px} details summary{cursor:pointer;color:#1a4f8b}
+.muted{color:#555;font-size:.9em;overflow-wrap:anywhere} td{overflow-wrap:anywhere} code{background:#f5f5f5;padding:0 3px} details summary{cursor:pointer;color:#1a4f8b}
 @media print{body{max-width:none;margin:0;font-size:10pt} figure,tr,.verdict{break-inside:avoid}
 h2{break-after:avoid;break-inside:avoid} figure.plot svg{min-width:0} .scroll{overflow:visible}
 table{table-layout:fixed;width:100%} td,th{overflow-wrap:anywhere} td.num{white-space:normal}
