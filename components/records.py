@@ -1174,8 +1174,11 @@ class SelectionRecord(_Record):
     significance: dict | None = None
     energy_guard: str | None = None
     dominance: str | None = None
+    #: the tie rule chose another front member than the rule's pick: {rule_pick, chosen, tied, on, decided}
+    tie_break_choice: dict | None = None
 
-    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"baseline", "significance", "energy_guard", "dominance"})
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"baseline", "significance", "energy_guard", "dominance",
+                                                    "tie_break_choice"})
 
     @property
     def verdict(self) -> str:
@@ -1255,9 +1258,12 @@ class InferencePart(_Part):
     selection_candidates: int | None = None
     selection_front: int | None = None
     selection_verdicts: dict | None = None
+    #: the selection's tie_break_choice: the tie rule chose another front member than the rule's pick
+    selection_tie: dict | None = None
 
     _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"selection_rule", "selection_reason", "selection_candidates",
-                                                    "selection_front", "selection_verdicts"})
+                                                    "selection_front", "selection_verdicts",
+                                                    "selection_tie"})
 
 
 @dataclass(frozen=True)

@@ -776,3 +776,83 @@ def test_names_that_cannot_break_at_a_word_still_fit_a_phone_and_the_paper(chrom
         assert phone["page"] <= 390, (which, phone["page"])
         paper = _check_layout(chromium, path, width=680, height=960, media="print")
         assert paper["page"] <= 680, (which, paper["page"])
+
+
+def _pdf_pages(path) -> int:
+    import re
+
+    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", path.read_bytes()))
+
+
+def test_the_selection_report_of_thirty_candidates_prints_on_few_pages_with_words_whole(chromium, tmp_path):
+    """A4, print media: the candidates table gives its "why" column room (the opened reasons do
+    not stand one word to a line, a row to a page), so 30 candidates print on 6 pages or fewer;
+    a column header breaks between words, never inside one."""
+    record, _ = _reports(10, 20.0)
+    path = tmp_path / "selection.html"
+    path.write_text(selection_html(record), encoding="utf-8")
+    # each header's longest word, set alone in the header's font, fits the header's content box
+    probe = """() => [...document.querySelectorAll('th[scope=col]')].map(th => {
+      const style = getComputedStyle(th);
+      const box = th.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      const longest = th.innerText.split(/\\s+/).reduce((a, b) => b.length > a.length ? b : a, '');
+      const span = document.createElement('span'); span.textContent = longest;
+      span.style.cssText = 'position:absolute;white-space:nowrap;font:' + style.font;
+      document.body.appendChild(span); const word = span.getBoundingClientRect().width; span.remove();
+      return {text: th.innerText, longest, word, box};
+    })"""
+    printed = chromium.load(path, media="print", width=680, height=960, probe=probe, pdf=tmp_path / "selection.pdf")
+    assert printed.problems == []
+    for header in printed.probe:
+        assert header["word"] <= header["box"] + 0.5, header  # no word split over two lines
+    pages = _pdf_pages(tmp_path / "selection.pdf")
+    assert pages <= 6, pages
+
+
+def _tied_selection():
+    """Two int8 variants whose 95 % intervals overlap on every objective: the knee rule picks
+    int8_static, and the tie rule chooses int8_dynamic, the smaller model (as in `make demo`)."""
+    from greenkfp.components.selection import Candidate
+
+    def candidate(name, accuracy, sci, latency, size):
+        return Candidate(name, None, {
+            "accuracy": accuracy, "accuracy_low": accuracy - 0.012, "accuracy_high": accuracy + 0.012,
+            "sci": sci, "sci_low": sci * 0.9, "sci_high": sci * 1.1, "latency_p95_ms": latency,
+            "latency_p95_ms_low": latency * 0.9, "latency_p95_ms_high": latency * 1.1, "macs": 150_000,
+            "weight_bytes": size})
+
+    return select_model([candidate("mlp-wide/fp32", 0.90, 2.0e-6, 0.04, 600_000),
+                         candidate("mlp-wide/int8_static", 0.897, 1.00e-6, 0.020, 160_000),
+                         candidate("mlp-wide/int8_dynamic", 0.899, 1.05e-6, 0.021, 150_000),
+                         candidate("small/fp32", 0.86, 0.9e-6, 0.019, 10_000)]).to_record()
+
+
+def test_a_tie_break_choice_is_said_in_both_headlines_and_the_chosen_row():
+    """The knee rule picked int8_static; int8_dynamic won the tie-break on size. Neither headline
+    may call the choice "the knee rule's pick": each names the pick, the tie and what decided, and
+    so does the chosen row's "why" (its normalised figures alone would contradict the headline)."""
+    import html as html_module
+    import re
+
+    record = _tied_selection()
+    assert record.chosen == "mlp-wide/int8_dynamic"
+    assert record.tie_break_choice["rule_pick"] == "mlp-wide/int8_static"
+    expected = ("tied with the knee rule's pick, mlp-wide/int8_static (95 % intervals overlap on accuracy, latency "
+                "p95, SCI), and chosen by the tie-break on smaller model size")
+
+    def text(fragment: str) -> str:
+        return html_module.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+    page = selection_html(record)
+    verdict = text(page.split('class="verdict')[1].split("<details")[0])
+    assert expected in verdict and "rule's pick among" not in verdict, verdict
+    assert "2 front members of 4 candidates" in verdict and "member(s)" not in page and "candidate(s)" not in page
+    assert expected in text(page.split('<tr class="chosen">')[1].split("</tr>")[0])
+
+    rng = np.random.default_rng(2)
+    shared = rng.lognormal(0, 0.05, ROUNDS)
+    entries = [_scored(*c.name.split("/"), c.metrics["accuracy"], c.metrics["sci"] / 1000,
+                       c.metrics["latency_p95_ms"], shared, rng, macs=150_000) for c in record.candidates]
+    report = build_sustainability_report(_decision(mode="wait"), [], entries, record, expected_lifetime_inferences=1e8)
+    selected = text(sustainability_html(report).split("<dt>Selected</dt><dd>")[1].split("<details")[0])
+    assert selected.startswith("mlp-wide/int8_dynamic by the knee rule among 2 front members of 4 candidates, " + expected)

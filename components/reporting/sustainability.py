@@ -300,6 +300,7 @@ def build_sustainability_report(
             "selection_rule": selection.rule, "selection_reason": selection.reason,
             "selection_candidates": selection.counts.get("candidates", len(selection.candidates)),
             "selection_front": len(selection.front),
+            "selection_tie": selection.tie_break_choice,
             "selection_verdicts": {name: figures.get("verdict") for name, figures in (selection.significance or {}).items()
                                    if isinstance(figures, dict) and figures.get("verdict")} or None})
 
@@ -686,6 +687,8 @@ def _unavailable_lines(report: SustainabilityReport) -> list[str]:
 
 
 def _headline(report: SustainabilityReport) -> str:
+    from .svg import plural, tie_words
+
     e = html.escape
     total, t, i = report.saving("total"), report.training, report.inference
     items: list[tuple[str, str]] = []
@@ -748,9 +751,9 @@ def _headline(report: SustainabilityReport) -> str:
     s, b = i.selected, i.baseline
     if s is not None:
         why = f"the {e(i.selection_rule)} rule" if i.selection_rule else "the selection"
-        among = (f" among {i.selection_front} front member(s) of {i.selection_candidates} "
-                 f"candidate{'' if i.selection_candidates == 1 else 's'}"
+        among = (f" among {plural(i.selection_front, 'front member')} of {plural(i.selection_candidates, 'candidate')}"
                  if i.selection_front is not None and i.selection_candidates is not None else "")
+        among += e(tie_words(i.selection_tie, i.selection_rule, _OBJECTIVE_NAMES))
         verdicts = ", ".join(f"{e(_OBJECTIVE_NAMES.get(k, k.replace('_', ' ')))} {e(v)}"
                              for k, v in (i.selection_verdicts or {}).items())
         against = (f"; against the baseline {e(b.name)} (the unquantized fp32 of the most accurate candidate; the selection's accuracy reference "

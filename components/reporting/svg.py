@@ -90,3 +90,20 @@ def plain_number(value: float | None, significant: int = 3) -> str:
     value = float(f"{value:.{significant}g}")  # rounded first: 0.0009999 is 0.00100, not 0.001000
     digits = max(0, significant - 1 - math.floor(math.log10(abs(value))))
     return f"{value:,.{digits}f}"
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 front member``, ``2 front members``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def tie_words(tie: dict | None, rule: str | None, names: dict[str, str]) -> str:
+    """", tied with the knee rule's pick, X (95 % intervals overlap on ...), and chosen by the
+    tie-break on smaller model size ..." when the tie rule chose another front member than the
+    rule's pick (a selection record's ``tie_break_choice``; ``names``: objectives' display
+    names); "" otherwise."""
+    if not tie:
+        return ""
+    on = ", ".join(names.get(name, name.replace("_", " ")) for name in tie.get("on") or ()) or "every scored objective"
+    return (f", tied with the {rule or 'selection'} rule's pick, {tie['rule_pick']} (95 % intervals overlap on {on}), "
+            f"and chosen by the tie-break on {tie['decided']}")

@@ -53,11 +53,14 @@ th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums
 td.num .ci{display:block;color:#555;font-size:.85em}
 tr.chosen td{background:#fff3e0;font-weight:600} tr.front td{background:#e3f2fd}
 figure.plot{margin:0 0 1.2em} figure.plot svg{width:100%;height:auto}
-.muted{color:#555;font-size:.9em;overflow-wrap:anywhere} td{overflow-wrap:anywhere} code{background:#f5f5f5;padding:0 3px} details summary{cursor:pointer;color:#1a4f8b}
+.muted{color:#555;font-size:.9em;overflow-wrap:anywhere} td:first-child,td:last-child{overflow-wrap:anywhere} code{background:#f5f5f5;padding:0 3px} details summary{cursor:pointer;color:#1a4f8b}
 @media print{body{max-width:none;margin:0;font-size:10pt} figure,tr,.verdict{break-inside:avoid}
 h2{break-after:avoid;break-inside:avoid} figure.plot svg{min-width:0} .scroll{overflow:visible}
-table{table-layout:fixed;width:100%} td,th{overflow-wrap:anywhere} td.num{white-space:normal}
+table{table-layout:fixed;width:100%} td,th{overflow-wrap:anywhere} td.num{white-space:normal;overflow-wrap:normal}
 details.clip>summary{display:none}
+table.candidates{table-layout:auto} th{overflow-wrap:normal} table.candidates td{overflow-wrap:normal}
+table.candidates td:first-child,table.candidates td:last-child{overflow-wrap:anywhere}
+table.candidates td:last-child details{font-size:.88em;line-height:1.25}
 details::details-content{content-visibility:visible;display:block} details summary{color:#222}}
 @page{margin:1.5cm}
 """
@@ -389,6 +392,8 @@ def _collapsed(text: str, limit: int = _REASON_SHORT) -> str:
 
 
 def _candidates_html(record: SelectionRecord) -> str:
+    from ..reporting.svg import tie_words
+
     candidates = record.candidates
     metrics = [o.name for o in record.objectives]
     extra = [TRAINING_EMISSIONS] if any(TRAINING_EMISSIONS in c.metrics for c in candidates) else []
@@ -411,24 +416,31 @@ def _candidates_html(record: SelectionRecord) -> str:
         if c.status in ("chosen", "front") and c.normalized:
             why = "normalised: " + ", ".join(f"{_SHORT.get(k, k.replace('_', ' '))} {_num(v, 3)}"
                                              for k, v in c.normalized.items())
+            if c.status == "chosen" and record.tie_break_choice:
+                why = tie_words(record.tie_break_choice, record.rule, _SHORT).removeprefix(", ") + "; " + why
         rows.append(
             f'<tr class="{_e(c.status)}"><td>{_e(c.name)}</td><td>{_e(status)}</td>{"".join(cells)}'
             f'<td class="num">{_num(c.score)}</td><td>{_collapsed(why)}</td></tr>'
         )
     note = ('<p class="muted">Figures rounded to 3 significant figures; below each, its 95 % interval '
             "(accuracy: Wilson, from the test rows; the others: the benchmark's rounds).</p>")
-    return f"{note}<div class=\"scroll\"><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    return f"{note}<div class=\"scroll\"><table class=\"candidates\"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
 
 
 def selection_html(record: SelectionRecord) -> str:
     """The HTML report of one selection record (see the module docstring)."""
     if not isinstance(record, SelectionRecord):
         raise ValueError(f"record must be a SelectionRecord; got {type(record).__name__}")
+    from ..reporting.svg import plural, tie_words
+
     chosen = record.chosen
     total = record.counts.get("candidates", len(record.candidates))
     verdicts = _verdicts(record)
     if record.promote and chosen is not None:
-        among = f"the {_e(record.rule)} rule's pick among {len(record.front)} front member(s) of {total} candidates"
+        among = (f"the {_e(record.rule)} rule's pick among {plural(len(record.front), 'front member')} of "
+                 f"{plural(total, 'candidate')}" if not record.tie_break_choice else
+                 f"among {plural(len(record.front), 'front member')} of {plural(total, 'candidate')}"
+                 + _e(tie_words(record.tie_break_choice, record.rule, _SHORT)))
         against = f"; against the baseline {_e(record.baseline)}: {_e(verdicts)}" if record.baseline and verdicts else ""
         where = f"<br>Model: <code>{_e(record.chosen_model_uri)}</code>" if record.chosen_model_uri else ""
         verdict = (f'<div class="verdict ok"><p class="head">Promote {_e(chosen)}</p>{among}{against}.'
@@ -436,7 +448,7 @@ def selection_html(record: SelectionRecord) -> str:
     else:
         verdict = (f'<div class="verdict blocked"><p class="head">Promotion blocked: no model selected.</p>'
                    f"{_collapsed(record.reason, 240)}</div>")
-    summary = (f'<div class="muted">{total} candidate(s); front ({len(record.front)}): '
+    summary = (f'<div class="muted">{plural(total, "candidate")}; front ({len(record.front)}): '
                f'{_collapsed(", ".join(record.front) or "none", 240)}</div>')
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
