@@ -856,3 +856,19 @@ def test_a_tie_break_choice_is_said_in_both_headlines_and_the_chosen_row():
     report = build_sustainability_report(_decision(mode="wait"), [], entries, record, expected_lifetime_inferences=1e8)
     selected = text(sustainability_html(report).split("<dt>Selected</dt><dd>")[1].split("<details")[0])
     assert selected.startswith("mlp-wide/int8_dynamic by the knee rule among 2 front members of 4 candidates, " + expected)
+
+
+def test_plan_mode_draws_what_would_have_been_saved_apart_from_what_was():
+    """Plan mode: the savings chart's training and total bars did not happen. Their tick labels
+    say "would have saved" and they are outlined and dotted, not the realised saving's solid green
+    (only the model choice's bar is)."""
+    import re
+
+    _, report = _reports(1, 1.0)
+    svg = sustainability_html(report).split('id="savings-title"')[1].split("</svg>")[0]
+    ticks = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert any(t.endswith("would have saved") for t in ticks), ticks
+    assert sum(t.endswith(", saved") for t in ticks) == 1, ticks  # the model choice's, which happened
+    bars = re.findall(r'<g id="savings-patch_\d+">\s*<path [^>]*style="([^"]*)"', svg)
+    assert sum(style == "fill: #2e7d32" for style in bars) == 1, bars  # solid green: the realised saving only
+    assert sum(style.startswith("fill: url(") and "stroke: #2e7d32" in style for style in bars) == 2, bars

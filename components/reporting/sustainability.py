@@ -552,21 +552,28 @@ def _savings_svg(report: SustainabilityReport) -> str | None:
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ys = list(range(len(bars)))[::-1]
         ticks = []
-        for y, (label, saving) in zip(ys, bars):
+        parts = [part for part, _ in _LEVERS if report.saving(part) is not None]
+        for y, part, (label, saving) in zip(ys, parts, bars):
             g = saving.g
             increase = saving.significant and g.estimate < 0
+            realized = not (_plan(report) and part != "inference")
             colour = _NOISE if not saving.significant else (_INCREASE if increase else _SAVED)
-            ax.barh(y, g.estimate / size, facecolor=colour, height=0.55, hatch="///" if increase else None,
-                    edgecolor="#ffffff" if increase else colour, linewidth=0)
+            if realized:
+                ax.barh(y, g.estimate / size, facecolor=colour, height=0.55, hatch="///" if increase else None,
+                        edgecolor="#ffffff" if increase else colour, linewidth=0)
+            else:  # did not happen: outlined, dotted, never the solid bar of a saving
+                ax.barh(y, g.estimate / size, facecolor="#ffffff", height=0.55, hatch="..", edgecolor=colour,
+                        linewidth=1.5)
             ax.errorbar(g.estimate / size, y, xerr=[[(g.estimate - g.low) / size], [(g.high - g.estimate) / size]],
                         fmt="none", ecolor="#222222", elinewidth=1.2, capsize=4)
             words = ("no significant difference" if not saving.significant else
-                     ("increase" if increase else "saved"))
+                     ("increase" if increase else "saved" if realized else "would have saved"))
             sign = -1.0 if increase else 1.0
             est, low, high = sign * g.estimate / size, *sorted((sign * g.low / size, sign * g.high / size))
             interval = "" if grams(low) == grams(high) else f" [{grams(low)} to {grams(high)}]"
             figure_text = f"{grams(est)}{interval} {unit}"
-            ticks.append(f"{label}\n" + (f"emitted {figure_text} more" if increase else f"{figure_text}, {words}"))
+            more = f"emitted {figure_text} more" if realized else f"would have emitted {figure_text} more"
+            ticks.append(f"{label}\n" + (more if increase else f"{figure_text}, {words}"))
         ax.axvline(0, color="#222222", linewidth=0.8)
         ax.set_yticks(ys, ticks, fontsize=8)
         ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
@@ -650,7 +657,7 @@ text-align:left;vertical-align:top} th{background:#f5f5f5} td.num{text-align:rig
 figure{margin:1em 0} svg.plot{width:100%;height:auto} figcaption{color:#555;font-size:.9em}
 .scroll{overflow-x:auto;max-width:100%} td,th{overflow-wrap:break-word} figure{overflow-x:auto}
 /* names without a word break (a hash suffix) break anywhere rather than widen the page */
-.headline,.muted,li,td,th[scope=row]{overflow-wrap:anywhere}
+.headline,.muted,li{overflow-wrap:anywhere}
 svg.plot{min-width:560px}
 h2{break-after:avoid}
 @media print{body{max-width:none;margin:0;font-size:10.5pt} .headline{break-inside:avoid}
@@ -860,7 +867,9 @@ def sustainability_html(report: SustainabilityReport) -> str:
         + "<h2>Savings by lever</h2>"
         + _figure(_savings_svg(report), "Each bar is the estimated saving; the error bar its 95 % interval. Green: "
                                         "saved; orange, hatched, left of zero: emitted more; grey: the interval "
-                                        "includes zero (no significant difference).")
+                                        "includes zero (no significant difference)"
+                                        + ("; outlined and dotted: would have been, had training waited (plan "
+                                           "mode: did not happen)." if _plan(report) else "."))
         + "<h2>As scheduled against as optimized</h2>" + _table(report)
         + _figure(_comparison_svg(report), "Training and inference carbon, as scheduled and as optimized (estimates).")
         + f"<h2>Caveats</h2><ul>{caveats}</ul>"
