@@ -1341,18 +1341,17 @@ class SustainabilityReport(_Record):
         """Numbers for the KFP UI. Each saving is logged with its 95 % interval and a
         ``_significant`` flag (1 or 0): a UI shows numbers only, and an estimate whose interval
         includes zero must not read as a saving."""
-        # plan mode: training did not wait, so it emitted its scheduled figure, and what waiting
-        # would have saved goes under names of its own ("_if_waited"), never into a saving
+        # plan mode: training did not wait, so it emitted its scheduled figure; what waiting would
+        # have emitted and saved goes under names of its own ("_if_waited"), never into a saving
         plan = self.training.realized is False
         figures = {
             "training_scheduled_g": self.training.scheduled_g,
-            "training_optimized_g": self.training.scheduled_g if plan else self.training.optimized_g,
+            # plan mode: the table's "as optimized" training figure is had it waited, so it is named so
+            "training_if_waited_g" if plan else "training_optimized_g": self.training.optimized_g,
             "inference_scheduled_g": self.inference.scheduled_g,
             "inference_optimized_g": self.inference.optimized_g,
             "accuracy_given_up_points": self.total.accuracy_given_up_points,
         }
-        if plan:
-            figures["training_if_waited_g"] = self.training.optimized_g
 
         def add(name: str, saving: Saving, percent: IntervalFigure | None) -> None:
             figures.update({f"{name}_g": saving.g.estimate, f"{name}_g_low": saving.g.low,
