@@ -183,9 +183,9 @@ def _imported_modules(tree: ast.AST, package: tuple[str, ...]) -> set[str]:
                 return True
         return False
 
-    for node in ast.walk(tree):
+    for node in _walk_eager(tree):
         if isinstance(node, ast.Import):
-            targets = [(alias.name.split("."), ()) for alias in node.names]
+            targets = [(alias.name.split("."), None) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 if node.level - 1 > len(package):
@@ -200,11 +200,63 @@ def _imported_modules(tree: ast.AST, package: tuple[str, ...]) -> set[str]:
             if parts[:2] != ["greenkfp", "components"]:
                 continue
             add(parts[2:])
-            for name in names:  # ``from package import module``
+            eager = None
+            for name in names or ():  # ``from package import module``
                 if (here / Path(*parts[2:], name)).with_suffix(".py").is_file() or \
                         (here / Path(*parts[2:], name, "__init__.py")).is_file():
                     add([*parts[2:], name])
+                    continue
+                init = here / Path(*parts[2:], "__init__.py")
+                if init.is_file():  # a name the package exports lazily: what its __getattr__ imports
+                    if eager is None:
+                        eager = _eager_names(ast.parse(init.read_text(encoding="utf-8")))
+                    if name not in eager[0] and eager[1] is not None:
+                        found |= _imported_modules(ast.Module(body=eager[1].body, type_ignores=[]),
+                                                   tuple(parts[2:]))
+            if names is None and len(parts) > 2 and (here / Path(*parts[2:], "__init__.py")).is_file():
+                # ``import package``: any attribute may be used, lazy ones included
+                lazy_function = _lazy_export_function(
+                    ast.parse((here / Path(*parts[2:], "__init__.py")).read_text(encoding="utf-8")))
+                if lazy_function is not None:
+                    found |= _imported_modules(ast.Module(body=lazy_function.body, type_ignores=[]),
+                                               tuple(parts[2:]))
     return found
+
+
+def _walk_eager(tree: ast.AST):
+    """``ast.walk`` without the module's lazy ``__getattr__`` (see :func:`_lazy_export_function`)."""
+    lazy = _lazy_export_function(tree)
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if node is lazy:
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+        yield node
+
+
+def _lazy_export_function(tree: ast.AST):
+    """A module's own ``def __getattr__`` (PEP 562 lazy exports), or None. Its imports run only
+    when one of those names is used, so they count only for an importer that names one."""
+    for node in getattr(tree, "body", ()):
+        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
+            return node
+    return None
+
+
+def _eager_names(tree: ast.AST) -> tuple[set[str], ast.FunctionDef | None]:
+    """The names a package's ``__init__`` binds at import, and its lazy ``__getattr__`` (or None)."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    names.discard("__getattr__")
+    return names, _lazy_export_function(tree)
 
 
 def required_modules(func) -> tuple[str, ...]:

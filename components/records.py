@@ -1174,8 +1174,11 @@ class SelectionRecord(_Record):
     significance: dict | None = None
     energy_guard: str | None = None
     dominance: str | None = None
+    #: the tie rule chose another front member than the rule's pick: {rule_pick, chosen, tied, on, decided}
+    tie_break_choice: dict | None = None
 
-    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"baseline", "significance", "energy_guard", "dominance"})
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"baseline", "significance", "energy_guard", "dominance",
+                                                    "tie_break_choice"})
 
     @property
     def verdict(self) -> str:
@@ -1214,8 +1217,11 @@ class TrainingPart(_Part):
     realized: bool | None = None
     hourly_g: float | None = None
     hourly_basis: str | None = None
+    #: the gate's chosen window (ISO 8601, UTC) in ``chosen_region``: when training ran, or would have
+    window_start: str | None = None
+    window_end: str | None = None
 
-    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"unavailable_reason"})
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"unavailable_reason", "window_start", "window_end"})
 
 
 @dataclass(frozen=True)
@@ -1245,6 +1251,19 @@ class InferencePart(_Part):
     basis: str
     baseline: ModelFigures | None = None
     selected: ModelFigures | None = None
+    #: why the selected variant: the selection's rule, its full reason, the count of candidates and
+    #: of front members, and its verdict per objective against the baseline (95 % intervals)
+    selection_rule: str | None = None
+    selection_reason: str | None = None
+    selection_candidates: int | None = None
+    selection_front: int | None = None
+    selection_verdicts: dict | None = None
+    #: the selection's tie_break_choice: the tie rule chose another front member than the rule's pick
+    selection_tie: dict | None = None
+
+    _OMIT_IF_NONE: ClassVar[frozenset] = frozenset({"selection_rule", "selection_reason", "selection_candidates",
+                                                    "selection_front", "selection_verdicts",
+                                                    "selection_tie"})
 
 
 @dataclass(frozen=True)
@@ -1322,25 +1341,37 @@ class SustainabilityReport(_Record):
         """Numbers for the KFP UI. Each saving is logged with its 95 % interval and a
         ``_significant`` flag (1 or 0): a UI shows numbers only, and an estimate whose interval
         includes zero must not read as a saving."""
+        # plan mode: training did not wait, so it emitted its scheduled figure; what waiting would
+        # have emitted and saved goes under names of its own ("_if_waited"), never into a saving
+        plan = self.training.realized is False
         figures = {
             "training_scheduled_g": self.training.scheduled_g,
-            "training_optimized_g": self.training.optimized_g,
+            # plan mode: the table's "as optimized" training figure is had it waited, so it is named so
+            "training_if_waited_g" if plan else "training_optimized_g": self.training.optimized_g,
             "inference_scheduled_g": self.inference.scheduled_g,
             "inference_optimized_g": self.inference.optimized_g,
             "accuracy_given_up_points": self.total.accuracy_given_up_points,
         }
+
+        def add(name: str, saving: Saving, percent: IntervalFigure | None) -> None:
+            figures.update({f"{name}_g": saving.g.estimate, f"{name}_g_low": saving.g.low,
+                            f"{name}_g_high": saving.g.high,
+                            f"{name}_significant": 1.0 if saving.significant else 0.0})
+            if percent is not None:
+                figures.update({f"{name}_percent": percent.estimate, f"{name}_percent_low": percent.low,
+                                f"{name}_percent_high": percent.high})
+
         for part in ("training", "inference", "total"):
             saving = self.saving(part)
-            if saving is None:
-                continue
-            figures.update({f"{part}_saved_g": saving.g.estimate, f"{part}_saved_g_low": saving.g.low,
-                            f"{part}_saved_g_high": saving.g.high,
-                            f"{part}_saved_significant": 1.0 if saving.significant else 0.0})
-            if saving.percent is not None:
-                figures.update({f"{part}_saved_percent": saving.percent.estimate,
-                                f"{part}_saved_percent_low": saving.percent.low,
-                                f"{part}_saved_percent_high": saving.percent.high})
-        if self.saving("total") is None:  # no intervals (a report without savings): the point figures
+            if saving is not None:
+                add(f"{part}_saved_if_waited" if plan and part != "inference" else f"{part}_saved",
+                    saving, saving.percent)
+        realised = self.saving("inference")
+        if plan and realised is not None:  # the run's realised saving is the model choice's
+            scale = 100.0 / self.total.scheduled_g if self.total.scheduled_g else None
+            add("total_saved", realised, None if scale is None else IntervalFigure(
+                realised.g.estimate * scale, realised.g.low * scale, realised.g.high * scale))
+        elif self.saving("total") is None:  # no intervals (a report without savings): the point figures
             figures.update(total_saved_g=self.total.saved_g, total_saved_percent=self.total.saved_percent)
         return _finite_metrics(figures)
 
@@ -1373,9 +1404,10 @@ class SustainabilityReport(_Record):
         noise = " (no significant difference)" if verdict == "no significant difference" else ""
         if abs(points) < 5e-7:
             return "none (same accuracy)"
+        shown = f"{abs(points):.2f}" if abs(points) < 10 else f"{abs(points):.1f}"  # 3 significant figures
         if points > 0:
-            return f"{points:.2f} points{noise}"
-        return f"none (the selected variant is {-points:.2f} points more accurate{noise.replace(' (', '; ').rstrip(')')})"
+            return f"{shown} points{noise}"
+        return f"none (the selected variant is {shown} points more accurate{noise.replace(' (', '; ').rstrip(')')})"
 
     @property
     def comparison_text(self) -> str | None:

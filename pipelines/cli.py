@@ -241,28 +241,27 @@ def _print_report(result: TrainingRun) -> None:
         console.print(f"[bold]{selection.verdict}[/bold]: {selection.reason}")
     if not report:
         return
-    table = Table(title="sustainability report: as scheduled vs as optimized (g CO2eq, estimated)", title_justify="left")
+    from greenkfp.components.reporting.sustainability import mass_text, saving_cells
+
+    table = Table(title="sustainability report: as scheduled vs as optimized (CO2eq, estimated; 3 significant "
+                        "figures)", title_justify="left")
     for column in ("", "scheduled", "optimized", "saved [95 % interval]", "saved % [95 % interval]"):
         table.add_column(column, justify="left" if not column else "right")
 
     def g(value):
-        return "n/a" if value is None else f"{value:.4g}"
+        return mass_text(value).removesuffix(" CO2eq")
 
     waited = report.training.realized is not False
     labels = {"training": "training (fit energy: run-now vs the gate's window"
                           + (")" if waited else "; plan mode: not waited)"),
-              "inference": f"inference ({report.inference.expected_inferences:,.0f} inferences)", "total": "total"}
+              "inference": f"inference ({report.inference.expected_inferences:,.0f} inferences)",
+              "total": "total" if waited else "total, had training waited (plan mode: not realized)"}
     for part, scheduled, optimized, saved, _ in report.rows():
         saving = report.saving(part)
         if saving is None:
             table.add_row(labels[part], g(scheduled), g(optimized), g(saved), "")
             continue
-        grams = f"{saving.g.estimate:.4g} [{saving.g.low:.4g}, {saving.g.high:.4g}]"
-        share = "" if saving.percent is None else \
-            f"{saving.percent.estimate:.1f} [{saving.percent.low:.1f}, {saving.percent.high:.1f}]"
-        if not saving.significant:
-            grams, share = f"no significant difference ({grams})", ""
-        table.add_row(labels[part], g(scheduled), g(optimized), grams, share)
+        table.add_row(labels[part], g(scheduled), g(optimized), *saving_cells(saving))
     console.print(table)
     if selection and selection.significance:  # None or {} without a baseline
         verdicts = "; ".join(f"{name}: {item['verdict']}" for name, item in selection.significance.items())

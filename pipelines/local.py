@@ -194,6 +194,20 @@ def _run_and_find(build: Callable, name: str, arguments: dict, pipeline_root: st
     return _new_run_dir(root, before, name)
 
 
+def html_copy(artifact: str | Path) -> str | None:
+    """A copy of a KFP ``HTML`` artifact named ``<artifact>.html`` beside it, its path (``None``
+    when the artifact was not written). KFP writes the artifact without an extension, which the
+    KFP UI shows as HTML; a browser opening the local file by its name would show the source."""
+    import shutil
+
+    artifact = Path(artifact)
+    if not artifact.is_file():
+        return None
+    copy = artifact.with_name(artifact.name + ".html")
+    shutil.copyfile(artifact, copy)
+    return str(copy)
+
+
 def _merged(cls, paths: list[Path]):
     return cls(tuple(entry for path in paths for entry in read_record(cls, path)))
 
@@ -227,8 +241,8 @@ def run_training_locally(arguments: dict[str, Any], pipeline_root: str | Path) -
         candidates=tuple(candidates),
         selection=read_record(SelectionRecord, selection) if selection else None,
         report=read_record(SustainabilityReport, report) if report else None,
-        report_html=str(report.parent / "report") if report else None,
-        selection_html=str(selection.parent / "report") if selection else None,
+        report_html=html_copy(report.parent / "report") if report else None,
+        selection_html=html_copy(selection.parent / "report") if selection else None,
         run_dir=str(run_dir),
         serving_manifests=str(manifests) if manifests else None,
     )

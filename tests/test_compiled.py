@@ -226,3 +226,31 @@ def test_the_benchmark_task_asks_for_whole_cpus_with_requests_equal_to_limits_on
     assert all(r is None for name, r in kubeflow.items() if name != "exec-benchmark-variants")
     # Vertex sizes machines itself (and kfp-kubernetes settings are kept off its YAML)
     assert all(r is None for r in _resources("vertex").values())
+
+
+def test_portable_builds_follow_lazy_package_exports_only_when_a_component_names_them():
+    """The report modules are exported lazily by their packages: the selection rules' importers
+    (check_training_options) embed no HTML rendering, and a body that names a lazy export does."""
+    from greenkfp.components._runtime import required_modules
+    from greenkfp.components.preflight.component import check_training_options
+    from greenkfp.components.reporting.component import sustainability_report
+    from greenkfp.components.selection.component import select_pareto_model
+
+    checks = required_modules(check_training_options.python_func)
+    assert "selection/select.py" in checks
+    assert not {"selection/report.py", "reporting/sustainability.py", "reporting/svg.py"} & set(checks)
+    assert "reporting/sustainability.py" in required_modules(sustainability_report.python_func)
+    assert "selection/report.py" in required_modules(select_pareto_model.python_func)
+
+    def names_a_lazy_export():
+        from greenkfp.components.selection import selection_html
+
+        return selection_html
+
+    def imports_the_package():
+        import greenkfp.components.reporting
+
+        return greenkfp.components.reporting
+
+    assert {"selection/report.py", "reporting/svg.py"} <= set(required_modules(names_a_lazy_export))
+    assert "reporting/sustainability.py" in required_modules(imports_the_package)

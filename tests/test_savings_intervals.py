@@ -136,7 +136,10 @@ def test_the_ui_metrics_carry_each_savings_interval_and_whether_it_is_significan
     real = _report(shared, 0.5 * shared).metrics()
     assert real["total_saved_significant"] == 1.0
     assert real["total_saved_percent_low"] <= real["total_saved_percent"] <= real["total_saved_percent_high"]
-    assert real["training_saved_g_low"] < real["training_saved_g"] < real["training_saved_g_high"]
+    # plan mode (the run did not wait): training's saving is what waiting would have saved, named so
+    assert real["training_saved_if_waited_g_low"] < real["training_saved_if_waited_g"] < (
+        real["training_saved_if_waited_g_high"])
+    assert "training_saved_g" not in real
 
 
 def test_accuracy_given_up_reads_as_a_person_would_say_it():
@@ -211,3 +214,69 @@ def test_a_candidate_trained_twice_is_refused_not_counted_twice():
     assert report.training.energy_kwh == pytest.approx(3e-3)
     # no selection is allowed: the inference part is then unavailable
     assert build_sustainability_report(**_arguments(selection=None)).inference.selected is None
+
+
+class _Artifact:
+    def __init__(self, path):
+        self.path, self.metadata = str(path), {}
+
+
+class _Metrics(_Artifact):
+    def __init__(self, path):
+        super().__init__(path)
+        self.logged = {}
+
+    def log_metric(self, name, value):
+        self.logged[name] = value
+
+
+def _run_component(tmp_path, decision, entries, selection, volume=1e6):
+    from greenkfp.components.records import SciReport, write_record
+    from greenkfp.components.reporting.component import sustainability_report
+
+    paths = {}
+    for name, record in (("decision", decision), ("training", _training("m", 1e-3)), ("selection", selection)):
+        paths[name] = tmp_path / f"{name}.json"
+        write_record(record, str(paths[name]))
+    paths["sci"] = tmp_path / "sci.json"
+    write_record(SciReport(entries), str(paths["sci"]))
+    return sustainability_report.python_func(
+        decision=_Artifact(paths["decision"]), training_records=[_Artifact(paths["training"])],
+        sci_reports=_Artifact(paths["sci"]), selection_record=_Artifact(paths["selection"]),
+        report_json=_Artifact(tmp_path / "report.json"), metrics=_Metrics(tmp_path / "metrics"),
+        report=_Artifact(tmp_path / "report.html"), expected_lifetime_inferences=volume)
+
+
+def test_in_plan_mode_the_components_saved_g_is_the_realised_saving_and_the_training_one_is_apart(tmp_path):
+    """Plan mode: the run did not wait, so the training saving did not happen. ``saved_g`` is what
+    the headline says was saved (the model choice's), not the total had training waited; the
+    training figure is its own output."""
+    rng = np.random.default_rng(7)
+    baseline, selected = rng.normal(2e-6, 1e-8, 200), rng.normal(1e-6, 1e-8, 200)
+    entries = [_entry("m", "fp32", 0.95, baseline), _entry("m", "int8_dynamic", 0.95, selected)]
+    selection = SelectionRecord(promote=True, chosen="m/int8_dynamic", reason="by hand", rule="knee")
+    plan = _decision().to_dict()
+    plan["inputs"]["mode"], plan["action"] = "plan", "wait"
+    decision = GateDecisionRecord.from_dict(plan)
+    report = build_sustainability_report(decision, [_training("m", 1e-3)], entries, selection,
+                                         expected_lifetime_inferences=1e6)
+    assert report.training.realized is False
+    inference, training, total = report.saving("inference"), report.saving("training"), report.saving("total")
+    assert inference.significant and training.significant and training.g.estimate > 0
+
+    out = _run_component(tmp_path, decision, entries, selection)
+    assert out.saved_g == pytest.approx(inference.g.estimate)
+    assert out.saved_g < total.g.estimate
+    assert out.saved_percent == pytest.approx(100.0 * inference.g.estimate / report.total.scheduled_g)
+    assert out.unrealized_training_saved_g == pytest.approx(training.g.estimate)
+
+    # waiting (wait mode): the training saving happened, so saved_g is the total and nothing is apart
+    wait = _decision().to_dict()
+    wait["inputs"]["mode"] = "wait"
+    decision = GateDecisionRecord.from_dict(wait)
+    report = build_sustainability_report(decision, [_training("m", 1e-3)], entries, selection,
+                                         expected_lifetime_inferences=1e6)
+    out = _run_component(tmp_path, decision, entries, selection)
+    assert out.saved_g == pytest.approx(report.saving("total").g.estimate)
+    assert out.saved_percent == pytest.approx(report.saving("total").percent.estimate)
+    assert out.unrealized_training_saved_g == 0.0

@@ -274,7 +274,7 @@ def test_one_front_member_is_chosen_and_constant_objectives_score_one():
         (Constraints(max_latency_ms=11), "fp16", "latency_p95_ms 12 > max_latency_ms 11"),
         (Constraints(max_sci=0.9), "int8_static", "sci 1 > max_sci 0.9"),
         (Constraints(max_accuracy_drop_points=2), "int8_static",
-         "accuracy drop 5 points against the most accurate candidate (0.95) > max_accuracy_drop_points 2"),
+         "accuracy drop 5 points against the most accurate variant (95 %) > max_accuracy_drop_points 2"),
     ],
 )
 def test_each_constraint_excludes_with_its_reason(constraints, excluded, message):

@@ -330,10 +330,10 @@ def test_weights_near_the_float_maximum_select_as_their_ratios_do(rule):
 
 
 def test_the_tie_text_reads_well_without_scored_objectives():
-    from greenkfp.components.selection.select import _tie_text
+    from greenkfp.components.selection.select import _tie_facts, _tie_text
 
     front = [Candidate("a", None, {"accuracy": 0.9, "sci": 1.0}), Candidate("b", None, {"accuracy": 0.8, "sci": 1.0})]
-    text = _tie_text(front, 0, 0, [0, 1], [])
+    text = _tie_text(_tie_facts(front, 0, 0, [0, 1], []))
     assert "overlap on )" not in text and "on every scored objective" in text
 
 

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import html
 import io
+import math
 import re
 
-__all__ = ["svg_figure", "font_rc", "new_figure"]
+__all__ = ["svg_figure", "font_rc", "new_figure", "plain_number"]
 
 
-def svg_figure(figure, name: str, title: str, description: str) -> str:
+def svg_figure(figure, name: str, title: str, description: str, hover: dict[str, str] | None = None) -> str:
     """The matplotlib ``figure`` as inline SVG: no XML prolog, ids made unique to ``name``, a
-    ``<title>`` and ``<desc>`` for screen readers, and a size that follows the page."""
+    ``<title>`` and ``<desc>`` for screen readers, and a size that follows the page.
+
+    ``hover``: artist gid -> text; each artist drawn with that gid (``artist.set_gid``) gets it
+    as its own ``<title>``, which browsers show on hover and screen readers read."""
     import matplotlib
 
     # drawn at most 1.2 times its own size (96 px an inch): text in the plots stays close to the page's
@@ -33,6 +37,8 @@ def svg_figure(figure, name: str, title: str, description: str) -> str:
     text = re.sub(r'xlink:href="#([^"]+)"', rf'xlink:href="#{name}-\1"', text)
     text = re.sub(r'href="#([^"]+)"', lambda m: m.group(0) if m.group(1).startswith(name + "-")
                   else f'href="#{name}-{m.group(1)}"', text)
+    for gid, tip in (hover or {}).items():
+        text = text.replace(f'<g id="{name}-{gid}">', f'<g id="{name}-{gid}"><title>{html.escape(tip)}</title>', 1)
     head = text[:text.index(">") + 1]
     opened = re.sub(r'\s(width|height)="[^"]*"', "", head)
     opened = opened.replace("<svg", f'<svg role="img" aria-labelledby="{name}-title {name}-desc" '
@@ -71,3 +77,33 @@ def new_figure(width: float, height: float, rows: int = 1, cols: int = 1):
         ax.grid(axis="y", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
     return figure, axes
+
+
+def plain_number(value: float | None, significant: int = 3) -> str:
+    """A figure for a report's tables: ``significant`` figures in plain decimals, never an
+    exponent, thousands separated: ``403``, ``0.228``, ``0.00217``, ``12,345``; ``-`` for None
+    or a value that is not finite."""
+    if value is None or isinstance(value, bool) or not math.isfinite(value):
+        return "-"
+    if value == 0:
+        return "0"
+    value = float(f"{value:.{significant}g}")  # rounded first: 0.0009999 is 0.00100, not 0.001000
+    digits = max(0, significant - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{digits}f}"
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 front member``, ``2 front members``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def tie_words(tie: dict | None, rule: str | None, names: dict[str, str]) -> str:
+    """", tied with the knee rule's pick, X (95 % intervals overlap on ...), and chosen by the
+    tie-break on smaller model size ..." when the tie rule chose another front member than the
+    rule's pick (a selection record's ``tie_break_choice``; ``names``: objectives' display
+    names); "" otherwise."""
+    if not tie:
+        return ""
+    on = ", ".join(names.get(name, name.replace("_", " ")) for name in tie.get("on") or ()) or "every scored objective"
+    return (f", tied with the {rule or 'selection'} rule's pick, {tie['rule_pick']} (95 % intervals overlap on {on}), "
+            f"and chosen by the tie-break on {tie['decided']}")

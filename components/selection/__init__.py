@@ -19,7 +19,6 @@ other row dominates.
 
 from .intervals import TIE_BREAK, interval, interval_dominates, interval_front, tie_key
 from .pareto import DIRECTIONS, ParetoFront, dominates, dominators, pareto_front, pareto_front_details
-from .report import selection_html
 from .select import (
     ACCURACY,
     DEFAULT_OBJECTIVES,
@@ -39,6 +38,19 @@ from .select import (
     as_objectives,
     select_model,
 )
+
+
+
+def __getattr__(name: str):
+    """``selection_html`` loads the report module (and matplotlib's helpers) on first use: the
+    selection rules, which the pre-flight checks import, do not need it, and a portable build
+    of those embeds only what they run (``greenkfp.components._runtime.required_modules``)."""
+    if name == "selection_html":
+        from .report import selection_html
+
+        return selection_html
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ACCURACY",

@@ -416,6 +416,9 @@ class SelectionDecision:
     reference: Mapping[str, Any] | None = None
     baseline: Candidate | None = None
     energy_guard: str | None = None
+    #: when the tie rule chose another front member than the rule's pick: the pick, the member
+    #: chosen, the members tied with the pick, the objectives, what decided (see _tie_facts)
+    tie_break_choice: Mapping[str, Any] | None = None
 
     def significance(self) -> dict:
         """Per objective (and energy): the chosen variant against the baseline (the most
@@ -472,6 +475,7 @@ class SelectionDecision:
             "baseline": None if self.baseline is None else self.baseline.name,
             "significance": self.significance() or None,
             "energy_guard": self.energy_guard,
+            "tie_break_choice": None if self.tie_break_choice is None else dict(self.tie_break_choice),
             "dominance": "beyond the 95 % intervals: better on at least one objective (intervals apart), worse "
                          "on none; overlapping intervals are ties (exact figures have zero-width intervals)",
             "weights": None if self.weights is None else dict(self.weights),
@@ -590,8 +594,9 @@ def _check_constraints(c: Candidate, constraints: Constraints, best_accuracy: fl
         drop_figure = None if figure is None else (100.0 * (best_accuracy - figure[1]),
                                                    100.0 * (best_accuracy - figure[0]))
         check("max_accuracy_drop_points", ACCURACY, constraints.max_accuracy_drop_points, drop, drop_figure, True,
-              f"accuracy drop {'missing' if drop is None else f'{drop:.4g}'} points against the most accurate "
-              f"candidate ({best_accuracy:.6g}) > max_accuracy_drop_points {constraints.max_accuracy_drop_points:g}",
+              f"accuracy drop {'missing' if drop is None else f'{drop:.3g}'} points against the most accurate "
+              f"variant ({100 * best_accuracy:.3g} %) > max_accuracy_drop_points "
+              f"{constraints.max_accuracy_drop_points:g}",
               slack=_POINTS_EPS)
     for limit_name, metric in (("max_latency_ms", LATENCY_P95), ("max_sci", SCI)):
         limit = getattr(constraints, limit_name)
@@ -676,7 +681,8 @@ def _pick(front: list[Candidate], scores: np.ndarray, lower_better: bool, primar
 
 def _reason(rule: str, chosen: Candidate, score: float, weights, n_front: int, n_total: int, primary: str) -> str:
     excluded = n_total - n_front
-    where = f"among {n_front} front member(s) of {n_total} candidate(s) ({excluded} excluded or dominated)"
+    where = (f"among {n_front} front member{'s' * (n_front != 1)} of {n_total} candidate{'s' * (n_total != 1)} "
+             f"({excluded} excluded or dominated)")
     if rule == "knee":
         what = f"is the knee: closest to the ideal point (distance {score:.4g} in normalised objectives)"
     elif rule == "chebyshev":
@@ -840,7 +846,8 @@ def select_model(
                                     normalized=dict(zip(names, map(float, normed[i]))), score=float(scores[i]))
     chosen = front[best]
     reason = _reason(rule, front[pick], float(scores[pick]), weights, len(front), len(candidates), primary)
-    reason += _tie_text(front, pick, best_before_guard, tied_with, scored_objectives)
+    tie = _tie_facts(front, pick, best_before_guard, tied_with, scored_objectives)
+    reason += _tie_text(tie)
     if guard:
         reason += f"; {guard}"
     notes = _noise_notes((status[c.name] for c in candidates), chosen.name)
@@ -848,7 +855,8 @@ def select_model(
         reason += "; constraints are judged on point estimates, and these decisions are within the noise: " + \
                   "; ".join(notes)
     return SelectionDecision(chosen, True, reason, assessments=tuple(status[c.name] for c in candidates),
-                             normalization=scales, baseline=baseline, energy_guard=guard, **common)
+                             normalization=scales, baseline=baseline, energy_guard=guard,
+                             tie_break_choice=tie if tie and tie["chosen"] != tie["rule_pick"] else None, **common)
 
 
 def _scored_objectives(rule: str, objectives: Sequence[Objective], weights, primary: str) -> list[Objective]:
@@ -868,12 +876,13 @@ def _break_ties(front: list[Candidate], best: int, objectives: Sequence[Objectiv
     return min(tied_with, key=lambda i: tie_key(front[i].name, front[i].metrics)), tied_with
 
 
-def _tie_text(front: list[Candidate], pick: int, best: int, tied_with: Sequence[int],
-              objectives: Sequence[Objective]) -> str:
-    """The tie rule as applied: who is tied with the rule's pick, who won the tie-break and on what."""
+def _tie_facts(front: list[Candidate], pick: int, best: int, tied_with: Sequence[int],
+               objectives: Sequence[Objective]) -> dict | None:
+    """The tie rule as applied (None without a tie): the rule's pick, the member chosen, the
+    members tied with the pick, the objectives their intervals overlap on, and what decided."""
     others = [i for i in tied_with if i != best]
     if not others:
-        return ""
+        return None
     keys = {i: tie_key(front[i].name, front[i].metrics) for i in tied_with}
     runner = min(others, key=keys.get)
     part = next(k for k in range(len(keys[best])) if keys[best][k] != keys[runner][k])
@@ -889,13 +898,23 @@ def _tie_text(front: list[Candidate], pick: int, best: int, tied_with: Sequence[
     better = ("fewer", "smaller", "higher", "first by")[part]
     decided = (f"{better} {TIE_KEY_PARTS[part]}: {shown(best)} against {shown(runner)} for {front[runner].name!r}"
                if part < 3 else f"{better} {TIE_KEY_PARTS[part]} (ascending), the other figures being equal")
-    on = ", ".join(o.name for o in objectives) or "every scored objective (none is scored)"
+    return {"rule_pick": front[pick].name, "chosen": front[best].name,
+            "tied": [front[i].name for i in tied_with if i != pick],
+            "on": [o.name for o in objectives],
+            "decided": decided}
+
+
+def _tie_text(tie: dict | None) -> str:
+    """The tie rule as applied, for the reason: who is tied with the rule's pick, who won and on what."""
+    if tie is None:
+        return ""
+    pick, best, decided = tie["rule_pick"], tie["chosen"], tie["decided"]
+    on = ", ".join(tie["on"]) or "every scored objective (none is scored)"
     if best != pick:
-        return (f"; {front[best].name!r} is tied with {front[pick].name!r} (95 % intervals overlap on {on}) and "
-                f"wins the tie-break on {decided}, so {front[best].name!r} is chosen")
-    names = ", ".join(repr(front[i].name) for i in tied_with if i != pick)
-    return (f"; {names} tied with {front[pick].name!r} (95 % intervals overlap on {on}), and {front[pick].name!r} "
-            f"wins the tie-break on {decided}")
+        return (f"; {best!r} is tied with {pick!r} (95 % intervals overlap on {on}) and "
+                f"wins the tie-break on {decided}, so {best!r} is chosen")
+    names = ", ".join(repr(name) for name in tie["tied"])
+    return f"; {names} tied with {pick!r} (95 % intervals overlap on {on}), and {pick!r} wins the tie-break on {decided}"
 
 
 def _is_fp32(c: Candidate) -> bool:
