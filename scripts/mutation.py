@@ -411,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", 2)),
                         help="mutants run at once (default 2, or $MUTATION_JOBS)")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests, and stop")
+    parser.add_argument("--no-run", action="store_true",
+                        help="report the last run's results of the modules (build/mutation/work/) without running")
     args = parser.parse_args(argv)
     # a SIGTERM (or `kill`) stops the run like Ctrl-C: mutmut's process group is stopped too
     signal.signal(signal.SIGTERM, _interrupt)
@@ -440,8 +442,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[mutation] {name}: {' '.join(spec['sources'])} <- {' '.join(spec['tests'])}", flush=True)
             result = ModuleResult(name=name, sources=spec["sources"])
             t0 = time.monotonic()
-            work = stage(name, spec, args.jobs)
-            result.error = run_mutmut(name, spec, work, args.jobs)
+            if args.no_run:
+                work = WORK / name
+            else:
+                work = stage(name, spec, args.jobs)
+                result.error = run_mutmut(name, spec, work, args.jobs)
             try:
                 result.mutants = read_results(name, spec, work)
             except FileNotFoundError as exc:
