@@ -354,8 +354,10 @@ def read_results(name: str, spec: dict, work: Path, previous: dict | None = None
                 original = " ".join(line.strip() for line in orig_body[i1:max(i2, i1 + 1)])
                 mutated_text = " ".join(line.strip() for line in mut_body[j1:j2])
                 line_no = defs.get(function, 0) + 1 + i1
-            else:  # the signature changed (a default value)
-                original, mutated_text = orig[oi].strip(), mut[mi].strip()
+            else:  # the signature changed (a default value): the def lines, under the function's own name
+                own = function.rpartition(".")[2]
+                original = re.sub(r"x\S*?__mutmut_orig", own, orig[oi].strip())
+                mutated_text = re.sub(r"x\S*?__mutmut_\d+", own, mut[mi].strip())
                 line_no = defs.get(function, 0)
             mutant = Mutant(key=key, module=name, function=function, file=source, line=line_no,
                             original=original, mutated=mutated_text, change=describe_change(original, mutated_text),
