@@ -192,14 +192,15 @@ def stage(name: str, spec: dict, jobs: int) -> Path:
         shutil.rmtree(work)
     (work / "greenkfp").mkdir(parents=True)
     (work / "greenkfp" / "components").symlink_to(ROOT / "components")
-    (work / "tests").symlink_to(ROOT / "tests")
-    (work / "scripts").symlink_to(ROOT / "scripts")
+    # what the tests read from the repository besides the sources (mutmut copies these to mutants/)
+    for name in ("tests", "scripts", "README.md", *spec.get("also_copy", [])):
+        (work / name).symlink_to(ROOT / name)
     pytest_section = ROOT.joinpath("pyproject.toml").read_text().split("[tool.pytest.ini_options]", 1)[1]
     pytest_section = pytest_section.split("\n[", 1)[0]
     mutmut = {
         "source_paths": ["greenkfp/components"],
         "only_mutate": [import_path(s) for s in spec["sources"]],
-        "also_copy": ["scripts"],
+        "also_copy": ["scripts", "README.md", *spec.get("also_copy", [])],
         "pytest_add_cli_args_test_selection": list(spec["tests"]) + list(spec.get("pytest_args", [])),
         "pytest_add_cli_args": ["-p", "no:cacheprovider"],
         "timeout_multiplier": float(spec.get("timeout_multiplier", 10)),

@@ -477,3 +477,98 @@ def test_an_approved_exception_expires_but_a_rejected_one_stays_rejected(ledger,
     assert (grant.approver, grant.requester, grant.reason, grant.decision_reason) == ("carol", "bob", "needed", None)
     assert ledger.exception(rejected).decision_reason == "no"
     assert ledger.exception(pending).approver is None and ledger.exception(pending).decided_at is None
+
+
+def test_settle_and_release_name_their_bad_arguments(ledger):
+    ledger.set_limit("t", P, 100, "hard", actor="lead")
+    ledger.reserve("t", P, 10, "r", actor="gk")
+    for call in (ledger.settle, ledger.release):
+        extra = (1,) if call == ledger.settle else ()
+        for args, kwargs, field in (((" t", "r", *extra), {"actor": "gk"}, "team"),
+                                    (("t", "r\t", *extra), {"actor": "gk"}, "run_id"),
+                                    (("t", "r", *extra), {"actor": ""}, "actor")):
+            with pytest.raises(BudgetError) as error:
+                call(*args, **kwargs)
+            assert error.value.field == field, (call, field)
+    ledger.settle("t", "r", 5, actor="gk")
+    with pytest.raises(BudgetError) as error:
+        ledger.release("t", "r", actor="gk")
+    assert (error.value.field, error.value.value) == ("run_id", "r")
+
+
+def test_a_re_keyed_run_is_settled_under_its_new_id(ledger):
+    ledger.set_limit("t", P, 100, "hard", actor="lead")
+    ledger.reserve("t", P, 10, "provisional", actor="gk")
+    ledger.rekey("t", "provisional", "kfp-run", actor="gk")
+    with pytest.raises(BudgetError) as error:
+        ledger.settle("t", "provisional", 5, actor="gk")
+    assert (error.value.field, error.value.value) == ("run_id", "provisional")
+    assert str(error.value) == ("run_id was re-keyed to run 'kfp-run' (the id KFP gave it): settle that run id, "
+                                "got 'provisional'")
+    assert ledger.settle("t", "kfp-run", 5, actor="gk").amount_g == 5
+
+
+def test_a_release_points_at_the_reservation_it_gives_back(ledger):
+    ledger.set_limit("t", P, 100, "hard", actor="lead")
+    ledger.reserve("t", P, 10, "r", actor="gk", pipeline="p")
+    release = ledger.release("t", "r", actor="gk")
+    (reservation,) = [e for e in ledger.entries() if e.kind == "reservation"]
+    assert release.ref_id == reservation.id and release.pipeline == "p" and release.run_id == "r"
+
+
+def test_what_each_run_draws_from_an_exception_counts_by_how_the_run_ended(ledger, clock, monkeypatch):
+    """A settled run's draw counts for the part of its actual beyond its own share of the budget;
+    an open run's counts whole; a released or lapsed run's not at all. With the lookup of the
+    runs' settlements and releases split in one query per run (two keys each), so every run's
+    fate is found whatever the lookup's size."""
+    from greenkfp.components.governance import ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "_KEYS_PER_QUERY", 2)
+    ledger.set_limit("t", P, 100, "hard", actor="lead")
+    _board(ledger)
+    _approved(ledger, "t", 500)
+    assert ledger.reserve("t", P, 150, "a", actor="gk").granted  # 100 of the budget, 50 drawn
+    ledger.settle("t", "a", 120, actor="gk")  # 20 of the 50 drawn count
+    assert ledger.reserve("t", P, 100, "b", actor="gk").granted  # all drawn, open
+    assert ledger.reserve("t", P, 50, "c", actor="gk").granted
+    ledger.release("t", "c", actor="gk")  # gives its draw back
+    assert ledger.reserve("t", P, 30, "d", actor="gk", ttl_seconds=60).granted
+    clock.sleep(60)  # lapsed at its expiry: its draw too
+    status = ledger.status("t", P)
+    assert (status.excepted_g, status.exception_g, status.remaining_g) == (120, 380, 0)
+    (grant,) = status.exceptions
+    assert grant.drawn_g == 120
+
+
+def test_a_settled_run_s_draw_counts_after_its_overdraft(ledger):
+    """A soft budget's run that took exceptions and overdraft: its own share is its estimate less
+    both. Settled for less, the budget is spent first, then the exceptions, then the overdraft:
+    140 g of a 170 g estimate is the 100 g budget and the whole 40 g exception, no overdraft."""
+    ledger.set_limit("s", P, 100, "soft", overdraft_percent=50, actor="lead")
+    _board(ledger)
+    _approved(ledger, "s", 40)
+    run = ledger.reserve("s", P, 170, "a", actor="gk", overdraft_allowed_g=None)
+    assert run.granted and run.overdraft_used_g == pytest.approx(30)
+    ledger.settle("s", "a", 140, actor="gk")
+    status = ledger.status("s", P)
+    assert (status.excepted_g, status.exception_g, status.remaining_g) == (40, 0, 0)
+
+
+def test_a_run_settled_within_its_own_share_gives_its_whole_draw_back(ledger):
+    ledger.set_limit("t", P, 100, "hard", actor="lead")
+    _board(ledger)
+    _approved(ledger, "t", 50)
+    assert ledger.reserve("t", P, 150, "a", actor="gk").granted  # 50 drawn
+    ledger.settle("t", "a", 99.5, actor="gk")  # within the budget's 100 g
+    status = ledger.status("t", P)
+    assert (status.excepted_g, status.exception_g, status.remaining_g) == (0, 50, 0.5)
+
+
+def test_a_draw_of_less_than_a_gram_counts_once_settled(ledger):
+    ledger.set_limit("t", P, 100, "hard", actor="lead")
+    _board(ledger)
+    _approved(ledger, "t", 50)
+    assert ledger.reserve("t", P, 100.5, "a", actor="gk").granted  # 0.5 g drawn
+    ledger.settle("t", "a", 100.5, actor="gk")
+    status = ledger.status("t", P)
+    assert (status.excepted_g, status.exception_g, status.remaining_g) == (0.5, 49.5, 0)

@@ -26,7 +26,14 @@ from greenkfp.components.carbon.intensity import intensity_over
 from greenkfp.components.energy.meters import RaplReader
 from greenkfp.components.energy.model import busy_core_watts, model_energy
 from greenkfp.components.energy.profiles import resolve_profile
-from greenkfp.components.serving.metrics import J_PER_KWH, EnergyAccount, GridIntensity, RunReport, ServingMetrics
+from greenkfp.components.serving.metrics import (
+    J_PER_KWH,
+    LATENCY_BUCKETS_S,
+    EnergyAccount,
+    GridIntensity,
+    RunReport,
+    ServingMetrics,
+)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -341,3 +348,62 @@ def test_a_cpu_clock_going_back_charges_nothing(tmp_path, monkeypatch):
     account = EnergyAccount("c5.2xlarge", threads=2, rapl=RaplReader(tmp_path / "none"))
     _, report = account.measure(lambda: None)
     assert report.cpu_s == 0.0 and report.energy_j == 0.0
+
+
+#: The description Prometheus and Grafana show beside each series (its HELP line): the unit, and
+#: how the figure is obtained. Changed together with the README's table of the metrics.
+HELP = {
+    "greenkfp_inference_requests": "Inference requests answered, by outcome (success, client_error: 4xx, "
+                                   "server_error: 5xx)",
+    "greenkfp_inference_errors": "Inference requests answered with an error, by kind",
+    "greenkfp_inference_request_duration_seconds": "Time from a request's arrival to its answer (successful "
+                                                   "inference requests), seconds",
+    "greenkfp_inference_batch_requests": "Requests run together in one session.run",
+    "greenkfp_inference_batch_rows": "Rows (inferences) in one session.run",
+    "greenkfp_inferences": "Inferences (input rows) run successfully",
+    "greenkfp_inference_cpu_seconds": "CPU time spent in session.run, seconds",
+    "greenkfp_inference_energy_joules": "Energy of session.run, joules; method: measured (RAPL) or modeled (CPU "
+                                        "seconds x the hardware profile's power of a busy vCPU)",
+    "greenkfp_inference_carbon_grams": "Emissions of session.run, grams CO2eq (energy x the grid intensity known "
+                                       "then)",
+    "greenkfp_inference_carbon_grams_per_1000_inferences": "Emissions per 1,000 inferences at the current grid "
+                                                           "intensity, grams CO2eq (energy per inference so far x "
+                                                           "current intensity)",
+    "greenkfp_inference_batch_splits": "Batches of several requests that failed and whose requests ran again one "
+                                       "by one (only a request failing alone gets the error)",
+    "greenkfp_batching_enabled": "1 when requests may run together in one session.run, 0 when each runs alone "
+                                 "(--max-batch-size 1, or a model whose declared shapes cannot be batched)",
+    "greenkfp_model_ready": "1 when the model is loaded and serving, else 0",
+    "greenkfp_grid_intensity_grams_per_kilowatt_hour": "Grid carbon intensity of the serving region now, "
+                                                       "gCO2eq/kWh (NaN until known)",
+    "greenkfp_grid_intensity_age_seconds": "Seconds since the grid intensity was last fetched successfully (NaN: "
+                                           "never)",
+    "greenkfp_grid_intensity_refresh_failures": "Failed fetches of the grid intensity (the last value is kept)",
+    "greenkfp_modeled_busy_core_watts": "The hardware profile's modeled power of one busy vCPU (CPU and RAM "
+                                        "share), watts",
+}
+
+
+def test_each_series_is_described_with_its_unit_and_method(tmp_path):
+    registry, _ = _metrics(tmp_path)
+    described = {family.name: family.documentation
+                 for family in text_string_to_metric_families(generate_latest(registry).decode())
+                 if not family.name.endswith("_created")}
+    assert described == HELP
+
+
+def test_the_histograms_have_their_own_buckets(tmp_path):
+    """Latency: fine around the 50 ms SLA (every 5 ms from 25 to 60 ms); batch sizes: powers of
+    two with the steps between them, up to 1024."""
+    registry, _ = _metrics(tmp_path)
+    families = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
+
+    def bounds(name):
+        return [float(s.labels["le"]) for s in families[name].samples if s.name.endswith("_bucket")]
+
+    latency = bounds("greenkfp_inference_request_duration_seconds")
+    assert latency[-1] == math.inf and [round(b, 4) for b in latency if 0.025 <= b <= 0.06] == \
+        [0.025, 0.03, 0.035, 0.04, 0.045, 0.05, 0.055, 0.06]
+    assert latency[:-1] == list(LATENCY_BUCKETS_S) and latency[0] == 0.001 and latency[-2] == 2.5
+    for name in ("greenkfp_inference_batch_requests", "greenkfp_inference_batch_rows"):
+        assert bounds(name)[:-1] == [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512, 1024]
