@@ -407,3 +407,28 @@ def test_the_histograms_have_their_own_buckets(tmp_path):
     assert latency[:-1] == list(LATENCY_BUCKETS_S) and latency[0] == 0.001 and latency[-2] == 2.5
     for name in ("greenkfp_inference_batch_requests", "greenkfp_inference_batch_rows"):
         assert bounds(name)[:-1] == [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512, 1024]
+
+
+def test_the_series_made_at_the_start_are_the_model_s_own(tmp_path):
+    """No series for another model or an outcome nobody answers: each label takes only its values."""
+    registry, _ = _metrics(tmp_path, model="digits")
+    values: dict[str, set] = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            for label, value in sample.labels.items():
+                if label != "le":
+                    values.setdefault(label, set()).add(value)
+    assert values == {"model": {"digits"}, "outcome": {"success", "client_error", "server_error"},
+                      "method": {"modeled"}, "region": {"GB"}, "provider": {"embedded"},
+                      "profile": {"c5.2xlarge"}}
+
+
+def test_a_run_too_short_for_the_wall_clock_is_charged_no_measured_energy(tmp_path, monkeypatch):
+    """RAPL's energy over a run the wall clock did not see pass is not the run's (no share of it)."""
+    from test_sci import fake_powercap, set_energy
+
+    root = fake_powercap(tmp_path, package_uj=0, dram_uj=0)
+    account = EnergyAccount("c5.2xlarge", threads=1, rapl=RaplReader(root))
+    monkeypatch.setattr(time, "perf_counter", lambda: 5.0)  # a clock that does not move
+    _, report = account.measure(lambda: set_energy(root, "intel-rapl:0", 3_600_000))
+    assert report.wall_s == 0.0 and report.energy_j == 0.0
