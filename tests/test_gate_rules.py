@@ -10,7 +10,7 @@ gate.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 import pytest
 
@@ -377,9 +377,11 @@ def test_wait_mode_with_the_window_now_does_not_sleep():
 
 def test_wait_mode_gives_up_when_the_clock_never_reaches_the_window():
     policy = GatePolicy(regions=("A",), duration=H, provider="uk", max_delay=H, mode="wait")
+    sleeps = []
     with pytest.raises(GateError, match="never reached start_at 2023-06-14T10:00:00"):
         decide(policy, providers={"uk": TableSource("uk", {"A": [100, 50]})}, clock=lambda: NOW,
-               sleep=lambda seconds: None)
+               sleep=sleeps.append)
+    assert len(sleeps) == 10_000 and set(sleeps) == {3600.0}  # a bounded number of tries
 
 
 def test_wait_mode_refusal_does_not_sleep():
@@ -439,16 +441,51 @@ def test_policy_bounds_are_inclusive(kwargs):
     ({"energy_kwh": float("nan")}, "energy_kwh must be a number from 0"),
     ({"regions": ("A", "B", "A")}, "regions must be unique; repeated: A"),
     ({"regions": ("A", " ")}, "regions must be a non-empty list of region names"),
-    ({"earliest_start": "2024-01-01T00:00:00Z"}, None),
+    ({"regions": ()}, r"^regions must be a non-empty list of region names, got \[\]$"),
+    ({"threshold_gco2_per_kwh": 1, "threshold_percentile": 1}, "^give threshold_gco2_per_kwh or threshold_percentile, not both$"),
 ])
 def test_policy_values_out_of_bounds_are_refused(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         GatePolicy(**{"regions": ("A",), "duration": H, **kwargs})
 
 
+def test_times_must_be_aware_datetimes():
+    with pytest.raises(TypeError, match=r"^earliest_start must be a datetime, got str: '2024-01-01T00:00:00Z'$"):
+        GatePolicy(regions=("A",), duration=H, earliest_start="2024-01-01T00:00:00Z")
+    with pytest.raises(ValueError, match=r"^deadline must be timezone-aware \(UTC\), got the naive datetime 2024-01-01T00:00:00$"):
+        GatePolicy(regions=("A",), duration=H, deadline=datetime(2024, 1, 1, tzinfo=NoOffset()))
+
+
+class NoOffset(tzinfo):
+    """A zone that does not know its offset: a datetime in it is naive by Python's rule."""
+
+    def utcoffset(self, dt):
+        return None
+
+    def dst(self, dt):
+        return None
+
+
+def test_an_impossible_deadline_names_the_times():
+    with pytest.raises(ValueError, match=r"^deadline 2023-06-14T09:30:00\+00:00 is before earliest_start "
+                                         r"2023-06-14T09:00:00\+00:00 plus duration 1:00:00 \(= 2023-06-14T10:00:00\+00:00\)$"):
+        GatePolicy(regions=("A",), duration=H, earliest_start=NOW, deadline=NOW + timedelta(minutes=30))
+
+
+def test_fallbacks_may_come_as_any_iterable():
+    policy = GatePolicy(regions=("A",), duration=H, provider="uk", fallback_providers=(p for p in ["watttime", "uk"]))
+    assert policy.fallback_providers == ("watttime",)
+
+
+def test_provider_options_are_parsed_once_into_their_one_shape():
+    policy = GatePolicy(regions=("A",), duration=H, provider_options='{"embedded": {"replay_year": 2023.0}}')
+    assert policy.provider_options == {"embedded": {"replay_year": 2023}}
+    assert isinstance(policy.provider_options["embedded"]["replay_year"], int)
+
+
 def test_policy_normalises_regions_and_fallbacks():
-    policy = GatePolicy(regions="A", duration=H, provider="uk", fallback_providers=["uk", "watttime", "embedded", "watttime"])
-    assert policy.regions == ("A",)
+    policy = GatePolicy(regions="GB", duration=H, provider="uk", fallback_providers=["uk", "watttime", "embedded", "watttime"])
+    assert policy.regions == ("GB",)
     assert policy.fallback_providers == ("watttime", "embedded")
     assert policy.to_dict()["fallback_providers"] == ["watttime", "embedded"]
 
@@ -462,3 +499,89 @@ def test_policy_to_dict_records_the_inputs():
         "threshold_gco2_per_kwh": None, "threshold_percentile": 25, "min_savings_percent": 5,
         "on_provider_failure": "fail_open", "mode": "plan", "energy_kwh": 1.5, "provider_options": {},
     }
+
+
+# --------------------------------------------------------------------------- the record
+
+
+def test_the_record_holds_every_figure_in_its_schema_fields():
+    clock = SteppingClock(NOW)
+    fallback = TableSource("watttime", {"A": [200, 100]})
+    policy = GatePolicy(regions=("A", "B"), duration=H, provider="uk", fallback_providers=("watttime",), max_delay=H,
+                        mode="wait", energy_kwh=1.0)
+    providers = {"uk": TableSource("uk", {"B": [300, 300]}, failures={"A": ProviderUnavailableError("uk", "A", "503")}),
+                 "watttime": fallback}
+    record = decide(policy, providers=providers, clock=clock, sleep=clock.sleep).to_record()
+    assert record.extra == {}  # nothing written under a name the schema does not know
+    assert all(r.extra == {} for r in record.regions)
+    assert record.waited_seconds == 3600.0
+    assert (record.chosen_window.start, record.chosen_window.average_gco2_per_kwh) == ("2023-06-14T10:00:00+00:00", 100.0)
+    assert (record.run_now_window.start, record.run_now_window.average_gco2_per_kwh) == ("2023-06-14T09:00:00+00:00", 200.0)
+    assert [(r.region, r.fallback_used, r.provider) for r in record.regions] == [("A", True, "watttime"), ("B", False, "uk")]
+    assert record.units == {"intensity": "gCO2eq/kWh", "energy": "kWh", "emissions": "g CO2eq", "delay": "s"}
+    assert record.to_dict()["units"] == record.units
+
+
+def test_plan_mode_records_no_wait():
+    d = run({"A": [200, 100]}, max_delay=H)
+    assert d.action == "wait" and d.waited_seconds == 0.0 and d.to_record().waited_seconds == 0.0
+
+
+def test_regions_are_named_as_the_provider_knows_them(clock):
+    # the embedded data's zones are upper case; "gb" is GB, and the record says GB
+    d = decide(GatePolicy(regions=("gb",), duration=H, earliest_start=NOW, max_delay=2 * H), clock=clock)
+    assert d.region == "GB" and d.home_region == "GB"
+
+
+def test_fail_open_starts_at_the_whole_minute():
+    d = run({"A": [1]}, failures={"A": ProviderUnavailableError("uk", "A", "503")},
+            clock_at=NOW + timedelta(minutes=3, seconds=59, microseconds=999_999))
+    assert d.start_at == NOW + timedelta(minutes=3) and d.decided_at.microsecond == 999_999
+
+
+# --------------------------------------------------------------------------- the provider chain
+
+
+def chain(primary_failure, second_failure=None, **policy):
+    """Region A through uk (failing with ``primary_failure``), watttime (failing with
+    ``second_failure``, or serving nothing) and electricitymaps, which answers."""
+    second = TableSource("watttime", {}, failures={"A": second_failure} if second_failure else {})
+    third = TableSource("electricitymaps", {"A": [100, 50]})
+    providers = {"uk": TableSource("uk", {"A": [1, 1]}, failures={"A": primary_failure} if primary_failure else {}),
+                 "watttime": second, "electricitymaps": third}
+    policy = GatePolicy(regions=("A",), duration=H, provider="uk", fallback_providers=("watttime", "electricitymaps"),
+                        max_delay=H, **policy)
+    return decide(policy, providers=providers, clock=lambda: NOW)
+
+
+def test_each_failure_moves_on_to_the_next_provider():
+    d = chain(RuntimeError("boom"), ProviderUnavailableError("watttime", "A", "503"))
+    assert [(a["provider"], a["error_kind"]) for a in d.attempts] == [
+        ("uk", "unexpected"), ("watttime", "unavailable"), ("electricitymaps", None)]
+    assert d.chosen.average == 50 and d.outcomes[0].forecast.provider == "electricitymaps"
+
+
+def test_an_unknown_region_at_a_fallback_moves_on_and_says_why():
+    d = chain(ProviderUnavailableError("uk", "A", "503"))  # watttime serves no region
+    assert [(a["provider"], a["error_kind"], a["error"]) for a in d.attempts] == [
+        ("uk", "unavailable", "uk (region 'A'): 503"),
+        ("watttime", "unknown_region", "watttime does not serve 'A'"),
+        ("electricitymaps", None, None)]
+    assert d.chosen.average == 50
+
+
+def test_insufficient_data_moves_on_to_the_next_provider():
+    source = TableSource("uk", {"A": [1]})  # an hour of data for a job that may start within the hour
+    providers = {"uk": source, "watttime": TableSource("watttime", {"A": [100, 50]})}
+    d = decide(GatePolicy(regions=("A",), duration=2 * H, provider="uk", fallback_providers=("watttime",), max_delay=H),
+               providers=providers, clock=lambda: NOW)
+    assert [a["error_kind"] for a in d.attempts] == ["insufficient_data", None]
+    assert d.chosen.average == 75
+
+
+def test_a_spent_budget_records_every_provider_as_not_asked(monkeypatch):
+    monkeypatch.setattr(gate_module, "FETCH_BUDGET_S", -1.0)
+    d = chain(None)
+    assert [(a["provider"], a["error_kind"]) for a in d.attempts] == [
+        ("uk", "unavailable"), ("watttime", "unavailable"), ("electricitymaps", "unavailable")]
+    assert all("not asked, the gate's -1 s for providers was spent" in a["error"] for a in d.attempts)
