@@ -115,8 +115,12 @@ def _check_front(rows, directions, seam):
     expected = brute_front(rows, directions)
     with shrunk(**seam):
         got = pareto_front(rows, directions)
+        details = pareto_front_details(rows, directions)
     assert got.dtype == np.int64
     assert got.tolist() == expected
+    # every row finite: nothing excluded, the rest dominated
+    assert details.indices.tolist() == expected and details.excluded == {} and details.n_points == len(rows)
+    assert details.dominated.tolist() == [i for i in range(len(rows)) if i not in expected]
 
 
 @settings(max_examples=400, deadline=None)
@@ -207,3 +211,79 @@ def test_names_must_have_one_entry_per_column():
         pareto_front_details([[1.0, 2.0]], ["min", "min"], names=["a", "b", "c"])
     with pytest.raises(ValueError, match=r"names must have one entry per column of points \(2\); got 1"):
         pareto_front_details([[1.0, math.nan]], ["min", "min"], names=["a"])
+
+
+# --- the pre-filter: what makes it fast, and when it stops ------------------------------------------
+def _cols(rows, directions):
+    return pareto._cost_columns(np.asarray(rows, dtype=float), directions)
+
+
+def test_pre_filter_first_pass_drops_most_random_rows_whatever_the_column_scales():
+    # the docstring's promise: on random data the first pass alone drops well over 90 % of the rows;
+    # each column is scaled to [0, 1] first, so a column in the thousands does not decide the pick
+    rng = np.random.default_rng(1)
+    x = rng.random((10_000, 3)) * [1.0, 1e3, 1e-3] + [0.0, 5e3, -2e-3]
+    directions = ["max", "min", "min"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pareto, "_PREFILTER_MAX_PASSES", 1)
+        groups, remaining = pareto._prefilter(_cols(x, directions))
+    (group,) = groups
+    assert remaining.size < 1_000
+    # the pick is on the front, and every row it weakly dominates is gone
+    front = set(pareto_front(x, directions).tolist())
+    assert set(group.tolist()) <= front
+    costs = np.column_stack(_cols(x, directions))
+    weakly = np.flatnonzero(np.all(costs[group[0]] <= costs, axis=1))
+    assert not set(weakly.tolist()) & set(remaining.tolist())
+
+
+def test_pre_filter_drops_every_row_its_pick_weakly_dominates_and_keeps_the_picks_copies_on_the_front():
+    # the pick (0, 0, 0) ties some rows on one or two columns; all of them go in one pass
+    rows = [[0, 0, 0], [0, 0, 1], [0, 1, 0], [1, 0, 0], [0, 0, 0], [5, -1, 9], [-1, 5, 9]]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pareto, "_PREFILTER_MAX_PASSES", 1)
+        groups, remaining = pareto._prefilter(_cols(rows, ["min"] * 3))
+    assert [g.tolist() for g in groups] == [[0, 4]]
+    assert remaining.tolist() == [5, 6]
+
+
+def test_pre_filter_pick_among_equal_sums_is_the_lexicographically_smallest():
+    # rows 0 and 1 have the same scaled sum once rounded (0.5 + 1e-17 == 0.5) and row 1 dominates
+    # row 0: the pick must be row 1, or row 0 would join the front although dominated
+    rows = [[0.5, 1e-17], [0.5, 0.0], [0.0, 1.0], [1.0, 0.0]]
+    assert pareto_front(rows, ["min", "min"]).tolist() == [1, 2]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pareto, "_PREFILTER_MAX_PASSES", 1)
+        groups, _ = pareto._prefilter(_cols(rows, ["min", "min"]))
+    assert [g.tolist() for g in groups] == [[1]]
+
+
+def test_pre_filter_stops_when_a_pass_drops_less_than_one_percent_of_the_rows_left():
+    line = lambda n: [[i, n - i] for i in range(n)]  # noqa: E731 - every row on the front
+    # 100 rows: each pass drops one row, exactly 1 %: it goes on until nothing is left
+    assert pareto._prefilter(_cols(line(100), ["min", "min"]))[1].size == 0
+    # 1,000 rows: the first pass drops 1 row (< 1 % of 1,000): it stops, the sweep gets 999
+    groups, remaining = pareto._prefilter(_cols(line(1000), ["min", "min"]))
+    assert len(groups) == 1 and remaining.size == 999
+    # 10,000 rows, a knee point K dominating 98 of them: the pass drops 99 (< 100 = 1 % of the
+    # 10,000 rows before the pass, though >= 1 % of the 9,901 left): it stops there
+    rows = line(9999) + [[5000, 9999 - 97 - 5000]]
+    groups, remaining = pareto._prefilter(_cols(rows, ["min", "min"]))
+    assert [g.tolist() for g in groups] == [[9999]] and remaining.size == 9901
+
+
+def test_values_near_the_float_maximum_keep_the_pre_filter_finite():
+    # the pre-filter scales by 0.25 so that ``high - low`` of a column stays finite
+    big = 1.7e308
+    rows = [[big, -big], [-big, big], [0.0, 0.0], [big, big], [-big, -big], [-big, -big]]
+    assert pareto_front(rows, ["min", "min"]).tolist() == [4, 5]
+    assert pareto_front(rows, ["max", "min"]).tolist() == brute_front(rows, ["max", "min"]) == [0]
+    assert pareto_front_details(rows, ["min", "max"]).indices.tolist() == brute_front(rows, ["min", "max"])
+
+
+def test_dominates_with_a_missing_value_is_false_both_ways():
+    from greenkfp.components.selection.pareto import dominates
+
+    assert not dominates([None, 0.0], [1.0, 1.0], ["min", "min"])
+    assert not dominates([0.0, 0.0], [None, 1.0], ["min", "min"])
+    assert dominates([0, 0], [1, 0], ["min", "min"]) and not dominates([0, 0], [1, 0], ["max", "min"])
