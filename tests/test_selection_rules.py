@@ -65,17 +65,18 @@ def test_malformed_objectives_are_named(value, message):
 
 
 def test_objective_lists_name_every_repeated_name_and_refuse_none():
-    with raises("objectives must name at least one objective; got none"):
+    with pytest.raises(SelectionError) as info:
         as_objectives([])
+    assert str(info.value) == "objectives must name at least one objective; got none"
     with raises("objectives must have distinct names; 'a', 'b' repeated"):
         as_objectives(["b:max", "a:max", "b:min", "a:min"])
 
 
 # --- constraints ---------------------------------------------------------------------------------
 def test_constraint_limits_are_plain_floats_and_the_bounds_are_inclusive():
-    limits = Constraints(min_accuracy=1, max_accuracy_drop_points=np.float64(100), max_latency_ms=0, max_sci=0.5)
+    limits = Constraints(min_accuracy=1, max_accuracy_drop_points=np.float64(100), max_latency_ms=0, max_sci=1)
     assert limits.to_dict() == {"min_accuracy": 1.0, "max_accuracy_drop_points": 100.0, "max_latency_ms": 0.0,
-                                "max_sci": 0.5}
+                                "max_sci": 1.0}
     assert all(type(v) is float for v in limits.to_dict().values())
     assert [type(getattr(limits, k)) for k in limits.to_dict()] == [float] * 4
     assert Constraints(min_accuracy=0.0, max_accuracy_drop_points=0.0).to_dict()["max_accuracy_drop_points"] == 0.0
@@ -148,6 +149,8 @@ def test_candidate_records_name_uri_and_eligibility_fields():
     # a name beside a variant: the variant is metadata
     f = Candidate.from_record({"name": "m/fp32", "variant": "fp32"})
     assert f.name == "m/fp32" and f.metadata == {"variant": "fp32"}
+    with raises("candidate name must be a non-empty string; got None"):
+        Candidate.from_record({"accuracy": 0.9})
     with raises("a candidate record must be a mapping; got list: ['a']"):
         Candidate.from_record(["a"])
 
@@ -386,6 +389,22 @@ def test_the_score_tie_tolerance_is_relative_to_the_score():
               Candidate("q", None, {"accuracy": 0.95, "sci": 0.5e-9}),
               Candidate("r", None, {"accuracy": 0.99, "sci": 1.0})]
     assert select_model(within, OBJ, rule="weighted_sum", weights={"sci": 1}).chosen.name == "q"
+
+
+def test_a_score_exactly_the_tolerance_away_is_a_tie():
+    # chebyshev with the weight on "a" exactly 1e-9 x 2^29: q's shortfall on a is 2^-29, so its
+    # score is exactly 1e-9 above t's 0 (TIE_RTOL x max(1, 0)): a tie, which the primary (c)
+    # gives to q; twice as far is no tie
+    objectives = [Objective("a", "max"), Objective("b", "max"), Objective("c", "max")]
+    share = 1e-9 * 2**29
+    for gap, chosen in ((2**-29, "q"), (2**-28, "t")):
+        cands = [Candidate("t", None, {"a": 1.0, "b": 1.0, "c": 0.0}),
+                 Candidate("q", None, {"a": 1.0 - gap, "b": 1.0, "c": 0.5}),
+                 Candidate("w", None, {"a": 0.0, "b": 0.0, "c": 1.0})]
+        decision = select_model(cands, objectives, rule="chebyshev", weights={"a": share, "b": 1 - share}, primary="c")
+        assert decision.weights["a"] == share
+        assert decision.assessment("q").score == gap / 2**-29 * 1e-9
+        assert decision.chosen.name == chosen
 
 
 def test_normalised_values_are_never_negative_zero():
