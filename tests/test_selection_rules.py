@@ -782,3 +782,32 @@ def test_the_blocked_message_lists_every_candidate_and_says_when_the_noise_is_in
     assert select_model([two], OBJ, constraints={"max_sci": 1.0, "min_accuracy": 0.9}, on_none="block").reason == (
         "No candidate can be promoted: none of the 1 candidate(s) is eligible, has every objective and meets the "
         "constraints. two: accuracy 0.5 < min_accuracy 0.9; sci 5 > max_sci 1")
+
+
+# --- values near the float maximum still order by value -----------------------------------------------
+@pytest.mark.parametrize("direction", ["max", "min"])
+def test_equal_scores_go_to_the_better_primary_even_near_the_float_maximum(direction):
+    better, worse = (1.5e308, 1.0e308) if direction == "max" else (1.0e308, 1.5e308)
+    cands = [Candidate("b", None, {"x": better, "y": 0.0}), Candidate("a", None, {"x": worse, "y": 1.0})]
+    decision = select_model(cands, [Objective("x", direction), Objective("y", "max")], primary="x")
+    assert decision.assessment("a").score == decision.assessment("b").score == 1.0
+    assert decision.chosen.name == "b"  # the better x, not the first name
+
+
+@pytest.mark.parametrize("direction", ["max", "min"])
+def test_the_energy_guard_orders_huge_primary_values_by_value(direction):
+    # epsilon_constraint scores are the primary's values; m/dirty has the best x but is dirtier than
+    # the baseline beyond the noise; of the two left, m/b has the better x (m/a the higher accuracy)
+    xs = {"fp": 1.0e308, "dirty": 1.7e308, "b": 1.5e308, "a": 1.2e308} if direction == "max" else \
+         {"fp": 1.7e308, "dirty": 0.95e308, "b": 1.0e308, "a": 1.5e308}
+    cands = [Candidate("m/fp32", None, {"x": xs["fp"], **noisy(1.0, 0.95, 1.05), "accuracy": 0.95},
+                       metadata={"variant": "fp32"}),
+             Candidate("m/dirty", None, {"x": xs["dirty"], **noisy(3.0, 2.9, 3.1), "accuracy": 0.90}),
+             Candidate("m/b", None, {"x": xs["b"], **noisy(1.02, 0.97, 1.07), "accuracy": 0.90}),
+             Candidate("m/a", None, {"x": xs["a"], **noisy(0.5, 0.45, 0.55), "accuracy": 0.95})]
+    decision = select_model(cands, [Objective("x", direction), Objective("sci", "min")], rule="epsilon_constraint",
+                            primary="x")
+    assert decision.front == ("m/dirty", "m/b", "m/a")
+    assert decision.chosen.name == "m/b"
+    assert decision.energy_guard == ("'m/dirty' scored best but is significantly worse than the baseline 'm/fp32' on "
+                                     "sci, so 'm/b' (the best not significantly worse) is chosen")
