@@ -42,10 +42,12 @@ test: $(STAMP)
 
 # mutation testing of the core modules (not part of `make test`): modules and their tests in
 # tests/mutation/modules.toml, equivalent mutants set aside in tests/mutation/equivalent.toml,
-# the report in build/mutation/report.md. A subset: make mutation MODULES="windows pareto"
+# the report in build/mutation/report.md. A subset: make mutation MODULES="windows pareto";
+# after adding tests, only the last run's survivors again: make mutation MODULES=windows SURVIVORS=1
 MODULES ?=
+SURVIVORS ?=
 mutation: $(STAMP)
-	$(BIN)/python scripts/mutation.py $(if $(strip $(MODULES)),--modules $(MODULES))
+	$(BIN)/python scripts/mutation.py $(if $(strip $(MODULES)),--modules $(MODULES)) $(if $(SURVIVORS),--survivors)
 
 compile: $(STAMP)
 	$(BIN)/greenkfp compile --output-dir compiled

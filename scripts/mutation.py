@@ -175,6 +175,10 @@ def mutant_patterns(spec: dict) -> list[str]:
     return patterns
 
 
+def source_of(spec: dict, key: str) -> str:
+    return next(s for s in spec["sources"] if key.startswith(module_name(s) + "."))
+
+
 def selected(spec: dict, source: str, function: str) -> bool:
     stem = Path(source).stem
     return any(fnmatch.fnmatch(f"{stem}.{function}", p) for p in (spec.get("functions") or ["*.*"]))
@@ -206,13 +210,16 @@ def stage(name: str, spec: dict, jobs: int) -> Path:
     lines = ["[tool.pytest.ini_options]" + pytest_section.rstrip(), "", "[tool.mutmut]"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in mutmut.items()]
     (work / "pyproject.toml").write_text("\n".join(lines) + "\n")
+    (work / "sources.json").write_text(json.dumps(
+        {s: hashlib.sha256((ROOT / s).read_bytes()).hexdigest() for s in spec["sources"]}))
     return work
 
 
-def run_mutmut(name: str, spec: dict, work: Path, jobs: int) -> str | None:
-    """Runs mutmut in the staging folder; its output goes to run.log there. Returns an error."""
+def run_mutmut(name: str, spec: dict, work: Path, jobs: int, names: list[str] | None = None) -> str | None:
+    """Runs mutmut in the staging folder (the module's selected functions, or only ``names``);
+    its output goes to run.log there. Returns an error."""
     mutmut = Path(sys.executable).parent / "mutmut"
-    command = [str(mutmut), "run", "--max-children", str(jobs), *mutant_patterns(spec)]
+    command = [str(mutmut), "run", "--max-children", str(jobs), *(names or mutant_patterns(spec))]
     limit = float(spec.get("max_minutes", 20)) * 60
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MUTANT_UNDER_TEST")}
     with open(work / "run.log", "w") as log:
@@ -239,6 +246,19 @@ def run_mutmut(name: str, spec: dict, work: Path, jobs: int) -> str | None:
 
 
 # --------------------------------------------------------------------------- reading the results
+
+def previous_results(name: str, spec: dict) -> dict[str, int | None] | None:
+    """The exit codes of the module's last run, if its sources are unchanged since (else None)."""
+    work = WORK / name
+    try:
+        hashes = json.loads((work / "sources.json").read_text())
+        codes = json.loads((work / "codes.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if hashes != {s: hashlib.sha256((ROOT / s).read_bytes()).hexdigest() for s in spec["sources"]}:
+        return None
+    return codes
+
 
 def status_of(code: int | None) -> str:
     if code is None:
@@ -299,8 +319,11 @@ def _def_index(lines: list[str]) -> int:
     return 0
 
 
-def read_results(name: str, spec: dict, work: Path) -> list[Mutant]:
+def read_results(name: str, spec: dict, work: Path, previous: dict | None = None) -> list[Mutant]:
+    """The module's mutants and their outcome; with ``previous`` (a --survivors run), a mutant
+    not run again keeps its earlier outcome."""
     mutants = []
+    codes: dict[str, int | None] = {}  # every mutant's exit code, kept for a --survivors run
     for source in spec["sources"]:
         mutated_file = work / "mutants" / import_path(source)
         meta = json.loads(Path(str(mutated_file) + ".meta").read_text())
@@ -309,6 +332,9 @@ def read_results(name: str, spec: dict, work: Path) -> list[Mutant]:
         defs = definitions((ROOT / source).read_text())
         seen: dict[tuple, int] = {}
         for key, code in meta["exit_code_by_key"].items():
+            if code is None and previous:
+                code = previous.get(key)
+            codes[key] = code
             function = function_of(key)
             if not selected(spec, source, function):
                 continue
@@ -328,8 +354,10 @@ def read_results(name: str, spec: dict, work: Path) -> list[Mutant]:
                 original = " ".join(line.strip() for line in orig_body[i1:max(i2, i1 + 1)])
                 mutated_text = " ".join(line.strip() for line in mut_body[j1:j2])
                 line_no = defs.get(function, 0) + 1 + i1
-            else:  # the signature changed (a default value)
-                original, mutated_text = orig[oi].strip(), mut[mi].strip()
+            else:  # the signature changed (a default value): the def lines, under the function's own name
+                own = function.rpartition(".")[2]
+                original = re.sub(r"x\S*?__mutmut_orig", own, orig[oi].strip())
+                mutated_text = re.sub(r"x\S*?__mutmut_\d+", own, mut[mi].strip())
                 line_no = defs.get(function, 0)
             mutant = Mutant(key=key, module=name, function=function, file=source, line=line_no,
                             original=original, mutated=mutated_text, change=describe_change(original, mutated_text),
@@ -338,6 +366,7 @@ def read_results(name: str, spec: dict, work: Path) -> list[Mutant]:
             seen[base] = seen.get(base, 0) + 1
             mutant.occurrence = seen[base]
             mutants.append(mutant)
+    (work / "codes.json").write_text(json.dumps(codes))
     return mutants
 
 
@@ -411,6 +440,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", 2)),
                         help="mutants run at once (default 2, or $MUTATION_JOBS)")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests, and stop")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run again only the mutants the last run did not detect (when the module's sources "
+                             "are unchanged since: after adding tests); the others keep their outcome")
+    parser.add_argument("--no-run", action="store_true",
+                        help="report the last run's results of the modules (build/mutation/work/) without running")
     args = parser.parse_args(argv)
     # a SIGTERM (or `kill`) stops the run like Ctrl-C: mutmut's process group is stopped too
     signal.signal(signal.SIGTERM, _interrupt)
@@ -440,10 +474,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[mutation] {name}: {' '.join(spec['sources'])} <- {' '.join(spec['tests'])}", flush=True)
             result = ModuleResult(name=name, sources=spec["sources"])
             t0 = time.monotonic()
-            work = stage(name, spec, args.jobs)
-            result.error = run_mutmut(name, spec, work, args.jobs)
+            previous, rerun = None, None
+            if args.survivors and not args.no_run:
+                previous = previous_results(name, spec)
+                if previous is None:
+                    print(f"[mutation] {name}: no earlier run of these sources: running all its mutants")
+                else:
+                    rerun = [key for key, code in previous.items()
+                             if selected(spec, source_of(spec, key), function_of(key))
+                             and status_of(code) not in ("killed", "timeout")]
+                    print(f"[mutation] {name}: running again the {len(rerun)} mutants not detected last time")
+            if args.no_run or rerun == []:
+                work, previous = WORK / name, None  # the last run's results as they are
+            else:
+                work = stage(name, spec, args.jobs)
+                result.error = run_mutmut(name, spec, work, args.jobs, rerun)
             try:
-                result.mutants = read_results(name, spec, work)
+                result.mutants = read_results(name, spec, work, previous)
             except FileNotFoundError as exc:
                 result.error = (result.error or "") + f"\nno results: {exc}"
             result.seconds = time.monotonic() - t0
