@@ -262,7 +262,7 @@ def test_the_accuracy_drop_interval_and_its_round_off_tolerance():
     assert (check["met"], check["within_noise"]) == (False, True)
     assert check["low"] == pytest.approx(1.0) and check["high"] == pytest.approx(3.0)
     assert one.assessment("outside").reasons == (
-        "accuracy drop 2 points against the most accurate candidate (0.95) > max_accuracy_drop_points 1 (within the "
+        "accuracy drop 2 points against the most accurate variant (95 %) > max_accuracy_drop_points 1 (within the "
         "noise: the 95 % interval [1, 3] reaches the limit)",)
 
 
@@ -280,7 +280,7 @@ def test_a_figure_the_objectives_do_not_carry_is_checked_when_a_limit_names_it()
         a = decision.assessment(name)
         assert a.status == "violates_constraints"
         assert a.reasons == ("accuracy missing < min_accuracy 0.9",
-                             "accuracy drop missing points against the most accurate candidate (0.95) > "
+                             "accuracy drop missing points against the most accurate variant (95 %) > "
                              "max_accuracy_drop_points 1",
                              "latency_p95_ms missing > max_latency_ms 10")
         assert [(v["metric"], v["value"], v["low"], v["high"], v["met"], v["within_noise"]) for v in a.violations] == [
@@ -324,7 +324,7 @@ def variants() -> list[Candidate]:
     ]
 
 
-WHERE = "among 4 front member(s) of 5 candidate(s) (1 excluded or dominated)"
+WHERE = "among 4 front members of 5 candidates (1 excluded or dominated)"
 
 
 @pytest.mark.parametrize(("rule", "weights", "reason", "direction"), [
@@ -472,7 +472,7 @@ def test_weighted_rules_tie_on_the_weighted_objectives_alone(rule):
 # --- the tie-break as the reason states it -----------------------------------------------------------
 ACC = noisy(0.95, 0.93, 0.97, "accuracy")
 HEAD = "knee: 'a' is the knee: closest to the ideal point (distance 0 in normalised objectives) among {n} front " \
-       "member(s) of {n} candidate(s) (0 excluded or dominated)"
+       "members of {n} candidates (0 excluded or dominated)"
 
 
 def test_the_reason_names_the_tie_break_part_that_decided():
@@ -759,7 +759,7 @@ def test_the_reason_lists_the_noise_decisions_that_mattered():
                                                      "max_accuracy_drop_points": 1.0})
     assert decision.reason == (
         "knee: 'chosen' is the knee: closest to the ideal point (distance 0 in normalised objectives) among 1 front "
-        "member(s) of 3 candidate(s) (2 excluded or dominated); constraints are judged on point estimates, and these "
+        "member of 3 candidates (2 excluded or dominated); constraints are judged on point estimates, and these "
         "decisions are within the noise: 'chosen' meets max_sci 1 on the point estimate but its interval crosses it "
         "(sci 0.98 [0.9, 1.05]); 'drop' breaks max_accuracy_drop_points 1 on the point estimate but its interval "
         "reaches inside (accuracy drop 1.5 points [-0.5, 3.5])")
@@ -771,7 +771,7 @@ def test_the_blocked_message_lists_every_candidate_and_says_when_the_noise_is_in
     limits = {"max_sci": 1.0, "max_accuracy_drop_points": 1.0}
     expected = (
         "No candidate can be promoted: none of the 2 candidate(s) is eligible, has every objective and meets the "
-        "constraints. drop: accuracy drop 1.5 points against the most accurate candidate (0.95) > "
+        "constraints. drop: accuracy drop 1.5 points against the most accurate variant (95 %) > "
         "max_accuracy_drop_points 1 (within the noise: the 95 % interval [-0.5, 3.5] reaches the limit) | top: sci 5 > "
         "max_sci 1 | constraints are judged on point estimates; a limit broken 'within the noise' has a 95 % interval "
         "that reaches inside it")
