@@ -6,7 +6,7 @@ STAMP := $(VENV)/.greenkfp-installed
 
 BENCHES := gate training inference sci selection pipeline gatekeeper report serving
 
-.PHONY: demo demo-digits demo-governance test compile check-compiled bench $(addprefix bench-,$(BENCHES)) bench-selection-stability clean
+.PHONY: demo demo-digits demo-governance test mutation compile check-compiled bench $(addprefix bench-,$(BENCHES)) bench-selection-stability clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "greenkfp needs Python >= 3.11, found " + sys.version.split()[0]'
@@ -39,6 +39,15 @@ demo-governance: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# mutation testing of the core modules (not part of `make test`): modules and their tests in
+# tests/mutation/modules.toml, equivalent mutants set aside in tests/mutation/equivalent.toml,
+# the report in build/mutation/report.md. A subset: make mutation MODULES="windows pareto";
+# after adding tests, only the last run's survivors again: make mutation MODULES=windows SURVIVORS=1
+MODULES ?=
+SURVIVORS ?=
+mutation: $(STAMP)
+	$(BIN)/python scripts/mutation.py $(if $(strip $(MODULES)),--modules $(MODULES)) $(if $(SURVIVORS),--survivors)
 
 compile: $(STAMP)
 	$(BIN)/greenkfp compile --output-dir compiled

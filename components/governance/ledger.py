@@ -131,6 +131,9 @@ VERSION_TABLE = "greenkfp_ledger_version"
 
 #: Two amounts closer than this (grams) are equal: sums of floats in SQL are not exact.
 _TOLERANCE_G = 1e-9
+#: How many unique keys one ``IN (...)`` lookup binds at most (a module constant, so that a test
+#: can shrink it and see a lookup split in several).
+_KEYS_PER_QUERY = 5000
 #: The key of the PostgreSQL advisory lock that serializes migrations of one database.
 _MIGRATION_LOCK = 0x6B66705F6C6467  # "kfp_ldg"
 _SQLITE_BUSY_MS = 30_000
@@ -749,8 +752,8 @@ class Ledger:
             return {}
         keys = [f"{kind}:{d.run_id}" for d in decisions for kind in ("settlement", "release")]
         closing = {}
-        for start in range(0, len(keys), 5000):
-            rows = connection.execute(_BY_KEYS, {"team": team, "keys": keys[start:start + 5000]})
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            rows = connection.execute(_BY_KEYS, {"team": team, "keys": keys[start:start + _KEYS_PER_QUERY]})
             closing.update(((e.kind, e.run_id), e) for e in (_entry(row._mapping) for row in rows))
         totals: dict[int, float] = {}
         for decision in decisions:
@@ -1233,10 +1236,10 @@ class Ledger:
             for team, run_id in seen:
                 by_team.setdefault(team, []).append(run_id)
             for team, ids in sorted(by_team.items()):
-                for start in range(0, len(ids), 5000):
+                for start in range(0, len(ids), _KEYS_PER_QUERY):
                     taken = connection.execute(sa.select(_E.run_id).where(
                         _E.team == team,
-                        _E.unique_key.in_([f"decision:{run_id}" for run_id in ids[start:start + 5000]]))).first()
+                        _E.unique_key.in_([f"decision:{run_id}" for run_id in ids[start:start + _KEYS_PER_QUERY]]))).first()
                     if taken is not None:
                         raise BudgetError(f"runs[{seen[team, taken.run_id]}].run_id",
                                           f"is already in the ledger for team {team}", taken.run_id)
@@ -1248,10 +1251,10 @@ class Ledger:
                 for entry in entries:
                     keys.setdefault(entry["team"], []).append(entry["unique_key"])
                 for team, team_keys in keys.items():
-                    for at in range(0, len(team_keys), 5000):
+                    for at in range(0, len(team_keys), _KEYS_PER_QUERY):
                         found.update(((team, key), entry_id) for key, entry_id in connection.execute(
                             sa.select(_E.unique_key, _E.id).where(_E.team == team,
-                                                                  _E.unique_key.in_(team_keys[at:at + 5000]))))
+                                                                  _E.unique_key.in_(team_keys[at:at + _KEYS_PER_QUERY]))))
                 return [found[entry["team"], entry["unique_key"]] for entry in entries]
             settled: dict[tuple[str, str], float] = {}
             remaining: dict[tuple[str, str], float] = {}

@@ -48,11 +48,16 @@ import numpy as np
 Direction = Literal["max", "min"]
 DIRECTIONS = ("max", "min")
 
+# Tuning only: the front does not depend on these. Tests shrink them (monkeypatch) so that the
+# sweep does all the work on small tables (``_PREFILTER_MAX_PASSES = 0`` skips the pre-filter,
+# which otherwise removes every row of a table of 100 rows or fewer) and runs over many blocks.
 # Pre-filter: stop when a pass drops less than this share of the rows left.
 _PREFILTER_MIN_DROP = 0.01
 _PREFILTER_MAX_PASSES = 256
-# Sweep: elements of one block-against-front comparison (front rows x block rows).
+# Sweep: elements of one block-against-front comparison (front rows x block rows), and the
+# bounds of a block's row count.
 _BLOCK_CELLS = 1 << 20
+_BLOCK_MIN = 64
 _BLOCK_MAX = 1024
 
 
@@ -205,7 +210,7 @@ def _front_of_sorted_unique(rows: np.ndarray) -> np.ndarray:
     front = np.empty((0, d))
     start = 0
     while start < n:
-        size = int(min(_BLOCK_MAX, max(64, _BLOCK_CELLS // max(1, len(front)))))
+        size = int(min(_BLOCK_MAX, max(_BLOCK_MIN, _BLOCK_CELLS // max(1, len(front)))))
         block = rows[start : start + size]
         alive = np.ones(len(block), dtype=bool)
         if len(front):
