@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from greenkfp.components.selection import (
     Candidate,
@@ -811,3 +814,46 @@ def test_the_energy_guard_orders_huge_primary_values_by_value(direction):
     assert decision.chosen.name == "m/b"
     assert decision.energy_guard == ("'m/dirty' scored best but is significantly worse than the baseline 'm/fp32' on "
                                      "sci, so 'm/b' (the best not significantly worse) is chosen")
+
+
+# --- a front whose values span more than the float range ---------------------------------------------
+@pytest.mark.parametrize("rule", ["knee", "chebyshev", "weighted_sum", "epsilon_constraint"])
+def test_a_front_spanning_more_than_the_float_range_normalises_without_overflow(rule):
+    # best - worst overflows to inf (1.7e308 - -1.7e308): the normalised values became nan and every
+    # rule failed with "min() arg is an empty sequence"; halving first keeps them exact
+    cands = [Candidate("a", None, {"x": 1.7e308, "y": 0.0}), Candidate("b", None, {"x": -1.7e308, "y": 1.0}),
+             Candidate("c", None, {"x": 0.0, "y": 0.25})]
+    decision = select_model(cands, ["x:max", "y:max"], rule=rule, primary="x")
+    assert decision.normalization["x"] == {"best": 1.7e308, "worst": -1.7e308}
+    assert decision.assessment("a").normalized == {"x": 1.0, "y": 0.0}
+    assert decision.assessment("b").normalized == {"x": 0.0, "y": 1.0}
+    assert decision.assessment("c").normalized == {"x": 0.5, "y": 0.25}
+    # knee: a and b at distance 1, c at sqrt(0.5^2 + 0.75^2) = 0.90; chebyshev (weights 0.5): a and b
+    # 0.5, c 0.375; weighted_sum: a and b 0.5 (tied, a has the better x), c 0.375; epsilon: the best x
+    assert decision.chosen.name == ("c" if rule in ("knee", "chebyshev") else "a")
+
+
+# any finite float, with the extremes drawn often: fronts that span more than the float range
+FINITE = st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                   st.sampled_from([1.7976931348623157e308, -1.7976931348623157e308, 1e308, -1e308, 5e-324, -0.0]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(FINITE, FINITE), min_size=1, max_size=6),
+       st.sampled_from(["knee", "chebyshev", "weighted_sum", "epsilon_constraint"]))
+def test_any_finite_metrics_normalise_into_the_unit_interval_and_pick_a_front_member(rows, rule):
+    cands = [Candidate(f"m{i}", None, {"x": x, "y": y}) for i, (x, y) in enumerate(rows)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow or an invalid division is a defect, not noise
+        decision = select_model(cands, ["x:max", "y:min"], rule=rule, primary="x")
+    assert decision.chosen.name in decision.front
+    for name in decision.front:
+        normalized = decision.assessment(name).normalized
+        assert all(0.0 <= v <= 1.0 for v in normalized.values()), (name, normalized)
+    # the extremes of each objective on the front normalise to exactly 0 and 1 (or all 1 when equal)
+    xs = [c.metrics["x"] for c in cands if c.name in decision.front]
+    best = max(decision.front, key=lambda n: next(c.metrics["x"] for c in cands if c.name == n))
+    assert decision.assessment(best).normalized["x"] == 1.0
+    if min(xs) != max(xs):
+        worst = min(decision.front, key=lambda n: next(c.metrics["x"] for c in cands if c.name == n))
+        assert decision.assessment(worst).normalized["x"] == 0.0

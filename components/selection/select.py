@@ -653,7 +653,12 @@ def _normalise(front: list[Candidate], objectives: Sequence[Objective]):
         best, worst = (column.max(), column.min()) if o.direction == "max" else (column.min(), column.max())
         scales[o.name] = {"best": float(best), "worst": float(worst)}
         if best != worst:
-            normed[:, j] = (column - worst) / (best - worst) + 0.0  # + 0.0: no -0.0
+            with np.errstate(over="ignore"):
+                span = best - worst
+            if np.isfinite(span):
+                normed[:, j] = (column - worst) / span + 0.0  # + 0.0: no -0.0
+            else:  # a front spanning more than the float range: halve first (exact for normal floats)
+                normed[:, j] = (column * 0.5 - worst * 0.5) / (best * 0.5 - worst * 0.5) + 0.0
     return scales, normed
 
 
