@@ -833,6 +833,13 @@ def test_a_front_spanning_more_than_the_float_range_normalises_without_overflow(
     assert decision.chosen.name == ("c" if rule in ("knee", "chebyshev") else "a")
 
 
+def test_the_worst_of_a_minimised_objective_spanning_the_float_range_normalises_to_positive_zero():
+    # (worst/2 - worst/2) / (best/2 - worst/2) = 0 / negative = -0.0 for a minimised objective
+    cands = [Candidate("a", None, {"x": 1.7e308, "y": 1.0}), Candidate("b", None, {"x": -1.7e308, "y": 0.0})]
+    normalized = select_model(cands, ["x:min", "y:max"], primary="x").assessment("a").normalized
+    assert normalized["x"] == 0.0 and math.copysign(1.0, normalized["x"]) == 1.0
+
+
 # any finite float, with the extremes drawn often: fronts that span more than the float range
 FINITE = st.one_of(st.floats(allow_nan=False, allow_infinity=False),
                    st.sampled_from([1.7976931348623157e308, -1.7976931348623157e308, 1e308, -1e308, 5e-324, -0.0]))
