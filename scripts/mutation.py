@@ -19,7 +19,9 @@ Modules run one after the other. Per module: mutants total, killed, timed out, s
 those no selected test reaches), set aside as equivalent, and the score = (killed + timed out) /
 (total - equivalent); goal 85 %. The report goes to build/mutation/report.md and report.json,
 survivors with file:line, the change and the mutated line. Exit status 1 when a module is under
-the goal, an equivalent entry has no reason or matches no mutant, or a run failed.
+the goal or did not run every mutant, an equivalent entry matches no surviving mutant, or a run
+failed; 2 for a mistake in the configuration or the command line (refused before anything runs);
+130 when interrupted (the interrupted module's part-run is discarded).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import fcntl
 import fnmatch
 import hashlib
 import json
@@ -109,33 +112,109 @@ class ModuleResult:
 
 # --------------------------------------------------------------------------- configuration
 
+MODULE_KEYS = {"sources", "tests", "pytest_args", "functions", "timeout_multiplier", "max_minutes", "also_copy"}
+ENTRY_KEYS = {"module", "function", "line", "mutant", "occurrence", "why"}
+
+
+class ConfigError(Exception):
+    """A mistake in modules.toml, equivalent.toml or the command line: one line for the user."""
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.relative_to(ROOT)}: not valid TOML: {exc}") from None
+
+
+def _strings(where: str, key: str, value, *, required: bool) -> list[str]:
+    if value is None and not required:
+        return []
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{where}: {key} must be a non-empty list of strings, got {value!r}")
+    return value
+
+
+def _positive(where: str, key: str, value) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+        raise ConfigError(f"{where}: {key} must be a number > 0, got {value!r}")
+
+
 def load_modules() -> dict[str, dict]:
-    modules = tomllib.loads(CONFIG.read_text())
+    """modules.toml, every key checked before anything runs (a mistake found after an hour's run
+    would waste it)."""
+    modules = _read_toml(CONFIG)
+    where_file = CONFIG.relative_to(ROOT)
+    if not modules:
+        raise ConfigError(f"{where_file}: no modules")
     for name, spec in modules.items():
-        for key in ("sources", "tests"):
-            if not spec.get(key):
-                raise SystemExit(f"{CONFIG.relative_to(ROOT)}: [{name}] needs {key}")
-        for path in spec["sources"] + spec["tests"]:
-            if not (ROOT / path).is_file():
-                raise SystemExit(f"{CONFIG.relative_to(ROOT)}: [{name}]: no file {path}")
+        where = f"{where_file}: [{name}]"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where_file}: {name} = {spec!r} is not a table: each module is a [name] table")
+        unknown = sorted(set(spec) - MODULE_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(MODULE_KEYS))})")
+        sources = _strings(where, "sources", spec.get("sources"), required=True)
+        tests = _strings(where, "tests", spec.get("tests"), required=True)
+        for key in ("pytest_args", "functions", "also_copy"):
+            _strings(where, key, spec.get(key), required=False)
+        for key in ("timeout_multiplier", "max_minutes"):
+            _positive(where, key, spec.get(key))
+        for path in sources + tests + spec.get("also_copy", []):
+            if not (ROOT / path).exists():
+                raise ConfigError(f"{where}: no file {path}")
+        for source in sources:
+            if not (source.startswith("components/") and source.endswith(".py")):
+                raise ConfigError(f"{where}: sources: {source!r} is not a .py file under components/")
+        stems = [Path(s).stem for s in sources]
+        for pattern in spec.get("functions", []):
+            file_part = pattern.partition(".")[0]
+            if not any(fnmatch.fnmatch(stem, file_part) for stem in stems):
+                raise ConfigError(f"{where}: functions: {pattern!r} names no file of sources "
+                                  f"(patterns are <file stem>.<function>; stems: {', '.join(stems)})")
     return modules
 
 
-def load_equivalents() -> list[dict]:
+def load_equivalents(modules: dict[str, dict]) -> list[dict]:
     """The entries of equivalent.toml, each checked: module, function, line, mutant and why."""
     if not EQUIVALENT.exists():
         return []
-    entries = tomllib.loads(EQUIVALENT.read_text()).get("mutant", [])
-    problems = []
+    where_file = EQUIVALENT.relative_to(ROOT)
+    document = _read_toml(EQUIVALENT)
+    if set(document) - {"mutant"}:
+        raise ConfigError(f"{where_file}: unknown key(s) {', '.join(sorted(set(document) - {'mutant'}))}: "
+                          "each entry is a [[mutant]] table")
+    entries = document.get("mutant", [])
+    problems, seen = [], {}
     for i, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where_file}: mutant = {entry!r} is not a table: use [[mutant]]")
+        before = len(problems)
+        unknown = sorted(set(entry) - ENTRY_KEYS)
+        if unknown:
+            problems.append(f"entry {i}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(ENTRY_KEYS))})")
         missing = [k for k in ("module", "function", "line", "mutant") if not str(entry.get(k, "")).strip()]
         if missing:
             problems.append(f"entry {i}: missing {', '.join(missing)}")
+        wrong = [f"{k} = {entry[k]!r}" for k in ("module", "function", "line", "mutant", "why")
+                 if k in entry and not isinstance(entry[k], str)]
+        if wrong:
+            problems.append(f"entry {i}: not a string: {', '.join(wrong)}")
+        occurrence = entry.get("occurrence", 1)
+        if isinstance(occurrence, bool) or not isinstance(occurrence, int) or occurrence < 1:
+            problems.append(f"entry {i}: occurrence must be a whole number >= 1, got {occurrence!r}")
         if not str(entry.get("why", "")).strip():
             problems.append(f"entry {i} ({entry.get('module')} {entry.get('function')}: {entry.get('line')!r}): "
                             "no reason (`why`): say why the mutant cannot change behaviour")
+        elif isinstance(entry.get("module"), str) and entry["module"] not in modules:
+            problems.append(f"entry {i}: unknown module {entry['module']!r} (known: {', '.join(modules)})")
+        if len(problems) == before:
+            key = entry_key(entry)
+            if key in seen:
+                problems.append(f"entry {i}: the same mutant as entry {seen[key]}")
+            seen.setdefault(key, i)
     if problems:
-        raise SystemExit(f"{EQUIVALENT.relative_to(ROOT)}:\n  " + "\n  ".join(problems))
+        raise ConfigError(f"{where_file}: " + "; ".join(problems))
     return entries
 
 
@@ -195,7 +274,8 @@ def stage(name: str, spec: dict, jobs: int) -> Path:
     # what the tests read from the repository besides the sources (mutmut copies these to mutants/)
     for name in ("tests", "scripts", "README.md", *spec.get("also_copy", [])):
         (work / name).symlink_to(ROOT / name)
-    pytest_section = ROOT.joinpath("pyproject.toml").read_text().split("[tool.pytest.ini_options]", 1)[1]
+    pyproject = ROOT.joinpath("pyproject.toml").read_text()
+    pytest_section = pyproject.split("[tool.pytest.ini_options]", 1)[1] if "[tool.pytest.ini_options]" in pyproject else ""
     pytest_section = pytest_section.split("\n[", 1)[0]
     mutmut = {
         "source_paths": ["greenkfp/components"],
@@ -216,11 +296,35 @@ def stage(name: str, spec: dict, jobs: int) -> Path:
     return work
 
 
+def mutmut_command() -> Path:
+    """mutmut of the Python running this script (the project's venv): a forked mutant imports the
+    project from there."""
+    mutmut = Path(sys.executable).parent / "mutmut"
+    if not mutmut.exists():
+        raise ConfigError(f"mutmut is not installed for {sys.executable}: run `make mutation` "
+                          "(or `.venv/bin/python scripts/mutation.py`)")
+    return mutmut
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stops mutmut and its workers: SIGINT first (mutmut then saves its results whole; a SIGTERM
+    can cut its JSON file short), then SIGTERM, then SIGKILL."""
+    for sig, wait in ((signal.SIGINT, 20), (signal.SIGTERM, 10), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def run_mutmut(name: str, spec: dict, work: Path, jobs: int, names: list[str] | None = None) -> str | None:
     """Runs mutmut in the staging folder (the module's selected functions, or only ``names``);
     its output goes to run.log there. Returns an error."""
-    mutmut = Path(sys.executable).parent / "mutmut"
-    command = [str(mutmut), "run", "--max-children", str(jobs), *(names or mutant_patterns(spec))]
+    command = [str(mutmut_command()), "run", "--max-children", str(jobs), *(names or mutant_patterns(spec))]
     limit = float(spec.get("max_minutes", 20)) * 60
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MUTANT_UNDER_TEST")}
     with open(work / "run.log", "w") as log:
@@ -229,16 +333,11 @@ def run_mutmut(name: str, spec: dict, work: Path, jobs: int, names: list[str] | 
         try:
             code = process.wait(timeout=limit)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            return f"stopped after {limit / 60:.0f} min (max_minutes): the mutants not run count as not checked"
+            _stop(process)
+            return (f"stopped after {limit / 60:g} min (max_minutes): the mutants not run count as not run; "
+                    f"`SURVIVORS=1` runs them")
         except BaseException:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait()
+            _stop(process)
             raise
     if code != 0:
         tail = (work / "run.log").read_text(errors="replace").replace("\r", "\n").strip().splitlines()[-15:]
@@ -248,17 +347,29 @@ def run_mutmut(name: str, spec: dict, work: Path, jobs: int, names: list[str] | 
 
 # --------------------------------------------------------------------------- reading the results
 
-def previous_results(name: str, spec: dict) -> dict[str, int | None] | None:
-    """The exit codes of the module's last run, if its sources are unchanged since (else None)."""
-    work = WORK / name
+RESULT = "result.json"  # in a module's work folder: its last finished run's outcome, written last
+
+
+def source_hashes_of(spec: dict) -> dict[str, str]:
+    return {s: hashlib.sha256((ROOT / s).read_bytes()).hexdigest() for s in spec["sources"]}
+
+
+def last_run(name: str) -> dict | None:
+    """The module's last finished run: every mutant's exit code, the sources' hashes, its time and
+    error (None when none finished: never run, or interrupted, which discards its results)."""
     try:
-        hashes = json.loads((work / "sources.json").read_text())
-        codes = json.loads((work / "codes.json").read_text())
+        run = json.loads((WORK / name / RESULT).read_text())
     except (OSError, ValueError):
         return None
-    if hashes != {s: hashlib.sha256((ROOT / s).read_bytes()).hexdigest() for s in spec["sources"]}:
+    return run if isinstance(run, dict) and isinstance(run.get("codes"), dict) else None
+
+
+def previous_results(name: str, spec: dict) -> dict[str, int | None] | None:
+    """The exit codes of the module's last finished run, if its sources are unchanged since (else None)."""
+    run = last_run(name)
+    if run is None or run.get("sources") != source_hashes_of(spec):
         return None
-    return codes
+    return run["codes"]
 
 
 def status_of(code: int | None) -> str:
@@ -320,9 +431,11 @@ def _def_index(lines: list[str]) -> int:
     return 0
 
 
-def read_results(name: str, spec: dict, work: Path, previous: dict | None = None) -> list[Mutant]:
-    """The module's mutants and their outcome; with ``previous`` (a --survivors run), a mutant
-    not run again keeps its earlier outcome."""
+def read_results(name: str, spec: dict, work: Path, previous: dict | None = None,
+                 replay: bool = False) -> tuple[list[Mutant], dict[str, int | None]]:
+    """The module's mutants and their outcome, and every mutant's exit code. With ``previous`` (a
+    --survivors run), a mutant not run again keeps its earlier outcome; with ``replay`` too, every
+    mutant has its earlier outcome (--no-run, or nothing left to run again)."""
     mutants = []
     codes: dict[str, int | None] = {}  # every mutant's exit code, kept for a --survivors run
     for source in spec["sources"]:
@@ -333,7 +446,7 @@ def read_results(name: str, spec: dict, work: Path, previous: dict | None = None
         defs = definitions((ROOT / source).read_text())
         seen: dict[tuple, int] = {}
         for key, code in meta["exit_code_by_key"].items():
-            if code is None and previous:
+            if previous is not None and (replay or code is None):
                 code = previous.get(key)
             codes[key] = code
             function = function_of(key)
@@ -367,8 +480,7 @@ def read_results(name: str, spec: dict, work: Path, previous: dict | None = None
             seen[base] = seen.get(base, 0) + 1
             mutant.occurrence = seen[base]
             mutants.append(mutant)
-    (work / "codes.json").write_text(json.dumps(codes))
-    return mutants
+    return mutants, codes
 
 
 # --------------------------------------------------------------------------- report
@@ -377,25 +489,41 @@ def pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f} %"
 
 
+def verdict(r: ModuleResult) -> str:
+    if r.error:
+        return "error"
+    if r.count("not checked"):
+        return "incomplete"
+    return "ok" if r.score is not None and r.score >= GOAL else "under goal"
+
+
 def table(results: list[ModuleResult]) -> str:
-    head = "| module | total | killed | timeout | survived | no tests | equivalent | score | time | |"
-    rows = [head, "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+    # every mutant is in exactly one of the columns from killed to equivalent: they add up to total
+    head = ("| module | total | killed | timeout | survived | no tests | not run | suspicious | equivalent "
+            "| score | time | |")
+    rows = [head, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
     for r in results:
-        ok = "error" if r.error else ("ok" if r.score is not None and r.score >= GOAL else "under goal")
         rows.append(f"| {r.name} | {r.total} | {r.count('killed')} | {r.count('timeout')} | "
-                    f"{r.count('survived')} | {r.count('no tests')} | {r.n_equivalent} | {pct(r.score)} | "
-                    f"{r.seconds:.0f} s | {ok} |")
+                    f"{r.count('survived')} | {r.count('no tests')} | {r.count('not checked')} | "
+                    f"{r.count('suspicious')} | {r.n_equivalent} | {pct(r.score)} | {r.seconds:.0f} s | {verdict(r)} |")
     return "\n".join(rows)
 
 
-def write_report(results: list[ModuleResult], stale: list[str], elapsed: float) -> str:
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def write_report(results: list[ModuleResult], stale: list[str], elapsed: float, note: str = "") -> str:
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     md = [f"# Mutation testing report\n",
           f"mutmut, goal {GOAL:.0%} of non-equivalent mutants detected per module "
-          f"(score = (killed + timed out) / (total - equivalent)); {elapsed:.0f} s in all.\n",
+          f"(score = (killed + timed out) / (total - equivalent)); {elapsed:.0f} s in all.{note}\n",
+          "Statuses: *not run* = a mutant the run did not reach (stopped at max_minutes: `SURVIVORS=1` runs "
+          "them); *no tests* = no selected test calls its function; *suspicious* = its tests ended in an "
+          "unexpected way (see run.log in build/mutation/work/<module>/).\n",
           table(results), ""]
     if stale:
-        md += ["## Equivalent entries that match no mutant (remove or update them)\n"]
+        md += ["## Equivalent entries that match no surviving mutant (remove or update them)\n"]
         md += [f"- {s}" for s in stale] + [""]
     for r in results:
         if r.error:
@@ -403,20 +531,27 @@ def write_report(results: list[ModuleResult], stale: list[str], elapsed: float) 
         survivors = r.survivors()
         if survivors:
             md += [f"## {r.name}: {len(survivors)} not detected\n",
-                   "| where | function | status | change | mutated line |", "|---|---|---|---|---|"]
+                   "| where | function | status | change | original line | mutated line |", "|---|---|---|---|---|---|"]
             for m in sorted(survivors, key=lambda m: (m.file, m.line)):
-                mutated = m.mutated.replace("|", "\\|")
-                change = m.change.replace("|", "\\|")
-                md.append(f"| {m.file}:{m.line} | {m.function} | {m.status} | {change} | `{mutated}` |")
+                md.append(f"| {m.file}:{m.line} | {m.function} | {m.status} | {_cell(m.change)} | "
+                          f"`{_cell(m.original)}` | `{_cell(m.mutated)}` |")
+            md.append("")
+        equivalent = [m for m in r.mutants if m.equivalent is not None]
+        if equivalent:
+            md += [f"## {r.name}: {len(equivalent)} set aside as equivalent (tests/mutation/equivalent.toml)\n",
+                   "| where | function | change | why |", "|---|---|---|---|"]
+            for m in sorted(equivalent, key=lambda m: (m.file, m.line)):
+                md.append(f"| {m.file}:{m.line} | {m.function} | {_cell(m.change)} | {_cell(m.equivalent)} |")
             md.append("")
     text = "\n".join(md)
     (REPORT_DIR / "report.md").write_text(text)
     (REPORT_DIR / "report.json").write_text(json.dumps({
         "goal": GOAL, "seconds": round(elapsed, 1), "stale_equivalents": stale,
         "modules": [{"name": r.name, "sources": r.sources, "seconds": round(r.seconds, 1), "error": r.error,
+                     "status": verdict(r),
                      "total": r.total, "killed": r.count("killed"), "timeout": r.count("timeout"),
                      "survived": r.count("survived"), "no_tests": r.count("no tests"),
-                     "suspicious": r.count("suspicious"), "not_checked": r.count("not checked"),
+                     "suspicious": r.count("suspicious"), "not_run": r.count("not checked"),
                      "equivalent": r.n_equivalent, "score": r.score,
                      "mutants": [asdict(m) for m in r.mutants]} for r in results],
     }, indent=1))
@@ -426,90 +561,15 @@ def write_report(results: list[ModuleResult], stale: list[str], elapsed: float) 
 # --------------------------------------------------------------------------- main
 
 def source_hashes(modules: dict[str, dict]) -> dict[str, str]:
-    return {s: hashlib.sha256((ROOT / s).read_bytes()).hexdigest()
-            for spec in modules.values() for s in spec["sources"]}
+    return {s: h for spec in modules.values() for s, h in source_hashes_of(spec).items()}
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--modules", nargs="*", default=[],
-                        help="short names from tests/mutation/modules.toml (default: all)")
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", 2)),
-                        help="mutants run at once (default 2, or $MUTATION_JOBS)")
-    parser.add_argument("--list", action="store_true", help="list the modules and their tests, and stop")
-    parser.add_argument("--survivors", action="store_true",
-                        help="run again only the mutants the last run did not detect (when the module's sources "
-                             "are unchanged since: after adding tests); the others keep their outcome")
-    parser.add_argument("--no-run", action="store_true",
-                        help="report the last run's results of the modules (build/mutation/work/) without running")
-    args = parser.parse_args(argv)
-    # a SIGTERM (or `kill`) stops the run like Ctrl-C: mutmut's process group is stopped too
-    signal.signal(signal.SIGTERM, _interrupt)
-
-    modules = load_modules()
-    names = [n for arg in args.modules for n in arg.replace(",", " ").split()] or list(modules)
-    unknown = [n for n in names if n not in modules]
-    if unknown:
-        print(f"unknown module(s): {', '.join(unknown)}; known: {', '.join(modules)}", file=sys.stderr)
-        return 2
-    if args.list:
-        for name in names:
-            print(f"{name}: {' '.join(modules[name]['sources'])} <- {' '.join(modules[name]['tests'])}")
-        return 0
-    equivalents = load_equivalents()
-    unknown_eq = sorted({e["module"] for e in equivalents} - set(modules))
-    if unknown_eq:
-        print(f"{EQUIVALENT.relative_to(ROOT)}: unknown module(s) {', '.join(unknown_eq)}", file=sys.stderr)
-        return 2
-
-    before = source_hashes(modules)
-    results: list[ModuleResult] = []
-    start = time.monotonic()
-    try:
-        for name in names:
-            spec = modules[name]
-            print(f"[mutation] {name}: {' '.join(spec['sources'])} <- {' '.join(spec['tests'])}", flush=True)
-            result = ModuleResult(name=name, sources=spec["sources"])
-            t0 = time.monotonic()
-            previous, rerun = None, None
-            if args.survivors and not args.no_run:
-                previous = previous_results(name, spec)
-                if previous is None:
-                    print(f"[mutation] {name}: no earlier run of these sources: running all its mutants")
-                else:
-                    rerun = [key for key, code in previous.items()
-                             if selected(spec, source_of(spec, key), function_of(key))
-                             and status_of(code) not in ("killed", "timeout")]
-                    print(f"[mutation] {name}: running again the {len(rerun)} mutants not detected last time")
-            if args.no_run or rerun == []:
-                work, previous = WORK / name, None  # the last run's results as they are
-            else:
-                work = stage(name, spec, args.jobs)
-                result.error = run_mutmut(name, spec, work, args.jobs, rerun)
-            try:
-                result.mutants = read_results(name, spec, work, previous)
-            except FileNotFoundError as exc:
-                result.error = (result.error or "") + f"\nno results: {exc}"
-            result.seconds = time.monotonic() - t0
-            results.append(result)
-            print(f"[mutation] {name}: {result.total} mutants, {result.detected} detected, "
-                  f"{len(result.survivors())} not, {result.seconds:.0f} s", flush=True)
-    finally:
-        after = source_hashes(modules)
-        changed = [s for s in before if before[s] != after[s]]
-        if changed:  # mutmut writes to its copies only: this would be a bug in the tool
-            print(f"[mutation] SOURCES CHANGED during the run: {', '.join(changed)}; "
-                  "restore them with `git checkout -- <file>`", file=sys.stderr)
-
-    # equivalents: set aside the survivors they name; entries of the modules run that match none are stale
-    by_key = {m.stable_key(): m for r in results for m in r.mutants}
+def apply_equivalents(result: ModuleResult, equivalents: list[dict]) -> list[str]:
+    """Sets aside the module's survivors that equivalent.toml names; returns its stale entries."""
+    by_key = {m.stable_key(): m for m in result.mutants}
     stale = []
     for entry in equivalents:
-        if entry["module"] not in names:
+        if entry["module"] != result.name:
             continue
         mutant = by_key.get(entry_key(entry))
         where = f"[{entry['module']}] {entry['function']}: {entry['line']!r} -> {entry['mutant']!r}"
@@ -521,19 +581,189 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[mutation] note: {where}: timed out this time (counted as detected)")
         else:
             mutant.equivalent = entry["why"].strip()
+    return stale
 
-    text = write_report(results, stale, time.monotonic() - start)
+
+def parse_jobs(text: str, where: str) -> int:
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise ConfigError(f"{where}: expected a whole number >= 1, got {text!r}")
+    return jobs
+
+
+def lock():
+    """One run at a time: a second would delete the first's staging folder."""
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    handle = open(REPORT_DIR / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        pid = handle.read().strip() or "?"
+        handle.close()
+        raise ConfigError(f"another mutation run (pid {pid}) is using {REPORT_DIR.relative_to(ROOT)}/: "
+                          "wait for it to end or stop it") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except ConfigError as exc:
+        print(f"mutation: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(argv: list[str] | None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--modules", nargs="*", default=None,
+                        help="short names from tests/mutation/modules.toml, by spaces or commas (default: all)")
+    parser.add_argument("--jobs", default=None,
+                        help="mutants run at once (default 2, or $MUTATION_JOBS)")
+    parser.add_argument("--list", action="store_true", help="list the modules and their tests, and stop")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run again only the mutants the last run did not detect (when the module's sources "
+                             "are unchanged since: after adding tests); the others keep their outcome")
+    parser.add_argument("--no-run", action="store_true",
+                        help="report the last finished run of the modules again (with equivalent.toml as it is "
+                             "now), without running")
+    args = parser.parse_args(argv)
+
+    modules = load_modules()
+    if args.modules is None:
+        names = list(modules)
+    else:
+        names = list(dict.fromkeys(n for arg in args.modules for n in arg.replace(",", " ").split()))
+        if not names:
+            raise ConfigError(f"--modules (MODULES): no module named; known: {', '.join(modules)}")
+    unknown = [n for n in names if n not in modules]
+    if unknown:
+        raise ConfigError(f"unknown module(s): {', '.join(unknown)}; known: {', '.join(modules)}")
+    if args.list:
+        for name in names:
+            print(f"{name}: {' '.join(modules[name]['sources'])} <- {' '.join(modules[name]['tests'])}")
+        return 0
+    equivalents = load_equivalents(modules)
+    if args.no_run:
+        jobs = 0
+    else:
+        jobs = parse_jobs(args.jobs, "--jobs") if args.jobs is not None else \
+            parse_jobs(os.environ.get("MUTATION_JOBS", "2"), "MUTATION_JOBS")
+        mutmut_command()
+    held = lock()
+    # a SIGTERM (or `kill`) stops the run like Ctrl-C: mutmut's process group is stopped too
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    before = source_hashes(modules)
+    results: list[ModuleResult] = []
+    stale: list[str] = []
+    start = time.monotonic()
+    interrupted = None
+    try:
+        for name in names:
+            interrupted = name
+            spec = modules[name]
+            result = run_module(name, spec, args, jobs)
+            results.append(result)
+            if result.mutants:  # (a module without results has no stale entries either)
+                stale += apply_equivalents(result, equivalents)
+                print(f"[mutation] {name}: {result.total} mutants, {result.detected} detected, "
+                      f"{len(result.survivors())} not, {result.n_equivalent} set aside as equivalent, "
+                      f"{result.seconds:.0f} s", flush=True)
+        interrupted = None
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        if not (WORK / interrupted / RESULT).exists():  # a part-run (staging removed the last one) is no result
+            shutil.rmtree(WORK / interrupted, ignore_errors=True)
+        results.append(ModuleResult(name=interrupted, sources=modules[interrupted]["sources"],
+                                    seconds=0.0, error="interrupted: this module's results are discarded"))
+    finally:
+        after = source_hashes(modules)
+        changed = [s for s in before if before[s] != after[s]]
+        if changed:  # mutmut writes to its copies only: this would be a bug in the tool
+            print(f"[mutation] SOURCES CHANGED during the run: {', '.join(changed)}; "
+                  "restore them with `git checkout -- <file>`", file=sys.stderr)
+        held.close()
+
+    if not any(r.mutants for r in results):  # nothing to report: keep the last report as it is
+        for r in results:
+            print(f"[mutation] {r.name}: {r.error}", file=sys.stderr)
+        return 130 if interrupted else 1
+    note = " Reported again from the last finished runs (--no-run)." if args.no_run else ""
+    write_report(results, stale, time.monotonic() - start if not args.no_run else sum(r.seconds for r in results),
+                 note)
     print()
     print(table(results))
     if stale:
         print("\nequivalent entries that match no surviving mutant:\n  " + "\n  ".join(stale))
+    for r in results:
+        if r.error:
+            print(f"\n[mutation] {r.name}: {r.error.splitlines()[0]}")
     print(f"\nreport: {(REPORT_DIR / 'report.md').relative_to(ROOT)} (survivors with file:line), "
           f"{(REPORT_DIR / 'report.json').relative_to(ROOT)}")
-    failed = [r.name for r in results if r.error or r.score is None or r.score < GOAL]
+    if interrupted:
+        print(f"[mutation] interrupted during {interrupted}; the sources are as they were", file=sys.stderr)
+        return 130
+    failed = [r.name for r in results if r.error or verdict(r) != "ok"]
     if failed or stale or changed:
         print(f"[mutation] FAILED: {', '.join(failed) or 'see above'}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_module(name: str, spec: dict, args, jobs: int) -> ModuleResult:
+    """Runs one module's mutants (or replays its last finished run) and reads the outcome."""
+    print(f"[mutation] {name}: {' '.join(spec['sources'])} <- {' '.join(spec['tests'])}", flush=True)
+    result = ModuleResult(name=name, sources=spec["sources"])
+    t0 = time.monotonic()
+    if args.no_run:
+        run = last_run(name)
+        if run is None:
+            result.error = f"no finished run to report: run `make mutation MODULES={name}` first"
+            return result
+        if run.get("sources") != source_hashes_of(spec):
+            print(f"[mutation] {name}: note: the sources changed since this run; its lines may be out of date")
+        result.mutants, _ = read_results(name, spec, WORK / name, run["codes"], replay=True)
+        result.seconds, result.error = run.get("seconds", 0.0), run.get("error")
+        return result
+    previous, rerun = None, None
+    if args.survivors:
+        previous = previous_results(name, spec)
+        if previous is None:
+            print(f"[mutation] {name}: no finished run of these sources: running all its mutants")
+        else:
+            rerun = [key for key, code in previous.items()
+                     if selected(spec, source_of(spec, key), function_of(key))
+                     and status_of(code) not in ("killed", "timeout")]
+            print(f"[mutation] {name}: running again the {len(rerun)} mutants not detected last time")
+    if rerun == []:  # nothing to run again: the last run's outcome stands
+        run = last_run(name)
+        result.mutants, _ = read_results(name, spec, WORK / name, run["codes"], replay=True)
+        result.error = run.get("error")
+        return result
+    work = stage(name, spec, jobs)
+    result.error = run_mutmut(name, spec, work, jobs, rerun)
+    try:
+        result.mutants, codes = read_results(name, spec, work, previous)
+    except (OSError, ValueError, KeyError) as exc:
+        result.error = (result.error or "") + f"\nno results: {type(exc).__name__}: {exc}"
+        return result
+    result.seconds = time.monotonic() - t0
+    (work / RESULT).write_text(json.dumps({
+        "sources": json.loads((work / "sources.json").read_text()), "codes": codes,
+        "seconds": round(result.seconds, 1), "error": result.error}))
+    return result
 
 
 if __name__ == "__main__":
