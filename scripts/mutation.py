@@ -696,7 +696,7 @@ def run(argv: list[str] | None) -> int:
                   "restore them with `git checkout -- <file>`", file=sys.stderr)
         held.close()
 
-    if not any(r.mutants for r in results):  # nothing to report: keep the last report as it is
+    if not interrupted and not any(r.mutants for r in results):  # nothing to report: keep the last report
         for r in results:
             print(f"[mutation] {r.name}: {r.error}", file=sys.stderr)
         return 130 if interrupted else 1
