@@ -511,6 +511,22 @@ def test_with_several_tied_the_reason_compares_the_winner_with_the_runner_up():
         "operations per inference (macs + tree_comparisons): 10 against 200 for 'c'")
 
 
+def test_the_tie_break_choice_is_recorded_only_when_the_tie_break_overrode_the_rule():
+    # b wins the tie-break over the rule's pick a: the record says so, for the report's headlines
+    size = [Candidate("a", None, {**ACC, **noisy(1.0, 0.9, 1.1), "macs": 100, "weight_bytes": 4000}),
+            Candidate("b", None, {**ACC, **noisy(1.02, 0.92, 1.12), "macs": 100, "weight_bytes": 1000})]
+    overridden = select_model(size, OBJ)
+    expected = {"rule_pick": "a", "chosen": "b", "tied": ["b"], "on": ["accuracy", "sci"],
+                "decided": "smaller model size (weight bytes, else size bytes): 1,000 against 4,000 for 'a'"}
+    assert overridden.tie_break_choice == expected
+    assert overridden.to_record().to_dict()["tie_break_choice"] == expected
+    # a tie the rule's pick wins is in the reason but is no override
+    name = [Candidate("b", None, {**ACC, **noisy(1.0, 0.9, 1.1)}), Candidate("a", None, {**ACC, **noisy(1.0, 0.9, 1.1)})]
+    kept = select_model(name, OBJ)
+    assert "tied with 'a'" in kept.reason and kept.tie_break_choice is None
+    assert "tie_break_choice" not in kept.to_record().to_dict()  # omitted when None
+
+
 # --- the energy guard ------------------------------------------------------------------------------
 def _guarded():
     """fast scores best under latency-heavy weights but is significantly dirtier than the baseline;

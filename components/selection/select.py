@@ -892,12 +892,8 @@ def _tie_facts(front: list[Candidate], pick: int, best: int, tied_with: Sequence
     runner = min(others, key=keys.get)
     part = next(k for k in range(len(keys[best])) if keys[best][k] != keys[runner][k])
 
-    def shown(i: int) -> str:
-        value = keys[i][part]
-        if part == 3:
-            return repr(value)
-        if part == 2:
-            value = -value
+    def shown(i: int) -> str:  # a figure of parts 0-2 (the name, part 3, is said without figures)
+        value = -keys[i][part] if part == 2 else keys[i][part]  # part 2 is the accuracy, negated to sort
         return "unknown" if not math.isfinite(value) else f"{value:,.6g}"
 
     better = ("fewer", "smaller", "higher", "first by")[part]
