@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import ctypes
 import difflib
 import fcntl
 import fnmatch
@@ -112,7 +113,7 @@ class ModuleResult:
 
 # --------------------------------------------------------------------------- configuration
 
-MODULE_KEYS = {"sources", "tests", "pytest_args", "functions", "timeout_multiplier", "max_minutes", "also_copy"}
+MODULE_KEYS = {"sources", "tests", "pytest_args", "functions", "timeout_multiplier", "max_minutes"}
 ENTRY_KEYS = {"module", "function", "line", "mutant", "occurrence", "why"}
 
 
@@ -156,22 +157,22 @@ def load_modules() -> dict[str, dict]:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(MODULE_KEYS))})")
         sources = _strings(where, "sources", spec.get("sources"), required=True)
         tests = _strings(where, "tests", spec.get("tests"), required=True)
-        for key in ("pytest_args", "functions", "also_copy"):
+        for key in ("pytest_args", "functions"):
             _strings(where, key, spec.get(key), required=False)
         for key in ("timeout_multiplier", "max_minutes"):
             _positive(where, key, spec.get(key))
-        for path in sources + tests + spec.get("also_copy", []):
+        for path in sources + tests:
             if not (ROOT / path).exists():
                 raise ConfigError(f"{where}: no file {path}")
         for source in sources:
             if not (source.startswith("components/") and source.endswith(".py")):
                 raise ConfigError(f"{where}: sources: {source!r} is not a .py file under components/")
-        stems = [Path(s).stem for s in sources]
+        defined = [f"{Path(s).stem}.{function}" for s in sources for function in definitions((ROOT / s).read_text())]
         for pattern in spec.get("functions", []):
-            file_part = pattern.partition(".")[0]
-            if not any(fnmatch.fnmatch(stem, file_part) for stem in stems):
-                raise ConfigError(f"{where}: functions: {pattern!r} names no file of sources "
-                                  f"(patterns are <file stem>.<function>; stems: {', '.join(stems)})")
+            if not fnmatch.filter(defined, pattern):
+                raise ConfigError(f"{where}: functions: {pattern!r} names no function of sources (patterns are "
+                                  f"<file stem>.<function> or <file stem>.<Class>.<method>, e.g. "
+                                  f"{defined[0] if defined else 'windows.best_window'!r})")
     return modules
 
 
@@ -235,22 +236,18 @@ def module_name(source: str) -> str:
 
 
 def mutant_patterns(spec: dict) -> list[str]:
-    """mutmut's name patterns of the functions selected in the module's `functions`."""
+    """mutmut's name patterns of the functions selected in the module's `functions` (each
+    selected function by its exact name: a pattern's wildcards are resolved here, over the
+    functions the sources define)."""
+    if not spec.get("functions"):
+        return [f"{module_name(source)}.*" for source in spec["sources"]]
     patterns = []
-    selected = spec.get("functions") or ["*"]
     for source in spec["sources"]:
-        stem = Path(source).stem
-        for pattern in selected:
-            file_part, _, name = pattern.partition(".")
-            if not fnmatch.fnmatch(stem, file_part):
-                continue
-            if name in ("", "*"):
-                patterns.append(f"{module_name(source)}.*")
-            elif "." in name:
-                cls, _, method = name.partition(".")
-                patterns.append(f"{module_name(source)}.x{SEP}{cls}{SEP}{method}__mutmut_*")
-            else:
-                patterns.append(f"{module_name(source)}.x_{name}__mutmut_*")
+        for function in definitions((ROOT / source).read_text()):
+            if selected(spec, source, function):
+                cls, _, method = function.rpartition(".")
+                patterns.append(f"{module_name(source)}.x{SEP}{cls}{SEP}{method}__mutmut_*" if cls
+                                else f"{module_name(source)}.x_{method}__mutmut_*")
     return patterns
 
 
@@ -272,7 +269,7 @@ def stage(name: str, spec: dict, jobs: int) -> Path:
     (work / "greenkfp").mkdir(parents=True)
     (work / "greenkfp" / "components").symlink_to(ROOT / "components")
     # what the tests read from the repository besides the sources (mutmut copies these to mutants/)
-    for name in ("tests", "scripts", "README.md", *spec.get("also_copy", [])):
+    for name in ("tests", "scripts", "README.md"):
         (work / name).symlink_to(ROOT / name)
     pyproject = ROOT.joinpath("pyproject.toml").read_text()
     pytest_section = pyproject.split("[tool.pytest.ini_options]", 1)[1] if "[tool.pytest.ini_options]" in pyproject else ""
@@ -280,7 +277,7 @@ def stage(name: str, spec: dict, jobs: int) -> Path:
     mutmut = {
         "source_paths": ["greenkfp/components"],
         "only_mutate": [import_path(s) for s in spec["sources"]],
-        "also_copy": ["scripts", "README.md", *spec.get("also_copy", [])],
+        "also_copy": ["scripts", "README.md"],
         "pytest_add_cli_args_test_selection": list(spec["tests"]) + list(spec.get("pytest_args", [])),
         "pytest_add_cli_args": ["-p", "no:cacheprovider"],
         "timeout_multiplier": float(spec.get("timeout_multiplier", 10)),
@@ -306,6 +303,15 @@ def mutmut_command() -> Path:
     return mutmut
 
 
+def _stop_with_parent() -> None:
+    """In mutmut's process, before it starts: a SIGINT when this script dies, even by SIGKILL
+    (Linux's PR_SET_PDEATHSIG), so that no orphaned mutmut runs on without its time limit."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _stop(process: subprocess.Popen) -> None:
     """Stops mutmut and its workers: SIGINT first (mutmut then saves its results whole; a SIGTERM
     can cut its JSON file short), then SIGTERM, then SIGKILL."""
@@ -329,7 +335,7 @@ def run_mutmut(name: str, spec: dict, work: Path, jobs: int, names: list[str] | 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MUTANT_UNDER_TEST")}
     with open(work / "run.log", "w") as log:
         process = subprocess.Popen(command, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=_stop_with_parent)
         try:
             code = process.wait(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -347,7 +353,7 @@ def run_mutmut(name: str, spec: dict, work: Path, jobs: int, names: list[str] | 
 
 # --------------------------------------------------------------------------- reading the results
 
-RESULT = "result.json"  # in a module's work folder: its last finished run's outcome, written last
+RESULTS = REPORT_DIR / "results"  # <module>.json: its last finished run, replaced only by the next one
 
 
 def source_hashes_of(spec: dict) -> dict[str, str]:
@@ -355,13 +361,28 @@ def source_hashes_of(spec: dict) -> dict[str, str]:
 
 
 def last_run(name: str) -> dict | None:
-    """The module's last finished run: every mutant's exit code, the sources' hashes, its time and
-    error (None when none finished: never run, or interrupted, which discards its results)."""
+    """The module's last finished run, whole (a report can be made from it alone): every mutant
+    with its outcome, every exit code, the sources' hashes, its time and error. None when no run
+    of the module finished; an interrupted run, or one whose results mutmut left unreadable,
+    keeps the one before."""
     try:
-        run = json.loads((WORK / name / RESULT).read_text())
+        run = json.loads((RESULTS / f"{name}.json").read_text())
     except (OSError, ValueError):
         return None
-    return run if isinstance(run, dict) and isinstance(run.get("codes"), dict) else None
+    ok = isinstance(run, dict) and isinstance(run.get("codes"), dict) and isinstance(run.get("mutants"), list)
+    return run if ok else None
+
+
+def save_run(name: str, run: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    write_atomic(RESULTS / f"{name}.json", json.dumps(run))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """A reader (or an interrupt) never sees half a file: the text goes to a temporary file first."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 def previous_results(name: str, spec: dict) -> dict[str, int | None] | None:
@@ -395,14 +416,18 @@ def function_of(key: str) -> str:
 
 
 def definitions(source_text: str) -> dict[str, int]:
-    """The line of each top-level function's and each method's `def`."""
+    """The line of each top-level function's and each method's `def`: the functions mutmut
+    mutates (it skips those with a decorator other than @staticmethod and @classmethod)."""
+    def mutated(node) -> bool:
+        return all(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod") for d in node.decorator_list)
+
     lines = {}
     for node in ast.parse(source_text).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and mutated(node):
             lines[node.name] = node.lineno
         elif isinstance(node, ast.ClassDef):
             for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and mutated(item):
                     lines[f"{node.name}.{item.name}"] = item.lineno
     return lines
 
@@ -544,8 +569,8 @@ def write_report(results: list[ModuleResult], stale: list[str], elapsed: float, 
                 md.append(f"| {m.file}:{m.line} | {m.function} | {_cell(m.change)} | {_cell(m.equivalent)} |")
             md.append("")
     text = "\n".join(md)
-    (REPORT_DIR / "report.md").write_text(text)
-    (REPORT_DIR / "report.json").write_text(json.dumps({
+    write_atomic(REPORT_DIR / "report.md", text)
+    write_atomic(REPORT_DIR / "report.json", json.dumps({
         "goal": GOAL, "seconds": round(elapsed, 1), "stale_equivalents": stale,
         "modules": [{"name": r.name, "sources": r.sources, "seconds": round(r.seconds, 1), "error": r.error,
                      "status": verdict(r),
@@ -564,13 +589,14 @@ def source_hashes(modules: dict[str, dict]) -> dict[str, str]:
     return {s: h for spec in modules.values() for s, h in source_hashes_of(spec).items()}
 
 
-def apply_equivalents(result: ModuleResult, equivalents: list[dict]) -> list[str]:
+def apply_equivalents(result: ModuleResult, spec: dict, equivalents: list[dict]) -> list[str]:
     """Sets aside the module's survivors that equivalent.toml names; returns its stale entries."""
     by_key = {m.stable_key(): m for m in result.mutants}
     stale = []
     for entry in equivalents:
-        if entry["module"] != result.name:
-            continue
+        if entry["module"] != result.name or not any(selected(spec, source, entry["function"])
+                                                     for source in spec["sources"]):
+            continue  # (an entry of a function `functions` leaves out now is not stale)
         mutant = by_key.get(entry_key(entry))
         where = f"[{entry['module']}] {entry['function']}: {entry['line']!r} -> {entry['mutant']!r}"
         if mutant is None:
@@ -579,9 +605,17 @@ def apply_equivalents(result: ModuleResult, equivalents: list[dict]) -> list[str
             stale.append(f"{where}: the tests kill it: not equivalent, remove the entry")
         elif mutant.status == "timeout":  # a slow run under load, not a test failing: counted as detected
             print(f"[mutation] note: {where}: timed out this time (counted as detected)")
-        else:
+        elif mutant.status in ("survived", "no tests"):  # (a mutant not run, or suspicious, stays as it is)
             mutant.equivalent = entry["why"].strip()
     return stale
+
+
+def shown_path(path: Path) -> str:
+    """A path as the user can open it from where they are."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def parse_jobs(text: str, where: str) -> int:
@@ -656,14 +690,18 @@ def run(argv: list[str] | None) -> int:
         return 0
     equivalents = load_equivalents(modules)
     if args.no_run:
+        if args.jobs is not None or args.survivors:
+            raise ConfigError("--no-run runs nothing: it takes no --jobs or --survivors (SURVIVORS)")
         jobs = 0
     else:
         jobs = parse_jobs(args.jobs, "--jobs") if args.jobs is not None else \
             parse_jobs(os.environ.get("MUTATION_JOBS", "2"), "MUTATION_JOBS")
         mutmut_command()
     held = lock()
-    # a SIGTERM (or `kill`) stops the run like Ctrl-C: mutmut's process group is stopped too
+    # a SIGTERM (`kill`) or SIGHUP (a closed terminal) stops the run like Ctrl-C: mutmut's process
+    # group is stopped too (a SIGKILL cannot be caught: mutmut then gets SIGINT from the kernel)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
 
     before = source_hashes(modules)
     results: list[ModuleResult] = []
@@ -677,23 +715,24 @@ def run(argv: list[str] | None) -> int:
             result = run_module(name, spec, args, jobs)
             results.append(result)
             if result.mutants:  # (a module without results has no stale entries either)
-                stale += apply_equivalents(result, equivalents)
+                stale += apply_equivalents(result, spec, equivalents)
                 print(f"[mutation] {name}: {result.total} mutants, {result.detected} detected, "
                       f"{len(result.survivors())} not, {result.n_equivalent} set aside as equivalent, "
                       f"{result.seconds:.0f} s", flush=True)
         interrupted = None
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
-        if not (WORK / interrupted / RESULT).exists():  # a part-run (staging removed the last one) is no result
-            shutil.rmtree(WORK / interrupted, ignore_errors=True)
-        results.append(ModuleResult(name=interrupted, sources=modules[interrupted]["sources"],
-                                    seconds=0.0, error="interrupted: this module's results are discarded"))
+        results.append(ModuleResult(name=interrupted, sources=modules[interrupted]["sources"], seconds=0.0,
+                                    error="interrupted: this part-run is discarded; the last finished run "
+                                          "(if any) is kept"))
     finally:
+        # from here on an interrupt must not cut the clean-up or the report short
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         after = source_hashes(modules)
         changed = [s for s in before if before[s] != after[s]]
-        if changed:  # mutmut writes to its copies only: this would be a bug in the tool
-            print(f"[mutation] SOURCES CHANGED during the run: {', '.join(changed)}; "
-                  "restore them with `git checkout -- <file>`", file=sys.stderr)
+        if changed:  # mutmut writes to its copies only: an edit made during the run
+            print(f"[mutation] the sources changed during the run: {', '.join(changed)}; mutmut ran on the "
+                  "versions from its start, so its lines may not match the files now: run again", file=sys.stderr)
         held.close()
 
     if not interrupted and not any(r.mutants for r in results):  # nothing to report: keep the last report
@@ -709,9 +748,9 @@ def run(argv: list[str] | None) -> int:
         print("\nequivalent entries that match no surviving mutant:\n  " + "\n  ".join(stale))
     for r in results:
         if r.error:
-            print(f"\n[mutation] {r.name}: {r.error.splitlines()[0]}")
-    print(f"\nreport: {(REPORT_DIR / 'report.md').relative_to(ROOT)} (survivors with file:line), "
-          f"{(REPORT_DIR / 'report.json').relative_to(ROOT)}")
+            print(f"\n[mutation] {r.name}: {r.error}\n  (mutmut's output: {shown_path(WORK / r.name / 'run.log')})")
+    print(f"\nreport: {shown_path(REPORT_DIR / 'report.md')} (survivors with file:line), "
+          f"{shown_path(REPORT_DIR / 'report.json')}")
     if interrupted:
         print(f"[mutation] interrupted during {interrupted}; the sources are as they were", file=sys.stderr)
         return 130
@@ -720,6 +759,13 @@ def run(argv: list[str] | None) -> int:
         print(f"[mutation] FAILED: {', '.join(failed) or 'see above'}", file=sys.stderr)
         return 1
     return 0
+
+
+def replay(name: str, spec: dict, run: dict) -> list[Mutant]:
+    """The mutants of a finished run as it recorded them (of the functions selected now)."""
+    fields = {f for f in Mutant.__dataclass_fields__ if f != "equivalent"}
+    mutants = [Mutant(**{k: v for k, v in m.items() if k in fields}) for m in run["mutants"]]
+    return [m for m in mutants if selected(spec, m.file, m.function)]
 
 
 def run_module(name: str, spec: dict, args, jobs: int) -> ModuleResult:
@@ -731,11 +777,14 @@ def run_module(name: str, spec: dict, args, jobs: int) -> ModuleResult:
         run = last_run(name)
         if run is None:
             result.error = f"no finished run to report: run `make mutation MODULES={name}` first"
-            return result
-        if run.get("sources") != source_hashes_of(spec):
-            print(f"[mutation] {name}: note: the sources changed since this run; its lines may be out of date")
-        result.mutants, _ = read_results(name, spec, WORK / name, run["codes"], replay=True)
-        result.seconds, result.error = run.get("seconds", 0.0), run.get("error")
+        elif sorted(run.get("sources", {})) != sorted(spec["sources"]):
+            result.error = (f"its last run mutated {', '.join(sorted(run.get('sources', {})))}, not the sources "
+                            f"modules.toml names now: run `make mutation MODULES={name}` again")
+        else:
+            if run["sources"] != source_hashes_of(spec):
+                print(f"[mutation] {name}: note: the sources changed since this run; its lines may be out of date")
+            result.mutants = replay(name, spec, run)
+            result.seconds, result.error = run.get("seconds", 0.0), run.get("error")
         return result
     previous, rerun = None, None
     if args.survivors:
@@ -749,20 +798,22 @@ def run_module(name: str, spec: dict, args, jobs: int) -> ModuleResult:
             print(f"[mutation] {name}: running again the {len(rerun)} mutants not detected last time")
     if rerun == []:  # nothing to run again: the last run's outcome stands
         run = last_run(name)
-        result.mutants, _ = read_results(name, spec, WORK / name, run["codes"], replay=True)
-        result.error = run.get("error")
+        result.mutants, result.error = replay(name, spec, run), run.get("error")
         return result
     work = stage(name, spec, jobs)
     result.error = run_mutmut(name, spec, work, jobs, rerun)
     try:
         result.mutants, codes = read_results(name, spec, work, previous)
     except (OSError, ValueError, KeyError) as exc:
-        result.error = (result.error or "") + f"\nno results: {type(exc).__name__}: {exc}"
+        # e.g. a stop at max_minutes that cut mutmut's results file short: the last finished run stands
+        result.error = ((result.error or "") + f"\nmutmut's results are unreadable ({type(exc).__name__}: {exc}); "
+                        "the last finished run is kept").strip()
+        result.mutants = []
         return result
     result.seconds = time.monotonic() - t0
-    (work / RESULT).write_text(json.dumps({
-        "sources": json.loads((work / "sources.json").read_text()), "codes": codes,
-        "seconds": round(result.seconds, 1), "error": result.error}))
+    save_run(name, {"sources": json.loads((work / "sources.json").read_text()), "codes": codes,
+                    "seconds": round(result.seconds, 1), "error": result.error,
+                    "mutants": [{k: v for k, v in asdict(m).items() if k != "equivalent"} for m in result.mutants]})
     return result
 
 

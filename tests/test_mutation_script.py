@@ -138,6 +138,10 @@ def test_a_run_finds_the_survivor_and_the_survivors_loop_and_replays_keep_the_ou
         assert replay.returncode == 0, replay.stdout + replay.stderr
         assert report(project)["score"] == 1.0 and report(project)["total"] == tiny["total"]
     assert "running again the 0 mutants" in replay.stdout
+    # a finished run is reported from its own record, without mutmut's working copies
+    shutil.rmtree(project / "build" / "mutation" / "work")
+    assert mutation(project, "--modules", "tiny", "--no-run").returncode == 0
+    assert report(project)["score"] == 1.0 and report(project)["total"] == tiny["total"]
     assert (project / "components" / "tiny.py").read_text() == TINY  # mutmut works on copies
 
 
@@ -161,6 +165,17 @@ why = "set aside for this test"
     replay = mutation(project, "--modules", "tiny", "--no-run")
     assert replay.returncode == 1
     assert "[tiny] below: 'return x < limit' -> 'return x == limit': no such mutant" in replay.stdout
+
+
+def test_functions_narrow_the_run_and_entries_of_the_functions_left_out_are_not_stale(project):
+    (project / "tests" / "mutation" / "modules.toml").write_text(MODULES + 'functions = ["tiny.doub*"]\n')
+    (project / "tests" / "mutation" / "equivalent.toml").write_text(
+        '[[mutant]]\nmodule = "tiny"\nfunction = "below"\nline = "return x < limit"\n'
+        'mutant = "return x <= limit"\nwhy = "below is not mutated in this run"\n')
+    run = mutation(project, "--modules", "tiny", "--jobs", "1")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert {m["function"] for m in report(project)["mutants"]} == {"double"}
+    assert report(project)["score"] == 1.0 and report(project)["equivalent"] == 0
 
 
 def test_no_run_before_any_run_says_so_and_keeps_the_last_report(project):
@@ -192,9 +207,44 @@ def test_an_interrupted_run_stops_cleanly_and_leaves_no_result_behind(project, s
     assert (project / "components" / "tiny.py").read_text() == TINY
     # nothing of the run is left running, and nothing half-done is reported as a result
     assert processes_in(project) == []
-    assert not (project / "build" / "mutation" / "work" / "tiny").exists()
     replay = mutation(project, "--no-run", "--modules", "tiny")
     assert replay.returncode == 1 and "no finished run" in replay.stderr
+
+
+def test_an_interrupted_survivors_run_keeps_the_last_finished_run(project):
+    assert mutation(project, "--modules", "tiny", "--jobs", "1").returncode == 1
+    finished = report(project)
+    (project / "tests" / "test_tiny.py").write_text("import time\n" + TEST_TINY.replace(
+        "def test_below():\n", "def test_below():\n    time.sleep(1.5)\n"))
+    process = subprocess.Popen([sys.executable, str(project / "scripts" / "mutation.py"), "--modules", "tiny",
+                                "--survivors", "--jobs", "1"], cwd=project, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(3.0)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=90)
+    assert process.returncode == 130 and "Traceback" not in err, out + err
+    replay = mutation(project, "--no-run", "--modules", "tiny")
+    assert replay.returncode == 1, replay.stdout + replay.stderr  # the finished run: under goal, as it was
+    assert {k: report(project)[k] for k in ("total", "killed", "survived", "score")} == \
+        {k: finished[k] for k in ("total", "killed", "survived", "score")}
+
+
+def test_a_killed_script_takes_mutmut_down_with_it(project):
+    # SIGKILL cannot be caught: the kernel sends mutmut SIGINT (PR_SET_PDEATHSIG) so no orphan runs on
+    (project / "tests" / "test_tiny.py").write_text("import time\n" + TEST_TINY.replace(
+        "def test_below():\n", "def test_below():\n    time.sleep(1.5)\n"))
+    process = subprocess.Popen([sys.executable, str(project / "scripts" / "mutation.py"), "--modules", "tiny",
+                                "--jobs", "1"], cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not processes_in(project / "build"):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 30
+    while processes_in(project) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_in(project) == []
 
 
 # --- mistakes: one line that names the field and the value, before anything runs ---------------------
@@ -208,7 +258,10 @@ def test_an_interrupted_run_stops_cleanly_and_leaves_no_result_behind(project, s
     (MODULES + "max_minute = 5\n", ["[tiny]: unknown key(s) max_minute"]),
     (MODULES + 'max_minutes = "abc"\n', ["[tiny]: max_minutes must be a number > 0, got 'abc'"]),
     (MODULES + "timeout_multiplier = 0\n", ["[tiny]: timeout_multiplier must be a number > 0, got 0"]),
-    (MODULES + 'functions = ["tinyy.*"]\n', ["[tiny]: functions: 'tinyy.*' names no file of sources"]),
+    (MODULES + 'functions = ["tinyy.*"]\n', ["[tiny]: functions: 'tinyy.*' names no function of sources"]),
+    (MODULES + 'functions = ["tiny.below", "tiny.bellow"]\n', ["[tiny]: functions: 'tiny.bellow' names no function"]),
+    (MODULES + 'functions = ["tiny"]\n', ["[tiny]: functions: 'tiny' names no function of sources"]),
+    (MODULES + 'also_copy = ["pyproject.toml"]\n', ["[tiny]: unknown key(s) also_copy"]),
     (MODULES.replace("components/tiny.py", "components/nope.py"), ["[tiny]: no file components/nope.py"]),
     (MODULES.replace("components/tiny.py", "README.md"), ["[tiny]: sources: 'README.md' is not a .py file under components/"]),
 ])
@@ -246,6 +299,8 @@ def test_a_mistake_in_equivalent_toml_is_one_line_naming_it(project, equivalent_
     (["--modules"], {}, ["--modules (MODULES): no module named; known: tiny"]),
     (["--modules", " , "], {}, ["--modules (MODULES): no module named"]),
     (["--modules", "tiny,nope"], {}, ["unknown module(s): nope; known: tiny"]),
+    (["--no-run", "--jobs", "1"], {}, ["--no-run runs nothing: it takes no --jobs or --survivors"]),
+    (["--no-run", "--survivors"], {}, ["--no-run runs nothing"]),
 ])
 def test_a_mistake_on_the_command_line_is_one_line_naming_it(project, args, env, needles):
     one_line_error(mutation(project, *args, env=env), *needles)
