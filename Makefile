@@ -44,10 +44,10 @@ test: $(STAMP)
 # tests/mutation/modules.toml, equivalent mutants set aside in tests/mutation/equivalent.toml,
 # the report in build/mutation/report.md. A subset: make mutation MODULES="windows pareto";
 # after adding tests, only the last run's survivors again: make mutation MODULES=windows SURVIVORS=1
-# MODULES given but empty is refused (not taken as "all"); SURVIVORS=1 (or yes, true) turns it on
+# MODULES given but empty is refused (not taken as "all"); SURVIVORS=1 (or y, yes, true, on) turns it on
 mutation: $(STAMP)
 	$(BIN)/python scripts/mutation.py $(if $(filter-out undefined default,$(origin MODULES)),--modules $(MODULES)) \
-		$(if $(filter 1 yes true YES TRUE Yes True,$(SURVIVORS)),--survivors)
+		$(if $(filter 1 y yes true on Y YES TRUE ON Yes True On,$(SURVIVORS)),--survivors)
 
 compile: $(STAMP)
 	$(BIN)/greenkfp compile --output-dir compiled

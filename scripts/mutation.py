@@ -167,13 +167,23 @@ def load_modules() -> dict[str, dict]:
         for source in sources:
             if not (source.startswith("components/") and source.endswith(".py")):
                 raise ConfigError(f"{where}: sources: {source!r} is not a .py file under components/")
-        defined = [f"{Path(s).stem}.{function}" for s in sources for function in definitions((ROOT / s).read_text())]
+        defined = [f"{Path(s).stem}.{function}" for s in sources
+                   for function in parsed_definitions(where, s)] if spec.get("functions") else []
         for pattern in spec.get("functions", []):
             if not fnmatch.filter(defined, pattern):
-                raise ConfigError(f"{where}: functions: {pattern!r} names no function of sources (patterns are "
+                raise ConfigError(f"{where}: functions: {pattern!r} names no function of sources that mutmut "
+                                  f"mutates (not those with decorators other than @staticmethod/@classmethod; "
+                                  f"patterns are "
                                   f"<file stem>.<function> or <file stem>.<Class>.<method>, e.g. "
                                   f"{defined[0] if defined else 'windows.best_window'!r})")
     return modules
+
+
+def parsed_definitions(where: str, source: str) -> dict[str, int]:
+    try:
+        return definitions((ROOT / source).read_text())
+    except (SyntaxError, ValueError) as exc:
+        raise ConfigError(f"{where}: {source} cannot be parsed: {exc}") from None
 
 
 def load_equivalents(modules: dict[str, dict]) -> list[dict]:
@@ -365,12 +375,39 @@ def last_run(name: str) -> dict | None:
     with its outcome, every exit code, the sources' hashes, its time and error. None when no run
     of the module finished; an interrupted run, or one whose results mutmut left unreadable,
     keeps the one before."""
+    path = RESULTS / f"{name}.json"
     try:
-        run = json.loads((RESULTS / f"{name}.json").read_text())
-    except (OSError, ValueError):
+        run = json.loads(path.read_text())
+    except FileNotFoundError:
         return None
-    ok = isinstance(run, dict) and isinstance(run.get("codes"), dict) and isinstance(run.get("mutants"), list)
-    return run if ok else None
+    except (OSError, ValueError) as exc:
+        print(f"[mutation] {name}: {shown_path(path)} is unreadable ({exc}): taken as no finished run", file=sys.stderr)
+        return None
+    if not well_formed(run):
+        print(f"[mutation] {name}: {shown_path(path)} is damaged: taken as no finished run", file=sys.stderr)
+        return None
+    return run
+
+
+def well_formed(run) -> bool:
+    """A results file as save_run writes it (a hand-edited or damaged one is no finished run)."""
+    text = {"key", "module", "function", "file", "original", "mutated", "change", "status"}
+    number = {"line", "occurrence"}
+    try:
+        return (isinstance(run, dict)
+                and isinstance(run["sources"], dict) and all(isinstance(v, str) for v in run["sources"].values())
+                and isinstance(run["codes"], dict)
+                and all(c is None or (isinstance(c, int) and not isinstance(c, bool)) for c in run["codes"].values())
+                and isinstance(run["functions"], list)
+                and isinstance(run["seconds"], (int, float)) and not isinstance(run["seconds"], bool)
+                and (run["error"] is None or isinstance(run["error"], str))
+                and isinstance(run["mutants"], list)
+                and all(isinstance(m, dict) and set(m) == text | number
+                        and all(isinstance(m[k], str) for k in text)
+                        and all(isinstance(m[k], int) and not isinstance(m[k], bool) for k in number)
+                        and m["status"] in STATUSES for m in run["mutants"]))
+    except KeyError:
+        return False
 
 
 def save_run(name: str, run: dict) -> None:
@@ -388,9 +425,13 @@ def write_atomic(path: Path, text: str) -> None:
 def previous_results(name: str, spec: dict) -> dict[str, int | None] | None:
     """The exit codes of the module's last finished run, if its sources are unchanged since (else None)."""
     run = last_run(name)
-    if run is None or run.get("sources") != source_hashes_of(spec):
+    if run is None or run["sources"] != source_hashes_of(spec):
         return None
-    return run["codes"]
+    prefixes = tuple(module_name(s) + "." for s in spec["sources"])
+    return {k: c for k, c in run["codes"].items() if k.startswith(prefixes)}
+
+
+STATUSES = ("killed", "timeout", "survived", "no tests", "suspicious", "not checked")
 
 
 def status_of(code: int | None) -> str:
@@ -456,12 +497,11 @@ def _def_index(lines: list[str]) -> int:
     return 0
 
 
-def read_results(name: str, spec: dict, work: Path, previous: dict | None = None,
-                 replay: bool = False) -> tuple[list[Mutant], dict[str, int | None]]:
-    """The module's mutants and their outcome, and every mutant's exit code. With ``previous`` (a
-    --survivors run), a mutant not run again keeps its earlier outcome; with ``replay`` too, every
-    mutant has its earlier outcome (--no-run, or nothing left to run again)."""
-    mutants = []
+def read_results(name: str, spec: dict, work: Path,
+                 previous: dict | None = None) -> tuple[list[Mutant], dict[str, int | None], int]:
+    """The module's mutants and their outcome, every mutant's exit code, and how many mutants this
+    run ran. With ``previous`` (a --survivors run), a mutant not run again keeps its earlier outcome."""
+    mutants, ran = [], 0
     codes: dict[str, int | None] = {}  # every mutant's exit code, kept for a --survivors run
     for source in spec["sources"]:
         mutated_file = work / "mutants" / import_path(source)
@@ -471,7 +511,8 @@ def read_results(name: str, spec: dict, work: Path, previous: dict | None = None
         defs = definitions((ROOT / source).read_text())
         seen: dict[tuple, int] = {}
         for key, code in meta["exit_code_by_key"].items():
-            if previous is not None and (replay or code is None):
+            ran += code is not None
+            if previous is not None and code is None:
                 code = previous.get(key)
             codes[key] = code
             function = function_of(key)
@@ -505,7 +546,7 @@ def read_results(name: str, spec: dict, work: Path, previous: dict | None = None
             seen[base] = seen.get(base, 0) + 1
             mutant.occurrence = seen[base]
             mutants.append(mutant)
-    return mutants, codes
+    return mutants, codes, ran
 
 
 # --------------------------------------------------------------------------- report
@@ -585,10 +626,6 @@ def write_report(results: list[ModuleResult], stale: list[str], elapsed: float, 
 
 # --------------------------------------------------------------------------- main
 
-def source_hashes(modules: dict[str, dict]) -> dict[str, str]:
-    return {s: h for spec in modules.values() for s, h in source_hashes_of(spec).items()}
-
-
 def apply_equivalents(result: ModuleResult, spec: dict, equivalents: list[dict]) -> list[str]:
     """Sets aside the module's survivors that equivalent.toml names; returns its stale entries."""
     by_key = {m.stable_key(): m for m in result.mutants}
@@ -657,6 +694,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mutation: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the run started (reading the configuration, taking the lock)
+        print("mutation: interrupted before any module ran", file=sys.stderr)
+        return 130
+    except OSError as exc:  # build/ not writable, deleted mid-run, a full disk
+        print(f"mutation: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 def run(argv: list[str] | None) -> int:
@@ -700,10 +743,10 @@ def run(argv: list[str] | None) -> int:
     held = lock()
     # a SIGTERM (`kill`) or SIGHUP (a closed terminal) stops the run like Ctrl-C: mutmut's process
     # group is stopped too (a SIGKILL cannot be caught: mutmut then gets SIGINT from the kernel)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # (SIGINT too: a background start ignores it)
+        signal.signal(sig, _interrupt)
 
-    before = source_hashes(modules)
+    changed: list[str] = []
     results: list[ModuleResult] = []
     stale: list[str] = []
     start = time.monotonic()
@@ -712,7 +755,10 @@ def run(argv: list[str] | None) -> int:
         for name in names:
             interrupted = name
             spec = modules[name]
+            before = source_hashes_of(spec)
             result = run_module(name, spec, args, jobs)
+            if not args.no_run:
+                changed += [s for s, h in source_hashes_of(spec).items() if before[s] != h]
             results.append(result)
             if result.mutants:  # (a module without results has no stale entries either)
                 stale += apply_equivalents(result, spec, equivalents)
@@ -728,14 +774,12 @@ def run(argv: list[str] | None) -> int:
         # from here on an interrupt must not cut the clean-up or the report short
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
-        after = source_hashes(modules)
-        changed = [s for s in before if before[s] != after[s]]
         if changed:  # mutmut writes to its copies only: an edit made during the run
             print(f"[mutation] the sources changed during the run: {', '.join(changed)}; mutmut ran on the "
                   "versions from its start, so its lines may not match the files now: run again", file=sys.stderr)
         held.close()
 
-    if not interrupted and not any(r.mutants for r in results):  # nothing to report: keep the last report
+    if not any(r.mutants for r in results):  # nothing to report: the last report (and results) stand
         for r in results:
             print(f"[mutation] {r.name}: {r.error}", file=sys.stderr)
         return 130 if interrupted else 1
@@ -748,7 +792,9 @@ def run(argv: list[str] | None) -> int:
         print("\nequivalent entries that match no surviving mutant:\n  " + "\n  ".join(stale))
     for r in results:
         if r.error:
-            print(f"\n[mutation] {r.name}: {r.error}\n  (mutmut's output: {shown_path(WORK / r.name / 'run.log')})")
+            log = WORK / r.name / "run.log"
+            where = f"\n  (mutmut's output: {shown_path(log)})" if log.exists() and not args.no_run else ""
+            print(f"\n[mutation] {r.name}: {r.error}{where}")
     print(f"\nreport: {shown_path(REPORT_DIR / 'report.md')} (survivors with file:line), "
           f"{shown_path(REPORT_DIR / 'report.json')}")
     if interrupted:
@@ -777,14 +823,14 @@ def run_module(name: str, spec: dict, args, jobs: int) -> ModuleResult:
         run = last_run(name)
         if run is None:
             result.error = f"no finished run to report: run `make mutation MODULES={name}` first"
-        elif sorted(run.get("sources", {})) != sorted(spec["sources"]):
-            result.error = (f"its last run mutated {', '.join(sorted(run.get('sources', {})))}, not the sources "
-                            f"modules.toml names now: run `make mutation MODULES={name}` again")
+        elif sorted(run["sources"]) != sorted(spec["sources"]) or run["functions"] != spec.get("functions", []):
+            result.error = (f"its last run mutated other sources or functions than modules.toml names now: "
+                            f"run `make mutation MODULES={name}` again")
         else:
             if run["sources"] != source_hashes_of(spec):
                 print(f"[mutation] {name}: note: the sources changed since this run; its lines may be out of date")
             result.mutants = replay(name, spec, run)
-            result.seconds, result.error = run.get("seconds", 0.0), run.get("error")
+            result.seconds, result.error = run["seconds"], run["error"]
         return result
     previous, rerun = None, None
     if args.survivors:
@@ -798,20 +844,24 @@ def run_module(name: str, spec: dict, args, jobs: int) -> ModuleResult:
             print(f"[mutation] {name}: running again the {len(rerun)} mutants not detected last time")
     if rerun == []:  # nothing to run again: the last run's outcome stands
         run = last_run(name)
-        result.mutants, result.error = replay(name, spec, run), run.get("error")
+        result.mutants, result.error = replay(name, spec, run), run["error"]
         return result
     work = stage(name, spec, jobs)
     result.error = run_mutmut(name, spec, work, jobs, rerun)
     try:
-        result.mutants, codes = read_results(name, spec, work, previous)
-    except (OSError, ValueError, KeyError) as exc:
+        result.mutants, codes, ran = read_results(name, spec, work, previous)
+    except (OSError, ValueError, KeyError, SyntaxError) as exc:
         # e.g. a stop at max_minutes that cut mutmut's results file short: the last finished run stands
         result.error = ((result.error or "") + f"\nmutmut's results are unreadable ({type(exc).__name__}: {exc}); "
                         "the last finished run is kept").strip()
         result.mutants = []
         return result
     result.seconds = time.monotonic() - t0
+    if not ran:  # e.g. the tests fail on the unmutated code: nothing was learnt, the last finished run stands
+        result.error = ((result.error or "") + "\nno mutant ran; the last finished run is kept").strip()
+        return result
     save_run(name, {"sources": json.loads((work / "sources.json").read_text()), "codes": codes,
+                    "functions": spec.get("functions", []),
                     "seconds": round(result.seconds, 1), "error": result.error,
                     "mutants": [{k: v for k, v in asdict(m).items() if k != "equivalent"} for m in result.mutants]})
     return result

@@ -338,3 +338,39 @@ def test_the_project_configuration_is_valid():
         sys.path.remove(str(ROOT / "scripts"))
     entries = script.load_equivalents(script.load_modules())
     assert len(entries) >= 90 and all(e["why"].strip() for e in entries)
+
+
+def test_a_run_in_which_no_mutant_ran_keeps_the_last_finished_run(project):
+    assert mutation(project, "--modules", "tiny", "--jobs", "1").returncode == 1
+    results = project / "build" / "mutation" / "results" / "tiny.json"
+    finished = results.read_bytes()
+    # the tests now fail on the unmutated code: mutmut stops before any mutant
+    (project / "tests" / "test_tiny.py").write_text(TEST_TINY + "\n\ndef test_broken():\n    assert False\n")
+    failed = mutation(project, "--modules", "tiny", "--jobs", "1")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert "no mutant ran; the last finished run is kept" in failed.stdout + failed.stderr
+    assert results.read_bytes() == finished
+
+
+@pytest.mark.parametrize("damage", ['{"mutants": [1]}', '[]', '{"sources": 5}', '{"truncated'])
+def test_a_damaged_results_file_is_no_finished_run(project, damage):
+    assert mutation(project, "--modules", "tiny", "--jobs", "1").returncode == 1
+    results = project / "build" / "mutation" / "results" / "tiny.json"
+    if damage != "[]":  # also a well-formed file with one field of the wrong type
+        run = json.loads(results.read_text())
+        run["mutants"][0]["line"] = None
+        results.write_text(json.dumps(run))
+        replay = mutation(project, "--no-run", "--modules", "tiny")
+        assert replay.returncode == 1 and "Traceback" not in replay.stderr
+        assert "tiny.json is damaged: taken as no finished run" in replay.stderr
+    results.write_text(damage)
+    for args in (["--no-run"], ["--survivors", "--jobs", "1"]):
+        again = mutation(project, "--modules", "tiny", *args)
+        assert "Traceback" not in again.stderr, again.stderr
+    assert "running all its mutants" in again.stdout  # the survivors run found no base and ran all
+
+
+def test_a_source_that_does_not_parse_is_one_line_naming_it(project):
+    (project / "tests" / "mutation" / "modules.toml").write_text(MODULES + 'functions = ["tiny.below"]\n')
+    (project / "components" / "tiny.py").write_text(TINY + "\ndef broken(:\n")
+    one_line_error(mutation(project, "--list"), "[tiny]: components/tiny.py cannot be parsed")
