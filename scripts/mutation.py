@@ -270,7 +270,7 @@ def selected(spec: dict, source: str, function: str) -> bool:
     return any(fnmatch.fnmatch(f"{stem}.{function}", p) for p in (spec.get("functions") or ["*.*"]))
 
 
-def stage(name: str, spec: dict, jobs: int) -> Path:
+def stage(name: str, spec: dict) -> Path:
     """A fresh staging folder for the module: links to the sources, tests and scripts, and a
     pyproject.toml with the project's pytest settings and the module's [tool.mutmut]."""
     work = WORK / name
@@ -279,8 +279,8 @@ def stage(name: str, spec: dict, jobs: int) -> Path:
     (work / "greenkfp").mkdir(parents=True)
     (work / "greenkfp" / "components").symlink_to(ROOT / "components")
     # what the tests read from the repository besides the sources (mutmut copies these to mutants/)
-    for name in ("tests", "scripts", "README.md"):
-        (work / name).symlink_to(ROOT / name)
+    for entry in ("tests", "scripts", "README.md"):
+        (work / entry).symlink_to(ROOT / entry)
     pyproject = ROOT.joinpath("pyproject.toml").read_text()
     pytest_section = pyproject.split("[tool.pytest.ini_options]", 1)[1] if "[tool.pytest.ini_options]" in pyproject else ""
     pytest_section = pytest_section.split("\n[", 1)[0]
@@ -298,8 +298,6 @@ def stage(name: str, spec: dict, jobs: int) -> Path:
     lines = ["[tool.pytest.ini_options]" + pytest_section.rstrip(), "", "[tool.mutmut]"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in mutmut.items()]
     (work / "pyproject.toml").write_text("\n".join(lines) + "\n")
-    (work / "sources.json").write_text(json.dumps(
-        {s: hashlib.sha256((ROOT / s).read_bytes()).hexdigest() for s in spec["sources"]}))
     return work
 
 
@@ -422,10 +420,11 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def previous_results(name: str, spec: dict) -> dict[str, int | None] | None:
-    """The exit codes of the module's last finished run, if its sources are unchanged since (else None)."""
+def previous_results(name: str, spec: dict, hashes: dict[str, str]) -> dict[str, int | None] | None:
+    """The exit codes of the module's last finished run, if its sources (``hashes`` now) are
+    unchanged since (else None)."""
     run = last_run(name)
-    if run is None or run["sources"] != source_hashes_of(spec):
+    if run is None or run["sources"] != hashes:
         return None
     prefixes = tuple(module_name(s) + "." for s in spec["sources"])
     return {k: c for k, c in run["codes"].items() if k.startswith(prefixes)}
@@ -755,8 +754,8 @@ def run(argv: list[str] | None) -> int:
         for name in names:
             interrupted = name
             spec = modules[name]
-            before = source_hashes_of(spec)
-            result = run_module(name, spec, args, jobs)
+            before = source_hashes_of(spec)  # the sources as this module's run starts on them
+            result = run_module(name, spec, args, jobs, before)
             if not args.no_run:
                 changed += [s for s, h in source_hashes_of(spec).items() if before[s] != h]
             results.append(result)
@@ -814,8 +813,9 @@ def replay(name: str, spec: dict, run: dict) -> list[Mutant]:
     return [m for m in mutants if selected(spec, m.file, m.function)]
 
 
-def run_module(name: str, spec: dict, args, jobs: int) -> ModuleResult:
-    """Runs one module's mutants (or replays its last finished run) and reads the outcome."""
+def run_module(name: str, spec: dict, args, jobs: int, hashes: dict[str, str]) -> ModuleResult:
+    """Runs one module's mutants (or replays its last finished run) and reads the outcome;
+    ``hashes``: its sources' as the run starts."""
     print(f"[mutation] {name}: {' '.join(spec['sources'])} <- {' '.join(spec['tests'])}", flush=True)
     result = ModuleResult(name=name, sources=spec["sources"])
     t0 = time.monotonic()
@@ -827,14 +827,14 @@ def run_module(name: str, spec: dict, args, jobs: int) -> ModuleResult:
             result.error = (f"its last run mutated other sources or functions than modules.toml names now: "
                             f"run `make mutation MODULES={name}` again")
         else:
-            if run["sources"] != source_hashes_of(spec):
+            if run["sources"] != hashes:
                 print(f"[mutation] {name}: note: the sources changed since this run; its lines may be out of date")
             result.mutants = replay(name, spec, run)
             result.seconds, result.error = run["seconds"], run["error"]
         return result
     previous, rerun = None, None
     if args.survivors:
-        previous = previous_results(name, spec)
+        previous = previous_results(name, spec, hashes)
         if previous is None:
             print(f"[mutation] {name}: no finished run of these sources: running all its mutants")
         else:
@@ -846,7 +846,7 @@ def run_module(name: str, spec: dict, args, jobs: int) -> ModuleResult:
         run = last_run(name)
         result.mutants, result.error = replay(name, spec, run), run["error"]
         return result
-    work = stage(name, spec, jobs)
+    work = stage(name, spec)
     result.error = run_mutmut(name, spec, work, jobs, rerun)
     try:
         result.mutants, codes, ran = read_results(name, spec, work, previous)
@@ -860,7 +860,7 @@ def run_module(name: str, spec: dict, args, jobs: int) -> ModuleResult:
     if not ran:  # e.g. the tests fail on the unmutated code: nothing was learnt, the last finished run stands
         result.error = ((result.error or "") + "\nno mutant ran; the last finished run is kept").strip()
         return result
-    save_run(name, {"sources": json.loads((work / "sources.json").read_text()), "codes": codes,
+    save_run(name, {"sources": hashes, "codes": codes,
                     "functions": spec.get("functions", []),
                     "seconds": round(result.seconds, 1), "error": result.error,
                     "mutants": [{k: v for k, v in asdict(m).items() if k != "equivalent"} for m in result.mutants]})
